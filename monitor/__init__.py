@@ -1,0 +1,5 @@
+"""insar-monitor: near-real-time InSAR volcano deformation watch."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""The one error tree of insar-monitor.
+
+Every error raised on purpose inside the package derives from :class:`MonitorError`
+and also from the builtin exception it resembles, so callers that only know the
+builtin (``except ValueError``) still catch it. Messages name the file, key, target
+or URL involved and say what to do. Only the CLI and the daemon's top level turn
+these into exit codes and log lines.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Root of every error insar-monitor raises on purpose."""
+
+    #: Exit code the CLI uses when this error reaches it.
+    exit_code: int = 1
+
+
+class ConfigError(MonitorError, ValueError):
+    """A configuration file, key or environment override is missing or invalid."""
+
+    exit_code = 2
+
+
+class InputError(MonitorError, ValueError):
+    """An argument or array handed to a function is invalid (shape, range, units)."""
+
+    exit_code = 2
+
+
+class RasterError(MonitorError, OSError):
+    """A raster file cannot be read or written, or its content is unusable."""
+
+    exit_code = 3
+
+
+class DatasetError(MonitorError, OSError):
+    """A synthetic dataset or archive on disk is missing, incomplete or inconsistent."""
+
+    exit_code = 3
+
+
+class ArchiveError(MonitorError, OSError):
+    """An archive listing or product is invalid."""
+
+    exit_code = 4
+
+
+class ArchiveUnavailable(ArchiveError, ConnectionError):
+    """The archive could not be reached (timeout, refused connection, 5xx)."""
+
+    exit_code = 4
+
+
+class StoreError(MonitorError, RuntimeError):
+    """The database is unreachable or holds a state the code cannot accept."""
+
+    exit_code = 5
+
+
+class ModelError(MonitorError, RuntimeError):
+    """A detector model file is missing, corrupt or does not match its architecture."""
+
+    exit_code = 6

@@ -1,0 +1,58 @@
+"""Architecture rules that a test can check (STYLE.md rules 1 and 4)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import monitor
+
+PACKAGE = Path(monitor.__file__).parent
+FORBIDDEN_IN_SCIENCE = {"requests", "sqlalchemy", "apscheduler", "prometheus_client",
+                        "rasterio", "logging.handlers", "monitor.io", "monitor.service",
+                        "monitor.store", "monitor.archive", "monitor.notify", "monitor.cli"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_science_is_pure() -> None:
+    offenders = []
+    files = sorted((PACKAGE / "science").rglob("*.py"))
+    assert files, "monitor/science has no modules"
+    for path in files:
+        for name in _imports(path):
+            if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IN_SCIENCE):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert not offenders, "science/ must stay pure:\n" + "\n".join(offenders)
+
+
+def test_nothing_inside_calls_sys_exit() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "__main__.py":
+            continue
+        src = path.read_text()
+        if "sys.exit(" in src:
+            offenders.append(str(path.relative_to(PACKAGE)))
+    assert not offenders, f"only __main__ may exit: {offenders}"
+
+
+def test_error_tree_inherits_builtins() -> None:
+    from monitor import errors
+
+    for name in dir(errors):
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, errors.MonitorError) and \
+                obj is not errors.MonitorError:
+            builtin_bases = [b for b in obj.__mro__ if b.__module__ == "builtins"
+                             and b not in (Exception, BaseException, object)]
+            assert builtin_bases, f"{name} should also inherit a builtin exception"
