@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "monitor.cli.demo_cmd",
+    "monitor.cli.synth_cmd",
     "monitor.cli.config_cmd",
 )
 

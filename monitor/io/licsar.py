@@ -1,0 +1,164 @@
+"""The LiCSAR product layout on disk: names, encodings and metadata.
+
+A LiCSAR frame directory looks like the portal's (COMET LiCSAR products)::
+
+    <frame>/interferograms/<d1>_<d2>/<d1>_<d2>.geo.unw.tif   float32, radians, 0 or NaN = nodata
+    <frame>/interferograms/<d1>_<d2>/<d1>_<d2>.geo.cc.tif    uint8 coherence 0-255 (0 = nodata)
+    <frame>/metadata/<frame>.geo.hgt.tif                      DEM heights, metres
+    <frame>/metadata/<frame>.geo.{E,N,U}.tif                  LOS unit vector components
+    <frame>/metadata/metadata.txt                             key=value lines
+    <frame>/metadata/baselines                                "ref date bperp_m btemp_days" lines
+
+All rasters are EPSG:4326 at 0.001 degree posting. Dates are ``YYYYMMDD``. Frame ids look
+like ``022D_04826_121209``: three-digit track, A(scending) or D(escending), then two
+numeric groups.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import DatasetError
+from monitor.io.rasters import Raster, read_raster
+
+FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
+PAIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
+POSTING_DEG = 0.001
+
+
+def parse_date(text: str, where: str = "") -> date:
+    """``YYYYMMDD`` to a date, with an error naming where the text came from."""
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise DatasetError(f"{where or 'LiCSAR name'}: {text!r} is not a YYYYMMDD date") from None
+
+
+def format_date(d: date) -> str:
+    return d.strftime("%Y%m%d")
+
+
+def pair_name(d1: date, d2: date) -> str:
+    return f"{format_date(d1)}_{format_date(d2)}"
+
+
+def parse_pair(name: str, where: str = "") -> tuple[date, date]:
+    """``YYYYMMDD_YYYYMMDD`` to a date pair (first before second)."""
+    m = PAIR_RE.match(name)
+    if not m:
+        raise DatasetError(f"{where or 'LiCSAR name'}: {name!r} is not a "
+                           "YYYYMMDD_YYYYMMDD interferogram pair")
+    d1, d2 = parse_date(m.group(1), where), parse_date(m.group(2), where)
+    if d2 <= d1:
+        raise DatasetError(f"{where or 'LiCSAR name'}: pair {name!r} has its second date "
+                           "on or before its first")
+    return d1, d2
+
+
+def check_frame_id(frame: str) -> str:
+    if not FRAME_RE.match(frame):
+        raise DatasetError(f"frame id {frame!r} does not look like a LiCSAR frame "
+                           "(expected e.g. 022D_04826_121209)")
+    return frame
+
+
+@dataclass(frozen=True)
+class FrameLayout:
+    """Paths of one frame's products under a root directory."""
+
+    root: Path
+    frame: str
+
+    @property
+    def frame_dir(self) -> Path:
+        return self.root / self.frame
+
+    @property
+    def interferograms_dir(self) -> Path:
+        return self.frame_dir / "interferograms"
+
+    @property
+    def metadata_dir(self) -> Path:
+        return self.frame_dir / "metadata"
+
+    def unw(self, d1: date, d2: date) -> Path:
+        p = pair_name(d1, d2)
+        return self.interferograms_dir / p / f"{p}.geo.unw.tif"
+
+    def cc(self, d1: date, d2: date) -> Path:
+        p = pair_name(d1, d2)
+        return self.interferograms_dir / p / f"{p}.geo.cc.tif"
+
+    def metadata_raster(self, kind: str) -> Path:
+        """``hgt``, ``E``, ``N`` or ``U``."""
+        return self.metadata_dir / f"{self.frame}.geo.{kind}.tif"
+
+    @property
+    def metadata_txt(self) -> Path:
+        return self.metadata_dir / "metadata.txt"
+
+    @property
+    def baselines(self) -> Path:
+        return self.metadata_dir / "baselines"
+
+    def pairs(self) -> list[tuple[date, date]]:
+        """Interferogram date pairs present on disk, sorted; bad names are errors."""
+        if not self.interferograms_dir.is_dir():
+            raise DatasetError(f"{self.interferograms_dir}: no interferograms directory "
+                               f"for frame {self.frame}")
+        pairs = [parse_pair(p.name, str(p)) for p in self.interferograms_dir.iterdir()
+                 if p.is_dir()]
+        return sorted(pairs)
+
+    def read_metadata(self) -> dict[str, str]:
+        """``metadata.txt`` as a dict of strings."""
+        return parse_metadata_txt(self.metadata_txt)
+
+    def read_unw(self, d1: date, d2: date, max_pixels: int | None = None) -> Raster:
+        """Unwrapped phase, radians; LiCSAR's 0 and NaN both become NaN."""
+        if max_pixels is None:
+            return read_raster(self.unw(d1, d2), zero_is_nodata=True)
+        return read_raster(self.unw(d1, d2), zero_is_nodata=True, max_pixels=max_pixels)
+
+    def read_cc(self, d1: date, d2: date) -> NDArray[np.float32]:
+        """Coherence in [0, 1] (uint8 0-255 or float 0-1 on disk), NaN where nodata."""
+        r = read_raster(self.cc(d1, d2), require_finite=False)
+        data = r.data
+        finite = data[np.isfinite(data)]
+        if finite.size and finite.max() > 1.0:
+            data = data / np.float32(255.0)
+        return np.asarray(data, np.float32)
+
+
+def parse_metadata_txt(path: Path) -> dict[str, str]:
+    """Parse LiCSAR ``metadata.txt`` (``key=value`` lines; blank and ``#`` lines ignored)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read metadata ({exc})") from None
+    out: dict[str, str] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise DatasetError(f"{path}:{n}: expected key=value, got {line!r}")
+        key, value = line.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def metadata_float(meta: dict[str, str], key: str, where: str) -> float:
+    """A numeric ``metadata.txt`` value, with a clear error when missing or malformed."""
+    if key not in meta:
+        raise DatasetError(f"{where}: metadata has no {key!r}")
+    try:
+        return float(meta[key])
+    except ValueError:
+        raise DatasetError(f"{where}: metadata {key}={meta[key]!r} is not a number") from None

@@ -1,0 +1,455 @@
+"""Synthetic interferograms: X = a*D + b*S + c*T with decorrelation (seed 002 section 3).
+
+Each sample is built from independently drawn components on a grid of ``shape`` pixels of
+``pixel_m`` metres:
+
+* D, deformation: an analytic source (Mogi, penny-shaped sill, Okada earthquake, dyke or
+  sill) with seed-002 parameter ranges, projected on the line of sight with an incidence
+  of 0-45 degrees and a heading of 0-360 degrees (seed 002 section 3.1);
+* S, stratified atmosphere: a delay linear and quadratic in the height of a DEM (a
+  synthetic edifice or a real SRTM crop from the pool the caller passes), zenith to LOS
+  through the incidence (seed 002 section 3.2 uses GACOS maps; we draw the coefficients);
+* T, turbulent atmosphere: exponential covariance ``sigma^2 exp(-d/L)`` with seed-002
+  ranges (section 3.3);
+* decorrelation: a coherence map; pixels at or below the threshold (0.1, seed 000) are NaN,
+  and phase noise grows as coherence drops. Seed 002 names the absence of this as a gap
+  in its synthetic data.
+
+The class schemes are those of seed 002 section 4.1: ``2class`` (S+T vs D+S+T, the seeds'
+best on real data), ``3class`` (T vs S+T vs D+S+T), ``3class-ds`` (S vs T vs D+S) and
+``weights`` (the 91 normalised combinations ``(aD + bS + cT) / (a + b + c)`` with
+a, b, c in {0, 0.25, 0.5, 0.75, 1}).
+
+Everything here is pure: arrays and generators in, arrays and frozen dataclasses out.
+Samples are reproducible: sample ``i`` of a dataset with seed ``s`` is drawn from
+``np.random.default_rng([s, i])`` whatever the order or process that draws it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.interpolate import RectBivariateSpline
+
+from monitor.errors import InputError
+from monitor.science.atmosphere import (
+    draw_stratified_coefficients,
+    stratified_delay,
+    turbulent_delay,
+)
+from monitor.science.decorrelation import apply_decorrelation, coherence_map
+from monitor.science.dem import synthetic_dem
+from monitor.science.geometry import project_to_los
+from monitor.science.sources import (
+    ENU,
+    MogiParams,
+    PennySillParams,
+    SourceParams,
+    SourceRanges,
+    draw_source,
+)
+
+SOURCE_KINDS = ("mogi", "sill_penny", "earthquake", "dyke", "sill_okada")
+DEM_KINDS = ("stratovolcano", "shield", "caldera")
+_LENGTH_STEP_M = 500.0
+
+
+def _weight_classes() -> tuple[tuple[float, float, float], ...]:
+    """The 91 distinct normalised (alpha, beta, gamma) of seed 002's weight model."""
+    levels = (0.0, 0.25, 0.5, 0.75, 1.0)
+    seen: dict[tuple[float, float, float], tuple[float, float, float]] = {}
+    for a, b, c in itertools.product(levels, repeat=3):
+        s = a + b + c
+        if s == 0:
+            continue
+        key = (round(a / s, 6), round(b / s, 6), round(c / s, 6))
+        seen.setdefault(key, (a, b, c))
+    return tuple(sorted(seen.values(), key=lambda w: (w[0], w[1], w[2])))
+
+
+#: Class recipes per scheme: each class is (a, b, c) weights of D, S, T.
+SCHEMES: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "2class": ((0.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
+    "3class": ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 1.0)),
+    "3class-ds": ((0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0)),
+    "weights": _weight_classes(),
+}
+#: Human names of the classes of each scheme.
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "2class": ("S+T", "D+S+T"),
+    "3class": ("T", "S+T", "D+S+T"),
+    "3class-ds": ("S", "T", "D+S"),
+    "weights": tuple(f"{a:g}D+{b:g}S+{c:g}T" for a, b, c in SCHEMES["weights"]),
+}
+
+
+@dataclass(frozen=True)
+class SynthRecipe:
+    """Parameters of the generator (all ranges are ``(min, max)``).
+
+    Attributes:
+        shape: ``(ny, nx)`` pixels.
+        pixel_m: Pixel spacing, metres.
+        incidence_deg: Incidence range, degrees (seed 002: 0-45).
+        heading_deg: Heading range, degrees (seed 002: 0-360).
+        source_kinds: Deformation sources to draw from, uniformly.
+        sources: Parameter ranges of the sources (seed 002 section 3.1).
+        centre_jitter_frac: Source centre offset from the image centre, as a fraction of
+            the image half-width.
+        peak_los_m: If set, each D is rescaled so its peak |LOS| is log-uniform in this
+            range (useful to train on detectable signals); None keeps the seed's source
+            parameters as drawn.
+        turbulent_sigma_m: Turbulent delay standard deviation (seed 002: sigma^2 5-9 mm^2).
+        turbulent_length_m: Turbulent e-folding length (seed 002: 4-18 km).
+        stratified_strength: ``"weak"``, ``"strong"`` or ``"mixed"`` stratification.
+        dem_kinds: Synthetic edifice kinds drawn when no DEM pool is given.
+        dem_height_m: Summit height range of synthetic edifices.
+        decorrelation_fraction: Fraction of samples with decorrelation (coherence map,
+            NaN patches and phase noise); the rest are fully coherent.
+        coherence_threshold: Coherence at or below which pixels are NaN (seed 000: 0.1).
+        wavelength_m: Wavelength used for the coherence phase noise (Sentinel-1).
+    """
+
+    shape: tuple[int, int] = (224, 224)
+    pixel_m: float = 100.0
+    incidence_deg: tuple[float, float] = (0.0, 45.0)
+    heading_deg: tuple[float, float] = (0.0, 360.0)
+    source_kinds: tuple[str, ...] = SOURCE_KINDS
+    sources: SourceRanges = field(default_factory=SourceRanges)
+    centre_jitter_frac: float = 0.3
+    peak_los_m: tuple[float, float] | None = None
+    turbulent_sigma_m: tuple[float, float] = (math.sqrt(5e-6), math.sqrt(9e-6))
+    turbulent_length_m: tuple[float, float] = (4000.0, 18000.0)
+    stratified_strength: str = "mixed"
+    dem_kinds: tuple[str, ...] = DEM_KINDS
+    dem_height_m: tuple[float, float] = (500.0, 3000.0)
+    decorrelation_fraction: float = 0.5
+    coherence_threshold: float = 0.1
+    wavelength_m: float = 0.05546576
+
+    def __post_init__(self) -> None:
+        ny, nx = self.shape
+        if ny < 8 or nx < 8:
+            raise InputError(f"synth: shape must be at least 8 x 8 pixels, got {self.shape}")
+        if not self.pixel_m > 0:
+            raise InputError(f"synth: pixel_m must be positive, got {self.pixel_m}")
+        for name in ("incidence_deg", "heading_deg", "turbulent_sigma_m",
+                     "turbulent_length_m", "dem_height_m"):
+            lo, hi = getattr(self, name)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+                raise InputError(f"synth: {name} must be (min, max) with min <= max, "
+                                 f"got ({lo}, {hi})")
+        if not (self.incidence_deg[0] >= 0 and self.incidence_deg[1] < 90):
+            raise InputError(f"synth: incidence_deg must lie in [0, 90), "
+                             f"got {self.incidence_deg}")
+        if self.turbulent_sigma_m[0] < 0 or self.turbulent_length_m[0] <= 0:
+            raise InputError("synth: turbulent sigma must be >= 0 and length > 0, got "
+                             f"{self.turbulent_sigma_m}, {self.turbulent_length_m}")
+        unknown = [k for k in self.source_kinds if k not in SOURCE_KINDS]
+        if unknown or not self.source_kinds:
+            raise InputError(f"synth: unknown source kinds {unknown or '(none given)'}; "
+                             f"choose from {', '.join(SOURCE_KINDS)}")
+        bad_dem = [k for k in self.dem_kinds if k not in DEM_KINDS]
+        if bad_dem or not self.dem_kinds:
+            raise InputError(f"synth: unknown DEM kinds {bad_dem or '(none given)'}; "
+                             f"choose from {', '.join(DEM_KINDS)}")
+        if self.peak_los_m is not None:
+            lo, hi = self.peak_los_m
+            if not 0 < lo <= hi:
+                raise InputError(f"synth: peak_los_m must be (min, max) with 0 < min <= max, "
+                                 f"got {self.peak_los_m}")
+        if self.stratified_strength not in ("weak", "strong", "mixed"):
+            raise InputError("synth: stratified_strength must be weak, strong or mixed, "
+                             f"got {self.stratified_strength!r}")
+        if not 0 <= self.decorrelation_fraction <= 1:
+            raise InputError("synth: decorrelation_fraction must lie in [0, 1], got "
+                             f"{self.decorrelation_fraction}")
+        if not 0 <= self.coherence_threshold < 1:
+            raise InputError("synth: coherence_threshold must lie in [0, 1), got "
+                             f"{self.coherence_threshold}")
+
+
+@dataclass(frozen=True)
+class Components:
+    """The separate signals of one synthetic interferogram, LOS metres, ``(ny, nx)``.
+
+    Attributes:
+        deformation: D, float32.
+        stratified: S, float32.
+        turbulent: T, float32.
+        coherence: Coherence in [0, 1], float32 (ones when not decorrelated).
+        incoherent: True where the pixel is incoherent (NaN in the composed image).
+        noise: Decorrelation phase noise expressed in LOS metres (zeros when coherent).
+        meta: Parameters drawn (source kind and parameters, geometry, atmosphere).
+    """
+
+    deformation: NDArray[np.float32]
+    stratified: NDArray[np.float32]
+    turbulent: NDArray[np.float32]
+    coherence: NDArray[np.float32]
+    incoherent: NDArray[np.bool_]
+    noise: NDArray[np.float32]
+    meta: dict[str, Any]
+
+    def compose(self, a: float, b: float, c: float,
+                normalise: bool = False) -> NDArray[np.float32]:
+        """``X = a*D + b*S + c*T`` (divided by ``a + b + c`` if ``normalise``), NaN where
+        incoherent, plus decorrelation noise."""
+        x = a * self.deformation + b * self.stratified + c * self.turbulent
+        if normalise:
+            s = a + b + c
+            if s <= 0:
+                raise InputError("compose: weights sum to zero")
+            x = x / s
+        x = x + self.noise
+        x = np.where(self.incoherent, np.float32(np.nan), x)
+        return np.asarray(x, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled sample: ``x`` LOS metres ``(ny, nx)`` float32 (NaN = incoherent)."""
+
+    x: NDArray[np.float32]
+    label: int
+    weights: tuple[float, float, float]
+    meta: dict[str, Any]
+
+
+def grid_xy(shape: tuple[int, int], pixel_m: float) -> tuple[NDArray[np.float64],
+                                                              NDArray[np.float64]]:
+    """East and north coordinates (metres) of pixel centres, origin at the image centre.
+
+    Row 0 is the northern edge, so ``y`` decreases down the rows.
+    """
+    ny, nx = shape
+    x = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
+    y = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
+    return np.meshgrid(x, y)
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1])) if bounds[1] > bounds[0] else bounds[0]
+
+
+def pick_dem(rng: np.random.Generator, recipe: SynthRecipe,
+             dem_pool: Sequence[NDArray[np.floating]] | None) -> tuple[NDArray[np.float32], str]:
+    """A DEM of ``recipe.shape``: a random crop of a pool member, flipped and rotated at
+    random, or a freshly drawn synthetic edifice when the pool is empty."""
+    ny, nx = recipe.shape
+    if dem_pool:
+        k = int(rng.integers(len(dem_pool)))
+        dem = np.asarray(dem_pool[k], dtype=np.float32)
+        if dem.shape[0] < ny or dem.shape[1] < nx:
+            raise InputError(f"synth: DEM pool entry {k} is {dem.shape}, smaller than the "
+                             f"sample shape {recipe.shape}")
+        r0 = int(rng.integers(dem.shape[0] - ny + 1))
+        c0 = int(rng.integers(dem.shape[1] - nx + 1))
+        dem = dem[r0:r0 + ny, c0:c0 + nx]
+        if rng.random() < 0.5:
+            dem = dem[:, ::-1]
+        if ny == nx:
+            dem = np.rot90(dem, int(rng.integers(4)))
+        return np.ascontiguousarray(dem), f"pool[{k}]"
+    kind = str(rng.choice(recipe.dem_kinds))
+    dem = synthetic_dem(recipe.shape, recipe.pixel_m, kind, rng,  # type: ignore[arg-type]
+                        height_m=_uniform(rng, recipe.dem_height_m))
+    return np.asarray(dem, dtype=np.float32), kind
+
+
+def draw_deformation(rng: np.random.Generator, recipe: SynthRecipe, incidence_deg: float,
+                     heading_deg: float) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    """D: LOS displacement of a randomly drawn source, metres ``(ny, nx)``."""
+    half = 0.5 * min(recipe.shape) * recipe.pixel_m
+    kind = str(rng.choice(recipe.source_kinds))
+    params = draw_source(rng, kind, recipe.sources, centre_xy_m=(0.0, 0.0),
+                         centre_jitter_m=recipe.centre_jitter_frac * half)
+    enu = evaluate_source(params, recipe.shape, recipe.pixel_m)
+    los = project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
+    los = np.nan_to_num(los, nan=0.0, posinf=0.0, neginf=0.0)
+    meta: dict[str, Any] = {"source": kind, "source_params": _jsonable(asdict(params))}
+    peak = float(np.max(np.abs(los)))
+    if recipe.peak_los_m is not None and peak > 0:
+        lo, hi = recipe.peak_los_m
+        target = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        los = los * np.float32(target / peak)
+        meta["rescaled_from_peak_m"] = peak
+        peak = target
+    meta["peak_los_m"] = peak
+    return np.asarray(los, dtype=np.float32), meta
+
+
+def smoothness_scale_m(params: SourceParams) -> float:
+    """Shallowest depth of a source, metres: its surface field varies on this scale.
+
+    For rectangles it is the depth of the upper edge (0 for a surface rupture, whose field
+    is discontinuous); for Mogi and the penny crack it is the source depth.
+    """
+    if isinstance(params, MogiParams | PennySillParams):
+        return float(params.depth_m)
+    top = params.depth_m - 0.5 * params.width_m * math.sin(math.radians(params.dip_deg))
+    return max(0.0, float(top))
+
+
+def evaluate_source(params: SourceParams, shape: tuple[int, int], pixel_m: float,
+                    max_step: int = 4) -> ENU:
+    """East/north/up displacement of a source on the pixel centres of a grid.
+
+    A source whose shallowest point lies at depth ``z`` has a surface field that varies on
+    a scale of ``z``; sources deeper than 8 pixels are evaluated on a grid coarser by
+    ``step = min(max_step, floor(z / (4 pixel)))`` and interpolated with bicubic splines,
+    which keeps the error within about 0.1% of the peak (tested) while cutting the cost of
+    the Okada solution by ``step^2``. Shallow sources and surface ruptures are evaluated
+    on every pixel.
+
+    Args:
+        params: A drawn source.
+        shape: ``(ny, nx)``.
+        pixel_m: Pixel spacing, metres.
+        max_step: Largest coarsening step.
+
+    Returns:
+        Displacement components, metres, each ``shape``.
+    """
+    step = int(min(max_step, smoothness_scale_m(params) // (4.0 * pixel_m)))
+    ny, nx = shape
+    if step < 2 or min(ny, nx) < 4 * step:
+        x, y = grid_xy(shape, pixel_m)
+        return params.displacement(x, y)
+    rows = np.unique(np.r_[np.arange(0, ny, step), ny - 1])
+    cols = np.unique(np.r_[np.arange(0, nx, step), nx - 1])
+    x_full = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
+    y_full = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
+    xc, yc = np.meshgrid(x_full[cols], y_full[rows])
+    coarse = params.displacement(xc, yc)
+    out = []
+    for comp in (coarse.east, coarse.north, coarse.up):
+        spline = RectBivariateSpline(rows, cols, np.asarray(comp, np.float64), kx=3, ky=3)
+        out.append(spline(np.arange(ny), np.arange(nx)).astype(np.float32))
+    return ENU(out[0], out[1], out[2])
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out[k] = _jsonable(v)
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        elif isinstance(v, tuple | list):
+            out[k] = [x.item() if isinstance(x, np.generic) else x for x in v]
+        else:
+            out[k] = v
+    return out
+
+
+def draw_components(rng: np.random.Generator, recipe: SynthRecipe,
+                    dem_pool: Sequence[NDArray[np.floating]] | None = None,
+                    with_deformation: bool = True) -> Components:
+    """Draw D, S, T and decorrelation for one sample.
+
+    Args:
+        rng: Random generator (one per sample for reproducibility).
+        recipe: Generator parameters.
+        dem_pool: Optional DEMs (metres, at ``recipe.pixel_m``, each at least
+            ``recipe.shape``) for the stratified delay; None draws synthetic edifices.
+        with_deformation: Skip the (costly) source model when D will not be used.
+
+    Returns:
+        The components, each ``recipe.shape`` float32 in LOS metres.
+    """
+    shape = recipe.shape
+    inc = _uniform(rng, recipe.incidence_deg)
+    head = _uniform(rng, recipe.heading_deg)
+    meta: dict[str, Any] = {"incidence_deg": inc, "heading_deg": head}
+    if with_deformation:
+        d, dmeta = draw_deformation(rng, recipe, inc, head)
+        meta.update(dmeta)
+    else:
+        d = np.zeros(shape, np.float32)
+        meta["peak_los_m"] = 0.0
+    dem, dem_name = pick_dem(rng, recipe, dem_pool)
+    strength = recipe.stratified_strength
+    if strength == "mixed":
+        strength = "strong" if rng.random() < 0.5 else "weak"
+    coeffs = draw_stratified_coefficients(rng, strength=strength)  # type: ignore[arg-type]
+    s_zenith = stratified_delay(dem, coeffs.k1_m_per_m, coeffs.k2_m_per_m2)
+    # A path delay lengthens the range: it reads as motion away from the satellite.
+    s = np.asarray(-s_zenith / math.cos(math.radians(inc)), dtype=np.float32)
+    meta.update({"dem": dem_name, "dem_relief_m": float(np.ptp(dem)),
+                 "stratified": _jsonable(asdict(coeffs)), "stratified_strength": strength})
+    sigma = _uniform(rng, recipe.turbulent_sigma_m)
+    # Lengths on a 500 m grid: the circulant-embedding spectrum is cached per length.
+    length = max(_LENGTH_STEP_M, round(_uniform(rng, recipe.turbulent_length_m)
+                                       / _LENGTH_STEP_M) * _LENGTH_STEP_M)
+    t = turbulent_delay(shape, recipe.pixel_m, sigma, length, rng)
+    meta.update({"turbulent_sigma_m": sigma, "turbulent_length_m": length})
+    if rng.random() < recipe.decorrelation_fraction:
+        coh = coherence_map(shape, recipe.pixel_m, rng,
+                           n_patches=int(rng.integers(0, 4)))
+        noisy = apply_decorrelation(np.zeros(shape, np.float32), coh,
+                                    threshold=recipe.coherence_threshold, rng=rng,
+                                    noise=True,
+                                    units_per_rad=recipe.wavelength_m / (4 * math.pi))
+        incoherent = np.isnan(noisy)
+        noise = np.nan_to_num(noisy, nan=0.0).astype(np.float32)
+        meta["incoherent_fraction"] = float(incoherent.mean())
+    else:
+        coh = np.ones(shape, np.float32)
+        incoherent = np.zeros(shape, bool)
+        noise = np.zeros(shape, np.float32)
+        meta["incoherent_fraction"] = 0.0
+    return Components(d, np.asarray(s, np.float32), np.asarray(t, np.float32),
+                      np.asarray(coh, np.float32), incoherent, noise, meta)
+
+
+def make_sample(rng: np.random.Generator, recipe: SynthRecipe, scheme: str, label: int,
+                dem_pool: Sequence[NDArray[np.floating]] | None = None) -> Sample:
+    """One labelled sample of a class scheme (seed 002 section 4.1).
+
+    Args:
+        rng: Generator for this sample.
+        recipe: Generator parameters.
+        scheme: ``2class``, ``3class``, ``3class-ds`` or ``weights``.
+        label: Class index within the scheme.
+        dem_pool: Optional DEMs for the stratified delay.
+    """
+    classes = scheme_classes(scheme)
+    if not 0 <= label < len(classes):
+        raise InputError(f"synth: label {label} out of range for scheme {scheme!r} "
+                         f"({len(classes)} classes)")
+    a, b, c = classes[label]
+    comp = draw_components(rng, recipe, dem_pool, with_deformation=a > 0)
+    x = comp.compose(a, b, c, normalise=scheme == "weights")
+    meta = dict(comp.meta)
+    meta["class_name"] = CLASS_NAMES[scheme][label]
+    return Sample(x, label, (a, b, c), meta)
+
+
+def scheme_classes(scheme: str) -> tuple[tuple[float, float, float], ...]:
+    """The (a, b, c) weights of each class of a scheme, with a clear error if unknown."""
+    try:
+        return SCHEMES[scheme]
+    except KeyError:
+        raise InputError(f"synth: unknown scheme {scheme!r}; choose from "
+                         f"{', '.join(SCHEMES)}") from None
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of sample ``index`` of a dataset drawn with ``seed``."""
+    if seed < 0 or index < 0:
+        raise InputError(f"synth: seed and index must be non-negative, got {seed}, {index}")
+    return np.random.default_rng([seed, index])
+
+
+def dataset_sample(seed: int, index: int, recipe: SynthRecipe, scheme: str,
+                   dem_pool: Sequence[NDArray[np.floating]] | None = None) -> Sample:
+    """Sample ``index`` of the dataset ``seed``: classes cycle so the set is balanced."""
+    n_classes = len(scheme_classes(scheme))
+    return make_sample(sample_rng(seed, index), recipe, scheme, index % n_classes, dem_pool)

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.cli import main
+from monitor.errors import DatasetError
+from monitor.io.datasets import load_dataset, write_dataset
+from monitor.science.synth import SynthRecipe
+
+RECIPE = SynthRecipe(shape=(48, 48), pixel_m=200.0)
+
+
+def test_write_and_load(tmp_path: Path) -> None:
+    manifest = write_dataset(tmp_path / "ds", n=10, recipe=RECIPE, seed=1, shard_size=4)
+    assert [s["count"] for s in manifest["shards"]] == [4, 4, 2]
+    ds = load_dataset(tmp_path / "ds")
+    assert ds.x.shape == (10, 48, 48) and ds.x.dtype == np.float32
+    assert ds.y.tolist() == [0, 1] * 5
+    assert ds.meta[1]["class_name"] == "D+S+T"
+    assert ds.manifest["classes"] == ["S+T", "D+S+T"]
+
+
+def test_workers_and_resume_give_identical_data(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "a", n=6, recipe=RECIPE, seed=2, shard_size=3)
+    write_dataset(tmp_path / "b", n=6, recipe=RECIPE, seed=2, shard_size=3, workers=2)
+    a, b = load_dataset(tmp_path / "a"), load_dataset(tmp_path / "b")
+    np.testing.assert_array_equal(np.nan_to_num(a.x, nan=-9), np.nan_to_num(b.x, nan=-9))
+    # delete a shard: writing again redraws only that one, identically
+    (tmp_path / "a" / "shard-00001.npz").unlink()
+    with pytest.raises(DatasetError, match="shard-00001.npz: shard listed in the manifest"):
+        load_dataset(tmp_path / "a")
+    write_dataset(tmp_path / "a", n=6, recipe=RECIPE, seed=2, shard_size=3)
+    c = load_dataset(tmp_path / "a")
+    np.testing.assert_array_equal(np.nan_to_num(a.x, nan=-9), np.nan_to_num(c.x, nan=-9))
+
+
+def test_corrupt_and_mismatched(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "ds", n=2, recipe=RECIPE, seed=1)
+    shard = tmp_path / "ds" / "shard-00000.npz"
+    shard.write_bytes(shard.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(DatasetError, match="checksum"):
+        load_dataset(tmp_path / "ds")
+    with pytest.raises(DatasetError, match="other parameters"):
+        write_dataset(tmp_path / "ds", n=3, recipe=RECIPE, seed=1)
+    with pytest.raises(DatasetError, match="no manifest.json"):
+        load_dataset(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "manifest.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="unreadable manifest"):
+        load_dataset(tmp_path / "x")
+
+
+def test_cli_synth_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    rc = main(["synth", "dataset", "--n", "4", "--scheme", "3class", "--out", str(out),
+               "--size", "32", "--pixel-m", "300"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 4 and summary["classes"] == ["T", "S+T", "D+S+T"]
+    assert load_dataset(out).x.shape == (4, 32, 32)
+    assert main(["synth", "dataset", "--n", "0", "--out", str(tmp_path / "z")]) == 2
+    assert "n must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_synth_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["synth", "archive", "--out", str(tmp_path), "--onset", "2024-02-01",
+               "--rate", "0.2", "--epochs", "4", "--size", "40", "--volcano", "synthetic"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epochs"] == 4 and summary["interferograms"] == 3
+    assert summary["onset"] == "2024-02-01"
+    rc = main(["synth", "archive", "--out", str(tmp_path), "--onset", "2031-01-01",
+               "--epochs", "4", "--size", "40", "--volcano", "synthetic"])
+    assert rc == 2 and "onset" in capsys.readouterr().err
