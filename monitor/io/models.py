@@ -1,0 +1,181 @@
+"""Detector model files: save, load (safely) and hash.
+
+A model file is ``torch.save`` of a plain dictionary::
+
+    {"format": 1,
+     "arch": "compact",                      # registry name
+     "config": {"widths": (16, 32, 48, 96), "encoding": "cos_sin_mask", ...},
+     "state_dict": {name: tensor, ...},
+     "meta": {...}}                          # provenance: data recipe, seed, epochs, figures
+
+It is loaded with ``torch.load(weights_only=True)``, which refuses arbitrary pickled code,
+so ``config`` and ``meta`` may only hold str, int, float, bool, None, lists, tuples and
+dicts with string keys. Every failure is a :class:`~monitor.errors.ModelError` naming the
+file. :func:`model_sha256` gives the hash recorded as provenance with every score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from monitor.errors import InputError, ModelError
+from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.registry import build_model
+
+FORMAT_VERSION = 1
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network read from a model file, in eval mode.
+
+    Attributes:
+        model: The network.
+        arch: Its registry name.
+        config: Its configuration (as stored).
+        meta: Provenance stored with it.
+        sha256: Hex digest of the file.
+        path: The file it came from.
+    """
+
+    model: PatchClassifier
+    arch: str
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    sha256: str
+    path: str
+
+
+def _check_plain(value: Any, where: str) -> None:
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"{where} has a non-string key {key!r}")
+            _check_plain(item, f"{where}[{key!r}]")
+        return
+    raise InputError(
+        f"{where} holds a {type(value).__name__}; model files only keep str, int, float, "
+        f"bool, None, lists, tuples and dicts"
+    )
+
+
+def model_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a model file (provenance of every score)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {os.fspath(path)!r}: {exc}") from exc
+    return digest.hexdigest()
+
+
+def save_model(
+    path: str | os.PathLike[str], model: PatchClassifier, meta: dict[str, Any] | None = None
+) -> str:
+    """Write a model file atomically (temporary file, then rename); return its SHA-256.
+
+    Args:
+        path: Destination file (conventionally ``*.pt``); its folder must exist.
+        model: The network to store (its weights are copied to CPU).
+        meta: Provenance (plain values only, see the module docstring).
+
+    Raises:
+        InputError: ``meta`` or the configuration holds values a safe load cannot read.
+        ModelError: The file cannot be written.
+    """
+    config = model.config()
+    _check_plain(config, "config")
+    _check_plain(meta or {}, "meta")
+    payload = {
+        "format": FORMAT_VERSION,
+        "arch": model.arch,
+        "config": config,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(payload, fh)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ModelError(f"cannot write model file {os.fspath(path)!r}: {exc}") from exc
+    return model_sha256(target)
+
+
+def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> LoadedModel:
+    """Read a model file safely and rebuild its network (eval mode).
+
+    Args:
+        path: The model file.
+        map_location: Device for the weights (``"cpu"``, ``"cuda"``).
+
+    Raises:
+        ModelError: The file is missing, unreadable, corrupt, not a model file of this
+            format, names an unknown architecture or configuration, or its weights do
+            not match the architecture.
+    """
+    name = os.fspath(path)
+    if not Path(name).is_file():
+        raise ModelError(f"model file {name!r} does not exist (or is not a file)")
+    try:
+        payload = torch.load(name, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
+            AttributeError, TypeError, OSError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if detail.startswith("Weights only load failed"):
+            detail = "it holds objects that a safe (weights-only) load refuses"
+        raise ModelError(
+            f"model file {name!r} is corrupt, truncated or not a torch model file "
+            f"({detail}); re-download or re-train it"
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise ModelError(
+            f"model file {name!r} is not an insar-monitor model file of format "
+            f"{FORMAT_VERSION} (expected a dict with arch, config, state_dict, meta)"
+        )
+    arch, config = payload.get("arch"), payload.get("config")
+    state, meta = payload.get("state_dict"), payload.get("meta", {})
+    if not (isinstance(arch, str) and isinstance(config, dict) and isinstance(state, dict)
+            and isinstance(meta, dict)):
+        raise ModelError(
+            f"model file {name!r} lacks a valid 'arch' (str), 'config' (dict), "
+            f"'state_dict' (dict) or 'meta' (dict)"
+        )
+    try:
+        model = build_model(arch, **config)
+    except InputError as exc:
+        raise ModelError(f"model file {name!r}: {exc}") from exc
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelError(
+            f"model file {name!r}: weights do not match architecture {arch!r} with config "
+            f"{config}: {exc}"
+        ) from exc
+    model.to(map_location)
+    model.eval()
+    return LoadedModel(model, arch, config, meta, model_sha256(name), name)

@@ -1,0 +1,227 @@
+"""Multi-gain fusion (seed 003, equation 1) and the detection record.
+
+Seed 003 re-wraps the phase with wrap gains ``mu = 2^i`` (``psi'_mu = mu psi mod 2 pi``),
+scores each re-wrapped image with the CNN and averages the probability maps::
+
+    P = (1 / N) sum_{i=0}^{N-1} P_{mu = 2^i}            (seed 003, equation 1; N = 4)
+
+An image is flagged where P > 0.5 (seed 002). Here the gains are configurable; the
+displacement path re-wraps through a reference fringe spacing (DESIGN.md:
+``psi_mu = wrap(2 pi mu d / F + tau)``), the wrapped path re-wraps wrapped phase with
+integer gains, exactly (``wrap(mu wrap(phi)) = wrap(mu phi)``).
+
+Lon/lat: the caller holds the georeference; :func:`pixel_centre_lonlat` turns a pixel into
+map coordinates with a plain affine tuple.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from monitor.errors import InputError
+from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.inference import probability_map
+from monitor.science.detect.patching import PatchConfig, check_wrapped
+from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M, rewrap, rewrap_phase
+
+#: Seed 003's wrap gains, mu = 2^i for i = 0..3.
+DEFAULT_GAINS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+#: Seed 002's flag threshold on the probability.
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """Fused multi-gain detection for one image.
+
+    Attributes:
+        p_fused: Maximum of the fused probability map (P_max, seed 002/003).
+        p_by_gain: P_max of each gain's map, by gain.
+        flag: True when ``p_fused > threshold`` (some pixel has fused P above it).
+        peak_row, peak_col: Pixel of the fused maximum (first one in row-major order on
+            ties), row 0 = north edge.
+        prob_map: Fused probability map, float32 ``(ny, nx)``.
+        threshold: The flag threshold used.
+        maps_by_gain: Each gain's probability map ``(ny, nx)``, when kept.
+    """
+
+    p_fused: float
+    p_by_gain: dict[float, float]
+    flag: bool
+    peak_row: int
+    peak_col: int
+    prob_map: NDArray[np.float32]
+    threshold: float = DEFAULT_THRESHOLD
+    maps_by_gain: dict[float, NDArray[np.float32]] | None = None
+
+
+def _check_threshold(threshold: float) -> float:
+    if not (0.0 <= float(threshold) <= 1.0):
+        raise InputError(f"threshold must lie in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+def check_gains(gains: Sequence[float], integer: bool = False) -> tuple[float, ...]:
+    """Validate wrap gains: non-empty, positive, finite, distinct (integers if asked)."""
+    vals = tuple(float(g) for g in gains)
+    if not vals or len(set(vals)) != len(vals):
+        raise InputError(f"gains must be a non-empty list of distinct values, got {gains!r}")
+    for g in vals:
+        if not (g > 0 and math.isfinite(g)):
+            raise InputError(f"gains must be positive finite numbers, got {gains!r}")
+        if integer and g != int(g):
+            raise InputError(
+                f"wrapped phase can only be re-wrapped with integer gains, got {gains!r}"
+            )
+    return vals
+
+
+def fuse_maps(
+    maps_by_gain: Mapping[float, ArrayLike],
+    threshold: float = DEFAULT_THRESHOLD,
+    keep_maps: bool = False,
+) -> Detection:
+    """Average per-gain probability maps (seed 003, equation 1) and find the peak.
+
+    Args:
+        maps_by_gain: Probability map ``(ny, nx)`` in [0, 1] for each gain.
+        threshold: Flag threshold on the fused probability (seed 002: 0.5).
+        keep_maps: Keep the per-gain maps in the result.
+
+    Returns:
+        The :class:`Detection`.
+    """
+    thr = _check_threshold(threshold)
+    if not maps_by_gain:
+        raise InputError("maps_by_gain is empty; need at least one gain's map")
+    maps = {float(g): np.asarray(m, dtype=np.float32) for g, m in maps_by_gain.items()}
+    shapes = {m.shape for m in maps.values()}
+    if len(shapes) != 1 or next(iter(shapes)) == () or len(next(iter(shapes))) != 2:
+        raise InputError(f"all maps must share one (ny, nx) shape, got {sorted(shapes)}")
+    for g, m in maps.items():
+        if not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
+            raise InputError(f"the map for gain {g} must hold probabilities in [0, 1]")
+    fused = np.asarray(
+        np.mean(np.stack(list(maps.values())), axis=0, dtype=np.float64), dtype=np.float32
+    )
+    row, col = np.unravel_index(int(np.argmax(fused)), fused.shape)
+    p_fused = float(fused[row, col])
+    return Detection(
+        p_fused=p_fused,
+        p_by_gain={g: float(m.max()) for g, m in maps.items()},
+        flag=p_fused > thr,
+        peak_row=int(row),
+        peak_col=int(col),
+        prob_map=fused,
+        threshold=thr,
+        maps_by_gain=maps if keep_maps else None,
+    )
+
+
+def detect_displacement(
+    model: PatchClassifier,
+    displacement_m: ArrayLike,
+    *,
+    gains: Sequence[float] = DEFAULT_GAINS,
+    offset_rad: float = 0.0,
+    fringe_spacing_m: float = DEFAULT_FRINGE_SPACING_M,
+    threshold: float = DEFAULT_THRESHOLD,
+    method: str = "auto",
+    config: PatchConfig | None = None,
+    batch_size: int = 64,
+    keep_maps: bool = False,
+) -> Detection:
+    """Score unwrapped LOS displacement at several wrap gains and fuse (seed 003).
+
+    Args:
+        model: A 2-class detector network.
+        displacement_m: Unwrapped LOS displacement, metres, ``(ny, nx)``; NaN = incoherent.
+        gains: Wrap gains (default 1, 2, 4, 8).
+        offset_rad: Phase offset ``tau`` added before wrapping, radians.
+        fringe_spacing_m: LOS metres per fringe at gain 1 (default 0.028 m).
+        threshold: Flag threshold (0.5).
+        method: Inference path, ``"auto"``, ``"dense"`` or ``"sliding"``.
+        config: Patch settings (seed 002 defaults).
+        batch_size: Patches per forward pass on the sliding path.
+        keep_maps: Keep each gain's map in the result.
+    """
+    gain_list = check_gains(gains)
+    d = np.asarray(displacement_m, dtype=np.float64)
+    if d.ndim != 2 or d.size == 0:
+        raise InputError(f"displacement_m must be a 2-D (ny, nx) array, got shape {d.shape}")
+    if np.isinf(d).any() or not np.isfinite(d).any():
+        raise InputError(
+            "displacement_m must hold finite metres with NaN for incoherent pixels and at "
+            "least one finite pixel"
+        )
+    maps = {
+        g: probability_map(
+            model, rewrap(d, g, offset_rad, fringe_spacing_m), method=method, config=config,
+            batch_size=batch_size,
+        ).prob_map
+        for g in gain_list
+    }
+    return fuse_maps(maps, threshold, keep_maps)
+
+
+def detect_wrapped(
+    model: PatchClassifier,
+    wrapped_rad: ArrayLike,
+    *,
+    gains: Sequence[float] = DEFAULT_GAINS,
+    threshold: float = DEFAULT_THRESHOLD,
+    method: str = "auto",
+    config: PatchConfig | None = None,
+    batch_size: int = 64,
+    keep_maps: bool = False,
+) -> Detection:
+    """Score wrapped phase re-wrapped at integer gains and fuse (seed 003).
+
+    The phase is taken at the sensor's own fringe spacing (for Sentinel-1, 2.8 cm of LOS
+    per fringe, the networks' reference); ``wrap(mu psi)`` is exact for integer ``mu``.
+
+    Args:
+        model: A 2-class detector network.
+        wrapped_rad: Wrapped phase, radians in [-pi, pi], ``(ny, nx)``; NaN = incoherent.
+        gains: Integer wrap gains (default 1, 2, 4, 8).
+        threshold, method, config, batch_size, keep_maps: As :func:`detect_displacement`.
+    """
+    gain_list = check_gains(gains, integer=True)
+    psi = check_wrapped(wrapped_rad)
+    maps = {
+        g: probability_map(
+            model, rewrap_phase(psi, int(g)), method=method, config=config,
+            batch_size=batch_size,
+        ).prob_map
+        for g in gain_list
+    }
+    return fuse_maps(maps, threshold, keep_maps)
+
+
+def pixel_centre_lonlat(
+    transform: Sequence[float], row: float, col: float
+) -> tuple[float, float]:
+    """Map coordinates of a pixel centre from an affine transform.
+
+    Args:
+        transform: ``(a, b, c, d, e, f)`` in the rasterio/affine order:
+            ``x = a * col + b * row + c``, ``y = d * col + e * row + f``, for pixel corner
+            coordinates (GDAL's geotransform orders them ``(c, a, b, f, d, e)``).
+        row, col: Pixel indices (row 0 = first row, the north edge of a north-up raster).
+
+    Returns:
+        ``(x, y)`` of the pixel centre: (lon, lat) for a geographic CRS such as EPSG:4326.
+    """
+    vals = tuple(float(v) for v in transform)
+    if len(vals) != 6 or not all(math.isfinite(v) for v in vals):
+        raise InputError(
+            f"transform must be 6 finite numbers (a, b, c, d, e, f), got {transform!r}"
+        )
+    a, b, c, d, e, f = vals
+    x, y = col + 0.5, row + 0.5
+    return a * x + b * y + c, d * x + e * y + f
