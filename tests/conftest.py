@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch_threads = os.environ.get("MONITOR_TEST_TORCH_THREADS", "2")
+torch_threads = os.environ.get("MONITOR_TEST_TORCH_THREADS", "1")
 try:  # keep CNN tests from oversubscribing the 2-core machines
     import torch
 

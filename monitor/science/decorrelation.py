@@ -26,6 +26,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from monitor.errors import InputError
+from monitor.science.grids import check_grid
 
 #: Coherence at or below which a pixel is incoherent (seed 000).
 DEFAULT_COHERENCE_THRESHOLD = 0.1
@@ -33,20 +34,6 @@ DEFAULT_COHERENCE_THRESHOLD = 0.1
 #: 20 (range) x 4 (azimuth) to ~100 m pixels, but neighbouring SLC samples are correlated
 #: and products are filtered, so the independent looks are fewer; 20 is a middle value.
 DEFAULT_N_LOOKS = 20
-
-
-def _check_grid(shape: tuple[int, int], pixel_m: float) -> tuple[int, int, float]:
-    try:
-        ny, nx = (int(v) for v in shape)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}") from exc
-    if ny < 1 or nx < 1:
-        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}")
-    if not (isinstance(pixel_m, int | float | np.floating | np.integer) and pixel_m > 0):
-        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
-    if not math.isfinite(float(pixel_m)):
-        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
-    return ny, nx, float(pixel_m)
 
 
 @lru_cache(maxsize=16)
@@ -82,7 +69,7 @@ def smooth_gaussian_field(
     Returns:
         Float32 field of shape ``(ny, nx)``, expected mean 0 and variance 1.
     """
-    ny, nx, _ = _check_grid(shape, 1.0)
+    ny, nx, _ = check_grid(shape, 1.0)
     if not (sigma_px > 0 and math.isfinite(sigma_px)):
         raise InputError(f"sigma_px must be a positive number of pixels, got {sigma_px!r}")
     pad = math.ceil(3.0 * sigma_px)
@@ -132,7 +119,7 @@ def incoherent_patches(
     Returns:
         Bool mask, True inside a patch, shape ``(ny, nx)``.
     """
-    ny, nx, _ = _check_grid(shape, 1.0)
+    ny, nx, _ = check_grid(shape, 1.0)
     if not (isinstance(n_patches, int | np.integer) and n_patches >= 0):
         raise InputError(f"n_patches must be an integer >= 0, got {n_patches!r}")
     lo, hi = radius_px
@@ -206,7 +193,7 @@ def coherence_map(
     Returns:
         Coherence, float32 in [0, 1], shape ``(ny, nx)``.
     """
-    ny, nx, pixel_m = _check_grid(shape, pixel_m)
+    ny, nx, pixel_m = check_grid(shape, pixel_m)
     if not (0.0 < mean < 1.0):
         raise InputError(f"mean coherence must be in (0, 1), got {mean!r}")
     if not (spread >= 0 and math.isfinite(spread)):

@@ -29,6 +29,7 @@ from scipy import ndimage, sparse
 from scipy.sparse.linalg import spsolve
 
 from monitor.errors import InputError
+from monitor.science.grids import check_grid
 
 DemKind = Literal["stratovolcano", "shield", "caldera"]
 
@@ -42,20 +43,6 @@ DEFAULT_RANGES: dict[str, dict[str, tuple[float, float]]] = {
     "shield": {"height_m": (300.0, 1500.0), "base_radius_m": (10000.0, 25000.0)},
     "caldera": {"height_m": (300.0, 1200.0), "base_radius_m": (8000.0, 20000.0)},
 }
-
-
-def _check_grid(shape: tuple[int, int], pixel_m: float) -> tuple[int, int, float]:
-    try:
-        ny, nx = (int(v) for v in shape)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}") from exc
-    if ny < 1 or nx < 1:
-        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}")
-    if not (isinstance(pixel_m, int | float | np.floating | np.integer) and pixel_m > 0):
-        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
-    if not math.isfinite(float(pixel_m)):
-        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
-    return ny, nx, float(pixel_m)
 
 
 @lru_cache(maxsize=16)
@@ -95,7 +82,7 @@ def fractal_noise(
     Returns:
         Float32 array of shape ``(ny, nx)`` with expected variance 1.
     """
-    ny, nx, _ = _check_grid(shape, 1.0)
+    ny, nx, _ = check_grid(shape, 1.0)
     if not (beta > 0 and math.isfinite(beta)):
         raise InputError(f"beta must be a positive finite spectral exponent, got {beta!r}")
     filt = _fractal_filter((ny, nx), float(beta))
@@ -158,7 +145,7 @@ def synthetic_dem(
     Returns:
         Heights, metres, float32, shape ``(ny, nx)``, all >= 0.
     """
-    ny, nx, pixel_m = _check_grid(shape, pixel_m)
+    ny, nx, pixel_m = check_grid(shape, pixel_m)
     if kind not in DEFAULT_RANGES:
         raise InputError(f"kind must be one of {sorted(DEFAULT_RANGES)}, got {kind!r}")
     if not (roughness >= 0 and math.isfinite(roughness)):
@@ -320,7 +307,7 @@ def resample_dem(
     if (dst_pixel_m is None) == (out_shape is None):
         raise InputError("give exactly one of dst_pixel_m and out_shape")
     if out_shape is not None:
-        oy, ox, _ = _check_grid(out_shape, 1.0)
+        oy, ox, _ = check_grid(out_shape, 1.0)
     else:
         assert dst_pixel_m is not None
         dy, dx = _pixel_pair(dst_pixel_m, "dst_pixel_m")

@@ -46,6 +46,7 @@ from monitor.science.atmosphere import (
 from monitor.science.decorrelation import apply_decorrelation, coherence_map
 from monitor.science.dem import synthetic_dem
 from monitor.science.geometry import project_to_los
+from monitor.science.grids import grid_xy
 from monitor.science.sources import (
     ENU,
     MogiParams,
@@ -220,18 +221,6 @@ class Sample:
     label: int
     weights: tuple[float, float, float]
     meta: dict[str, Any]
-
-
-def grid_xy(shape: tuple[int, int], pixel_m: float) -> tuple[NDArray[np.float64],
-                                                              NDArray[np.float64]]:
-    """East and north coordinates (metres) of pixel centres, origin at the image centre.
-
-    Row 0 is the northern edge, so ``y`` decreases down the rows.
-    """
-    ny, nx = shape
-    x = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
-    y = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
-    return np.meshgrid(x, y)
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:

@@ -1,0 +1,44 @@
+"""Regular grids: validated shapes and pixel sizes, pixel-centre coordinates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError
+
+
+def check_grid(shape: tuple[int, int], pixel_m: float) -> tuple[int, int, float]:
+    """Validate a grid: ``(ny, nx)`` positive integers and a positive finite pixel size.
+
+    Returns:
+        ``(ny, nx, pixel_m)`` as ints and a float.
+    """
+    try:
+        ny, nx = (int(v) for v in shape)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}") from exc
+    if ny < 1 or nx < 1:
+        raise InputError(f"shape must be two positive integers (ny, nx), got {shape!r}")
+    if not (isinstance(pixel_m, int | float | np.floating | np.integer) and pixel_m > 0):
+        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
+    if not math.isfinite(float(pixel_m)):
+        raise InputError(f"pixel_m must be a positive number of metres, got {pixel_m!r}")
+    return ny, nx, float(pixel_m)
+
+
+def grid_xy(shape: tuple[int, int], pixel_m: float) -> tuple[NDArray[np.float64],
+                                                              NDArray[np.float64]]:
+    """East and north coordinates (metres) of pixel centres, origin at the grid centre.
+
+    Row 0 is the northern edge, so ``y`` decreases down the rows.
+
+    Returns:
+        ``(x, y)``, each ``(ny, nx)``.
+    """
+    ny, nx, pixel_m = check_grid(shape, pixel_m)
+    x = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
+    y = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
+    return np.meshgrid(x, y)
