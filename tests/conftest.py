@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# Many small BLAS calls stall badly when OpenBLAS threads oversubscribe 2 busy cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import numpy as np

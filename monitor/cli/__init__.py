@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES = (
     "monitor.cli.demo_cmd",
     "monitor.cli.synth_cmd",
+    "monitor.cli.lstt_cmd",
     "monitor.cli.config_cmd",
 )
 
