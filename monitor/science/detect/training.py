@@ -16,6 +16,12 @@ Determinism: batches are shuffled and augmented with ``numpy.random.default_rng(
 torch's global RNG (dropout) is seeded inside a forked RNG state, so the caller's RNG
 state is left untouched. The same seed, model initialisation and data give the same
 history on the same device.
+
+Resuming: after every epoch :func:`train` can hand a :class:`TrainingCheckpoint` (weights,
+optimiser moments, both random generators, the history and the best epoch so far) to a
+callback, which stores it; passing it back as ``resume`` continues with the next epoch
+exactly as if the run had not stopped (same shuffles, augmentations and dropout masks, so
+the same weights on the same device). Writing the checkpoint is the caller's business.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,6 +88,39 @@ class TrainingResult:
     best_epoch: int
     stopped_early: bool
     state_dict: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingCheckpoint:
+    """Everything needed to continue a run after a completed epoch.
+
+    Attributes:
+        epoch: Epochs completed (1-based number of the last one).
+        history: One record per completed epoch.
+        best_epoch: Epoch with the lowest validation loss so far.
+        best_loss: That validation loss.
+        model_state: Weights after ``epoch`` (CPU copies).
+        best_state: Weights of ``best_epoch`` (CPU copies).
+        optimiser_state: Adam's state dict after ``epoch`` (a deep copy).
+        numpy_rng_state: ``bit_generator.state`` of the shuffling/augmentation generator.
+        torch_rng_state: torch's CPU generator state (dropout on CPU).
+        cuda_rng_state: The CUDA generator state of the training device, or None on CPU.
+    """
+
+    epoch: int
+    history: tuple[EpochRecord, ...]
+    best_epoch: int
+    best_loss: float
+    model_state: dict[str, torch.Tensor]
+    best_state: dict[str, torch.Tensor]
+    optimiser_state: dict[str, Any]
+    numpy_rng_state: dict[str, Any]
+    torch_rng_state: torch.Tensor
+    cuda_rng_state: torch.Tensor | None = None
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 def roc_auc(scores: NDArray[np.floating], labels: NDArray[np.integer]) -> float:
@@ -224,6 +264,8 @@ def train(
     flips: bool = True,
     fringe_spacing_m: float = DEFAULT_FRINGE_SPACING_M,
     progress: Callable[[TrainingProgress], None] | None = None,
+    checkpoint: Callable[[TrainingCheckpoint], None] | None = None,
+    resume: TrainingCheckpoint | None = None,
 ) -> TrainingResult:
     """Train a detector network; return the history and the best epoch's weights.
 
@@ -245,6 +287,12 @@ def train(
         flips: Random flip / quarter-turn augmentation.
         fringe_spacing_m: LOS metres per fringe at gain 1.
         progress: Called after each batch and each epoch (for progress bars and logs).
+        checkpoint: Called after each epoch (after the best epoch is updated) with a
+            :class:`TrainingCheckpoint` to store.
+        resume: A checkpoint of an earlier run of the same model, data and settings: its
+            weights, optimiser state, generators and history are restored and training
+            continues with epoch ``resume.epoch + 1``. When that run had already reached
+            ``epochs`` or run out of patience, nothing is trained.
 
     Returns:
         A :class:`TrainingResult`; the model is left holding the best epoch's weights.
@@ -269,10 +317,20 @@ def train(
     history: list[EpochRecord] = []
     best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
     stopped_early = False
+    first_epoch = 1
+    if resume is not None:
+        first_epoch, stopped_early = _restore(resume, model, optimiser, rng, epochs, patience)
+        history = list(resume.history)
+        best_loss, best_epoch = resume.best_loss, resume.best_epoch
+        best_state = {k: v.to(dev) for k, v in resume.best_state.items()}
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        for epoch in range(1, epochs + 1):
+        if resume is not None:
+            torch.random.set_rng_state(resume.torch_rng_state)
+            if dev.type == "cuda" and resume.cuda_rng_state is not None:
+                torch.cuda.set_rng_state(resume.cuda_rng_state, dev)
+        for epoch in range(first_epoch, epochs + 1):
             start = time.perf_counter()
             data = train_data(epoch) if callable(train_data) else train_data
             x, y = _check_dataset(data, "train_data", model.patch_size)
@@ -302,9 +360,49 @@ def train(
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 best_state = copy.deepcopy(model.state_dict())
-            elif patience is not None and epoch - best_epoch >= patience:
+            if checkpoint is not None:
+                checkpoint(TrainingCheckpoint(
+                    epoch=epoch, history=tuple(history), best_epoch=best_epoch,
+                    best_loss=best_loss, model_state=_cpu_copy(model.state_dict()),
+                    best_state=_cpu_copy(best_state),
+                    optimiser_state=copy.deepcopy(optimiser.state_dict()),
+                    numpy_rng_state=copy.deepcopy(dict(rng.bit_generator.state)),
+                    torch_rng_state=torch.random.get_rng_state(),
+                    cuda_rng_state=(torch.cuda.get_rng_state(dev) if dev.type == "cuda"
+                                    else None),
+                ))
+            if patience is not None and epoch - best_epoch >= patience:
                 stopped_early = epoch < epochs
                 break
     model.load_state_dict(best_state)
     cpu_state = {k: v.detach().cpu().clone() for k, v in best_state.items()}
     return TrainingResult(tuple(history), best_epoch, stopped_early, cpu_state)
+
+
+def _restore(resume: TrainingCheckpoint, model: PatchClassifier,
+             optimiser: torch.optim.Optimizer, rng: np.random.Generator, epochs: int,
+             patience: int | None) -> tuple[int, bool]:
+    """Load a checkpoint into the model, optimiser and generator.
+
+    Returns:
+        ``(first epoch to run, stopped early)``; the first epoch is past ``epochs`` when
+        the checkpointed run had already finished (all epochs, or patience run out).
+    """
+    if not (isinstance(resume.epoch, int) and resume.epoch >= 1
+            and len(resume.history) == resume.epoch and 1 <= resume.best_epoch <= resume.epoch):
+        raise InputError(
+            f"resume: inconsistent checkpoint (epoch {resume.epoch!r}, "
+            f"{len(resume.history)} history records, best epoch {resume.best_epoch!r})"
+        )
+    try:
+        model.load_state_dict(resume.model_state)
+        optimiser.load_state_dict(resume.optimiser_state)
+        rng.bit_generator.state = resume.numpy_rng_state
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"resume: the checkpoint does not fit this model and optimiser ({exc})"
+        ) from None
+    out_of_patience = patience is not None and resume.epoch - resume.best_epoch >= patience
+    if out_of_patience or resume.epoch >= epochs:
+        return epochs + 1, out_of_patience and resume.epoch < epochs
+    return resume.epoch + 1, False

@@ -1,0 +1,113 @@
+"""Options shared by the detector commands (``train``, ``scan``, ``evaluate``).
+
+Argument types for lists of gains and widths, the compute device and thread count, and
+the loading of detector model files, including the weights shipped inside the package
+(``monitor/science/detect/weights/<arch>.pt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+import torch
+
+from monitor.errors import InputError, ModelError
+from monitor.io.models import LoadedModel, load_model
+from monitor.science.detect.registry import ARCHITECTURES
+
+DEVICES = ("auto", "cpu", "cuda")
+#: The architecture scored when neither ``--model`` nor ``--arch`` is given.
+DEFAULT_ARCH = "compact"
+
+
+def gains_arg(text: str) -> tuple[float, ...]:
+    """argparse type: ``"1,2,4,8"`` -> ``(1.0, 2.0, 4.0, 8.0)`` (positive, distinct)."""
+    try:
+        vals = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of gains such as 1,2,4,8"
+        ) from None
+    if not vals or any(not (v > 0 and math.isfinite(v)) for v in vals) \
+            or len(set(vals)) != len(vals):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: gains must be distinct positive numbers such as 1,2,4,8"
+        )
+    return vals
+
+
+def ints_arg(text: str) -> tuple[int, ...]:
+    """argparse type: ``"4,8,8,16"`` -> ``(4, 8, 8, 16)`` (positive integers)."""
+    try:
+        vals = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers such as 16,32,48,96"
+        ) from None
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError(f"{text!r}: widths must be positive integers")
+    return vals
+
+
+def resolve_device(name: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; checks ``"cuda"``."""
+    if name not in DEVICES:
+        raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch sees no CUDA device; "
+                         "use --device cpu or auto")
+    return name
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads`` when ``--threads`` is given (at least 1)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    torch.set_num_threads(threads)
+
+
+def packaged_weights(arch: str) -> Traversable:
+    """Where the package ships the trained weights of ``arch`` (may not exist)."""
+    if arch not in ARCHITECTURES:
+        raise InputError(f"--arch must be one of {', '.join(sorted(ARCHITECTURES))}, "
+                         f"got {arch!r}")
+    return resources.files("monitor.science.detect").joinpath("weights", f"{arch}.pt")
+
+
+def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:
+    """Load the detector to score with.
+
+    Args:
+        path: A model file, or None for the packaged weights of ``arch``.
+        arch: Architecture expected (checked against the file when ``path`` is given);
+            None means ``compact`` for the packaged weights and no check otherwise.
+        device: Where to put the network.
+
+    Raises:
+        ModelError: The file (or the packaged weights) is missing, corrupt, or holds
+            another architecture than ``arch``.
+    """
+    if path is None:
+        name = arch or DEFAULT_ARCH
+        res = packaged_weights(name)
+        if not res.is_file():
+            raise ModelError(
+                f"no packaged {name!r} detector weights at {res}: they have not been "
+                f"trained and shipped yet; train a model with `insar-monitor train --arch "
+                f"{name} --out MODEL.pt` and pass --model MODEL.pt"
+            )
+        with resources.as_file(res) as real:
+            loaded = load_model(real, map_location=device)
+    else:
+        loaded = load_model(path, map_location=device)
+    if arch is not None and loaded.arch != arch:
+        raise ModelError(f"model file {loaded.path!r} holds a {loaded.arch!r} network, "
+                         f"but --arch {arch} was given")
+    return loaded

@@ -1,0 +1,225 @@
+"""Evaluation reports of the detector: JSON, markdown tables and figures (matplotlib, Agg).
+
+Written by ``insar-monitor evaluate``; the markdown tables are meant to be pasted into (or
+included from) ``docs/detection.md``. Inputs are plain dictionaries as the command builds
+them (see :mod:`monitor.cli.evaluate_cmd`), so that a report can be redrawn from its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from monitor.errors import InputError  # noqa: E402
+from monitor.science.detect.evaluation import SigmoidFit, fitted_curve  # noqa: E402
+
+_GAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def _clean(value: Any) -> Any:
+    """Replace NaN and infinities by None so that the JSON is standard."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as indented standard JSON (NaN -> null), atomically."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".partial")
+    tmp.write_text(json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, p)
+    return p
+
+
+def _cm(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100.0 * value:.2f}"
+
+
+def threshold_text(fit: dict[str, Any]) -> str:
+    """A threshold in cm for tables: ``"3.12"``, ``"< 0.27"`` (every case detected, or the
+    crossing below the data), ``"> 26.5"`` (never reached) or ``"fit failed"``."""
+    status = fit["status"]
+    if status == "below_range":
+        return f"< {_cm(fit['x_min'])}"
+    if status == "above_range":
+        return f"> {_cm(fit['x_max'])}"
+    if status == "failed":
+        return "fit failed"
+    return _cm(fit["threshold"])
+
+
+def fit_from_dict(d: dict[str, Any]) -> SigmoidFit:
+    """Rebuild a :class:`SigmoidFit` from its JSON form (None -> NaN)."""
+    def num(key: str) -> float:
+        v = d.get(key)
+        return math.nan if v is None else float(v)
+    return SigmoidFit(num("threshold"), num("scale"), str(d["status"]), num("rmse"),
+                      int(d["n"]), bool(d["log_x"]), num("x_min"), num("x_max"))
+
+
+def threshold_table(model: dict[str, Any], column_labels: Sequence[str]) -> str:
+    """Markdown table of thresholds (cm) by (alpha, beta) and gain for one model."""
+    head = "| alpha | beta | " + " | ".join(column_labels) + " |"
+    rule = "| --- | --- | " + " | ".join("---" for _ in column_labels) + " |"
+    rows = [head, rule]
+    for entry in model["thresholds"]:
+        cells = [threshold_text(entry["fits"][c]) for c in column_labels]
+        rows.append(f"| {entry['alpha']:g} | {entry['beta']:g} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def threshold_markdown(report: dict[str, Any]) -> str:
+    """The markdown of a threshold report: the protocol as used, then a table per model
+    and the fused thresholds side by side."""
+    proto = report["protocol"]
+    lines = ["# Detection thresholds (seed 003 protocol)", ""]
+    lines += [f"- {line}" for line in proto["statement"]]
+    lines += ["", "Thresholds in cm of maximum |D| (LOS) where the fitted sigmoid crosses "
+              "P = 0.5; '< x': below the smallest displacement of the protocol (every case "
+              "detected, or the crossing lies below it), '> x': never reached.", ""]
+    labels = report["columns"]
+    for model in report["models"]:
+        lines += [f"## {model['label']}", "",
+                  f"`{model['path']}` ({model['arch']}, sha256 {model['sha256'][:12]}...), "
+                  f"{model['seconds']:.1f} s for {len(model['cases'])} interferograms.", "",
+                  threshold_table(model, labels), ""]
+    if len(report["models"]) > 1:
+        names = [m["label"] for m in report["models"]]
+        lines += ["## Fused thresholds side by side (cm)", "",
+                  "| alpha | beta | " + " | ".join(names) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+        for i, entry in enumerate(report["models"][0]["thresholds"]):
+            cells = []
+            for m in report["models"]:
+                cells.append(threshold_text(m["thresholds"][i]["fits"]["fused"]))
+            lines.append(f"| {entry['alpha']:g} | {entry['beta']:g} | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_threshold(path: str | os.PathLike[str], model: dict[str, Any],
+                   columns: Sequence[str]) -> Path:
+    """P against maximum |D| for each (alpha, beta), every gain and the fused P, with the
+    fitted sigmoids and thresholds (seed 003 figure 2)."""
+    pairs = [(e["alpha"], e["beta"]) for e in model["thresholds"]]
+    alphas = sorted({a for a, _ in pairs})
+    betas = sorted({b for _, b in pairs})
+    fig, axes = plt.subplots(len(alphas), len(betas), squeeze=False, sharex=True, sharey=True,
+                             figsize=(3.4 * len(betas), 2.8 * len(alphas)),
+                             constrained_layout=True)
+    cases = model["cases"]
+    x_all = np.array([c["max_abs_d_m"] for c in cases]) * 100.0
+    grid = np.logspace(np.log10(x_all.min()), np.log10(x_all.max()), 200)
+    for entry in model["thresholds"]:
+        ax = axes[alphas.index(entry["alpha"])][betas.index(entry["beta"])]
+        sel = [c for c in cases if c["alpha"] == entry["alpha"] and c["beta"] == entry["beta"]]
+        x = np.array([c["max_abs_d_m"] for c in sel]) * 100.0
+        for k, col in enumerate(columns):
+            colour = "black" if col == "fused" else _GAIN_COLOURS[k % len(_GAIN_COLOURS)]
+            if col == "fused":
+                probs = np.array([c["p_fused"] for c in sel])
+            else:
+                probs = np.array([c["p_by_gain"][col.removeprefix("mu=")] for c in sel])
+            size, alpha = (14, 0.9) if col == "fused" else (6, 0.45)
+            ax.scatter(x, probs, s=size, alpha=alpha, color=colour, label=col)
+            fit = fit_from_dict(entry["fits"][col])
+            if math.isfinite(fit.threshold):
+                ax.plot(grid, fitted_curve(fit, grid / 100.0), color=colour,
+                        lw=1.6 if col == "fused" else 0.8)
+                if col == "fused":
+                    ax.axvline(100.0 * fit.threshold, color="black", ls="--", lw=0.8)
+        fused = entry["fits"]["fused"]
+        unit = "" if fused["status"] == "failed" else " cm"
+        ax.set_title(f"alpha={entry['alpha']:g}, beta={entry['beta']:g}: fused "
+                     f"{threshold_text(fused)}{unit}", fontsize=9)
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+    for ax in axes[-1]:
+        ax.set_xlabel("maximum |D| (LOS), cm")
+    for row in axes:
+        row[0].set_ylabel("P")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{model['label']}: P against maximum displacement (seed 003 protocol)")
+    target = Path(path)
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target
+
+
+def roc_markdown(report: dict[str, Any]) -> str:
+    """The markdown of a ROC report: the sets as drawn, then one row per model."""
+    lines = ["# Held-out ROC and atmosphere-only false positives", ""]
+    lines += [f"- {line}" for line in report["statement"]]
+    gains = report["columns"]
+    lines += ["", "| model | " + " | ".join(f"AUC {c}" for c in gains)
+              + " | precision | recall | accuracy | FP rate (atmosphere) | s/image |",
+              "| --- | " + " | ".join("---" for _ in gains) + " | --- | --- | --- | --- | --- |"]
+    for m in report["models"]:
+        aucs = " | ".join(f"{m['auc'][c]:.4f}" for c in gains)
+        conf = m["confusion"]
+        atm = m["atmosphere"]
+        fp = "-" if atm["n"] == 0 else f"{atm['false_positive_rate']:.3f} ({atm['flagged']}/" \
+                                          f"{atm['n']})"
+        lines.append(f"| {m['label']} | {aucs} | {_num(conf['precision'])} | "
+                     f"{_num(conf['recall'])} | {_num(conf['accuracy'])} | {fp} | "
+                     f"{m['seconds_per_image']:.3f} |")
+    lines += ["", "Recall (fused P > 0.5) of the positives by peak |LOS|:", "",
+              "| model | " + " | ".join(f"{b['low_cm']:g}-{b['high_cm']:g} cm"
+                                         for b in report["models"][0]["recall_by_peak"])
+              + " |",
+              "| --- | " + " | ".join("---" for _ in report["models"][0]["recall_by_peak"])
+              + " |"]
+    for m in report["models"]:
+        cells = [f"{_num(b['recall'])} (n={b['n']})" for b in m["recall_by_peak"]]
+        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
+    """ROC curves of every model (fused P solid, single gains thin)."""
+    if not report["models"]:
+        raise InputError("plot_roc: the report holds no model")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
+    for k, m in enumerate(report["models"]):
+        colour = _GAIN_COLOURS[k % len(_GAIN_COLOURS)]
+        for col, curve in m["roc"].items():
+            fused = col == "fused"
+            label = f"{m['label']} {col} (AUC {m['auc'][col]:.3f})" if fused else None
+            for ax in axes:
+                ax.plot(curve["fpr"], curve["tpr"], color=colour, lw=1.8 if fused else 0.6,
+                        alpha=1.0 if fused else 0.6, label=label)
+    axes[0].set_title("ROC (fused P solid, single gains thin)")
+    axes[1].set_xscale("log")
+    axes[1].set_xlim(1e-3, 1)
+    axes[1].set_title("ROC, log false-positive rate")
+    for ax in axes:
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+        ax.set_xlabel("false-positive rate")
+        ax.set_ylabel("true-positive rate")
+    axes[0].legend(fontsize=8, loc="lower right")
+    p = Path(path)
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return p
