@@ -76,3 +76,27 @@ def test_cli_synth_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     rc = main(["synth", "archive", "--out", str(tmp_path), "--onset", "2031-01-01",
                "--epochs", "4", "--size", "40", "--volcano", "synthetic"])
     assert rc == 2 and "onset" in capsys.readouterr().err
+
+
+def test_cli_dataset_with_real_dem_pool_and_deflation(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pool"
+    rc = main(["synth", "dataset", "--n", "6", "--out", str(out), "--size", "32",
+               "--pixel-m", "300", "--real-dems", "taal", "--synthetic-dems", "2",
+               "--deflation-probability", "1.0", "--sources", "mogi", "--seed", "4"])
+    assert rc == 0, capsys.readouterr().err
+    ds = load_dataset(out)
+    assert ds.manifest["dem_pool"] == ["srtm:taal", "synthetic:stratovolcano:0",
+                                       "synthetic:shield:1"]
+    assert ds.manifest["recipe"]["sources"]["deflation_probability"] == 1.0
+    assert {m["dem"] for m in ds.meta} <= {"pool[0]", "pool[1]", "pool[2]"}
+    # every Mogi source deflates: the volume change is negative
+    positives = [m for m in ds.meta if m["class_name"] == "D+S+T"]
+    assert positives and all(m["source_params"]["dvolume_m3"] < 0 for m in positives)
+    capsys.readouterr()
+    rc = main(["synth", "dataset", "--n", "2", "--out", str(tmp_path / "bad"), "--size", "224",
+               "--pixel-m", "300", "--real-dems", "taal"])
+    assert rc == 2 and "packaged DEM 'taal' covers" in capsys.readouterr().err
+    rc = main(["synth", "dataset", "--n", "2", "--out", str(tmp_path / "bad2"),
+               "--real-dems", "etna"])
+    assert rc != 0 and "etna" in capsys.readouterr().err

@@ -7,12 +7,15 @@ import json
 import sys
 from datetime import date, datetime
 
+import numpy as np
 from tqdm import tqdm
 
 from monitor.config import load_settings
 from monitor.errors import InputError
 from monitor.io.datasets import write_dataset
+from monitor.io.dem_pool import build_dem_pool
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
+from monitor.science.sources import SourceRanges
 from monitor.science.synth import SCHEMES, SOURCE_KINDS, SynthRecipe
 from monitor.science.synth_series import SeriesScenario
 
@@ -52,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ds.add_argument("--peak-los-m", type=_range, default=None, metavar="MIN,MAX",
                     help="rescale deformation to a log-uniform peak |LOS| in this range")
     ds.add_argument("--stratified", default="mixed", choices=["weak", "strong", "mixed"])
+    ds.add_argument("--real-dems", default="",
+                    help="comma-separated packaged SRTM crops for the stratified delay "
+                         "(e.g. taal,campi_flegrei); with --synthetic-dems they form a pool")
+    ds.add_argument("--synthetic-dems", type=int, default=0,
+                    help="number of synthetic edifices drawn once into the DEM pool "
+                         "(0 and no --real-dems: a new synthetic edifice per sample)")
+    ds.add_argument("--deflation-probability", type=float, default=0.0,
+                    help="probability that a Mogi or sill source deflates")
     ds.add_argument("--workers", type=int, default=1, help="worker processes")
     ds.add_argument("--config", help="TOML configuration (synth section)")
     ds.set_defaults(func=run_dataset)
@@ -86,6 +97,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         pixel_m=args.pixel_m or settings.synth.pixel_m,
         source_kinds=tuple(k.strip() for k in args.sources.split(",") if k.strip()),
         peak_los_m=args.peak_los_m,
+        sources=SourceRanges(deflation_probability=args.deflation_probability),
         turbulent_sigma_m=settings.synth.turbulent_sigma_m,
         turbulent_length_m=settings.synth.turbulent_length_m,
         stratified_strength=args.stratified,
@@ -97,9 +109,16 @@ def run_dataset(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)
 
+    real = tuple(n.strip() for n in args.real_dems.split(",") if n.strip())
+    pool: list[np.ndarray] | None = None
+    pool_names: list[str] = []
+    if real or args.synthetic_dems:
+        pool, pool_names = build_dem_pool(real, args.synthetic_dems, recipe.shape,
+                                          recipe.pixel_m, args.seed)
     manifest = write_dataset(args.out, n=args.n, scheme=args.scheme, recipe=recipe,
                              seed=args.seed, shard_size=settings.synth.shard_size,
-                             workers=args.workers, progress=progress)
+                             workers=args.workers, progress=progress, dem_pool=pool,
+                             dem_pool_names=pool_names)
     bar.close()
     print(json.dumps({"out": args.out, "n": manifest["n"], "scheme": manifest["scheme"],
                       "classes": manifest["classes"], "shards": len(manifest["shards"])}))
