@@ -74,7 +74,7 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 def test_wrong_band_count(tmp_path: Path) -> None:
     path = tmp_path / "rgb.tif"
     with rasterio.open(path, "w", driver="GTiff", height=4, width=4, count=3,
-                       dtype="float32") as dst:
+                       dtype="float32", crs="EPSG:4326", transform=TRANSFORM) as dst:
         dst.write(np.ones((3, 4, 4), np.float32))
     with pytest.raises(RasterError, match="single-band.*3 bands"):
         read_raster(path)

@@ -126,3 +126,20 @@ def test_licsar_name_parsing(tmp_path: Path) -> None:
     meta.write_text("heading=-10.5\n# comment\n\nbroken line\n")
     with pytest.raises(DatasetError, match="metadata.txt:4: expected key=value"):
         parse_metadata_txt(meta)
+
+
+def test_coherence_encodings(tmp_path: Path) -> None:
+    from monitor.io.rasters import write_raster
+
+    layout = FrameLayout(tmp_path, FRAME)
+    d1, d2 = date(2024, 1, 6), date(2024, 1, 18)
+    low = np.full((4, 4), 1.0)
+    low[0, 0] = 0
+    write_raster(layout.cc(d1, d2), low, dtype="uint8", nodata=0)
+    cc = layout.read_cc(d1, d2)
+    assert cc[1, 1] == pytest.approx(1 / 255) and np.isnan(cc[0, 0])
+    write_raster(layout.cc(d1, d2), np.full((4, 4), 0.7))
+    assert layout.read_cc(d1, d2)[1, 1] == pytest.approx(0.7)
+    write_raster(layout.cc(d1, d2), np.full((4, 4), 3.0))
+    with pytest.raises(DatasetError, match="coherence outside"):
+        layout.read_cc(d1, d2)

@@ -130,9 +130,13 @@ class FrameLayout:
         """Coherence in [0, 1] (uint8 0-255 or float 0-1 on disk), NaN where nodata."""
         r = read_raster(self.cc(d1, d2), require_finite=False)
         data = r.data
-        finite = data[np.isfinite(data)]
-        if finite.size and finite.max() > 1.0:
+        if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
             data = data / np.float32(255.0)
+        finite = data[np.isfinite(data)]
+        if finite.size and (finite.min() < 0 or finite.max() > 1.0):
+            raise DatasetError(f"{self.cc(d1, d2)}: coherence outside [0, 1] "
+                               f"({finite.min():g} to {finite.max():g}); expected uint8 0-255 "
+                               "or float 0-1")
         return np.asarray(data, np.float32)
 
 

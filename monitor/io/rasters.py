@@ -36,12 +36,14 @@ class Raster:
         crs: CRS as a string (``"EPSG:4326"``), or None when the file has none.
         transform: Affine pixel-to-map transform (pixel corner convention), or None.
         path: Where it was read from, for messages and provenance.
+        source_dtype: The data type on disk (``"uint8"``, ``"float32"``...).
     """
 
     data: NDArray[np.float32]
     crs: str | None = None
     transform: Affine | None = None
     path: str | None = None
+    source_dtype: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -117,6 +119,7 @@ def read_raster(
                 _check_size(name, src.height, src.width, max_pixels)
                 raw = src.read(1, masked=True)
                 crs = src.crs.to_string() if src.crs else None
+                source_dtype = str(src.dtypes[0])
                 transform = None if src.transform == Affine.identity() else src.transform
     except RasterError:
         raise
@@ -126,7 +129,7 @@ def read_raster(
     arr[np.ma.getmaskarray(raw)] = np.nan
     if zero_is_nodata:
         arr[arr == 0] = np.nan
-    return Raster(_finalise(name, arr, require_finite), crs, transform, name)
+    return Raster(_finalise(name, arr, require_finite), crs, transform, name, source_dtype)
 
 
 def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bool) -> Raster:
@@ -147,7 +150,7 @@ def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bo
     out = np.array(arr, dtype=np.float32)
     if zero_is_nodata:
         out[out == 0] = np.nan
-    return Raster(_finalise(name, out, require_finite), None, None, name)
+    return Raster(_finalise(name, out, require_finite), None, None, name, str(arr.dtype))
 
 
 def write_raster(
