@@ -15,6 +15,7 @@ from monitor.cli import lstt_cmd
 from monitor.errors import InputError, RasterError
 from monitor.io.rasters import write_raster
 from monitor.science import lstt as lt
+from monitor.science import lstt_regions as lr
 from monitor.science.atmosphere import turbulent_delay
 
 ALPHA = 0.05
@@ -25,7 +26,7 @@ CORR_PX = 3.0  # e-folding length of the turbulent field, pixels
 
 
 def _regions() -> tuple[np.ndarray, np.ndarray]:
-    target = lt.disc_mask(FIELD_SHAPE, (64, 36), 30)
+    target = lr.disc_mask(FIELD_SHAPE, (64, 36), 30)
     ref = np.zeros(FIELD_SHAPE, bool)
     ref[10:118, 76:124] = True
     return target, ref
@@ -136,7 +137,7 @@ def test_calibrated_under_spatially_correlated_null() -> None:
     rng = np.random.default_rng(7)
     target, ref = _regions()
     draws = 200
-    p_values = np.array([lt.lstt_regions(_field(rng), target, [ref], rng=rng,
+    p_values = np.array([lr.lstt_regions(_field(rng), target, [ref], rng=rng,
                                         n_centres=50).p_value for _ in range(draws)])
     rate = float(np.mean(p_values <= ALPHA))
     lo, hi = _binomial_interval(draws)
@@ -150,7 +151,7 @@ def test_without_thinning_the_null_is_rejected_too_often() -> None:
     rng = np.random.default_rng(5)
     target, ref = _regions()
     draws = 60
-    p_values = np.array([lt.lstt_regions(_field(rng), target, [ref], rng=rng, spacing_px=1,
+    p_values = np.array([lr.lstt_regions(_field(rng), target, [ref], rng=rng, spacing_px=1,
                                         max_samples=400, n_centres=50).p_value
                          for _ in range(draws)])
     lo, hi = _binomial_interval(draws)
@@ -173,7 +174,7 @@ def test_power_against_shift_and_scale(kind: str, amount: float) -> None:
             field[target] += amount * NOISE_M
         else:
             field[target] *= amount
-        hits += lt.lstt_regions(field, target, [ref], rng=rng, n_centres=50).p_value <= ALPHA
+        hits += lr.lstt_regions(field, target, [ref], rng=rng, n_centres=50).p_value <= ALPHA
     assert hits / draws >= 0.9
 
 
@@ -187,16 +188,16 @@ def test_intersection_union_over_references(rng: np.random.Generator) -> None:
         refs.append(block)
     deformed = field.copy()
     deformed[target] += 0.05
-    result = lt.lstt_regions(deformed, target, refs, rng=rng, n_centres=40, n_permutations=50)
+    result = lr.lstt_regions(deformed, target, refs, rng=rng, n_centres=40, n_permutations=50)
     assert result.rule == "intersection-union"
     assert result.p_value == max(r.p_value for r in result.per_reference)
     assert result.p_value <= ALPHA  # 5 cm against 1 cm noise: every reference differs
-    assert result.spacing_px == int(np.ceil(lt.DEFAULT_SPACING_FACTOR
+    assert result.spacing_px == int(np.ceil(lr.DEFAULT_SPACING_FACTOR
                                             * result.correlation_length_px))
     # one disturbed reference (a second volcano) keeps the target from being flagged
     disturbed = deformed.copy()
     disturbed[refs[0]] += 0.05
-    mixed = lt.lstt_regions(disturbed, target, refs, rng=rng, n_centres=40, n_permutations=50)
+    mixed = lr.lstt_regions(disturbed, target, refs, rng=rng, n_centres=40, n_permutations=50)
     assert mixed.per_reference[0].p_value > ALPHA
     assert mixed.p_value > ALPHA
 
@@ -206,17 +207,17 @@ def test_intersection_union_over_references(rng: np.random.Generator) -> None:
 
 def test_correlation_length_of_exponential_field() -> None:
     rng = np.random.default_rng(1)
-    estimates = [lt.correlation_length_px(turbulent_delay((200, 200), PIXEL_M, NOISE_M,
+    estimates = [lr.correlation_length_px(turbulent_delay((200, 200), PIXEL_M, NOISE_M,
                                                          4.0 * PIXEL_M, rng))
                  for _ in range(5)]
     assert np.mean(estimates) == pytest.approx(4.0, rel=0.2)
     white = rng.normal(size=(100, 100))
     white[rng.random(white.shape) < 0.3] = np.nan  # gaps do not bias the estimate
-    assert lt.correlation_length_px(white) < 1.0
+    assert lr.correlation_length_px(white) < 1.0
 
 
 def test_disc_mask_area_and_centre() -> None:
-    mask = lt.disc_mask((200, 200), (100.0, 80.0), 30.0)
+    mask = lr.disc_mask((200, 200), (100.0, 80.0), 30.0)
     assert mask[100, 80] and not mask[100, 111]
     assert mask.sum() == pytest.approx(np.pi * 30 ** 2, rel=0.02)
 
@@ -226,16 +227,16 @@ def test_region_samples_grid_patches_and_nan(rng: np.random.Generator) -> None:
     field = (rows * 1000 + cols).astype(float)
     field[30, 40] = np.nan
     mask = np.ones((60, 80), bool)
-    x = lt.region_samples(field, mask, rng=rng, spacing_px=7)
+    x = lr.region_samples(field, mask, rng=rng, spacing_px=7)
     r, c = (x[:, 0] // 1000).astype(int), (x[:, 0] % 1000).astype(int)
     assert len(set(r % 7)) == 1 and len(set(c % 7)) == 1  # one grid, step 7
-    p = lt.region_samples(field, mask, rng=rng, patch=3, spacing_px=1)
+    p = lr.region_samples(field, mask, rng=rng, patch=3, spacing_px=1)
     assert p.shape[1] == 9
     np.testing.assert_array_equal(p[:, 4] - p[:, 0], 1001.0)  # centre minus top-left
     centre = p[:, 4]
     near = (np.abs(centre // 1000 - 30) <= 1) & (np.abs(centre % 1000 - 40) <= 1)
     assert not near.any()  # windows touching the NaN pixel are dropped
-    assert lt.region_samples(field, mask, rng=rng, max_samples=25).shape == (25, 1)
+    assert lr.region_samples(field, mask, rng=rng, max_samples=25).shape == (25, 1)
 
 
 def test_auto_reference_regions(rng: np.random.Generator) -> None:
@@ -245,7 +246,7 @@ def test_auto_reference_regions(rng: np.random.Generator) -> None:
     rows, cols = np.mgrid[0:200, 0:200]
     dem = 200.0 + 10.0 * cols  # elevation rises to the east
     centre, radius = (100.0, 100.0), 20.0
-    wins = lt.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
+    wins = lr.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
                                     n=3, size_px=30)
     assert len(wins) == 3
     for w in wins:
@@ -256,16 +257,16 @@ def test_auto_reference_regions(rng: np.random.Generator) -> None:
     for i in range(3):
         for j in range(i + 1, 3):
             assert not (wins[i].mask(shape) & wins[j].mask(shape)).any()
-    with_dem = lt.auto_reference_regions(field, target_centre_rc=centre,
+    with_dem = lr.auto_reference_regions(field, target_centre_rc=centre,
                                         target_radius_px=radius, n=2, size_px=30, dem=dem)
-    target_elev = np.median(dem[lt.disc_mask(shape, centre, radius)])
+    target_elev = np.median(dem[lr.disc_mask(shape, centre, radius)])
     for w in with_dem:  # windows at the target's elevation: same columns band
         assert abs(np.median(dem[w.mask(shape)]) - target_elev) < 100.0
     coherence = np.where(np.isfinite(field), 0.8, 0.05)
-    assert lt.auto_reference_regions(coherence, target_centre_rc=centre,
+    assert lr.auto_reference_regions(coherence, target_centre_rc=centre,
                                     target_radius_px=radius, field_is_coherence=True)
     with pytest.raises(InputError, match="no reference window"):
-        lt.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
+        lr.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
                                  min_distance_px=500.0)
 
 
@@ -292,19 +293,19 @@ def test_bad_input_gets_clear_errors(rng: np.random.Generator) -> None:
         lt.lstt(x, x, select_on="both", rng=rng)
     field = rng.normal(size=(50, 50))
     with pytest.raises(InputError, match="empty"):
-        lt.region_samples(field, np.zeros((50, 50), bool), rng=rng)
+        lr.region_samples(field, np.zeros((50, 50), bool), rng=rng)
     nan_field = field.copy()
     nan_field[:25] = np.nan
     top = np.zeros((50, 50), bool)
     top[:20] = True
     with pytest.raises(InputError, match="all NaN"):
-        lt.region_samples(nan_field, top, rng=rng)
+        lr.region_samples(nan_field, top, rng=rng)
     with pytest.raises(InputError, match="reference_masks\\[0\\].*all NaN"):
-        lt.lstt_regions(nan_field, ~top, [top], rng=rng, spacing_px=2)
+        lr.lstt_regions(nan_field, ~top, [top], rng=rng, spacing_px=2)
     with pytest.raises(InputError, match="boolean mask of shape"):
-        lt.region_samples(field, np.ones((10, 10), bool), rng=rng)
+        lr.region_samples(field, np.ones((10, 10), bool), rng=rng)
     with pytest.raises(InputError, match="radius_px"):
-        lt.disc_mask((10, 10), (5, 5), 0)
+        lr.disc_mask((10, 10), (5, 5), 0)
 
 
 # ------------------------------------------------------------------ command line

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "monitor.cli.train_cmd",
     "monitor.cli.scan_cmd",
     "monitor.cli.evaluate_cmd",
+    "monitor.cli.scan_series_cmd",
 )
 
 

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from monitor.errors import InputError
 from monitor.io.rasters import read_raster
 from monitor.science import lstt as lstt_science
+from monitor.science import lstt_regions
 
 #: Widest sample vector accepted from ``.npy`` (an 11 x 11 patch); wider arrays are
 #: almost certainly rasters given without ``--as-raster``.
@@ -112,14 +113,14 @@ def run(args: argparse.Namespace) -> int:
     spacing = args.spacing
     length = float("nan")
     if rasters and spacing is None:
-        length = max(lstt_science.correlation_length_px(r) for r in rasters.values())
-        spacing = max(1, math.ceil(lstt_science.DEFAULT_SPACING_FACTOR * length))
+        length = max(lstt_regions.correlation_length_px(r) for r in rasters.values())
+        spacing = max(1, math.ceil(lstt_regions.DEFAULT_SPACING_FACTOR * length))
     samples = []
     for p in paths:
         if p in rasters:
             field = rasters[p]
             try:
-                x = lstt_science.region_samples(
+                x = lstt_regions.region_samples(
                     field, np.ones(field.shape, bool), rng=rng, patch=args.patch,
                     spacing_px=int(spacing), max_samples=args.max_samples)
             except InputError as exc:

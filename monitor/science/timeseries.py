@@ -7,25 +7,19 @@ metres ``(ny, nx)`` float32 with NaN where incoherent, optional coherence 0-1). 
 
 Steps and rules, in order:
 
-1. **Ordering, reversed pairs, duplicates.** Interferograms are sorted by ``(date1, date2)``.
-   A pair given as ``date2 < date1`` is turned round (``date1``/``date2`` swapped and the
-   displacement negated) and listed in ``InputReport.reversed_pairs``. Two products with the
-   same date pair are dropped as duplicates (listed in ``InputReport.dropped_duplicates``)
-   when their arrays are identical (NaN equal to NaN), and refused with an
-   :class:`~monitor.errors.InputError` naming the pair when they differ: the code cannot know
-   which one is right. ``date1 == date2``, mismatched shapes, an empty list and an
-   interferogram without a single valid pixel are refused too.
-2. **Coherence mask** (seed 000): pixels with coherence ``<= coherence_threshold`` (default
-   0.1) or NaN coherence become NaN. Incoherent pixels are never treated as zero.
-3. **Reference region**: the median of each interferogram over the stable region (a boolean
-   mask or a pair of slices) is subtracted; a region without a valid pixel in some
-   interferogram is an error naming the pair.
+1. **Ordering, reversed pairs, duplicates**: sorted by date pair, reversed pairs turned
+   round, identical duplicates dropped and conflicting ones refused.
+2. **Coherence mask** (seed 000): coherence ``<= coherence_threshold`` (default 0.1)
+   becomes NaN; incoherent pixels are never treated as zero.
+3. **Reference region**: its median is removed from each interferogram.
+
+   Steps 1-3 are done, and their rules stated in full, in
+   :mod:`monitor.science.interferograms`.
 4. **Inversion.** A daisy chain (every pair joins consecutive epochs) is summed. Any other
    network is solved per pixel by least squares in the epoch parameters with the segment's
    first epoch fixed to 0, which is the SBAS inversion on epoch-to-epoch increments of
-   LiCSBAS and MintPy. Each pixel uses only the interferograms where it is valid. Pixels
-   are grouped by their validity pattern and each group is solved with one
-   pseudo-inverse, so the cost grows with the number of distinct patterns, not of pixels.
+   LiCSBAS and MintPy. Each pixel uses only the interferograms where it is valid. The
+   solvers (validity-pattern groups, banded Cholesky) are in :mod:`monitor.science.sbas`.
    **Per-pixel rule:** a value is computed only for the epochs that the pixel's own valid
    interferograms connect to the segment's first epoch; every other epoch is NaN. In a
    daisy chain this means a pixel that is incoherent in one interferogram is NaN from then
@@ -65,74 +59,28 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
+from monitor.science import sbas
+from monitor.science.interferograms import (
+    DEFAULT_COHERENCE_THRESHOLD,
+    InputReport,
+    Interferogram,
+    Reference,
+    normalise_interferograms,
+    prepare_interferogram,
+    reference_mask,
+)
 from monitor.science.network import BRIDGES, NetworkGap, PairNetwork
 
-DEFAULT_COHERENCE_THRESHOLD = 0.1
+# The input records and steps 1-3 live in monitor.science.interferograms; they stay
+# importable from here, where the series API is.
+__all__ = [
+    "DEFAULT_COHERENCE_THRESHOLD", "METHODS", "CumulativeSeries", "DaisyChainState",
+    "InputReport", "Interferogram", "LoopClosure", "Reference", "append", "cumulative_series",
+    "daisy_chain_state", "normalise_interferograms", "prepare_interferogram",
+    "reference_mask", "start_daisy_chain", "synthetic_network",
+]
+
 METHODS = ("auto", "daisy-chain", "sbas")
-_PIXEL_CHUNK = 65_536
-_BANDED_BYTES = 64 * 2**20  # working memory of one chunk of the banded path
-
-Reference = NDArray[np.bool_] | tuple[slice, slice] | None
-
-
-@dataclass(frozen=True)
-class Interferogram:
-    """One unwrapped interferogram.
-
-    Attributes:
-        date1: First acquisition date.
-        date2: Second acquisition date (``date2 < date1`` is accepted and turned round).
-        displacement_m: LOS displacement ``d(date2) - d(date1)``, metres, ``(ny, nx)``,
-            float32, NaN where incoherent or unwrapped badly.
-        coherence: Optional coherence ``(ny, nx)`` in 0-1.
-    """
-
-    date1: date
-    date2: date
-    displacement_m: NDArray[np.float32]
-    coherence: NDArray[np.floating] | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("date1", "date2"):
-            value = getattr(self, name)
-            if isinstance(value, datetime) or not isinstance(value, date):
-                raise InputError(f"{name}: expected a datetime.date, got {value!r}")
-        if self.date1 == self.date2:
-            raise InputError(f"interferogram {self.label}: date1 equals date2")
-        disp = np.asarray(self.displacement_m, dtype=np.float32)
-        if disp.ndim != 2 or disp.size == 0:
-            raise InputError(
-                f"interferogram {self.label}: displacement_m must be a non-empty 2-D "
-                f"(ny, nx) array, got shape {disp.shape}"
-            )
-        object.__setattr__(self, "displacement_m", disp)
-        if self.coherence is not None:
-            coh = np.asarray(self.coherence, dtype=np.float32)
-            if coh.shape != disp.shape:
-                raise InputError(
-                    f"interferogram {self.label}: coherence shape {coh.shape} differs from "
-                    f"displacement shape {disp.shape}"
-                )
-            object.__setattr__(self, "coherence", coh)
-
-    @property
-    def label(self) -> str:
-        return f"{self.date1.isoformat()}_{self.date2.isoformat()}"
-
-
-@dataclass(frozen=True)
-class InputReport:
-    """What was done to the input list before the inversion.
-
-    Attributes:
-        dropped_duplicates: Date pairs given more than once with identical data (one kept).
-        reversed_pairs: Pairs given as ``(later, earlier)``; turned round and negated.
-        reordered: True when the input was not already sorted by ``(date1, date2)``.
-    """
-
-    dropped_duplicates: tuple[tuple[date, date], ...] = ()
-    reversed_pairs: tuple[tuple[date, date], ...] = ()
-    reordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -195,120 +143,6 @@ class CumulativeSeries:
     reference_mask: NDArray[np.bool_] | None
 
 
-def reference_mask(reference: Reference, shape: tuple[int, int]) -> NDArray[np.bool_] | None:
-    """Turn a reference region (bool mask or ``(row_slice, col_slice)``) into a mask.
-
-    Args:
-        reference: Boolean ``(ny, nx)`` mask, a pair of slices, or None.
-        shape: Image shape ``(ny, nx)``.
-
-    Returns:
-        Boolean mask of ``shape`` with at least one True, or None.
-    """
-    if reference is None:
-        return None
-    if isinstance(reference, tuple):
-        if len(reference) != 2 or not all(isinstance(s, slice) for s in reference):
-            raise InputError(f"reference: expected (row_slice, col_slice), got {reference!r}")
-        mask = np.zeros(shape, bool)
-        mask[reference] = True
-    else:
-        mask = np.asarray(reference)
-        if mask.dtype != np.bool_ or mask.shape != shape:
-            raise InputError(
-                f"reference: expected a boolean mask of shape {shape}, got dtype "
-                f"{mask.dtype} shape {mask.shape}"
-            )
-    if not mask.any():
-        raise InputError(f"reference: the region {reference!r} selects no pixel")
-    return mask
-
-
-def prepare_interferogram(
-    ifg: Interferogram,
-    ref_mask: NDArray[np.bool_] | None,
-    coherence_threshold: float = DEFAULT_COHERENCE_THRESHOLD,
-) -> tuple[NDArray[np.float32], float]:
-    """Coherence-mask and reference one interferogram (steps 2-3 of the module rules).
-
-    Returns:
-        The displacement ``(ny, nx)`` metres float32 (a new array) and the median removed.
-    """
-    out = np.array(ifg.displacement_m, dtype=np.float32, copy=True)
-    if ifg.coherence is not None:
-        out[~(ifg.coherence > coherence_threshold)] = np.nan
-    if not np.isfinite(out).any():
-        raise InputError(
-            f"interferogram {ifg.label}: no valid pixel (all NaN after masking coherence "
-            f"<= {coherence_threshold})"
-        )
-    offset = 0.0
-    if ref_mask is not None:
-        if ref_mask.shape != out.shape:
-            raise InputError(
-                f"interferogram {ifg.label}: shape {out.shape} differs from the reference "
-                f"mask shape {ref_mask.shape}"
-            )
-        values = out[ref_mask]
-        values = values[np.isfinite(values)]
-        if values.size == 0:
-            raise InputError(
-                f"interferogram {ifg.label}: the reference region has no valid pixel; choose "
-                "a coherent stable region"
-            )
-        offset = float(np.median(values))
-        out -= np.float32(offset)
-    return out, offset
-
-
-def _same(a: NDArray[np.floating] | None, b: NDArray[np.floating] | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return bool(np.array_equal(a, b, equal_nan=True))
-
-
-def normalise_interferograms(
-    interferograms: Sequence[Interferogram],
-) -> tuple[list[Interferogram], InputReport]:
-    """Sort, turn round reversed pairs and drop identical duplicates (rule 1)."""
-    if len(interferograms) == 0:
-        raise InputError("interferograms: empty list; need at least one interferogram")
-    shape = interferograms[0].displacement_m.shape
-    reversed_pairs = []
-    forward: list[Interferogram] = []
-    for ifg in interferograms:
-        if not isinstance(ifg, Interferogram):
-            raise InputError(f"interferograms: expected Interferogram items, got {type(ifg)}")
-        if ifg.displacement_m.shape != shape:
-            raise InputError(
-                f"interferogram {ifg.label}: shape {ifg.displacement_m.shape} differs from "
-                f"the first interferogram's {shape}"
-            )
-        if ifg.date2 < ifg.date1:
-            reversed_pairs.append((ifg.date1, ifg.date2))
-            ifg = Interferogram(ifg.date2, ifg.date1, -ifg.displacement_m, ifg.coherence)
-        forward.append(ifg)
-    keys = [(i.date1, i.date2) for i in forward]
-    order = sorted(range(len(forward)), key=lambda k: keys[k])
-    kept: list[Interferogram] = []
-    dropped = []
-    for k in order:
-        ifg = forward[k]
-        if kept and (kept[-1].date1, kept[-1].date2) == keys[k]:
-            prev = kept[-1]
-            if _same(prev.displacement_m, ifg.displacement_m) and \
-                    _same(prev.coherence, ifg.coherence):
-                dropped.append(keys[k])
-                continue
-            raise InputError(
-                f"interferogram {ifg.label}: given twice with different data; keep only the "
-                "product you trust"
-            )
-        kept.append(ifg)
-    report = InputReport(tuple(dropped), tuple(reversed_pairs), order != sorted(order))
-    return kept, report
-
-
 def _stack(
     ifgs: list[Interferogram], ref_mask: NDArray[np.bool_] | None, threshold: float
 ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
@@ -337,150 +171,6 @@ def _daisy_chain(net: PairNetwork, stack: NDArray[np.float32]
         rel[first + 1: seg[-1] + 1] = cum
         steps = np.arange(1, len(seg), dtype=np.int16)[:, None]
         support[first + 1: seg[-1] + 1] = np.where(np.isfinite(cum), steps, 0)
-    return rel, support
-
-
-def _banded_pixels(net: PairNetwork, stack: NDArray[np.float32]
-                   ) -> tuple[NDArray[np.float32], NDArray[np.int16]]:
-    """Per-pixel normal equations solved by a banded Cholesky vectorised over pixels.
-
-    Used for pixels whose validity pattern is rare (the pattern groups would each need
-    their own pseudo-inverse). Same least-squares solution and per-pixel rule as the
-    grouped path; cost ``n_epochs * bandwidth**2`` per pixel.
-
-    Args:
-        stack: ``(n_pairs, n_pix)`` referenced interferograms, NaN invalid.
-
-    Returns:
-        Segment-relative displacement ``(n_epochs, n_pix)`` and support, as in ``_sbas``.
-    """
-    n, w = net.n_epochs, int((net.second - net.first).max())
-    n_pix = stack.shape[1]
-    valid = np.isfinite(stack)
-    data = np.where(valid, stack, 0.0).astype(np.float64)
-    # component of every epoch = smallest epoch index reachable (min-label propagation)
-    lab = np.repeat(np.arange(n, dtype=np.int32)[:, None], n_pix, axis=1)
-    sweep = list(enumerate(net.pairs))
-    while True:
-        before = lab.copy()
-        for k, (i, j) in sweep + sweep[::-1]:
-            m = np.where(valid[k], np.minimum(lab[i], lab[j]), n)
-            np.minimum(lab[i], m, out=lab[i])
-            np.minimum(lab[j], m, out=lab[j])
-        if np.array_equal(before, lab):
-            break
-    refs = np.array([seg[0] for seg in net.segments])
-    epoch = np.arange(n)[:, None]
-    unknown = np.isin(lab, refs) & (lab != epoch)
-    hist = np.zeros((n, n_pix), np.int32)
-    band = np.zeros((n + w, w + 1, n_pix))
-    band[n:, 0] = 1.0
-    rhs = np.zeros((n + w, n_pix))
-    for k, (i, j) in enumerate(net.pairs):
-        v = valid[k]
-        hist[i] += v
-        band[i, 0] += v
-        band[j, 0] += v
-        band[i, j - i] -= v
-        rhs[j] += data[k]
-        rhs[i] -= data[k]
-    fixed = ~unknown
-    for e in range(n):  # fixed epochs (references, unreachable) decoupled: identity rows
-        f = fixed[e]
-        band[e, :, f] = 0.0
-        band[e, 0, f] = 1.0
-        rhs[e, f] = 0.0
-        for o in range(1, min(w, e) + 1):
-            band[e - o, o, f] = 0.0
-    for k in range(n):  # banded Cholesky N = U^T U, U[k, k+o] stored in band[k, o]
-        band[k, 0] = np.sqrt(band[k, 0])
-        band[k, 1:] /= band[k, 0]
-        u = band[k, 1:]
-        for o1 in range(1, w + 1):
-            band[k + o1, 0: w - o1 + 1] -= u[o1 - 1] * u[o1 - 1:]
-    for k in range(n):  # U^T y = rhs
-        rhs[k] /= band[k, 0]
-        rhs[k + 1: k + w + 1] -= band[k, 1:] * rhs[k]
-    for k in range(n - 1, -1, -1):  # U x = y
-        rhs[k] = (rhs[k] - (band[k, 1:] * rhs[k + 1: k + w + 1]).sum(axis=0)) / band[k, 0]
-    rel = np.where(unknown, rhs[:n], np.nan).astype(np.float32)
-    support = np.zeros((n, n_pix), np.int16)
-    for r in refs:
-        in_comp = lab == r
-        h = np.where(in_comp, hist, 0)
-        before_e = np.cumsum(h, axis=0) - h
-        support = np.where(in_comp & unknown, before_e, support).astype(np.int16)
-        touched = hist[r] > 0
-        rel[r] = np.where(touched, 0.0, np.nan)
-        support[r] = np.where(touched, hist[r], 0)
-    return rel, support
-
-
-def _sbas(net: PairNetwork, stack: NDArray[np.float32], min_group: int | None = None
-          ) -> tuple[NDArray[np.float32], NDArray[np.int16]]:
-    """Per-pixel least squares (rule 4).
-
-    Pixels are grouped by validity pattern. Groups of at least ``min_group`` pixels are
-    solved with one pseudo-inverse each; the pixels of rarer patterns together by
-    :func:`_banded_pixels`. Both give the same least-squares solution; ``min_group`` only
-    trades speed (default: 256 for networks of bandwidth <= 8 epochs, else 16).
-    """
-    npix = stack.shape[1]
-    bandwidth = int((net.second - net.first).max())
-    if min_group is None:
-        min_group = 256 if bandwidth <= 8 else 16
-    rel = np.full((net.n_epochs, npix), np.nan, np.float32)
-    support = np.zeros((net.n_epochs, npix), np.int16)
-    valid = np.isfinite(stack)
-    packed = np.ascontiguousarray(np.packbits(valid, axis=0).T)
-    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, inverse = np.unique(keys, return_inverse=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
-    sizes = np.bincount(inverse)
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    design = net.design_matrix()
-    refs = [seg[0] for seg in net.segments]
-    rare = []
-    for u in range(bounds.size - 1):
-        pix = order[bounds[u]: bounds[u + 1]]
-        pattern = valid[:, pix[0]]
-        if not pattern.any():
-            continue
-        if pix.size < min_group:
-            rare.append(pix)
-            continue
-        labels = net.component_labels(pattern)
-        rows_all = np.flatnonzero(pattern)
-        row_parts, col_parts = [], []
-        for r in refs:
-            in_comp = labels == labels[r]
-            rows = rows_all[in_comp[net.first[rows_all]]]
-            if rows.size == 0:  # the reference epoch itself is incoherent here
-                continue
-            cols = np.flatnonzero(in_comp)
-            cols = cols[cols != r]
-            row_parts.append(rows)
-            col_parts.append(cols)
-            support[r, pix] = int(np.count_nonzero(net.first[rows] == r))
-            counts = (net.first[rows][:, None] < cols[None, :]).sum(axis=0)
-            support[cols[:, None], pix[None, :]] = counts.astype(np.int16)[:, None]
-            rel[r, pix] = 0.0
-        if not row_parts:
-            continue
-        rows = np.concatenate(row_parts)
-        cols = np.concatenate(col_parts)
-        a = design[np.ix_(rows, cols)]
-        solver = np.linalg.solve(a.T @ a, a.T).astype(np.float32)  # (n_cols, n_rows)
-        for start in range(0, pix.size, _PIXEL_CHUNK):
-            p = pix[start: start + _PIXEL_CHUNK]
-            rel[cols[:, None], p[None, :]] = solver @ stack[np.ix_(rows, p)]
-    if rare:
-        pix_all = np.sort(np.concatenate(rare))
-        chunk = max(64, int(_BANDED_BYTES // ((net.n_epochs + bandwidth) * (bandwidth + 1) * 8)))
-        for start in range(0, pix_all.size, chunk):
-            p = pix_all[start: start + chunk]
-            rel[:, p], support[:, p] = _banded_pixels(net, stack[:, p])
     return rel, support
 
 
@@ -571,7 +261,7 @@ def cumulative_series(
                          "use method='sbas' or 'auto'")
     use_daisy = net.is_daisy_chain if method == "auto" else method == "daisy-chain"
     stack, offsets = _stack(ifgs, mask, coherence_threshold)
-    rel, support = (_daisy_chain if use_daisy else _sbas)(net, stack)
+    rel, support = (_daisy_chain if use_daisy else sbas.solve)(net, stack)
     closure = _loop_closure(net, stack, (ny, nx)) if loop_closure else None
     del stack
     gaps = net.gaps(bridge)
