@@ -137,7 +137,7 @@ def test_patch_grid_known_layouts(n: int, coverage: str, k: int, before: int,
 
 @pytest.mark.parametrize("n", [1, 2, 27, 28, 29, 100, 223, 224, 225, 333, 500])
 def test_patch_centres_reach_every_pixel(n: int) -> None:
-    grid = patch_grid(n, n)
+    grid = patch_grid(n, n, PatchConfig(coverage="centres"))
     centres = np.arange(grid.n_rows) * 28 + 112.0 - grid.pad_top  # image coordinates
     pixels = np.arange(n) + 0.5
     assert np.abs(pixels[:, None] - centres[None, :]).min(axis=1).max() <= 14.0
@@ -174,7 +174,7 @@ def test_canny_finds_phase_jumps_and_ignores_nan_borders() -> None:
 def test_prefilter_tests_exactly_the_patches_holding_the_jump() -> None:
     psi = np.full((300, 300), 2.5, dtype=np.float32)
     psi[:, 150:] = -2.5  # a 5 rad phase jump between columns 149 and 150
-    grid = patch_grid(300, 300)
+    grid = patch_grid(300, 300, PatchConfig(coverage="centres"))
     tested = prefilter_patches(psi, grid)
     start = np.arange(grid.n_cols) * 28 - grid.pad_left
     expected = (start <= 149) & (start + 224 > 150)
@@ -268,7 +268,7 @@ def test_constant_network_gives_a_known_map() -> None:
     # Half the image without phase jumps: those patches count as P = 0 in the merge.
     half = psi.copy()
     half[:, :130] = 1.0
-    result = probability_map(compact, half)
+    result = probability_map(compact, half, config=PatchConfig(coverage="centres"))
     assert 0 < result.tested.sum() < result.tested.size
     expected = merge_patch_probabilities(0.75 * result.tested, result.grid)
     np.testing.assert_allclose(result.prob_map, expected, atol=1e-6)

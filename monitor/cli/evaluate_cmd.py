@@ -118,7 +118,7 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
     parser.add_argument("--gains", type=gains_arg, default=None,
                         help="wrap gains (default science.gains: 1,2,4,8)")
     parser.add_argument("--method", default="auto", choices=METHODS)
-    parser.add_argument("--coverage", default="centres", choices=COVERAGES,
+    parser.add_argument("--coverage", default="seed", choices=COVERAGES,
                         help="patch padding rule (centres; seed = the seeds' literal rule, "
                              "fewer patches)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])

@@ -8,7 +8,7 @@ that do not involve the network, shared by both inference paths so that they agr
 
 Padding rule (``coverage``):
 
-* ``"centres"`` (default): along each axis of ``n`` pixels, ``k = ceil((n - 1) / 28) + 1``
+* ``"centres"``: along each axis of ``n`` pixels, ``k = ceil((n - 1) / 28) + 1``
   patches, so that their centres, 28 px apart, span at least ``n - 1`` pixels; the padded
   length is ``L = 224 + 28 (k - 1)`` and the ``L - n`` padding pixels are split equally
   between both sides (the odd one after: bottom or right). Every image pixel centre is
@@ -16,9 +16,13 @@ Padding rule (``coverage``):
   each axis, the outermost patch centres lie at most half a pixel inside the outermost
   pixel centres, and deformation at the image border is seen from patches centred on it,
   as in the image interior.
-* ``"seed"``: the literal seed rule: the first patch's top-left corner on the image's
-  top-left pixel, ``k = ceil(max(n - 224, 0) / 28) + 1`` patches, all padding after
-  (bottom and right). About 3 times fewer patches for a 500 x 500 image.
+* ``"seed"`` (default): the literal seed rule: the first patch's top-left corner on the
+  image's top-left pixel, ``k = ceil(max(n - 224, 0) / 28) + 1`` patches, all padding after
+  (bottom and right). About 3 times fewer patches for a 500 x 500 image. It is the default
+  because ``"centres"`` pads about 112 px of repeated border pixels on every side, and
+  patches that are half padding are unlike anything in training: on the seed-003
+  threshold protocol (224 x 224 images) the trained compact net's fused threshold was
+  9.2 cm with ``"centres"`` and 0.8 cm with ``"seed"``.
 
 Padding repeats the border pixels (numpy ``"edge"`` mode) of the encoded channels; since
 the encodings are pointwise this equals edge-padding the wrapped phase.
@@ -71,7 +75,7 @@ class PatchConfig:
 
     patch_size: int = 224
     stride: int = 28
-    coverage: str = "centres"
+    coverage: str = "seed"
     canny_sigma: float = 1.0
     canny_low_step_rad: float = math.pi / 2
     canny_high_step_rad: float = math.pi
