@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,29 +18,32 @@ from numpy.typing import NDArray  # noqa: E402
 from monitor.science.geometry import rewrap  # noqa: E402
 
 
-def series_figure(path: str | Path, *, dem: NDArray[np.floating], stack_m: NDArray[np.floating],
-                  epochs: Sequence[date], truth_peak_m: Sequence[float] | None,
-                  onset: date | None, centre_rc: tuple[int, int], title: str,
-                  radius_px: int = 25) -> Path:
+def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
+                  stack_m: NDArray[np.floating], epochs: Sequence[date],
+                  truth_peak_m: Sequence[float] | None, onset: date | None,
+                  target_mask: NDArray[np.bool_], title: str,
+                  scores: Sequence[Any] | None = None) -> Path:
     """Relief, last cumulative map (unwrapped and re-wrapped at gains 1 and 4) and the
-    series of the target disc, with the truth when known.
+    series of the target disc with its scores.
 
     Args:
         path: PNG to write.
-        dem: Heights, metres, ``(ny, nx)``.
+        dem: Heights, metres, ``(ny, nx)`` (None: no relief panel content).
         stack_m: Cumulative LOS displacement, metres, ``(n_epochs, ny, nx)``.
         epochs: Dates of the stack.
         truth_peak_m: Peak LOS deformation put in, per epoch (synthetic archives).
         onset: Deformation onset to mark.
-        centre_rc: Target centre pixel.
+        target_mask: Target region, ``(ny, nx)``.
         title: Figure title.
-        radius_px: Target disc radius, pixels.
+        scores: Per-epoch results with ``epoch``, ``p_fused``, ``lstt_p`` and ``flag``
+            (:class:`monitor.series_scan.EpochScore`), plotted when given.
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 5, figsize=(19, 3.9), constrained_layout=True)
-    shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(dem), vert_exag=2)
-    axes[0].imshow(shade, cmap="gray")
+    fig, axes = plt.subplots(1, 5, figsize=(20, 4.0), constrained_layout=True)
+    if dem is not None:
+        shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(dem), vert_exag=2)
+        axes[0].imshow(shade, cmap="gray")
     axes[0].set_title("SRTM relief (hillshade)")
     last = stack_m[-1]
     lim = float(np.nanpercentile(np.abs(last), 99.5)) or 0.01
@@ -52,21 +56,37 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating], stack_m: NDArr
     for ax in axes[:4]:
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.add_patch(plt.Circle(centre_rc[::-1], radius_px, fill=False, color="k", lw=0.8))
-    r, c = centre_rc
-    yy, xx = np.ogrid[: last.shape[0], : last.shape[1]]
-    disc = (yy - r) ** 2 + (xx - c) ** 2 <= radius_px**2
-    peak = [float(np.nanmax(np.abs(s[disc]))) if np.isfinite(s[disc]).any() else np.nan
-            for s in stack_m]
-    axes[4].plot(epochs, np.array(peak) * 100, "o-", ms=3, label="max |cumulative| in disc")
+        ax.contour(target_mask.astype(float), levels=[0.5], colors="k", linewidths=0.8)
+    peak = [float(np.nanmax(np.abs(s[target_mask]))) if np.isfinite(s[target_mask]).any()
+            else np.nan for s in stack_m]
+    ax = axes[4]
+    ax.plot(epochs, np.array(peak) * 100, "o-", ms=3, label="max |cumulative| in target")
     if truth_peak_m is not None:
-        axes[4].plot(epochs, np.array(truth_peak_m) * 100, "k--", label="deformation put in")
+        ax.plot(epochs, np.array(truth_peak_m) * 100, "k--", label="deformation put in")
     if onset is not None:
-        axes[4].axvline(onset, color="r", lw=0.8, label="onset")
-    axes[4].set_ylabel("LOS cm")
-    axes[4].legend(fontsize=7)
-    axes[4].tick_params(axis="x", labelrotation=45, labelsize=7)
-    axes[4].set_title("target disc")
+        ax.axvline(onset, color="r", lw=0.8, label="onset")
+    ax.set_ylabel("LOS cm")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax.set_title("target")
+    if scores:
+        ax2 = ax.twinx()
+        scored = [s for s in scores if s.p_fused is not None]
+        ax2.plot([s.epoch for s in scored], [s.p_fused for s in scored], "s-", color="C2",
+                 ms=3, label="CNN fused P")
+        lstt = [s for s in scores if s.lstt_p is not None]
+        ax2.plot([s.epoch for s in lstt], [s.lstt_p for s in lstt], "^:", color="C4", ms=3,
+                 label="LSTT p-value")
+        ax2.axhline(0.5, color="C2", lw=0.6, ls=":")
+        flagged = [s.epoch for s in scores if s.flag]
+        if flagged:
+            ax.axvspan(flagged[0], epochs[-1], color="C3", alpha=0.08, label="flagged")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.set_ylabel("probability / p-value")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    else:
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.savefig(p, dpi=90)
     plt.close(fig)
