@@ -106,7 +106,8 @@ def test_bad_scheme_and_label(rng: np.random.Generator) -> None:
 def test_coarse_source_evaluation_matches_full_grid(kind: str) -> None:
     from monitor.science.grids import grid_xy
     from monitor.science.sources import draw_source
-    from monitor.science.synth import evaluate_source, smoothness_scale_m
+    from monitor.science.geometry import project_to_los
+    from monitor.science.synth import evaluate_source, smoothness_scale_m, source_los
 
     shape, pixel = (120, 100), 100.0
     x, y = grid_xy(shape, pixel)
@@ -118,7 +119,10 @@ def test_coarse_source_evaluation_matches_full_grid(kind: str) -> None:
             continue  # evaluated on the full grid anyway
         fast = evaluate_source(params, shape, pixel)
         full = params.displacement(x, y)
-        for a, b in ((fast.east, full.east), (fast.north, full.north), (fast.up, full.up)):
+        los_fast = source_los(params, shape, pixel, 30.0, 100.0)
+        los_full = project_to_los(full.east, full.north, full.up, 30.0, 100.0)
+        for a, b in ((fast.east, full.east), (fast.north, full.north), (fast.up, full.up),
+                     (los_fast, los_full)):
             peak = max(float(np.abs(full.east).max()), float(np.abs(full.north).max()),
                        float(np.abs(full.up).max()))
             worst = max(worst, float(np.abs(a - b).max()) / peak)

@@ -259,8 +259,7 @@ def draw_deformation(rng: np.random.Generator, recipe: SynthRecipe, incidence_de
     kind = str(rng.choice(recipe.source_kinds))
     params = draw_source(rng, kind, recipe.sources, centre_xy_m=(0.0, 0.0),
                          centre_jitter_m=recipe.centre_jitter_frac * half)
-    enu = evaluate_source(params, recipe.shape, recipe.pixel_m)
-    los = project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
+    los = source_los(params, recipe.shape, recipe.pixel_m, incidence_deg, heading_deg)
     los = np.nan_to_num(los, nan=0.0, posinf=0.0, neginf=0.0)
     meta: dict[str, Any] = {"source": kind, "source_params": _jsonable(asdict(params))}
     peak = float(np.max(np.abs(los)))
@@ -292,7 +291,8 @@ def evaluate_source(params: SourceParams, shape: tuple[int, int], pixel_m: float
 
     A source whose shallowest point lies at depth ``z`` has a surface field that varies on
     a scale of ``z``; sources deeper than 8 pixels are evaluated on a grid coarser by
-    ``step = min(max_step, floor(z / (4 pixel)))`` and interpolated with bicubic splines,
+    ``step = min(max_step, floor(z / (4 pixel)))`` and interpolated with bicubic splines
+    (Mogi sources, whose closed form is cheaper than the interpolation, excepted),
     which keeps the error within about 0.1% of the peak (tested) while cutting the cost of
     the Okada solution by ``step^2``. Shallow sources and surface ruptures are evaluated
     on every pixel.
@@ -306,22 +306,58 @@ def evaluate_source(params: SourceParams, shape: tuple[int, int], pixel_m: float
     Returns:
         Displacement components, metres, each ``shape``.
     """
-    step = int(min(max_step, smoothness_scale_m(params) // (4.0 * pixel_m)))
-    ny, nx = shape
-    if step < 2 or min(ny, nx) < 4 * step:
+    step = _coarse_step(params, shape, pixel_m, max_step)
+    if step == 1:
         x, y = grid_xy(shape, pixel_m)
         return params.displacement(x, y)
+    rows, cols, xc, yc = _coarse_axes(shape, pixel_m, step)
+    coarse = params.displacement(xc, yc)
+    return ENU(*(_spline(rows, cols, c, shape) for c in (coarse.east, coarse.north, coarse.up)))
+
+
+def _coarse_step(params: SourceParams, shape: tuple[int, int], pixel_m: float,
+                 max_step: int) -> int:
+    if isinstance(params, MogiParams):
+        return 1  # the closed form costs less than the interpolation
+    step = int(min(max_step, smoothness_scale_m(params) // (4.0 * pixel_m)))
+    return step if step >= 2 and min(shape) >= 4 * step else 1
+
+
+def _coarse_axes(shape: tuple[int, int], pixel_m: float, step: int
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64],
+                            NDArray[np.float64]]:
+    ny, nx = shape
     rows = np.unique(np.r_[np.arange(0, ny, step), ny - 1])
     cols = np.unique(np.r_[np.arange(0, nx, step), nx - 1])
     x_full = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
     y_full = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
     xc, yc = np.meshgrid(x_full[cols], y_full[rows])
-    coarse = params.displacement(xc, yc)
-    out = []
-    for comp in (coarse.east, coarse.north, coarse.up):
-        spline = RectBivariateSpline(rows, cols, np.asarray(comp, np.float64), kx=3, ky=3)
-        out.append(spline(np.arange(ny), np.arange(nx)).astype(np.float32))
-    return ENU(out[0], out[1], out[2])
+    return rows, cols, xc, yc
+
+
+def _spline(rows: NDArray[np.int64], cols: NDArray[np.int64], values: NDArray[np.floating],
+            shape: tuple[int, int]) -> NDArray[np.float32]:
+    spline = RectBivariateSpline(rows, cols, np.asarray(values, np.float64), kx=3, ky=3)
+    return np.asarray(spline(np.arange(shape[0]), np.arange(shape[1])), np.float32)
+
+
+def source_los(params: SourceParams, shape: tuple[int, int], pixel_m: float,
+               incidence_deg: float, heading_deg: float, max_step: int = 4
+               ) -> NDArray[np.float32]:
+    """LOS displacement (metres, ``shape``) of a source, coarse-evaluated where smooth.
+
+    As :func:`evaluate_source`, but the coarse field is projected on the line of sight
+    before a single spline interpolation (a third of the interpolation cost).
+    """
+    step = _coarse_step(params, shape, pixel_m, max_step)
+    if step == 1:
+        x, y = grid_xy(shape, pixel_m)
+        enu = params.displacement(x, y)
+        return project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
+    rows, cols, xc, yc = _coarse_axes(shape, pixel_m, step)
+    enu = params.displacement(xc, yc)
+    los = project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
+    return _spline(rows, cols, los, shape)
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
