@@ -13,6 +13,7 @@ the file (or the environment variable), the key and the value.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -106,6 +107,145 @@ class LoggingSettings(_Section):
         return v.upper() if isinstance(v, str) else v
 
 
+FRAME_PATTERN = r"^\d{3}[AD]_\d{5}_\d{6}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class ArchiveSettings(_Section):
+    """One archive the watch can poll, referred to by its name from the targets."""
+
+    #: ``local`` (a directory in the LiCSAR layout) or ``licsar_http`` (the portal).
+    kind: Literal["local", "licsar_http"]
+    #: Root directory (``local``).
+    root: str | None = None
+    #: Base URL (``licsar_http``), under which ``<track>/<frame>/...`` are listed.
+    base_url: str | None = None
+    #: Per-request timeout, seconds.
+    timeout_s: float = Field(60.0, gt=0)
+    #: Retries of a failed request (timeouts, 5xx), with exponential backoff.
+    retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _location(self) -> ArchiveSettings:
+        if self.kind == "local" and not self.root:
+            raise ValueError("a local archive needs root = \"DIRECTORY\"")
+        if self.kind == "licsar_http" and not (
+                self.base_url and self.base_url.startswith(("http://", "https://"))):
+            raise ValueError("a licsar_http archive needs base_url = \"http(s)://...\"")
+        return self
+
+
+class AlertSettings(_Section):
+    """Alert policy: CNN probability and LSTT p-value with hysteresis and levels."""
+
+    #: Fused CNN probability over the target at or above which a step counts for ``watch``.
+    p_watch: float = Field(0.5, gt=0, lt=1)
+    #: ... and for ``warning``.
+    p_warning: float = Field(0.8, gt=0, lt=1)
+    #: LSTT p-value at or below which the target differs from the references.
+    lstt_alpha: float = Field(0.05, gt=0, lt=1)
+    #: ``cnn`` alone, ``cnn_and_lstt`` (both must agree) or ``cnn_or_lstt``.
+    combine: Literal["cnn", "cnn_and_lstt", "cnn_or_lstt"] = "cnn_and_lstt"
+    #: Consecutive qualifying steps before a level is raised.
+    raise_after: int = Field(2, ge=1)
+    #: Consecutive quiet steps before the level is cleared.
+    clear_after: int = Field(3, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AlertSettings:
+        if self.p_warning < self.p_watch:
+            raise ValueError(f"p_warning ({self.p_warning}) must not be below p_watch "
+                             f"({self.p_watch})")
+        return self
+
+
+class ReferenceRegion(_Section):
+    """A stable reference region: a disc on the ground."""
+
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    radius_km: float = Field(gt=0, le=100)
+
+
+class TargetSettings(_Section):
+    """One watched volcano."""
+
+    #: Stable identifier, e.g. the Smithsonian GVP volcano number.
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    #: Radius of the target disc, kilometres.
+    radius_km: float = Field(3.0, gt=0, le=100)
+    #: Name of an entry of ``[archives]``.
+    archive: str
+    frames: tuple[str, ...] = Field(min_length=1)
+    #: ``"auto"`` or a list of reference discs.
+    references: Literal["auto"] | tuple[ReferenceRegion, ...] = "auto"
+    #: Observatory e-mail addresses.
+    recipients: tuple[str, ...] = ()
+    #: Wrap gains for this target (default: ``science.gains``).
+    gains: tuple[float, ...] | None = None
+    #: Seconds between polls of this target.
+    poll_interval_s: float = Field(3600.0, ge=10)
+    #: Alert policy of this target (default: ``[alerts]``).
+    alerts: AlertSettings | None = None
+
+    @field_validator("frames")
+    @classmethod
+    def _frames(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [f for f in v if not re.match(FRAME_PATTERN, f)]
+        if bad:
+            raise ValueError(f"frame ids {bad} do not look like LiCSAR frames "
+                             "(e.g. 022D_04826_121209)")
+        return v
+
+    @field_validator("recipients")
+    @classmethod
+    def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if not re.match(EMAIL_PATTERN, r)]
+        if bad:
+            raise ValueError(f"recipients {bad} are not e-mail addresses")
+        return v
+
+
+class EmailSettings(_Section):
+    """How alert e-mail leaves: printed to a folder and the log, or sent over SMTP."""
+
+    mode: Literal["dry-run", "smtp"] = "dry-run"
+    #: Folder where dry-run messages are written as ``.eml`` files.
+    outbox_dir: str = "insar-monitor-data/outbox"
+    host: str = "localhost"
+    port: int = Field(587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    sender: str = "insar-monitor@localhost"
+    #: Names of the environment variables holding the SMTP credentials (never the values).
+    username_env: str = "MONITOR_SMTP_USERNAME"
+    password_env: str = "MONITOR_SMTP_PASSWORD"
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class MetricsSettings(_Section):
+    """The Prometheus endpoint."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(9309, ge=0, lt=65536)
+
+
+class WatchSettings(_Section):
+    """Where the daemon keeps its files."""
+
+    #: Cumulative series arrays, one file per target, written atomically.
+    series_dir: str = "insar-monitor-data/series"
+    #: Downloaded products.
+    cache_dir: str = "insar-monitor-data/cache"
+    #: Quicklook images of alerts.
+    quicklook_dir: str = "insar-monitor-data/quicklooks"
+    #: Random delay added to each poll, seconds (spreads load on the archive).
+    jitter_s: float = Field(30.0, ge=0)
+
+
 class Settings(_Section):
     """The whole configuration. Immutable once loaded."""
 
@@ -114,6 +254,33 @@ class Settings(_Section):
     synth: SynthSettings = SynthSettings()
     database: DatabaseSettings = DatabaseSettings()
     logging: LoggingSettings = LoggingSettings()
+    watch: WatchSettings = WatchSettings()
+    alerts: AlertSettings = AlertSettings()
+    email: EmailSettings = EmailSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
+    targets: tuple[TargetSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        ids = [t.id for t in self.targets]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"target ids must be unique; repeated: {dup}")
+        for k, t in enumerate(self.targets):
+            if t.archive not in self.archives:
+                raise ValueError(
+                    f"targets[{k}] ({t.id}): archive {t.archive!r} is not defined; defined "
+                    f"archives: {sorted(self.archives) or 'none'}")
+        return self
+
+    def target(self, target_id: str) -> TargetSettings:
+        """The target with this id, with a clear error listing the known ones."""
+        for t in self.targets:
+            if t.id == target_id:
+                return t
+        raise ConfigError(f"no target {target_id!r} in the configuration; known targets: "
+                          f"{', '.join(t.id for t in self.targets) or 'none'}")
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

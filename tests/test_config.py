@@ -23,10 +23,64 @@ def test_example_file_lists_every_option_with_defaults() -> None:
     s = load_settings(EXAMPLE, environ={})
     assert s == Settings(), "the example file must spell out the defaults"
     text = EXAMPLE.read_text()
-    for section, model in Settings.model_fields.items():
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        if section in ("archives", "targets"):
+            assert f"[{section}." in text or f"[[{section}]]" in text
+            continue
         assert f"[{section}]" in text
-        for key in model.annotation.model_fields:  # type: ignore[union-attr]
+        for key in model.model_fields:  # type: ignore[union-attr]
             assert f"\n{key} =" in text, f"{section}.{key} missing from the example"
+
+
+def test_watch_list_example() -> None:
+    s = load_settings(EXAMPLE.with_name("volcanoes.example.toml"), environ={})
+    assert [t.name for t in s.targets] == ["Campi Flegrei", "Erta Ale", "Ol Doinyo Lengai"]
+    assert s.target("221080").references[1].lon == 40.90  # type: ignore[index]
+    assert s.target("222120").alerts.combine == "cnn"  # type: ignore[union-attr]
+    assert s.archives["licsar"].kind == "licsar_http"
+    with pytest.raises(ConfigError, match="no target 'etna'.*211010, 221080, 222120"):
+        s.target("etna")
+
+
+TARGET = """
+[archives.a]
+kind = "local"
+root = "/data"
+[[targets]]
+id = "t1"
+name = "T"
+lon = 1.0
+lat = 2.0
+archive = "a"
+frames = ["022D_04826_121209"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (('archive = "a"', 'archive = "b"'), "archive 'b' is not defined"),
+        (('["022D_04826_121209"]', '["22D_1"]'), "do not look like LiCSAR frames"),
+        (('lat = 2.0', 'lat = 95.0'), "targets.0.lat = 95.0"),
+        (('frames = ["022D_04826_121209"]', 'frames = []'), "targets.0.frames"),
+        (('kind = "local"\nroot = "/data"', 'kind = "licsar_http"'), "needs base_url"),
+        (('name = "T"', 'name = "T"\nrecipients = ["not-an-address"]'), "not e-mail addresses"),
+    ],
+)
+def test_bad_watch_list(tmp_path: Path, change: tuple[str, str], needle: str) -> None:
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(TARGET.replace(*change))
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(cfg, environ={})
+
+
+def test_duplicate_target_ids(tmp_path: Path) -> None:
+    cfg = tmp_path / "w.toml"
+    block = TARGET[TARGET.index("[[targets]]"):]
+    cfg.write_text(TARGET + block)
+    with pytest.raises(ConfigError, match="repeated: \\['t1'\\]"):
+        load_settings(cfg, environ={})
 
 
 def test_file_and_environment_override(tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""Frozen records shared by the layers of the watch: products, epochs, scores, alerts.
+
+Times are UTC and timezone-aware; acquisition epochs are dates (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+class AlertLevel(enum.IntEnum):
+    """Alert levels in rising order; a new alert is raised only when the level rises."""
+
+    NONE = 0
+    WATCH = 1
+    WARNING = 2
+
+
+class ProductStatus(enum.StrEnum):
+    """Where a product is in the pipeline."""
+
+    LISTED = "listed"
+    FETCHED = "fetched"
+    INGESTED = "ingested"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file an archive offers.
+
+    Attributes:
+        url: Where to fetch it (``file://`` or ``http(s)://``).
+        name: File name, validated (no directory parts).
+        size_bytes: Content length when the archive says it, else None.
+        last_modified: Last-Modified time (UTC) when known.
+    """
+
+    url: str
+    name: str
+    size_bytes: int | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProductRef:
+    """An interferogram an archive lists for a frame: the date pair and its files.
+
+    Attributes:
+        frame: LiCSAR frame id.
+        date1: First acquisition.
+        date2: Second acquisition (after ``date1``).
+        unw: Unwrapped phase file (radians).
+        cc: Coherence file, when the archive has one.
+    """
+
+    frame: str
+    date1: date
+    date2: date
+    unw: RemoteFile
+    cc: RemoteFile | None = None
+
+    @property
+    def pair(self) -> str:
+        return f"{self.date1:%Y%m%d}_{self.date2:%Y%m%d}"
+
+
+@dataclass(frozen=True)
+class FetchedProduct:
+    """A product copied into the local cache, complete and checksummed.
+
+    Attributes:
+        ref: What was fetched.
+        unw_path: Local path of the unwrapped phase.
+        cc_path: Local path of the coherence, if any.
+        sha256: Checksum of the unwrapped-phase file.
+    """
+
+    ref: ProductRef
+    unw_path: str
+    cc_path: str | None
+    sha256: str
+    extra: dict[str, str] = field(default_factory=dict)
