@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -213,7 +214,7 @@ def load_dataset(directory: str | Path, *, verify: bool = True) -> Dataset:
         try:
             with np.load(path, allow_pickle=False) as z:
                 x, y, meta = z["x"], z["y"], z["meta"]
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise DatasetError(f"{path}: unreadable shard ({exc})") from None
         if x.shape[0] != s["count"] or y.shape != (s["count"],):
             raise DatasetError(f"{path}: holds {x.shape[0]} samples, manifest says {s['count']}")

@@ -1,0 +1,1 @@
+"""The watch daemon: per-target series files, polling pipeline, scheduling."""

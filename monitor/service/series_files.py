@@ -1,0 +1,92 @@
+"""The cumulative series of a target on disk: one ``.npz`` file, written atomically.
+
+The database holds products, scores and alerts; the arrays live here (DESIGN.md). A file
+holds the incremental daisy-chain state (:class:`monitor.science.timeseries.
+DaisyChainState`): the latest cumulative displacement and its support, so that a new
+product costs one image of work. Writing goes to a temporary file in the same directory
+followed by ``os.replace``, so a crash leaves either the old file or the new one, never
+a torn one; a file that cannot be read back is an error that names it, never an empty
+series.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from monitor.errors import DatasetError
+from monitor.science.timeseries import DaisyChainState
+
+FORMAT_VERSION = 1
+
+
+def series_path(series_dir: str | Path, target_id: str, frame: str) -> Path:
+    """Where the series of one target and frame lives."""
+    return Path(series_dir) / f"{target_id}__{frame}.series.npz"
+
+
+def save_state(path: str | Path, state: DaisyChainState) -> Path:
+    """Write a daisy-chain state atomically (temporary file + ``os.replace``)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "first_epoch": state.first_epoch.isoformat(),
+        "last_epoch": state.last_epoch.isoformat(),
+        "n_epochs": state.n_epochs,
+        "coherence_threshold": state.coherence_threshold,
+    }
+    arrays = {"cumulative_m": state.cumulative_m, "support": state.support,
+              "header": np.array(json.dumps(header))}
+    if state.reference_mask is not None:
+        arrays["reference_mask"] = state.reference_mask
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_state(path: str | Path) -> DaisyChainState | None:
+    """Read a state back; None when the file does not exist (a new target).
+
+    Raises:
+        DatasetError: the file exists but is unreadable or inconsistent.
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            cumulative = np.array(z["cumulative_m"], dtype=np.float64)
+            support = np.array(z["support"], dtype=np.int16)
+            ref = np.array(z["reference_mask"], dtype=bool) if "reference_mask" in z else None
+    except (OSError, ValueError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{p}: unreadable series file ({exc}); restore it from a backup "
+                           "or delete it to rebuild the series from the archive") from None
+    if header.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(f"{p}: series format {header.get('format_version')!r}, expected "
+                           f"{FORMAT_VERSION}")
+    if cumulative.ndim != 2 or support.shape != cumulative.shape or (
+            ref is not None and ref.shape != cumulative.shape):
+        raise DatasetError(f"{p}: inconsistent array shapes in the series file")
+    return DaisyChainState(
+        first_epoch=date.fromisoformat(header["first_epoch"]),
+        last_epoch=date.fromisoformat(header["last_epoch"]),
+        n_epochs=int(header["n_epochs"]),
+        cumulative_m=cumulative, support=support, reference_mask=ref,
+        coherence_threshold=float(header["coherence_threshold"]),
+    )
