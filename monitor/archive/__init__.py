@@ -1,0 +1,20 @@
+"""Archive adapters: where interferograms come from (STYLE.md rule 7).
+
+``LocalArchive`` reads a directory in the LiCSAR layout; ``LicsarHttpArchive`` reads the
+LiCSAR portal (Apache listings, HTML link pages to another tree or host, Atom XML feeds).
+Both implement :class:`monitor.ports.Archive`.
+"""
+
+from __future__ import annotations
+
+from monitor.archive.freshness import FrameFreshness, advance_cursor, frame_freshness
+from monitor.archive.licsar_http import LicsarHttpArchive
+from monitor.archive.local import LocalArchive
+
+__all__ = [
+    "FrameFreshness",
+    "LicsarHttpArchive",
+    "LocalArchive",
+    "advance_cursor",
+    "frame_freshness",
+]

@@ -1,0 +1,256 @@
+"""Archive adapter for the LiCSAR portal over HTTP.
+
+URL layout (COMET LiCSAR products)::
+
+    <base>/<track>/<frame>/interferograms/<d1>_<d2>/<d1>_<d2>.geo.unw.tif   (and .geo.cc.tif)
+
+with ``<track>`` the frame's track without leading zeros (``022D_04826_121209`` -> ``22``).
+For each pair the client follows whichever form the server gives (issue 5): an Apache directory
+listing holding the files, an HTML page of links to another tree or host, or Atom XML (the pair
+directory lists ``<name>.tif.xml`` whose ``rel="enclosure"`` link is the file; a pair URL that
+answers with a feed directly also works). Links are validated by :mod:`monitor.archive.listing`;
+refused links are logged and skipped.
+
+Every request has a ``(connect, read)`` timeout; transient failures (``ArchiveUnavailable``:
+timeouts, dropped connections, 5xx, 429) are retried ``retries`` times with exponential
+backoff ``backoff_s * 2**attempt``; other errors are raised at once. Downloads go to a ``.part``
+file, are checked against Content-Length, validated as single-band rasters with a finite phase,
+then moved into place; a HEAD request and the cache sidecar skip files whose size and
+Last-Modified have not changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+
+from monitor.archive import cache
+from monitor.archive.freshness import products_since
+from monitor.archive.http_errors import archive_error, check_response
+from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
+from monitor.archive.local import track_of
+from monitor.domain import FetchedProduct, ProductRef, RemoteFile
+from monitor.errors import ArchiveError, ArchiveUnavailable, DatasetError, InputError
+from monitor.io.licsar import PAIR_RE, parse_pair
+from monitor.science.geometry import SENTINEL1
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class LicsarHttpArchive:
+    """Sentinel-1 products from the LiCSAR portal (or any server with its layout).
+
+    Args:
+        base_url: Portal root, e.g. ``https://gws-access.jasmin.ac.uk/public/nceo_geohazards/
+            LiCSAR_products``.
+        timeout_s: ``(connect, read)`` timeouts in seconds for every request.
+        retries: Extra attempts after a transient failure (total attempts ``retries + 1``).
+        backoff_s: First backoff in seconds, doubled at each retry (0 in tests).
+        session: A ``requests.Session`` to use (a new one by default).
+        sleep: Called with the backoff in seconds (injected by tests).
+    """
+
+    name = "licsar-http"
+    wavelength_m: float = SENTINEL1.wavelength_m
+    phase_sign: int = SENTINEL1.phase_sign
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: tuple[float, float] = (5.0, 60.0),
+        retries: int = 3,
+        backoff_s: float = 1.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError(f"archive base_url={base_url!r} must start with http:// or https://")
+        if retries < 0 or backoff_s < 0 or min(timeout_s) <= 0:
+            raise InputError(f"archive retries={retries}, backoff_s={backoff_s}, "
+                             f"timeout_s={timeout_s}: expected retries >= 0, backoff_s >= 0 "
+                             "and positive timeouts")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.session = session if session is not None else requests.Session()
+        self._sleep = sleep
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _with_retries(self, url: str, attempt_once: Callable[[], T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                return attempt_once()
+            except ArchiveUnavailable as exc:
+                if attempt == self.retries:
+                    raise ArchiveUnavailable(
+                        f"{exc} (gave up after {attempt + 1} attempts)") from None
+                delay = self.backoff_s * 2**attempt
+                log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
+                            url, attempt + 1, self.retries + 1, delay, exc)
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, url: str, *, stream: bool = False) -> requests.Response:
+        try:
+            resp = self.session.request(method, url, timeout=self.timeout_s, stream=stream)
+        except requests.RequestException as exc:
+            raise archive_error(url, exc=exc) from None
+        check_response(resp, url)
+        return resp
+
+    def _listing(self, url: str) -> Listing:
+        def once() -> Listing:
+            resp = self._request("GET", url, stream=True)
+            body = bytearray()
+            try:
+                for chunk in resp.iter_content(64 * 1024):
+                    body.extend(chunk)
+                    if len(body) > MAX_LISTING_BYTES:
+                        raise ArchiveError(f"{url}: listing larger than "
+                                           f"{MAX_LISTING_BYTES:,} bytes; refusing it")
+            except requests.RequestException as exc:
+                raise archive_error(url, exc=exc) from None
+            finally:
+                resp.close()
+            text = bytes(body).decode(resp.encoding or "utf-8", errors="replace")
+            return parse_listing(text, resp.url or url, resp.headers.get("Content-Type", ""))
+
+        listing = self._with_retries(url, once)
+        for href, reason in listing.rejected:
+            log.warning("archive listing %s: link %r refused and skipped: %s", url, href, reason)
+        return listing
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def frame_url(self, frame: str) -> str:
+        """URL of a frame's directory (track without leading zeros)."""
+        return f"{self.base_url}/{track_of(frame)}/{frame}/"
+
+    def _resolve_file(self, listing: Listing, name: str) -> RemoteFile | None:
+        entry = listing.find(name)
+        if entry is not None and not entry.is_dir:
+            return RemoteFile(url=entry.url, name=name)
+        feed_entry = listing.find(name + ".xml")
+        if feed_entry is None:
+            return None
+        enclosure = self._listing(feed_entry.url).find(name)
+        return None if enclosure is None else RemoteFile(url=enclosure.url, name=name)
+
+    def list_products(self, frame: str, since: date | None = None) -> list[ProductRef]:
+        """Pairs of ``frame`` whose second date is after ``since``, with their file URLs.
+
+        Pairs without an unwrapped file (still being published) are logged and skipped.
+
+        Raises:
+            ArchiveUnavailable: the portal cannot be reached after the retries.
+            ArchiveError: the frame is unknown (HTTP 404) or a listing is malformed.
+        """
+        ifg_url = self.frame_url(frame) + "interferograms/"
+        refs: list[ProductRef] = []
+        for entry in self._listing(ifg_url).entries:
+            if not PAIR_RE.match(entry.name):
+                continue
+            try:
+                d1, d2 = parse_pair(entry.name, ifg_url)
+            except DatasetError as exc:
+                log.warning("archive listing %s: %s; skipped", ifg_url, exc)
+                continue
+            if since is not None and d2 <= since:
+                continue
+            pair_url = entry.url if entry.url.endswith("/") else entry.url + "/"
+            pair_listing = self._listing(pair_url)
+            unw = self._resolve_file(pair_listing, f"{entry.name}.geo.unw.tif")
+            if unw is None:
+                log.warning("archive %s: pair %s lists no %s.geo.unw.tif, skipped",
+                            pair_url, entry.name, entry.name)
+                continue
+            cc = self._resolve_file(pair_listing, f"{entry.name}.geo.cc.tif")
+            refs.append(ProductRef(frame, d1, d2, unw, cc))
+        return products_since(refs, since)
+
+    # -- fetching ---------------------------------------------------------------------------
+
+    def _head(self, url: str) -> tuple[int | None, str | None]:
+        def once() -> tuple[int | None, str | None]:
+            resp = self._request("HEAD", url)
+            resp.close()
+            length = resp.headers.get("Content-Length")
+            size = int(length) if length and length.isdigit() else None
+            return size, resp.headers.get("Last-Modified")
+
+        return self._with_retries(url, once)
+
+    def _download_once(self, url: str, kind: str, final: Path,
+                       head_size: int | None) -> tuple[int, str, str | None]:
+        resp = self._request("GET", url, stream=True)
+        fd, part = cache.temp_part(final)
+        h = hashlib.sha256()
+        n = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    for chunk in resp.iter_content(cache.CHUNK_BYTES):
+                        out.write(chunk)
+                        h.update(chunk)
+                        n += len(chunk)
+                except requests.RequestException as exc:
+                    raise archive_error(url, exc=exc, detail="download truncated") from None
+                finally:
+                    resp.close()
+            length = resp.headers.get("Content-Length")
+            expected = int(length) if length and length.isdigit() else head_size
+            if expected is not None and n != expected:
+                raise ArchiveError(f"{url}: broken product, received {n} bytes but the server "
+                                   f"announced {expected}; not installed in the cache")
+            cache.validate_product(part, kind, url)
+            cache.install(part, final)
+        except BaseException:
+            cache.discard(part)
+            raise
+        return n, h.hexdigest(), resp.headers.get("Last-Modified")
+
+    def _fetch_file(self, ref: ProductRef, remote: RemoteFile, kind: str,
+                    cache_dir: Path) -> tuple[Path, str]:
+        final = cache.cache_path(cache_dir, ref, remote.name)
+        size, last_modified = self._head(remote.url)
+        side = cache.read_sidecar(final) if final.is_file() else None
+        unchanged = (side is not None and side.url == remote.url and size is not None
+                     and last_modified is not None and side.size_bytes == size
+                     and side.last_modified == last_modified)
+        if side is not None and unchanged and cache.sha256_file(final) == side.sha256:
+            log.debug("archive %s unchanged (size %d, %s); cached copy kept",
+                      remote.url, size, last_modified)
+            return final, side.sha256
+        n, digest, get_lm = self._with_retries(
+            remote.url, lambda: self._download_once(remote.url, kind, final, size))
+        cache.write_sidecar(final, cache.Sidecar(remote.url, n, get_lm or last_modified, digest))
+        return final, digest
+
+    def fetch(self, ref: ProductRef, cache_dir: Path) -> FetchedProduct:
+        """Download the product's files into ``cache_dir`` (skipping unchanged cached files).
+
+        Raises:
+            ArchiveUnavailable: the portal cannot be reached after the retries.
+            ArchiveError: a file is missing (4xx), of the wrong size, or not a usable raster;
+                the message names its URL and nothing is left under the final name.
+        """
+        unw_path, digest = self._fetch_file(ref, ref.unw, "unw", Path(cache_dir))
+        extra = {"unw_url": ref.unw.url}
+        cc_path: str | None = None
+        if ref.cc is not None:
+            path, cc_digest = self._fetch_file(ref, ref.cc, "cc", Path(cache_dir))
+            cc_path, extra["cc_sha256"], extra["cc_url"] = str(path), cc_digest, ref.cc.url
+        return FetchedProduct(ref, str(unw_path), cc_path, digest, extra)
+

@@ -1,0 +1,426 @@
+"""Archive adapters: one contract suite for the local directory and the LiCSAR HTTP client.
+
+The HTTP client runs against real HTTP servers on 127.0.0.1 (``ThreadingHTTPServer``) serving
+a generated LiCSAR-layout archive in the three forms the portal uses: Apache listings, HTML
+pages of links to another host, and Atom XML feeds. Faults (500, 429, 403, slow answers,
+truncated, invalid and all-NaN files, hostile links) are injected in the handler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pytest
+
+from monitor.archive import (
+    LicsarHttpArchive,
+    LocalArchive,
+    advance_cursor,
+    frame_freshness,
+)
+from monitor.archive.listing import (
+    parse_atom_enclosures,
+    parse_html_listing,
+    validate_name,
+)
+from monitor.errors import ArchiveError, ArchiveUnavailable, InputError
+from monitor.io.licsar import PAIR_RE, FrameLayout
+from monitor.io.rasters import write_raster
+from monitor.io.synth_archive import write_synthetic_archive
+from monitor.ports import Archive
+from monitor.science.geometry import SENTINEL1
+from monitor.science.synth_series import SeriesScenario
+
+FRAME = "022D_04826_121209"
+N_EPOCHS = 5
+
+
+@dataclass
+class ServerState:
+    """What the test handler serves and what it saw."""
+
+    root: Path
+    mode: str = "apache"
+    mirror_base: str = ""
+    base: str = ""
+    gets: Counter[str] = field(default_factory=Counter)
+    heads: Counter[str] = field(default_factory=Counter)
+    status: dict[str, int] = field(default_factory=dict)
+    fail_first: dict[str, int] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)
+    body_fault: dict[str, str] = field(default_factory=dict)
+    extra_links: dict[str, list[str]] = field(default_factory=dict)
+    nan_tif: bytes = b""
+
+    def reset(self, mode: str = "apache") -> None:
+        self.mode = mode
+        for d in (self.gets, self.heads, self.status, self.fail_first, self.slow,
+                  self.body_fault, self.extra_links):
+            d.clear()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves ``state.root`` like the LiCSAR portal (``/mirror`` and ``/blobs`` alias it)."""
+
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(head=True)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(head=False)
+
+    def _send(self, code: int, body: bytes, ctype: str, head: bool,
+              length: int | None = None, last_modified: str | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        if last_modified:
+            self.send_header("Last-Modified", last_modified)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _serve(self, head: bool) -> None:
+        st = self.server.state
+        path = urlsplit(self.path).path
+        (st.heads if head else st.gets)[path] += 1
+        if path in st.slow and not head:
+            time.sleep(st.slow[path])
+        if path in st.status:
+            self._send(st.status[path], b"forced failure for the test", "text/plain", head)
+            return
+        if st.fail_first.get(path, 0) > 0 and not head:
+            st.fail_first[path] -= 1
+            self._send(500, b"internal boom", "text/plain", head)
+            return
+        rel = unquote(path)
+        for alias in ("/mirror", "/blobs"):
+            if rel.startswith(alias + "/"):
+                rel = rel[len(alias):]
+        fs = st.root / rel.lstrip("/")
+        if fs.is_dir():
+            self._send(200, self._listing(path, fs).encode(), "text/html", head)
+        elif fs.is_file():
+            data = fs.read_bytes()
+            lm = formatdate(fs.stat().st_mtime, usegmt=True)
+            fault = st.body_fault.get(path, "")
+            if fault == "truncate" and not head:
+                self._send(200, data[: len(data) // 2], "image/tiff", head, len(data), lm)
+                self.close_connection = True
+                return
+            if fault == "garbage":
+                data = b"<html>not a GeoTIFF</html>".ljust(len(data), b" ")
+            elif fault == "nan":
+                data = st.nan_tif
+            self._send(200, data, "image/tiff", head, None, lm)
+        elif st.mode == "atom" and rel.endswith(".tif.xml") and (st.root / rel[1:-4]).is_file():
+            href = "/blobs" + path[:-4]
+            feed = ('<?xml version="1.0" encoding="utf-8"?>'
+                    '<feed xmlns="http://www.w3.org/2005/Atom"><title>LiCSAR</title>'
+                    f'<entry><title>{fs.name}</title>'
+                    f'<link rel="enclosure" type="image/tiff" href="{href}"/></entry></feed>')
+            self._send(200, feed.encode(), "application/atom+xml", head)
+        else:
+            self._send(404, b"Not Found: no such product", "text/plain", head)
+
+    def _listing(self, path: str, fs: Path) -> str:
+        st = self.server.state
+        children = sorted(fs.iterdir())
+        is_pair = PAIR_RE.match(fs.name) is not None
+        if is_pair and st.mode == "links":
+            hrefs = [f"{st.mirror_base}/mirror{path}{c.name}" for c in children]
+        elif is_pair and st.mode == "atom":
+            hrefs = [c.name + ".xml" for c in children]
+        else:
+            hrefs = [c.name + ("/" if c.is_dir() else "") for c in children]
+        parent = path.rstrip("/").rsplit("/", 1)[0] + "/"
+        links = ['<a href="?C=N;O=D">Name</a>', f'<a href="{parent}">Parent Directory</a>']
+        links += [f'<a href="{h}">{h}</a>' for h in [*hrefs, *st.extra_links.get(path, [])]]
+        return "<html><body><h1>Index of " + path + "</h1>" + "<br>".join(links) + "</body></html>"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: ServerState
+
+
+def _start(state: ServerState) -> _Server:
+    srv = _Server(("127.0.0.1", 0), Handler)
+    srv.state = state
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("licsar")
+    scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=N_EPOCHS, interval_days=12,
+                              onset=date(2024, 1, 30), rate_m_per_yr=0.5, decorrelate=False,
+                              turbulent_sigma_m=0.0, stratified_strength="none")
+    write_synthetic_archive(root / "22", scenario=scenario, frame=FRAME, volcano="synthetic",
+                            centre_lonlat=(14.14, 40.83), size_px=32, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def servers(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerState]:
+    nan_path = tmp_path_factory.mktemp("nan") / "nan.tif"
+    write_raster(nan_path, np.full((32, 32), np.nan, np.float32), nodata=np.nan)
+    state = ServerState(root=root, nan_tif=nan_path.read_bytes())
+    main, mirror = _start(state), _start(state)
+    state.mirror_base = f"http://127.0.0.1:{mirror.server_address[1]}"
+    state.base = f"http://127.0.0.1:{main.server_address[1]}"
+    yield state
+    for srv in (main, mirror):
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture()
+def server(servers: ServerState) -> ServerState:
+    servers.reset()
+    return servers
+
+
+def _http(state: ServerState, **kw: object) -> LicsarHttpArchive:
+    args: dict[str, object] = {"timeout_s": (2.0, 2.0), "retries": 2, "backoff_s": 0.0}
+    args.update(kw)
+    return LicsarHttpArchive(state.base, **args)  # type: ignore[arg-type]
+
+
+def _file_path(layout_pair: tuple[date, date], kind: str = "unw") -> str:
+    p = f"{layout_pair[0]:%Y%m%d}_{layout_pair[1]:%Y%m%d}"
+    return f"/22/{FRAME}/interferograms/{p}/{p}.geo.{kind}.tif"
+
+
+IMPLS = ["local", "http-apache", "http-links", "http-atom"]
+
+
+@pytest.fixture(params=IMPLS)
+def impl(request: pytest.FixtureRequest, root: Path, server: ServerState) -> Archive:
+    if request.param == "local":
+        return LocalArchive(root)
+    server.reset(request.param.removeprefix("http-"))
+    return _http(server)
+
+
+def _pairs(root: Path) -> list[tuple[date, date]]:
+    return FrameLayout(root / "22", FRAME).pairs()
+
+
+# -- contract suite (STYLE rule 8) ---------------------------------------------------------
+
+
+def test_contract_lists_every_pair(impl: Archive, root: Path) -> None:
+    assert isinstance(impl, Archive)
+    assert impl.wavelength_m == SENTINEL1.wavelength_m and impl.phase_sign == -1
+    refs = impl.list_products(FRAME)
+    assert [(r.date1, r.date2) for r in refs] == _pairs(root)
+    assert len(refs) == N_EPOCHS - 1
+    for r in refs:
+        assert r.frame == FRAME
+        assert r.unw.name == f"{r.pair}.geo.unw.tif"
+        assert r.cc is not None and r.cc.name == f"{r.pair}.geo.cc.tif"
+
+
+def test_contract_fetch_is_byte_identical(impl: Archive, root: Path, tmp_path: Path) -> None:
+    layout = FrameLayout(root / "22", FRAME)
+    for ref in impl.list_products(FRAME):
+        got = impl.fetch(ref, tmp_path)
+        src_unw = layout.unw(ref.date1, ref.date2).read_bytes()
+        src_cc = layout.cc(ref.date1, ref.date2).read_bytes()
+        assert Path(got.unw_path).read_bytes() == src_unw
+        assert got.cc_path is not None and Path(got.cc_path).read_bytes() == src_cc
+        assert got.sha256 == hashlib.sha256(src_unw).hexdigest()
+        assert got.extra["cc_sha256"] == hashlib.sha256(src_cc).hexdigest()
+        assert Path(got.unw_path).parent == tmp_path / FRAME / ref.pair
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_contract_since_cursor(impl: Archive, root: Path) -> None:
+    pairs = _pairs(root)
+    refs = impl.list_products(FRAME, since=pairs[1][1])
+    assert [(r.date1, r.date2) for r in refs] == pairs[2:]
+    assert impl.list_products(FRAME, since=pairs[-1][1]) == []
+    assert advance_cursor(pairs[1][1], refs) == pairs[-1][1]
+    assert advance_cursor(pairs[-1][1], refs[:1]) == pairs[-1][1]  # never backwards
+    assert advance_cursor(None, []) is None
+
+
+def test_contract_unknown_frame_is_archive_error(impl: Archive) -> None:
+    with pytest.raises(ArchiveError, match="124D_04854_171313") as info:
+        impl.list_products("124D_04854_171313")
+    assert not isinstance(info.value, ArchiveUnavailable)
+    with pytest.raises(InputError, match="not-a-frame"):
+        impl.list_products("not-a-frame")
+
+
+# -- HTTP behaviour --------------------------------------------------------------------------
+
+
+def test_head_skips_unchanged_files(server: ServerState, root: Path, tmp_path: Path) -> None:
+    arch = _http(server)
+    ref = arch.list_products(FRAME)[0]
+    path = _file_path((ref.date1, ref.date2))
+    first = arch.fetch(ref, tmp_path)
+    assert server.gets[path] == 1
+    second = arch.fetch(ref, tmp_path)
+    assert server.gets[path] == 1 and server.heads[path] == 2
+    assert second.sha256 == first.sha256
+    src = FrameLayout(root / "22", FRAME).unw(ref.date1, ref.date2)
+    st = src.stat()
+    try:
+        os.utime(src, (st.st_atime, st.st_mtime + 3600))  # upstream re-published the file
+        arch.fetch(ref, tmp_path)
+        assert server.gets[path] == 2
+    finally:
+        os.utime(src, (st.st_atime, st.st_mtime))
+
+
+def test_500_retried_then_unavailable(server: ServerState) -> None:
+    sleeps: list[float] = []
+    arch = _http(server, retries=2, backoff_s=0.01, sleep=sleeps.append)
+    path = f"/22/{FRAME}/interferograms/"
+    server.fail_first[path] = 10
+    with pytest.raises(ArchiveUnavailable, match="HTTP 500") as info:
+        arch.list_products(FRAME)
+    assert server.gets[path] == 3 and sleeps == [0.01, 0.02]
+    assert "internal boom" in str(info.value) and path in str(info.value)
+
+
+def test_transient_500_recovers(server: ServerState, root: Path) -> None:
+    server.fail_first[f"/22/{FRAME}/interferograms/"] = 2
+    assert len(_http(server, retries=2).list_products(FRAME)) == N_EPOCHS - 1
+
+
+@pytest.mark.parametrize(("status", "unavailable"), [(429, True), (503, True), (403, False)])
+def test_status_mapping(server: ServerState, status: int, unavailable: bool) -> None:
+    path = f"/22/{FRAME}/interferograms/"
+    server.status[path] = status
+    with pytest.raises(ArchiveError, match=f"HTTP {status}.*forced failure") as info:
+        _http(server, retries=1).list_products(FRAME)
+    assert isinstance(info.value, ArchiveUnavailable) == unavailable
+    assert server.gets[path] == (2 if unavailable else 1)
+
+
+def test_timeout_is_unavailable(server: ServerState) -> None:
+    path = f"/22/{FRAME}/interferograms/"
+    server.slow[path] = 1.0
+    t0 = time.monotonic()
+    with pytest.raises(ArchiveUnavailable, match="timed out"):
+        _http(server, timeout_s=(0.5, 0.3), retries=1).list_products(FRAME)
+    assert server.gets[path] == 2 and time.monotonic() - t0 < 2.0
+
+
+@pytest.mark.parametrize("fault", ["truncate", "garbage", "nan"])
+def test_broken_product_never_cached(server: ServerState, tmp_path: Path, fault: str) -> None:
+    arch = _http(server, retries=1)
+    ref = arch.list_products(FRAME)[1]
+    path = _file_path((ref.date1, ref.date2))
+    server.body_fault[path] = fault
+    with pytest.raises(ArchiveError, match=ref.unw.url.replace(".", r"\.")):
+        arch.fetch(ref, tmp_path)
+    pair_dir = tmp_path / FRAME / ref.pair
+    assert not (pair_dir / ref.unw.name).exists()
+    assert not list(tmp_path.rglob("*.part"))
+    assert server.gets[path] == (2 if fault == "truncate" else 1)  # only transient retried
+
+
+def test_hostile_links_are_skipped_and_reported(server: ServerState, root: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    path = f"/22/{FRAME}/interferograms/"
+    server.extra_links[path] = ["../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd",
+                                "20240106_20240118/..\\..\\x", "20240106_20240118/?x=1",
+                                "file:///etc/passwd"]
+    with caplog.at_level(logging.WARNING, logger="monitor.archive"):
+        refs = _http(server).list_products(FRAME)
+    assert [(r.date1, r.date2) for r in refs] == _pairs(root)
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 5
+    assert any("../../etc/passwd" in m and "traversal" in m for m in refused)
+
+
+def test_listing_parsers_validate_names() -> None:
+    page = "http://h/22/f/interferograms/"
+    html = ('<a href="?C=M;O=A">x</a><a href="/22/f/">up</a><a href="../">up</a>'
+            '<a href="20240106_20240118/">p</a><a href="http://other:8/t/a.geo.unw.tif">f</a>'
+            '<a href="../../etc/passwd">bad</a><a href="/abs/../x">bad</a>')
+    listing = parse_html_listing(html, page)
+    assert [(e.name, e.url, e.is_dir) for e in listing.entries] == [
+        ("20240106_20240118", page + "20240106_20240118/", True),
+        ("a.geo.unw.tif", "http://other:8/t/a.geo.unw.tif", False)]
+    assert [h for h, _ in listing.rejected] == ["../../etc/passwd", "/abs/../x"]
+    for bad in ("..", "", "/etc/passwd", "a\\b", "a?b", ".hidden"):
+        with pytest.raises(ArchiveError, match="refusing archive name"):
+            validate_name(bad, page)
+    feed = ('<feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+            '<link rel="alternate" href="x.html"/><link rel="enclosure" href="/b/c.tif"/>'
+            '</entry></feed>')
+    assert [e.url for e in parse_atom_enclosures(feed, "http://h/a/c.tif.xml").entries] == [
+        "http://h/b/c.tif"]
+    bomb = '<?xml version="1.0"?><!DOCTYPE f [<!ENTITY a "aaaa">]><feed>&a;</feed>'
+    with pytest.raises(ArchiveError, match="DTD or entity"):
+        parse_atom_enclosures(bomb, "http://h/x.xml")
+    with pytest.raises(ArchiveError, match="malformed Atom XML"):
+        parse_atom_enclosures("<feed><entry></feed>", "http://h/x.xml")
+
+
+def test_freshness_lag(root: Path) -> None:
+    refs = LocalArchive(root).list_products(FRAME)
+    newest = _pairs(root)[-1][1]
+    now = datetime(newest.year, newest.month, newest.day, 12, tzinfo=UTC) + timedelta(days=10)
+    fresh = frame_freshness(FRAME, refs, now)
+    assert fresh.newest_epoch == newest and fresh.n_products == N_EPOCHS - 1
+    assert fresh.lag_days == pytest.approx(10.5, abs=1e-9)
+    empty = frame_freshness("124D_04854_171313", refs, now)
+    assert empty.newest_epoch is None and empty.lag_days is None and empty.n_products == 0
+    with pytest.raises(InputError, match="naive"):
+        frame_freshness(FRAME, refs, datetime(2024, 3, 1))
+
+
+def test_bad_client_arguments() -> None:
+    with pytest.raises(InputError, match="base_url"):
+        LicsarHttpArchive("ftp://example.org")
+    with pytest.raises(InputError, match="retries"):
+        LicsarHttpArchive("http://127.0.0.1:1", retries=-1)
+
+
+def test_connection_refused_is_unavailable() -> None:
+    arch = LicsarHttpArchive("http://127.0.0.1:1", timeout_s=(0.5, 0.5), retries=0)
+    with pytest.raises(ArchiveUnavailable, match="connection failed"):
+        arch.list_products(FRAME)
+
+
+@pytest.mark.parametrize(("mode", "marker", "xml_hits"), [
+    ("apache", f"/22/{FRAME}/interferograms/", 0),
+    ("links", "/mirror/22/", 0),
+    ("atom", "/blobs/22/", 2 * (N_EPOCHS - 1)),
+])
+def test_each_portal_form_is_followed(server: ServerState, mode: str, marker: str,
+                                      xml_hits: int) -> None:
+    server.reset(mode)
+    base = server.base
+    refs = _http(server).list_products(FRAME)
+    for r in refs:
+        assert r.cc is not None
+        for f in (r.unw, r.cc):
+            assert marker in f.url
+            assert f.url.startswith(server.mirror_base if mode == "links" else base)
+    assert sum(n for p, n in server.gets.items() if p.endswith(".tif.xml")) == xml_hits
