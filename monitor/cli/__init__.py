@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "monitor.cli.synth_cmd",
     "monitor.cli.lstt_cmd",
     "monitor.cli.config_cmd",
+    "monitor.cli.db_cmd",
     "monitor.cli.train_cmd",
     "monitor.cli.scan_cmd",
     "monitor.cli.evaluate_cmd",

@@ -1,0 +1,333 @@
+"""Contract tests of the store, run against SQLite always and PostgreSQL when
+``MONITOR_TEST_POSTGRES_URL`` is set (each PostgreSQL test in its own fresh schema)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from monitor.cli import db_cmd
+from monitor.domain import AlertLevel, ProductRef, ProductStatus, RemoteFile
+from monitor.errors import InputError, StoreError
+from monitor.store import (
+    Backoff,
+    Base,
+    Store,
+    current_revision,
+    head_revision,
+    make_engine,
+    require_current,
+    upgrade,
+)
+from monitor.store.schema import alembic_config
+
+POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FRAME = "022D_04826_121209"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set (e.g. postgresql://postgres@127.0.0.1/test)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base, connect_timeout_s=5)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    s = Store(engine)
+    s.upsert_target("211010", "Campi Flegrei", 14.139, 40.827, 10.0, now=T0)
+    yield s
+    engine.dispose()
+
+
+def _ref(d1: date, d2: date) -> ProductRef:
+    pair = f"{d1:%Y%m%d}_{d2:%Y%m%d}"
+    return ProductRef(FRAME, d1, d2, RemoteFile(f"http://h/{pair}.geo.unw.tif",
+                                                f"{pair}.geo.unw.tif", 1234, T0))
+
+
+REFS = [_ref(date(2026, 1, 1) + timedelta(days=12 * k),
+             date(2026, 1, 13) + timedelta(days=12 * k)) for k in range(3)]
+
+
+def _count(store: Store, table: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+# -- schema -------------------------------------------------------------------------------
+
+
+def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -> None:
+    assert current_revision(database_url) is None
+    upgrade(database_url)
+    upgrade(database_url)  # a second upgrade is a no-op
+    assert current_revision(database_url) == head_revision() == "0001"
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_require_current_refuses_empty_and_old_database(database_url: str) -> None:
+    with pytest.raises(StoreError, match=r"is at revision none \(empty database\), code "
+                                         r"expects 0001; run `insar-monitor db upgrade "
+                                         r"--config watch.toml`"):
+        require_current(database_url, "watch.toml")
+    upgrade(database_url)
+    assert require_current(database_url) == "0001"
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:  # an older schema: downgraded to the base
+            cfg = alembic_config(database_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "base")
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match="--config FILE"):
+        require_current(database_url)
+
+
+def test_db_cli_upgrades_and_reports(database_url: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    db_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["db", "current", "--url", database_url])
+    assert args.func(args) == 0
+    assert "none (empty database)" in capsys.readouterr().out
+    args = parser.parse_args(["db", "upgrade", "--url", database_url])
+    assert args.func(args) == 0
+    assert "upgraded from an empty database to 0001" in capsys.readouterr().out
+    assert args.func(args) == 0
+    assert "already at revision 0001" in capsys.readouterr().out
+    require_current(database_url)
+
+
+# -- products -----------------------------------------------------------------------------
+
+
+def test_listed_products_are_recorded_once(store: Store) -> None:
+    first = store.record_listed_products("211010", REFS[:2], now=T0)
+    second = store.record_listed_products("211010", REFS, now=T0 + timedelta(hours=1))
+    assert [p.date1 for p in first] == [REFS[0].date1, REFS[1].date1]
+    assert [p.id for p in second[:2]] == [p.id for p in first]
+    assert len(second) == 3 and _count(store, "products") == 3
+    assert all(p.status == ProductStatus.LISTED and p.attempts == 0 for p in second)
+    assert second[0].listed_at == T0  # the first listing is kept
+    p = store.get_product("211010", FRAME, REFS[0].date1, REFS[0].date2)
+    assert p.unw_url == REFS[0].unw.url and p.size_bytes == 1234 and p.last_modified == T0
+
+
+def test_product_lifecycle_is_idempotent(store: Store) -> None:
+    p = store.record_listed_products("211010", REFS, now=T0)[0]
+    f1 = store.mark_product_fetched(p.id, "ab" * 32, now=T0, size_bytes=99)
+    f2 = store.mark_product_fetched(p.id, "cd" * 32, now=T0 + timedelta(minutes=5))
+    assert f1.status == f2.status == ProductStatus.FETCHED
+    assert f2.checksum == "ab" * 32 and f2.fetched_at == T0 and f2.size_bytes == 99
+    i1 = store.mark_product_ingested(p.id, now=T0 + timedelta(minutes=1))
+    i2 = store.mark_product_ingested(p.id, now=T0 + timedelta(minutes=9))
+    assert i1.ingested_at == i2.ingested_at == T0 + timedelta(minutes=1)
+    assert store.mark_product_failed(p.id, "late", now=T0).status == ProductStatus.INGESTED
+    pending = [q.id for q in store.pending_products("211010", T0)]
+    assert p.id not in pending and len(pending) == 2
+    assert [q.id for q in store.record_listed_products("211010", REFS, now=T0)] == pending
+    with pytest.raises(InputError, match="product_id=424242"):
+        store.mark_product_ingested(424242, now=T0)
+
+
+def test_failed_product_counts_attempts_and_backs_off(store: Store) -> None:
+    p = store.record_listed_products("211010", REFS[:1], now=T0)[0]
+    backoff = Backoff(base_s=60, factor=2, max_s=200)
+    f = store.mark_product_failed(p.id, "HTTP 500 from http://h", now=T0, backoff=backoff)
+    assert (f.attempts, f.status, f.last_error) == (1, ProductStatus.FAILED,
+                                                     "HTTP 500 from http://h")
+    assert f.next_attempt_at == T0 + timedelta(seconds=60)
+    assert store.pending_products("211010", T0 + timedelta(seconds=59)) == []
+    assert store.record_listed_products("211010", REFS[:1], now=T0 + timedelta(seconds=59)) == []
+    t1 = T0 + timedelta(seconds=60)
+    assert [q.id for q in store.pending_products("211010", t1)] == [p.id]
+    f = store.mark_product_failed(p.id, "timeout", now=t1, backoff=backoff)
+    assert f.attempts == 2 and f.next_attempt_at == t1 + timedelta(seconds=120)
+    f = store.mark_product_failed(p.id, "timeout", now=t1, backoff=backoff)
+    assert f.attempts == 3 and f.next_attempt_at == t1 + timedelta(seconds=200)  # capped
+    ok = store.mark_product_fetched(p.id, "ef" * 32, now=t1)
+    assert ok.status == ProductStatus.FETCHED and ok.next_attempt_at is None
+
+
+def test_unknown_target_violates_the_foreign_key(store: Store) -> None:
+    with pytest.raises(StoreError, match="database error"):
+        store.record_listed_products("no-such-volcano", REFS[:1], now=T0)
+    assert _count(store, "products") == 0
+
+
+# -- epochs and scores --------------------------------------------------------------------
+
+
+def _score(store: Store, epoch: date, p: float, now: datetime = T0) -> None:
+    store.record_score("211010", epoch, p_fused=p, p_by_gain={"1": p, "2": p / 2},
+                       model_sha256="0" * 64, code_version="0.1.0", params={"gains": [1, 2]},
+                       now=now, peak_row=10, peak_col=20, peak_lon=14.1, peak_lat=40.8,
+                       lstt_p=0.01, lstt_pe=0.3,
+                       lstt_by_reference={"east": {"p": 0.01, "pe": 0.3}})
+
+
+def test_scores_and_epochs_upsert_deterministic_values(store: Store) -> None:
+    for _ in range(2):
+        store.record_epoch("211010", date(2026, 1, 13), 1, 0, "series/211010.npz", 0.012)
+        _score(store, date(2026, 1, 13), 0.25)
+    _score(store, date(2026, 1, 13), 0.75, now=T0 + timedelta(days=1))  # rescored
+    store.record_epoch("211010", date(2026, 1, 13), 2, 1, "series/211010.npz", None)
+    assert _count(store, "scores") == 1 and _count(store, "epochs") == 1
+    (e,) = store.list_epochs("211010")
+    assert (e.n_products, e.segment, e.cum_max_m) == (2, 1, None)
+    (s,) = store.latest_scores("211010", 5)
+    assert s.p_fused == 0.75 and s.p_by_gain == {"1": 0.75, "2": 0.375}
+    assert s.created_at == T0 and s.params == {"gains": [1, 2]}
+    assert s.lstt_by_reference == {"east": {"p": 0.01, "pe": 0.3}}
+    for k in range(1, 4):
+        _score(store, date(2026, 1, 13) + timedelta(days=12 * k), 0.1 * k)
+    latest = store.latest_scores("211010", 2)
+    assert [x.epoch for x in latest] == [date(2026, 2, 6), date(2026, 2, 18)]
+    with pytest.raises(InputError, match="n=-1"):
+        store.latest_scores("211010", -1)
+
+
+# -- alerts and deliveries ----------------------------------------------------------------
+
+
+def test_alert_is_raised_once_and_acknowledged(store: Store) -> None:
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "P=0.8", now=T0)
+    assert a is not None and a.level == AlertLevel.WATCH and a.created_at == T0
+    again = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WARNING,
+                              "other", now=T0 + timedelta(hours=1))
+    assert again is None and _count(store, "alerts") == 1
+    assert store.get_alert(a.id).message == "P=0.8"
+    b = store.raise_alert("211010", date(2026, 2, 18), "deformation", AlertLevel.WARNING,
+                          "P=0.9", now=T0)
+    assert b is not None
+    assert [x.id for x in store.list_alerts("211010", unacknowledged_only=True)] == [a.id, b.id]
+    ack = store.acknowledge_alert(a.id, "duty volcanologist", now=T0 + timedelta(hours=2))
+    assert ack.acknowledged_by == "duty volcanologist"
+    assert ack.acknowledged_at == T0 + timedelta(hours=2)
+    ack2 = store.acknowledge_alert(a.id, "someone else", now=T0 + timedelta(hours=3))
+    assert ack2.acknowledged_by == "duty volcanologist"
+    assert [x.id for x in store.list_alerts(unacknowledged_only=True)] == [b.id]
+    assert store.list_alerts("other-target") == []
+    with pytest.raises(InputError, match="alert id 999"):
+        store.acknowledge_alert(999, "me", now=T0)
+    with pytest.raises(InputError, match="by=' '"):
+        store.acknowledge_alert(a.id, " ", now=T0)
+
+
+def test_deliveries_outbox(store: Store) -> None:
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "P=0.8", now=T0)
+    assert a is not None
+    new = store.queue_deliveries(a.id, ["a@ov.it", "b@ov.it", "a@ov.it"], now=T0)
+    assert sorted(d.recipient for d in new) == ["a@ov.it", "b@ov.it"]
+    assert store.queue_deliveries(a.id, ["a@ov.it", "b@ov.it"], now=T0) == []
+    assert _count(store, "deliveries") == 2 and store.outbox_depth() == 2
+    da, db_ = sorted(new, key=lambda d: d.recipient)
+    assert {d.id for d in store.pending_deliveries(T0)} == {da.id, db_.id}
+    sent = store.mark_delivery_sent(da.id, now=T0 + timedelta(seconds=3))
+    assert (sent.status, sent.attempts, sent.sent_at) == ("sent", 1, T0 + timedelta(seconds=3))
+    assert store.mark_delivery_sent(da.id, now=T0 + timedelta(hours=1)).sent_at == sent.sent_at
+    assert store.outbox_depth() == 1
+    backoff = Backoff(base_s=30, factor=3, max_s=1000)
+    f = store.mark_delivery_failed(db_.id, "421 busy", now=T0, backoff=backoff, max_attempts=2)
+    assert (f.status, f.attempts, f.last_error) == ("failed", 1, "421 busy")
+    assert f.next_attempt_at == T0 + timedelta(seconds=30)
+    assert store.pending_deliveries(T0 + timedelta(seconds=29)) == []
+    assert [d.id for d in store.pending_deliveries(T0 + timedelta(seconds=30))] == [db_.id]
+    assert store.outbox_depth() == 1
+    f = store.mark_delivery_failed(db_.id, "550 no such user", now=T0, backoff=backoff,
+                                   max_attempts=2)
+    assert f.attempts == 2 and f.next_attempt_at is None  # given up, kept with its reason
+    assert store.outbox_depth() == 0 and store.pending_deliveries(T0 + timedelta(days=9)) == []
+    with pytest.raises(InputError, match="alert id 77"):
+        store.queue_deliveries(77, ["a@ov.it"], now=T0)
+
+
+# -- time ---------------------------------------------------------------------------------
+
+
+def test_datetimes_come_back_timezone_aware_utc(store: Store) -> None:
+    cest = timezone(timedelta(hours=2))
+    local = datetime(2026, 3, 1, 14, 30, tzinfo=cest)
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "m", now=local)
+    assert a is not None
+    (back,) = store.list_alerts()
+    assert back.created_at.tzinfo is not None and back.created_at.utcoffset() == timedelta(0)
+    assert back.created_at == datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    (t,) = store.list_targets()
+    assert t.created_at == T0 and t.created_at.utcoffset() == timedelta(0)
+    with pytest.raises(InputError, match="naive"):
+        store.pending_deliveries(datetime(2026, 3, 1, 12, 0))
+
+
+# -- connection errors --------------------------------------------------------------------
+
+
+def test_unreachable_database_is_a_clear_store_error() -> None:
+    url = "postgresql://nobody:s3cret@127.0.0.1:1/x"
+    with pytest.raises(StoreError) as info:
+        make_engine(url, connect_timeout_s=1)
+    text = str(info.value)
+    assert "cannot connect to the database at" in text and "127.0.0.1:1/x" in text
+    assert "nobody:***@" in text and "s3cret" not in text
+    with pytest.raises(StoreError) as info:
+        current_revision(url)
+    assert "s3cret" not in str(info.value)
+
+
+def test_invalid_and_unsupported_urls_are_refused(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
+    with pytest.raises(StoreError, match="cannot connect to the database at sqlite:///"):
+        make_engine(missing)
+    with pytest.raises(StoreError, match="not a valid SQLAlchemy URL"):
+        make_engine("not a url")
+    with pytest.raises(StoreError, match="backend 'mysql' is not supported"):
+        make_engine("mysql://u@h/db", check=False)
+
+
+def test_sqlite_file_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
+            assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar_one() == 1
+    finally:
+        engine.dispose()
