@@ -104,9 +104,9 @@ def test_bad_scheme_and_label(rng: np.random.Generator) -> None:
 
 @pytest.mark.parametrize("kind", ["mogi", "sill_penny", "earthquake", "dyke", "sill_okada"])
 def test_coarse_source_evaluation_matches_full_grid(kind: str) -> None:
+    from monitor.science.geometry import project_to_los
     from monitor.science.grids import grid_xy
     from monitor.science.sources import draw_source
-    from monitor.science.geometry import project_to_los
     from monitor.science.synth import evaluate_source, smoothness_scale_m, source_los
 
     shape, pixel = (120, 100), 100.0

@@ -1,0 +1,1 @@
+"""Notifying observatories: alert policy, e-mail composition, quicklooks and senders."""
