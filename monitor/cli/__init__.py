@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "monitor.cli.scan_cmd",
     "monitor.cli.evaluate_cmd",
     "monitor.cli.scan_series_cmd",
+    "monitor.cli.watch_cmds",
 )
 
 

@@ -1,0 +1,134 @@
+"""Stage 6 of the watch: send the queued alert e-mail (the outbox), one per recipient.
+
+Each due delivery (:meth:`Store.pending_deliveries`) is composed from its alert, the
+epoch's score and the quicklook PNG written when the alert was raised, with a
+deterministic ``Message-ID`` (alert id and recipient), so a message sent twice after a
+crash is the same message (the dry-run folder keeps one file). Success ->
+``mark_delivery_sent``; a retryable failure (4xx, connection, timeout) ->
+``mark_delivery_failed`` with exponential backoff up to :data:`MAX_DELIVERY_ATTEMPTS`; a
+permanent one (5xx, bad address, a message that cannot be built) gives up at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor.config import Settings
+from monitor.domain import AlertLevel
+from monitor.errors import InputError, MonitorError
+from monitor.notify.email import AlertMessage, compose_alert_email
+from monitor.notify.smtp import DeliveryError, DryRunSender, Sender, SmtpSender, SmtpSettings
+from monitor.service.pipeline import WatchContext, quicklook_path
+from monitor.store import Alert
+
+log = logging.getLogger(__name__)
+
+#: Attempts of a delivery before it leaves the outbox as failed.
+MAX_DELIVERY_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one pass over the outbox did.
+
+    Attributes:
+        sent: Deliveries accepted by the server (or written by the dry run).
+        failed: Deliveries that failed this time (retried later unless given up).
+        given_up: Of those, deliveries that will not be retried.
+        outbox_depth: Deliveries still waiting afterwards.
+    """
+
+    sent: int
+    failed: int
+    given_up: int
+    outbox_depth: int
+
+
+def make_sender(settings: Settings) -> Sender:
+    """The sender ``[email] mode`` selects: a dry-run folder or SMTP."""
+    if settings.email.mode == "dry-run":
+        return DryRunSender(settings.email.outbox_dir)
+    return SmtpSender(SmtpSettings.from_config(settings.email))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def message_id(alert_id: int, recipient: str, sender: str) -> str:
+    """Deterministic ``Message-ID`` of one delivery."""
+    digest = hashlib.sha256(recipient.lower().encode()).hexdigest()[:12]
+    return f"<alert-{alert_id}-{digest}@{sender.rsplit('@', 1)[-1]}>"
+
+
+def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | None]:
+    store = ctx.store
+    target = next((t for t in store.list_targets() if t.id == alert.target_id), None)
+    if target is None:
+        raise InputError(f"alert {alert.id}: target {alert.target_id!r} is not in the store")
+    score = next((s for s in store.latest_scores(alert.target_id, 100_000)
+                  if s.epoch == alert.epoch), None)
+    if score is None or score.p_fused is None:
+        raise InputError(f"alert {alert.id}: no score of target {alert.target_id} at epoch "
+                         f"{alert.epoch}")
+    epoch = next((e for e in store.list_epochs(alert.target_id) if e.epoch == alert.epoch),
+                 None)
+    msg = AlertMessage(
+        target_id=target.id, target_name=target.name, lon=target.lon, lat=target.lat,
+        epoch=alert.epoch, level=AlertLevel(alert.level).name.lower(),
+        p_fused=float(score.p_fused),
+        p_by_gain=tuple(sorted((float(g), float(p)) for g, p in score.p_by_gain.items())),
+        lstt_p=score.lstt_p,
+        cumulative_max_m=float(epoch.cum_max_m) if epoch and epoch.cum_max_m else 0.0,
+        peak_lon=score.peak_lon, peak_lat=score.peak_lat, model_sha256=score.model_sha256,
+        link_text=f"Acknowledge with: insar-monitor alerts ack {alert.id} --by NAME")
+    png_path = quicklook_path(ctx.settings, alert.target_id, alert.epoch)
+    png = png_path.read_bytes() if png_path.is_file() else None
+    return msg, png
+
+
+def deliver_outbox(ctx: WatchContext, now: datetime, sender: Sender | None = None
+                   ) -> DeliveryReport:
+    """Send every due delivery once.
+
+    Args:
+        ctx: The context.
+        now: The time, timezone-aware UTC.
+        sender: Overrides the sender of :func:`make_sender` (tests).
+    """
+    if now.tzinfo is None:
+        raise InputError(f"now={now!r} is naive; pass a timezone-aware UTC datetime")
+    store = ctx.store
+    out = sender or make_sender(ctx.settings)
+    sent = failed = given_up = 0
+    for d in store.pending_deliveries(now):
+        alert = store.get_alert(d.alert_id)
+        try:
+            msg, png = _message(ctx, alert)
+            email = compose_alert_email(
+                msg, sender=ctx.settings.email.sender, recipients=[d.recipient],
+                created_at=_utc(alert.created_at), quicklook_png=png,
+                message_id=message_id(alert.id, d.recipient, ctx.settings.email.sender))
+            out.send(email)
+        except (DeliveryError, MonitorError) as exc:
+            retryable = isinstance(exc, DeliveryError) and exc.retryable
+            limit = MAX_DELIVERY_ATTEMPTS if retryable else d.attempts + 1
+            row = store.mark_delivery_failed(d.id, str(exc), now, max_attempts=limit)
+            failed += 1
+            given_up += row.next_attempt_at is None
+            log.warning("delivery %s of alert %s to %s failed (%s): %s", d.id, alert.id,
+                        d.recipient, "will retry" if row.next_attempt_at else "given up", exc)
+            if ctx.metrics is not None:
+                ctx.metrics.delivery(sent=False)
+            continue
+        store.mark_delivery_sent(d.id, now)
+        sent += 1
+        if ctx.metrics is not None:
+            ctx.metrics.delivery(sent=True)
+    depth = store.outbox_depth()
+    if ctx.metrics is not None:
+        ctx.metrics.set_outbox_depth(depth)
+    return DeliveryReport(sent, failed, given_up, depth)

@@ -1,0 +1,499 @@
+"""One poll of a watched target: list, fetch, ingest, score, alert (STYLE.md rule 11).
+
+Stages, in order, for each frame of the target; each skips work the store (or the series
+file) already records, so a repeated poll changes nothing and a poll after a crash resumes:
+
+1. **list**: products the archive lists after the series cursor (the state's
+   ``last_epoch``; everything when there is no series file) are recorded
+   (``record_listed_products``).
+2. **fetch**: the products that continue the daisy chain (first one starting at the cursor,
+   then consecutive) are copied into ``watch.cache_dir`` in date order. A failure is
+   recorded on the product (``mark_product_failed``, reason and message, retried with
+   backoff) and stops the chain of that frame there: a daisy chain cannot skip a pair, so
+   later products stay pending. Other frames and targets go on.
+3. **ingest**: unwrapped phase (radians) -> LOS metres with the archive's sensor, plus the
+   coherence, appended to the daisy-chain state (the first product starts the chain, with
+   the reference regions of :mod:`monitor.service.frame_state`). Order, for crash safety:
+   ``save_state`` (atomic) -> ``mark_product_ingested`` -> ``record_epoch`` ->
+   ``record_score``. A poll killed after ``save_state`` leaves a product not marked
+   although the series includes it; the next poll first **reconciles**: every due,
+   un-ingested product of the frame with ``date2 <= state.last_epoch`` is marked ingested
+   without being appended again (it is covered by the series), and when the state's last
+   epoch has no score it is scored from the state. The same rule marks pairs of a
+   redundant network (e.g. LiCSAR's 3-nearest) that the chain does not use as covered.
+4. **score**: the cumulative image of each new epoch is scored with the CNN over the frame
+   (:func:`~monitor.science.detect.fusion.detect_displacement`); ``p_fused`` and
+   ``p_by_gain`` are the maxima within the target disc, the peak is the fused maximum
+   within the disc; LSTT of the target disc against each reference region (intersection-
+   union p-value), seeded by the epoch so it does not depend on which epochs a poll
+   scores. The first epoch of a chain is recorded but not scored (its cumulative map is
+   zero by definition). Scores carry the model's SHA-256, the code version and the
+   parameters.
+5. **alert**: the policy (:func:`~monitor.notify.policy.evaluate`) runs over all stored
+   scores of the target; each step that raises a level becomes an alert (unique per target,
+   epoch and kind, so recomputing it is harmless) with its quicklook PNG and one queued
+   delivery per recipient (also unique). Deliveries go out in
+   :func:`monitor.service.outbox.deliver_outbox`.
+
+Scores and epochs are keyed by (target, epoch): a target watched on several frames that
+share an acquisition date keeps the last frame's values for that date.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor import __version__
+from monitor.archive import LicsarHttpArchive, LocalArchive
+from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSettings
+from monitor.domain import AlertLevel, ProductStatus
+from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
+from monitor.io.licsar_frame import FrameGrid, frame_grid
+from monitor.io.models import LoadedModel
+from monitor.io.rasters import read_raster
+from monitor.metrics import WatchMetrics
+from monitor.notify.policy import StepScore, evaluate, qualifying_level
+from monitor.notify.quicklook import alert_quicklook_png
+from monitor.ports import Archive
+from monitor.science.geometry import Sensor, phase_to_displacement
+from monitor.science.interferograms import Interferogram
+from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
+from monitor.service import frame_state
+from monitor.service.epoch_scoring import cumulative_max_m, score_cumulative
+from monitor.service.series_files import load_state, save_state, series_path
+from monitor.store import Product, Score, Store
+
+log = logging.getLogger(__name__)
+
+#: Alert kind of the deformation policy.
+ALERT_KIND = "deformation"
+#: Scores read back for the policy (all of a target's history in practice).
+POLICY_HISTORY = 100_000
+
+
+def build_archive(settings: ArchiveSettings) -> Archive:
+    """The archive adapter an ``[archives.NAME]`` section describes."""
+    if settings.kind == "local":
+        return LocalArchive(str(settings.root))
+    connect_s = min(5.0, settings.timeout_s)
+    return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
+                             retries=settings.retries)
+
+
+@dataclass(frozen=True)
+class WatchContext:
+    """What a poll needs, built once by the daemon or the CLI (no clock: ``now`` is passed).
+
+    Attributes:
+        settings: The configuration.
+        store: The database.
+        archives: Archive adapters by their ``[archives]`` name.
+        model: The loaded detector (its ``sha256`` goes into every score).
+        metrics: Prometheus metrics to update, or None.
+    """
+
+    settings: Settings
+    store: Store
+    archives: Mapping[str, Archive]
+    model: LoadedModel
+    metrics: WatchMetrics | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
+                      metrics: WatchMetrics | None = None) -> WatchContext:
+        """Build every configured archive with :func:`build_archive`."""
+        archives = {name: build_archive(a) for name, a in settings.archives.items()}
+        return cls(settings, store, archives, model, metrics)
+
+
+@dataclass(frozen=True)
+class ProductFailureNote:
+    """A product (or a listing) that failed in this poll.
+
+    Attributes:
+        frame: Frame id.
+        pair: ``YYYYMMDD_YYYYMMDD``, or ``"listing"``.
+        stage: ``list``, ``fetch`` or ``ingest``.
+        reason: Metrics label (``fetch``, ``validate``, ``timeout``, ``http``, ``other``).
+        message: The error.
+    """
+
+    frame: str
+    pair: str
+    stage: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """A new epoch of this poll and its scores (None where not scored).
+
+    Attributes:
+        epoch: Acquisition date.
+        frame: Frame it came from.
+        cum_max_m: Largest |cumulative LOS displacement| in the target disc, metres.
+        p_fused: Fused CNN probability, maximum in the target disc.
+        lstt_p: Intersection-union LSTT p-value.
+        level: Alert level after this epoch (policy over the whole history).
+    """
+
+    epoch: date
+    frame: str
+    cum_max_m: float | None
+    p_fused: float | None
+    lstt_p: float | None
+    level: AlertLevel = AlertLevel.NONE
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll of a target did (counts per stage).
+
+    Attributes:
+        target_id: The target.
+        listed: Products recorded from the archives' listings (new or not).
+        fetched: Products copied into the cache.
+        ingested: Products appended to a series.
+        reconciled: Products marked ingested without appending (covered by the series).
+        scored: Epochs scored.
+        alerts_raised: New alerts.
+        deliveries_queued: New deliveries.
+        epochs: The new epochs, in date order.
+        failures: What failed.
+        notes: Other conditions worth a log line (gaps in the chain).
+    """
+
+    target_id: str
+    listed: int = 0
+    fetched: int = 0
+    ingested: int = 0
+    reconciled: int = 0
+    scored: int = 0
+    alerts_raised: int = 0
+    deliveries_queued: int = 0
+    epochs: tuple[EpochResult, ...] = ()
+    failures: tuple[ProductFailureNote, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Tally:
+    listed: int = 0
+    fetched: int = 0
+    ingested: int = 0
+    reconciled: int = 0
+    scored: int = 0
+    epochs: list[EpochResult] = field(default_factory=list)
+    failures: list[ProductFailureNote] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: Maps of epochs that may raise an alert: epoch -> (cumulative, fused P, target mask).
+    maps: dict[date, tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]] = \
+        field(default_factory=dict)
+
+
+def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
+    return target.alerts or ctx.settings.alerts
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The metrics label of a fetch failure (:data:`monitor.metrics.FAILURE_REASONS`)."""
+    text = str(exc).lower()
+    if "timeout" in type(exc).__name__.lower() or "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "broken product" in text:
+        return "validate"
+    if isinstance(exc, ArchiveUnavailable):
+        return "http"
+    return "fetch"
+
+
+def _read_coherence(path: str | None, shape: tuple[int, int]) -> NDArray[np.float32]:
+    """Coherence 0-1 (uint8 0-255 on disk is scaled); all ones when the archive has none."""
+    if path is None:
+        return np.ones(shape, np.float32)
+    r = read_raster(path, require_finite=False)
+    data = r.data
+    if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
+        data = data / np.float32(255.0)
+    finite = data[np.isfinite(data)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1.0):
+        raise DatasetError(f"{path}: coherence outside [0, 1]; expected uint8 0-255 or "
+                           "float 0-1")
+    if r.shape != shape:
+        raise DatasetError(f"{path}: coherence shape {r.shape} differs from the phase's "
+                           f"{shape}")
+    return np.asarray(data, np.float32)
+
+
+def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
+                 state: DaisyChainState, series_file: Path, now: datetime,
+                 tally: _Tally) -> None:
+    """Record the state's last epoch and score it (stage 4)."""
+    store, epoch = ctx.store, state.last_epoch
+    _, tmask = frame_state.target_mask(grid, target)
+    cum_max = cumulative_max_m(state, tmask)
+    store.record_epoch(target.id, epoch, state.n_epochs - 1, 0, str(series_file), cum_max)
+    if state.n_epochs < 2 or cum_max is None:
+        tally.epochs.append(EpochResult(epoch, frame, cum_max, None, None))
+        return
+    t0 = time.perf_counter()
+    sc = score_cumulative(ctx.model, target, grid, state, ctx.settings.science)
+    store.record_score(target.id, epoch, p_fused=sc.p_fused, p_by_gain=sc.p_by_gain,
+                       model_sha256=ctx.model.sha256, code_version=__version__,
+                       params={**sc.params, "frame": frame}, now=now,
+                       peak_row=sc.peak_row, peak_col=sc.peak_col, peak_lon=sc.peak_lon,
+                       peak_lat=sc.peak_lat, lstt_p=sc.lstt_p, lstt_pe=sc.lstt_pe,
+                       lstt_by_reference=sc.lstt_by_reference)
+    tally.scored += 1
+    tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p))
+    if qualifying_level(StepScore(epoch, sc.p_fused, sc.lstt_p),
+                        _alert_settings(ctx, target)) > AlertLevel.NONE:
+        tally.maps[epoch] = (state.image, sc.prob_map, sc.target_mask)
+    if ctx.metrics is not None:
+        ctx.metrics.observe_scoring(target.id, time.perf_counter() - t0)
+        ctx.metrics.set_probabilities(target.id, sc.p_fused,
+                                      {float(g): p for g, p in sc.p_by_gain.items()})
+        for name, r in sc.lstt_by_reference.items():
+            ctx.metrics.set_lstt_p_value(target.id, name, r["p"])
+
+
+def _reconcile(ctx: WatchContext, target: TargetSettings, frame: str,
+               state: DaisyChainState | None, now: datetime, tally: _Tally) -> None:
+    """Mark due products of the frame that the series already covers as ingested."""
+    if state is None:
+        return
+    for p in ctx.store.pending_products(target.id, now):
+        if p.frame == frame and p.date2 <= state.last_epoch:
+            log.info("target %s frame %s: %s_%s is covered by the series (up to %s); marked "
+                     "ingested without appending", target.id, frame, p.date1, p.date2,
+                     state.last_epoch)
+            ctx.store.mark_product_ingested(p.id, now)
+            tally.reconciled += 1
+
+
+def _chain(work: list[Product], cursor: date | None) -> tuple[list[Product], str | None]:
+    """The products that continue the daisy chain from ``cursor``, and why it stops."""
+    chain: list[Product] = []
+    for p in sorted(work, key=lambda p: (p.date1, p.date2)):
+        if cursor is not None and p.date2 <= cursor:
+            continue
+        if cursor is None or p.date1 == cursor:
+            chain.append(p)
+            cursor = p.date2
+        elif p.date1 > cursor:
+            return chain, (f"no product starts at {cursor}; the chain waits for it (next "
+                           f"listed: {p.date1:%Y%m%d}_{p.date2:%Y%m%d})")
+    return chain, None
+
+
+def _due(p: Product, now: datetime) -> bool:
+    """Whether a product may be tried now (never failed, or its backoff has expired)."""
+    if p.status != ProductStatus.FAILED.value or p.next_attempt_at is None:
+        return True
+    at = p.next_attempt_at
+    return (at.replace(tzinfo=now.tzinfo) if at.tzinfo is None else at) <= now
+
+
+def _fail(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
+          exc: BaseException, now: datetime, tally: _Tally) -> None:
+    reason = _failure_reason(exc) if stage == "fetch" else "validate"
+    message = f"{stage} ({reason}): {exc}"
+    ctx.store.mark_product_failed(p.id, message, now)
+    pair = f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
+    log.warning("target %s frame %s product %s failed: %s; later products of the frame wait",
+                target.id, p.frame, pair, message)
+    tally.failures.append(ProductFailureNote(p.frame, pair, stage, reason, str(exc)))
+    if ctx.metrics is not None:
+        ctx.metrics.product_failed(target.id, reason)
+
+
+def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: datetime,
+                tally: _Tally, scored_epochs: set[date]) -> None:
+    settings, store = ctx.settings, ctx.store
+    archive = ctx.archives[target.archive]
+    sensor = Sensor(archive.name, archive.wavelength_m, archive.phase_sign)
+    path = series_path(settings.watch.series_dir, target.id, frame)
+    gpath = frame_state.grid_path(path)
+    state = load_state(path)
+    # Crash recovery: products the series already includes, and an unscored last epoch.
+    _reconcile(ctx, target, frame, state, now, tally)
+    grid = frame_state.load_grid(gpath) if state is not None else None
+    if state is not None and grid is not None and state.n_epochs > 1 \
+            and state.last_epoch not in scored_epochs:
+        _score_epoch(ctx, target, frame, grid, state, path, now, tally)
+    # Stage 1: list.
+    try:
+        refs = archive.list_products(frame, state.last_epoch if state else None)
+    except MonitorError as exc:
+        log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc)
+        tally.failures.append(ProductFailureNote(frame, "listing", "list",
+                                                 _failure_reason(exc), str(exc)))
+        return
+    due = store.record_listed_products(target.id, refs, now)
+    tally.listed += len(refs)
+    if state is None:  # a new (or rebuilt) series considers every listed product
+        due = [store.get_product(target.id, r.frame, r.date1, r.date2) for r in refs]
+    by_pair = {(r.date1, r.date2): r for r in refs}
+    chain, stop = _chain([p for p in due if p.frame == frame],
+                         state.last_epoch if state else None)
+    if stop:
+        tally.notes.append(f"target {target.id} frame {frame}: {stop}")
+        log.info("target %s frame %s: %s", target.id, frame, stop)
+    cache_dir = Path(settings.watch.cache_dir)
+    for p in chain:
+        ref = by_pair[(p.date1, p.date2)]
+        if not _due(p, now):  # failed earlier, its retry is not due: the chain waits
+            tally.notes.append(f"target {target.id} frame {frame}: {p.date1:%Y%m%d}_"
+                               f"{p.date2:%Y%m%d} failed before, retry at {p.next_attempt_at}")
+            break
+        # Stage 2: fetch.
+        try:
+            fetched = archive.fetch(ref, cache_dir)
+        except (MonitorError, OSError) as exc:
+            _fail(ctx, target, p, "fetch", exc, now, tally)
+            break
+        store.mark_product_fetched(p.id, fetched.sha256, now)
+        tally.fetched += 1
+        # Stage 3: ingest.
+        try:
+            unw = read_raster(fetched.unw_path, zero_is_nodata=True,
+                              max_pixels=settings.rasters.max_pixels)
+            pgrid = frame_grid(unw)
+            coherence = _read_coherence(fetched.cc_path, unw.shape)
+            if state is None:
+                reference = frame_state.chain_reference(
+                    pgrid, target, coherence, settings.science.coherence_threshold)
+                new = start_daisy_chain(p.date1, pgrid.shape, reference=reference,
+                                        coherence_threshold=settings.science.coherence_threshold)
+            else:
+                if grid is None or pgrid.shape != grid.shape \
+                        or not pgrid.transform.almost_equals(grid.transform):
+                    raise DatasetError(f"{fetched.unw_path}: grid {pgrid.shape} differs from "
+                                       f"the series' ({gpath})")
+                new = state
+            disp = phase_to_displacement(unw.data, sensor)
+            new = append(new, Interferogram(p.date1, p.date2, disp, coherence))
+        except MonitorError as exc:
+            _fail(ctx, target, p, "ingest", exc, now, tally)
+            break
+        if state is None:
+            frame_state.save_grid(gpath, pgrid)
+            first = start_daisy_chain(p.date1, pgrid.shape, reference=new.reference_mask,
+                                      coherence_threshold=new.coherence_threshold)
+            _score_epoch(ctx, target, frame, pgrid, first, path, now, tally)
+        grid = pgrid
+        save_state(path, new)
+        state = new
+        store.mark_product_ingested(p.id, now)
+        tally.ingested += 1
+        if ctx.metrics is not None:
+            ctx.metrics.product_ingested(target.id)
+        # Stage 4: score.
+        _score_epoch(ctx, target, frame, pgrid, state, path, now, tally)
+    _reconcile(ctx, target, frame, state, now, tally)
+    if state is not None and ctx.metrics is not None:
+        ctx.metrics.set_freshness(target.id, frame, state.last_epoch, now)
+
+
+def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
+                 tally: _Tally) -> tuple[int, int, dict[date, AlertLevel]]:
+    """Stage 5: policy over every stored score; alerts, quicklooks and deliveries."""
+    store, settings = ctx.store, _alert_settings(ctx, target)
+    scores = store.latest_scores(target.id, POLICY_HISTORY)
+    steps = evaluate([StepScore(s.epoch, s.p_fused, s.lstt_p) for s in scores], settings)
+    levels = {s.epoch: s.level for s in steps}
+    raised = queued = 0
+    for s in steps:
+        if s.raised is None:
+            continue
+        message = (f"{target.name} ({target.id}): level {s.raised.name.lower()} at epoch "
+                   f"{s.epoch}: {s.reason}")
+        alert = store.raise_alert(target.id, s.epoch, ALERT_KIND, s.raised, message, now)
+        if alert is None:  # raised by an earlier poll; deliveries are queued again if lost
+            alert = next(a for a in store.list_alerts(target.id)
+                         if a.epoch == s.epoch and a.kind == ALERT_KIND)
+        else:
+            raised += 1
+            log.warning("%s", message)
+            if ctx.metrics is not None:
+                ctx.metrics.alert_raised(target.id, s.raised.name.lower())
+        _write_quicklook(ctx, target, s.epoch, s.raised, scores, tally)
+        if target.recipients:
+            queued += len(store.queue_deliveries(alert.id, list(target.recipients), now))
+    return raised, queued, levels
+
+
+def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
+    """Where the quicklook PNG of an alert of ``target_id`` at ``epoch`` is kept."""
+    return Path(settings.watch.quicklook_dir) / f"{target_id}_{epoch:%Y%m%d}.png"
+
+
+def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
+                     level: AlertLevel, scores: list[Score], tally: _Tally) -> None:
+    path = quicklook_path(ctx.settings, target.id, epoch)
+    if path.exists() or epoch not in tally.maps:
+        return
+    image, prob, tmask = tally.maps[epoch]
+    history = [s for s in scores if s.epoch <= epoch]
+    png = alert_quicklook_png(
+        image, prob, tmask, epochs=[s.epoch for s in history],
+        p_history=[np.nan if s.p_fused is None else s.p_fused for s in history],
+        lstt_p_history=[np.nan if s.lstt_p is None else s.lstt_p for s in history],
+        title=f"{target.name} ({target.id}) {epoch} {level.name.lower()}",
+        lstt_alpha=_alert_settings(ctx, target).lstt_alpha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".png.part")
+    tmp.write_bytes(png)
+    tmp.replace(path)
+
+
+def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> PollReport:
+    """One poll of one target: stages 1-5 of the module docstring.
+
+    Args:
+        ctx: The context (settings, store, archives, model, metrics).
+        target: The target's settings.
+        now: The time of the poll, timezone-aware UTC (recorded on every row).
+
+    Returns:
+        What was done. Product and listing failures are in ``failures``; they do not
+        raise.
+
+    Raises:
+        InputError: naive ``now``, or the target's archive is not in ``ctx.archives``.
+        StoreError: the database failed.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InputError(f"now={now!r} is naive; pass a timezone-aware UTC datetime")
+    if target.archive not in ctx.archives:
+        raise InputError(f"target {target.id}: archive {target.archive!r} is not among the "
+                         f"context's archives {sorted(ctx.archives)}")
+    t0 = time.perf_counter()
+    ctx.store.upsert_target(target.id, target.name, target.lon, target.lat, target.radius_km,
+                            now)
+    tally = _Tally()
+    # Epochs needing no more work: scored, or recorded without a valid target pixel.
+    scored_epochs = {s.epoch for s in ctx.store.latest_scores(target.id, POLICY_HISTORY)} | {
+        e.epoch for e in ctx.store.list_epochs(target.id) if e.cum_max_m is None}
+    for frame in target.frames:
+        _poll_frame(ctx, target, frame, now, tally, scored_epochs)
+    raised, queued, levels = _alert_stage(ctx, target, now, tally)
+    epochs = tuple(sorted(
+        (EpochResult(e.epoch, e.frame, e.cum_max_m, e.p_fused, e.lstt_p,
+                     levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
+        key=lambda e: e.epoch))
+    if ctx.metrics is not None:
+        ctx.metrics.observe_poll(target.id, time.perf_counter() - t0,
+                                 finished_at=None if tally.failures else now)
+    return PollReport(target.id, tally.listed, tally.fetched, tally.ingested,
+                      tally.reconciled, tally.scored, raised, queued, epochs,
+                      tuple(tally.failures), tuple(tally.notes))
