@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "monitor.cli.evaluate_cmd",
     "monitor.cli.scan_series_cmd",
     "monitor.cli.watch_cmds",
+    "monitor.cli.run_cmd",
 )
 
 

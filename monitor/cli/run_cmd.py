@@ -1,0 +1,68 @@
+"""``run``: the watch daemon (:class:`monitor.service.daemon.Daemon`).
+
+``insar-monitor run --config FILE`` polls every target on its ``poll_interval_s`` until
+SIGTERM or SIGINT, then lets the poll under way finish, stops the metrics endpoint and exits
+0. ``--once`` polls every target once, sends the outbox and exits (for cron and tests): 0
+when every target polled cleanly, 4 (the archive errors' code) when a product or a listing
+failed or a poll raised. Each poll logs one line (target, counts, duration) at info level
+(``-v``).
+
+The signal handlers are installed here, only while the daemon runs, and restored after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from types import FrameType
+
+from monitor.cli.detector_options import load_detector
+from monitor.config import load_settings
+from monitor.errors import ArchiveError
+from monitor.service.daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+#: Exit status of ``run --once`` when a target's poll failed.
+EXIT_POLL_FAILED = ArchiveError.exit_code
+#: Signals that stop the daemon.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="watch daemon: poll every target on its schedule "
+                                          "until SIGTERM/SIGINT")
+    p.add_argument("--config", metavar="FILE", required=True,
+                   help="TOML configuration (targets, archives, database, e-mail, metrics)")
+    p.add_argument("--once", action="store_true",
+                   help="poll every target once, send the outbox, exit")
+    p.add_argument("--model", metavar="FILE",
+                   help="detector model file (default: the packaged weights)")
+    p.add_argument("--arch", default=None,
+                   help="architecture of the packaged weights (default: compact)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    daemon = Daemon(settings, args.config,
+                    model_loader=lambda: load_detector(args.model, args.arch))
+    if args.once:
+        outcomes = daemon.run_once()
+        return 0 if all(o.ok for o in outcomes) else EXIT_POLL_FAILED
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s: stopping after the poll under way",
+                 signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in STOP_SIGNALS}
+    try:
+        daemon.run_until(stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0

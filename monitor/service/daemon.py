@@ -1,0 +1,272 @@
+"""The watch daemon: every target polled on its own schedule (issue 5, "Daemon").
+
+One APScheduler 3 interval job per target (``IntervalTrigger(seconds=poll_interval_s,
+jitter=watch.jitter_s)``, ``max_instances=1``, ``coalesce=True``, a misfire grace of one
+interval, first run at start). Each run is :func:`~monitor.service.pipeline.poll_target`
+then :func:`~monitor.service.outbox.deliver_outbox`; any exception of a run is logged and
+counted when the poll itself raised (``products_failed{reason="other"}`` and the poll
+duration without a successful-poll time) and never stops the other targets nor later runs.
+
+The scheduler's executor has ONE worker thread: polls of different targets run one at a time.
+The CNN scoring already uses the machine's cores through torch, the watch machines are small
+(2 cores), and one writer at a time keeps SQLite free of lock contention. A target whose poll
+is still running when its next run is due is skipped (``max_instances=1``) and late runs are
+merged into one (``coalesce=True``).
+
+The daemon installs no signal handler: the CLI (``insar-monitor run``) turns SIGTERM/SIGINT
+into a set :class:`threading.Event` given to :meth:`Daemon.run_until`, and the poll under way
+finishes before :meth:`Daemon.stop` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from monitor.config import Settings, TargetSettings
+from monitor.errors import InputError
+from monitor.io.models import LoadedModel
+from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
+from monitor.service.outbox import DeliveryReport, deliver_outbox
+from monitor.service.pipeline import PollReport, WatchContext, poll_target
+from monitor.store import Store, make_engine, require_current
+
+log = logging.getLogger(__name__)
+
+#: Seconds :meth:`Daemon.run_until` sleeps between looks at its stop event.
+STOP_CHECK_S = 0.2
+
+
+class Clock(Protocol):
+    """Gives the time of a poll (injected so tests can fix it)."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """The system clock in UTC."""
+
+    def now(self) -> datetime:
+        """``datetime.now(UTC)``."""
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one scheduled (or ``--once``) run of a target did.
+
+    Attributes:
+        target_id: The target.
+        started_at: The clock's time of the poll (UTC).
+        duration_s: Wall time of poll and delivery, seconds.
+        report: The poll's report, or None when the poll raised.
+        delivery: The outbox pass, or None when it (or the poll) raised.
+        error: ``"ExceptionType: message"`` when the run raised, else None.
+    """
+
+    target_id: str
+    started_at: datetime
+    duration_s: float
+    report: PollReport | None
+    delivery: DeliveryReport | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing raised and no product or listing failed."""
+        return self.error is None and self.report is not None and not self.report.failures
+
+
+def _default_model_loader() -> LoadedModel:
+    # The packaged ``compact`` weights, found the way the CLI finds them.
+    from monitor.io.models import load_detector
+
+    return load_detector(None, None)
+
+
+class Daemon:
+    """Polls every configured target on its interval until stopped.
+
+    Args:
+        settings: The configuration.
+        config_file: The configuration's path (named in the ``db upgrade`` message).
+        clock: Source of each poll's ``now`` (default :class:`SystemClock`). The scheduler
+            itself runs on real time.
+        registry: Prometheus registry for :class:`~monitor.metrics.WatchMetrics` (default: a
+            new one, so several daemons in one process do not collide).
+        model_loader: Returns the detector; called once by :meth:`start` (default: the
+            packaged ``compact`` weights).
+    """
+
+    def __init__(self, settings: Settings, config_file: str, *, clock: Clock | None = None,
+                 registry: CollectorRegistry | None = None,
+                 model_loader: Callable[[], LoadedModel] | None = None) -> None:
+        if not settings.targets:
+            raise InputError(f"configuration {config_file!r} has no [[targets]]; the daemon "
+                             "needs at least one target to watch")
+        self.settings = settings
+        self.config_file = str(config_file)
+        self.clock: Clock = clock or SystemClock()
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = WatchMetrics(self.registry)
+        self._model_loader = model_loader or _default_model_loader
+        self.metrics_server: MetricsServer | None = None
+        self._ctx: WatchContext | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._lock = threading.Lock()
+        self._outcomes: list[PollOutcome] = []
+
+    @property
+    def outcomes(self) -> tuple[PollOutcome, ...]:
+        """Every run so far, oldest first."""
+        with self._lock:
+            return tuple(self._outcomes)
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._scheduler is not None
+
+    def prepare(self) -> WatchContext:
+        """Check the schema, open the store, load the model (once); no scheduling.
+
+        Raises:
+            StoreError: The database is not at the code's schema revision (the message
+                says to run ``insar-monitor db upgrade --config FILE``).
+            ModelError: The detector cannot be loaded.
+        """
+        if self._ctx is None:
+            require_current(self.settings.database.url, self.config_file)
+            store = Store(make_engine(self.settings.database.url))
+            model = self._model_loader()
+            self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics)
+        return self._ctx
+
+    def poll_and_deliver(self, target: TargetSettings) -> PollOutcome:
+        """One run of one target: poll, then one outbox pass. Never raises (logs instead).
+
+        Args:
+            target: The target's settings.
+
+        Returns:
+            The outcome, also appended to :attr:`outcomes`.
+        """
+        ctx = self.prepare()
+        now = self.clock.now()
+        t0 = time.perf_counter()
+        report: PollReport | None = None
+        delivery: DeliveryReport | None = None
+        error: str | None = None
+        try:
+            report = poll_target(ctx, target, now)
+            delivery = deliver_outbox(ctx, self.clock.now())
+        except Exception as exc:  # one broken target must not stop the others
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("poll %s failed: %s", target.id, error)
+            if report is None:  # the poll itself raised: count it, as poll_target would not
+                self.metrics.product_failed(target.id, "other")
+                self.metrics.observe_poll(target.id, time.perf_counter() - t0)
+        duration = time.perf_counter() - t0
+        outcome = PollOutcome(target.id, now, duration, report, delivery, error)
+        self._log(outcome)
+        with self._lock:
+            self._outcomes.append(outcome)
+        return outcome
+
+    def run_once(self) -> tuple[PollOutcome, ...]:
+        """Poll every target once, in configuration order (``insar-monitor run --once``).
+
+        Raises:
+            StoreError: Old schema (see :meth:`prepare`).
+        """
+        self.prepare()
+        return tuple(self.poll_and_deliver(t) for t in self.settings.targets)
+
+    def start(self) -> None:
+        """Check the schema, load the model, start the metrics server and the scheduler.
+
+        Raises:
+            StoreError: Old schema; nothing is started.
+            InputError: Already started.
+            OSError: The metrics port cannot be bound.
+        """
+        if self._scheduler is not None:
+            raise InputError("Daemon.start: the daemon is already running; call stop() first")
+        self.prepare()
+        if self.settings.metrics.enabled:
+            self.metrics_server = start_metrics_server(
+                self.registry, self.settings.metrics.host, self.settings.metrics.port)
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
+                                        timezone=UTC)
+        first = datetime.now(UTC)
+        for target in self.settings.targets:
+            interval = float(target.poll_interval_s)
+            scheduler.add_job(
+                self.poll_and_deliver, IntervalTrigger(seconds=interval,
+                                                       jitter=self.settings.watch.jitter_s),
+                args=(target,), id=target.id, name=f"poll {target.id}", max_instances=1,
+                coalesce=True, misfire_grace_time=max(1, int(interval)), next_run_time=first)
+        scheduler.start()
+        self._scheduler = scheduler
+        log.info("daemon started: %d target(s), metrics %s", len(self.settings.targets),
+                 self.metrics_server.url if self.metrics_server else "disabled")
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop scheduling; with ``wait`` the poll under way finishes first. Idempotent."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=wait)
+        server, self.metrics_server = self.metrics_server, None
+        if server is not None:
+            server.shutdown()
+        if scheduler is not None or server is not None:
+            log.info("daemon stopped")
+
+    def run_until(self, stop_event: threading.Event) -> None:
+        """Start (unless running), block until ``stop_event`` is set, then :meth:`stop`."""
+        if self._scheduler is None:
+            self.start()
+        try:
+            while not stop_event.wait(STOP_CHECK_S):
+                pass
+        finally:
+            self.stop(wait=True)
+
+    def wait_for(self, predicate: Callable[[tuple[PollOutcome, ...]], bool],
+                 timeout_s: float) -> bool:
+        """Wait until ``predicate(outcomes)`` holds; False after ``timeout_s`` seconds."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self.outcomes):
+                return True
+            time.sleep(0.05)
+        return predicate(self.outcomes)
+
+    def _log(self, o: PollOutcome) -> None:
+        if o.report is None:
+            log.warning("poll %s: failed after %.2f s: %s", o.target_id, o.duration_s, o.error)
+            return
+        r = o.report
+        d = o.delivery
+        log.info("poll %s: listed=%d fetched=%d ingested=%d reconciled=%d scored=%d "
+                 "alerts=%d queued=%d sent=%d failures=%d in %.2f s", o.target_id, r.listed,
+                 r.fetched, r.ingested, r.reconciled, r.scored, r.alerts_raised,
+                 r.deliveries_queued, d.sent if d else 0, len(r.failures), o.duration_s)
+        for f in r.failures:
+            log.warning("poll %s: %s %s failed at %s (%s): %s", o.target_id, f.frame, f.pair,
+                        f.stage, f.reason, f.message)
+        if o.error is not None:
+            log.warning("poll %s: delivery failed: %s", o.target_id, o.error)
+
