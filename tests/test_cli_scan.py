@@ -197,7 +197,7 @@ def test_model_and_option_errors(tmp_path: Path, model_path: Path, displacement:
     rc, records, err = _scan(capsys, str(good), "--model", str(tmp_path / "nope.pt"))
     assert rc == 6 and not records and "nope.pt" in err and "does not exist" in err
     shipped = tmp_path / "weights" / "compact.pt"
-    monkeypatch.setattr("monitor.cli.detector_options.packaged_weights", lambda arch: shipped)
+    monkeypatch.setattr("monitor.io.models.packaged_weights", lambda arch: shipped)
     rc, _, err = _scan(capsys, str(good))
     assert rc == 6 and str(shipped) in err and "insar-monitor train" in err
     rc, _, err = _scan(capsys, str(good), "--model", str(model_path), "--arch", "alexnet")

@@ -56,3 +56,15 @@ def test_error_tree_inherits_builtins() -> None:
             builtin_bases = [b for b in obj.__mro__ if b.__module__ == "builtins"
                              and b not in (Exception, BaseException, object)]
             assert builtin_bases, f"{name} should also inherit a builtin exception"
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "cli" or rel.name == "__main__.py":
+            continue
+        for name in _imports(path):
+            if name == "monitor.cli" or name.startswith("monitor.cli."):
+                offenders.append(f"{rel} imports {name}")
+    assert not offenders, "layers below the CLI must not import it:\n" + "\n".join(offenders)

@@ -306,9 +306,9 @@ def test_missing_archive_and_models(clean: tuple[Path, SeriesScenario], model_pa
     rc, _, err = _run(capsys, root, model=tmp_path / "missing.pt")
     assert rc == 6 and "missing.pt" in err
     # no --model and no packaged weights: the detector helpers' ModelError
-    import monitor.cli.detector_options as options
+    import monitor.io.models as models
 
-    monkeypatch.setattr(options, "packaged_weights", lambda arch: tmp_path / f"{arch}.pt")
+    monkeypatch.setattr(models, "packaged_weights", lambda arch: tmp_path / f"{arch}.pt")
     rc, records, err = _run(capsys, root)
     assert rc == 6 and records == []
     assert "no packaged 'compact' detector weights" in err and "--model" in err

@@ -22,6 +22,8 @@ import pickle
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ import torch
 
 from monitor.errors import InputError, ModelError
 from monitor.science.detect.base import PatchClassifier
-from monitor.science.detect.registry import build_model
+from monitor.science.detect.registry import ARCHITECTURES, build_model
 
 FORMAT_VERSION = 1
 _PLAIN = (str, int, float, bool, type(None))
@@ -179,3 +181,47 @@ def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> Loade
     model.to(map_location)
     model.eval()
     return LoadedModel(model, arch, config, meta, model_sha256(name), name)
+
+
+#: The architecture scored when no model file and no architecture are given.
+DEFAULT_ARCH = "compact"
+
+
+def packaged_weights(arch: str) -> Traversable:
+    """Where the package ships the trained weights of ``arch`` (may not exist)."""
+    if arch not in ARCHITECTURES:
+        raise InputError(f"--arch must be one of {', '.join(sorted(ARCHITECTURES))}, "
+                         f"got {arch!r}")
+    return resources.files("monitor.science.detect").joinpath("weights", f"{arch}.pt")
+
+
+def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:
+    """Load the detector to score with.
+
+    Args:
+        path: A model file, or None for the packaged weights of ``arch``.
+        arch: Architecture expected (checked against the file when ``path`` is given);
+            None means ``compact`` for the packaged weights and no check otherwise.
+        device: Where to put the network.
+
+    Raises:
+        ModelError: The file (or the packaged weights) is missing, corrupt, or holds
+            another architecture than ``arch``.
+    """
+    if path is None:
+        name = arch or DEFAULT_ARCH
+        res = packaged_weights(name)
+        if not res.is_file():
+            raise ModelError(
+                f"no packaged {name!r} detector weights at {res}: they have not been "
+                f"trained and shipped yet; train a model with `insar-monitor train --arch "
+                f"{name} --out MODEL.pt` and pass --model MODEL.pt"
+            )
+        with resources.as_file(res) as real:
+            loaded = load_model(real, map_location=device)
+    else:
+        loaded = load_model(path, map_location=device)
+    if arch is not None and loaded.arch != arch:
+        raise ModelError(f"model file {loaded.path!r} holds a {loaded.arch!r} network, "
+                         f"but --arch {arch} was given")
+    return loaded
