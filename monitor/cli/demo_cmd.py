@@ -1,10 +1,12 @@
-"""``insar-monitor demo``: the whole chain on embedded defaults, no download needed.
+"""``insar-monitor demo``: the whole watch on embedded defaults, no download needed.
 
-It draws a synthetic LiCSAR-layout archive of Campi Flegrei (real SRTM relief, 30
-Sentinel-1 epochs, uplift starting mid-series, atmosphere and decorrelation), reads it
-back through the frame readers the watch uses, builds the cumulative series, scores every
-epoch with the packaged CNN (gains 1, 2, 4, 8) and the LSTT against automatic reference
-regions, prints one line per epoch and renders a quicklook figure.
+It draws a synthetic LiCSAR-layout archive of a fictional volcano on the real relief of
+Campi Flegrei (40 Sentinel-1 epochs 12 days apart, uplift starting mid-series, stratified
+and turbulent atmosphere, decorrelation), then runs the watch daemon over it once with
+its embedded defaults (SQLite database, dry-run e-mail into a folder, no network):
+every product is fetched, validated, appended to the cumulative series, scored by the
+packaged CNN at gains 1, 2, 4, 8 and by the LSTT, the alert policy runs and the e-mails
+it would send are written. It prints one line per epoch and renders a quicklook.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ import json
 from datetime import date
 from pathlib import Path
 
-from monitor.cli.detector_options import load_detector
+from monitor.config import settings_from_mapping
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+from monitor.io.models import load_detector
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
 from monitor.quicklook import series_figure
 from monitor.science.synth_series import SeriesScenario
 from monitor.series_scan import GroundDisc, ScoringOptions, prepare_series, score_epoch
+from monitor.service.daemon import Daemon
+from monitor.store.schema import upgrade
 
 FRAME = "022D_04826_121209"
+TARGET_ID = "demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the demo on embedded defaults")
+    parser = subparsers.add_parser("demo", help="run the watch on embedded defaults")
     parser.add_argument("--out", default="demo-out", help="output directory")
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--model", default=None, help="detector model (default: packaged)")
@@ -33,37 +39,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=30, interval_days=12,
-                              onset=date(2024, 6, 16), rate_m_per_yr=0.12)
+    out = Path(args.out).resolve()
+    scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=40, interval_days=12,
+                              onset=date(2024, 9, 2), rate_m_per_yr=0.08)
     summary = write_synthetic_archive(out / "archive", scenario=scenario, frame=FRAME,
                                       volcano="campi_flegrei", size_px=200, seed=args.seed)
+    lon, lat = KNOWN_VOLCANOES["campi_flegrei"]
+    db = out / "monitor.db"
+    db.unlink(missing_ok=True)
+    for stale in (out / "series").glob("*"):
+        stale.unlink()
+    settings = settings_from_mapping({
+        "database": {"url": f"sqlite:///{db}"},
+        "watch": {"series_dir": str(out / "series"), "cache_dir": str(out / "cache"),
+                  "quicklook_dir": str(out / "quicklooks"), "jitter_s": 0},
+        "email": {"mode": "dry-run", "outbox_dir": str(out / "outbox")},
+        "metrics": {"enabled": False},
+        "archives": {"local": {"kind": "local", "root": str(out / "archive")}},
+        "targets": [{"id": TARGET_ID, "name": "Fictional volcano (Campi Flegrei relief)",
+                     "lon": lon, "lat": lat, "radius_km": 2.5, "archive": "local",
+                     "frames": [FRAME], "recipients": ["observatory@example.org"]}],
+    }, "the demo's embedded defaults")
+    upgrade(settings.database.url)
     loaded = load_detector(args.model, None)
+    daemon = Daemon(settings, "the demo's embedded defaults", model_loader=lambda: loaded)
+    (outcome,) = daemon.run_once()
+    report = outcome.report
+    if report is None:
+        raise RuntimeError(f"demo poll failed: {outcome.error}")
+    print(f"{'epoch':10s}  {'cum max':>8s}  {'P fused':>7s}  {'LSTT p':>7s}  level")
+    for e in report.epochs:
+        cum = "" if e.cum_max_m is None else f"{100 * e.cum_max_m:6.2f}cm"
+        p = "" if e.p_fused is None else f"{e.p_fused:7.3f}"
+        q = "" if e.lstt_p is None else f"{e.lstt_p:7.4f}"
+        print(f"{e.epoch.isoformat():10s}  {cum:>8s}  {p:>7s}  {q:>7s}  {e.level.name.lower()}")
+
+    # The quicklook of the whole series (the same frame read back in one go).
     layout = open_frame(out / "archive", FRAME)
     grid, dem = read_grid(layout)
     products = read_frame(layout, grid, dem)
-    lon, lat = KNOWN_VOLCANOES["campi_flegrei"]
-    target = GroundDisc(lon, lat, 2.5)
-    prepared = prepare_series(products, target, None)
-    options = ScoringOptions(seed=args.seed)
-    scores = []
-    for epoch in products.listed_epochs:
-        s = score_epoch(prepared, epoch, loaded.model, options)
-        scores.append(s)
-        print(json.dumps({"epoch": epoch.isoformat(), "cum_max_m": _r(s.cum_max_m),
-                          "p_fused": _r(s.p_fused), "flag": s.flag, "lstt_p": _r(s.lstt_p)}))
+    prepared = prepare_series(products, GroundDisc(lon, lat, 2.5), None)
+    scores = [score_epoch(prepared, ep, loaded.model, ScoringOptions(seed=args.seed))
+              for ep in products.listed_epochs]
     truth = json.loads((out / "archive" / f"{FRAME}.synth_truth.json").read_text())
     png = series_figure(out / "demo.png", dem=dem, stack_m=prepared.maps,
                         epochs=list(prepared.series.epochs), truth_peak_m=truth["peak_los_m"],
                         onset=summary.onset, target_mask=prepared.target_region.mask,
-                        scores=scores, title=f"Synthetic Campi Flegrei, frame {FRAME}")
-    first = next((s.epoch for s in scores if s.flag), None)
-    print(json.dumps({"archive": str(layout.frame_dir), "epochs": len(scores),
-                      "onset": summary.onset.isoformat() if summary.onset else None,
-                      "first_flag": first.isoformat() if first else None,
-                      "model": loaded.path, "figure": str(png)}))
+                        scores=scores, title=f"Synthetic volcano on Campi Flegrei relief, "
+                                             f"frame {FRAME}")
+    alerts = [e for e in report.epochs if e.level.value > 0]
+    print(json.dumps({
+        "epochs": len(report.epochs), "ingested": report.ingested, "scored": report.scored,
+        "onset": summary.onset.isoformat() if summary.onset else None,
+        "alerts_raised": report.alerts_raised,
+        "first_alert_epoch": alerts[0].epoch.isoformat() if alerts else None,
+        "emails": sorted(p.name for p in (out / "outbox").glob("*.eml")),
+        "database": str(db), "figure": str(png), "model": loaded.path,
+    }))
     return 0
-
-
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(float(v), 4)
