@@ -20,6 +20,7 @@ from pathlib import Path
 from monitor.archive.listing import validate_name
 from monitor.domain import ProductRef
 from monitor.errors import ArchiveError, RasterError
+from monitor.io.atomic import atomic_write
 from monitor.io.licsar import check_frame_id
 from monitor.io.rasters import read_raster
 
@@ -66,15 +67,8 @@ def read_sidecar(path: Path) -> Sidecar | None:
 def write_sidecar(path: Path, side: Sidecar) -> None:
     """Write the sidecar atomically."""
     target = sidecar_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(side), fh, indent=1)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(target, "w") as fh:
+        json.dump(asdict(side), fh, indent=1)
 
 
 def sha256_file(path: Path) -> str:

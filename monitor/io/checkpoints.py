@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from monitor.errors import ModelError
+from monitor.io.atomic import atomic_write
 from monitor.science.detect.training import EpochRecord, TrainingCheckpoint
 
 FORMAT = "insar-monitor-checkpoint"
@@ -88,14 +88,8 @@ def save_checkpoint(path: str | os.PathLike[str], *, arch: str, config: dict[str
     }
     target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(target) as fh:
+            torch.save(payload, fh)
     except OSError as exc:
         raise ModelError(f"cannot write checkpoint {os.fspath(path)!r}: {exc}") from exc
     return target

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 
 from monitor.errors import InputError, ModelError
+from monitor.io.atomic import atomic_write
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.registry import ARCHITECTURES, build_model
 
@@ -115,14 +115,8 @@ def save_model(
     }
     target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(payload, fh)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_write(target) as fh:
+            torch.save(payload, fh)
     except OSError as exc:
         raise ModelError(f"cannot write model file {os.fspath(path)!r}: {exc}") from exc
     return model_sha256(target)

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from monitor.errors import InputError  # noqa: E402
+from monitor.io.atomic import atomic_write
 from monitor.science.detect.evaluation import SigmoidFit, fitted_curve  # noqa: E402
 
 _GAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -40,9 +41,9 @@ def _clean(value: Any) -> Any:
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` as indented standard JSON (NaN -> null), atomically."""
     p = Path(path)
-    tmp = p.with_name(p.name + ".partial")
-    tmp.write_text(json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, p)
+    text = json.dumps(_clean(payload), indent=1, allow_nan=False) + "\n"
+    with atomic_write(p, "w") as fh:
+        fh.write(text)
     return p
 
 

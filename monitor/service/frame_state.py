@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +32,7 @@ from scipy import ndimage
 
 from monitor.config import TargetSettings
 from monitor.errors import DatasetError, InputError
+from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, GroundDisc, frame_grid
 from monitor.io.rasters import Raster
 from monitor.science.lstt_regions import auto_reference_regions
@@ -52,16 +51,8 @@ def save_grid(path: str | Path, grid: FrameGrid) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     doc = {"shape": list(grid.shape), "transform": list(grid.transform)[:6],
            "source": grid.source}
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(p, "w", fsync=True) as f:
+        json.dump(doc, f)
     return p
 
 

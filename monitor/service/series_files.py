@@ -12,8 +12,6 @@ series.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.errors import DatasetError
+from monitor.io.atomic import atomic_write
 from monitor.science.timeseries import DaisyChainState
 
 FORMAT_VERSION = 1
@@ -46,16 +45,8 @@ def save_state(path: str | Path, state: DaisyChainState) -> Path:
               "header": np.array(json.dumps(header))}
     if state.reference_mask is not None:
         arrays["reference_mask"] = state.reference_mask
-    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(p, fsync=True) as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
     return p
 
 
