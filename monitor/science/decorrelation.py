@@ -26,7 +26,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from monitor.errors import InputError
-from monitor.science.grids import check_grid
+from monitor.science.grids import check_grid, unit_variance_rfft_filter
 
 #: Coherence at or below which a pixel is incoherent (seed 000).
 DEFAULT_COHERENCE_THRESHOLD = 0.1
@@ -43,14 +43,7 @@ def _gaussian_filter(shape: tuple[int, int], sigma_px: float) -> NDArray[np.floa
     fy = sfft.fftfreq(ny)[:, None]
     fx = sfft.rfftfreq(nx)[None, :]
     amp = np.exp(-2.0 * math.pi**2 * sigma_px**2 * (fy * fy + fx * fx))
-    weight = np.full(amp.shape, 2.0)
-    weight[:, 0] = 1.0
-    if nx % 2 == 0:
-        weight[:, -1] = 1.0
-    var = float((weight * amp**2).sum()) / (ny * nx)
-    out = (amp / math.sqrt(var)).astype(np.float32)
-    out.setflags(write=False)
-    return out
+    return unit_variance_rfft_filter(amp, nx)
 
 
 def smooth_gaussian_field(

@@ -29,7 +29,7 @@ from scipy import ndimage, sparse
 from scipy.sparse.linalg import spsolve
 
 from monitor.errors import InputError
-from monitor.science.grids import check_grid
+from monitor.science.grids import check_grid, unit_variance_rfft_filter
 
 DemKind = Literal["stratovolcano", "shield", "caldera"]
 
@@ -54,15 +54,7 @@ def _fractal_filter(shape: tuple[int, int], beta: float) -> NDArray[np.float32]:
     f = np.hypot(fy, fx)
     f[0, 0] = np.inf  # no mean
     amp = f ** (-beta / 2.0)
-    # Hermitian weights: columns other than 0 (and nx/2 when even) stand for two modes.
-    weight = np.full(amp.shape, 2.0)
-    weight[:, 0] = 1.0
-    if nx % 2 == 0:
-        weight[:, -1] = 1.0
-    var = float((weight * amp**2).sum()) / (ny * nx)
-    out = (amp / math.sqrt(var)).astype(np.float32)
-    out.setflags(write=False)
-    return out
+    return unit_variance_rfft_filter(amp, nx)
 
 
 def fractal_noise(

@@ -42,3 +42,24 @@ def grid_xy(shape: tuple[int, int], pixel_m: float) -> tuple[NDArray[np.float64]
     x = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m
     y = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m
     return np.meshgrid(x, y)
+
+
+def unit_variance_rfft_filter(amp: NDArray[np.floating], nx: int) -> NDArray[np.float32]:
+    """Scale an amplitude filter on the ``rfft2`` grid so filtered white noise has unit
+    variance, and freeze it (for caching).
+
+    Columns other than 0 (and ``nx / 2`` when ``nx`` is even) stand for two Hermitian modes.
+
+    Args:
+        amp: Filter amplitudes, shape ``(ny, nx // 2 + 1)``.
+        nx: Number of columns of the real grid.
+    """
+    ny = amp.shape[0]
+    weight = np.full(amp.shape, 2.0)
+    weight[:, 0] = 1.0
+    if nx % 2 == 0:
+        weight[:, -1] = 1.0
+    var = float((weight * amp**2).sum()) / (ny * nx)
+    out = (amp / math.sqrt(var)).astype(np.float32)
+    out.setflags(write=False)
+    return out
