@@ -17,13 +17,15 @@ from datetime import date
 from pathlib import Path
 
 from monitor.config import settings_from_mapping
-from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+from monitor.io.licsar_frame import open_frame
 from monitor.io.models import load_detector
+from monitor.io.rasters import read_raster
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
 from monitor.quicklook import series_figure
 from monitor.science.synth_series import SeriesScenario
-from monitor.series_scan import GroundDisc, ScoringOptions, prepare_series, score_epoch
 from monitor.service.daemon import Daemon
+from monitor.service.frame_state import grid_path, load_grid, target_mask
+from monitor.service.series_files import load_state, series_path
 from monitor.store.schema import upgrade
 
 FRAME = "022D_04826_121209"
@@ -74,25 +76,27 @@ def run(args: argparse.Namespace) -> int:
         q = "" if e.lstt_p is None else f"{e.lstt_p:7.4f}"
         print(f"{e.epoch.isoformat():10s}  {cum:>8s}  {p:>7s}  {q:>7s}  {e.level.name.lower()}")
 
-    # The quicklook of the whole series (the same frame read back in one go).
-    layout = open_frame(out / "archive", FRAME)
-    grid, dem = read_grid(layout)
-    products = read_frame(layout, grid, dem)
-    prepared = prepare_series(products, GroundDisc(lon, lat, 2.5), None)
-    scores = [score_epoch(prepared, ep, loaded.model, ScoringOptions(seed=args.seed))
-              for ep in products.listed_epochs]
+    # The quicklook, from what the watch stored: the last cumulative map and the scores.
+    state = load_state(series_path(settings.watch.series_dir, TARGET_ID, FRAME))
+    grid = load_grid(grid_path(series_path(settings.watch.series_dir, TARGET_ID, FRAME)))
+    if state is None:
+        raise RuntimeError("demo: the watch wrote no series file")
+    _, mask = target_mask(grid, settings.targets[0])
+    dem = read_raster(open_frame(out / "archive", FRAME).metadata_raster("hgt")).data
     truth = json.loads((out / "archive" / f"{FRAME}.synth_truth.json").read_text())
-    png = series_figure(out / "demo.png", dem=dem, stack_m=prepared.maps,
-                        epochs=list(prepared.series.epochs), truth_peak_m=truth["peak_los_m"],
-                        onset=summary.onset, target_mask=prepared.target_region.mask,
-                        scores=scores, title=f"Synthetic volcano on Campi Flegrei relief, "
-                                             f"frame {FRAME}")
-    alerts = [e for e in report.epochs if e.level.value > 0]
+    levels = [e for e in report.epochs if e.level.value > 0]
+    png = series_figure(
+        out / "demo.png", dem=dem, last_map_m=state.image,
+        epochs=[e.epoch for e in report.epochs], peak_m=[e.cum_max_m for e in report.epochs],
+        truth_peak_m=truth["peak_los_m"], onset=summary.onset, target_mask=mask,
+        p_fused=[e.p_fused for e in report.epochs], lstt_p=[e.lstt_p for e in report.epochs],
+        alert_from=levels[0].epoch if levels else None,
+        title=f"Synthetic volcano on Campi Flegrei relief, frame {FRAME}")
     print(json.dumps({
         "epochs": len(report.epochs), "ingested": report.ingested, "scored": report.scored,
         "onset": summary.onset.isoformat() if summary.onset else None,
         "alerts_raised": report.alerts_raised,
-        "first_alert_epoch": alerts[0].epoch.isoformat() if alerts else None,
+        "first_alert_epoch": levels[0].epoch.isoformat() if levels else None,
         "emails": sorted(p.name for p in (out / "outbox").glob("*.eml")),
         "database": str(db), "figure": str(png), "model": loaded.path,
     }))
