@@ -2,7 +2,7 @@
 
 ``make_engine`` + ``session_scope`` are the one session pattern; :class:`Store` holds the
 idempotent operations of the pipeline; ``require_current`` checks the Alembic revision
-(migrations live in ``migrations/`` at the repository top level).
+(migrations live in ``monitor/migrations/``, shipped with the package).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Schema version of the store: programmatic Alembic upgrade and the start-up check.
 
-The migrations live in ``migrations/`` at the repository top level (``alembic.ini`` is
-``migrations/alembic.ini``). The daemon calls :func:`require_current` before it starts, so
+The migrations live in ``monitor/migrations/`` and ship inside the package, so ``db upgrade``
+works from an installed wheel, not only from a source checkout (``alembic.ini`` is
+``monitor/migrations/alembic.ini``). The daemon calls :func:`require_current` before it starts, so
 it never runs on a schema older (or newer) than the code.
 """
 
@@ -20,7 +21,7 @@ from monitor.errors import StoreError
 from monitor.store.session import make_engine, mask_url
 
 #: The Alembic environment (``env.py``, ``versions/``).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(url: str | URL) -> Config:
@@ -30,8 +31,8 @@ def alembic_config(url: str | URL) -> Config:
         StoreError: the migrations directory is missing (package installed without it).
     """
     if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise StoreError(f"Alembic migrations not found at {MIGRATIONS_DIR}; run from a "
-                         f"source checkout of insar-monitor")
+        raise StoreError(f"Alembic migrations not found at {MIGRATIONS_DIR}; the "
+                         f"insar-monitor installation is incomplete, reinstall it")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["url"] = url
