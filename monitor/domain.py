@@ -6,8 +6,10 @@ Times are UTC and timezone-aware; acquisition epochs are dates (DESIGN.md).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 class AlertLevel(enum.IntEnum):
@@ -83,3 +85,25 @@ class FetchedProduct:
     cc_path: str | None
     sha256: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoreCorrection:
+    """A flagged step rescored after an atmospheric correction (issue 6, seed 002 s. 5).
+
+    Attributes:
+        method: ``gacos`` or ``icams`` (the archive's weather-model delays), ``empirical``
+            (a phase-elevation fit), or ``none`` when no correction could be made (the raw
+            decision stands; ``details["reason"]`` says why).
+        p_fused: Fused CNN probability of the corrected map within the target disc.
+        p_by_gain: Its per-gain maxima, keys are the gains as strings.
+        lstt_p: LSTT p-value of the corrected map.
+        details: What was done, JSON-ready: coefficients, files, the methods tried before
+            and why they failed.
+    """
+
+    method: str
+    p_fused: float | None
+    p_by_gain: Mapping[str, float] | None
+    lstt_p: float | None
+    details: Mapping[str, Any]

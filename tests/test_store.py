@@ -17,7 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from monitor.cli import db_cmd
-from monitor.domain import AlertLevel, ProductRef, ProductStatus, RemoteFile
+from monitor.domain import AlertLevel, ProductRef, ProductStatus, RemoteFile, ScoreCorrection
 from monitor.errors import InputError, StoreError
 from monitor.store import (
     Backoff,
@@ -90,7 +90,7 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
     assert current_revision(database_url) is None
     upgrade(database_url)
     upgrade(database_url)  # a second upgrade is a no-op
-    assert current_revision(database_url) == head_revision() == "0001"
+    assert current_revision(database_url) == head_revision() == "0002"
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -102,11 +102,14 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
 
 def test_require_current_refuses_empty_and_old_database(database_url: str) -> None:
     with pytest.raises(StoreError, match=r"is at revision none \(empty database\), code "
-                                         r"expects 0001; run `insar-monitor db upgrade "
+                                         r"expects 0002; run `insar-monitor db upgrade "
                                          r"--config watch.toml`"):
         require_current(database_url, "watch.toml")
+    upgrade(database_url, "0001")
+    with pytest.raises(StoreError, match=r"is at revision 0001, code expects 0002"):
+        require_current(database_url, "watch.toml")
     upgrade(database_url)
-    assert require_current(database_url) == "0001"
+    assert require_current(database_url) == "0002"
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:  # an older schema: downgraded to the base
@@ -128,9 +131,9 @@ def test_db_cli_upgrades_and_reports(database_url: str,
     assert "none (empty database)" in capsys.readouterr().out
     args = parser.parse_args(["db", "upgrade", "--url", database_url])
     assert args.func(args) == 0
-    assert "upgraded from an empty database to 0001" in capsys.readouterr().out
+    assert "upgraded from an empty database to 0002" in capsys.readouterr().out
     assert args.func(args) == 0
-    assert "already at revision 0001" in capsys.readouterr().out
+    assert "already at revision 0002" in capsys.readouterr().out
     require_current(database_url)
 
 
@@ -221,6 +224,50 @@ def test_scores_and_epochs_upsert_deterministic_values(store: Store) -> None:
     assert [x.epoch for x in latest] == [date(2026, 2, 6), date(2026, 2, 18)]
     with pytest.raises(InputError, match="n=-1"):
         store.latest_scores("211010", -1)
+
+
+def test_scores_keep_the_corrected_rescoring_beside_the_raw_one(store: Store) -> None:
+    epoch = date(2026, 1, 13)
+    _score(store, epoch, 0.9)
+    (s,) = store.latest_scores("211010", 1)
+    assert s.correction_method is None and not s.corrected
+    assert (s.decision_p_fused, s.decision_lstt_p) == (0.9, 0.01)
+    fit = {"coefficients": [1.5e-5, -2e-9], "order": 2, "fallbacks": [
+        {"method": "gacos", "reason": "no delay file for 2026-01-13"}]}
+    store.record_score("211010", epoch, p_fused=0.9, p_by_gain={"1": 0.9},
+                       model_sha256="0" * 64, code_version="0.1.0", params={}, now=T0,
+                       lstt_p=0.01, correction=ScoreCorrection("empirical", 0.2, {"1": 0.2},
+                                                               0.4, fit))
+    (s,) = store.latest_scores("211010", 1)
+    assert s.corrected and s.correction_method == "empirical" and s.correction == fit
+    assert (s.p_fused, s.decision_p_fused, s.decision_lstt_p) == (0.9, 0.2, 0.4)
+    assert s.p_by_gain_corrected == {"1": 0.2}
+    store.record_score("211010", epoch, p_fused=0.9, p_by_gain={"1": 0.9},
+                       model_sha256="0" * 64, code_version="0.1.0", params={}, now=T0,
+                       lstt_p=0.01, correction=ScoreCorrection(
+                           "none", None, None, None, {"reason": "flat DEM"}))
+    (s,) = store.latest_scores("211010", 1)
+    assert not s.corrected and (s.decision_p_fused, s.decision_lstt_p) == (0.9, 0.01)
+
+
+def test_upgrade_from_0001_keeps_stored_scores(database_url: str) -> None:
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO targets (id, name, lon, lat, radius_km, created_at) VALUES "
+                "('211010', 'Campi Flegrei', 14.1, 40.8, 10.0, :t)"), {"t": T0})
+            conn.execute(sa.text(
+                "INSERT INTO scores (target_id, epoch, p_fused, p_by_gain, lstt_by_reference,"
+                " model_sha256, code_version, params, created_at) VALUES ('211010', "
+                ":e, 0.7, '{}', '{}', :m, '0.1.0', '{}', :t)"),
+                {"e": date(2026, 1, 13), "m": "0" * 64, "t": T0})
+        upgrade(database_url)
+        (s,) = Store(engine).latest_scores("211010", 5)
+        assert s.p_fused == 0.7 and s.correction_method is None and s.correction is None
+    finally:
+        engine.dispose()
 
 
 # -- alerts and deliveries ----------------------------------------------------------------
@@ -331,3 +378,20 @@ def test_sqlite_file_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
             assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_migrations_ship_with_the_package() -> None:
+    """Every migration file matches the package-data patterns, so `db upgrade` works
+    from an installed wheel and not only from a source checkout."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["monitor"]
+    files = [p.relative_to(root / "monitor").as_posix()
+             for p in (root / "monitor" / "migrations").rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    assert any(f.startswith("migrations/versions/") for f in files)
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert missing == []

@@ -143,6 +143,31 @@ class Score(Base):
     code_version: Mapped[str] = mapped_column(sa.String(64))
     params: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    #: Rescoring of a flagged step after atmospheric correction (None: not corrected).
+    p_fused_corrected: Mapped[float | None] = mapped_column(sa.Float)
+    p_by_gain_corrected: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    lstt_p_corrected: Mapped[float | None] = mapped_column(sa.Float)
+    #: ``gacos``, ``icams`` or ``empirical`` when a correction was applied, ``none`` when
+    #: one was attempted and none could be made, None when the step was not flagged.
+    correction_method: Mapped[str | None] = mapped_column(sa.String(16))
+    #: What was done: coefficients, files, fallbacks and their reasons (see
+    #: :mod:`monitor.service.correction`).
+    correction: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the step was rescored after an atmospheric correction."""
+        return self.correction_method not in (None, "none")
+
+    @property
+    def decision_p_fused(self) -> float | None:
+        """The fused P the alert policy decides on: corrected when a correction was made."""
+        return self.p_fused_corrected if self.corrected else self.p_fused
+
+    @property
+    def decision_lstt_p(self) -> float | None:
+        """The LSTT p-value the policy decides on (corrected when a correction was made)."""
+        return self.lstt_p_corrected if self.corrected else self.lstt_p
 
 
 class Alert(Base):

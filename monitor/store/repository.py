@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from monitor.domain import AlertLevel, ProductRef, ProductStatus
+from monitor.domain import AlertLevel, ProductRef, ProductStatus, ScoreCorrection
 from monitor.errors import InputError, StoreError
 from monitor.store.models import (
     DELIVERY_FAILED,
@@ -247,13 +247,16 @@ class Store:
                      peak_row: int | None = None, peak_col: int | None = None,
                      peak_lon: float | None = None, peak_lat: float | None = None,
                      lstt_p: float | None = None, lstt_pe: float | None = None,
-                     lstt_by_reference: Mapping[str, Any] | None = None) -> Score:
+                     lstt_by_reference: Mapping[str, Any] | None = None,
+                     correction: ScoreCorrection | None = None) -> Score:
         """Insert the epoch's score or replace its values; ``created_at`` of the first kept.
 
         Args:
-            p_by_gain: Probability per gain, keys are the gains as strings.
+            p_by_gain: Probability per gain, keys are the gains as strings (raw scores).
             lstt_by_reference: ``{reference: {"p": p-value, "pe": divergence}}``.
             model_sha256, code_version, params: Provenance (STYLE.md rule 11).
+            correction: The atmospheric correction of a flagged step and its rescoring
+                (None: the step was not flagged, nothing was attempted).
         """
         _aware(now)
         values: dict[str, Any] = {
@@ -262,7 +265,13 @@ class Store:
             "lstt_p": lstt_p, "lstt_pe": lstt_pe,
             "lstt_by_reference": dict(lstt_by_reference or {}),
             "model_sha256": model_sha256, "code_version": code_version,
-            "params": dict(params)}
+            "params": dict(params),
+            "p_fused_corrected": None if correction is None else correction.p_fused,
+            "p_by_gain_corrected": None if correction is None or correction.p_by_gain is None
+            else dict(correction.p_by_gain),
+            "lstt_p_corrected": None if correction is None else correction.lstt_p,
+            "correction_method": None if correction is None else correction.method,
+            "correction": None if correction is None else dict(correction.details)}
         with session_scope(self.engine) as s:
             stmt = self._insert(s, Score).values(target_id=target_id, epoch=epoch,
                                                  created_at=now, **values)
