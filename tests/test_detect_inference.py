@@ -14,6 +14,7 @@ from skimage.feature import canny
 from monitor.errors import InputError
 from monitor.science.detect.alexnet import AlexNet
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.canny import canny_mask, masked_canny, suppress_non_maxima
 from monitor.science.detect.compact import CompactNet
 from monitor.science.detect.encoding import encode
 from monitor.science.detect.fusion import (
@@ -25,6 +26,7 @@ from monitor.science.detect.fusion import (
 from monitor.science.detect.inference import (
     dense_probabilities,
     probability_map,
+    probability_maps,
     sliding_window_probabilities,
 )
 from monitor.science.detect.patching import (
@@ -189,6 +191,74 @@ def test_prefilter_tests_exactly_the_patches_holding_the_jump() -> None:
     assert not prefilter_patches(psi, grid, PatchConfig(min_edge_pixels=most + 1)).any()
 
 
+def _canny_scenes() -> Iterator[np.ndarray]:
+    """Wrapped phase with smooth and noisy fringes, some with incoherent holes and blocks."""
+    rng = np.random.default_rng(11)
+    for k in range(12):
+        ny, nx = (int(v) for v in rng.integers(3, 260, size=2))
+        field = ndimage.gaussian_filter(rng.standard_normal((ny, nx)), rng.uniform(2, 15))
+        field *= rng.uniform(1, 30) / (field.std() + 1e-12)
+        field += rng.uniform(0, 0.6) * rng.standard_normal((ny, nx))
+        if k % 2:
+            field[rng.uniform(size=(ny, nx)) < 0.05] = np.nan
+        if k % 3 == 0:
+            field[: ny // 3, : nx // 2] = np.nan
+        yield np.asarray(wrap(field), dtype=np.float32)
+    yield _scene((300, 280), rng)
+    yield np.round(_fringes((90, 120)) * 4) / 4  # quantised: ties between gradients
+
+
+@pytest.mark.parametrize(
+    ("sigma", "low", "high", "mode"),
+    [(1.0, 4.0, 8.0, "nearest"), (2.0, 0.5, 3.0, "nearest"), (1.0, 0.0, 2.0, "reflect")],
+)
+def test_masked_canny_gives_scikit_image_edges_bit_for_bit(sigma: float, low: float,
+                                                            high: float, mode: str) -> None:
+    found = 0
+    for psi in _canny_scenes():
+        valid = np.isfinite(psi)
+        image = np.where(valid, psi, 0.0).astype(np.float64)
+        expected = canny(image, sigma=sigma, low_threshold=low, high_threshold=high,
+                         mask=valid, mode=mode)
+        got = masked_canny(image, canny_mask(valid, sigma, mode), low, high)
+        np.testing.assert_array_equal(got, expected)
+        found += int(expected.sum())
+    assert found > 1000
+
+
+def test_numpy_non_maximum_suppression_matches_the_compiled_kernel() -> None:
+    from skimage.feature._canny_cy import _nonmaximum_suppression_bilinear
+
+    for psi in _canny_scenes():
+        valid = np.isfinite(psi)
+        smooth = ndimage.gaussian_filter(np.where(valid, psi, 0.0).astype(np.float64), 1.0)
+        gi, gj = ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1)
+        magnitude = np.hypot(gi, gj)
+        eroded = canny_mask(valid, 1.0).eroded
+        for low in (0.0, 1.0, 3.0):
+            expected = _nonmaximum_suppression_bilinear(gi, gj, magnitude,
+                                                        eroded.astype(np.uint8), low)
+            got = suppress_non_maxima(gi, gj, magnitude, eroded, low)
+            np.testing.assert_array_equal(got, np.asarray(expected))
+
+
+def test_shared_canny_mask_gives_the_same_edges() -> None:
+    psi = _scene((200, 260), np.random.default_rng(12))
+    cfg = PatchConfig()
+    own = phase_jump_edges(psi, cfg)
+    assert own.any()
+    shared = canny_mask(np.isfinite(psi), cfg.canny_sigma)
+    np.testing.assert_array_equal(phase_jump_edges(psi, cfg, shared), own)
+    # Terms of another mask (or sigma) are not used: the edges stay the same.
+    other = canny_mask(np.ones(psi.shape, dtype=bool), cfg.canny_sigma)
+    np.testing.assert_array_equal(phase_jump_edges(psi, cfg, other), own)
+    np.testing.assert_array_equal(
+        phase_jump_edges(psi, cfg, canny_mask(np.isfinite(psi), 2.0)), own)
+    grid = patch_grid(*psi.shape, cfg)
+    np.testing.assert_array_equal(prefilter_patches(psi, grid, cfg, other),
+                                  prefilter_patches(psi, grid, cfg))
+
+
 # --- merge -----------------------------------------------------------------------------
 
 
@@ -212,6 +282,59 @@ def test_merge_is_the_mean_of_covering_patches_then_gaussian() -> None:
     np.testing.assert_allclose(merge_patch_probabilities(prob, grid), smoothed, atol=1e-6)
     const = merge_patch_probabilities(np.full(prob.shape, 0.3), grid)
     np.testing.assert_allclose(const, 0.3, atol=1e-6)
+
+
+@pytest.mark.parametrize(("shape", "coverage", "sigma"),
+                         [((1, 1), "centres", 5.0), ((250, 100), "centres", 5.0),
+                          ((500, 333), "seed", 5.0), ((301, 57), "seed", 2.3),
+                          ((90, 200), "centres", 0.0)])
+def test_merge_equals_the_per_pixel_mean_and_gaussian(shape: tuple[int, int],
+                                                      coverage: str, sigma: float) -> None:
+    cfg = PatchConfig(coverage=coverage, smooth_sigma_px=sigma)
+    grid = patch_grid(*shape, cfg)
+    rng = np.random.default_rng(5)
+    prob = rng.uniform(size=(grid.n_rows, grid.n_cols)) * (rng.uniform(size=(grid.n_rows,
+                                                                             grid.n_cols)) > 0.3)
+    total = np.zeros(grid.padded_shape)
+    count = np.zeros(grid.padded_shape)
+    for i in range(grid.n_rows):
+        for j in range(grid.n_cols):
+            total[28 * i:28 * i + 224, 28 * j:28 * j + 224] += prob[i, j]
+            count[28 * i:28 * i + 224, 28 * j:28 * j + 224] += 1
+    rows = slice(grid.pad_top, grid.pad_top + grid.ny)
+    cols = slice(grid.pad_left, grid.pad_left + grid.nx)
+    mean = total[rows, cols] / count[rows, cols]
+    if sigma > 0:
+        mean = ndimage.gaussian_filter(mean, sigma, truncate=2.0, mode="nearest")
+    expected = np.clip(mean, 0, 1).astype(np.float32)
+    got = merge_patch_probabilities(prob, grid, cfg)
+    assert got.dtype == np.float32 and got.shape == shape
+    np.testing.assert_allclose(got, expected, rtol=2e-7, atol=1e-12)
+
+
+def test_compact_net_eval_forward_folds_batch_norm() -> None:
+    torch.manual_seed(3)
+    net = CompactNet(widths=TINY)
+    with torch.no_grad():
+        for mod in net.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.3, 3.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.3, 0.3)
+    x = torch.from_numpy(encode(_scene((280, 310), np.random.default_rng(6)), net.encoding))
+    x = x[None]
+    net.eval()
+    with torch.no_grad():
+        layered = net.head(net.features(x))
+        folded = net(x)
+    assert folded.shape == layered.shape == (1, 2, 3, 4)
+    assert float(layered.abs().max()) > 0.01
+    torch.testing.assert_close(folded, layered, rtol=0, atol=1e-5)
+    net.train()  # training runs the layers (batch statistics): not the folded weights
+    with torch.no_grad():
+        trained = net(x)
+    assert not torch.allclose(trained, layered, atol=1e-3)
 
 
 # --- the two paths ---------------------------------------------------------------------
@@ -243,6 +366,34 @@ def test_dense_and_sliding_paths_agree(spread_net: CompactNet, shape: tuple[int,
     assert by_dense.prob_map.shape == shape and by_dense.prob_map.dtype == np.float32
     assert by_dense.method == "dense" and by_slide.method == "sliding"
     assert probability_map(spread_net, psi, config=cfg).method == "dense"
+
+
+def test_several_images_score_as_each_alone(spread_net: CompactNet) -> None:
+    rng = np.random.default_rng(8)
+    base = _scene((260, 300), rng)
+    images = [base, np.asarray(wrap(3 * base), dtype=np.float32),
+              np.tile(np.linspace(-1.0, 1.0, 300, dtype=np.float32), (260, 1))]  # no jump
+    for method in ("dense", "sliding"):
+        together = probability_maps(spread_net, images, method=method)
+        assert len(together) == 3 and not together[2].tested.any()
+        assert together[0].tested.any()
+        for image, result in zip(images, together, strict=True):
+            alone = probability_map(spread_net, image, method=method)
+            np.testing.assert_array_equal(result.tested, alone.tested)
+            np.testing.assert_allclose(result.patch_prob, alone.patch_prob, atol=1e-5, rtol=0)
+            np.testing.assert_allclose(result.prob_map, alone.prob_map, atol=1e-5, rtol=0)
+            assert result.method == method
+    grid = together[0].grid
+    padded = np.stack([pad_channels(encode(im, spread_net.encoding), grid) for im in images])
+    tested = np.stack([r.tested for r in together])
+    batch = dense_probabilities(spread_net, padded, grid, tested, strip_rows=2)
+    assert batch.shape == (3, grid.n_rows, grid.n_cols)
+    np.testing.assert_allclose(batch[1], dense_probabilities(spread_net, padded[1], grid,
+                                                             tested[1]), atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="tested must have shape"):
+        dense_probabilities(spread_net, padded, grid, tested[0])
+    with pytest.raises(InputError, match="one shape"):
+        probability_maps(spread_net, [base, base[:, :200]])
 
 
 def test_paths_agree_with_the_seed_grey_encoding() -> None:

@@ -6,6 +6,7 @@ Modules:
     alexnet    AlexNet with torchvision's layout (the seeds' network)
     compact    compact fully convolutional network (dense inference path)
     registry   build_model(arch, **config)
+    canny      masked Canny edges (scikit-image's, with mask terms shared between gains)
     patching   patch grid and padding, Canny phase-jump prefilter, merge and smoothing
     inference  probability maps by the sliding-window and dense paths
     fusion     multi-gain fusion, the Detection record, pixel -> lon/lat
@@ -22,7 +23,7 @@ from monitor.science.detect.fusion import (
     fuse_maps,
     pixel_centre_lonlat,
 )
-from monitor.science.detect.inference import ProbabilityMap, probability_map
+from monitor.science.detect.inference import ProbabilityMap, probability_map, probability_maps
 from monitor.science.detect.patching import PatchConfig
 from monitor.science.detect.registry import ARCHITECTURES, build_model
 
@@ -38,4 +39,5 @@ __all__ = [
     "fuse_maps",
     "pixel_centre_lonlat",
     "probability_map",
+    "probability_maps",
 ]

@@ -25,7 +25,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
 from monitor.science.detect.base import PatchClassifier
-from monitor.science.detect.inference import probability_map
+from monitor.science.detect.canny import canny_mask
+from monitor.science.detect.inference import probability_maps
 from monitor.science.detect.patching import PatchConfig, check_wrapped
 from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M, rewrap, rewrap_phase
 
@@ -159,13 +160,12 @@ def detect_displacement(
             "displacement_m must hold finite metres with NaN for incoherent pixels and at "
             "least one finite pixel"
         )
-    maps = {
-        g: probability_map(
-            model, rewrap(d, g, offset_rad, fringe_spacing_m), method=method, config=config,
-            batch_size=batch_size,
-        ).prob_map
-        for g in gain_list
-    }
+    shared = canny_mask(np.isfinite(d), (config or PatchConfig()).canny_sigma)
+    results = probability_maps(
+        model, [rewrap(d, g, offset_rad, fringe_spacing_m) for g in gain_list],
+        method=method, config=config, batch_size=batch_size, canny_mask=shared,
+    )
+    maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
     return fuse_maps(maps, threshold, keep_maps)
 
 
@@ -193,13 +193,12 @@ def detect_wrapped(
     """
     gain_list = check_gains(gains, integer=True)
     psi = check_wrapped(wrapped_rad)
-    maps = {
-        g: probability_map(
-            model, rewrap_phase(psi, int(g)), method=method, config=config,
-            batch_size=batch_size,
-        ).prob_map
-        for g in gain_list
-    }
+    shared = canny_mask(np.isfinite(psi), (config or PatchConfig()).canny_sigma)
+    results = probability_maps(
+        model, [rewrap_phase(psi, int(g)) for g in gain_list], method=method,
+        config=config, batch_size=batch_size, canny_mask=shared,
+    )
+    maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
     return fuse_maps(maps, threshold, keep_maps)
 
 
