@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 
@@ -143,3 +144,119 @@ def test_coherence_encodings(tmp_path: Path) -> None:
     write_raster(layout.cc(d1, d2), np.full((4, 4), 3.0))
     with pytest.raises(DatasetError, match="coherence outside"):
         layout.read_cc(d1, d2)
+
+
+def test_truth_exposes_stratified_zenith_delay() -> None:
+    """Without turbulence the LOS atmosphere is exactly -s / cos(incidence)."""
+    from monitor.science.synth_series import draw_series
+
+    scenario = SeriesScenario(n_epochs=4, onset=None, turbulent_sigma_m=0.0,
+                              stratified_strength="strong", decorrelate=False)
+    dem = np.linspace(0, 2000, 32 * 32, dtype=np.float32).reshape(32, 32)
+    truth = draw_series(np.random.default_rng(4), scenario, dem, (90.0, 110.0),
+                        (0.6, -0.1, 0.79))
+    s = truth.stratified_zenith_m
+    assert s.shape == (4, 32, 32) and s.dtype == np.float32
+    np.testing.assert_allclose(truth.atmosphere, -s / np.float32(0.79), rtol=1e-6, atol=1e-9)
+    assert np.ptp(s[1] - s[0]) > 0.01  # strong stratification: centimetres over 2 km
+
+
+@pytest.fixture(scope="module")
+def delay_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("delays")
+    scenario = SeriesScenario(n_epochs=6, onset=None, decorrelate=False,
+                              turbulent_sigma_m=0.0, stratified_strength="strong")
+    summary = write_synthetic_archive(root, scenario=scenario, frame=FRAME,
+                                      volcano="synthetic", centre_lonlat=(14.14, 40.83),
+                                      size_px=96, network="nearest3", seed=21,
+                                      delays="gacos,icams")
+    assert summary.delays == ("gacos", "icams")
+    return root
+
+
+def test_delays_do_not_change_the_rest_of_the_archive(delay_archive: Path,
+                                                      tmp_path: Path) -> None:
+    scenario = SeriesScenario(n_epochs=6, onset=None, decorrelate=False,
+                              turbulent_sigma_m=0.0, stratified_strength="strong")
+    write_synthetic_archive(tmp_path, scenario=scenario, frame=FRAME, volcano="synthetic",
+                            centre_lonlat=(14.14, 40.83), size_px=96, network="nearest3",
+                            seed=21)
+    plain, with_delays = FrameLayout(tmp_path, FRAME), FrameLayout(delay_archive, FRAME)
+    assert not plain.epochs_dir.exists()
+    for d1, d2 in plain.pairs():
+        assert plain.unw(d1, d2).read_bytes() == with_delays.unw(d1, d2).read_bytes()
+    assert plain.metadata_raster("hgt").read_bytes() == \
+        with_delays.metadata_raster("hgt").read_bytes()
+
+
+def test_delay_differences_reproduce_the_stratified_truth(delay_archive: Path) -> None:
+    """-(ztd_j - ztd_i) / cos(inc) predicts each interferogram (all stratified delay here)
+    to the weather model's error, whose per-pixel std is sqrt(2) sigma / cos(inc) (sigma
+    3 mm GACOS, 5 mm ICAMS): the RMS misfit stays under twice that, and where the
+    stratified signal exceeds 8 mm (std) the misfit's std is under 0.6 times the signal's."""
+    from monitor.io.delays import read_cos_incidence, read_delay_on_grid
+    from monitor.io.licsar_frame import frame_grid
+    from monitor.io.synth_archive import DELAY_MODEL_ERRORS
+
+    layout = FrameLayout(delay_archive, FRAME)
+    grid = frame_grid(read_raster(layout.metadata_raster("hgt")))
+    cos_inc = read_cos_incidence(str(layout.metadata_raster("U")), None, grid)
+    hgt = read_raster(layout.metadata_raster("hgt")).data
+    for kind, (sigma_m, _) in DELAY_MODEL_ERRORS.items():
+        ztd = {d: read_delay_on_grid(layout.epoch_delay(d, kind), grid)
+               for d in {d for pair in layout.pairs() for d in pair}}
+        # Total delays are about 2.3 m * exp(-h / 7 km): metres, not radians.
+        z0 = next(iter(ztd.values()))
+        assert np.nanmedian(np.abs(z0 - 2.3 * np.exp(-hgt / 7000.0))) < 0.05
+        model_std = math.sqrt(2) * sigma_m / float(np.mean(cos_inc))
+        strong = 0
+        for d1, d2 in layout.pairs():
+            ifg = phase_to_displacement(layout.read_unw(d1, d2).data, SENTINEL1)
+            misfit = -(ztd[d2] - ztd[d1]) / cos_inc - ifg
+            assert 1e-4 < float(np.sqrt(np.nanmean(misfit ** 2))) < 2 * model_std, \
+                (kind, d1, d2)
+            if np.nanstd(ifg) > 0.008:
+                strong += 1
+                assert np.nanstd(misfit) < 0.6 * np.nanstd(ifg), (kind, d1, d2)
+        assert strong >= 3  # the test sees the stratified signal, not only the error
+
+
+def test_delay_files_reproducible_and_models_differ(delay_archive: Path,
+                                                    tmp_path: Path) -> None:
+    layout = FrameLayout(delay_archive, FRAME)
+    d = layout.pairs()[0][0]
+    gacos = read_raster(layout.epoch_delay(d, "gacos"))
+    icams = read_raster(layout.epoch_delay(d, "icams"))
+    assert gacos.transform == read_raster(layout.unw(*layout.pairs()[0])).transform
+    assert gacos.crs == "EPSG:4326"
+    assert 1e-4 < float(np.std(gacos.data - icams.data)) < 0.02
+    scenario = SeriesScenario(n_epochs=6, onset=None, decorrelate=False,
+                              turbulent_sigma_m=0.0, stratified_strength="strong")
+    write_synthetic_archive(tmp_path, scenario=scenario, frame=FRAME, volcano="synthetic",
+                            centre_lonlat=(14.14, 40.83), size_px=96, network="nearest3",
+                            seed=21, delays=["icams"])
+    again = FrameLayout(tmp_path, FRAME)
+    assert again.epoch_delay(d, "icams").read_bytes() == \
+        layout.epoch_delay(d, "icams").read_bytes()  # same model error whatever else is asked
+    assert not again.epoch_delay(d, "gacos").exists()
+    with pytest.raises(InputError, match="unknown delay model"):
+        write_synthetic_archive(tmp_path, scenario=scenario, frame=FRAME, volcano="synthetic",
+                                size_px=32, seed=1, delays="gacos,era5")
+
+
+def test_slant_delays_are_zenith_over_u(delay_archive: Path, tmp_path: Path) -> None:
+    """The portal's .sltd files are zenith delays divided by the U raster."""
+    scenario = SeriesScenario(n_epochs=6, onset=None, decorrelate=False,
+                              turbulent_sigma_m=0.0, stratified_strength="strong")
+    write_synthetic_archive(tmp_path, scenario=scenario, frame=FRAME, volcano="synthetic",
+                            centre_lonlat=(14.14, 40.83), size_px=96, network="nearest3",
+                            seed=21, delays="gacos", delay_geometry="slant")
+    zenith, slant = FrameLayout(delay_archive, FRAME), FrameLayout(tmp_path, FRAME)
+    u = read_raster(slant.metadata_raster("U")).data
+    d = zenith.pairs()[-1][1]
+    np.testing.assert_allclose(read_raster(slant.epoch_delay(d, "gacos")).data,
+                               read_raster(zenith.epoch_delay(d, "gacos")).data / u, rtol=1e-6)
+    with pytest.raises(InputError, match="delay_geometry"):
+        write_synthetic_archive(tmp_path, scenario=scenario, frame=FRAME, size_px=32,
+                                volcano="synthetic", delays="gacos",
+                                delay_geometry="vertical")  # type: ignore[arg-type]

@@ -14,7 +14,11 @@ from monitor.config import load_settings
 from monitor.errors import InputError
 from monitor.io.datasets import write_dataset
 from monitor.io.dem_pool import build_dem_pool
-from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
+from monitor.io.synth_archive import (
+    KNOWN_VOLCANOES,
+    parse_delay_kinds,
+    write_synthetic_archive,
+)
 from monitor.science.sources import SourceRanges
 from monitor.science.synth import SCHEMES, SOURCE_KINDS, SynthRecipe
 from monitor.science.synth_series import SeriesScenario
@@ -35,6 +39,13 @@ def _range(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
     return lo, hi
+
+
+def _delay_kinds(text: str) -> tuple[str, ...]:
+    try:
+        return parse_delay_kinds(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ar.add_argument("--stratified", default="weak", choices=["weak", "strong", "none"])
     ar.add_argument("--depth-m", type=float, default=3000.0, help="Mogi source depth")
     ar.add_argument("--seed", type=int, default=0)
+    ar.add_argument("--delays", type=_delay_kinds, default=(), metavar="MODELS",
+                    help="also publish per-epoch weather-model total delays, e.g. "
+                         "gacos,icams (epochs/<d>/<d>.sltd.geo.tif, <d>.icams.sltd.geo.tif)")
+    ar.add_argument("--delay-geometry", default="zenith", choices=["zenith", "slant"],
+                    help="zenith delays, or slant ones (zenith / U) as the LiCSAR portal's")
     ar.set_defaults(func=run_archive)
 
 
@@ -135,12 +151,14 @@ def run_archive(args: argparse.Namespace) -> int:
     )
     summary = write_synthetic_archive(args.out, scenario=scenario, frame=args.frame,
                                       volcano=args.volcano, size_px=args.size,
-                                      network=args.network, seed=args.seed)
+                                      network=args.network, seed=args.seed,
+                                      delays=args.delays,
+                                      delay_geometry=args.delay_geometry)
     print(json.dumps({
         "root": str(summary.root), "frame": summary.frame,
         "epochs": len(summary.epochs), "interferograms": len(summary.pairs),
         "first": summary.epochs[0].isoformat(), "last": summary.epochs[-1].isoformat(),
         "onset": summary.onset.isoformat() if summary.onset else None,
-        "rate_m_per_yr": summary.rate_m_per_yr,
+        "rate_m_per_yr": summary.rate_m_per_yr, "delays": list(summary.delays),
     }))
     return 0

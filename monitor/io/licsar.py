@@ -8,6 +8,8 @@ A LiCSAR frame directory looks like the portal's (COMET LiCSAR products)::
     <frame>/metadata/<frame>.geo.{E,N,U}.tif                  LOS unit vector components
     <frame>/metadata/metadata.txt                             key=value lines
     <frame>/metadata/baselines                                "ref date bperp_m btemp_days" lines
+    <frame>/epochs/<d>/<d>.sltd.geo.tif                       GACOS total delay, metres
+    <frame>/epochs/<d>/<d>.icams.sltd.geo.tif                 ICAMS (ERA5) total delay, metres
 
 All rasters are EPSG:4326 at 0.001 degree posting. Dates are ``YYYYMMDD``. Frame ids look
 like ``022D_04826_121209``: three-digit track, A(scending) or D(escending), then two
@@ -30,6 +32,8 @@ from monitor.io.rasters import Raster, read_raster
 FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
 PAIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
 POSTING_DEG = 0.001
+#: Weather-model delay kinds and the suffix of their per-epoch files (``<d><suffix>``).
+DELAY_SUFFIXES: dict[str, str] = {"gacos": ".sltd.geo.tif", "icams": ".icams.sltd.geo.tif"}
 
 
 def parse_date(text: str, where: str = "") -> date:
@@ -59,6 +63,14 @@ def parse_pair(name: str, where: str = "") -> tuple[date, date]:
         raise DatasetError(f"{where or 'LiCSAR name'}: pair {name!r} has its second date "
                            "on or before its first")
     return d1, d2
+
+
+def delay_file_name(d: date, kind: str) -> str:
+    """Name of the ``kind`` (``gacos`` or ``icams``) delay file of epoch ``d``."""
+    if kind not in DELAY_SUFFIXES:
+        raise DatasetError(f"unknown delay kind {kind!r}; expected one of "
+                           f"{', '.join(DELAY_SUFFIXES)}")
+    return format_date(d) + DELAY_SUFFIXES[kind]
 
 
 def check_frame_id(frame: str) -> str:
@@ -94,6 +106,22 @@ class FrameLayout:
     def cc(self, d1: date, d2: date) -> Path:
         p = pair_name(d1, d2)
         return self.interferograms_dir / p / f"{p}.geo.cc.tif"
+
+    @property
+    def epochs_dir(self) -> Path:
+        return self.frame_dir / "epochs"
+
+    def epoch_dir(self, d: date) -> Path:
+        return self.epochs_dir / format_date(d)
+
+    def epoch_delay(self, d: date, kind: str) -> Path:
+        """Per-epoch weather-model delay file: ``gacos`` (``epochs/<d>/<d>.sltd.geo.tif``)
+        or ``icams`` (``epochs/<d>/<d>.icams.sltd.geo.tif``).
+
+        Raises:
+            DatasetError: ``kind`` is neither.
+        """
+        return self.epoch_dir(d) / delay_file_name(d, kind)
 
     def metadata_raster(self, kind: str) -> Path:
         """``hgt``, ``E``, ``N`` or ``U``."""

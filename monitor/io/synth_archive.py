@@ -6,6 +6,21 @@ neighbours as LiCSAR does), coherence, DEM, LOS unit vector rasters, ``metadata.
 ``baselines``, in the portal's encodings (see :mod:`monitor.io.licsar`). Beside the frame
 a ``synth_truth.json`` records what was put in (onset, rate, per-epoch peak deformation),
 which is not part of the LiCSAR layout and which the watch never reads.
+
+With ``delays`` the archive also publishes per-epoch weather-model zenith total delays
+(``epochs/<d>/<d>.sltd.geo.tif`` for GACOS, ``<d>.icams.sltd.geo.tif`` for ICAMS; issue 6),
+consistent with the drawn atmosphere: for epoch ``i``
+
+    ``ztd_i = 2.3 m * exp(-h / 7 km) + s_i + e_i``
+
+where the first term is a height-dependent total delay common to all dates (it cancels in
+differences), ``s_i`` the epoch's stratified zenith delay whose LOS part
+``-s_i / cos(incidence)`` is in the interferograms, and ``e_i`` the weather model's error: a
+smooth field of :data:`DELAY_MODEL_ERRORS` standard deviation and e-folding length, drawn per
+model and epoch from a generator seeded with ``(seed, "delays", model)`` so that the
+interferograms of a seed do not change when delays are asked for. With
+``delay_geometry="slant"`` the files hold ``ztd_i / cos(incidence)`` instead, as the LiCSAR
+portal publishes them (its ``.sltd`` files are the zenith delay divided by the U raster).
 """
 
 from __future__ import annotations
@@ -13,10 +28,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,11 +42,18 @@ from scipy import ndimage
 from monitor import __version__
 from monitor.errors import DatasetError, InputError
 from monitor.io.dem import DemTile, packaged_dem
-from monitor.io.licsar import POSTING_DEG, FrameLayout, check_frame_id, format_date
+from monitor.io.licsar import (
+    DELAY_SUFFIXES,
+    POSTING_DEG,
+    FrameLayout,
+    check_frame_id,
+    format_date,
+)
 from monitor.io.rasters import write_raster
+from monitor.science.atmosphere import turbulent_delay
 from monitor.science.dem import synthetic_dem
 from monitor.science.geometry import SENTINEL1, displacement_to_phase, los_unit_vector
-from monitor.science.synth_series import SeriesScenario, draw_series, interferogram
+from monitor.science.synth_series import SeriesScenario, SeriesTruth, draw_series, interferogram
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +68,20 @@ KNOWN_VOLCANOES: dict[str, tuple[float, float]] = {
 }
 
 
+#: Sea-level zenith total delay (metres) and its scale height (metres) in the synthetic
+#: delay files: the part common to all dates.
+ZTD_SEA_LEVEL_M = 2.3
+ZTD_SCALE_HEIGHT_M = 7000.0
+#: Weather-model error per model: (standard deviation, e-folding length), metres. Smooth
+#: fields of a few millimetres on 10-20 km scales; ICAMS (ERA5, coarser) a little worse.
+DELAY_MODEL_ERRORS: dict[str, tuple[float, float]] = {
+    "gacos": (0.003, 15_000.0),
+    "icams": (0.005, 20_000.0),
+}
+#: Second seed word of the delay generators (``b"delays"`` as an integer).
+_DELAYS_STREAM = int.from_bytes(b"delays", "big")
+
+
 @dataclass(frozen=True)
 class ArchiveSummary:
     """What :func:`write_synthetic_archive` wrote."""
@@ -57,6 +94,7 @@ class ArchiveSummary:
     transform: Affine
     onset: date | None
     rate_m_per_yr: float
+    delays: tuple[str, ...] = ()
 
 
 def network_pairs(n_epochs: int, network: Literal["daisy", "nearest3"]) -> list[tuple[int, int]]:
@@ -87,6 +125,50 @@ def resample_dem_to_grid(tile: DemTile, transform: Affine, shape: tuple[int, int
     return np.asarray(out, np.float32)
 
 
+def parse_delay_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
+    """Validated delay models, e.g. ``"gacos,icams"`` -> ``("gacos", "icams")``.
+
+    Raises:
+        InputError: an unknown model.
+    """
+    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
+    out = tuple(dict.fromkeys(k.strip() for k in items if k.strip()))
+    bad = [k for k in out if k not in DELAY_SUFFIXES]
+    if bad:
+        raise InputError(f"unknown delay model(s) {', '.join(bad)}; choose from "
+                         f"{', '.join(DELAY_SUFFIXES)}")
+    return out
+
+
+def write_epoch_delays(layout: FrameLayout, truth: SeriesTruth, dem: NDArray[np.float32],
+                       pixel_m: float, kinds: Sequence[str], seed: int,
+                       georef: dict[str, Any], *, cos_incidence: float = 1.0) -> None:
+    """Write each epoch's weather-model zenith total delay files (module docstring).
+
+    Args:
+        layout: The frame.
+        truth: The drawn series (its ``stratified_zenith_m``, ``(n_epochs, ny, nx)``).
+        dem: Heights, metres, ``(ny, nx)``.
+        pixel_m: Pixel size, metres.
+        kinds: Models to write (``gacos``, ``icams``).
+        seed: The archive's seed.
+        georef: ``crs`` and ``transform`` of the frame's rasters.
+        cos_incidence: Divides the zenith delays (1: zenith files; the U component: slant
+            files as the portal's).
+    """
+    if not 0.0 < cos_incidence <= 1.0:
+        raise InputError(f"cos_incidence must lie in (0, 1], got {cos_incidence}")
+    common = ZTD_SEA_LEVEL_M * np.exp(-np.asarray(dem, np.float64) / ZTD_SCALE_HEIGHT_M)
+    for kind in parse_delay_kinds(kinds):
+        sigma_m, length_m = DELAY_MODEL_ERRORS[kind]
+        rng = np.random.default_rng([seed, _DELAYS_STREAM, list(DELAY_SUFFIXES).index(kind)])
+        for i, epoch in enumerate(truth.epochs):
+            error = turbulent_delay(dem.shape, pixel_m, sigma_m, length_m, rng)
+            ztd = common + truth.stratified_zenith_m[i] + error
+            write_raster(layout.epoch_delay(epoch, kind),
+                         (ztd / cos_incidence).astype(np.float32), **georef)
+
+
 def write_synthetic_archive(
     out_dir: str | Path,
     *,
@@ -99,6 +181,8 @@ def write_synthetic_archive(
     incidence_deg: float = 39.0,
     network: Literal["daisy", "nearest3"] = "daisy",
     seed: int = 0,
+    delays: str | Sequence[str] = (),
+    delay_geometry: Literal["zenith", "slant"] = "zenith",
 ) -> ArchiveSummary:
     """Draw a scenario and write it as a LiCSAR frame under ``out_dir``.
 
@@ -114,8 +198,14 @@ def write_synthetic_archive(
         incidence_deg: Incidence angle, degrees.
         network: ``daisy`` (consecutive pairs) or ``nearest3`` (LiCSAR-like network).
         seed: Random seed; the same seed gives the same archive.
+        delays: Weather-model delay files to publish per epoch (``gacos``, ``icams``, or a
+            comma-separated string); they do not change the rest of the archive.
+        delay_geometry: ``zenith`` delays, or ``slant`` ones (zenith / U, as the portal's).
     """
     check_frame_id(frame)
+    delay_kinds = parse_delay_kinds(delays)
+    if delay_geometry not in ("zenith", "slant"):
+        raise InputError(f"unknown delay_geometry {delay_geometry!r}; use zenith or slant")
     if not 16 <= size_px <= 2000:
         raise InputError(f"archive size_px must lie in [16, 2000], got {size_px}")
     rng = np.random.default_rng(seed)
@@ -176,6 +266,9 @@ def write_synthetic_archive(
         write_raster(layout.unw(d1, d2), phase, **georef)
         cc = np.where(np.isnan(d), 0, np.clip(np.round(coh * 255), 1, 255))
         write_raster(layout.cc(d1, d2), cc, dtype="uint8", nodata=0, **georef)
+    if delay_kinds:
+        write_epoch_delays(layout, truth, dem, pixel_m, delay_kinds, seed, georef,
+                           cos_incidence=u if delay_geometry == "slant" else 1.0)
     centre_pix = (size_px // 2, size_px // 2)
     truth_doc = {
         "frame": frame,
@@ -189,6 +282,13 @@ def write_synthetic_archive(
                      for k, v in asdict(scenario).items()},
         "epochs": [ep.isoformat() for ep in epochs],
         "peak_los_m": [float(a - truth.amplitudes_m[0]) for a in truth.amplitudes_m],
+        "delays": {
+            "models": list(delay_kinds),
+            "geometry": delay_geometry,
+            "common_ztd": f"{ZTD_SEA_LEVEL_M} m * exp(-h / {ZTD_SCALE_HEIGHT_M:g} m)",
+            "model_error_sigma_length_m": {k: list(DELAY_MODEL_ERRORS[k])
+                                           for k in delay_kinds},
+        },
         "note": "ground truth of the synthetic archive; not part of the LiCSAR layout",
     }
     (layout.root / f"{frame}.synth_truth.json").write_text(json.dumps(truth_doc, indent=2))
@@ -196,4 +296,4 @@ def write_synthetic_archive(
              len(epochs), len(pairs))
     return ArchiveSummary(layout.root, frame, epochs,
                           tuple((epochs[a], epochs[b]) for a, b in pairs), shape, transform,
-                          scenario.onset, scenario.rate_m_per_yr)
+                          scenario.onset, scenario.rate_m_per_yr, delay_kinds)

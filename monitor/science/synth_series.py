@@ -110,6 +110,9 @@ class SeriesTruth:
         amplitudes_m: Peak LOS deformation per epoch, metres (0 before onset).
         base_coherence: Persistent coherence of the scene (land cover, slopes, water),
             ``(ny, nx)``; each pair's coherence is this times a pair-specific factor.
+        stratified_zenith_m: Stratified (DEM-correlated) zenith delay per epoch, metres,
+            ``(n_epochs, ny, nx)``; its LOS part of ``atmosphere`` is
+            ``-stratified_zenith_m / cos(incidence)`` (what a weather model would predict).
     """
 
     epochs: tuple[date, ...]
@@ -117,6 +120,7 @@ class SeriesTruth:
     atmosphere: NDArray[np.float32]
     amplitudes_m: NDArray[np.float64]
     base_coherence: NDArray[np.float32]
+    stratified_zenith_m: NDArray[np.float32]
 
     def deformation(self, i: int) -> NDArray[np.float32]:
         """Cumulative LOS deformation of epoch ``i`` relative to the first, metres."""
@@ -154,6 +158,7 @@ def draw_series(rng: np.random.Generator, scenario: SeriesScenario, dem_m: NDArr
     epochs = scenario.epochs
     cos_inc = max(u, 1e-3)
     atm = np.empty((len(epochs), ny, nx), np.float32)
+    strat = np.empty((len(epochs), ny, nx), np.float32)
     pix = math.sqrt(dx * dy)
     for i in range(len(epochs)):
         if scenario.stratified_strength == "none":
@@ -165,13 +170,14 @@ def draw_series(rng: np.random.Generator, scenario: SeriesScenario, dem_m: NDArr
         t = turbulent_delay((ny, nx), pix, scenario.turbulent_sigma_m,
                             scenario.turbulent_length_m, rng)
         # Zenith path delays lengthen the range: negative LOS displacement.
+        strat[i] = s
         atm[i] = -s / cos_inc + t
     amps = np.array([scenario.amplitude_m(ep) for ep in epochs], dtype=np.float64)
     # Incoherent areas persist from pair to pair (water, dense vegetation, steep slopes);
     # sea level and below is water.
     base = coherence_map((ny, nx), pix, rng, mean=0.8, spread=0.8, dem_m=dem,
                          water_below_m=0.5, n_patches=2)
-    return SeriesTruth(epochs, shape, atm, amps, base)
+    return SeriesTruth(epochs, shape, atm, amps, base, strat)
 
 
 def interferogram(rng: np.random.Generator, truth: SeriesTruth, scenario: SeriesScenario,
