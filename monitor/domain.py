@@ -107,3 +107,22 @@ class ScoreCorrection:
     p_by_gain: Mapping[str, float] | None
     lstt_p: float | None
     details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FrameMetadata:
+    """A frame's metadata files, copied into the local cache (issue 6).
+
+    Attributes:
+        frame: LiCSAR frame id.
+        hgt_path: Cached ``metadata/<frame>.geo.hgt.tif`` (DEM heights, metres), or None
+            when the archive has no such file.
+        u_path: Cached ``metadata/<frame>.geo.U.tif`` (LOS up component, cos(incidence)),
+            or None.
+        metadata_txt_path: Cached ``metadata/metadata.txt`` (key=value lines), or None.
+    """
+
+    frame: str
+    hgt_path: str | None
+    u_path: str | None
+    metadata_txt_path: str | None

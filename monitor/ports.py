@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from monitor.domain import FetchedProduct, ProductRef
+from monitor.domain import FetchedProduct, FrameMetadata, ProductRef
 
 
 @runtime_checkable
@@ -32,6 +32,24 @@ class Archive(Protocol):
     def fetch(self, ref: ProductRef, cache_dir: Path) -> FetchedProduct:
         """Copy a product into ``cache_dir`` (atomically: a partial download is never
         left under the final name) and return its local paths and checksum."""
+        ...
+
+    def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
+        """Copy the frame's height raster, LOS up raster and ``metadata.txt`` into
+        ``cache_dir`` (same caching, validation and retries as :meth:`fetch`); a file the
+        archive does not have is None. Raises ``ArchiveUnavailable`` or ``ArchiveError``
+        (a published file that is broken: not installed in the cache)."""
+        ...
+
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+        """Copy the weather-model delay files of one acquisition into ``cache_dir``.
+
+        Returns ``{"gacos": path, "icams": path}`` with only the kinds published for that
+        epoch, ``{}`` when none is (no epoch directory). Delays are total delays in metres
+        (the portal's are slant: zenith delay / U). Raises ``ArchiveUnavailable`` or
+        ``ArchiveError`` like :meth:`fetch`; a published file that is not a single-band
+        float raster is an ``ArchiveError`` naming its URL and is never left in the
+        cache."""
         ...
 
 

@@ -130,7 +130,7 @@ class Handler(BaseHTTPRequestHandler):
             elif fault == "nan":
                 data = st.nan_tif
             self._send(200, data, "image/tiff", head, None, lm)
-        elif st.mode == "atom" and rel.endswith(".tif.xml") and (st.root / rel[1:-4]).is_file():
+        elif st.mode == "atom" and rel.endswith(".xml") and (st.root / rel[1:-4]).is_file():
             href = "/blobs" + path[:-4]
             feed = ('<?xml version="1.0" encoding="utf-8"?>'
                     '<feed xmlns="http://www.w3.org/2005/Atom"><title>LiCSAR</title>'
@@ -143,7 +143,9 @@ class Handler(BaseHTTPRequestHandler):
     def _listing(self, path: str, fs: Path) -> str:
         st = self.server.state
         children = sorted(fs.iterdir())
-        is_pair = PAIR_RE.match(fs.name) is not None
+        # Pair, metadata and epoch directories hold files: served in the mode's form.
+        is_pair = PAIR_RE.match(fs.name) is not None or fs.name == "metadata" \
+            or fs.parent.name == "epochs"
         if is_pair and st.mode == "links":
             hrefs = [f"{st.mirror_base}/mirror{path}{c.name}" for c in children]
         elif is_pair and st.mode == "atom":
@@ -175,7 +177,16 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               onset=date(2024, 1, 30), rate_m_per_yr=0.5, decorrelate=False,
                               turbulent_sigma_m=0.0, stratified_strength="none")
     write_synthetic_archive(root / "22", scenario=scenario, frame=FRAME, volcano="synthetic",
-                            centre_lonlat=(14.14, 40.83), size_px=32, seed=1)
+                            centre_lonlat=(14.14, 40.83), size_px=32, seed=1,
+                            delays="gacos,icams")
+    # Delays as the portal publishes them: both models for the first epoch, GACOS only for
+    # the second, none for the last (no epoch directory at all).
+    layout = FrameLayout(root / "22", FRAME)
+    epochs = scenario.epochs
+    layout.epoch_delay(epochs[1], "icams").unlink()
+    for f in layout.epoch_dir(epochs[-1]).iterdir():
+        f.unlink()
+    layout.epoch_dir(epochs[-1]).rmdir()
     return root
 
 
@@ -424,3 +435,193 @@ def test_each_portal_form_is_followed(server: ServerState, mode: str, marker: st
             assert marker in f.url
             assert f.url.startswith(server.mirror_base if mode == "links" else base)
     assert sum(n for p, n in server.gets.items() if p.endswith(".tif.xml")) == xml_hits
+
+
+# -- frame metadata and per-epoch delays, fetched for flagged steps (issue 6) ---------------
+
+EPOCHS = SeriesScenario(start=date(2024, 1, 6), n_epochs=N_EPOCHS, interval_days=12,
+                        onset=None).epochs
+OTHER_FRAME = "087A_05000_131313"  # no such frame in the archive
+
+
+def _delay_path(epoch: date, kind: str = "gacos") -> str:
+    d = f"{epoch:%Y%m%d}"
+    return f"/22/{FRAME}/epochs/{d}/{d}{'.icams' if kind == 'icams' else ''}.sltd.geo.tif"
+
+
+def test_contract_fetch_metadata(impl: Archive, root: Path, tmp_path: Path) -> None:
+    layout = FrameLayout(root / "22", FRAME)
+    meta = impl.fetch_metadata(FRAME, tmp_path)
+    assert meta.frame == FRAME
+    for got, src in ((meta.hgt_path, layout.metadata_raster("hgt")),
+                     (meta.u_path, layout.metadata_raster("U")),
+                     (meta.metadata_txt_path, layout.metadata_txt)):
+        assert got is not None and Path(got).parent == tmp_path / FRAME / "metadata"
+        assert Path(got).name == src.name and Path(got).read_bytes() == src.read_bytes()
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_contract_metadata_absent(impl: Archive, tmp_path: Path) -> None:
+    meta = impl.fetch_metadata(OTHER_FRAME, tmp_path)
+    assert (meta.hgt_path, meta.u_path, meta.metadata_txt_path) == (None, None, None)
+    with pytest.raises(InputError, match="not-a-frame"):
+        impl.fetch_metadata("not-a-frame", tmp_path)
+
+
+def test_contract_epoch_delays(impl: Archive, root: Path, tmp_path: Path) -> None:
+    layout = FrameLayout(root / "22", FRAME)
+    both = impl.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    assert sorted(both) == ["gacos", "icams"]
+    for kind, path in both.items():
+        assert Path(path) == tmp_path / FRAME / "epochs" / f"{EPOCHS[0]:%Y%m%d}" / \
+            layout.epoch_delay(EPOCHS[0], kind).name
+        assert Path(path).read_bytes() == layout.epoch_delay(EPOCHS[0], kind).read_bytes()
+    only_gacos = impl.fetch_epoch_delays(FRAME, EPOCHS[1], tmp_path)
+    assert list(only_gacos) == ["gacos"]
+    assert impl.fetch_epoch_delays(FRAME, EPOCHS[-1], tmp_path) == {}  # no epoch directory
+    assert impl.fetch_epoch_delays(FRAME, date(2030, 1, 1), tmp_path) == {}
+    assert impl.fetch_epoch_delays(OTHER_FRAME, EPOCHS[0], tmp_path) == {}
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_contract_cached_delays_reused_until_republished(impl: Archive, root: Path,
+                                                         tmp_path: Path) -> None:
+    first = impl.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    meta = impl.fetch_metadata(FRAME, tmp_path)
+    assert meta.hgt_path is not None
+    inodes = {p: os.stat(p).st_ino for p in [*first.values(), meta.hgt_path]}
+    again = impl.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    impl.fetch_metadata(FRAME, tmp_path)
+    assert again == first
+    assert {p: os.stat(p).st_ino for p in inodes} == inodes  # not copied again
+    src = FrameLayout(root / "22", FRAME).epoch_delay(EPOCHS[0], "gacos")
+    st = src.stat()
+    try:
+        os.utime(src, (st.st_atime, st.st_mtime + 3600))  # upstream re-published the file
+        impl.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    finally:
+        os.utime(src, (st.st_atime, st.st_mtime))
+    assert os.stat(first["gacos"]).st_ino != inodes[first["gacos"]]
+    assert os.stat(first["icams"]).st_ino == inodes[first["icams"]]
+
+
+def _local_frame_copy(root: Path, dest: Path) -> FrameLayout:
+    import shutil
+
+    src = FrameLayout(root / "22", FRAME)
+    out = FrameLayout(dest, FRAME)
+    shutil.copytree(src.metadata_dir, out.metadata_dir)
+    shutil.copytree(src.epochs_dir, out.epochs_dir)
+    return out
+
+
+def test_local_broken_delay_and_metadata_never_cached(root: Path, tmp_path: Path) -> None:
+    layout = _local_frame_copy(root, tmp_path / "archive")
+    cache_dir = tmp_path / "cache"
+    arch = LocalArchive(tmp_path / "archive")
+    gacos = layout.epoch_delay(EPOCHS[0], "gacos")
+    data = gacos.read_bytes()
+    gacos.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ArchiveError, match=f"{gacos.name}.*broken product"):
+        arch.fetch_epoch_delays(FRAME, EPOCHS[0], cache_dir)
+    write_raster(gacos, np.full((32, 32), 2), dtype="int16")  # not a float delay
+    with pytest.raises(ArchiveError, match="expected a float raster"):
+        arch.fetch_epoch_delays(FRAME, EPOCHS[0], cache_dir)
+    layout.metadata_txt.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ArchiveError, match="metadata.txt"):
+        arch.fetch_metadata(FRAME, cache_dir)
+    cached = [p.name for p in cache_dir.rglob("*") if p.is_file()]
+    assert gacos.name not in cached and "metadata.txt" not in cached
+    assert not [n for n in cached if n.endswith(".part")]
+
+
+@pytest.mark.parametrize("fault", ["truncate", "garbage", "nan"])
+def test_http_broken_delay_never_cached(server: ServerState, tmp_path: Path,
+                                        fault: str) -> None:
+    arch = _http(server, retries=1)
+    path = _delay_path(EPOCHS[0])
+    server.body_fault[path] = fault
+    with pytest.raises(ArchiveError, match=path.replace(".", r"\.")):
+        arch.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    assert not (tmp_path / FRAME / "epochs" / f"{EPOCHS[0]:%Y%m%d}"
+                / path.rsplit("/", 1)[1]).exists()
+    assert not list(tmp_path.rglob("*.part"))
+    assert server.gets[path] == (2 if fault == "truncate" else 1)  # only transient retried
+
+
+@pytest.mark.parametrize("where", ["directory", "file", "metadata"])
+def test_http_delay_500_retried_then_unavailable(server: ServerState, tmp_path: Path,
+                                                 where: str) -> None:
+    sleeps: list[float] = []
+    arch = _http(server, retries=2, backoff_s=0.01, sleep=sleeps.append)
+    path = {"directory": f"/22/{FRAME}/epochs/{EPOCHS[0]:%Y%m%d}/",
+            "file": _delay_path(EPOCHS[0], "icams"),
+            "metadata": f"/22/{FRAME}/metadata/{FRAME}.geo.hgt.tif"}[where]
+    server.fail_first[path] = 10
+    with pytest.raises(ArchiveUnavailable, match="HTTP 500.*gave up after 3") as info:
+        if where == "metadata":
+            arch.fetch_metadata(FRAME, tmp_path)
+        else:
+            arch.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    assert server.gets[path] == 3 and sleeps == [0.01, 0.02]
+    assert path in str(info.value)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name in path]
+
+
+def test_http_delay_transient_500_recovers(server: ServerState, tmp_path: Path) -> None:
+    server.fail_first[f"/22/{FRAME}/epochs/{EPOCHS[0]:%Y%m%d}/"] = 1
+    server.fail_first[_delay_path(EPOCHS[0])] = 2
+    got = _http(server, retries=2).fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    assert sorted(got) == ["gacos", "icams"]
+
+
+def test_http_epoch_directory_forbidden_is_an_error(server: ServerState,
+                                                    tmp_path: Path) -> None:
+    """Only 404 means 'no delays'; another refusal is an error, not a silent {}."""
+    path = f"/22/{FRAME}/epochs/{EPOCHS[0]:%Y%m%d}/"
+    server.status[path] = 403
+    with pytest.raises(ArchiveError, match="HTTP 403") as info:
+        _http(server).fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)
+    assert not isinstance(info.value, ArchiveUnavailable)
+
+
+def test_http_hostile_links_in_epoch_listing(server: ServerState, tmp_path: Path,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    d = f"{EPOCHS[1]:%Y%m%d}"
+    server.extra_links[f"/22/{FRAME}/epochs/{d}/"] = [
+        f"../../../etc/{d}.icams.sltd.geo.tif", f"%2e%2e/{d}.icams.sltd.geo.tif"]
+    with caplog.at_level(logging.WARNING, logger="monitor.archive"):
+        got = _http(server).fetch_epoch_delays(FRAME, EPOCHS[1], tmp_path)
+    assert list(got) == ["gacos"]
+    assert sum("refused" in r.getMessage() for r in caplog.records) == 2
+
+
+@pytest.mark.parametrize(("mode", "marker"), [("links", "/mirror/22/"), ("atom", "/blobs/22/")])
+def test_http_delays_follow_each_portal_form(server: ServerState, tmp_path: Path, mode: str,
+                                             marker: str) -> None:
+    server.reset(mode)
+    arch = _http(server)
+    assert sorted(arch.fetch_epoch_delays(FRAME, EPOCHS[0], tmp_path)) == ["gacos", "icams"]
+    meta = arch.fetch_metadata(FRAME, tmp_path)
+    assert None not in (meta.hgt_path, meta.u_path, meta.metadata_txt_path)
+    fetched = [p for p, n in server.gets.items() if n and p.endswith((".tif", ".txt"))]
+    assert len(fetched) == 5 and all(p.startswith(marker) for p in fetched)
+
+
+def test_frame_file_cache_paths_refuse_traversal(tmp_path: Path) -> None:
+    from monitor.archive.cache import frame_file_path
+    from monitor.errors import DatasetError
+
+    assert frame_file_path(tmp_path, FRAME, "epochs", "20240106", "20240106.sltd.geo.tif") \
+        == tmp_path / FRAME / "epochs" / "20240106" / "20240106.sltd.geo.tif"
+    for parts in (("epochs", "..", "x.tif"), ("metadata", "../../etc/passwd"),
+                  ("metadata", "/etc/passwd"), ("epochs", "a\\b")):
+        with pytest.raises(ArchiveError, match="refusing archive name"):
+            frame_file_path(tmp_path, FRAME, *parts)
+    with pytest.raises(DatasetError, match="frame id"):
+        frame_file_path(tmp_path, "../x", "metadata", "metadata.txt")
+    layout = FrameLayout(tmp_path, FRAME)
+    assert layout.epoch_delay(date(2024, 1, 6), "icams").relative_to(tmp_path).as_posix() == \
+        f"{FRAME}/epochs/20240106/20240106.icams.sltd.geo.tif"
+    with pytest.raises(DatasetError, match="unknown delay kind"):
+        layout.epoch_delay(date(2024, 1, 6), "era5")

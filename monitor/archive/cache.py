@@ -1,7 +1,9 @@
 """The local product cache shared by the archive adapters.
 
-A product file lands at ``<cache_dir>/<frame>/<pair>/<name>`` only once it is complete,
-checksummed and readable as a single-band raster: it is written to a temporary ``.part`` file
+A product file lands at ``<cache_dir>/<frame>/<pair>/<name>`` (metadata files at
+``<cache_dir>/<frame>/metadata/<name>``, weather-model delays at
+``<cache_dir>/<frame>/epochs/<YYYYMMDD>/<name>``) only once it is complete, checksummed and
+valid (:func:`validate_product`): it is written to a temporary ``.part`` file
 in the same directory, validated, then moved with ``os.replace``. A JSON sidecar
 ``<name>.meta.json`` records where it came from, its size, Last-Modified and sha256, so that an
 unchanged remote file is not downloaded again.
@@ -19,9 +21,9 @@ from pathlib import Path
 
 from monitor.archive.listing import validate_name
 from monitor.domain import ProductRef
-from monitor.errors import ArchiveError, RasterError
+from monitor.errors import ArchiveError, DatasetError, RasterError
 from monitor.io.atomic import atomic_write
-from monitor.io.licsar import check_frame_id
+from monitor.io.licsar import check_frame_id, parse_metadata_txt
 from monitor.io.rasters import read_raster
 
 CHUNK_BYTES = 1 << 20
@@ -42,6 +44,26 @@ def cache_path(cache_dir: Path, ref: ProductRef, name: str) -> Path:
     check_frame_id(ref.frame)
     validate_name(name, f"product {ref.frame} {ref.pair}")
     return Path(cache_dir) / ref.frame / ref.pair / name
+
+
+def frame_file_path(cache_dir: Path, frame: str, *parts: str) -> Path:
+    """Final path of a frame file that belongs to no pair, e.g. ``(frame, "metadata",
+    name)`` or ``(frame, "epochs", "20240106", name)``; every part validated as a name."""
+    check_frame_id(frame)
+    for part in parts:
+        validate_name(part, f"frame {frame} file {'/'.join(parts)}")
+    return Path(cache_dir).joinpath(frame, *parts)
+
+
+def reusable(final: Path, url: str, size: int | None, last_modified: str | None
+             ) -> Sidecar | None:
+    """The sidecar of a cached copy that can be used as it is: same source URL, the
+    source's size and Last-Modified unchanged, and the copy's checksum intact."""
+    side = read_sidecar(final) if final.is_file() else None
+    if (side is None or side.url != url or size is None or last_modified is None
+            or side.size_bytes != size or side.last_modified != last_modified):
+        return None
+    return side if sha256_file(final) == side.sha256 else None
 
 
 def sidecar_path(path: Path) -> Path:
@@ -86,19 +108,32 @@ def temp_part(final: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
-def validate_product(part: Path, kind: str, url: str) -> None:
-    """Check a downloaded file is a usable raster before it gets its final name.
+#: What :func:`validate_product` checks per kind of file.
+PRODUCT_KINDS = ("unw", "cc", "delay", "hgt", "U", "metadata_txt")
 
-    ``kind`` is ``unw`` (float radians; 0 and NaN are nodata; at least one finite value) or
-    ``cc`` (any single-band raster).
+
+def validate_product(part: Path, kind: str, url: str) -> None:
+    """Check a downloaded file is usable before it gets its final name.
+
+    Kinds: ``unw`` (float radians; 0 and NaN are nodata; at least one finite value),
+    ``cc`` (any single-band raster), ``delay`` and ``U`` (single-band float rasters with at
+    least one finite value), ``hgt`` (single-band numeric raster with a finite value),
+    ``metadata_txt`` (``key=value`` lines).
 
     Raises:
-        ArchiveError: naming ``url``, when the file is not a single-band raster or the phase
-            holds no finite value.
+        ArchiveError: naming ``url``, when the file is not what its kind requires.
     """
+    if kind not in PRODUCT_KINDS:
+        raise ArchiveError(f"{url}: unknown product kind {kind!r}")
     try:
-        read_raster(part, zero_is_nodata=kind == "unw", require_finite=kind == "unw")
-    except RasterError as exc:
+        if kind == "metadata_txt":
+            parse_metadata_txt(part)
+            return
+        raster = read_raster(part, zero_is_nodata=kind == "unw", require_finite=kind != "cc")
+        dtype = raster.source_dtype or ""
+        if kind in ("delay", "U") and not dtype.startswith("float"):
+            raise RasterError(f"{part}: expected a float raster, found {dtype}")
+    except (RasterError, DatasetError, UnicodeDecodeError) as exc:
         raise ArchiveError(f"{url}: broken product, not installed in the cache "
                            f"({str(exc).replace(str(part), 'download')})") from None
 

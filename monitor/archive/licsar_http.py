@@ -17,6 +17,12 @@ backoff ``backoff_s * 2**attempt``; other errors are raised at once. Downloads g
 file, are checked against Content-Length, validated as single-band rasters with a finite phase,
 then moved into place; a HEAD request and the cache sidecar skip files whose size and
 Last-Modified have not changed.
+
+Frame files outside the pairs are fetched on demand only (issue 6, for flagged steps):
+``<frame>/metadata/`` (``<frame>.geo.hgt.tif``, ``<frame>.geo.U.tif``, ``metadata.txt``) and
+the per-epoch weather-model delays ``<frame>/epochs/<d>/<d>.sltd.geo.tif`` (GACOS) and
+``<d>.icams.sltd.geo.tif`` (ICAMS), with the same listing forms, retries, validation and cache.
+An HTTP 404 on such a directory means the archive has none of its files.
 """
 
 from __future__ import annotations
@@ -37,9 +43,9 @@ from monitor.archive.freshness import products_since
 from monitor.archive.http_errors import archive_error, check_response
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of
-from monitor.domain import FetchedProduct, ProductRef, RemoteFile
+from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
 from monitor.errors import ArchiveError, ArchiveUnavailable, DatasetError, InputError
-from monitor.io.licsar import PAIR_RE, parse_pair
+from monitor.io.licsar import DELAY_SUFFIXES, PAIR_RE, delay_file_name, format_date, parse_pair
 from monitor.science.geometry import SENTINEL1
 
 log = logging.getLogger(__name__)
@@ -111,8 +117,22 @@ class LicsarHttpArchive:
         return resp
 
     def _listing(self, url: str) -> Listing:
-        def once() -> Listing:
-            resp = self._request("GET", url, stream=True)
+        listing = self._listing_or_none(url, missing_ok=False)
+        if listing is None:  # pragma: no cover - only missing_ok answers None
+            raise ArchiveError(f"{url}: no listing")
+        return listing
+
+    def _listing_or_none(self, url: str, *, missing_ok: bool = True) -> Listing | None:
+        """The parsed listing at ``url``; None on HTTP 404 when ``missing_ok``."""
+        def once() -> Listing | None:
+            try:
+                resp = self.session.request("GET", url, timeout=self.timeout_s, stream=True)
+            except requests.RequestException as exc:
+                raise archive_error(url, exc=exc) from None
+            if missing_ok and resp.status_code == 404:
+                resp.close()
+                return None
+            check_response(resp, url)
             body = bytearray()
             try:
                 for chunk in resp.iter_content(64 * 1024):
@@ -128,8 +148,10 @@ class LicsarHttpArchive:
             return parse_listing(text, resp.url or url, resp.headers.get("Content-Type", ""))
 
         listing = self._with_retries(url, once)
-        for href, reason in listing.rejected:
-            log.warning("archive listing %s: link %r refused and skipped: %s", url, href, reason)
+        if listing is not None:
+            for href, reason in listing.rejected:
+                log.warning("archive listing %s: link %r refused and skipped: %s", url, href,
+                            reason)
         return listing
 
     # -- listing ----------------------------------------------------------------------------
@@ -223,13 +245,12 @@ class LicsarHttpArchive:
 
     def _fetch_file(self, ref: ProductRef, remote: RemoteFile, kind: str,
                     cache_dir: Path) -> tuple[Path, str]:
-        final = cache.cache_path(cache_dir, ref, remote.name)
+        return self._fetch_into(remote, kind, cache.cache_path(cache_dir, ref, remote.name))
+
+    def _fetch_into(self, remote: RemoteFile, kind: str, final: Path) -> tuple[Path, str]:
         size, last_modified = self._head(remote.url)
-        side = cache.read_sidecar(final) if final.is_file() else None
-        unchanged = (side is not None and side.url == remote.url and size is not None
-                     and last_modified is not None and side.size_bytes == size
-                     and side.last_modified == last_modified)
-        if side is not None and unchanged and cache.sha256_file(final) == side.sha256:
+        side = cache.reusable(final, remote.url, size, last_modified)
+        if side is not None:
             log.debug("archive %s unchanged (size %d, %s); cached copy kept",
                       remote.url, size, last_modified)
             return final, side.sha256
@@ -254,3 +275,55 @@ class LicsarHttpArchive:
             cc_path, extra["cc_sha256"], extra["cc_url"] = str(path), cc_digest, ref.cc.url
         return FetchedProduct(ref, str(unw_path), cc_path, digest, extra)
 
+    # -- frame files fetched on demand (issue 6) --------------------------------------------
+
+    def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
+        """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into
+        ``<cache_dir>/<frame>/metadata/`` (unchanged cached copies kept); files the archive
+        does not list, or a missing ``metadata/`` directory, give None.
+
+        Raises:
+            ArchiveUnavailable: the portal cannot be reached after the retries.
+            ArchiveError: a listed file cannot be fetched or is not usable; its URL is named
+                and nothing is left under its final name.
+        """
+        url = self.frame_url(frame) + "metadata/"
+        listing = self._listing_or_none(url)
+        out: dict[str, str | None] = {"hgt": None, "U": None, "metadata_txt": None}
+        if listing is None:
+            log.info("archive %s: no metadata directory (HTTP 404)", url)
+            return FrameMetadata(frame, None, None, None)
+        for kind, name in (("hgt", f"{frame}.geo.hgt.tif"), ("U", f"{frame}.geo.U.tif"),
+                           ("metadata_txt", "metadata.txt")):
+            remote = self._resolve_file(listing, name)
+            if remote is None:
+                continue
+            final = cache.frame_file_path(Path(cache_dir), frame, "metadata", name)
+            out[kind] = str(self._fetch_into(remote, kind, final)[0])
+        return FrameMetadata(frame, out["hgt"], out["U"], out["metadata_txt"])
+
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+        """Download the epoch's GACOS / ICAMS delay files into
+        ``<cache_dir>/<frame>/epochs/<YYYYMMDD>/``; ``{}`` when the epoch directory is
+        missing (HTTP 404) or lists neither.
+
+        Raises:
+            ArchiveUnavailable: the portal cannot be reached after the retries.
+            ArchiveError: a listed delay file cannot be fetched or is not a single-band
+                float raster; its URL is named and nothing is left under its final name.
+        """
+        day = format_date(epoch)
+        url = f"{self.frame_url(frame)}epochs/{day}/"
+        listing = self._listing_or_none(url)
+        if listing is None:
+            log.info("archive %s: no epoch directory (HTTP 404), no delays", url)
+            return {}
+        out: dict[str, str] = {}
+        for kind in DELAY_SUFFIXES:
+            name = delay_file_name(epoch, kind)
+            remote = self._resolve_file(listing, name)
+            if remote is None:
+                continue
+            final = cache.frame_file_path(Path(cache_dir), frame, "epochs", day, name)
+            out[kind] = str(self._fetch_into(remote, "delay", final)[0])
+        return out

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from monitor.archive import cache
 from monitor.archive.freshness import products_since
-from monitor.domain import FetchedProduct, ProductRef, RemoteFile
+from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
 from monitor.errors import ArchiveError, DatasetError, InputError
-from monitor.io.licsar import FRAME_RE, FrameLayout, pair_name
+from monitor.io.licsar import DELAY_SUFFIXES, FRAME_RE, FrameLayout, format_date, pair_name
 from monitor.science.geometry import SENTINEL1
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,9 @@ class LocalArchive:
         src = self.layout(ref.frame).unw(ref.date1, ref.date2) if kind == "unw" else \
             self.layout(ref.frame).cc(ref.date1, ref.date2)
         final = cache.cache_path(cache_dir, ref, remote.name)
+        return self._copy_file(src, remote, kind, final)
+
+    def _copy_file(self, src: Path, remote: RemoteFile, kind: str, final: Path) -> str:
         fd, part = cache.temp_part(final)
         try:
             with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
@@ -102,7 +105,8 @@ class LocalArchive:
             cache.discard(part)
             if isinstance(exc, ArchiveError):
                 raise
-            raise ArchiveError(f"{src}: cannot copy into the cache {cache_dir} ({exc})") from None
+            raise ArchiveError(f"{src}: cannot copy into the cache {final.parent} "
+                               f"({exc})") from None
         lm = remote.last_modified.isoformat() if remote.last_modified else None
         cache.write_sidecar(final, cache.Sidecar(remote.url, size, lm, digest))
         return digest
@@ -121,3 +125,49 @@ class LocalArchive:
             cc_path = str(cache.cache_path(cache_dir, ref, ref.cc.name))
         return FetchedProduct(ref, str(cache.cache_path(cache_dir, ref, ref.unw.name)),
                               cc_path, digest, extra)
+
+    def _cached_copy(self, src: Path, kind: str, final: Path) -> str:
+        """Copy ``src`` to ``final`` unless the cached copy is still that file's."""
+        remote = _remote_file(src)
+        lm = remote.last_modified.isoformat() if remote.last_modified else None
+        if cache.reusable(final, remote.url, remote.size_bytes, lm) is not None:
+            log.debug("local archive %s unchanged; cached copy kept", src)
+            return str(final)
+        self._copy_file(src, remote, kind, final)
+        return str(final)
+
+    def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
+        """Copy the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into
+        ``<cache_dir>/<frame>/metadata/``; files the archive lacks are None.
+
+        Raises:
+            ArchiveError: a present file is not usable (nothing cached under its name).
+        """
+        track_of(frame)
+        layout = self.layout(frame)
+        out: dict[str, str | None] = {}
+        for key, src, kind in (("hgt", layout.metadata_raster("hgt"), "hgt"),
+                               ("U", layout.metadata_raster("U"), "U"),
+                               ("txt", layout.metadata_txt, "metadata_txt")):
+            final = cache.frame_file_path(Path(cache_dir), frame, "metadata", src.name)
+            out[key] = self._cached_copy(src, kind, final) if src.is_file() else None
+        return FrameMetadata(frame, out["hgt"], out["U"], out["txt"])
+
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+        """Copy the epoch's GACOS / ICAMS delay files into
+        ``<cache_dir>/<frame>/epochs/<YYYYMMDD>/``; ``{}`` when none is published.
+
+        Raises:
+            ArchiveError: a present file is not a single-band float raster (nothing cached
+                under its name).
+        """
+        track_of(frame)
+        layout = self.layout(frame)
+        out: dict[str, str] = {}
+        for kind in DELAY_SUFFIXES:
+            src = layout.epoch_delay(epoch, kind)
+            if src.is_file():
+                final = cache.frame_file_path(Path(cache_dir), frame, "epochs",
+                                              format_date(epoch), src.name)
+                out[kind] = self._cached_copy(src, "delay", final)
+        return out
