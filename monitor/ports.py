@@ -5,6 +5,7 @@ Only the daemon and the CLI choose concrete adapters (STYLE.md rule 7).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -41,15 +42,17 @@ class Archive(Protocol):
         (a published file that is broken: not installed in the cache)."""
         ...
 
-    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path,
+                           kinds: Sequence[str] = ("gacos", "icams")) -> dict[str, str]:
         """Copy the weather-model delay files of one acquisition into ``cache_dir``.
 
-        Returns ``{"gacos": path, "icams": path}`` with only the kinds published for that
-        epoch, ``{}`` when none is (no epoch directory). Delays are total delays in metres
-        (the portal's are slant: zenith delay / U). Raises ``ArchiveUnavailable`` or
-        ``ArchiveError`` like :meth:`fetch`; a published file that is not a single-band
-        float raster is an ``ArchiveError`` naming its URL and is never left in the
-        cache."""
+        Returns ``{"gacos": path, "icams": path}`` with only the ``kinds`` asked for and
+        published for that epoch, ``{}`` when none is (no epoch directory); kinds not asked
+        for are not fetched (a broken file of one model never blocks the other). Delays
+        are total delays in metres (the portal's are slant: zenith delay / U). Raises
+        ``ArchiveUnavailable`` or ``ArchiveError`` like :meth:`fetch`; a published file
+        that is not a single-band float raster is an ``ArchiveError`` naming its URL and
+        is never left in the cache."""
         ...
 
 

@@ -482,6 +482,13 @@ def test_contract_epoch_delays(impl: Archive, root: Path, tmp_path: Path) -> Non
     assert impl.fetch_epoch_delays(FRAME, date(2030, 1, 1), tmp_path) == {}
     assert impl.fetch_epoch_delays(OTHER_FRAME, EPOCHS[0], tmp_path) == {}
     assert not list(tmp_path.rglob("*.part"))
+    # Only the kinds asked for are fetched: a broken file of one never blocks the other.
+    other = tmp_path / "only_icams"
+    assert list(impl.fetch_epoch_delays(FRAME, EPOCHS[0], other, ("icams",))) == ["icams"]
+    assert [p.name for p in other.rglob("*.tif")] == [
+        layout.epoch_delay(EPOCHS[0], "icams").name]
+    with pytest.raises(InputError, match="unknown delay model"):
+        impl.fetch_epoch_delays(FRAME, EPOCHS[0], other, ("era6",))
 
 
 def test_contract_cached_delays_reused_until_republished(impl: Archive, root: Path,

@@ -31,7 +31,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -45,7 +45,14 @@ from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of
 from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
 from monitor.errors import ArchiveError, ArchiveUnavailable, DatasetError, InputError
-from monitor.io.licsar import DELAY_SUFFIXES, PAIR_RE, delay_file_name, format_date, parse_pair
+from monitor.io.licsar import (
+    DELAY_SUFFIXES,
+    PAIR_RE,
+    check_delay_kinds,
+    delay_file_name,
+    format_date,
+    parse_pair,
+)
 from monitor.science.geometry import SENTINEL1
 
 log = logging.getLogger(__name__)
@@ -302,7 +309,8 @@ class LicsarHttpArchive:
             out[kind] = str(self._fetch_into(remote, kind, final)[0])
         return FrameMetadata(frame, out["hgt"], out["U"], out["metadata_txt"])
 
-    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path,
+                           kinds: Sequence[str] = tuple(DELAY_SUFFIXES)) -> dict[str, str]:
         """Download the epoch's GACOS / ICAMS delay files into
         ``<cache_dir>/<frame>/epochs/<YYYYMMDD>/``; ``{}`` when the epoch directory is
         missing (HTTP 404) or lists neither.
@@ -319,7 +327,7 @@ class LicsarHttpArchive:
             log.info("archive %s: no epoch directory (HTTP 404), no delays", url)
             return {}
         out: dict[str, str] = {}
-        for kind in DELAY_SUFFIXES:
+        for kind in check_delay_kinds(kinds):
             name = delay_file_name(epoch, kind)
             remote = self._resolve_file(listing, name)
             if remote is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from monitor.archive import cache
 from monitor.archive.freshness import products_since
 from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
 from monitor.errors import ArchiveError, DatasetError, InputError
-from monitor.io.licsar import DELAY_SUFFIXES, FRAME_RE, FrameLayout, format_date, pair_name
+from monitor.io.licsar import (
+    DELAY_SUFFIXES,
+    FRAME_RE,
+    FrameLayout,
+    check_delay_kinds,
+    format_date,
+    pair_name,
+)
 from monitor.science.geometry import SENTINEL1
 
 log = logging.getLogger(__name__)
@@ -153,7 +161,8 @@ class LocalArchive:
             out[key] = self._cached_copy(src, kind, final) if src.is_file() else None
         return FrameMetadata(frame, out["hgt"], out["U"], out["txt"])
 
-    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path) -> dict[str, str]:
+    def fetch_epoch_delays(self, frame: str, epoch: date, cache_dir: Path,
+                           kinds: Sequence[str] = tuple(DELAY_SUFFIXES)) -> dict[str, str]:
         """Copy the epoch's GACOS / ICAMS delay files into
         ``<cache_dir>/<frame>/epochs/<YYYYMMDD>/``; ``{}`` when none is published.
 
@@ -164,7 +173,7 @@ class LocalArchive:
         track_of(frame)
         layout = self.layout(frame)
         out: dict[str, str] = {}
-        for kind in DELAY_SUFFIXES:
+        for kind in check_delay_kinds(kinds):
             src = layout.epoch_delay(epoch, kind)
             if src.is_file():
                 final = cache.frame_file_path(Path(cache_dir), frame, "epochs",

@@ -19,6 +19,7 @@ numeric groups.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.errors import DatasetError
+from monitor.errors import DatasetError, InputError
 from monitor.io.rasters import Raster, read_raster
 
 FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
@@ -63,6 +64,20 @@ def parse_pair(name: str, where: str = "") -> tuple[date, date]:
         raise DatasetError(f"{where or 'LiCSAR name'}: pair {name!r} has its second date "
                            "on or before its first")
     return d1, d2
+
+
+def check_delay_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """The weather-model kinds asked for, in order, without repeats.
+
+    Raises:
+        InputError: an unknown kind (known: the keys of :data:`DELAY_SUFFIXES`).
+    """
+    out = tuple(dict.fromkeys(str(k).strip() for k in kinds if str(k).strip()))
+    bad = [k for k in out if k not in DELAY_SUFFIXES]
+    if bad:
+        raise InputError(f"unknown delay model(s) {', '.join(bad)}; choose from "
+                         f"{', '.join(DELAY_SUFFIXES)}")
+    return out
 
 
 def delay_file_name(d: date, kind: str) -> str:

@@ -46,6 +46,7 @@ from monitor.io.licsar import (
     DELAY_SUFFIXES,
     POSTING_DEG,
     FrameLayout,
+    check_delay_kinds,
     check_frame_id,
     format_date,
 )
@@ -131,13 +132,7 @@ def parse_delay_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
     Raises:
         InputError: an unknown model.
     """
-    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
-    out = tuple(dict.fromkeys(k.strip() for k in items if k.strip()))
-    bad = [k for k in out if k not in DELAY_SUFFIXES]
-    if bad:
-        raise InputError(f"unknown delay model(s) {', '.join(bad)}; choose from "
-                         f"{', '.join(DELAY_SUFFIXES)}")
-    return out
+    return check_delay_kinds(kinds.split(",") if isinstance(kinds, str) else list(kinds))
 
 
 def write_epoch_delays(layout: FrameLayout, truth: SeriesTruth, dem: NDArray[np.float32],
