@@ -159,6 +159,50 @@ class AlertSettings(_Section):
         return self
 
 
+class CorrectionSettings(_Section):
+    """Atmospheric correction of flagged steps before the policy decides (issue 6).
+
+    A step that qualifies for an alert level on its raw scores is corrected for stratified
+    tropospheric delay and scored again; the policy decides on the corrected scores. Seed
+    002 section 5: correcting only the positives removed 11 of 12 false positives.
+    """
+
+    #: Correct and rescore flagged steps at all.
+    enabled: bool = True
+    #: Sources tried in this order: ``gacos`` and ``icams`` are the archive's per-epoch
+    #: delay files (``epochs/<date>/<date>.sltd.geo.tif``, ``<date>.icams.sltd.geo.tif``);
+    #: ``empirical`` fits delay against DEM height outside the target.
+    methods: tuple[Literal["gacos", "icams", "empirical"], ...] = ("gacos", "icams",
+                                                                   "empirical")
+    #: Geometry of the archive's delay files: ``zenith`` delays are projected to the line
+    #: of sight with the frame's incidence (``metadata/<frame>.geo.U.tif`` or
+    #: ``metadata.txt``); ``slant`` delays are used as they are.
+    delay_geometry: Literal["zenith", "slant"] = "zenith"
+    #: Polynomial order in height of the empirical fit; ``auto`` keeps the quadratic term
+    #: only when it pays (BIC). 1 by measurement: ``auto`` kept spurious quadratics under
+    #: correlated turbulence and cleared 77% of atmosphere-only flags against 86% for the
+    #: linear fit (docs/detection.md).
+    order: Literal[1, 2, "auto"] = 1
+    #: Disc on the target left out of the empirical fit, in target radii (>= 1): the LOS
+    #: tail of a source a few km deep reaches beyond the target disc and correlates with
+    #: height; 2 kept the most true positives in the evaluation (docs/detection.md).
+    fit_exclusion_radii: float = Field(2.0, ge=1)
+    #: Radius around the detected peak left out of the empirical fit, in target radii
+    #: (the P > threshold region is left out too, unless too few pixels would remain).
+    peak_exclusion_radii: float = Field(1.0, ge=0)
+    #: Fewest pixels the empirical fit may use.
+    min_pixels: int = Field(200, ge=10)
+    #: Smallest height range (metres) among those pixels for the fit to be attempted.
+    min_height_range_m: float = Field(100.0, gt=0)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"methods must not repeat, got {list(v)}")
+        return v
+
+
 class ReferenceRegion(_Section):
     """A stable reference region: a disc on the ground."""
 
@@ -256,6 +300,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     watch: WatchSettings = WatchSettings()
     alerts: AlertSettings = AlertSettings()
+    correction: CorrectionSettings = CorrectionSettings()
     email: EmailSettings = EmailSettings()
     metrics: MetricsSettings = MetricsSettings()
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)

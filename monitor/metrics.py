@@ -28,6 +28,8 @@ PREFIX = "insar_monitor"
 FAILURE_REASONS: tuple[str, ...] = ("fetch", "validate", "timeout", "http", "other")
 #: Outcome of one delivery attempt.
 DELIVERY_STATUSES: tuple[str, ...] = ("sent", "failed")
+#: Label values of the correction counter (bounded).
+CORRECTION_METHODS = ("gacos", "icams", "empirical", "none")
 
 #: Poll of one target: listing, fetching and scoring, seconds.
 POLL_BUCKETS_S: tuple[float, ...] = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -92,6 +94,10 @@ class WatchMetrics:
         self.alerts_raised = Counter(
             f"{p}_alerts_raised", "Alerts raised, by level", ["target", "level"],
             registry=registry)
+        self.corrections = Counter(
+            f"{p}_atmospheric_corrections", "Flagged steps corrected for stratified delay "
+            "and rescored, by method (none: no correction could be made)",
+            ["target", "method"], registry=registry)
         self.deliveries = Counter(
             f"{p}_deliveries", "E-mail delivery attempts, by outcome", ["status"],
             registry=registry)
@@ -143,6 +149,13 @@ class WatchMetrics:
     def alert_raised(self, target: str, level: str) -> None:
         """Count an alert raised for ``target`` at ``level`` (e.g. ``watch``, ``warning``)."""
         self.alerts_raised.labels(target=target, level=level.lower()).inc()
+
+    def correction_made(self, target: str, method: str) -> None:
+        """Count a flagged step's correction (``gacos``, ``icams``, ``empirical``, ``none``)."""
+        if method not in CORRECTION_METHODS:
+            raise InputError(f"correction_made: method must be one of {CORRECTION_METHODS}, "
+                             f"got {method!r}")
+        self.corrections.labels(target=target, method=method).inc()
 
     def delivery(self, sent: bool) -> None:
         """Count one delivery attempt as ``sent`` or ``failed``."""

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=40, interval_days=12,
                               onset=date(2024, 9, 2), rate_m_per_yr=0.08)
     summary = write_synthetic_archive(out / "archive", scenario=scenario, frame=FRAME,
-                                      volcano="campi_flegrei", size_px=200, seed=args.seed)
+                                      volcano="campi_flegrei", size_px=200, seed=args.seed,
+                                      delays=("gacos",))
     lon, lat = KNOWN_VOLCANOES["campi_flegrei"]
     db = out / "monitor.db"
     db.unlink(missing_ok=True)
@@ -69,12 +70,15 @@ def run(args: argparse.Namespace) -> int:
     report = outcome.report
     if report is None:
         raise RuntimeError(f"demo poll failed: {outcome.error}")
-    print(f"{'epoch':10s}  {'cum max':>8s}  {'P fused':>7s}  {'LSTT p':>7s}  level")
+    print(f"{'epoch':10s}  {'cum max':>8s}  {'P fused':>7s}  {'LSTT p':>7s}  "
+          f"{'P corr':>7s}  {'corrected by':12s}  level")
     for e in report.epochs:
         cum = "" if e.cum_max_m is None else f"{100 * e.cum_max_m:6.2f}cm"
         p = "" if e.p_fused is None else f"{e.p_fused:7.3f}"
         q = "" if e.lstt_p is None else f"{e.lstt_p:7.4f}"
-        print(f"{e.epoch.isoformat():10s}  {cum:>8s}  {p:>7s}  {q:>7s}  {e.level.name.lower()}")
+        pc = "" if e.p_corrected is None else f"{e.p_corrected:7.3f}"
+        print(f"{e.epoch.isoformat():10s}  {cum:>8s}  {p:>7s}  {q:>7s}  {pc:>7s}  "
+              f"{e.correction or '':12s}  {e.level.name.lower()}")
 
     # The quicklook, from what the watch stored: the last cumulative map and the scores.
     state = load_state(series_path(settings.watch.series_dir, TARGET_ID, FRAME))

@@ -39,6 +39,11 @@ class AlertMessage:
         peak_lat: Latitude of the probability peak, degrees north (None if unknown).
         model_sha256: SHA-256 of the detector weights that scored the epoch (provenance).
         link_text: Free text added at the end, e.g. a dashboard URL or how to acknowledge.
+        correction: The atmospheric correction the scores above come from (``gacos``,
+            ``icams``, ``empirical``), None when they are the raw scores.
+        p_fused_raw: The raw fused probability when ``p_fused`` is a corrected one.
+        decision: One sentence on which scores the policy decided on, and why (for
+            example that no correction could be made).
     """
 
     target_id: str
@@ -55,6 +60,9 @@ class AlertMessage:
     peak_lat: float | None
     model_sha256: str
     link_text: str = ""
+    correction: str | None = None
+    p_fused_raw: float | None = None
+    decision: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_fused <= 1.0:
@@ -86,9 +94,14 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
         ("Location", f"{alert.lat:.4f} N, {alert.lon:.4f} E"),
         ("Epoch", f"{alert.epoch:%Y-%m-%d}"),
         ("Alert level", alert.level.upper()),
-        ("Fused CNN probability", f"{alert.p_fused:.3f}"),
+        ("Fused CNN probability", f"{alert.p_fused:.3f}" + (
+            f" (after atmospheric correction: {alert.correction})" if alert.correction
+            else "")),
+        *([("Raw fused probability (before correction)", f"{alert.p_fused_raw:.3f}")]
+          if alert.correction and alert.p_fused_raw is not None else []),
         ("Probability per gain", gains),
         ("LSTT p-value (min over references)", _fmt(alert.lstt_p, ".3g")),
+        *([("Decision", alert.decision)] if alert.decision else []),
         ("Max |cumulative LOS displacement|", f"{alert.cumulative_max_m * 100:.1f} cm"),
         ("Probability peak", peak),
         ("Detector model sha256", alert.model_sha256),

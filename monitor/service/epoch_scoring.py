@@ -112,21 +112,24 @@ def run_lstt(image: NDArray[np.float32], target_mask: NDArray[np.bool_],
         return None
 
 
-def score_cumulative(model: LoadedModel, target: TargetSettings, grid: FrameGrid,
-                     state: DaisyChainState, science: ScienceSettings) -> EpochScoring:
-    """Score the state's latest cumulative map (module docstring).
+def score_map(model: LoadedModel, target: TargetSettings, grid: FrameGrid, epoch: date,
+              image: NDArray[np.float32], chain_reference_mask: NDArray[np.bool_] | None,
+              coherence_threshold: float, science: ScienceSettings) -> EpochScoring:
+    """Score one cumulative map of the target (module docstring).
 
     Args:
         model: The detector.
         target: The target (disc, gains, references).
         grid: The frame grid.
-        state: The daisy-chain state; its ``image`` (metres, ``(ny, nx)``) is scored.
+        epoch: The epoch the map belongs to (seeds the LSTT).
+        image: Cumulative LOS displacement, metres, ``(ny, nx)``, NaN = incoherent.
+        chain_reference_mask: The chain's reference union (automatic references).
+        coherence_threshold: Recorded in the parameters.
         science: Gains, fringe spacing and flag threshold.
 
     Raises:
         InputError: the map holds no finite pixel, or the target lies outside the frame.
     """
-    epoch, image = state.last_epoch, state.image
     _, tmask = frame_state.target_mask(grid, target)
     gains = target.gains or science.gains
     det = detect_displacement(model.model, image, gains=gains,
@@ -136,14 +139,14 @@ def score_cumulative(model: LoadedModel, target: TargetSettings, grid: FrameGrid
     peak_row, peak_col = (int(v) for v in np.unravel_index(int(np.argmax(inside)),
                                                            inside.shape))
     peak_lon, peak_lat = grid.transform @ (peak_col + 0.5, peak_row + 0.5)
-    refs = frame_state.lstt_reference_masks(grid, target, state.reference_mask)
+    refs = frame_state.lstt_reference_masks(grid, target, chain_reference_mask)
     test = run_lstt(image, tmask, refs, epoch, target.id)
     by_ref = {} if test is None else {
         f"reference {k}": {"p": float(r.p_value), "pe": float(r.pe)}
         for k, r in enumerate(test.per_reference, 1)}
     params = {"gains": list(gains), "fringe_spacing_m": science.fringe_spacing_m,
               "flag_threshold": science.flag_threshold,
-              "coherence_threshold": state.coherence_threshold,
+              "coherence_threshold": coherence_threshold,
               "lstt_seed": [LSTT_SEED, epoch.toordinal()], "model_arch": model.arch,
               "n_references": len(refs),
               "lstt_spacing_px": None if test is None else test.spacing_px}
@@ -156,3 +159,10 @@ def score_cumulative(model: LoadedModel, target: TargetSettings, grid: FrameGrid
         lstt_p=None if test is None else float(test.p_value),
         lstt_pe=None if test is None else float(test.pe), lstt_by_reference=by_ref,
         params=params, prob_map=det.prob_map, target_mask=tmask)
+
+
+def score_cumulative(model: LoadedModel, target: TargetSettings, grid: FrameGrid,
+                     state: DaisyChainState, science: ScienceSettings) -> EpochScoring:
+    """Score the state's latest cumulative map (:func:`score_map` of ``state.image``)."""
+    return score_map(model, target, grid, state.last_epoch, state.image,
+                     state.reference_mask, state.coherence_threshold, science)

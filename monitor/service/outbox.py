@@ -21,7 +21,7 @@ from monitor.domain import AlertLevel
 from monitor.errors import InputError, MonitorError
 from monitor.notify.email import AlertMessage, compose_alert_email
 from monitor.notify.smtp import DeliveryError, DryRunSender, Sender, SmtpSender, SmtpSettings
-from monitor.service.pipeline import WatchContext, quicklook_path
+from monitor.service.pipeline import WatchContext, decision_note, quicklook_path
 from monitor.store import Alert
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,18 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
                          f"{alert.epoch}")
     epoch = next((e for e in store.list_epochs(alert.target_id) if e.epoch == alert.epoch),
                  None)
+    corrected = score.corrected and score.p_fused_corrected is not None
+    p_fused = score.p_fused_corrected if corrected else score.p_fused
+    by_gain = (score.p_by_gain_corrected or {}) if corrected else score.p_by_gain
     msg = AlertMessage(
         target_id=target.id, target_name=target.name, lon=target.lon, lat=target.lat,
         epoch=alert.epoch, level=AlertLevel(alert.level).name.lower(),
-        p_fused=float(score.p_fused),
-        p_by_gain=tuple(sorted((float(g), float(p)) for g, p in score.p_by_gain.items())),
-        lstt_p=score.lstt_p,
+        p_fused=float(p_fused if p_fused is not None else score.p_fused),
+        p_by_gain=tuple(sorted((float(g), float(p)) for g, p in by_gain.items())),
+        lstt_p=score.decision_lstt_p,
+        correction=score.correction_method if corrected else None,
+        p_fused_raw=float(score.p_fused) if corrected else None,
+        decision=decision_note(score),
         cumulative_max_m=float(epoch.cum_max_m) if epoch and epoch.cum_max_m else 0.0,
         peak_lon=score.peak_lon, peak_lat=score.peak_lat, model_sha256=score.model_sha256,
         link_text=f"Acknowledge with: insar-monitor alerts ack {alert.id} --by NAME")
@@ -93,6 +99,12 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
 def deliver_outbox(ctx: WatchContext, now: datetime, sender: Sender | None = None
                    ) -> DeliveryReport:
     """Send every due delivery once.
+
+    Delivery is at least once: a process killed after the server accepted a message but
+    before ``mark_delivery_sent`` committed sends it again on restart (a lost alert is
+    worse than a duplicate). The copy carries the same ``Message-ID`` (:func:`message_id`,
+    from the alert id and the recipient), so mail clients and archives can drop it
+    (``tests/test_restart.py`` checks both).
 
     Args:
         ctx: The context.

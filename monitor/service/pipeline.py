@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -67,6 +67,7 @@ from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
+from monitor.service.correction import correct_and_rescore
 from monitor.service.epoch_scoring import cumulative_max_m, score_cumulative
 from monitor.service.series_files import load_state, save_state, series_path
 from monitor.store import Product, Score, Store
@@ -141,9 +142,12 @@ class EpochResult:
         epoch: Acquisition date.
         frame: Frame it came from.
         cum_max_m: Largest |cumulative LOS displacement| in the target disc, metres.
-        p_fused: Fused CNN probability, maximum in the target disc.
-        lstt_p: Intersection-union LSTT p-value.
+        p_fused: Fused CNN probability, maximum in the target disc (raw).
+        lstt_p: Intersection-union LSTT p-value (raw).
         level: Alert level after this epoch (policy over the whole history).
+        p_corrected: Fused P after atmospheric correction (flagged steps only).
+        correction: The correction used (``gacos``, ``icams``, ``empirical``, ``none``),
+            None when the step was not flagged.
     """
 
     epoch: date
@@ -152,6 +156,8 @@ class EpochResult:
     p_fused: float | None
     lstt_p: float | None
     level: AlertLevel = AlertLevel.NONE
+    p_corrected: float | None = None
+    correction: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,17 +253,34 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
         return
     t0 = time.perf_counter()
     sc = score_cumulative(ctx.model, target, grid, state, ctx.settings.science)
+    alert_settings = _alert_settings(ctx, target)
+    flagged = qualifying_level(StepScore(epoch, sc.p_fused, sc.lstt_p),
+                               alert_settings) > AlertLevel.NONE
+    outcome = None
+    if flagged and ctx.settings.correction.enabled:
+        outcome = correct_and_rescore(
+            ctx.model, ctx.archives[target.archive], target, frame, grid, state, sc,
+            ctx.settings.correction, ctx.settings.science, Path(ctx.settings.watch.cache_dir))
+        if ctx.metrics is not None:
+            ctx.metrics.correction_made(target.id, outcome.correction.method)
+    correction = None if outcome is None else outcome.correction
     store.record_score(target.id, epoch, p_fused=sc.p_fused, p_by_gain=sc.p_by_gain,
                        model_sha256=ctx.model.sha256, code_version=__version__,
                        params={**sc.params, "frame": frame}, now=now,
                        peak_row=sc.peak_row, peak_col=sc.peak_col, peak_lon=sc.peak_lon,
                        peak_lat=sc.peak_lat, lstt_p=sc.lstt_p, lstt_pe=sc.lstt_pe,
-                       lstt_by_reference=sc.lstt_by_reference)
+                       lstt_by_reference=sc.lstt_by_reference, correction=correction)
     tally.scored += 1
-    tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p))
-    if qualifying_level(StepScore(epoch, sc.p_fused, sc.lstt_p),
-                        _alert_settings(ctx, target)) > AlertLevel.NONE:
-        tally.maps[epoch] = (state.image, sc.prob_map, sc.target_mask)
+    decided = sc if outcome is None or outcome.scoring is None else outcome.scoring
+    tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p,
+                                    p_corrected=None if correction is None
+                                    else correction.p_fused,
+                                    correction=None if correction is None
+                                    else correction.method))
+    if qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p),
+                        alert_settings) > AlertLevel.NONE:
+        image = state.image if outcome is None or outcome.image is None else outcome.image
+        tally.maps[epoch] = (image, decided.prob_map, decided.target_mask)
     if ctx.metrics is not None:
         ctx.metrics.observe_scoring(target.id, time.perf_counter() - t0)
         ctx.metrics.set_probabilities(target.id, sc.p_fused,
@@ -409,14 +432,16 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
     """Stage 5: policy over every stored score; alerts, quicklooks and deliveries."""
     store, settings = ctx.store, _alert_settings(ctx, target)
     scores = store.latest_scores(target.id, POLICY_HISTORY)
-    steps = evaluate([StepScore(s.epoch, s.p_fused, s.lstt_p) for s in scores], settings)
+    steps = evaluate([StepScore(s.epoch, s.decision_p_fused, s.decision_lstt_p)
+                      for s in scores], settings)
+    by_epoch = {s.epoch: s for s in scores}
     levels = {s.epoch: s.level for s in steps}
     raised = queued = 0
     for s in steps:
         if s.raised is None:
             continue
         message = (f"{target.name} ({target.id}): level {s.raised.name.lower()} at epoch "
-                   f"{s.epoch}: {s.reason}")
+                   f"{s.epoch}: {s.reason}; {decision_note(by_epoch[s.epoch])}")
         alert = store.raise_alert(target.id, s.epoch, ALERT_KIND, s.raised, message, now)
         if alert is None:  # raised by an earlier poll; deliveries are queued again if lost
             alert = next(a for a in store.list_alerts(target.id)
@@ -430,6 +455,19 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
         if target.recipients:
             queued += len(store.queue_deliveries(alert.id, list(target.recipients), now))
     return raised, queued, levels
+
+
+def decision_note(score: Score) -> str:
+    """One sentence saying which scores the policy decided on for this epoch."""
+    raw = "n/a" if score.p_fused is None else f"{score.p_fused:.2f}"
+    if score.corrected:
+        p = score.p_fused_corrected
+        return (f"decided on atmosphere-corrected scores ({score.correction_method}): "
+                f"P {raw} raw, {'n/a' if p is None else f'{p:.2f}'} corrected")
+    if score.correction_method == "none":
+        reason = (score.correction or {}).get("reason", "unknown")
+        return f"decided on raw scores (P {raw}): no atmospheric correction possible ({reason})"
+    return f"decided on raw scores (P {raw})"
 
 
 def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
@@ -446,8 +484,10 @@ def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
     history = [s for s in scores if s.epoch <= epoch]
     png = alert_quicklook_png(
         image, prob, tmask, epochs=[s.epoch for s in history],
-        p_history=[np.nan if s.p_fused is None else s.p_fused for s in history],
-        lstt_p_history=[np.nan if s.lstt_p is None else s.lstt_p for s in history],
+        p_history=[np.nan if s.decision_p_fused is None else s.decision_p_fused
+                   for s in history],
+        lstt_p_history=[np.nan if s.decision_lstt_p is None else s.decision_lstt_p
+                        for s in history],
         title=f"{target.name} ({target.id}) {epoch} {level.name.lower()}",
         lstt_alpha=_alert_settings(ctx, target).lstt_alpha)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -488,8 +528,7 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
         _poll_frame(ctx, target, frame, now, tally, scored_epochs)
     raised, queued, levels = _alert_stage(ctx, target, now, tally)
     epochs = tuple(sorted(
-        (EpochResult(e.epoch, e.frame, e.cum_max_m, e.p_fused, e.lstt_p,
-                     levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
+        (replace(e, level=levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
         key=lambda e: e.epoch))
     if ctx.metrics is not None:
         ctx.metrics.observe_poll(target.id, time.perf_counter() - t0,
