@@ -1,4 +1,4 @@
-"""``insar-monitor evaluate threshold|roc``: measure detectors, side by side.
+"""``insar-monitor evaluate threshold|roc|atmosphere``: measure detectors, side by side.
 
 ``threshold``: seed 003's protocol (see :mod:`monitor.science.detect.evaluation`): Mogi
 sources at 3, 4, 5 km depth, incidence 1, 23, 44 degrees, volume 10^5-10^7 m^3 in
@@ -18,6 +18,11 @@ gain), precision/recall at P > 0.5, recall by peak LOS; and an atmosphere-only s
 strong stratification over tall edifices (Agung, Sakurajima) whose flagged fraction is the
 false-positive rate. Writes ``detection_roc.json``, ``detection_roc.md`` and
 ``detection_roc.png``.
+
+``atmosphere``: atmosphere-only and deformation cases with strong stratification over tall
+edifices (see :mod:`monitor.science.detect.atmosphere_eval`); every flagged case is
+corrected (empirical phase-elevation fit; simulated weather-model delays) and scored again.
+Writes ``detection_atmosphere.json`` and ``detection_atmosphere.md``.
 
 Several models: ``--model A.pt --model B.pt`` or ``--compare A.pt B.pt``; every image is
 drawn once and scored by each. Without a model, the packaged weights of ``--arch``.
@@ -43,6 +48,7 @@ from monitor import __version__
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
 from monitor.config import Settings, load_settings
 from monitor.errors import InputError
+from monitor.io.atmosphere_report import atmosphere_markdown
 from monitor.io.dem import dem_grid_metres, packaged_dem, packaged_dem_names
 from monitor.io.models import LoadedModel
 from monitor.io.reports import (
@@ -55,6 +61,13 @@ from monitor.io.reports import (
 )
 from monitor.science.atmosphere import turbulent_delay
 from monitor.science.dem import resample_dem
+from monitor.science.detect.atmosphere_eval import METHODS as ATMOSPHERE_METHODS
+from monitor.science.detect.atmosphere_eval import (
+    AtmosphereEvalConfig,
+    draw_case,
+    evaluate_case,
+    summarise,
+)
 from monitor.science.detect.evaluation import (
     SEED003_DEPTHS_M,
     SEED003_INCIDENCES_DEG,
@@ -69,7 +82,7 @@ from monitor.science.detect.evaluation import (
     roc_curve,
     stratified_los,
 )
-from monitor.science.detect.fusion import detect_displacement
+from monitor.science.detect.fusion import Detection, detect_displacement
 from monitor.science.detect.inference import METHODS
 from monitor.science.detect.patching import COVERAGES, PatchConfig
 from monitor.science.detect.registry import ARCHITECTURES
@@ -127,7 +140,7 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate threshold`` and ``evaluate roc``."""
+    """Add ``evaluate threshold``, ``evaluate roc`` and ``evaluate atmosphere``."""
     parser = subparsers.add_parser(
         "evaluate", help="detection thresholds (seed 003) and ROC of detectors",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
@@ -178,6 +191,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     roc.add_argument("--atmosphere-dems", type=_names, default=("agung", "sakurajima"),
                      help="packaged DEMs under the strong S of the atmosphere-only set")
     roc.set_defaults(func=run_roc)
+
+    atm = sub.add_parser("atmosphere", help="tropospheric correction of flagged maps: "
+                         "atmosphere-only flags cleared, true positives kept")
+    _common(atm, default_seed=606)
+    atm.add_argument("--n", type=int, default=150,
+                     help="cases per class (atmosphere only; deformation) (150)")
+    atm.add_argument("--dems", type=_names, default=("agung", "sakurajima"),
+                     help="packaged DEMs (tall edifices), used in turn (agung,sakurajima)")
+    atm.add_argument("--target-radius-km", type=float, default=3.0,
+                     help="target disc on the summit, km (3, the watch's default)")
+    atm.add_argument("--peak-exclusion-radii", type=float, default=1.0,
+                     help="disc around the detected peak left out of the fit, target radii")
+    atm.add_argument("--fit-exclusion-radii", type=float, default=2.0,
+                     help="disc on the summit left out of the fit, target radii (2)")
+    atm.add_argument("--incidence-deg", type=_pair, default=(30.0, 45.0))
+    atm.add_argument("--turbulent-sigma-mm", type=_pair, default=(2.0, 5.0),
+                     help="T standard deviation range, mm (2,5)")
+    atm.add_argument("--turbulent-length-km", type=_pair, default=(2.0, 20.0),
+                     help="T e-folding length range, km (2,20)")
+    atm.add_argument("--peak-los-cm", type=_pair, default=(1.0, 30.0),
+                     help="peak |LOS| of D, log-uniform, cm (1,30)")
+    atm.add_argument("--depth-km", type=_pair, default=(2.0, 5.0),
+                     help="Mogi depth range, km (2,5)")
+    atm.add_argument("--wm-scale-error", type=float, default=0.15,
+                     help="weather model: relative error on S, standard deviation (0.15)")
+    atm.add_argument("--wm-error-mm", type=float, default=3.0,
+                     help="weather model: per-date smooth error, mm of zenith delay (3)")
+    atm.add_argument("--wm-error-length-km", type=float, default=15.0,
+                     help="weather model: e-folding length of that error, km (15)")
+    atm.set_defaults(func=run_atmosphere)
 
 
 # --------------------------------------------------------------------------- shared
@@ -510,5 +553,104 @@ def run_roc(args: argparse.Namespace) -> int:
               f"{model['confusion']['precision']:.3f}, recall {model['confusion']['recall']:.3f}"
               f", atmosphere FP rate "
               + ("-" if atm["n"] == 0 else f"{atm['false_positive_rate']:.3f}")
+              + f" ({model['seconds']:.1f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------- atmosphere
+
+
+def _atmosphere_config(args: argparse.Namespace) -> AtmosphereEvalConfig:
+    return AtmosphereEvalConfig(
+        size=args.size, pixel_m=args.pixel_m, target_radius_m=args.target_radius_km * 1e3,
+        peak_exclusion_radii=args.peak_exclusion_radii,
+        fit_exclusion_radii=args.fit_exclusion_radii, incidence_deg=args.incidence_deg,
+        turbulent_sigma_m=(args.turbulent_sigma_mm[0] * 1e-3, args.turbulent_sigma_mm[1] * 1e-3),
+        turbulent_length_m=(args.turbulent_length_km[0] * 1e3,
+                            args.turbulent_length_km[1] * 1e3),
+        peak_los_m=(args.peak_los_cm[0] * 1e-2, args.peak_los_cm[1] * 1e-2),
+        depth_m=(args.depth_km[0] * 1e3, args.depth_km[1] * 1e3),
+        wm_scale_error=args.wm_scale_error, wm_error_sigma_m=args.wm_error_mm * 1e-3,
+        wm_error_length_m=args.wm_error_length_km * 1e3, seed=args.seed)
+
+
+def _atmosphere_statement(cfg: AtmosphereEvalConfig, args: argparse.Namespace,
+                          dems: dict[str, NDArray[np.float32]],
+                          gains: tuple[float, ...]) -> list[str]:
+    heights = ", ".join(f"{k} {float(v.min()):.0f}-{float(v.max()):.0f} m"
+                        for k, v in dems.items())
+    return [
+        f"{args.n} atmosphere-only (S + T) and {args.n} deformation (D + S + T) cases of "
+        f"{cfg.size} x {cfg.size} pixels of {cfg.pixel_m:g} m over the packaged SRTM crops "
+        f"({heights}), taken in turn; case i of class k drawn with default_rng([{cfg.seed}, "
+        "k, i])",
+        "S = -(k1 dh + k2 dh^2) / cos(incidence), strong stratification: |k1| uniform "
+        "1-3 cm/km (random sign), k2 = -f k1 / (2 H), f in 0-0.5, H in 1.5-3 km; incidence "
+        f"{cfg.incidence_deg[0]:g}-{cfg.incidence_deg[1]:g} deg",
+        f"T: exponential covariance, sigma {1e3 * cfg.turbulent_sigma_m[0]:g}-"
+        f"{1e3 * cfg.turbulent_sigma_m[1]:g} mm, L {cfg.turbulent_length_m[0] / 1e3:g}-"
+        f"{cfg.turbulent_length_m[1] / 1e3:g} km; no decorrelation",
+        f"D: Mogi source under the summit, depth {cfg.depth_m[0] / 1e3:g}-"
+        f"{cfg.depth_m[1] / 1e3:g} km, peak |LOS| log-uniform {100 * cfg.peak_los_m[0]:g}-"
+        f"{100 * cfg.peak_los_m[1]:g} cm",
+        f"flag: fused P (gains {', '.join(f'{g:g}' for g in gains)}) maximum within a "
+        f"{cfg.target_radius_m / 1e3:g} km disc on the summit > {cfg.threshold:g}",
+        "empirical: robust (Huber then Tukey IRLS) phase-elevation fit outside a "
+        f"{cfg.fit_exclusion_radii * cfg.target_radius_m / 1e3:g} km disc on the summit "
+        f"({cfg.fit_exclusion_radii:g} target radii), the P > {cfg.threshold:g} region "
+        f"(unless fewer than {cfg.min_pixels} pixels would remain) and "
+        f"{cfg.peak_exclusion_radii:g} target radius around the detected peak; order auto "
+        "(BIC) or 1 (empirical_linear)",
+        f"weather model (simulated GACOS): (1 + e) S + E, e ~ N(0, {cfg.wm_scale_error:g}), "
+        f"E the LOS difference of two per-date errors of sigma {1e3 * cfg.wm_error_sigma_m:g}"
+        f" mm (zenith), L = {cfg.wm_error_length_m / 1e3:g} km",
+        "corrected maps re-referenced to the median outside twice the target radius",
+    ]
+
+
+def run_atmosphere(args: argparse.Namespace) -> int:
+    """Score atmosphere-only and deformation cases, correct the flagged ones, rescore."""
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, got {args.n}")
+    if not args.dems:
+        raise InputError("--dems must name at least one packaged DEM")
+    models, gains, config, settings, out = _setup(args)
+    cfg = _atmosphere_config(args)
+    fringe = settings.science.fringe_spacing_m
+    dems = {name: centre_crop(dem, args.size, name)
+            for name, dem in zip(args.dems, _pool(args.dems, args.pixel_m, args.size),
+                                 strict=True)}
+    names = list(dems)
+    cases = [draw_case(cfg, kind, i, names[i % len(names)], dems[names[i % len(names)]])
+             for kind in ("atmosphere", "deformation") for i in range(args.n)]
+    report_models = []
+    for label, m in models:
+        def score(x: NDArray[np.float32], model: LoadedModel = m) -> Detection:
+            return detect_displacement(model.model, x, gains=gains, method=args.method,
+                                       config=config, fringe_spacing_m=fringe,
+                                       threshold=cfg.threshold)
+
+        start = time.perf_counter()
+        results = [evaluate_case(c, dems[c.dem_name], score, cfg)
+                   for c in _progress(cases, len(cases), "case")]
+        seconds = time.perf_counter() - start
+        report_models.append({**_model_header(label, m, seconds),
+                              "summary": summarise(results, cfg.threshold),
+                              "cases": [asdict(r) for r in results]})
+    report = {"kind": "atmosphere", "code_version": __version__, "config": asdict(cfg),
+              "dems": names, "gains": list(gains), "method": args.method,
+              "coverage": args.coverage, "methods": list(ATMOSPHERE_METHODS),
+              "statement": _atmosphere_statement(cfg, args, dems, gains),
+              "models": report_models}
+    write_json(out / "detection_atmosphere.json", report)
+    (out / "detection_atmosphere.md").write_text(atmosphere_markdown(report))
+    for model in report_models:
+        o = model["summary"]["overall"]
+        a, d = o["atmosphere"], o["deformation"]
+        parts = [f"{meth}: atmosphere cleared {a[meth]['cleared_share']:.2f}, deformation "
+                 f"kept {d[meth]['kept_share']:.2f} ({d[meth]['kept_share_detectable']:.2f} "
+                 "of those detectable without S)" for meth in ATMOSPHERE_METHODS]
+        print(f"{model['label']}: flagged atmosphere {a['flagged']}/{a['n']}, deformation "
+              f"{d['flagged']}/{d['n']}; " + "; ".join(parts)
               + f" ({model['seconds']:.1f} s)")
     return 0
