@@ -1,8 +1,11 @@
-"""Shared fixtures: seeded generators, temporary rasters, the shared DEM tiles."""
+"""Shared fixtures: seeded generators, temporary rasters, the shared DEM tiles, databases."""
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 # Many small BLAS calls stall badly when OpenBLAS threads oversubscribe 2 busy cores.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 torch_threads = os.environ.get("MONITOR_TEST_TORCH_THREADS", "1")
 try:  # keep CNN tests from oversubscribing the 2-core machines
@@ -19,6 +23,10 @@ try:  # keep CNN tests from oversubscribing the 2-core machines
     torch.set_num_threads(int(torch_threads))
 except ImportError:  # pragma: no cover - torch is a hard dependency
     pass
+
+POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
+#: Parameters of a fixture run on SQLite always and on PostgreSQL when POSTGRES_ENV is set.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 SHARED_DEM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dem"
 
@@ -33,3 +41,42 @@ def shared_dem_dir() -> Path:
     if not SHARED_DEM_DIR.is_dir():
         pytest.skip(f"shared SRTM tiles not found at {SHARED_DEM_DIR}")
     return SHARED_DEM_DIR
+
+
+@contextmanager
+def _fresh_database(backend: str, folder: Path) -> Iterator[str]:
+    """URL of an empty database: a SQLite file in ``folder``, or a fresh PostgreSQL schema
+    (under ``MONITOR_TEST_POSTGRES_URL``) dropped afterwards; skips when that is unset."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'watch.db'}"
+        return
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set (e.g. postgresql://postgres@127.0.0.1/test)")
+    from monitor.store import make_engine
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base, connect_timeout_s=5)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_database() -> Callable[[str, Path], AbstractContextManager[str]]:
+    """``fresh_database(backend, folder)``: a context giving an empty database's URL
+    (for fixtures of any scope; see :data:`BACKENDS`)."""
+    return _fresh_database
+
+
+@pytest.fixture(params=BACKENDS)
+def watch_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database for one test, on each backend of :data:`BACKENDS`."""
+    with _fresh_database(request.param, tmp_path) as url:
+        yield url

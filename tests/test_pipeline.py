@@ -3,6 +3,8 @@
 The archive is synthetic (:func:`monitor.io.synth_archive.write_synthetic_archive`): a
 Mogi source inflating from ``ONSET`` at 0.5 m/yr under weak turbulence, 12 epochs 12 days
 apart, 128 x 128 pixels of 0.001 degree; the detector is the packaged ``compact`` model.
+The first poll, the repeated poll and the crash test run on SQLite and, when
+``MONITOR_TEST_POSTGRES_URL`` is set, on PostgreSQL (a fresh schema per test).
 """
 
 from __future__ import annotations
@@ -112,10 +114,12 @@ recipients = ["observatory@example.org"]
 
 
 def make_world(tmp: Path, staging: Path, model: LoadedModel, n_pairs1: int | None = None,
-               metrics: WatchMetrics | None = None) -> tuple[Settings, WatchContext, Path]:
+               metrics: WatchMetrics | None = None, db_url: str | None = None
+               ) -> tuple[Settings, WatchContext, Path]:
+    """Archive, configuration and an upgraded database (``db_url``, else SQLite in ``tmp``)."""
     publish(staging, tmp / "archive", FRAME1, n_pairs1)
     publish(staging, tmp / "archive", FRAME2)
-    cfg = write_config(tmp)
+    cfg = write_config(tmp, db_url)
     settings = load_settings(cfg, environ={})
     upgrade(settings.database.url)
     store = Store(make_engine(settings.database.url))
@@ -141,9 +145,11 @@ def emails(settings: Settings) -> list[Path]:
 
 
 def test_first_poll_ingests_scores_and_alerts_after_onset(tmp_path: Path, staging: Path,
-                                                          model: LoadedModel) -> None:
+                                                          model: LoadedModel,
+                                                          watch_database_url: str) -> None:
     registry = CollectorRegistry()
-    settings, ctx, _ = make_world(tmp_path, staging, model, metrics=WatchMetrics(registry))
+    settings, ctx, _ = make_world(tmp_path, staging, model, metrics=WatchMetrics(registry),
+                                  db_url=watch_database_url)
     report = poll_target(ctx, settings.target("synth1"), NOW)
     assert isinstance(report, PollReport)
     assert (report.listed, report.fetched, report.ingested, report.scored) == (11, 11, 11, 11)
@@ -181,6 +187,8 @@ def test_first_poll_ingests_scores_and_alerts_after_onset(tmp_path: Path, stagin
     assert alerts[0].level == AlertLevel.WATCH and alerts[0].kind == "deformation"
     assert report.alerts_raised == 1 and report.deliveries_queued == 1
     assert (tmp_path / "quicklooks" / f"synth1_{alerts[0].epoch:%Y%m%d}.png").is_file()
+    # Every step is decided: no quicklook maps are left on disk.
+    assert not list((tmp_path / "series" / "alert_maps").glob("*.npz"))
     delivered = deliver_outbox(ctx, NOW)
     assert (delivered.sent, delivered.failed, delivered.outbox_depth) == (1, 0, 0)
     files = emails(settings)
@@ -193,8 +201,9 @@ def test_first_poll_ingests_scores_and_alerts_after_onset(tmp_path: Path, stagin
     assert get("insar_monitor_outbox_depth") == 0
 
 
-def test_second_poll_changes_nothing(tmp_path: Path, staging: Path, model: LoadedModel) -> None:
-    settings, ctx, _ = make_world(tmp_path, staging, model)
+def test_second_poll_changes_nothing(tmp_path: Path, staging: Path, model: LoadedModel,
+                                     watch_database_url: str) -> None:
+    settings, ctx, _ = make_world(tmp_path, staging, model, db_url=watch_database_url)
     poll_target(ctx, settings.target("synth1"), NOW)
     deliver_outbox(ctx, NOW)
     before, files, image = counts(ctx), emails(settings), state1(settings).cumulative_m
@@ -224,8 +233,9 @@ def test_new_products_are_the_only_ones_processed(tmp_path: Path, staging: Path,
 
 
 def test_crash_between_save_and_mark_does_not_append_twice(
-        tmp_path: Path, staging: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings, ctx, _ = make_world(tmp_path / "crash", staging, model)
+        tmp_path: Path, staging: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch,
+        watch_database_url: str) -> None:
+    settings, ctx, _ = make_world(tmp_path / "crash", staging, model, db_url=watch_database_url)
     original = Store.mark_product_ingested
     calls = {"n": 0}
 

@@ -56,6 +56,7 @@ from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSettings
 from monitor.domain import AlertLevel, ProductStatus
 from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
+from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, frame_grid
 from monitor.io.models import LoadedModel
 from monitor.io.rasters import read_raster
@@ -67,6 +68,13 @@ from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
+from monitor.service.alert_maps import (
+    discard_maps,
+    load_maps,
+    maps_path,
+    save_maps,
+    saved_epochs,
+)
 from monitor.service.correction import correct_and_rescore
 from monitor.service.epoch_scoring import cumulative_max_m, score_cumulative
 from monitor.service.series_files import load_state, save_state, series_path
@@ -264,6 +272,15 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
         if ctx.metrics is not None:
             ctx.metrics.correction_made(target.id, outcome.correction.method)
     correction = None if outcome is None else outcome.correction
+    decided = sc if outcome is None or outcome.scoring is None else outcome.scoring
+    if qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p),
+                        alert_settings) > AlertLevel.NONE:
+        # Kept on disk before the score is recorded, so that a restart that does not score
+        # this epoch again can still draw the quicklook of an alert it raises.
+        image = state.image if outcome is None or outcome.image is None else outcome.image
+        tally.maps[epoch] = (image, decided.prob_map, decided.target_mask)
+        save_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch),
+                  tally.maps[epoch])
     store.record_score(target.id, epoch, p_fused=sc.p_fused, p_by_gain=sc.p_by_gain,
                        model_sha256=ctx.model.sha256, code_version=__version__,
                        params={**sc.params, "frame": frame}, now=now,
@@ -271,16 +288,11 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
                        peak_lat=sc.peak_lat, lstt_p=sc.lstt_p, lstt_pe=sc.lstt_pe,
                        lstt_by_reference=sc.lstt_by_reference, correction=correction)
     tally.scored += 1
-    decided = sc if outcome is None or outcome.scoring is None else outcome.scoring
     tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p,
                                     p_corrected=None if correction is None
                                     else correction.p_fused,
                                     correction=None if correction is None
                                     else correction.method))
-    if qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p),
-                        alert_settings) > AlertLevel.NONE:
-        image = state.image if outcome is None or outcome.image is None else outcome.image
-        tally.maps[epoch] = (image, decided.prob_map, decided.target_mask)
     if ctx.metrics is not None:
         ctx.metrics.observe_scoring(target.id, time.perf_counter() - t0)
         ctx.metrics.set_probabilities(target.id, sc.p_fused,
@@ -454,6 +466,12 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
         _write_quicklook(ctx, target, s.epoch, s.raised, scores, tally)
         if target.recipients:
             queued += len(store.queue_deliveries(alert.id, list(target.recipients), now))
+    # The maps of decided steps are no longer needed: no alert at that epoch, or its PNG.
+    raised_at = {s.epoch for s in steps if s.raised is not None}
+    for epoch in saved_epochs(ctx.settings.watch.series_dir, target.id):
+        if epoch in levels and (epoch not in raised_at or quicklook_path(
+                ctx.settings, target.id, epoch).exists()):
+            discard_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch))
     return raised, queued, levels
 
 
@@ -478,9 +496,15 @@ def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
 def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
                      level: AlertLevel, scores: list[Score], tally: _Tally) -> None:
     path = quicklook_path(ctx.settings, target.id, epoch)
-    if path.exists() or epoch not in tally.maps:
+    if path.exists():
         return
-    image, prob, tmask = tally.maps[epoch]
+    maps = tally.maps.get(epoch) or load_maps(maps_path(ctx.settings.watch.series_dir,
+                                                        target.id, epoch))
+    if maps is None:
+        log.warning("target %s epoch %s: the maps of this alert's quicklook are gone; its "
+                    "e-mail goes out without the picture", target.id, epoch)
+        return
+    image, prob, tmask = maps
     history = [s for s in scores if s.epoch <= epoch]
     png = alert_quicklook_png(
         image, prob, tmask, epochs=[s.epoch for s in history],
@@ -491,9 +515,8 @@ def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
         title=f"{target.name} ({target.id}) {epoch} {level.name.lower()}",
         lstt_alpha=_alert_settings(ctx, target).lstt_alpha)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".png.part")
-    tmp.write_bytes(png)
-    tmp.replace(path)
+    with atomic_write(path, fsync=True) as f:
+        f.write(png)
 
 
 def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> PollReport:
