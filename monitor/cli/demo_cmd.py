@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -50,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     lon, lat = KNOWN_VOLCANOES["campi_flegrei"]
     db = out / "monitor.db"
     db.unlink(missing_ok=True)
-    for stale in (out / "series").glob("*"):
-        stale.unlink()
+    shutil.rmtree(out / "series", ignore_errors=True)  # a rerun starts a fresh series
     settings = settings_from_mapping({
         "database": {"url": f"sqlite:///{db}"},
         "watch": {"series_dir": str(out / "series"), "cache_dir": str(out / "cache"),
