@@ -3,7 +3,8 @@
 A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``, Apache-style listings) serves a
 generated LiCSAR-layout archive ``<root>/<track>/<frame>/...``; the daemon polls it through
 :class:`~monitor.archive.LicsarHttpArchive` every second, scores with the packaged
-``compact`` CNN, stores to SQLite, sends alert e-mail to a real SMTP server on 127.0.0.1
+``compact`` CNN, stores to SQLite (and PostgreSQL when ``MONITOR_TEST_POSTGRES_URL`` is
+set), sends alert e-mail to a real SMTP server on 127.0.0.1
 (aiosmtpd) and serves ``/metrics`` over HTTP. The frame is a Mogi source inflating at
 0.6 m/yr from ``ONSET``, 16 epochs 12 days apart, 128 x 128 pixels, 1 mm turbulence, no
 stratification and no decorrelation: the first ``N_FIRST`` epochs are published before the
@@ -181,7 +182,7 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Controller, Collect]
 # -- configuration ---------------------------------------------------------------------------
 
 
-def write_config(tmp: Path, portal_port: int, smtp_port: int) -> Path:
+def write_config(tmp: Path, portal_port: int, smtp_port: int, db_url: str) -> Path:
     cfg = tmp / "monitor.toml"
     # [alerts]: the CNN alone, two qualifying steps in a row, so that the alert is certain.
     # The default (cnn_and_lstt) also needs the LSTT p-value of the target disc against
@@ -189,7 +190,7 @@ def write_config(tmp: Path, portal_port: int, smtp_port: int) -> Path:
     # scorer falls back to a finer grid step: too few reference samples to rely on.
     cfg.write_text(f"""
 [database]
-url = "sqlite:///{tmp}/watch.db"
+url = "{db_url}"
 [watch]
 series_dir = "{tmp}/series"
 cache_dir = "{tmp}/cache"
@@ -269,15 +270,16 @@ def check_email(raw: bytes, rcpt_tos: list[str], epoch: date, level: str) -> Non
 
 
 @pytest.mark.slow
-def test_watch_end_to_end_http_archive_sqlite_smtp_metrics(
-        tmp_path: Path, portal: Portal, smtp: tuple[Controller, Collect]) -> None:
+def test_watch_end_to_end_http_archive_database_smtp_metrics(
+        tmp_path: Path, portal: Portal, smtp: tuple[Controller, Collect],
+        watch_database_url: str) -> None:
     ctl, mail = smtp
     staging = tmp_path / "staging"
     write_synthetic_archive(staging / TRACK, scenario=SCENARIO, frame=FRAME,
                             volcano="synthetic", size_px=128, centre_lonlat=(120.0, 14.0),
                             seed=3)
     publish(staging, portal.root, 0, N_FIRST - 1)
-    cfg = write_config(tmp_path, portal.server_address[1], ctl.port)
+    cfg = write_config(tmp_path, portal.server_address[1], ctl.port, watch_database_url)
     settings = every_second(load_settings(cfg, environ={}))
     upgrade(settings.database.url)
     store = Store(make_engine(settings.database.url))
