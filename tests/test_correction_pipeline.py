@@ -199,3 +199,24 @@ def test_deformation_survives_the_correction_and_the_email_says_which(
         texts.append(body.get_content())
     assert texts and all("after atmospheric correction: gacos" in t for t in texts)
     assert all("Raw fused probability (before correction)" in t for t in texts)
+
+
+def test_a_numerical_failure_of_the_fit_is_recorded_and_the_step_still_decided(
+        tmp_path: Path, staging: dict[str, Path], model: LoadedModel,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    import monitor.service.correction as correction
+
+    def singular(*args: object, **kwargs: object) -> None:
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(correction, "fit_phase_elevation", singular)
+    settings, ctx, archive = make_world(tmp_path, staging["quiet"], model)
+    shutil.rmtree(archive / FRAME / "epochs")
+    report = poll_target(ctx, settings.target("agung"), NOW)
+    assert report.scored == N_EPOCHS - 1 and not report.failures
+    assert flagged(ctx)
+    for s in flagged(ctx):
+        assert s.correction_method == "none" and s.correction is not None
+        assert "LinAlgError: SVD did not converge" in s.correction["reason"]

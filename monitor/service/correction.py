@@ -196,6 +196,14 @@ def correct_and_rescore(model: LoadedModel, archive: Archive, target: TargetSett
                      target.id, frame, state.last_epoch, method, exc)
             fallbacks.append({"method": method, "reason": str(exc)})
             continue
+        except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
+            # The second look is optional: a failure of its numerics must not stop the
+            # step from being recorded and decided on its raw scores.
+            log.exception("target %s frame %s epoch %s: %s correction failed", target.id,
+                          frame, state.last_epoch, method)
+            fallbacks.append({"method": method,
+                              "reason": f"failed: {type(exc).__name__}: {exc}"})
+            continue
         log.info("target %s frame %s epoch %s: %s correction: P %.3f -> %.3f", target.id,
                  frame, state.last_epoch, method, raw.p_fused, rescored.p_fused)
         correction = ScoreCorrection(
