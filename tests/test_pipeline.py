@@ -311,7 +311,8 @@ def test_cli_poll_targets_and_alerts(tmp_path: Path, staging: Path, model: Loade
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert len(lines) == 13 and lines[-1]["summary"]["ingested"] == 11
     assert lines[-1]["summary"]["sent"] == 1 and lines[-1]["summary"]["failures"] == []
-    assert set(lines[0]) == {"epoch", "frame", "cum_max_m", "p_fused", "lstt_p", "level"}
+    assert set(lines[0]) == {"epoch", "frame", "cum_max_m", "p_fused", "lstt_p", "p_corrected",
+                             "correction", "level"}
     assert lines[-2]["level"] == "watch"
     assert len(emails(settings)) == 1
     assert main(["targets", "list", "--config", str(cfg)]) == 0

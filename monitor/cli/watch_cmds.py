@@ -6,7 +6,8 @@ empty database with the command that fixes it (``insar-monitor db upgrade --conf
 ``poll TARGET --once`` runs one poll of one target (:func:`monitor.service.pipeline.
 poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliver_outbox`),
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
-``lstt_p``, ``level``) and a summary line, and exits with 4 (the archive errors' code)
+``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
+and a summary line, and exits with 4 (the archive errors' code)
 when a product or a listing failed.
 """
 
@@ -92,7 +93,8 @@ def run_poll(args: argparse.Namespace) -> int:
     report = poll_target(ctx, target, _now())
     for e in report.epochs:
         _print({"epoch": e.epoch.isoformat(), "frame": e.frame, "cum_max_m": e.cum_max_m,
-                "p_fused": e.p_fused, "lstt_p": e.lstt_p, "level": e.level.name.lower()})
+                "p_fused": e.p_fused, "lstt_p": e.lstt_p, "p_corrected": e.p_corrected,
+                "correction": e.correction, "level": e.level.name.lower()})
     delivery = deliver_outbox(ctx, _now())
     _print({"summary": {
         "target": report.target_id, "listed": report.listed, "fetched": report.fetched,
