@@ -1,7 +1,10 @@
 """Atomic file writes: a temporary file in the target's directory, then ``os.replace``.
 
 A crash or an error while writing leaves the previous file (or none) under the final
-name, never a torn one, and removes the temporary file.
+name, never a torn one, and removes the temporary file. The file gets the permissions an
+ordinary ``open`` would give it (0666 less the process umask), not the 0600 of
+:func:`tempfile.mkstemp`, so that quicklooks, reports and series files stay readable by
+the other users and services of an observatory (a web server, a backup job).
 """
 
 from __future__ import annotations
@@ -12,6 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import: ``os.umask`` is process-wide, so reading it later, while the
+#: daemon's threads may be creating files, would race.
+_FILE_MODE = 0o666 & ~_process_umask()
 
 
 @contextmanager
@@ -35,6 +49,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
         text = "b" not in mode
         with os.fdopen(fd, mode, encoding=(encoding or "utf-8") if text else None) as fh:
             yield fh
+            os.fchmod(fh.fileno(), _FILE_MODE)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
