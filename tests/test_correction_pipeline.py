@@ -20,10 +20,12 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
+import monitor.service.correction as correction
 from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, settings_from_mapping
 from monitor.io.models import LoadedModel
@@ -204,10 +206,6 @@ def test_deformation_survives_the_correction_and_the_email_says_which(
 def test_a_numerical_failure_of_the_fit_is_recorded_and_the_step_still_decided(
         tmp_path: Path, staging: dict[str, Path], model: LoadedModel,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-
-    import monitor.service.correction as correction
-
     def singular(*args: object, **kwargs: object) -> None:
         raise np.linalg.LinAlgError("SVD did not converge")
 
