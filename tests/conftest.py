@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from monitor.io.models import LoadedModel
+
 torch_threads = os.environ.get("MONITOR_TEST_TORCH_THREADS", "1")
 try:  # keep CNN tests from oversubscribing the 2-core machines
     import torch
@@ -41,6 +43,15 @@ def shared_dem_dir() -> Path:
     if not SHARED_DEM_DIR.is_dir():
         pytest.skip(f"shared SRTM tiles not found at {SHARED_DEM_DIR}")
     return SHARED_DEM_DIR
+
+
+@pytest.fixture(scope="session")
+def model() -> LoadedModel:
+    """The packaged compact detector, loaded once for the watch tests (read-only use);
+    a module that needs other weights defines its own ``model``."""
+    from monitor.cli.detector_options import load_detector
+
+    return load_detector(None, "compact")
 
 
 @contextmanager

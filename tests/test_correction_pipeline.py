@@ -26,7 +26,6 @@ import torch
 from prometheus_client import CollectorRegistry
 
 import monitor.service.correction as correction
-from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, settings_from_mapping
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
@@ -47,11 +46,6 @@ N_EPOCHS = 6
 def _scenario(onset: date | None) -> SeriesScenario:
     return SeriesScenario(start=START, n_epochs=N_EPOCHS, onset=onset, rate_m_per_yr=0.5,
                           stratified_strength="strong", decorrelate=False)
-
-
-@pytest.fixture(scope="module")
-def model() -> LoadedModel:
-    return load_detector(None, "compact")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ import torch
 
 import monitor.service.daemon as daemon_mod
 from monitor.cli import main
-from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, TargetSettings, load_settings
 from monitor.errors import InputError, StoreError
 from monitor.io.models import LoadedModel
@@ -54,11 +53,6 @@ class FixedClock:
 
     def now(self) -> datetime:
         return NOW
-
-
-@pytest.fixture(scope="module")
-def model() -> LoadedModel:
-    return load_detector(None, "compact")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import torch
 from prometheus_client import CollectorRegistry
 
 from monitor.cli import main
-from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, load_settings
 from monitor.domain import AlertLevel, ProductStatus
 from monitor.errors import InputError
@@ -47,11 +46,6 @@ SCENARIO1 = SeriesScenario(n_epochs=12, onset=ONSET, rate_m_per_yr=0.5,
                            stratified_strength="none", decorrelate=False)
 SCENARIO2 = SeriesScenario(n_epochs=6, onset=None, stratified_strength="none",
                            decorrelate=False)
-
-
-@pytest.fixture(scope="module")
-def model() -> LoadedModel:
-    return load_detector(None, "compact")
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,6 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
 import monitor.service.pipeline as pipeline
-from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, load_settings
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
@@ -156,11 +155,6 @@ def smtp() -> Iterator[tuple[int, Collect]]:
             yield port, handler
         finally:
             ctl.stop()
-
-
-@pytest.fixture(scope="module")
-def model() -> LoadedModel:
-    return load_detector(None, "compact")
 
 
 @pytest.fixture(scope="module")
