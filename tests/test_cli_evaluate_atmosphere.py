@@ -17,10 +17,11 @@ def test_atmosphere_report_fields(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert rc == 0 and capsys.readouterr().out.startswith("compact: flagged atmosphere ")
     report = json.loads((tmp_path / "detection_atmosphere.json").read_text())
     assert report["kind"] == "atmosphere" and report["dems"] == ["agung", "sakurajima"]
-    assert report["methods"] == ["empirical", "empirical_linear", "weather_model"]
+    assert report["methods"] == ["empirical", "empirical_plain", "weather_model", "perfect"]
     assert report["config"]["size"] == 96 and report["gains"] == [1.0, 2.0]
     assert report["config"]["target_radius_m"] == 1500.0
-    assert report["config"]["fit_exclusion_radii"] == 2.0
+    assert report["config"]["fit_exclusion_radii"] == 1.0
+    assert report["config"]["band_sigma_m"] == 1000.0 and report["config"]["order"] == 2
     statement = " ".join(report["statement"])
     assert "1-3 cm/km" in statement and "sigma 3 mm" in statement and "L = 15 km" in statement
     (model,) = report["models"]
@@ -32,6 +33,9 @@ def test_atmosphere_report_fields(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert set(c["p_after"]) == (set(report["methods"]) if flagged else set())
         assert (c["peak_los_m"] > 0) == (c["kind"] == "deformation")
         assert set(c["failures"]) <= set(c["p_after"])
+        # The perfect correction is what p_without_stratification reports.
+        assert c["p_without_stratification"] == (c["p_after"]["perfect"] if flagged
+                                                 else None)
     overall = model["summary"]["overall"]
     for kind, share in (("atmosphere", "cleared_share"), ("deformation", "kept_share")):
         sel = [c for c in cases if c["kind"] == kind]
@@ -58,6 +62,7 @@ def test_atmosphere_report_fields(tmp_path: Path, capsys: pytest.CaptureFixture[
     md = (tmp_path / "detection_atmosphere.md").read_text()
     assert "# Atmospheric correction of flagged steps" in md
     assert "| all | weather model (simulated GACOS) |" in md
+    assert "| all | perfect (x - S): the ceiling |" in md
 
 
 def test_atmosphere_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -133,7 +133,8 @@ def test_missing_delays_fall_back_to_the_empirical_fit_with_reasons(
         assert s.correction_method == "empirical" and s.correction is not None
         assert [f["method"] for f in s.correction["fallbacks"]] == ["gacos", "icams"]
         assert all("publishes no" in f["reason"] for f in s.correction["fallbacks"])
-        assert s.correction["order"] == 1 and s.correction["n_pixels"] >= 200
+        assert s.correction["order"] == 2 and s.correction["n_pixels"] >= 200
+        assert s.correction["band_sigma_m"] == 1000.0
         assert s.correction["rms_after_m"] <= 1.01 * s.correction["rms_before_m"]
 
 

@@ -181,8 +181,9 @@ quicklook_dir = "{tmp}/quicklooks"
 combine = "cnn"
 raise_after = 2
 [correction]
-# The scenario's alert epochs assume raw scores (calm air; see test_end_to_end.py).
-enabled = false
+# As by default: flagged steps get the second look (here the band-filtered fit, no delay
+# files), so the kill points inside a poll include a correction made and stored.
+enabled = true
 [email]
 mode = "smtp"
 host = "127.0.0.1"
@@ -333,7 +334,8 @@ def test_reference_run_raises_two_alerts_and_mails_each_recipient_once(
         reference: Outcome) -> None:
     alerts = reference.rows["alerts"]
     assert [a[2] for a in alerts] == [1, 2]  # WATCH, then WARNING
-    assert [str(a[0]) for a in alerts] == [str(SCENARIO.epochs[5]), str(SCENARIO.epochs[8])]
+    # After the second look (see test_end_to_end.py): WARNING one epoch later than raw.
+    assert [str(a[0]) for a in alerts] == [str(SCENARIO.epochs[5]), str(SCENARIO.epochs[9])]
     assert len(reference.rows["products"]) == 11 and len(reference.rows["epochs"]) == 12
     assert len(reference.rows["scores"]) == 11
     assert [d[2] for d in reference.rows["deliveries"]] == ["sent"] * 4

@@ -112,6 +112,12 @@ def _pair(text: str) -> tuple[float, float]:
     return vals[0], vals[1]
 
 
+def _order(text: str) -> int | str:
+    if text in ("1", "2", "auto"):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"expected 1, 2 or auto, got {text!r}")
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -203,8 +209,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="target disc on the summit, km (3, the watch's default)")
     atm.add_argument("--peak-exclusion-radii", type=float, default=1.0,
                      help="disc around the detected peak left out of the fit, target radii")
-    atm.add_argument("--fit-exclusion-radii", type=float, default=2.0,
-                     help="disc on the summit left out of the fit, target radii (2)")
+    atm.add_argument("--fit-exclusion-radii", type=float, default=1.0,
+                     help="disc on the summit left out of the fit, target radii (1, the "
+                          "watch's default)")
+    atm.add_argument("--band-sigma-m", type=float, default=1000.0,
+                     help="the fit's coefficients come from the band below this Gaussian "
+                          "sigma, metres; 0 = plain fit (1000, the watch's default)")
+    atm.add_argument("--order", type=_order, default=2,
+                     help="order in height of the fit: 1, 2 or auto (2, the watch's default)")
+    atm.add_argument("--plain-exclusion-radii", type=float, default=2.0,
+                     help="disc on the summit left out of the plain linear fit measured "
+                          "for comparison, target radii (2)")
     atm.add_argument("--incidence-deg", type=_pair, default=(30.0, 45.0))
     atm.add_argument("--turbulent-sigma-mm", type=_pair, default=(2.0, 5.0),
                      help="T standard deviation range, mm (2,5)")
@@ -564,7 +579,9 @@ def _atmosphere_config(args: argparse.Namespace) -> AtmosphereEvalConfig:
     return AtmosphereEvalConfig(
         size=args.size, pixel_m=args.pixel_m, target_radius_m=args.target_radius_km * 1e3,
         peak_exclusion_radii=args.peak_exclusion_radii,
-        fit_exclusion_radii=args.fit_exclusion_radii, incidence_deg=args.incidence_deg,
+        fit_exclusion_radii=args.fit_exclusion_radii, band_sigma_m=args.band_sigma_m,
+        order=args.order, plain_exclusion_radii=args.plain_exclusion_radii,
+        incidence_deg=args.incidence_deg,
         turbulent_sigma_m=(args.turbulent_sigma_mm[0] * 1e-3, args.turbulent_sigma_mm[1] * 1e-3),
         turbulent_length_m=(args.turbulent_length_km[0] * 1e3,
                             args.turbulent_length_km[1] * 1e3),
@@ -595,17 +612,28 @@ def _atmosphere_statement(cfg: AtmosphereEvalConfig, args: argparse.Namespace,
         f"{100 * cfg.peak_los_m[1]:g} cm",
         f"flag: fused P (gains {', '.join(f'{g:g}' for g in gains)}) maximum within a "
         f"{cfg.target_radius_m / 1e3:g} km disc on the summit > {cfg.threshold:g}",
-        "empirical: robust (Huber then Tukey IRLS) phase-elevation fit outside a "
-        f"{cfg.fit_exclusion_radii * cfg.target_radius_m / 1e3:g} km disc on the summit "
-        f"({cfg.fit_exclusion_radii:g} target radii), the P > {cfg.threshold:g} region "
-        f"(unless fewer than {cfg.min_pixels} pixels would remain) and "
-        f"{cfg.peak_exclusion_radii:g} target radius around the detected peak; order auto "
-        "(BIC) or 1 (empirical_linear)",
+        "empirical (the watch's fit): robust (Huber then Tukey IRLS) phase-elevation fit "
+        f"of order {cfg.order}, "
+        + (f"coefficients from the band below a Gaussian of {cfg.band_sigma_m:g} m, "
+           if cfg.band_sigma_m > 0 else "over the whole band, ")
+        + f"outside a {cfg.fit_exclusion_radii * cfg.target_radius_m / 1e3:g} km disc on "
+        f"the summit ({_radii(cfg.fit_exclusion_radii)}), the P > {cfg.threshold:g} "
+        f"region (unless fewer than {cfg.min_pixels} pixels would remain) and "
+        f"{_radii(cfg.peak_exclusion_radii)} around the detected peak",
+        "plain linear fit (LiCSBAS/MintPy style; the watch's fit before the band filter): "
+        "the same without the band filter, order 1, outside a "
+        f"{cfg.plain_exclusion_radii * cfg.target_radius_m / 1e3:g} km disc",
         f"weather model (simulated GACOS): (1 + e) S + E, e ~ N(0, {cfg.wm_scale_error:g}), "
         f"E the LOS difference of two per-date errors of sigma {1e3 * cfg.wm_error_sigma_m:g}"
         f" mm (zenith), L = {cfg.wm_error_length_m / 1e3:g} km",
+        "perfect: x - S, what no correction can beat; a deformation case is detectable "
+        "when this map is flagged (kept of detectable = true positives kept)",
         "corrected maps re-referenced to the median outside twice the target radius",
     ]
+
+
+def _radii(n: float) -> str:
+    return f"{n:g} target radius" if n == 1 else f"{n:g} target radii"
 
 
 def run_atmosphere(args: argparse.Namespace) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-_LABELS = {"empirical": "empirical (auto order)", "empirical_linear": "empirical (linear)",
-           "weather_model": "weather model (simulated GACOS)"}
+_LABELS = {"empirical": "empirical (the watch's fit)",
+           "empirical_plain": "plain linear fit (LiCSBAS/MintPy style)",
+           "empirical_linear": "empirical (linear)",
+           "weather_model": "weather model (simulated GACOS)",
+           "perfect": "perfect (x - S): the ceiling"}
 
 
 def _pct(value: float | None) -> str:

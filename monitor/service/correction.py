@@ -15,7 +15,9 @@ scores qualify for an alert level (:func:`monitor.notify.policy.qualifying_level
    * ``empirical``: a robust phase-elevation fit (linear or quadratic in height) over the
      frame's DEM (``metadata/<frame>.geo.hgt.tif``), estimated outside the target disc,
      outside the region the detector flagged and away from the detected peak
-     (:func:`~monitor.science.atmocorr.fit_phase_elevation`), as LiCSBAS and MintPy do.
+     (:func:`~monitor.science.atmocorr.fit_phase_elevation`), as LiCSBAS and MintPy do,
+     with its coefficients taken from the band below ``band_sigma_m`` so that the
+     deformation's broad tail is not taken for stratification.
 
    A source that cannot be used (file not published, corrupt, unreachable archive, too few
    pixels, flat ground) is recorded with its reason and the next one is tried. (A check
@@ -142,9 +144,12 @@ def _empirical(meta: _Metadata, image: NDArray[np.float32], raw: EpochScoring,
                              settings.peak_exclusion_radii * radius_px,
                              flagged=raw.prob_map > science.flag_threshold,
                              min_pixels=settings.min_pixels)
+    band_px = None if settings.band_sigma_m == 0 else (
+        settings.band_sigma_m / grid.pixel_m[1], settings.band_sigma_m / grid.pixel_m[0])
     fit = fit_phase_elevation(image, dem, usable, order=settings.order,
                               min_pixels=settings.min_pixels,
-                              min_height_range_m=settings.min_height_range_m)
+                              min_height_range_m=settings.min_height_range_m,
+                              band_sigma_px=band_px)
     corrected = remove_elevation_fit(image, dem, fit, reference)
     return corrected, {
         "order": fit.order, "coefficients": [float(c) for c in fit.coefficients],
@@ -152,7 +157,8 @@ def _empirical(meta: _Metadata, image: NDArray[np.float32], raw: EpochScoring,
         "n_pixels": int(fit.n_pixels), "rms_before_m": float(fit.rms_before_m),
         "rms_after_m": float(fit.rms_after_m),
         "peak_exclusion_px": round(float(settings.peak_exclusion_radii * radius_px), 1),
-        "fit_exclusion_radii": settings.fit_exclusion_radii}
+        "fit_exclusion_radii": settings.fit_exclusion_radii,
+        "band_sigma_m": settings.band_sigma_m}
 
 
 def correct_and_rescore(model: LoadedModel, archive: Archive, target: TargetSettings,

@@ -13,15 +13,21 @@ the same on synthetic cases over real relief, for the two correction sources of
   lowest pixel; ``T`` exponential-covariance turbulence; ``D`` a Mogi source under the
   summit, rescaled to a log-uniform peak |LOS|.
 * flag: the fused probability's maximum within the disc exceeds 0.5.
-* corrections of each flagged case: (a) the empirical phase-elevation fit, outside a disc
-  on the summit (``fit_exclusion_radii`` target radii), the flagged region (P > 0.5, unless
-  it would leave too few pixels) and a disc around the detected peak, as the watch does
-  it (:mod:`monitor.service.correction`); (b) a simulated weather-model (GACOS-like) estimate:
+* corrections of each flagged case: (a) the empirical phase-elevation fit as the watch
+  makes it (:mod:`monitor.service.correction`): coefficients from the band below
+  ``band_sigma_m``, polynomial ``order``, outside a disc on the summit
+  (``fit_exclusion_radii`` target radii), the flagged region (P > 0.5, unless it would
+  leave too few pixels) and a disc around the detected peak; (a') for comparison, the
+  plain linear fit of LiCSBAS and MintPy outside a disc of ``plain_exclusion_radii``; (b) a
+  simulated weather-model (GACOS-like) estimate:
   ``(1 + e) S + E`` with a scale error ``e ~ N(0, scale_error)`` and ``E`` the LOS
   difference of two per-date errors, each a smooth exponential-covariance field
   (``wm_error_sigma_m``, ``wm_error_length_m``). GACOS validations (Yu et al. 2018, J.
   Geophys. Res. 123, 9202-9222) report residual zenith delay errors of a few mm to ~1 cm
-  at 10-20 km scales; the defaults sit in that range.
+  at 10-20 km scales; the defaults sit in that range; (c) the perfect correction
+  ``x - S``, the ceiling of any correction: a deformation case flagged only for its
+  atmosphere is cleared by it too, so "kept of flagged" cannot reach 100% and "kept of
+  detectable" (flagged by the detector without S) is the share of true positives kept.
 
 The scorer is passed in (a callable from a map to a :class:`~monitor.science.detect.fusion.
 Detection`), so the module stays free of model loading.
@@ -52,7 +58,7 @@ from monitor.science.sources import mogi
 
 CaseKind = Literal["atmosphere", "deformation"]
 #: Correction methods measured, in report order.
-METHODS = ("empirical", "empirical_linear", "weather_model")
+METHODS = ("empirical", "empirical_plain", "weather_model", "perfect")
 #: Peak-LOS bin edges (cm) of the deformation breakdown.
 PEAK_BINS_CM = (0.0, 2.0, 5.0, 10.0, 20.0, math.inf)
 
@@ -68,8 +74,15 @@ class AtmosphereEvalConfig:
         peak_exclusion_radii: Disc around the detected peak left out of the empirical fit,
             in target radii (the watch's ``[correction] peak_exclusion_radii``).
         fit_exclusion_radii: Disc on the summit left out of the empirical fit, in target
-            radii (1 = the target disc itself; the deformation of a source a few km deep
-            reaches well beyond a 3 km disc and leaks into the height slope).
+            radii (1 = the target disc itself; the watch's ``[correction]
+            fit_exclusion_radii``).
+        band_sigma_m: Gaussian sigma of the low-pass removed before the empirical
+            coefficients are estimated, metres (0: plain fit); the watch's
+            ``[correction] band_sigma_m``.
+        order: Polynomial order of the empirical fit (1, 2 or ``"auto"``).
+        plain_exclusion_radii: Disc on the summit left out of the plain linear fit, in
+            target radii (the deformation of a source a few km deep reaches well beyond a
+            3 km disc and leaks into a plain height slope).
         incidence_deg: ``(low, high)`` uniform incidence, degrees.
         heading_deg: Flight heading, degrees.
         turbulent_sigma_m: ``(low, high)`` uniform standard deviation of T, metres.
@@ -91,7 +104,10 @@ class AtmosphereEvalConfig:
     pixel_m: float = 100.0
     target_radius_m: float = 3000.0
     peak_exclusion_radii: float = 1.0
-    fit_exclusion_radii: float = 2.0
+    fit_exclusion_radii: float = 1.0
+    band_sigma_m: float = 1000.0
+    order: Literal[1, 2, "auto"] = 2
+    plain_exclusion_radii: float = 2.0
     incidence_deg: tuple[float, float] = (30.0, 45.0)
     heading_deg: float = 190.0
     turbulent_sigma_m: tuple[float, float] = (0.002, 0.005)
@@ -123,12 +139,17 @@ class AtmosphereEvalConfig:
             raise InputError(f"atmosphere evaluation: incidence_deg must lie below 90, got "
                              f"{self.incidence_deg}")
         if not (self.target_radius_m > 0 and self.peak_exclusion_radii >= 0
-                and self.fit_exclusion_radii >= 1
+                and self.fit_exclusion_radii >= 1 and self.plain_exclusion_radii >= 1
+                and self.band_sigma_m >= 0 and math.isfinite(self.band_sigma_m)
                 and self.wm_scale_error >= 0 and self.wm_error_sigma_m >= 0
                 and self.wm_error_length_m > 0 and 0 < self.threshold < 1):
             raise InputError("atmosphere evaluation: target_radius_m and wm_error_length_m "
-                             "must be > 0, fit_exclusion_radii >= 1, the other amplitudes >= 0, "
-                             "threshold in (0, 1)")
+                             "must be > 0, fit_exclusion_radii and plain_exclusion_radii "
+                             ">= 1, band_sigma_m and the other amplitudes >= 0, threshold "
+                             "in (0, 1)")
+        if self.order not in (1, 2, "auto"):
+            raise InputError(f"atmosphere evaluation: order must be 1, 2 or 'auto', got "
+                             f"{self.order!r}")
 
     @property
     def radius_px(self) -> float:
@@ -232,9 +253,9 @@ class CaseResult:
 
     Attributes:
         p_raw: Fused P maximum within the disc before correction.
-        p_without_stratification: For flagged deformation cases, P of ``x - S`` (what a
-            perfect correction leaves): a deformation the detector does not see there was
-            flagged for its atmosphere, and no correction can keep it (NaN otherwise).
+        p_without_stratification: For flagged cases, P of ``x - S`` (the ``perfect``
+            method): a deformation the detector does not see there was flagged for its
+            atmosphere, and no correction can keep it (NaN when not flagged).
         p_after: Per method, P after correction (absent when the case was not flagged;
             equal to ``p_raw`` when the correction was not possible).
         failures: Per method, the reason a correction was not possible.
@@ -268,6 +289,15 @@ def _disc_peak(det: Detection, disc: NDArray[np.bool_]) -> tuple[float, tuple[in
     return float(det.prob_map[r, c]), (int(r), int(c))
 
 
+def _usable(case: AtmosphereCase, dem: NDArray[np.float64], det: Detection,
+            peak: tuple[int, int], cfg: AtmosphereEvalConfig,
+            exclusion_radii: float) -> NDArray[np.bool_]:
+    excluded = target_disc(dem.shape, summit_rc(dem), exclusion_radii * cfg.radius_px)
+    return fit_usable_mask(np.isfinite(case.x), excluded, peak,
+                           cfg.peak_exclusion_radii * cfg.radius_px,
+                           flagged=det.prob_map > cfg.threshold, min_pixels=cfg.min_pixels)
+
+
 def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scorer,
                   cfg: AtmosphereEvalConfig) -> CaseResult:
     """Score a case; when flagged, correct it with every method and score it again."""
@@ -279,25 +309,22 @@ def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scor
     p_after: dict[str, float] = {}
     failures: dict[str, str] = {}
     orders: dict[str, int] = {}
-    p_clean = math.nan
-    if p_raw > cfg.threshold and case.kind == "deformation":
-        p_clean = _disc_peak(score(case.x - case.stratified_los), disc)[0]
     if p_raw > cfg.threshold:
-        valid = np.isfinite(case.x)
-        excluded = target_disc(dem.shape, summit_rc(dem),
-                               cfg.fit_exclusion_radii * cfg.radius_px)
-        usable = fit_usable_mask(valid, excluded, peak,
-                                 cfg.peak_exclusion_radii * cfg.radius_px,
-                                 flagged=det.prob_map > cfg.threshold,
-                                 min_pixels=cfg.min_pixels)
+        band = cfg.band_sigma_m / cfg.pixel_m if cfg.band_sigma_m > 0 else None
         for method in METHODS:
             try:
                 if method == "weather_model":
                     corrected = remove_delay(case.x, case.weather_model_los, reference)
+                elif method == "perfect":
+                    corrected = remove_delay(case.x, case.stratified_los, reference)
                 else:
+                    plain = method == "empirical_plain"
+                    usable = _usable(case, dem, det, peak, cfg, cfg.plain_exclusion_radii
+                                     if plain else cfg.fit_exclusion_radii)
                     fit = fit_phase_elevation(
-                        case.x, dem, usable, order=1 if method == "empirical_linear" else "auto",
-                        min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m)
+                        case.x, dem, usable, order=1 if plain else cfg.order,
+                        min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m,
+                        band_sigma_px=None if plain else band)
                     orders[method] = fit.order
                     corrected = remove_elevation_fit(case.x, dem, fit, reference)
             except InputError as exc:
@@ -305,6 +332,7 @@ def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scor
                 p_after[method] = p_raw
                 continue
             p_after[method] = _disc_peak(score(corrected), disc)[0]
+    p_clean = p_after.get("perfect", math.nan)
     return CaseResult(case.kind, case.index, case.dem_name, case.incidence_deg,
                       case.k1_m_per_m, case.peak_los_m, case.depth_m, p_raw, p_clean,
                       p_after, failures, orders)
