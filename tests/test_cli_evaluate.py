@@ -75,7 +75,7 @@ def test_roc_report_matches_its_scores(tmp_path: Path, models: tuple[Path, Path]
                                        capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["evaluate", "roc", "--model", str(models[0]), "--out", str(tmp_path),
                "--size", "64", "--n", "10", "--n-atmosphere", "4", "--gains", "1,2"])
-    assert rc == 0 and capsys.readouterr().out.startswith("compact: AUC ")
+    assert rc == 0 and capsys.readouterr().out.startswith("compact: fused: AUC ")
     report = json.loads((tmp_path / "detection_roc.json").read_text())
     (model,) = report["models"]
     scores = model["scores"]
@@ -95,8 +95,25 @@ def test_roc_report_matches_its_scores(tmp_path: Path, models: tuple[Path, Path]
     recipe = report["sets"]["held_out_recipe"]
     assert recipe["decorrelation_fraction"] == 0.8 and recipe["peak_los_m"] == [0.005, 0.5]
     assert report["sets"]["atmosphere_recipe"]["stratified_strength"] == "strong"
+    # The second look changes only flagged images, and its block is computed from its own
+    # scores like the fused one.
+    look = model["second_look"]
+    for raw, after in zip(scores["fused"], scores["fused+DEM"], strict=True):
+        assert after == raw or raw > 0.5
+    assert model["auc"]["fused+DEM"] == pytest.approx(
+        roc_curve(scores["fused+DEM"], scores["label"]).auc)
+    conf = confusion_at(scores["fused+DEM"], scores["label"])
+    assert look["confusion"]["tp"] == conf.tp and look["confusion"]["fp"] == conf.fp
+    assert look["atmosphere"]["flagged"] == sum(p > 0.5 for p in look["atmosphere"]["p_fused"])
+    for block in (model, look):
+        (all_, *rest) = block["auc_by_min_peak"]
+        assert [b["min_peak_cm"] for b in rest] == [1.0, 2.0, 3.5]
+        assert all_["n_positives"] == 5
+    assert model["auc_by_min_peak"][0]["auc"] == pytest.approx(model["auc"]["fused"])
+    assert report["sets"]["second_look"]["exclusion_radius_m"] == 3000.0
     md = (tmp_path / "detection_roc.md").read_text()
     assert "| compact |" in md and "FP rate (atmosphere)" in md
+    assert "| compact + DEM second look |" in md
     assert (tmp_path / "detection_roc.png").stat().st_size > 10_000
     assert not math.isnan(model["seconds_per_image"])
 

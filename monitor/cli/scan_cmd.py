@@ -28,6 +28,18 @@ transform, or ``.npy``). ``PATH`` may contain ``{stem}`` (the input file name wi
 suffix); with several files it must, or it must be an existing directory, where the maps
 are written as ``{stem}.prob.tif``.
 
+``--dem PATH`` gives the detector its second look (seed 002 section 5, as the watch
+does): the heights on the same grid as every FILE (same shape; same transform when both
+are georeferenced). A flagged file is corrected for stratified tropospheric delay by the
+band-filtered phase-elevation fit (linear in height; band and pixel limits from
+``[correction]``; outside ``--second-look-radius-km`` of the detected peak and of the
+map's largest smoothed anomaly, and outside the flagged region) and
+scored again; ``p_fused``, ``p_by_gain``, ``flag``, ``peak`` and the map are then the
+corrected map's, and ``second_look`` holds the raw scores, the method (``empirical``, or
+``none`` with the reason) and the fitted coefficients. Unwrapped input only. Pixel sizes
+come from the georeference (degrees converted at the raster's centre latitude), or from
+``--pixel-m`` for rasters without one.
+
 A file that cannot be read or scored gets one error line on stderr naming it; the other
 files are still scored and the exit status is then non-zero (that error's code).
 """
@@ -45,12 +57,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from rasterio.errors import RasterioError
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import transform as warp_transform
 
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
 from monitor.config import load_settings
 from monitor.errors import InputError, MonitorError, RasterError
+from monitor.io.dem import metres_per_degree
 from monitor.io.models import LoadedModel
 from monitor.io.rasters import Raster, read_raster, write_raster
 from monitor.science.detect.fusion import (
@@ -61,6 +75,7 @@ from monitor.science.detect.fusion import (
 )
 from monitor.science.detect.inference import METHODS
 from monitor.science.detect.registry import ARCHITECTURES
+from monitor.science.detect.second_look import SecondLook, SecondLookSettings, second_look
 from monitor.science.geometry import SENTINEL1, Sensor, phase_to_displacement
 
 UNITS = ("m", "mm", "rad")
@@ -96,6 +111,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--map", default=None, metavar="PATH",
                         help="write the fused probability map (see above for several files)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--dem", default=None, metavar="PATH",
+                        help="heights on the files' grid: flagged files get the second look "
+                             "(stratified delay removed, scored again)")
+    parser.add_argument("--second-look-radius-km", type=float, default=3.0,
+                        help="disc around the detected peak left out of the second look's "
+                             "fit, km (3)")
+    parser.add_argument("--pixel-m", type=float, default=None,
+                        help="pixel size in metres of rasters without a georeference "
+                             "(needed with --dem for .npy input)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science and rasters sections)")
@@ -114,6 +138,9 @@ class ScanOptions:
     method: str
     fringe_spacing_m: float
     max_pixels: int
+    dem: Raster | None = None
+    second_look: SecondLookSettings | None = None
+    pixel_m: float | None = None
 
 
 def map_paths(pattern: str | None, files: list[str]) -> list[Path | None]:
@@ -182,14 +209,25 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
     start = time.perf_counter()
     raster = read_raster(path, max_pixels=opts.max_pixels)
     arr = to_network_input(raster, opts)
+    look: SecondLook | None = None
     try:
         if opts.wrapped:
             det: Detection = detect_wrapped(loaded.model, arr, gains=opts.gains,
                                             threshold=opts.threshold, method=opts.method)
         else:
-            det = detect_displacement(loaded.model, arr, gains=opts.gains,
-                                      threshold=opts.threshold, method=opts.method,
-                                      fringe_spacing_m=opts.fringe_spacing_m)
+            def score(x: NDArray[np.float32]) -> Detection:
+                return detect_displacement(loaded.model, x, gains=opts.gains,
+                                           threshold=opts.threshold, method=opts.method,
+                                           fringe_spacing_m=opts.fringe_spacing_m)
+
+            det = score(arr)
+            if opts.dem is not None:
+                _check_same_grid(raster, opts.dem)
+                # The pixel size is needed (and may be missing) only for a flagged file.
+                look = second_look(arr, opts.dem.data, score, pixel_size_m(raster, opts),
+                                   opts.second_look, raw=det) if det.flag \
+                    else SecondLook(det, det)
+                det = look.final
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     record: dict[str, Any] = {
@@ -205,11 +243,64 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
         "method": opts.method,
         "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
     }
+    if look is not None:
+        record["second_look"] = second_look_record(look)
     if map_path is not None:
         write_raster(map_path, det.prob_map, crs=raster.crs, transform=raster.transform)
         record["map"] = str(map_path)
     record["seconds"] = round(time.perf_counter() - start, 4)
     return record
+
+
+def second_look_record(look: SecondLook) -> dict[str, Any]:
+    """What the JSON record says of the second look."""
+    rec: dict[str, Any] = {
+        "method": look.method, "p_fused_raw": look.raw.p_fused,
+        "p_by_gain_raw": {f"{g:g}": p for g, p in look.raw.p_by_gain.items()},
+        "flag_raw": look.raw.flag}
+    if look.fit is not None:
+        rec.update({"order": look.fit.order,
+                    "coefficients": [float(c) for c in look.fit.coefficients],
+                    "offset_m": look.fit.offset_m, "h_ref_m": look.fit.h_ref_m,
+                    "n_pixels": look.fit.n_pixels})
+    if look.reason is not None:
+        rec["reason"] = look.reason
+    return rec
+
+
+def pixel_size_m(raster: Raster, opts: ScanOptions) -> tuple[float, float]:
+    """``(east, north)`` pixel size of ``raster`` in metres (see the module docstring).
+
+    Raises:
+        InputError: No georeference and no ``--pixel-m``, or a CRS that cannot be read.
+    """
+    if raster.transform is None or raster.crs is None:
+        if opts.pixel_m is None:
+            raise InputError("the raster has no georeference: give its pixel size with "
+                             "--pixel-m for the second look")
+        return opts.pixel_m, opts.pixel_m
+    t = raster.transform
+    try:
+        geographic = CRS.from_string(raster.crs).is_geographic
+    except CRSError as exc:
+        raise InputError(f"cannot read the raster's CRS {raster.crs!r} ({exc})") from None
+    dx, dy = abs(float(t.a)), abs(float(t.e))
+    if not geographic:
+        return dx, dy
+    ny = raster.shape[0]
+    lat = float(t.f + t.e * ny / 2.0)
+    east, north = metres_per_degree(max(-90.0, min(90.0, lat)))
+    return dx * east, dy * north
+
+
+def _check_same_grid(raster: Raster, dem: Raster) -> None:
+    if raster.shape != dem.shape:
+        raise InputError(f"the DEM {dem.path} is {dem.shape[0]} x {dem.shape[1]} pixels, the "
+                         f"file {raster.shape[0]} x {raster.shape[1]}; they must share a grid")
+    if raster.transform is not None and dem.transform is not None and not \
+            raster.transform.almost_equals(dem.transform, precision=1e-9):
+        raise InputError(f"the DEM {dem.path} has the transform {tuple(dem.transform)[:6]}, "
+                         f"the file {tuple(raster.transform)[:6]}; they must share a grid")
 
 
 def _text_line(rec: dict[str, Any]) -> str:
@@ -219,7 +310,12 @@ def _text_line(rec: dict[str, Any]) -> str:
         where += f" (lon {peak['lon']:.5f}, lat {peak['lat']:.5f})"
     gains = ", ".join(f"mu={g}: {p:.3f}" for g, p in rec["p_by_gain"].items())
     verdict = "FLAG" if rec["flag"] else "ok"
-    return (f"{rec['file']}: {verdict} P={rec['p_fused']:.3f} at {where} [{gains}] "
+    look = rec.get("second_look")
+    after = ""
+    if look is not None and look["flag_raw"]:
+        after = (f" (raw P={look['p_fused_raw']:.3f}, second look: {look['method']}"
+                 + (f": {look['reason']}" if "reason" in look else "") + ")")
+    return (f"{rec['file']}: {verdict} P={rec['p_fused']:.3f} at {where} [{gains}]{after} "
             f"{rec['seconds']:.2f} s")
 
 
@@ -238,12 +334,29 @@ def _options(args: argparse.Namespace) -> ScanOptions:
     if args.wrapped and any(g != int(g) for g in gains):
         raise InputError(f"--wrapped phase can only be re-wrapped with integer gains, got "
                          f"{','.join(f'{g:g}' for g in gains)}")
+    if args.pixel_m is not None and not (args.pixel_m > 0 and math.isfinite(args.pixel_m)):
+        raise InputError(f"--pixel-m must be a positive number of metres, got {args.pixel_m}")
+    dem = look = None
+    if args.dem is not None:
+        if args.wrapped:
+            raise InputError("--dem: the second look fits the delay to unwrapped "
+                             "displacement; wrapped phase cannot be corrected this way")
+        if not (args.second_look_radius_km >= 0 and math.isfinite(args.second_look_radius_km)):
+            raise InputError(f"--second-look-radius-km must be >= 0, got "
+                             f"{args.second_look_radius_km}")
+        c = settings.correction
+        look = SecondLookSettings(exclusion_radius_m=args.second_look_radius_km * 1e3,
+                                  band_sigma_m=c.band_sigma_m,
+                                  min_pixels=c.min_pixels,
+                                  min_height_range_m=c.min_height_range_m)
+        dem = read_raster(args.dem, max_pixels=settings.rasters.max_pixels)
     return ScanOptions(
         units=args.units or "m", wrapped=bool(args.wrapped),
         sensor=Sensor("custom", float(args.wavelength), int(args.phase_sign)),
         gains=gains, threshold=float(threshold), method=args.method,
         fringe_spacing_m=settings.science.fringe_spacing_m,
-        max_pixels=settings.rasters.max_pixels,
+        max_pixels=settings.rasters.max_pixels, dem=dem, second_look=look,
+        pixel_m=args.pixel_m,
     )
 
 

@@ -164,34 +164,67 @@ def plot_threshold(path: str | os.PathLike[str], model: dict[str, Any],
     return target
 
 
+def _deciding(m: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(label, column, block)`` of each deciding score of a model: the fused P, and the
+    fused P after the second look with the DEM when the report has it."""
+    out = [(m["label"], "fused", m)]
+    if "second_look" in m:
+        out.append((f"{m['label']} + DEM second look", "fused+DEM", m["second_look"]))
+    return out
+
+
 def roc_markdown(report: dict[str, Any]) -> str:
     """The markdown of a ROC report: the sets as drawn, then one row per model."""
     lines = ["# Held-out ROC and atmosphere-only false positives", ""]
     lines += [f"- {line}" for line in report["statement"]]
-    gains = report["columns"]
-    lines += ["", "| model | " + " | ".join(f"AUC {c}" for c in gains)
-              + " | precision | recall | accuracy | FP rate (atmosphere) | s/image |",
-              "| --- | " + " | ".join("---" for _ in gains) + " | --- | --- | --- | --- | --- |"]
+    columns = report["columns"]
+    lines += ["", "| model | " + " | ".join(f"AUC {c}" for c in columns) + " | s/image |",
+              "| --- | " + " | ".join("---" for _ in columns) + " | --- |"]
     for m in report["models"]:
-        aucs = " | ".join(f"{m['auc'][c]:.4f}" for c in gains)
-        conf = m["confusion"]
-        atm = m["atmosphere"]
-        fp = "-" if atm["n"] == 0 else f"{atm['false_positive_rate']:.3f} ({atm['flagged']}/" \
-                                          f"{atm['n']})"
-        lines.append(f"| {m['label']} | {aucs} | {_num(conf['precision'])} | "
-                     f"{_num(conf['recall'])} | {_num(conf['accuracy'])} | {fp} | "
-                     f"{m['seconds_per_image']:.3f} |")
-    lines += ["", "Recall (fused P > 0.5) of the positives by peak |LOS|:", "",
-              "| model | " + " | ".join(f"{b['low_cm']:g}-{b['high_cm']:g} cm"
-                                         for b in report["models"][0]["recall_by_peak"])
-              + " |",
-              "| --- | " + " | ".join("---" for _ in report["models"][0]["recall_by_peak"])
-              + " |"]
+        aucs = " | ".join(f"{m['auc'][c]:.4f}" for c in columns)
+        extra = m.get("second_look_seconds_per_image")
+        timing = f"{m['seconds_per_image']:.3f}" + (
+            "" if extra is None else f" (+{extra:.3f} second look)")
+        lines.append(f"| {m['label']} | {aucs} | {timing} |")
+    lines += ["", "Decisions at P > 0.5:", "",
+              "| detector | precision | recall | accuracy | false-positive rate (held-out) "
+              "| FP rate (atmosphere) |", "| --- | --- | --- | --- | --- | --- |"]
     for m in report["models"]:
-        cells = [f"{_num(b['recall'])} (n={b['n']})" for b in m["recall_by_peak"]]
-        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+        for label, _, block in _deciding(m):
+            conf, atm = block["confusion"], block["atmosphere"]
+            fp = "-" if atm["n"] == 0 else \
+                f"{atm['false_positive_rate']:.3f} ({atm['flagged']}/{atm['n']})"
+            lines.append(f"| {label} | {_num(conf['precision'])} | {_num(conf['recall'])} | "
+                         f"{_num(conf['accuracy'])} | "
+                         f"{_num(conf.get('false_positive_rate'))} | {fp} |")
+    first = report["models"][0]
+    if "auc_by_min_peak" in first:
+        lows = [b["min_peak_cm"] for b in first["auc_by_min_peak"]]
+        lines += ["", "AUC with the positives limited to a smallest peak |LOS| (all negatives "
+                  "kept):", "",
+                  "| detector | " + " | ".join("all" if lo == 0 else f">= {lo:g} cm"
+                                               for lo in lows) + " |",
+                  "| --- | " + " | ".join("---" for _ in lows) + " |"]
+        for m in report["models"]:
+            for label, _, block in _deciding(m):
+                cells = [f"{_num(b['auc'])} (n={b['n_positives']})"
+                         for b in block["auc_by_min_peak"]]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "Recall (P > 0.5) of the positives by peak |LOS|:", "",
+              "| detector | " + " | ".join(f"{b['low_cm']:g}-{_edge(b['high_cm'])} cm"
+                                            for b in first["recall_by_peak"]) + " |",
+              "| --- | " + " | ".join("---" for _ in first["recall_by_peak"]) + " |"]
+    for m in report["models"]:
+        for label, _, block in _deciding(m):
+            cells = [f"{_num(b['recall'])} (n={b['n']})" for b in block["recall_by_peak"]]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _edge(v: float | None) -> str:
+    """A bin edge; JSON writes infinity as null."""
+    return "inf" if v is None else f"{v:g}"
 
 
 def _num(v: float | None) -> str:
@@ -206,12 +239,14 @@ def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
     for k, m in enumerate(report["models"]):
         colour = _GAIN_COLOURS[k % len(_GAIN_COLOURS)]
         for col, curve in m["roc"].items():
-            fused = col == "fused"
+            fused = col in ("fused", "fused+DEM")
             label = f"{m['label']} {col} (AUC {m['auc'][col]:.3f})" if fused else None
             for ax in axes:
                 ax.plot(curve["fpr"], curve["tpr"], color=colour, lw=1.8 if fused else 0.6,
-                        alpha=1.0 if fused else 0.6, label=label)
-    axes[0].set_title("ROC (fused P solid, single gains thin)")
+                        alpha=1.0 if fused else 0.6, label=label,
+                        linestyle="--" if col == "fused+DEM" else "-")
+    axes[0].set_title("ROC (fused P solid, after the DEM second look dashed, single gains "
+                      "thin)", fontsize=9)
     axes[1].set_xscale("log")
     axes[1].set_xlim(1e-3, 1)
     axes[1].set_title("ROC, log false-positive rate")

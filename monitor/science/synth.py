@@ -188,6 +188,8 @@ class Components:
         incoherent: True where the pixel is incoherent (NaN in the composed image).
         noise: Decorrelation phase noise expressed in LOS metres (zeros when coherent).
         meta: Parameters drawn (source kind and parameters, geometry, atmosphere).
+        dem: The heights under S, metres, float32 (what a user would have as the
+            frame's DEM).
     """
 
     deformation: NDArray[np.float32]
@@ -197,6 +199,7 @@ class Components:
     incoherent: NDArray[np.bool_]
     noise: NDArray[np.float32]
     meta: dict[str, Any]
+    dem: NDArray[np.float32] | None = None
 
     def compose(self, a: float, b: float, c: float,
                 normalise: bool = False) -> NDArray[np.float32]:
@@ -215,12 +218,14 @@ class Components:
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled sample: ``x`` LOS metres ``(ny, nx)`` float32 (NaN = incoherent)."""
+    """One labelled sample: ``x`` LOS metres ``(ny, nx)`` float32 (NaN = incoherent), and
+    the DEM under its stratified delay (not written to dataset shards)."""
 
     x: NDArray[np.float32]
     label: int
     weights: tuple[float, float, float]
     meta: dict[str, Any]
+    dem: NDArray[np.float32] | None = None
 
 
 def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
@@ -431,7 +436,8 @@ def draw_components(rng: np.random.Generator, recipe: SynthRecipe,
         noise = np.zeros(shape, np.float32)
         meta["incoherent_fraction"] = 0.0
     return Components(d, np.asarray(s, np.float32), np.asarray(t, np.float32),
-                      np.asarray(coh, np.float32), incoherent, noise, meta)
+                      np.asarray(coh, np.float32), incoherent, noise, meta,
+                      np.asarray(dem, np.float32))
 
 
 def make_sample(rng: np.random.Generator, recipe: SynthRecipe, scheme: str, label: int,
@@ -454,7 +460,7 @@ def make_sample(rng: np.random.Generator, recipe: SynthRecipe, scheme: str, labe
     x = comp.compose(a, b, c, normalise=scheme == "weights")
     meta = dict(comp.meta)
     meta["class_name"] = CLASS_NAMES[scheme][label]
-    return Sample(x, label, (a, b, c), meta)
+    return Sample(x, label, (a, b, c), meta, comp.dem)
 
 
 def scheme_classes(scheme: str) -> tuple[tuple[float, float, float], ...]:

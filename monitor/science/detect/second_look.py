@@ -1,0 +1,184 @@
+"""The detector's second look: a flagged map is corrected with the DEM and scored again.
+
+The CNN sees a displacement map and nothing else, and a stratified delay over a tall
+edifice is a bowl centred on the summit: 44% of strong-stratification atmosphere-only maps
+over Agung and Sakurajima are flagged by the compact net, 49% by AlexNet, and fine-tuning
+on such maps moved the rate only to 32% (docs/detection.md). Seed 002 (section 5) removes
+the stratified delay from the maps its detector flags and scores them again; the watch
+does that for every qualifying step (:mod:`monitor.service.correction`). This module gives
+the same second look to any scorer that has the map's DEM, without a target: the
+band-filtered phase-elevation fit of :mod:`monitor.science.atmocorr` is estimated away
+from the detected peak, from the map's largest smoothed anomaly (both within
+``exclusion_radius_m``) and from the flagged region, removed, and the corrected map is
+scored; its score is the one that decides. The anomaly stands in for the target disc the
+watch leaves out: on a map one or two patches wide the merged probability is flat over
+the flagged region, and its "peak" (the first pixel of the maximum) says nothing of where
+the signal is, while the largest departure of the smoothed map from its median sits on a
+deformation's centre, or on the summit for a stratified delay (which the band-filtered fit
+does not need, Issue 6's evaluation leaves the summit out as well).
+
+The scorer is passed in (a callable from a map to a :class:`~monitor.science.detect.
+fusion.Detection`), so the module stays free of model loading.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
+
+from monitor.errors import InputError
+from monitor.science.atmocorr import (
+    ElevationFit,
+    fit_phase_elevation,
+    fit_usable_mask,
+    remove_elevation_fit,
+)
+from monitor.science.detect.fusion import Detection
+
+Scorer = Callable[[NDArray[np.float32]], Detection]
+#: Gaussian sigma (metres) of the smoothing before the largest anomaly is looked for:
+#: turbulence and noise below it do not place the exclusion disc.
+_ANOMALY_SMOOTHING_M = 1000.0
+
+
+@dataclass(frozen=True)
+class SecondLookSettings:
+    """How the flagged maps are corrected (the watch's settings, but for the order).
+
+    Attributes:
+        exclusion_radius_m: Disc around the detected peak left out of the fit, metres
+            (the watch leaves out its 3 km target disc).
+        band_sigma_m: Gaussian sigma of the low-pass removed before the coefficients are
+            estimated, metres; 0 for a plain fit.
+        order: Order in height of the fit: 1, 2 or ``"auto"``. 1 by measurement: with no
+            target disc to leave out, a quadratic takes the curvature of an uplift on the
+            summit (a 5 cm uplift 3 km under Agung with 9.5 cm of stratification at its
+            summit: 4.1 of its 4.2 cm kept by the linear band fit, 1.4 cm by the quadratic;
+            tests/test_second_look.py). The watch, which leaves out its target, uses 2.
+        min_pixels: Fewest pixels the fit may use.
+        min_height_range_m: Smallest height range of those pixels, metres.
+    """
+
+    exclusion_radius_m: float = 3000.0
+    band_sigma_m: float = 1000.0
+    order: Literal[1, 2, "auto"] = 1
+    min_pixels: int = 200
+    min_height_range_m: float = 100.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.exclusion_radius_m) and self.exclusion_radius_m >= 0
+                and math.isfinite(self.band_sigma_m) and self.band_sigma_m >= 0):
+            raise InputError(f"second look: exclusion_radius_m and band_sigma_m must be "
+                             f"finite and >= 0, got {self.exclusion_radius_m!r}, "
+                             f"{self.band_sigma_m!r}")
+        if self.order not in (1, 2, "auto"):
+            raise InputError(f"second look: order must be 1, 2 or 'auto', got {self.order!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class SecondLook:
+    """The raw detection and the one that decides.
+
+    Attributes:
+        raw: The detection of the map as given.
+        final: The detection of the corrected map when a correction was made, else
+            ``raw`` (not flagged, or no correction possible).
+        fit: The phase-elevation fit removed (None when none was made).
+        reason: Why no correction was made although the map was flagged (None otherwise).
+        corrected: The corrected map, LOS metres (None when none was made).
+    """
+
+    raw: Detection
+    final: Detection
+    fit: ElevationFit | None = None
+    reason: str | None = None
+    corrected: NDArray[np.float32] | None = None
+
+    @property
+    def method(self) -> str:
+        """``"empirical"`` when a correction decided, ``"none"`` otherwise."""
+        return "empirical" if self.fit is not None else "none"
+
+
+def _pixel_pair(pixel_m: float | tuple[float, float]) -> tuple[float, float]:
+    """``(east, north)`` pixel sizes, metres, validated."""
+    try:
+        pair = tuple(float(v) for v in np.broadcast_to(np.asarray(pixel_m, float), (2,)))
+    except (TypeError, ValueError):
+        pair = ()
+    if len(pair) != 2 or not all(math.isfinite(v) and v > 0 for v in pair):
+        raise InputError(f"second look: pixel_m must be a positive size in metres or an "
+                         f"(east, north) pair of them, got {pixel_m!r}")
+    return pair[0], pair[1]
+
+
+def largest_anomaly(displacement_m: NDArray[np.float32],
+                    sigma_px: tuple[float, float]) -> tuple[int, int]:
+    """``(row, col)`` of the largest ``|smoothed map - median|``; NaN-aware smoothing."""
+    finite = np.isfinite(displacement_m)
+    num = ndimage.gaussian_filter(np.where(finite, displacement_m, 0.0).astype(np.float64),
+                                  sigma_px, mode="nearest")
+    den = ndimage.gaussian_filter(finite.astype(np.float64), sigma_px, mode="nearest")
+    smooth = np.where(den > 0.1, num / np.maximum(den, 1e-6), np.nan)
+    dev = np.abs(smooth - np.nanmedian(displacement_m[finite]))
+    r, c = np.unravel_index(int(np.nanargmax(dev)), dev.shape)
+    return int(r), int(c)
+
+
+def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
+                pixel_m: float | tuple[float, float],
+                settings: SecondLookSettings | None = None,
+                raw: Detection | None = None) -> SecondLook:
+    """Score a map; when it is flagged, remove the stratified delay and score it again.
+
+    Args:
+        displacement_m: Unwrapped LOS displacement, metres, ``(ny, nx)``; NaN incoherent.
+        dem_m: Heights on the same grid, metres, ``(ny, nx)``; NaN where unknown.
+        score: The detector (map -> :class:`Detection`).
+        pixel_m: Pixel size, metres: one number, or ``(east, north)``.
+        settings: The fit's settings (default: the watch's).
+        raw: The detection of ``displacement_m`` when the caller already has it.
+
+    Returns:
+        The :class:`SecondLook`. A flagged map whose fit cannot be made (too few pixels,
+        flat or smooth ground, numerical failure) keeps its raw detection, with the reason.
+
+    Raises:
+        InputError: Shapes differ, or bad settings or pixel size.
+    """
+    cfg = settings or SecondLookSettings()
+    x = np.asarray(displacement_m, dtype=np.float32)
+    dem = np.asarray(dem_m, dtype=np.float64)
+    if x.ndim != 2 or dem.shape != x.shape:
+        raise InputError(f"second look: the DEM has shape {dem.shape}, the map "
+                         f"{x.shape}; they must be on the same grid")
+    dx, dy = _pixel_pair(pixel_m)
+    det = raw if raw is not None else score(x)
+    if not det.flag:
+        return SecondLook(det, det)
+    radius_px = cfg.exclusion_radius_m / min(dx, dy)
+    valid = np.isfinite(x) & np.isfinite(dem)
+    if not valid.any():
+        return SecondLook(det, det, reason="no pixel has both a displacement and a height")
+    anomaly = largest_anomaly(x, (_ANOMALY_SMOOTHING_M / dy, _ANOMALY_SMOOTHING_M / dx))
+    yy, xx = np.ogrid[: x.shape[0], : x.shape[1]]
+    near_anomaly = (yy - anomaly[0]) ** 2 + (xx - anomaly[1]) ** 2 <= radius_px**2
+    usable = fit_usable_mask(valid, near_anomaly, (det.peak_row, det.peak_col), radius_px,
+                             flagged=det.prob_map > det.threshold, min_pixels=cfg.min_pixels)
+    band = None if cfg.band_sigma_m == 0 else (cfg.band_sigma_m / dy, cfg.band_sigma_m / dx)
+    try:
+        fit = fit_phase_elevation(x, dem, usable, order=cfg.order, min_pixels=cfg.min_pixels,
+                                  min_height_range_m=cfg.min_height_range_m,
+                                  band_sigma_px=band)
+        corrected = remove_elevation_fit(x, dem, fit, usable)
+    except InputError as exc:
+        return SecondLook(det, det, reason=str(exc))
+    except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
+        return SecondLook(det, det, reason=f"failed: {type(exc).__name__}: {exc}")
+    return SecondLook(det, score(corrected), fit, None, corrected)
