@@ -45,6 +45,44 @@ def shared_dem_dir() -> Path:
     return SHARED_DEM_DIR
 
 
+StratifiedScene = dict[str, "np.ndarray"]
+
+
+def _agung_scene(k1_zenith: float, incidence_deg: float, turbulence_m: float,
+                 turbulence_length_m: float, seed: int, uplift_m: float) -> StratifiedScene:
+    """The packaged Agung crop (224 x 224 pixels of 100 m, 0-2993 m) and maps over it:
+    ``dem``; ``stratified``, a delay of ``k1_zenith`` per metre of height seen at
+    ``incidence_deg``; ``turbulence``; ``uplift``, a Mogi source 3 km under the summit
+    with a peak LOS of ``uplift_m``; ``atmosphere`` = S + T; ``deformation`` = S + T + D."""
+    import math
+
+    from monitor.cli.evaluate_cmd import centre_crop, dem_on_grid
+    from monitor.science.atmosphere import turbulent_delay
+    from monitor.science.geometry import project_to_los
+    from monitor.science.grids import grid_xy
+    from monitor.science.sources import mogi
+
+    dem = centre_crop(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
+    strat = -k1_zenith * (dem - dem.min()) / math.cos(math.radians(incidence_deg))
+    turb = turbulent_delay((224, 224), 100.0, turbulence_m, turbulence_length_m,
+                           np.random.default_rng(seed))
+    r, c = np.unravel_index(int(np.argmax(dem)), dem.shape)
+    x, y = grid_xy((224, 224), 100.0)
+    enu = mogi(x - (c - 111.5) * 100.0, y + (r - 111.5) * 100.0, depth_m=3000.0,
+               dvolume_m3=1e6)
+    uplift = np.asarray(project_to_los(enu.east, enu.north, enu.up, incidence_deg, 190.0))
+    uplift *= uplift_m / np.abs(uplift).max()
+    as32 = {"dem": dem, "stratified": strat, "turbulence": turb, "uplift": uplift,
+            "atmosphere": strat + turb, "deformation": strat + turb + uplift}
+    return {k: np.asarray(v, dtype=np.float32) for k, v in as32.items()}
+
+
+@pytest.fixture(scope="session")
+def agung_scene() -> Callable[..., StratifiedScene]:
+    """Builds a stratified scene over Agung (see ``_agung_scene``) for second-look tests."""
+    return _agung_scene
+
+
 @pytest.fixture(scope="session")
 def model() -> LoadedModel:
     """The packaged compact detector, loaded once for the watch tests (read-only use);

@@ -129,6 +129,18 @@ def test_auto_order_follows_the_truth(agung: NDArray[np.float64], c2: float,
         assert fit.order == expected
 
 
+def _summit_bowl(dem: NDArray[np.float64], depth_m: float
+                 ) -> tuple[tuple[int, int], NDArray[np.float64]]:
+    """The summit pixel, and the LOS of a Mogi source ``depth_m`` under it (35 deg
+    incidence, heading 190 deg), scaled to a 5 cm peak."""
+    pr, pc = (int(v) for v in np.unravel_index(np.argmax(dem), dem.shape))
+    x, y = grid_xy((N, N), PIXEL_M)
+    enu = mogi(x - (pc - (N - 1) / 2) * PIXEL_M, y + (pr - (N - 1) / 2) * PIXEL_M,
+               depth_m=depth_m, dvolume_m3=1e6, nu=0.25)
+    bowl = np.asarray(project_to_los(enu.east, enu.north, enu.up, 35.0, 190.0), np.float64)
+    return (pr, pc), bowl * (0.05 / np.abs(bowl).max())
+
+
 @pytest.mark.parametrize(("name", "tolerance"), [("sakurajima", 0.10), ("agung", 0.20)])
 def test_summit_bowl_is_kept_when_the_target_disc_is_excluded(name: str,
                                                               tolerance: float) -> None:
@@ -137,12 +149,7 @@ def test_summit_bowl_is_kept_when_the_target_disc_is_excluded(name: str,
     where the summit stands 900 m above the highest pixel outside the disc and the
     horizontal (LOS) tail of the source outside the disc leaks into the slope."""
     dem = _dem(name)
-    pr, pc = (int(v) for v in np.unravel_index(np.argmax(dem), dem.shape))
-    x, y = grid_xy((N, N), PIXEL_M)
-    enu = mogi(x - (pc - (N - 1) / 2) * PIXEL_M, y + (pr - (N - 1) / 2) * PIXEL_M,
-               depth_m=3000.0, dvolume_m3=1e6, nu=0.25)
-    bowl = np.asarray(project_to_los(enu.east, enu.north, enu.up, 35.0, 190.0), np.float64)
-    bowl *= 0.05 / np.abs(bowl).max()  # 5 cm peak LOS
+    (pr, pc), bowl = _summit_bowl(dem, 3000.0)
     strat = -stratified_delay(dem, 2.0e-5) / COS_INC
     rng = np.random.default_rng(3)
     turb = turbulent_delay((N, N), PIXEL_M, 0.001, 2000.0, rng)
@@ -172,12 +179,7 @@ def test_band_fit_keeps_a_deep_source_out_of_the_slope(name: str) -> None:
     the bowl): the band-filtered fit takes under 5% (linear) and 10% (quadratic); the plain
     fit over the whole band takes 9-18% (linear) and 39-75% (quadratic)."""
     dem = _dem(name)
-    pr, pc = (int(v) for v in np.unravel_index(np.argmax(dem), dem.shape))
-    x, y = grid_xy((N, N), PIXEL_M)
-    enu = mogi(x - (pc - (N - 1) / 2) * PIXEL_M, y + (pr - (N - 1) / 2) * PIXEL_M,
-               depth_m=5000.0, dvolume_m3=1e6, nu=0.25)
-    bowl = np.asarray(project_to_los(enu.east, enu.north, enu.up, 35.0, 190.0), np.float64)
-    bowl *= 0.05 / np.abs(bowl).max()
+    (pr, pc), bowl = _summit_bowl(dem, 5000.0)
     strat = -stratified_delay(dem, 2.0e-5) / COS_INC
     turb = turbulent_delay((N, N), PIXEL_M, 0.002, 3000.0, np.random.default_rng(0))
     usable = fit_usable_mask(np.ones((N, N), bool), _disc((pr, pc), 30), (pr, pc), 0.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -211,30 +212,14 @@ def test_model_and_option_errors(tmp_path: Path, model_path: Path, displacement:
 
 
 @pytest.fixture(scope="module")
-def agung_scene() -> dict[str, np.ndarray]:
-    """Agung relief (224 x 224 pixels of 100 m), a strong stratified delay over it (3 cm of
-    zenith delay per km at 35 degrees), 2 mm of turbulence, and a 6 cm uplift under the
-    summit (a Mogi source 3 km deep)."""
-    from monitor.cli.evaluate_cmd import centre_crop, dem_on_grid
-    from monitor.science.atmosphere import turbulent_delay
-    from monitor.science.geometry import project_to_los
-    from monitor.science.grids import grid_xy
-
-    dem = centre_crop(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
-    strat = -3e-5 * (dem - dem.min()) / math.cos(math.radians(35.0))
-    turb = turbulent_delay((224, 224), 100.0, 0.002, 5000.0, np.random.default_rng(0))
-    r, c = np.unravel_index(int(np.argmax(dem)), dem.shape)
-    x, y = grid_xy((224, 224), 100.0)
-    enu = mogi(x - (c - 111.5) * 100.0, y + (r - 111.5) * 100.0, depth_m=3000.0,
-               dvolume_m3=1e6)
-    uplift = np.asarray(project_to_los(enu.east, enu.north, enu.up, 35.0, 190.0))
-    uplift *= 0.06 / np.abs(uplift).max()
-    return {"dem": dem, "atmosphere": (strat + turb).astype(np.float32),
-            "deformation": (strat + turb + uplift).astype(np.float32)}
+def scene(agung_scene: Callable[..., dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Agung relief, 3 cm of zenith delay per km at 35 degrees, 2 mm of turbulence, and a
+    6 cm uplift under the summit (tests/conftest.py)."""
+    return agung_scene(3e-5, 35.0, 0.002, 5000.0, seed=0, uplift_m=0.06)
 
 
 def test_dem_second_look_clears_stratification_and_keeps_uplift(
-        tmp_path: Path, agung_scene: dict[str, np.ndarray],
+        tmp_path: Path, scene: dict[str, np.ndarray],
         capsys: pytest.CaptureFixture[str]) -> None:
     """The packaged detector flags the stratified delay over Agung; with --dem the
     corrected map decides: the atmosphere is cleared, the uplift under the summit kept."""
@@ -242,7 +227,7 @@ def test_dem_second_look_clears_stratification_and_keeps_uplift(
     paths = {}
     for name in ("dem", "atmosphere", "deformation"):
         paths[name] = tmp_path / f"{name}.tif"
-        write_raster(paths[name], agung_scene[name], crs="EPSG:4326", transform=grid)
+        write_raster(paths[name], scene[name], crs="EPSG:4326", transform=grid)
     files = [str(paths["atmosphere"]), str(paths["deformation"])]
     rc, raw, err = _scan(capsys, *files, "--json", "--threads", "1")
     assert rc == 0 and err == "" and [r["flag"] for r in raw] == [True, True]
@@ -268,30 +253,30 @@ def test_dem_second_look_clears_stratification_and_keeps_uplift(
 
 
 def test_dem_second_look_errors(tmp_path: Path, model_path: Path,
-                                agung_scene: dict[str, np.ndarray],
+                                scene: dict[str, np.ndarray],
                                 capsys: pytest.CaptureFixture[str]) -> None:
     dem = tmp_path / "dem.npy"
-    np.save(dem, agung_scene["dem"])
-    scene = tmp_path / "scene.npy"
-    np.save(scene, agung_scene["atmosphere"])
+    np.save(dem, scene["dem"])
+    atmosphere_npy = tmp_path / "scene.npy"
+    np.save(atmosphere_npy, scene["atmosphere"])
     small = tmp_path / "small.npy"
-    np.save(small, agung_scene["atmosphere"][:100, :100])
+    np.save(small, scene["atmosphere"][:100, :100])
     common = ["--model", str(model_path), "--json", "--gains", "1", "--dem", str(dem)]
     # Another grid: that file fails by name, the other is scored.
-    rc, records, err = _scan(capsys, str(small), str(scene), *common, "--pixel-m", "100")
-    assert rc == 2 and [r["file"] for r in records] == [str(scene)]
+    rc, records, err = _scan(capsys, str(small), str(atmosphere_npy), *common, "--pixel-m", "100")
+    assert rc == 2 and [r["file"] for r in records] == [str(atmosphere_npy)]
     assert str(small) in err and "must share a grid" in err
     # No georeference and no --pixel-m: a flagged file (threshold 0 flags every one) fails
     # by name; an unflagged one (threshold 1) needs no second look.
-    rc, records, err = _scan(capsys, str(scene), *common, "--threshold", "0")
-    assert rc == 2 and not records and str(scene) in err and "--pixel-m" in err
-    rc, records, err = _scan(capsys, str(scene), *common, "--threshold", "1")
+    rc, records, err = _scan(capsys, str(atmosphere_npy), *common, "--threshold", "0")
+    assert rc == 2 and not records and str(atmosphere_npy) in err and "--pixel-m" in err
+    rc, records, err = _scan(capsys, str(atmosphere_npy), *common, "--threshold", "1")
     assert rc == 0 and records[0]["second_look"] == {
         "method": "none", "p_fused_raw": records[0]["p_fused"],
         "p_by_gain_raw": records[0]["p_by_gain"], "flag_raw": False}
-    rc, _, err = _scan(capsys, str(scene), *common, "--wrapped")
+    rc, _, err = _scan(capsys, str(atmosphere_npy), *common, "--wrapped")
     assert rc == 2 and "unwrapped" in err
-    rc, _, err = _scan(capsys, str(scene), *common, "--pixel-m", "-5")
+    rc, _, err = _scan(capsys, str(atmosphere_npy), *common, "--pixel-m", "-5")
     assert rc == 2 and "--pixel-m" in err
-    rc, _, err = _scan(capsys, str(scene), *common[:-1], str(tmp_path / "none.tif"))
+    rc, _, err = _scan(capsys, str(atmosphere_npy), *common[:-1], str(tmp_path / "none.tif"))
     assert rc == 3 and "none.tif" in err

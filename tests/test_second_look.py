@@ -9,40 +9,27 @@ under the summit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
 import monitor.science.detect.second_look as second_look_module
-from monitor.cli.evaluate_cmd import centre_crop, dem_on_grid
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
-from monitor.science.atmosphere import turbulent_delay
 from monitor.science.detect.fusion import Detection, detect_displacement
 from monitor.science.detect.second_look import SecondLookSettings, second_look
-from monitor.science.geometry import project_to_los
-from monitor.science.grids import grid_xy
-from monitor.science.sources import mogi
 
 COS_INC = math.cos(math.radians(38.0))
 C1_LOS = -2.5e-5 / COS_INC
 
 
 @pytest.fixture(scope="module")
-def scene() -> dict[str, NDArray[np.float32]]:
-    dem = centre_crop(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
-    strat = C1_LOS * (dem - dem.min())
-    turb = turbulent_delay((224, 224), 100.0, 0.002, 4000.0, np.random.default_rng(5))
-    r, c = np.unravel_index(int(np.argmax(dem)), dem.shape)
-    x, y = grid_xy((224, 224), 100.0)
-    enu = mogi(x - (c - 111.5) * 100.0, y + (r - 111.5) * 100.0, depth_m=3000.0,
-               dvolume_m3=1e6)
-    uplift = np.asarray(project_to_los(enu.east, enu.north, enu.up, 38.0, 190.0))
-    uplift *= 0.05 / np.abs(uplift).max()
-    return {"dem": dem, "atmosphere": (strat + turb).astype(np.float32),
-            "deformation": (strat + turb + uplift).astype(np.float32),
-            "clean": turb.astype(np.float32)}
+def scene(agung_scene: Callable[..., dict[str, NDArray[np.float32]]]
+          ) -> dict[str, NDArray[np.float32]]:
+    out = agung_scene(2.5e-5, 38.0, 0.002, 4000.0, seed=5, uplift_m=0.05)
+    return {**out, "clean": out["turbulence"]}
 
 
 @pytest.fixture
