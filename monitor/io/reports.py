@@ -181,11 +181,14 @@ def roc_markdown(report: dict[str, Any]) -> str:
     lines += ["", "| model | " + " | ".join(f"AUC {c}" for c in columns) + " | s/image |",
               "| --- | " + " | ".join("---" for _ in columns) + " | --- |"]
     for m in report["models"]:
-        aucs = " | ".join(f"{m['auc'][c]:.4f}" for c in columns)
+        aucs = " | ".join(_num(m["auc"].get(c), 4) for c in columns)
         extra = m.get("second_look_seconds_per_image")
         timing = f"{m['seconds_per_image']:.3f}" + (
             "" if extra is None else f" (+{extra:.3f} second look)")
         lines.append(f"| {m['label']} | {aucs} | {timing} |")
+    notes = [f"- {m['label']}: {m['note']}" for m in report["models"] if m.get("note")]
+    if notes:
+        lines += [""] + notes
     lines += ["", "Decisions at P > 0.5:", "",
               "| detector | precision | recall | accuracy | false-positive rate (held-out) "
               "| FP rate (atmosphere) |", "| --- | --- | --- | --- | --- | --- |"]
@@ -207,9 +210,10 @@ def roc_markdown(report: dict[str, Any]) -> str:
                   "| --- | " + " | ".join("---" for _ in lows) + " |"]
         for m in report["models"]:
             for label, _, block in _deciding(m):
-                cells = [f"{_num(b['auc'])} (n={b['n_positives']})"
-                         for b in block["auc_by_min_peak"]]
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
+                if "auc_by_min_peak" in block:
+                    cells = [f"{_num(b['auc'])} (n={b['n_positives']})"
+                             for b in block["auc_by_min_peak"]]
+                    lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Recall (P > 0.5) of the positives by peak |LOS|:", "",
               "| detector | " + " | ".join(f"{b['low_cm']:g}-{_edge(b['high_cm'])} cm"
                                             for b in first["recall_by_peak"]) + " |",
@@ -227,8 +231,8 @@ def _edge(v: float | None) -> str:
     return "inf" if v is None else f"{v:g}"
 
 
-def _num(v: float | None) -> str:
-    return "-" if v is None or not math.isfinite(v) else f"{v:.3f}"
+def _num(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
 
 def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
