@@ -274,6 +274,15 @@ def test_dem_second_look_errors(tmp_path: Path, model_path: Path,
     assert rc == 0 and records[0]["second_look"] == {
         "method": "none", "p_fused_raw": records[0]["p_fused"],
         "p_by_gain_raw": records[0]["p_by_gain"], "flag_raw": False}
+    # Georeferenced on another grid or in another CRS: refused by name.
+    here = tmp_path / "here.tif"
+    write_raster(here, scene["atmosphere"], crs="EPSG:4326", transform=TRANSFORM)
+    for name, crs, grid in (("shifted", "EPSG:4326", from_origin(120.5, 14.0, 0.001, 0.001)),
+                            ("utm", "EPSG:32651", TRANSFORM)):
+        other = tmp_path / f"dem_{name}.tif"
+        write_raster(other, scene["dem"], crs=crs, transform=grid)
+        rc, _, err = _scan(capsys, str(here), *common[:-1], str(other))
+        assert rc == 2 and str(here) in err and "must share a grid" in err, err
     rc, _, err = _scan(capsys, str(atmosphere_npy), *common, "--wrapped")
     assert rc == 2 and "unwrapped" in err
     rc, _, err = _scan(capsys, str(atmosphere_npy), *common, "--pixel-m", "-5")

@@ -297,6 +297,9 @@ def _check_same_grid(raster: Raster, dem: Raster) -> None:
     if raster.shape != dem.shape:
         raise InputError(f"the DEM {dem.path} is {dem.shape[0]} x {dem.shape[1]} pixels, the "
                          f"file {raster.shape[0]} x {raster.shape[1]}; they must share a grid")
+    if raster.crs is not None and dem.crs is not None and raster.crs != dem.crs:
+        raise InputError(f"the DEM {dem.path} is in {dem.crs}, the file in {raster.crs}; "
+                         "they must share a grid")
     if raster.transform is not None and dem.transform is not None and not \
             raster.transform.almost_equals(dem.transform, precision=1e-9):
         raise InputError(f"the DEM {dem.path} has the transform {tuple(dem.transform)[:6]}, "
