@@ -349,7 +349,8 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
     if band_sigma_px is None:
         target, terms = dv, [x**p for p in range(1, max_order + 1)]
     else:
-        keep, target, terms = _band_terms(d, h, h_ref, idx, max_order, band_sigma_px)
+        heights = _band_heights(h, h_ref, idx, max_order, band_sigma_px)
+        keep, target, terms = _band_terms(d, heights, idx, band_sigma_px)
         # Gross outliers (unwrapping errors) would leak into their neighbours' low-pass,
         # and they cluster on high ground: find them with a first robust fit, drop them
         # from the map and filter again.
@@ -357,8 +358,7 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
         if not w.all():
             cleaned = d.copy()
             cleaned.ravel()[idx[keep][w == 0]] = np.nan
-            keep, target, terms = _band_terms(cleaned, h, h_ref, idx, max_order,
-                                              band_sigma_px)
+            keep, target, terms = _band_terms(cleaned, heights, idx, band_sigma_px)
         dv, hv, x = dv[keep], hv[keep], x[keep]
     n_bic = min(dv.size, int(effective_samples))
     best: tuple[float, int, NDArray[np.float64]] | None = None
@@ -385,31 +385,39 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
         band_sigma_px=band_sigma_px)
 
 
-def _band_terms(d: NDArray[np.float64], h: NDArray[np.float64], h_ref: float,
-                idx: NDArray[np.intp], max_order: int, sigma_px: SigmaPx
-                ) -> tuple[NDArray[np.bool_], NDArray[np.float64], list[NDArray[np.float64]]]:
-    """High-pass map and height terms ``((h - h_ref) / 1 km)^p`` at the pixels ``idx``.
-
-    Returns:
-        ``(keep, target, terms)``: which of ``idx`` have finite band values (a pixel deep
-        in a hole may not), and the band values there.
+def _band_heights(h: NDArray[np.float64], h_ref: float, idx: NDArray[np.intp],
+                  max_order: int, sigma_px: SigmaPx) -> list[NDArray[np.float64]]:
+    """High-pass height terms ``((h - h_ref) / 1 km)^p``, p = 1..max_order, at ``idx``.
 
     Raises:
-        InputError: The height terms have no power in the band (flat or smooth ground).
+        InputError: The heights have no power in the band (flat or smooth ground).
     """
     x = np.where(np.isfinite(h), (h - h_ref) / _HEIGHT_SCALE_M, np.nan)
-    target = high_pass(d, sigma_px).ravel()[idx]
     terms = [high_pass(x**p, sigma_px).ravel()[idx] for p in range(1, max_order + 1)]
-    keep = np.isfinite(target)
-    for t in terms:
-        keep &= np.isfinite(t)
-    spread = float(np.std(terms[0][keep])) * _HEIGHT_SCALE_M if keep.sum() >= 4 else 0.0
+    first = terms[0][np.isfinite(terms[0])]
+    spread = float(np.std(first)) * _HEIGHT_SCALE_M if first.size >= 4 else 0.0
     if spread < 1.0:
         raise InputError(f"phase-elevation fit: the heights vary by only {spread:.2f} m "
                          f"(standard deviation) below the filter scale ({sigma_px} pixels); "
                          "the DEM is too smooth there for a band-filtered fit, correction "
                          "not possible")
-    return keep, target[keep], [t[keep] for t in terms]
+    return terms
+
+
+def _band_terms(d: NDArray[np.float64], heights: list[NDArray[np.float64]],
+                idx: NDArray[np.intp], sigma_px: SigmaPx
+                ) -> tuple[NDArray[np.bool_], NDArray[np.float64], list[NDArray[np.float64]]]:
+    """The high-pass map at ``idx`` beside the height terms of :func:`_band_heights`.
+
+    Returns:
+        ``(keep, target, terms)``: which of ``idx`` have finite band values (a pixel deep
+        in a hole may not), and the band values there.
+    """
+    target = high_pass(d, sigma_px).ravel()[idx]
+    keep = np.isfinite(target)
+    for t in heights:
+        keep &= np.isfinite(t)
+    return keep, target[keep], [t[keep] for t in heights]
 
 
 def _rereference(out: NDArray[np.float64], reference_mask: ArrayLike | None) -> None:
