@@ -19,7 +19,11 @@ import monitor.science.detect.second_look as second_look_module
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
 from monitor.science.detect.fusion import Detection, detect_displacement
-from monitor.science.detect.second_look import SecondLookSettings, second_look
+from monitor.science.detect.second_look import (
+    SecondLookSettings,
+    largest_anomaly,
+    second_look,
+)
 
 COS_INC = math.cos(math.radians(38.0))
 C1_LOS = -2.5e-5 / COS_INC
@@ -99,6 +103,20 @@ def test_a_fit_that_cannot_be_made_keeps_the_raw_decision_with_its_reason(
     monkeypatch.setattr(second_look_module, "fit_phase_elevation", broken)
     look = second_look(scene["atmosphere"], scene["dem"], score, 100.0)
     assert look.final is look.raw and look.reason == "failed: LinAlgError: SVD did not converge"
+
+
+def test_scattered_coherent_pixels_still_get_a_decision(
+        scene: dict[str, NDArray[np.float32]], score) -> None:  # type: ignore[no-untyped-def]
+    """A map with a few scattered coherent pixels has no smoothed anomaly; a flagged one
+    still gets a decision (the raw one, with the reason) instead of an error."""
+    sparse = np.full_like(scene["atmosphere"], np.nan)
+    for r, c in ((60, 60), (100, 150), (170, 40)):
+        sparse[r, c] = scene["atmosphere"][r, c]
+    assert largest_anomaly(sparse, (10.0, 10.0)) is None
+    flagged = Detection(0.9, {1.0: 0.9}, True, 0, 0, np.full(sparse.shape, 0.9, np.float32))
+    look = second_look(sparse, scene["dem"], score, 100.0, raw=flagged)
+    assert look.final is flagged and look.method == "none"
+    assert look.reason is not None and "only 3 usable pixels" in look.reason
 
 
 def test_bad_input_is_refused_by_name(scene: dict[str, NDArray[np.float32]],

@@ -119,14 +119,19 @@ def _pixel_pair(pixel_m: float | tuple[float, float]) -> tuple[float, float]:
 
 
 def largest_anomaly(displacement_m: NDArray[np.float32],
-                    sigma_px: tuple[float, float]) -> tuple[int, int]:
-    """``(row, col)`` of the largest ``|smoothed map - median|``; NaN-aware smoothing."""
+                    sigma_px: tuple[float, float]) -> tuple[int, int] | None:
+    """``(row, col)`` of the largest ``|smoothed map - median|``; NaN-aware smoothing.
+
+    None when no pixel has enough finite neighbours for a smoothed value (a map of
+    scattered coherent pixels)."""
     finite = np.isfinite(displacement_m)
     num = ndimage.gaussian_filter(np.where(finite, displacement_m, 0.0).astype(np.float64),
                                   sigma_px, mode="nearest")
     den = ndimage.gaussian_filter(finite.astype(np.float64), sigma_px, mode="nearest")
     smooth = np.where(den > 0.1, num / np.maximum(den, 1e-6), np.nan)
-    dev = np.abs(smooth - np.nanmedian(displacement_m[finite]))
+    if not finite.any() or not np.isfinite(smooth).any():
+        return None
+    dev = np.abs(smooth - np.median(displacement_m[finite]))
     r, c = np.unravel_index(int(np.nanargmax(dev)), dev.shape)
     return int(r), int(c)
 
@@ -142,7 +147,7 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
         dem_m: Heights on the same grid, metres, ``(ny, nx)``; NaN where unknown.
         score: The detector (map -> :class:`Detection`).
         pixel_m: Pixel size, metres: one number, or ``(east, north)``.
-        settings: The fit's settings (default: the watch's).
+        settings: The fit's settings (default: the watch's band and limits, linear).
         raw: The detection of ``displacement_m`` when the caller already has it.
 
     Returns:
@@ -168,7 +173,8 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
         return SecondLook(det, det, reason="no pixel has both a displacement and a height")
     anomaly = largest_anomaly(x, (_ANOMALY_SMOOTHING_M / dy, _ANOMALY_SMOOTHING_M / dx))
     yy, xx = np.ogrid[: x.shape[0], : x.shape[1]]
-    near_anomaly = (yy - anomaly[0]) ** 2 + (xx - anomaly[1]) ** 2 <= radius_px**2
+    near_anomaly = np.zeros(x.shape, bool) if anomaly is None else \
+        (yy - anomaly[0]) ** 2 + (xx - anomaly[1]) ** 2 <= radius_px**2
     usable = fit_usable_mask(valid, near_anomaly, (det.peak_row, det.peak_col), radius_px,
                              flagged=det.prob_map > det.threshold, min_pixels=cfg.min_pixels)
     band = None if cfg.band_sigma_m == 0 else (cfg.band_sigma_m / dy, cfg.band_sigma_m / dx)
