@@ -204,6 +204,13 @@ class CorrectionSettings(_Section):
     #: Smallest height range (metres) among those pixels for the fit to be attempted.
     min_height_range_m: float = Field(100.0, gt=0)
 
+    def band_sigma_px(self, pixel_m: tuple[float, float]) -> tuple[float, float] | None:
+        """``band_sigma_m`` in ``(rows, columns)`` pixels of ``pixel_m = (east, north)``
+        metres; None for the plain fit (``band_sigma_m = 0``)."""
+        if self.band_sigma_m == 0:
+            return None
+        return self.band_sigma_m / pixel_m[1], self.band_sigma_m / pixel_m[0]
+
     @field_validator("methods")
     @classmethod
     def _methods(cls, v: tuple[str, ...]) -> tuple[str, ...]:

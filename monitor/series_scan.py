@@ -51,6 +51,14 @@ Rules, in order:
    samples for the test, the LSTT fields are None and ``lstt_error`` says why. Each
    epoch's random generator is seeded with ``(seed, epoch ordinal)``, so an epoch's LSTT
    does not depend on which other epochs are scored.
+8. **Second look** (issue 6, as the watch makes it; ``[correction]``, off with
+   ``correction=None``): a flagged epoch's map, when the frame has a DEM, is corrected
+   for stratified delay by the band-filtered phase-elevation fit outside the target disc
+   (``fit_exclusion_radii``), the flagged region and the target's peak, re-referenced to
+   the reference regions and scored again; its CNN and LSTT scores are then the epoch's,
+   ``p_fused_raw`` keeps the raw one and ``correction_method`` says ``empirical``, or
+   ``none`` with the reason in ``correction`` (no DEM, too few pixels, flat ground). The
+   archive's GACOS/ICAMS files are not read here.
 
 Sources: seed 003 (scoring cumulative daisy-chain series, multi-gain fusion); seed 002
 (flag at P > 0.5); seed 000 (coherence threshold 0.1, LSTT against a stable region).
@@ -63,14 +71,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.config import CorrectionSettings
 from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts, GroundDisc
+from monitor.science.atmocorr import ElevationFit, correct_with_dem
 from monitor.science.detect.base import PatchClassifier
-from monitor.science.detect.fusion import DEFAULT_GAINS, detect_displacement
+from monitor.science.detect.fusion import DEFAULT_GAINS, Detection, detect_displacement
 from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M
 from monitor.science.interferograms import DEFAULT_COHERENCE_THRESHOLD
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
@@ -228,6 +239,11 @@ class EpochScore:
         lstt_alpha: Level of ``lstt_reject``.
         lstt_spacing_px: LSTT sampling grid step.
         lstt_error: Why the LSTT could not be run, when it could not.
+        p_fused_raw: The target's fused P before the second look (rule 8; None when the
+            epoch was not flagged or not scored).
+        correction_method: ``empirical``, or ``none`` when the second look could not be
+            made (None when it was not needed).
+        correction: The fit (order, coefficients, pixels) or ``reason``.
     """
 
     epoch: date
@@ -248,6 +264,9 @@ class EpochScore:
     lstt_alpha: float = LSTT_ALPHA
     lstt_spacing_px: int | None = None
     lstt_error: str | None = None
+    p_fused_raw: float | None = None
+    correction_method: str | None = None
+    correction: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +280,7 @@ class ScoringOptions:
         n_permutations: LSTT permutations.
         seed: Seed of the LSTT random generators (rule 7).
         detector_method: Inference path of the detector.
+        correction: Settings of the second look (rule 8); None turns it off.
     """
 
     gains: tuple[float, ...] = DEFAULT_GAINS
@@ -269,6 +289,7 @@ class ScoringOptions:
     n_permutations: int = DEFAULT_PERMUTATIONS
     seed: int = 0
     detector_method: str = "auto"
+    correction: CorrectionSettings | None = None
 
 
 def _segment_start(series: CumulativeSeries, epoch: date) -> date:
@@ -301,12 +322,22 @@ def score_epoch(prepared: PreparedSeries, epoch: date, model: PatchClassifier,
                "epochs before)")
         return EpochScore(epoch, start, False, f"{why}: its cumulative displacement is zero "
                           "by definition, nothing to score", cum_max, n_valid, support_min, thr)
-    det = detect_displacement(model, field, gains=options.gains, threshold=thr,
-                              fringe_spacing_m=options.fringe_spacing_m,
-                              method=options.detector_method, keep_maps=True)
+    def detect(image: NDArray[np.float32]) -> Detection:
+        return detect_displacement(model, image, gains=options.gains, threshold=thr,
+                                   fringe_spacing_m=options.fringe_spacing_m,
+                                   method=options.detector_method, keep_maps=True)
+
+    det = detect(field)
+    second: dict[str, Any] = {}
+    if options.correction is not None and float(det.prob_map[target].max()) > thr:
+        corrected, second = _second_look(prepared, field, det, options.correction, thr)
+        if corrected is not None:
+            field, det = corrected, detect(corrected)
     maps = det.maps_by_gain or {}
     p_target = float(det.prob_map[target].max())
     p_by_gain = {g: float(m[target].max()) for g, m in maps.items()}
+    scores = {"p_fused": p_target, "p_by_gain": p_by_gain, "p_fused_frame": det.p_fused,
+              "flag": p_target > thr, **second}
     rng = np.random.default_rng((options.seed, epoch.toordinal()))
     try:
         test = lstt_regions(field, target, [r.mask for r in prepared.references], rng=rng,
@@ -314,9 +345,47 @@ def score_epoch(prepared: PreparedSeries, epoch: date, model: PatchClassifier,
     except InputError as exc:
         log.info("epoch %s: LSTT not run: %s", epoch, exc)
         return EpochScore(epoch, start, True, None, cum_max, n_valid, support_min, thr,
-                          p_fused=p_target, p_by_gain=p_by_gain, p_fused_frame=det.p_fused,
-                          flag=p_target > thr, lstt_error=str(exc))
+                          lstt_error=str(exc), **scores)
     return EpochScore(epoch, start, True, None, cum_max, n_valid, support_min, thr,
-                      p_fused=p_target, p_by_gain=p_by_gain, p_fused_frame=det.p_fused,
-                      flag=p_target > thr, lstt_p=test.p_value, lstt_pe=test.pe,
-                      lstt_reject=test.p_value <= LSTT_ALPHA, lstt_spacing_px=test.spacing_px)
+                      lstt_p=test.p_value, lstt_pe=test.pe,
+                      lstt_reject=test.p_value <= LSTT_ALPHA, lstt_spacing_px=test.spacing_px,
+                      **scores)
+
+
+def _fit_record(fit: ElevationFit) -> dict[str, Any]:
+    return {"order": fit.order, "coefficients": [float(c) for c in fit.coefficients],
+            "offset_m": fit.offset_m, "h_ref_m": fit.h_ref_m, "n_pixels": fit.n_pixels,
+            "rms_before_m": fit.rms_before_m, "rms_after_m": fit.rms_after_m}
+
+
+def _second_look(prepared: PreparedSeries, field: NDArray[np.float32], det: Detection,
+                 settings: CorrectionSettings, threshold: float
+                 ) -> tuple[NDArray[np.float32] | None, dict[str, Any]]:
+    """Rule 8: the corrected map (None when none could be made) and the epoch's fields."""
+    raw = {"p_fused_raw": float(det.prob_map[prepared.target_region.mask].max())}
+    dem = prepared.products.dem_m
+    if dem is None:
+        return None, {**raw, "correction_method": "none", "correction": {
+            "reason": "the frame has no DEM (metadata/<frame>.geo.hgt.tif)"}}
+    grid, target = prepared.products.grid, prepared.target
+    _, excluded = grid.disc_mask(GroundDisc(target.lon, target.lat,
+                                            settings.fit_exclusion_radii * target.radius_km),
+                                 "--target")
+    inside = np.where(prepared.target_region.mask, det.prob_map, -np.inf)
+    peak = tuple(int(v) for v in np.unravel_index(int(np.argmax(inside)), inside.shape))
+    radius_px = target.radius_km * 1000.0 / min(grid.pixel_m)
+    reference = np.logical_or.reduce([r.mask for r in prepared.references])
+    try:
+        corrected, fit = correct_with_dem(
+            field, dem, excluded | prepared.target_region.mask, (peak[0], peak[1]),
+            settings.peak_exclusion_radii * radius_px, det.prob_map > threshold,
+            order=settings.order, band_sigma_px=settings.band_sigma_px(grid.pixel_m),
+            min_pixels=settings.min_pixels, min_height_range_m=settings.min_height_range_m,
+            reference_mask=reference)
+    except InputError as exc:
+        return None, {**raw, "correction_method": "none", "correction": {"reason": str(exc)}}
+    except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
+        return None, {**raw, "correction_method": "none", "correction": {
+            "reason": f"failed: {type(exc).__name__}: {exc}"}}
+    return corrected, {**raw, "correction_method": "empirical",
+                       "correction": _fit_record(fit)}

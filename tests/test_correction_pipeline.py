@@ -204,7 +204,7 @@ def test_a_numerical_failure_of_the_fit_is_recorded_and_the_step_still_decided(
     def singular(*args: object, **kwargs: object) -> None:
         raise np.linalg.LinAlgError("SVD did not converge")
 
-    monkeypatch.setattr(correction, "fit_phase_elevation", singular)
+    monkeypatch.setattr(correction, "correct_with_dem", singular)
     settings, ctx, archive = make_world(tmp_path, staging["quiet"], model)
     shutil.rmtree(archive / FRAME / "epochs")
     report = poll_target(ctx, settings.target("agung"), NOW)

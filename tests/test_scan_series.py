@@ -3,7 +3,8 @@
 Archives are written by :func:`monitor.io.synth_archive.write_synthetic_archive` (96 x 96
 pixels of 0.001 degree around 120.99 E, 14.0 N: about 104 x 111 m pixels) with a Mogi
 source 1 km deep under the centre; the detector is an untrained tiny network, so the tests
-check the CNN fields' contract, not their values.
+check the CNN fields' contract, not their values. The second-look tests use Agung relief
+with strong stratification and the packaged detector.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from monitor.cli import main
 from monitor.io.licsar import FrameLayout
 from monitor.io.models import model_sha256, save_model
 from monitor.io.rasters import read_raster, write_raster
-from monitor.io.synth_archive import write_synthetic_archive
+from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
 from monitor.science.detect.compact import CompactNet
 from monitor.science.synth_series import SeriesScenario
 
@@ -127,6 +128,11 @@ def test_one_json_line_per_epoch(clean: tuple[Path, SeriesScenario], model_path:
         # smooth, nearly constant references and few samples after thinning)
         assert (rec["lstt_p"] is None) is bool(rec["lstt_error"])
         assert (rec["lstt_reject"] is None) is (rec["lstt_p"] is None)
+        # the second look runs on flagged epochs only, and says which it was
+        assert (rec["correction_method"] is None) is (rec["p_fused_raw"] is None)
+        assert rec["correction_method"] in (None, "empirical", "none")
+        if rec["p_fused_raw"] is None:
+            assert rec["correction"] is None
 
 
 def test_cum_max_follows_truth_without_noise(clean: tuple[Path, SeriesScenario],
@@ -312,3 +318,68 @@ def test_missing_archive_and_models(clean: tuple[Path, SeriesScenario], model_pa
     rc, records, err = _run(capsys, root)
     assert rc == 6 and records == []
     assert "no packaged 'compact' detector weights" in err and "--model" in err
+
+
+@pytest.fixture(scope="module")
+def stratified(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Agung relief (224 x 224 pixels), strong stratification per date, 6 epochs 12 days
+    apart: ``quiet`` without a source, ``inflating`` with a Mogi source at 0.5 m/yr from
+    the first epoch (as in test_correction_pipeline.py)."""
+    out = {}
+    for name, onset in (("quiet", None), ("inflating", date(2024, 1, 6))):
+        root = tmp_path_factory.mktemp(name)
+        scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=6, onset=onset,
+                                  rate_m_per_yr=0.5, stratified_strength="strong",
+                                  decorrelate=False)
+        write_synthetic_archive(root, scenario=scenario, frame=FRAME, volcano="agung",
+                                size_px=224, seed=1)
+        out[name] = root
+    return out
+
+
+def _agung(capsys: pytest.CaptureFixture[str], root: Path,
+           *extra: str) -> list[dict[str, Any]]:
+    """Scan-series of an Agung archive with the packaged detector (target 3 km disc)."""
+    lon, lat = KNOWN_VOLCANOES["agung"]
+    rc, records, err = _run(capsys, root, "--threads", "1", *extra,
+                            target=f"{lon},{lat},3")
+    assert rc == 0, err
+    return records
+
+
+def test_second_look_clears_stratified_epochs_and_keeps_inflation(
+        stratified: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """The packaged detector flags every epoch of the quiet Agung series (raw P 0.59-0.93
+    when written); the watch's second look clears them all and keeps the inflating
+    source flagged from its third epoch on (3.3 cm and more)."""
+    raw = _agung(capsys, stratified["quiet"], "--no-second-look")[1:]
+    looked = _agung(capsys, stratified["quiet"])[1:]
+    assert all(r["flag"] for r in raw)
+    assert all(r["correction_method"] is None and r["p_fused_raw"] is None for r in raw)
+    for before, after in zip(raw, looked, strict=True):
+        assert after["correction_method"] == "empirical"
+        assert after["p_fused_raw"] == pytest.approx(before["p_fused"], abs=1e-6)
+        assert after["correction"]["order"] == 2 and after["correction"]["n_pixels"] >= 200
+        assert after["flag"] is False and after["p_fused"] < 0.5
+    inflating = _agung(capsys, stratified["inflating"])[1:]
+    assert all(r["correction_method"] == "empirical" for r in inflating if r["p_fused_raw"])
+    assert all(r["flag"] for r in inflating[1:])
+
+
+def test_second_look_without_a_dem_says_so(
+        stratified: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "no_dem"
+    shutil.copytree(stratified["quiet"], root)
+    for hgt in root.rglob("*.geo.hgt.tif"):
+        hgt.unlink()
+    records = _agung(capsys, root)[1:]
+    assert records and all(r["flag"] for r in records)  # the raw decision stands
+    for r in records:
+        assert r["correction_method"] == "none" and r["p_fused"] == r["p_fused_raw"]
+        assert "no DEM" in r["correction"]["reason"]
+    # The text line says it too.
+    lon, lat = KNOWN_VOLCANOES["agung"]
+    main(["scan-series", str(root), "--frame", FRAME, f"--target={lon},{lat},3",
+          "--threads", "1", "--permutations", PERMUTATIONS])
+    assert "second look not possible: the frame has no DEM" in capsys.readouterr().out

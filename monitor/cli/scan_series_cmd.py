@@ -20,6 +20,14 @@ whose displacement is zero by definition, or no data), ``cum_max_m`` (largest
 ``model`` (path, arch, sha256), ``seed``, ``code_version``. Scores of unscored epochs
 are null. Without ``--json``: one line of text per epoch.
 
+A flagged epoch gets the watch's second look when the frame has a DEM (``[correction]``
+settings; ``--no-second-look`` or ``enabled = false`` turns it off): its map is corrected
+for stratified delay by the band-filtered phase-elevation fit outside the target and
+scored again, and the CNN and LSTT fields above are then the corrected map's;
+``p_fused_raw`` keeps the raw target P, ``correction_method`` is ``empirical`` (or
+``none``, with ``correction.reason``) and ``correction`` holds the fit. Both are null for
+epochs that were not flagged.
+
 A product that cannot be read is skipped: one error line on stderr names its file, the
 series is built without it (split at the gap it leaves, nothing invented), every epoch is
 still printed, and the exit status is then that error's code.
@@ -122,6 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="architecture: picks the packaged weights, or is checked "
                              "against --model")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--no-second-look", action="store_true",
+                        help="score flagged epochs as they are (no correction with the DEM)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science and rasters sections)")
@@ -151,6 +161,9 @@ def epoch_record(score: EpochScore, prepared: PreparedSeries, loaded: LoadedMode
         "lstt_alpha": score.lstt_alpha,
         "lstt_spacing_px": score.lstt_spacing_px,
         "lstt_error": score.lstt_error,
+        "p_fused_raw": score.p_fused_raw,
+        "correction_method": score.correction_method,
+        "correction": score.correction,
         "frame": prepared.products.layout.frame,
         "series_method": prepared.series.method,
         "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
@@ -171,6 +184,10 @@ def _text_line(score: EpochScore) -> str:
     else:
         lstt = (f"LSTT p={score.lstt_p:.3f} PE={score.lstt_pe:.4f}"
                 f"{' (reject)' if score.lstt_reject else ''}")
+    if score.correction_method == "empirical":
+        verdict += f" (raw P={score.p_fused_raw:.3f}, second look: empirical)"
+    elif score.correction_method == "none":
+        verdict += f" (second look not possible: {(score.correction or {}).get('reason')})"
     return (f"{head}: {verdict} P={score.p_fused:.3f} [{gains}]  cum_max "
             f"{1000 * (score.cum_max_m or 0.0):.1f} mm  {lstt}  n={score.n_valid} "
             f"support>={score.support_min}  (since {score.relative_to})")
@@ -187,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
         gains=tuple(args.gains or settings.science.gains),
         flag_threshold=settings.science.flag_threshold,
         fringe_spacing_m=settings.science.fringe_spacing_m,
-        n_permutations=int(args.permutations), seed=int(args.seed))
+        n_permutations=int(args.permutations), seed=int(args.seed),
+        correction=None if args.no_second_look or not settings.correction.enabled
+        or "empirical" not in settings.correction.methods else settings.correction)
     set_threads(args.threads)
     loaded = load_detector(args.model, args.arch, resolve_device(args.device))
     layout = open_frame(args.archive, args.frame)

@@ -457,6 +457,36 @@ def remove_elevation_fit(displacement_m: ArrayLike, dem_m: ArrayLike, fit: Eleva
     return out.astype(np.float32)
 
 
+def correct_with_dem(displacement_m: ArrayLike, dem_m: ArrayLike,
+                     excluded: NDArray[np.bool_], peak_rc: tuple[int, int],
+                     peak_radius_px: float, flagged: NDArray[np.bool_] | None, *,
+                     order: Literal[1, 2, "auto"], band_sigma_px: SigmaPx | None,
+                     min_pixels: int, min_height_range_m: float,
+                     reference_mask: ArrayLike | None
+                     ) -> tuple[NDArray[np.float32], ElevationFit]:
+    """The empirical correction of a flagged map around a known target, in one call.
+
+    :func:`fit_usable_mask` (valid pixels outside ``excluded``, the peak disc and
+    ``flagged``), :func:`fit_phase_elevation` on them, :func:`remove_elevation_fit`.
+
+    Returns:
+        ``(corrected, fit)``: the corrected map, LOS metres float32, and the fit removed.
+
+    Raises:
+        InputError: As the three functions do (the message says why the correction is not
+            possible).
+    """
+    d = _as_2d("displacement_m", displacement_m)
+    h = _as_2d("dem_m", dem_m)
+    _same_shape(d.shape, dem_m=h)
+    usable = fit_usable_mask(np.isfinite(d) & np.isfinite(h), excluded, peak_rc,
+                             peak_radius_px, flagged=flagged, min_pixels=min_pixels)
+    fit = fit_phase_elevation(d, h, usable, order=order, min_pixels=min_pixels,
+                              min_height_range_m=min_height_range_m,
+                              band_sigma_px=band_sigma_px)
+    return remove_elevation_fit(d, h, fit, reference_mask), fit
+
+
 def delay_difference_los(delay_first_m: ArrayLike, delay_last_m: ArrayLike,
                          cos_incidence: float | ArrayLike,
                          geometry: DelayGeometry = "zenith") -> NDArray[np.float32]:

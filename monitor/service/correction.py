@@ -50,11 +50,9 @@ from monitor.io.licsar_frame import FrameGrid, GroundDisc
 from monitor.io.models import LoadedModel
 from monitor.ports import Archive
 from monitor.science.atmocorr import (
+    correct_with_dem,
     delay_difference_los,
-    fit_phase_elevation,
-    fit_usable_mask,
     remove_delay,
-    remove_elevation_fit,
 )
 from monitor.science.timeseries import DaisyChainState
 from monitor.service.epoch_scoring import EpochScoring, score_map
@@ -139,18 +137,12 @@ def _empirical(meta: _Metadata, image: NDArray[np.float32], raw: EpochScoring,
     dem = read_heights_on_grid(files.hgt_path, grid)
     radius_px = target.radius_km * 1000.0 / min(grid.pixel_m)
     excluded = _excluded_disc(target, grid, settings)
-    usable = fit_usable_mask(np.isfinite(image) & np.isfinite(dem), excluded | raw.target_mask,
-                             (raw.peak_row, raw.peak_col),
-                             settings.peak_exclusion_radii * radius_px,
-                             flagged=raw.prob_map > science.flag_threshold,
-                             min_pixels=settings.min_pixels)
-    band_px = None if settings.band_sigma_m == 0 else (
-        settings.band_sigma_m / grid.pixel_m[1], settings.band_sigma_m / grid.pixel_m[0])
-    fit = fit_phase_elevation(image, dem, usable, order=settings.order,
-                              min_pixels=settings.min_pixels,
-                              min_height_range_m=settings.min_height_range_m,
-                              band_sigma_px=band_px)
-    corrected = remove_elevation_fit(image, dem, fit, reference)
+    corrected, fit = correct_with_dem(
+        image, dem, excluded | raw.target_mask, (raw.peak_row, raw.peak_col),
+        settings.peak_exclusion_radii * radius_px, raw.prob_map > science.flag_threshold,
+        order=settings.order, band_sigma_px=settings.band_sigma_px(grid.pixel_m),
+        min_pixels=settings.min_pixels, min_height_range_m=settings.min_height_range_m,
+        reference_mask=reference)
     return corrected, {
         "order": fit.order, "coefficients": [float(c) for c in fit.coefficients],
         "offset_m": float(fit.offset_m), "h_ref_m": float(fit.h_ref_m),
