@@ -297,6 +297,12 @@ def test_errors_name_the_reason(agung: NDArray[np.float64]) -> None:
         with pytest.raises(InputError, match="band_sigma_px"):
             fit_phase_elevation(d, agung, np.ones((N, N), bool),
                                 band_sigma_px=bad)  # type: ignore[arg-type]
+    # Coherent pixels too isolated for a low-pass (one in 1600, sigma 20 pixels): named.
+    sparse = np.full((N, N), np.nan)
+    sparse[20::40, 20::40] = 0.001
+    with pytest.raises(InputError, match="band-filtered value"):
+        fit_phase_elevation(sparse, agung, np.ones((N, N), bool), min_pixels=10,
+                            band_sigma_px=20.0)
     # A tilted plane spans 120 m of height but has no relief at the filter's scale (the
     # packaged SRTM crops have 26-67 m of it at 1 km).
     plane = 300.0 + 0.6 * np.mgrid[:N, :N][1].astype(np.float64)

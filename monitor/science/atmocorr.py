@@ -271,10 +271,9 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
     (filtered twice: pixels a first robust fit gives zero weight are removed from the map
     before the second filtering, so that an unwrapping error does not spread into its
     neighbours), and the offset is then the robust fit of the full map minus the height
-    terms: the
-    stratified delay follows the topography at every scale while a deformation source
-    kilometres deep has little power below the filter scale, so its broad tail, which
-    correlates with height on an edifice, does not leak into the slope.
+    terms. The stratified delay follows the topography at every scale while a deformation
+    source kilometres deep has little power below the filter scale, so its broad tail,
+    which correlates with height on an edifice, does not leak into the slope.
 
     With ``order="auto"`` the quadratic is kept only when it lowers the Bayesian
     information criterion ``n log(sigma^2) + k log(n)`` (sigma the robust residual scale).
@@ -350,7 +349,7 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
         target, terms = dv, [x**p for p in range(1, max_order + 1)]
     else:
         heights = _band_heights(h, h_ref, idx, max_order, band_sigma_px)
-        keep, target, terms = _band_terms(d, heights, idx, band_sigma_px)
+        keep, target, terms = _band_terms(d, heights, idx, band_sigma_px, min_pixels)
         # Gross outliers (unwrapping errors) would leak into their neighbours' low-pass,
         # and they cluster on high ground: find them with a first robust fit, drop them
         # from the map and filter again.
@@ -358,7 +357,8 @@ def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
         if not w.all():
             cleaned = d.copy()
             cleaned.ravel()[idx[keep][w == 0]] = np.nan
-            keep, target, terms = _band_terms(cleaned, heights, idx, band_sigma_px)
+            keep, target, terms = _band_terms(cleaned, heights, idx, band_sigma_px,
+                                              min_pixels)
         dv, hv, x = dv[keep], hv[keep], x[keep]
     n_bic = min(dv.size, int(effective_samples))
     best: tuple[float, int, NDArray[np.float64]] | None = None
@@ -405,18 +405,25 @@ def _band_heights(h: NDArray[np.float64], h_ref: float, idx: NDArray[np.intp],
 
 
 def _band_terms(d: NDArray[np.float64], heights: list[NDArray[np.float64]],
-                idx: NDArray[np.intp], sigma_px: SigmaPx
+                idx: NDArray[np.intp], sigma_px: SigmaPx, min_pixels: int
                 ) -> tuple[NDArray[np.bool_], NDArray[np.float64], list[NDArray[np.float64]]]:
     """The high-pass map at ``idx`` beside the height terms of :func:`_band_heights`.
 
     Returns:
         ``(keep, target, terms)``: which of ``idx`` have finite band values (a pixel deep
         in a hole may not), and the band values there.
+
+    Raises:
+        InputError: Fewer than ``min_pixels`` of them keep a band value.
     """
     target = high_pass(d, sigma_px).ravel()[idx]
     keep = np.isfinite(target)
     for t in heights:
         keep &= np.isfinite(t)
+    if int(keep.sum()) < min_pixels:
+        raise InputError(f"phase-elevation fit: only {int(keep.sum())} usable pixels keep a "
+                         f"band-filtered value (too isolated, or outliers), fewer than "
+                         f"min_pixels={min_pixels}; correction not possible")
     return keep, target[keep], [t[keep] for t in heights]
 
 
