@@ -130,3 +130,5 @@ def test_bad_input_is_refused_by_name(scene: dict[str, NDArray[np.float32]],
         SecondLookSettings(order=3)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="band_sigma_m"):
         SecondLookSettings(band_sigma_m=-1.0)
+    with pytest.raises(InputError, match="min_pixels"):
+        SecondLookSettings(min_pixels=2)

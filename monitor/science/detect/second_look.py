@@ -79,6 +79,11 @@ class SecondLookSettings:
                              f"{self.band_sigma_m!r}")
         if self.order not in (1, 2, "auto"):
             raise InputError(f"second look: order must be 1, 2 or 'auto', got {self.order!r}")
+        if not (isinstance(self.min_pixels, int) and self.min_pixels >= 4
+                and math.isfinite(self.min_height_range_m) and self.min_height_range_m >= 0):
+            raise InputError(f"second look: min_pixels must be an integer >= 4 and "
+                             f"min_height_range_m a number >= 0, got {self.min_pixels!r}, "
+                             f"{self.min_height_range_m!r}")
 
 
 @dataclass(frozen=True, eq=False)
