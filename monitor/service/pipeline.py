@@ -35,8 +35,12 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    delivery per recipient (also unique). Deliveries go out in
    :func:`monitor.service.outbox.deliver_outbox`.
 
-Scores and epochs are keyed by (target, epoch): a target watched on several frames that
-share an acquisition date keeps the last frame's values for that date.
+Scores and epochs are keyed by (target, epoch). A target watched on several frames that
+share an acquisition date (adjacent frames of one track) scores that date once per frame;
+the score that stands is the more alarming one (higher qualifying level, then higher
+deciding P; a tie keeps the first), whatever the order of the frames, so a quiet frame
+scored second cannot take back another frame's alert. The epoch row keeps the last
+frame's series file and cumulative maximum.
 """
 
 from __future__ import annotations
@@ -273,8 +277,21 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
             ctx.metrics.correction_made(target.id, outcome.correction.method)
     correction = None if outcome is None else outcome.correction
     decided = sc if outcome is None or outcome.scoring is None else outcome.scoring
-    if qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p),
-                        alert_settings) > AlertLevel.NONE:
+    level = qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p), alert_settings)
+    kept = _other_frame_score(ctx, target, frame, epoch, level, decided.p_fused,
+                              alert_settings)
+    if kept is not None:
+        # Frames of one target that share an acquisition date (adjacent frames of a
+        # track) score the same epoch: the more alarming score stands, so that a quiet
+        # frame scored second cannot silently take back another frame's alert.
+        note = (f"target {target.id} epoch {epoch}: frame {frame} scored P "
+                f"{_p_text(decided.p_fused)}; the score of frame {kept.params.get('frame')} "
+                f"(P {_p_text(kept.decision_p_fused)}) is at least as alarming and stands")
+        log.info(note)
+        tally.notes.append(note)
+        tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p))
+        return
+    if level > AlertLevel.NONE:
         # Kept on disk before the score is recorded, so that a restart that does not score
         # this epoch again can still draw the quicklook of an alert it raises.
         image = state.image if outcome is None or outcome.image is None else outcome.image
@@ -299,6 +316,24 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
                                       {float(g): p for g, p in sc.p_by_gain.items()})
         for name, r in sc.lstt_by_reference.items():
             ctx.metrics.set_lstt_p_value(target.id, name, r["p"])
+
+
+def _p_text(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.3f}"
+
+
+def _other_frame_score(ctx: WatchContext, target: TargetSettings, frame: str, epoch: date,
+                       level: AlertLevel, p_fused: float | None,
+                       settings: AlertSettings) -> Score | None:
+    """Another frame's score of this epoch when it is at least as alarming, else None."""
+    other = ctx.store.get_score(target.id, epoch)
+    if other is None or other.params.get("frame") in (None, frame):
+        return None
+    other_p = other.decision_p_fused
+    other_level = qualifying_level(StepScore(epoch, other_p, other.decision_lstt_p), settings)
+    mine = (level, -1.0 if p_fused is None else p_fused)
+    theirs = (other_level, -1.0 if other_p is None else other_p)
+    return other if theirs >= mine else None
 
 
 def _reconcile(ctx: WatchContext, target: TargetSettings, frame: str,

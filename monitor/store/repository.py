@@ -280,6 +280,12 @@ class Store:
             return s.scalars(sa.select(Score).where(
                 Score.target_id == target_id, Score.epoch == epoch)).one()
 
+    def get_score(self, target_id: str, epoch: date) -> Score | None:
+        """The target's score at ``epoch``, or None when it has none."""
+        with session_scope(self.engine) as s:
+            return s.scalars(sa.select(Score).where(Score.target_id == target_id,
+                                                    Score.epoch == epoch)).one_or_none()
+
     def latest_scores(self, target_id: str, n: int) -> list[Score]:
         """The ``n`` most recent scores of the target, oldest first."""
         if n < 0:
