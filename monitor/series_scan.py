@@ -79,7 +79,7 @@ from numpy.typing import NDArray
 from monitor.config import CorrectionSettings
 from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts, GroundDisc
-from monitor.science.atmocorr import ElevationFit, correct_with_dem
+from monitor.science.atmocorr import correct_with_dem
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.fusion import DEFAULT_GAINS, Detection, detect_displacement
 from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M
@@ -352,12 +352,6 @@ def score_epoch(prepared: PreparedSeries, epoch: date, model: PatchClassifier,
                       **scores)
 
 
-def _fit_record(fit: ElevationFit) -> dict[str, Any]:
-    return {"order": fit.order, "coefficients": [float(c) for c in fit.coefficients],
-            "offset_m": fit.offset_m, "h_ref_m": fit.h_ref_m, "n_pixels": fit.n_pixels,
-            "rms_before_m": fit.rms_before_m, "rms_after_m": fit.rms_after_m}
-
-
 def _second_look(prepared: PreparedSeries, field: NDArray[np.float32], det: Detection,
                  settings: CorrectionSettings, threshold: float
                  ) -> tuple[NDArray[np.float32] | None, dict[str, Any]]:
@@ -388,4 +382,4 @@ def _second_look(prepared: PreparedSeries, field: NDArray[np.float32], det: Dete
         return None, {**raw, "correction_method": "none", "correction": {
             "reason": f"failed: {type(exc).__name__}: {exc}"}}
     return corrected, {**raw, "correction_method": "empirical",
-                       "correction": _fit_record(fit)}
+                       "correction": fit.record()}

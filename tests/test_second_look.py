@@ -100,7 +100,7 @@ def test_a_fit_that_cannot_be_made_keeps_the_raw_decision_with_its_reason(
     def broken(*args: object, **kwargs: object) -> None:
         raise np.linalg.LinAlgError("SVD did not converge")
 
-    monkeypatch.setattr(second_look_module, "fit_phase_elevation", broken)
+    monkeypatch.setattr(second_look_module, "correct_with_dem", broken)
     look = second_look(scene["atmosphere"], scene["dem"], score, 100.0)
     assert look.final is look.raw and look.reason == "failed: LinAlgError: SVD did not converge"
 

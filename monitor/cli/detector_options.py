@@ -12,10 +12,31 @@ import math
 
 import torch
 
+from monitor.config import CorrectionSettings
 from monitor.errors import InputError
 from monitor.io.models import DEFAULT_ARCH, load_detector, packaged_weights
+from monitor.science.detect.second_look import SecondLookSettings
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def add_second_look_radius(parser: argparse.ArgumentParser) -> None:
+    """``--second-look-radius-km``, for the commands that give the detector its second look."""
+    parser.add_argument("--second-look-radius-km", type=float, default=3.0,
+                        help="second look: disc around the detected peak left out of the "
+                             "phase-elevation fit, km (3, the watch's target radius)")
+
+
+def second_look_settings(radius_km: float,
+                         correction: CorrectionSettings) -> SecondLookSettings:
+    """The detector's second look: ``--second-look-radius-km`` and the ``[correction]``
+    band and pixel limits (linear in height, see :class:`SecondLookSettings`)."""
+    if not (radius_km >= 0 and math.isfinite(radius_km)):
+        raise InputError(f"--second-look-radius-km must be >= 0, got {radius_km}")
+    return SecondLookSettings(exclusion_radius_m=radius_km * 1e3,
+                              band_sigma_m=correction.band_sigma_m,
+                              min_pixels=correction.min_pixels,
+                              min_height_range_m=correction.min_height_range_m)
 
 
 def gains_arg(text: str) -> tuple[float, ...]:

@@ -45,7 +45,14 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from monitor import __version__
-from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
+from monitor.cli.detector_options import (
+    add_second_look_radius,
+    gains_arg,
+    load_detector,
+    resolve_device,
+    second_look_settings,
+    set_threads,
+)
 from monitor.config import Settings, load_settings
 from monitor.errors import InputError
 from monitor.io.atmosphere_report import atmosphere_markdown
@@ -197,9 +204,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="packaged DEMs under S in the held-out set")
     roc.add_argument("--atmosphere-dems", type=_names, default=("agung", "sakurajima"),
                      help="packaged DEMs under the strong S of the atmosphere-only set")
-    roc.add_argument("--second-look-radius-km", type=float, default=3.0,
-                     help="second look: disc around the detected peak left out of the "
-                          "phase-elevation fit, km (3, the watch's target radius)")
+    add_second_look_radius(roc)
     roc.set_defaults(func=run_roc)
 
     atm = sub.add_parser("atmosphere", help="tropospheric correction of flagged maps: "
@@ -506,13 +511,6 @@ AUC_MIN_PEAKS_CM = (0.0, 1.0, 2.0, 3.5)
 SECOND_LOOK = "fused+DEM"
 
 
-def _second_look_settings(args: argparse.Namespace, settings: Settings) -> SecondLookSettings:
-    c = settings.correction
-    return SecondLookSettings(exclusion_radius_m=args.second_look_radius_km * 1e3,
-                              band_sigma_m=c.band_sigma_m,
-                              min_pixels=c.min_pixels, min_height_range_m=c.min_height_range_m)
-
-
 def _score_with_look(models: list[tuple[str, LoadedModel]], x: NDArray[np.float32],
                      dem: NDArray[np.float32] | None, gains: tuple[float, ...],
                      args: argparse.Namespace, config: PatchConfig, fringe_spacing_m: float,
@@ -570,11 +568,8 @@ def run_roc(args: argparse.Namespace) -> int:
     if not 0 <= args.decorrelation_fraction <= 1:
         raise InputError(f"--decorrelation-fraction must lie in [0, 1], got "
                          f"{args.decorrelation_fraction}")
-    if not (args.second_look_radius_km >= 0 and math.isfinite(args.second_look_radius_km)):
-        raise InputError(f"--second-look-radius-km must be >= 0, got "
-                         f"{args.second_look_radius_km}")
     models, gains, config, settings, out = _setup(args)
-    look = _second_look_settings(args, settings)
+    look = second_look_settings(args.second_look_radius_km, settings.correction)
     fringe = settings.science.fringe_spacing_m
     held_out, atmosphere = _roc_recipes(args, settings.science.coherence_threshold)
     pool = _pool(args.dems, args.pixel_m, args.size)

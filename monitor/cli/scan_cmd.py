@@ -61,7 +61,14 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import transform as warp_transform
 
-from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
+from monitor.cli.detector_options import (
+    add_second_look_radius,
+    gains_arg,
+    load_detector,
+    resolve_device,
+    second_look_settings,
+    set_threads,
+)
 from monitor.config import load_settings
 from monitor.errors import InputError, MonitorError, RasterError
 from monitor.io.dem import metres_per_degree
@@ -114,9 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dem", default=None, metavar="PATH",
                         help="heights on the files' grid: flagged files get the second look "
                              "(stratified delay removed, scored again)")
-    parser.add_argument("--second-look-radius-km", type=float, default=3.0,
-                        help="disc around the detected peak left out of the second look's "
-                             "fit, km (3)")
+    add_second_look_radius(parser)
     parser.add_argument("--pixel-m", type=float, default=None,
                         help="pixel size in metres of rasters without a georeference "
                              "(needed with --dem for .npy input)")
@@ -259,10 +264,7 @@ def second_look_record(look: SecondLook) -> dict[str, Any]:
         "p_by_gain_raw": {f"{g:g}": p for g, p in look.raw.p_by_gain.items()},
         "flag_raw": look.raw.flag}
     if look.fit is not None:
-        rec.update({"order": look.fit.order,
-                    "coefficients": [float(c) for c in look.fit.coefficients],
-                    "offset_m": look.fit.offset_m, "h_ref_m": look.fit.h_ref_m,
-                    "n_pixels": look.fit.n_pixels})
+        rec.update(look.fit.record())
     if look.reason is not None:
         rec["reason"] = look.reason
     return rec
@@ -344,14 +346,7 @@ def _options(args: argparse.Namespace) -> ScanOptions:
         if args.wrapped:
             raise InputError("--dem: the second look fits the delay to unwrapped "
                              "displacement; wrapped phase cannot be corrected this way")
-        if not (args.second_look_radius_km >= 0 and math.isfinite(args.second_look_radius_km)):
-            raise InputError(f"--second-look-radius-km must be >= 0, got "
-                             f"{args.second_look_radius_km}")
-        c = settings.correction
-        look = SecondLookSettings(exclusion_radius_m=args.second_look_radius_km * 1e3,
-                                  band_sigma_m=c.band_sigma_m,
-                                  min_pixels=c.min_pixels,
-                                  min_height_range_m=c.min_height_range_m)
+        look = second_look_settings(args.second_look_radius_km, settings.correction)
         dem = read_raster(args.dem, max_pixels=settings.rasters.max_pixels)
     return ScanOptions(
         units=args.units or "m", wrapped=bool(args.wrapped),

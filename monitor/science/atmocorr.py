@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -94,6 +94,13 @@ class ElevationFit:
     h_min_m: float = -math.inf
     h_max_m: float = math.inf
     band_sigma_px: float | tuple[float, float] | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The fit as plain JSON values (what reports and the store keep of it)."""
+        return {"order": self.order, "coefficients": [float(c) for c in self.coefficients],
+                "offset_m": float(self.offset_m), "h_ref_m": float(self.h_ref_m),
+                "n_pixels": int(self.n_pixels), "rms_before_m": float(self.rms_before_m),
+                "rms_after_m": float(self.rms_after_m)}
 
     def _poly(self, dh: NDArray[np.float64]) -> NDArray[np.float64]:
         out = np.full(dh.shape, self.offset_m, dtype=np.float64)
@@ -237,19 +244,26 @@ def _sigma_ok(sigma_px: SigmaPx) -> bool:
     return len(numbers) in (1, 2) and all(math.isfinite(v) and v > 0 for v in numbers)
 
 
-def high_pass(values: NDArray[np.float64], sigma_px: SigmaPx) -> NDArray[np.float64]:
-    """``values`` minus its Gaussian low-pass of ``sigma_px`` pixels; NaN-aware.
+def low_pass(values: ArrayLike, sigma_px: SigmaPx,
+             min_weight: float = 1e-3) -> NDArray[np.float64]:
+    """Gaussian low-pass of ``sigma_px`` pixels, NaN-aware.
 
-    The low-pass is a normalised convolution (the filtered finite values divided by the
-    filtered finite mask), so holes neither spread nor bias their surroundings; NaN
-    pixels stay NaN. Borders are extended with the nearest value.
+    A normalised convolution (the filtered finite values divided by the filtered finite
+    mask), so holes neither spread nor bias their surroundings. NaN where the finite
+    pixels' filtered weight is ``min_weight`` or less (too far from any data). Borders are
+    extended with the nearest value.
     """
-    finite = np.isfinite(values)
-    filled = np.where(finite, values, 0.0)
-    num = ndimage.gaussian_filter(filled, sigma_px, mode="nearest")
+    v = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(v)
+    num = ndimage.gaussian_filter(np.where(finite, v, 0.0), sigma_px, mode="nearest")
     den = ndimage.gaussian_filter(finite.astype(np.float64), sigma_px, mode="nearest")
-    low = num / np.maximum(den, 1e-6)
-    return np.where(finite & (den > 1e-3), values - low, np.nan)
+    return np.where(den > min_weight, num / np.maximum(den, 1e-6), np.nan)
+
+
+def high_pass(values: NDArray[np.float64], sigma_px: SigmaPx) -> NDArray[np.float64]:
+    """``values`` minus its :func:`low_pass` of ``sigma_px`` pixels; NaN pixels (and
+    pixels too far from any data for a low-pass) are NaN."""
+    return values - low_pass(values, sigma_px)
 
 
 def fit_phase_elevation(displacement_m: ArrayLike, dem_m: ArrayLike,
@@ -469,12 +483,14 @@ def correct_with_dem(displacement_m: ArrayLike, dem_m: ArrayLike,
                      peak_radius_px: float, flagged: NDArray[np.bool_] | None, *,
                      order: Literal[1, 2, "auto"], band_sigma_px: SigmaPx | None,
                      min_pixels: int, min_height_range_m: float,
-                     reference_mask: ArrayLike | None
+                     reference_mask: ArrayLike | Literal["fit"] | None
                      ) -> tuple[NDArray[np.float32], ElevationFit]:
-    """The empirical correction of a flagged map around a known target, in one call.
+    """The empirical correction of a flagged map, in one call.
 
     :func:`fit_usable_mask` (valid pixels outside ``excluded``, the peak disc and
-    ``flagged``), :func:`fit_phase_elevation` on them, :func:`remove_elevation_fit`.
+    ``flagged``), :func:`fit_phase_elevation` on them, :func:`remove_elevation_fit`
+    re-referenced to ``reference_mask`` (``"fit"``: the pixels the fit used; None: not
+    re-referenced).
 
     Returns:
         ``(corrected, fit)``: the corrected map, LOS metres float32, and the fit removed.
@@ -491,7 +507,8 @@ def correct_with_dem(displacement_m: ArrayLike, dem_m: ArrayLike,
     fit = fit_phase_elevation(d, h, usable, order=order, min_pixels=min_pixels,
                               min_height_range_m=min_height_range_m,
                               band_sigma_px=band_sigma_px)
-    return remove_elevation_fit(d, h, fit, reference_mask), fit
+    reference = usable if isinstance(reference_mask, str) else reference_mask
+    return remove_elevation_fit(d, h, fit, reference), fit
 
 
 def delay_difference_los(delay_first_m: ArrayLike, delay_last_m: ArrayLike,

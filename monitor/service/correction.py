@@ -144,10 +144,7 @@ def _empirical(meta: _Metadata, image: NDArray[np.float32], raw: EpochScoring,
         min_pixels=settings.min_pixels, min_height_range_m=settings.min_height_range_m,
         reference_mask=reference)
     return corrected, {
-        "order": fit.order, "coefficients": [float(c) for c in fit.coefficients],
-        "offset_m": float(fit.offset_m), "h_ref_m": float(fit.h_ref_m),
-        "n_pixels": int(fit.n_pixels), "rms_before_m": float(fit.rms_before_m),
-        "rms_after_m": float(fit.rms_after_m),
+        **fit.record(),
         "peak_exclusion_px": round(float(settings.peak_exclusion_radii * radius_px), 1),
         "fit_exclusion_radii": settings.fit_exclusion_radii,
         "band_sigma_m": settings.band_sigma_m}

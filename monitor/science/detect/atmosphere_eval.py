@@ -44,12 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.errors import InputError
-from monitor.science.atmocorr import (
-    fit_phase_elevation,
-    fit_usable_mask,
-    remove_delay,
-    remove_elevation_fit,
-)
+from monitor.science.atmocorr import correct_with_dem, remove_delay
 from monitor.science.atmosphere import draw_stratified_coefficients, turbulent_delay
 from monitor.science.detect.fusion import Detection
 from monitor.science.geometry import project_to_los
@@ -289,15 +284,6 @@ def _disc_peak(det: Detection, disc: NDArray[np.bool_]) -> tuple[float, tuple[in
     return float(det.prob_map[r, c]), (int(r), int(c))
 
 
-def _usable(case: AtmosphereCase, dem: NDArray[np.float64], det: Detection,
-            peak: tuple[int, int], cfg: AtmosphereEvalConfig,
-            exclusion_radii: float) -> NDArray[np.bool_]:
-    excluded = target_disc(dem.shape, summit_rc(dem), exclusion_radii * cfg.radius_px)
-    return fit_usable_mask(np.isfinite(case.x), excluded, peak,
-                           cfg.peak_exclusion_radii * cfg.radius_px,
-                           flagged=det.prob_map > cfg.threshold, min_pixels=cfg.min_pixels)
-
-
 def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scorer,
                   cfg: AtmosphereEvalConfig) -> CaseResult:
     """Score a case; when flagged, correct it with every method and score it again."""
@@ -319,14 +305,15 @@ def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scor
                     corrected = remove_delay(case.x, case.stratified_los, reference)
                 else:
                     plain = method == "empirical_plain"
-                    usable = _usable(case, dem, det, peak, cfg, cfg.plain_exclusion_radii
-                                     if plain else cfg.fit_exclusion_radii)
-                    fit = fit_phase_elevation(
-                        case.x, dem, usable, order=1 if plain else cfg.order,
-                        min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m,
-                        band_sigma_px=None if plain else band)
+                    radii = cfg.plain_exclusion_radii if plain else cfg.fit_exclusion_radii
+                    corrected, fit = correct_with_dem(
+                        case.x, dem, target_disc(dem.shape, summit_rc(dem),
+                                                 radii * cfg.radius_px),
+                        peak, cfg.peak_exclusion_radii * cfg.radius_px,
+                        det.prob_map > cfg.threshold, order=1 if plain else cfg.order,
+                        band_sigma_px=None if plain else band, min_pixels=cfg.min_pixels,
+                        min_height_range_m=cfg.min_height_range_m, reference_mask=reference)
                     orders[method] = fit.order
-                    corrected = remove_elevation_fit(case.x, dem, fit, reference)
             except InputError as exc:
                 failures[method] = str(exc)
                 p_after[method] = p_raw

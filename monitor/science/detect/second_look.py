@@ -30,15 +30,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import ndimage
 
 from monitor.errors import InputError
-from monitor.science.atmocorr import (
-    ElevationFit,
-    fit_phase_elevation,
-    fit_usable_mask,
-    remove_elevation_fit,
-)
+from monitor.science.atmocorr import ElevationFit, correct_with_dem, low_pass
 from monitor.science.detect.fusion import Detection
 
 Scorer = Callable[[NDArray[np.float32]], Detection]
@@ -130,10 +124,7 @@ def largest_anomaly(displacement_m: NDArray[np.float32],
     None when no pixel has enough finite neighbours for a smoothed value (a map of
     scattered coherent pixels)."""
     finite = np.isfinite(displacement_m)
-    num = ndimage.gaussian_filter(np.where(finite, displacement_m, 0.0).astype(np.float64),
-                                  sigma_px, mode="nearest")
-    den = ndimage.gaussian_filter(finite.astype(np.float64), sigma_px, mode="nearest")
-    smooth = np.where(den > 0.1, num / np.maximum(den, 1e-6), np.nan)
+    smooth = low_pass(displacement_m, sigma_px, min_weight=0.1)
     if not finite.any() or not np.isfinite(smooth).any():
         return None
     dev = np.abs(smooth - np.median(displacement_m[finite]))
@@ -180,14 +171,13 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
     yy, xx = np.ogrid[: x.shape[0], : x.shape[1]]
     near_anomaly = np.zeros(x.shape, bool) if anomaly is None else \
         (yy - anomaly[0]) ** 2 + (xx - anomaly[1]) ** 2 <= radius_px**2
-    usable = fit_usable_mask(valid, near_anomaly, (det.peak_row, det.peak_col), radius_px,
-                             flagged=det.prob_map > det.threshold, min_pixels=cfg.min_pixels)
     band = None if cfg.band_sigma_m == 0 else (cfg.band_sigma_m / dy, cfg.band_sigma_m / dx)
     try:
-        fit = fit_phase_elevation(x, dem, usable, order=cfg.order, min_pixels=cfg.min_pixels,
-                                  min_height_range_m=cfg.min_height_range_m,
-                                  band_sigma_px=band)
-        corrected = remove_elevation_fit(x, dem, fit, usable)
+        corrected, fit = correct_with_dem(
+            x, dem, near_anomaly, (det.peak_row, det.peak_col), radius_px,
+            det.prob_map > det.threshold, order=cfg.order, band_sigma_px=band,
+            min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m,
+            reference_mask="fit")
     except InputError as exc:
         return SecondLook(det, det, reason=str(exc))
     except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
