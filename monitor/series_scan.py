@@ -78,11 +78,12 @@ from numpy.typing import NDArray
 
 from monitor.config import CorrectionSettings
 from monitor.errors import InputError
-from monitor.io.licsar_frame import FrameProducts, GroundDisc
+from monitor.io.licsar_frame import FrameProducts
 from monitor.science.atmocorr import correct_with_dem
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.fusion import DEFAULT_GAINS, Detection, detect_displacement
 from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M
+from monitor.science.grids import GroundDisc
 from monitor.science.interferograms import DEFAULT_COHERENCE_THRESHOLD
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.lstt_regions import auto_reference_regions, lstt_regions

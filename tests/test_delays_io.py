@@ -11,8 +11,9 @@ from rasterio.transform import Affine, from_origin
 
 from monitor.errors import DatasetError
 from monitor.io.delays import read_cos_incidence, read_delay_on_grid, read_heights_on_grid
-from monitor.io.licsar_frame import FrameGrid, frame_grid
+from monitor.io.licsar_frame import frame_grid
 from monitor.io.rasters import read_raster, write_raster
+from monitor.science.grids import FrameGrid
 
 LON0, LAT0 = 14.10, 40.87  # north-west corner of the frame
 SHAPE = (40, 50)

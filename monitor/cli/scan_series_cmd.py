@@ -45,9 +45,10 @@ from monitor import __version__
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
 from monitor.config import load_settings
 from monitor.errors import InputError
-from monitor.io.licsar_frame import GroundDisc, open_frame, read_frame, read_grid
+from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.models import LoadedModel
 from monitor.science.detect.registry import ARCHITECTURES
+from monitor.science.grids import GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.series_scan import (
     DEFAULT_TARGET_RADIUS_KM,

@@ -26,8 +26,8 @@ from rasterio.warp import Resampling, reproject
 
 from monitor.errors import DatasetError, RasterError
 from monitor.io.licsar import metadata_float, parse_metadata_txt
-from monitor.io.licsar_frame import FrameGrid
 from monitor.io.rasters import Raster, read_raster
+from monitor.science.grids import FrameGrid
 
 #: Largest |delay| accepted, metres (a total delay is about 2.3 m at sea level;
 #: larger values mean the file is not in metres, e.g. radians or millimetres).

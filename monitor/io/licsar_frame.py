@@ -2,14 +2,10 @@
 
 Rules (see also :mod:`monitor.series_scan`, which builds and scores the series):
 
-* **Grid.** The frame's grid (shape, EPSG:4326 north-up affine transform) is that of
+* **Grid.** The frame's grid (:class:`~monitor.science.grids.FrameGrid`: shape,
+  EPSG:4326 north-up affine transform, pixel sizes) is that of
   ``metadata/<frame>.geo.hgt.tif`` when it exists (its heights are then the DEM), else
-  that of the first readable interferogram. Pixel sizes in metres are
-  ``|a| * 111,320 * cos(latitude of the frame centre)`` east and ``|e| * 111,320`` north.
-* **Places.** A :class:`GroundDisc` (lon, lat, radius in km) is placed with the inverse of
-  the affine transform; a centre outside the frame is an
-  :class:`~monitor.errors.InputError`. The disc is round on the ground (an ellipse in
-  pixels where the pixels are not square).
+  that of the first readable interferogram.
 * **Products.** Each pair is read (``.geo.unw.tif``: radians, turned into LOS metres with
   the Sentinel-1 wavelength and LiCSAR's sign; ``.geo.cc.tif``: coherence 0-1). A product
   that cannot be read, does not match the grid, or has no pixel with coherence above the
@@ -27,89 +23,15 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from rasterio.transform import Affine
 
-from monitor.errors import DatasetError, InputError, MonitorError
+from monitor.errors import DatasetError, MonitorError
 from monitor.io.licsar import FrameLayout, check_frame_id, metadata_float
 from monitor.io.rasters import DEFAULT_MAX_PIXELS, Raster, read_raster
 from monitor.science.geometry import SENTINEL1, phase_to_displacement
+from monitor.science.grids import GEOGRAPHIC_CRS, FrameGrid
 from monitor.science.interferograms import DEFAULT_COHERENCE_THRESHOLD, Interferogram
 
 log = logging.getLogger(__name__)
-
-#: Metres per degree of latitude (and of longitude at the equator).
-M_PER_DEG = 111_320.0
-_GEOGRAPHIC = "EPSG:4326"
-
-
-@dataclass(frozen=True)
-class GroundDisc:
-    """A disc on the ground given in geographic coordinates.
-
-    Attributes:
-        lon: Centre longitude, degrees east.
-        lat: Centre latitude, degrees north.
-        radius_km: Radius, kilometres.
-    """
-
-    lon: float
-    lat: float
-    radius_km: float
-
-
-@dataclass(frozen=True)
-class FrameGrid:
-    """The frame's pixel grid.
-
-    Attributes:
-        shape: ``(ny, nx)``.
-        transform: North-up affine transform (pixel corners), degrees.
-        pixel_m: Pixel size ``(east, north)``, metres.
-        source: File the grid was taken from.
-    """
-
-    shape: tuple[int, int]
-    transform: Affine
-    pixel_m: tuple[float, float]
-    source: str
-
-    def centre_rc(self, lon: float, lat: float) -> tuple[float, float] | None:
-        """Index coordinates (row, col; pixel centres at integers) of a point, or None
-        when it lies outside the frame."""
-        col, row = ~self.transform @ (lon, lat)
-        ny, nx = self.shape
-        if not (0.0 <= row < ny and 0.0 <= col < nx):
-            return None
-        return float(row) - 0.5, float(col) - 0.5
-
-    def disc_mask(self, disc: GroundDisc, name: str) -> tuple[tuple[float, float],
-                                                               NDArray[np.bool_]]:
-        """Centre (row, col) and boolean ``(ny, nx)`` mask of a ground disc.
-
-        Args:
-            disc: The disc.
-            name: What it is, for messages (e.g. ``"--target"``).
-
-        Raises:
-            InputError: the centre lies outside the frame, or the disc holds no pixel.
-        """
-        centre = self.centre_rc(disc.lon, disc.lat)
-        if centre is None:
-            t, (ny, nx) = self.transform, self.shape
-            lon1, lat1 = t @ (nx, ny)
-            raise InputError(
-                f"{name} {disc.lon},{disc.lat} lies outside the frame (lon {t.c:.4f} to "
-                f"{lon1:.4f}, lat {lat1:.4f} to {t.f:.4f}, from {self.source})")
-        rows, cols = np.ogrid[0:self.shape[0], 0:self.shape[1]]
-        dx, dy = self.pixel_m
-        mask = ((rows - centre[0]) * dy) ** 2 + ((cols - centre[1]) * dx) ** 2 \
-            <= (disc.radius_km * 1000.0) ** 2
-        if not mask.any():
-            raise InputError(f"{name} {disc.lon},{disc.lat},{disc.radius_km}: the disc "
-                             f"holds no pixel centre (pixels are {dx:.0f} x {dy:.0f} m); "
-                             "give a larger radius")
-        return centre, np.asarray(mask)
-
 
 def frame_grid(raster: Raster) -> FrameGrid:
     """The grid of a LiCSAR raster (EPSG:4326, north-up).
@@ -118,14 +40,11 @@ def frame_grid(raster: Raster) -> FrameGrid:
         DatasetError: no georeference, another CRS, or a rotated transform.
     """
     t = raster.transform
-    if t is None or raster.crs != _GEOGRAPHIC or t.b != 0 or t.d != 0 or t.a <= 0 \
+    if t is None or raster.crs != GEOGRAPHIC_CRS or t.b != 0 or t.d != 0 or t.a <= 0 \
             or t.e >= 0:
-        raise DatasetError(f"{raster.path}: expected a north-up {_GEOGRAPHIC} LiCSAR raster, "
+        raise DatasetError(f"{raster.path}: expected a north-up {GEOGRAPHIC_CRS} LiCSAR raster, "
                            f"got CRS {raster.crs} and transform {tuple(t) if t else None}")
-    ny, nx = raster.shape
-    lat_mid = t.f + t.e * ny / 2.0
-    dx = abs(t.a) * M_PER_DEG * math.cos(math.radians(lat_mid))
-    return FrameGrid((ny, nx), t, (dx, abs(t.e) * M_PER_DEG), str(raster.path))
+    return FrameGrid.from_transform(raster.shape, t, str(raster.path))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,6 @@ from monitor.config import CorrectionSettings, ScienceSettings, TargetSettings
 from monitor.domain import FrameMetadata, ScoreCorrection
 from monitor.errors import DatasetError, MonitorError
 from monitor.io.delays import read_cos_incidence, read_delay_on_grid, read_heights_on_grid
-from monitor.io.licsar_frame import FrameGrid, GroundDisc
 from monitor.io.models import LoadedModel
 from monitor.ports import Archive
 from monitor.science.atmocorr import (
@@ -54,6 +53,7 @@ from monitor.science.atmocorr import (
     delay_difference_los,
     remove_delay,
 )
+from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.timeseries import DaisyChainState
 from monitor.service.epoch_scoring import EpochScoring, score_map
 

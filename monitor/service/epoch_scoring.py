@@ -26,9 +26,9 @@ from numpy.typing import NDArray
 
 from monitor.config import ScienceSettings, TargetSettings
 from monitor.errors import InputError
-from monitor.io.licsar_frame import FrameGrid
 from monitor.io.models import LoadedModel
 from monitor.science.detect.fusion import detect_displacement
+from monitor.science.grids import FrameGrid
 from monitor.science.lstt_regions import RegionTest, lstt_regions
 from monitor.science.timeseries import DaisyChainState
 from monitor.service import frame_state

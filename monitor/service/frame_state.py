@@ -33,8 +33,9 @@ from scipy import ndimage
 from monitor.config import TargetSettings
 from monitor.errors import DatasetError, InputError
 from monitor.io.atomic import atomic_write
-from monitor.io.licsar_frame import FrameGrid, GroundDisc, frame_grid
+from monitor.io.licsar_frame import frame_grid
 from monitor.io.rasters import Raster
+from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt_regions import auto_reference_regions
 from monitor.series_scan import AUTO_REFERENCE_COUNT
 

@@ -61,7 +61,7 @@ from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSetti
 from monitor.domain import AlertLevel, ProductStatus
 from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
 from monitor.io.atomic import atomic_write
-from monitor.io.licsar_frame import FrameGrid, frame_grid
+from monitor.io.licsar_frame import frame_grid
 from monitor.io.models import LoadedModel
 from monitor.io.rasters import read_raster
 from monitor.metrics import WatchMetrics
@@ -69,6 +69,7 @@ from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.notify.quicklook import alert_quicklook_png
 from monitor.ports import Archive
 from monitor.science.geometry import Sensor, phase_to_displacement
+from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
