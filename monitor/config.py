@@ -22,8 +22,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from monitor.errors import ConfigError
+from monitor.science.second_look_settings import SecondLookSettings
 
 ENV_PREFIX = "MONITOR__"
+#: The defaults of the second look, defined once in the science.
+_LOOK = SecondLookSettings()
 
 
 class _Section(BaseModel):
@@ -178,38 +181,34 @@ class CorrectionSettings(_Section):
     #: of sight with the frame's incidence (``metadata/<frame>.geo.U.tif`` or
     #: ``metadata.txt``); ``slant`` delays are used as they are.
     delay_geometry: Literal["zenith", "slant"] = "zenith"
-    #: Polynomial order in height of the empirical fit; ``auto`` keeps the quadratic term
-    #: only when it pays (BIC). 2 by measurement with the band filter: on the
-    #: strong-stratification evaluation it kept 97.6% of the detectable true positives
-    #: against 96.8% for the linear band fit, and cleared 100% of atmosphere-only flags
-    #: (docs/detection.md).
-    order: Literal[1, 2, "auto"] = 2
-    #: Gaussian sigma (metres) of the low-pass removed from the map and the height terms
-    #: before the empirical coefficients are estimated (scale separation, Lin et al. 2010):
-    #: the stratified delay follows ridges and valleys, a source kilometres deep does not,
-    #: so the deformation's broad tail stays out of the slope. 0 fits the whole band (the
-    #: plain fit of LiCSBAS and MintPy), which cleared 86% of atmosphere-only flags
-    #: against 100% at 1000 m (docs/detection.md).
-    band_sigma_m: float = Field(1000.0, ge=0)
-    #: Disc on the target left out of the empirical fit, in target radii (>= 1). With the
-    #: band filter the deformation tail beyond the target disc no longer leaks into the
-    #: slope, and 1 radius keeps the high ground near the summit in the fit; a plain fit
-    #: (``band_sigma_m = 0``) needs about 2.
-    fit_exclusion_radii: float = Field(1.0, ge=1)
+    #: The empirical fit (:class:`~monitor.science.second_look_settings.
+    #: SecondLookSettings`, where each is documented with its measurement): polynomial
+    #: order in height (1, 2 or ``auto``) with the target known, and without one.
+    order: Literal[1, 2, "auto"] = _LOOK.order
+    untargeted_order: Literal[1, 2, "auto"] = _LOOK.untargeted_order
+    #: Gaussian sigma (metres) of the low-pass removed before the empirical coefficients
+    #: are estimated (scale separation); 0 fits the whole band (the plain fit).
+    band_sigma_m: float = Field(_LOOK.band_sigma_m, ge=0)
+    #: Disc on the target left out of the empirical fit, in target radii (>= 1).
+    fit_exclusion_radii: float = Field(_LOOK.fit_exclusion_radii, ge=1)
     #: Radius around the detected peak left out of the empirical fit, in target radii
     #: (the P > threshold region is left out too, unless too few pixels would remain).
-    peak_exclusion_radii: float = Field(1.0, ge=0)
+    peak_exclusion_radii: float = Field(_LOOK.peak_exclusion_radii, ge=0)
     #: Fewest pixels the empirical fit may use.
-    min_pixels: int = Field(200, ge=10)
+    min_pixels: int = Field(_LOOK.min_pixels, ge=10)
     #: Smallest height range (metres) among those pixels for the fit to be attempted.
-    min_height_range_m: float = Field(100.0, gt=0)
+    min_height_range_m: float = Field(_LOOK.min_height_range_m, gt=0)
 
-    def band_sigma_px(self, pixel_m: tuple[float, float]) -> tuple[float, float] | None:
-        """``band_sigma_m`` in ``(rows, columns)`` pixels of ``pixel_m = (east, north)``
-        metres; None for the plain fit (``band_sigma_m = 0``)."""
-        if self.band_sigma_m == 0:
-            return None
-        return self.band_sigma_m / pixel_m[1], self.band_sigma_m / pixel_m[0]
+    def second_look(self, exclusion_radius_m: float | None = None) -> SecondLookSettings:
+        """The fit's settings as the science takes them (``exclusion_radius_m``: the disc
+        left out around the peak when no target is known; default 3 km)."""
+        extra = {} if exclusion_radius_m is None else {"exclusion_radius_m":
+                                                       exclusion_radius_m}
+        return SecondLookSettings(
+            order=self.order, untargeted_order=self.untargeted_order,
+            band_sigma_m=self.band_sigma_m, fit_exclusion_radii=self.fit_exclusion_radii,
+            peak_exclusion_radii=self.peak_exclusion_radii, min_pixels=self.min_pixels,
+            min_height_range_m=self.min_height_range_m, **extra)
 
     @field_validator("methods")
     @classmethod

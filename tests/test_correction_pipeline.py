@@ -25,7 +25,7 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
-import monitor.service.correction as correction
+import monitor.science.scoring as scoring
 from monitor.config import Settings, settings_from_mapping
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
@@ -204,7 +204,7 @@ def test_a_numerical_failure_of_the_fit_is_recorded_and_the_step_still_decided(
     def singular(*args: object, **kwargs: object) -> None:
         raise np.linalg.LinAlgError("SVD did not converge")
 
-    monkeypatch.setattr(correction, "correct_with_dem", singular)
+    monkeypatch.setattr(scoring, "correct_with_dem", singular)
     settings, ctx, archive = make_world(tmp_path, staging["quiet"], model)
     shutil.rmtree(archive / FRAME / "epochs")
     report = poll_target(ctx, settings.target("agung"), NOW)

@@ -16,6 +16,7 @@ from monitor.errors import InputError, RasterError
 from monitor.io.rasters import write_raster
 from monitor.science import lstt as lt
 from monitor.science import lstt_regions as lr
+from monitor.science import references as refs_mod
 from monitor.science.atmosphere import turbulent_delay
 
 ALPHA = 0.05
@@ -246,7 +247,7 @@ def test_auto_reference_regions(rng: np.random.Generator) -> None:
     rows, cols = np.mgrid[0:200, 0:200]
     dem = 200.0 + 10.0 * cols  # elevation rises to the east
     centre, radius = (100.0, 100.0), 20.0
-    wins = lr.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
+    wins = refs_mod.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
                                     n=3, size_px=30)
     assert len(wins) == 3
     for w in wins:
@@ -257,16 +258,16 @@ def test_auto_reference_regions(rng: np.random.Generator) -> None:
     for i in range(3):
         for j in range(i + 1, 3):
             assert not (wins[i].mask(shape) & wins[j].mask(shape)).any()
-    with_dem = lr.auto_reference_regions(field, target_centre_rc=centre,
+    with_dem = refs_mod.auto_reference_regions(field, target_centre_rc=centre,
                                         target_radius_px=radius, n=2, size_px=30, dem=dem)
     target_elev = np.median(dem[lr.disc_mask(shape, centre, radius)])
     for w in with_dem:  # windows at the target's elevation: same columns band
         assert abs(np.median(dem[w.mask(shape)]) - target_elev) < 100.0
     coherence = np.where(np.isfinite(field), 0.8, 0.05)
-    assert lr.auto_reference_regions(coherence, target_centre_rc=centre,
+    assert refs_mod.auto_reference_regions(coherence, target_centre_rc=centre,
                                     target_radius_px=radius, field_is_coherence=True)
     with pytest.raises(InputError, match="no reference window"):
-        lr.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
+        refs_mod.auto_reference_regions(field, target_centre_rc=centre, target_radius_px=radius,
                                  min_distance_px=500.0)
 
 

@@ -75,7 +75,7 @@ def test_uplift_under_the_summit_stays_flagged(
     # fit, with no target disc to leave out, takes 3 of these 4.2 cm.
     assert left == pytest.approx(truth, abs=0.003)
     quadratic = second_look(scene["deformation"], scene["dem"], score, 100.0,
-                            SecondLookSettings(order=2)).corrected
+                            SecondLookSettings(untargeted_order=2)).corrected
     assert quadratic is not None
     assert float(quadratic[r, c] - np.median(quadratic[edge])) < truth - 0.02
 

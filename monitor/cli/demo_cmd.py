@@ -25,7 +25,8 @@ from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
 from monitor.quicklook import series_figure
 from monitor.science.synth_series import SeriesScenario
 from monitor.service.daemon import Daemon
-from monitor.service.frame_state import grid_path, load_grid, target_mask
+from monitor.service.frame_state import grid_path, load_grid
+from monitor.service.scoring import target_discs
 from monitor.service.series_files import load_state, series_path
 from monitor.store.schema import upgrade
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     grid = load_grid(grid_path(series_path(settings.watch.series_dir, TARGET_ID, FRAME)))
     if state is None:
         raise RuntimeError("demo: the watch wrote no series file")
-    _, mask = target_mask(grid, settings.targets[0])
+    _, mask = grid.disc_mask(target_discs(settings.targets[0])[0], "target")
     dem = read_raster(open_frame(out / "archive", FRAME).metadata_raster("hgt")).data
     truth = json.loads((out / "archive" / f"{FRAME}.synth_truth.json").read_text())
     levels = [e for e in report.epochs if e.level.value > 0]

@@ -1,32 +1,31 @@
 """``insar-monitor scan-series ARCHIVE_DIR --frame FRAME --target LON,LAT[,RADIUS_KM]``.
 
-Builds the cumulative LOS series of a LiCSAR-layout frame and scores every epoch with the
-CNN detector and the LSTT of the target disc against stable reference regions (the rules
-are in :mod:`monitor.series_scan`). One result per epoch, in date order, printed as soon as
-it is scored:
+Builds the cumulative LOS series of a LiCSAR-layout frame and scores every epoch exactly
+as the watch (``poll``) scores it: the same reference regions, CNN, LSTT, second look
+and alert rule (:mod:`monitor.service.series_scan`). One result per epoch, in date order,
+printed as soon as it is scored:
 
 ``--json``: one JSON object per line with ``epoch``, ``relative_to`` (the epoch the
 cumulative displacement is counted from: the first one, or the first after a network
-gap), ``scored`` and ``note`` (why an epoch was not scored: the first epoch of a segment,
-whose displacement is zero by definition, or no data), ``cum_max_m`` (largest
+gap), ``scored`` and ``note`` (why an epoch was not scored), ``cum_max_m`` (largest
 |cumulative displacement| in the target disc, metres), ``n_valid`` (valid target pixels),
 ``support_min`` (fewest interferograms behind a target value), ``p_fused`` and
 ``p_by_gain`` (CNN probabilities, maxima within the target disc), ``p_fused_frame``
 (fused maximum over the frame), ``flag`` (``p_fused > threshold``, config
-``science.flag_threshold``, 0.5: the CNN's decision alone), ``threshold``, ``lstt_p`` and
+``science.flag_threshold``), ``threshold``, ``level`` (the alert level the epoch
+qualifies for under ``[alerts]``, before the policy's hysteresis), ``lstt_p`` and
 ``lstt_pe`` (LSTT against every reference region, intersection-union), ``lstt_reject``
-(``lstt_p <= 0.05``, reported beside the flag, not merged into it), ``lstt_alpha``,
-``lstt_spacing_px``, ``lstt_error``, and provenance: ``frame``, ``series_method``,
-``model`` (path, arch, sha256), ``seed``, ``code_version``. Scores of unscored epochs
-are null. Without ``--json``: one line of text per epoch.
+(``lstt_p <= alerts.lstt_alpha``), ``lstt_alpha``, ``lstt_spacing_px``, ``lstt_error``,
+``peak_lon``, ``peak_lat``, and provenance: ``frame``, ``series_method``, ``model``
+(path, arch, sha256), ``seed``, ``code_version``.
 
-A flagged epoch gets the watch's second look when the frame has a DEM (``[correction]``
-settings; ``--no-second-look`` or ``enabled = false`` turns it off): its map is corrected
-for stratified delay by the band-filtered phase-elevation fit outside the target and
-scored again, and the CNN and LSTT fields above are then the corrected map's;
-``p_fused_raw`` keeps the raw target P, ``correction_method`` is ``empirical`` (or
-``none``, with ``correction.reason``) and ``correction`` holds the fit. Both are null for
-epochs that were not flagged.
+A step whose raw scores qualify for an alert level gets the watch's second look (the
+archive's GACOS/ICAMS delays, then the phase-elevation fit over the DEM; ``[correction]``
+settings; ``--no-second-look`` or ``enabled = false`` turns it off): the scores above
+are then the corrected map's, ``p_fused_raw`` and ``lstt_p_raw`` keep the raw ones,
+``correction_method`` says which source decided (or ``none``, with
+``correction.reason``) and ``correction`` what it did. All null when no second look was
+made.
 
 A product that cannot be read is skipped: one error line on stderr names its file, the
 series is built without it (split at the gap it leaves, nothing invented), every epoch is
@@ -39,25 +38,30 @@ import argparse
 import json
 import math
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.archive import LocalArchive
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
-from monitor.config import load_settings
+from monitor.config import Settings, load_settings
 from monitor.errors import InputError
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.models import LoadedModel
 from monitor.science.detect.registry import ARCHITECTURES
 from monitor.science.grids import GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
-from monitor.series_scan import (
+from monitor.science.scoring import cnn_detector
+from monitor.service.correction import FrameFiles
+from monitor.service.scoring import scoring_params
+from monitor.service.series_scan import (
     DEFAULT_TARGET_RADIUS_KM,
     NETWORKS,
-    EpochScore,
     PreparedSeries,
-    ScoringOptions,
+    SeriesEpoch,
     prepare_series,
-    score_epoch,
+    score_series_epoch,
 )
 
 
@@ -132,66 +136,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "against --model")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--no-second-look", action="store_true",
-                        help="score flagged epochs as they are (no correction with the DEM)")
+                        help="score qualifying epochs as they are (no atmospheric correction)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science and rasters sections)")
     parser.set_defaults(func=run)
 
 
-def epoch_record(score: EpochScore, prepared: PreparedSeries, loaded: LoadedModel,
-                 seed: int) -> dict[str, Any]:
+def epoch_record(item: SeriesEpoch, prepared: PreparedSeries, loaded: LoadedModel,
+                 seed: int, settings: Settings) -> dict[str, Any]:
     """The JSON object printed for one epoch (module docstring)."""
-    return {
-        "epoch": score.epoch.isoformat(),
-        "relative_to": score.relative_to.isoformat() if score.relative_to else None,
-        "scored": score.scored,
-        "note": score.note,
-        "cum_max_m": score.cum_max_m,
-        "n_valid": score.n_valid,
-        "support_min": score.support_min,
-        "p_fused": score.p_fused,
-        "p_by_gain": None if score.p_by_gain is None else
-        {f"{g:g}": p for g, p in score.p_by_gain.items()},
-        "p_fused_frame": score.p_fused_frame,
-        "flag": score.flag,
-        "threshold": score.threshold,
-        "lstt_p": score.lstt_p,
-        "lstt_pe": score.lstt_pe,
-        "lstt_reject": score.lstt_reject,
-        "lstt_alpha": score.lstt_alpha,
-        "lstt_spacing_px": score.lstt_spacing_px,
-        "lstt_error": score.lstt_error,
-        "p_fused_raw": score.p_fused_raw,
-        "correction_method": score.correction_method,
-        "correction": score.correction,
-        "frame": prepared.products.layout.frame,
-        "series_method": prepared.series.method,
-        "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
-        "seed": seed,
-        "code_version": __version__,
-    }
+    return {**item.record(settings.alerts, settings.science.flag_threshold),
+            "frame": prepared.products.layout.frame,
+            "series_method": prepared.series.method,
+            "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
+            "seed": seed, "code_version": __version__}
 
 
-def _text_line(score: EpochScore) -> str:
-    head = f"{score.epoch.isoformat()}"
-    if not score.scored:
-        cum = "" if score.cum_max_m is None else f" cum_max {1000 * score.cum_max_m:.1f} mm,"
-        return f"{head}: not scored:{cum} {score.note}"
-    verdict = "FLAG" if score.flag else "ok"
-    gains = ", ".join(f"mu={g:g}: {p:.3f}" for g, p in (score.p_by_gain or {}).items())
-    if score.lstt_p is None:
-        lstt = f"LSTT not run ({score.lstt_error})"
+def _text_line(item: SeriesEpoch, record: dict[str, Any]) -> str:
+    head = f"{item.epoch.isoformat()}"
+    if not item.scored:
+        cum = "" if item.cum_max_m is None else f" cum_max {1000 * item.cum_max_m:.1f} mm,"
+        return f"{head}: not scored:{cum} {item.note}"
+    verdict = "FLAG" if record["flag"] else "ok"
+    gains = ", ".join(f"mu={g}: {p:.3f}" for g, p in (record["p_by_gain"] or {}).items())
+    if record["lstt_p"] is None:
+        lstt = f"LSTT not run ({record['lstt_error']})"
     else:
-        lstt = (f"LSTT p={score.lstt_p:.3f} PE={score.lstt_pe:.4f}"
-                f"{' (reject)' if score.lstt_reject else ''}")
-    if score.correction_method == "empirical":
-        verdict += f" (raw P={score.p_fused_raw:.3f}, second look: empirical)"
-    elif score.correction_method == "none":
-        verdict += f" (second look not possible: {(score.correction or {}).get('reason')})"
-    return (f"{head}: {verdict} P={score.p_fused:.3f} [{gains}]  cum_max "
-            f"{1000 * (score.cum_max_m or 0.0):.1f} mm  {lstt}  n={score.n_valid} "
-            f"support>={score.support_min}  (since {score.relative_to})")
+        lstt = (f"LSTT p={record['lstt_p']:.3f} PE={record['lstt_pe']:.4f}"
+                f"{' (reject)' if record['lstt_reject'] else ''}")
+    method = record["correction_method"]
+    if method == "none":
+        verdict += f" (second look not possible: {(record['correction'] or {}).get('reason')})"
+    elif method is not None:
+        verdict += f" (raw P={record['p_fused_raw']:.3f}, second look: {method})"
+    return (f"{head}: {verdict} P={record['p_fused']:.3f} [{gains}] level {record['level']}"
+            f"  cum_max {1000 * (item.cum_max_m or 0.0):.1f} mm  {lstt}  n={item.n_valid} "
+            f"support>={item.support_min}  (since {item.relative_to})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -201,36 +182,44 @@ def run(args: argparse.Namespace) -> int:
     references = parse_references(args.references)
     if args.permutations < 1:
         raise InputError(f"--permutations must be at least 1, got {args.permutations}")
-    options = ScoringOptions(
-        gains=tuple(args.gains or settings.science.gains),
-        flag_threshold=settings.science.flag_threshold,
-        fringe_spacing_m=settings.science.fringe_spacing_m,
-        n_permutations=int(args.permutations), seed=int(args.seed),
-        correction=None if args.no_second_look or not settings.correction.enabled
-        or "empirical" not in settings.correction.methods else settings.correction)
+    params = scoring_params(settings, gains=args.gains, lstt_seed=args.seed,
+                            lstt_permutations=args.permutations)
     set_threads(args.threads)
     loaded = load_detector(args.model, args.arch, resolve_device(args.device))
     layout = open_frame(args.archive, args.frame)
     max_pixels = settings.rasters.max_pixels
-    grid, dem = read_grid(layout, max_pixels)
+    grid, _ = read_grid(layout, max_pixels)
     # a target or reference outside the frame fails here, before the products are read
     grid.disc_mask(target, "--target")
     for disc in references or ():
         grid.disc_mask(disc, "--references")
     threshold = settings.science.coherence_threshold
-    products = read_frame(layout, grid, dem, coherence_threshold=threshold,
+    products = read_frame(layout, grid, None, coherence_threshold=threshold,
                           max_pixels=max_pixels)
     for failure in products.failures:
         print(f"insar-monitor scan-series: error: skipped pair "
               f"{failure.pair[0].isoformat()}_{failure.pair[1].isoformat()}: "
               f"{failure.message}", file=sys.stderr)
-    prepared = prepare_series(products, target, references, network=args.network,
-                              coherence_threshold=threshold)
-    for gap in prepared.gaps:
-        print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
-    for epoch in products.listed_epochs:
-        score = score_epoch(prepared, epoch, loaded.model, options)
-        line = json.dumps(epoch_record(score, prepared, loaded, options.seed)) if args.json \
-            else _text_line(score)
-        print(line, flush=True)
+    with tempfile.TemporaryDirectory(prefix="scan-series-") as cache:
+        # The archive's files reach the second look through the watch's own port.
+        files = FrameFiles(LocalArchive(str(args.archive)), args.frame, grid, Path(cache))
+        dem, why = files.dem_if_any() if references is None else (None, None)
+        if why is not None:
+            print(f"insar-monitor scan-series: warning: references placed without a DEM: "
+                  f"{why}", file=sys.stderr)
+        prepared = prepare_series(products, target, references, network=args.network,
+                                  coherence_threshold=threshold, dem=dem)
+        for line in prepared.describe_references():
+            print(f"insar-monitor scan-series: {line}", file=sys.stderr)
+        for note in () if prepared.placement is None else prepared.placement.notes:
+            print(f"insar-monitor scan-series: references: {note}", file=sys.stderr)
+        for gap in prepared.gaps:
+            print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
+        detect = cnn_detector(loaded.model, params)
+        look = None if args.no_second_look else files
+        for epoch in products.listed_epochs:
+            item = score_series_epoch(prepared, epoch, detect, params, settings=settings,
+                                      files=look)
+            record = epoch_record(item, prepared, loaded, params.lstt_seed, settings)
+            print(json.dumps(record) if args.json else _text_line(item, record), flush=True)
     return products.failures[0].exit_code if products.failures else 0

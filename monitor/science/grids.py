@@ -132,7 +132,7 @@ class FrameGrid:
 
     def lonlat(self, row: float, col: float) -> tuple[float, float]:
         """Longitude and latitude of the centre of pixel ``(row, col)``, degrees."""
-        lon, lat = self.transform * (col + 0.5, row + 0.5)
+        lon, lat = self.transform @ (col + 0.5, row + 0.5)
         return float(lon), float(lat)
 
     def radius_px(self, radius_km: float) -> float:
@@ -142,7 +142,7 @@ class FrameGrid:
     def centre_rc(self, lon: float, lat: float) -> tuple[float, float] | None:
         """Index coordinates (row, col; pixel centres at integers) of a point, or None
         when it lies outside the frame."""
-        col, row = ~self.transform * (lon, lat)
+        col, row = ~self.transform @ (lon, lat)
         ny, nx = self.shape
         if not (0.0 <= row < ny and 0.0 <= col < nx):
             return None
@@ -162,7 +162,7 @@ class FrameGrid:
         centre = self.centre_rc(disc.lon, disc.lat)
         if centre is None:
             t, (ny, nx) = self.transform, self.shape
-            lon1, lat1 = t * (nx, ny)
+            lon1, lat1 = t @ (nx, ny)
             raise InputError(
                 f"{name} {disc.lon},{disc.lat} lies outside the frame (lon {t.c:.4f} to "
                 f"{lon1:.4f}, lat {lat1:.4f} to {t.f:.4f}, from {self.source})")

@@ -71,6 +71,7 @@ from monitor.ports import Archive
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
+from monitor.science.scoring import MapScore, SecondLook, cnn_detector, cumulative_max_m
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
 from monitor.service.alert_maps import (
@@ -80,8 +81,15 @@ from monitor.service.alert_maps import (
     save_maps,
     saved_epochs,
 )
-from monitor.service.correction import correct_and_rescore
-from monitor.service.epoch_scoring import cumulative_max_m, score_cumulative
+from monitor.service.correction import FrameFiles
+from monitor.service.scoring import (
+    frame_regions,
+    score_cumulative,
+    scoring_params,
+    series_reference,
+    stored_correction,
+    target_discs,
+)
 from monitor.service.series_files import load_state, save_state, series_path
 from monitor.store import Product, Score, Store
 
@@ -256,28 +264,29 @@ def _read_coherence(path: str | None, shape: tuple[int, int]) -> NDArray[np.floa
 def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
                  state: DaisyChainState, series_file: Path, now: datetime,
                  tally: _Tally) -> None:
-    """Record the state's last epoch and score it (stage 4)."""
+    """Record the state's last epoch and score it (stage 4, :mod:`monitor.service.scoring`)."""
     store, epoch = ctx.store, state.last_epoch
-    _, tmask = frame_state.target_mask(grid, target)
-    cum_max = cumulative_max_m(state, tmask)
+    disc, discs = target_discs(target)
+    regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
+    cum_max = cumulative_max_m(state.cumulative_m, regions.target_mask)
     store.record_epoch(target.id, epoch, state.n_epochs - 1, 0, str(series_file), cum_max)
     if state.n_epochs < 2 or cum_max is None:
         tally.epochs.append(EpochResult(epoch, frame, cum_max, None, None))
         return
     t0 = time.perf_counter()
-    sc = score_cumulative(ctx.model, target, grid, state, ctx.settings.science)
     alert_settings = _alert_settings(ctx, target)
-    flagged = qualifying_level(StepScore(epoch, sc.p_fused, sc.lstt_p),
-                               alert_settings) > AlertLevel.NONE
-    outcome = None
-    if flagged and ctx.settings.correction.enabled:
-        outcome = correct_and_rescore(
-            ctx.model, ctx.archives[target.archive], target, frame, grid, state, sc,
-            ctx.settings.correction, ctx.settings.science, Path(ctx.settings.watch.cache_dir))
+    params = scoring_params(ctx.settings, gains=target.gains)
+    files = FrameFiles(ctx.archives[target.archive], frame, grid,
+                       Path(ctx.settings.watch.cache_dir))
+    scored = score_cumulative(cnn_detector(ctx.model.model, params), state.image, regions,
+                              epoch, params, span_start=state.first_epoch, files=files,
+                              settings=ctx.settings, alerts=alert_settings)
+    sc, decided = scored.raw, scored.decided
+    correction = stored_correction(scored, state.first_epoch)
+    if scored.look is not None:
+        _log_second_look(target, frame, epoch, sc, scored.look)
         if ctx.metrics is not None:
-            ctx.metrics.correction_made(target.id, outcome.correction.method)
-    correction = None if outcome is None else outcome.correction
-    decided = sc if outcome is None or outcome.scoring is None else outcome.scoring
+            ctx.metrics.correction_made(target.id, scored.look.method)
     level = qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p), alert_settings)
     kept = _other_frame_score(ctx, target, frame, epoch, level, decided.p_fused,
                               alert_settings)
@@ -295,16 +304,19 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     if level > AlertLevel.NONE:
         # Kept on disk before the score is recorded, so that a restart that does not score
         # this epoch again can still draw the quicklook of an alert it raises.
-        image = state.image if outcome is None or outcome.image is None else outcome.image
-        tally.maps[epoch] = (image, decided.prob_map, decided.target_mask)
+        image = state.image if scored.look is None or scored.look.image is None \
+            else scored.look.image
+        tally.maps[epoch] = (image, decided.prob_map, regions.target_mask)
         save_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch),
                   tally.maps[epoch])
     store.record_score(target.id, epoch, p_fused=sc.p_fused, p_by_gain=sc.p_by_gain,
                        model_sha256=ctx.model.sha256, code_version=__version__,
-                       params={**sc.params, "frame": frame}, now=now,
-                       peak_row=sc.peak_row, peak_col=sc.peak_col, peak_lon=sc.peak_lon,
-                       peak_lat=sc.peak_lat, lstt_p=sc.lstt_p, lstt_pe=sc.lstt_pe,
-                       lstt_by_reference=sc.lstt_by_reference, correction=correction)
+                       params={**scored.params, "model_arch": ctx.model.arch,
+                               "frame": frame},
+                       now=now, peak_row=sc.peak_row, peak_col=sc.peak_col,
+                       peak_lon=sc.peak_lon, peak_lat=sc.peak_lat, lstt_p=sc.lstt_p,
+                       lstt_pe=sc.lstt_pe, lstt_by_reference=sc.lstt_by_reference,
+                       correction=correction)
     tally.scored += 1
     tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p,
                                     p_corrected=None if correction is None
@@ -317,6 +329,20 @@ def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
                                       {float(g): p for g, p in sc.p_by_gain.items()})
         for name, r in sc.lstt_by_reference.items():
             ctx.metrics.set_lstt_p_value(target.id, name, r["p"])
+
+
+def _log_second_look(target: TargetSettings, frame: str, epoch: date, raw: MapScore,
+                     look: SecondLook) -> None:
+    for tried in look.details.get("fallbacks", ()):
+        log.info("target %s frame %s epoch %s: %s correction not possible: %s", target.id,
+                 frame, epoch, tried["method"], tried["reason"])
+    if look.score is None:
+        log.warning("target %s frame %s epoch %s: no atmospheric correction could be made "
+                    "(%s); the raw scores decide", target.id, frame, epoch,
+                    look.details.get("reason"))
+    else:
+        log.info("target %s frame %s epoch %s: %s correction: P %.3f -> %.3f", target.id,
+                 frame, epoch, look.method, raw.p_fused, look.score.p_fused)
 
 
 def _p_text(p: float | None) -> str:
@@ -441,8 +467,8 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
             pgrid = frame_grid(unw)
             coherence = _read_coherence(fetched.cc_path, unw.shape)
             if state is None:
-                reference = frame_state.chain_reference(
-                    pgrid, target, coherence, settings.science.coherence_threshold)
+                reference = _new_series_reference(ctx, target, frame, pgrid, coherence,
+                                                  tally)
                 new = start_daisy_chain(p.date1, pgrid.shape, reference=reference,
                                         coherence_threshold=settings.science.coherence_threshold)
             else:
@@ -473,6 +499,29 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     _reconcile(ctx, target, frame, state, now, tally)
     if state is not None and ctx.metrics is not None:
         ctx.metrics.set_freshness(target.id, frame, state.last_epoch, now)
+
+
+def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,
+                          grid: FrameGrid, coherence: NDArray[np.float32], tally: _Tally
+                          ) -> NDArray[np.bool_]:
+    """The reference of a new series (:func:`~monitor.service.scoring.series_reference`),
+    placed on the first product's coherence and the frame's DEM when the archive has one."""
+    dem = None
+    disc, discs = target_discs(target)
+    if discs is None:
+        dem, why = FrameFiles(ctx.archives[target.archive], frame, grid,
+                              Path(ctx.settings.watch.cache_dir)).dem_if_any()
+        if why is not None:
+            log.info("target %s frame %s: references placed without a DEM: %s", target.id,
+                     frame, why)
+    union, placement = series_reference(grid, disc, discs, coherence,
+                                        ctx.settings.science.coherence_threshold, dem,
+                                        f"target {target.id}")
+    for note in () if placement is None else placement.notes:
+        message = f"target {target.id} frame {frame}: references: {note}"
+        log.info(message)
+        tally.notes.append(message)
+    return union
 
 
 def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,

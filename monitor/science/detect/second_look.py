@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,50 +33,12 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.errors import InputError
 from monitor.science.atmocorr import ElevationFit, correct_with_dem, low_pass
 from monitor.science.detect.fusion import Detection
+from monitor.science.second_look_settings import SecondLookSettings
 
 Scorer = Callable[[NDArray[np.float32]], Detection]
 #: Gaussian sigma (metres) of the smoothing before the largest anomaly is looked for:
 #: turbulence and noise below it do not place the exclusion disc.
 _ANOMALY_SMOOTHING_M = 1000.0
-
-
-@dataclass(frozen=True)
-class SecondLookSettings:
-    """How the flagged maps are corrected (the watch's settings, but for the order).
-
-    Attributes:
-        exclusion_radius_m: Disc around the detected peak left out of the fit, metres
-            (the watch leaves out its 3 km target disc).
-        band_sigma_m: Gaussian sigma of the low-pass removed before the coefficients are
-            estimated, metres; 0 for a plain fit.
-        order: Order in height of the fit: 1, 2 or ``"auto"``. 1 by measurement: with no
-            target disc to leave out, a quadratic takes the curvature of an uplift on the
-            summit (a 5 cm uplift 3 km under Agung with 9.5 cm of stratification at its
-            summit: 4.1 of its 4.2 cm kept by the linear band fit, 1.4 cm by the quadratic;
-            tests/test_second_look.py). The watch, which leaves out its target, uses 2.
-        min_pixels: Fewest pixels the fit may use.
-        min_height_range_m: Smallest height range of those pixels, metres.
-    """
-
-    exclusion_radius_m: float = 3000.0
-    band_sigma_m: float = 1000.0
-    order: Literal[1, 2, "auto"] = 1
-    min_pixels: int = 200
-    min_height_range_m: float = 100.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.exclusion_radius_m) and self.exclusion_radius_m >= 0
-                and math.isfinite(self.band_sigma_m) and self.band_sigma_m >= 0):
-            raise InputError(f"second look: exclusion_radius_m and band_sigma_m must be "
-                             f"finite and >= 0, got {self.exclusion_radius_m!r}, "
-                             f"{self.band_sigma_m!r}")
-        if self.order not in (1, 2, "auto"):
-            raise InputError(f"second look: order must be 1, 2 or 'auto', got {self.order!r}")
-        if not (isinstance(self.min_pixels, int) and self.min_pixels >= 4
-                and math.isfinite(self.min_height_range_m) and self.min_height_range_m >= 0):
-            raise InputError(f"second look: min_pixels must be an integer >= 4 and "
-                             f"min_height_range_m a number >= 0, got {self.min_pixels!r}, "
-                             f"{self.min_height_range_m!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +104,8 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
         dem_m: Heights on the same grid, metres, ``(ny, nx)``; NaN where unknown.
         score: The detector (map -> :class:`Detection`).
         pixel_m: Pixel size, metres: one number, or ``(east, north)``.
-        settings: The fit's settings (default: the watch's band and limits, linear).
+        settings: The fit's settings (default: the watch's band and limits); with no
+            target the fit's order is ``settings.untargeted_order``.
         raw: The detection of ``displacement_m`` when the caller already has it.
 
     Returns:
@@ -171,11 +133,11 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
     yy, xx = np.ogrid[: x.shape[0], : x.shape[1]]
     near_anomaly = np.zeros(x.shape, bool) if anomaly is None else \
         (yy - anomaly[0]) ** 2 + (xx - anomaly[1]) ** 2 <= radius_px**2
-    band = None if cfg.band_sigma_m == 0 else (cfg.band_sigma_m / dy, cfg.band_sigma_m / dx)
     try:
         corrected, fit = correct_with_dem(
             x, dem, near_anomaly, (det.peak_row, det.peak_col), radius_px,
-            det.prob_map > det.threshold, order=cfg.order, band_sigma_px=band,
+            det.prob_map > det.threshold, order=cfg.untargeted_order,
+            band_sigma_px=cfg.band_sigma_px((dx, dy)),
             min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m,
             reference_mask="fit")
     except InputError as exc:

@@ -1,0 +1,378 @@
+"""Score one cumulative map of a target: the one definition the watch and every command use.
+
+Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
+:func:`score_epoch`; nothing else keeps a copy):
+
+1. **CNN.** The map is scored over the whole frame at every wrap gain by the detector
+   (:func:`cnn_detector`: :func:`~monitor.science.detect.fusion.detect_displacement`).
+   ``p_fused`` and ``p_by_gain`` are the maxima of the fused and per-gain maps **within
+   the target disc**; ``p_fused_frame`` is the fused maximum over the frame; the peak is
+   the fused maximum within the disc. ``flag = p_fused > flag_threshold`` (0.5,
+   Anantrasirichai et al. 2019a).
+2. **LSTT.** The target disc against every reference region, intersection-union p-value
+   (:func:`~monitor.science.lstt_regions.lstt_regions`), with a generator seeded by
+   ``(lstt_seed, epoch ordinal)`` (:meth:`ScoringParams.lstt_rng`, the one seed rule), so
+   an epoch's p-value does not depend on which other epochs are scored or in which poll.
+   The samples are first thinned at 3.5 correlation lengths; when a region then holds too
+   few samples (small frames, long turbulence: a 3 km disc on real 100 m pixels), the step
+   is reduced so that the smallest region gives about ``lstt_min_samples`` samples.
+   Neighbouring samples are then correlated and the p-value is optimistic, which the alert
+   policy's ``cnn_and_lstt`` rule tempers. When even that cannot run, the LSTT fields are
+   None and ``lstt_error`` says why.
+3. **Second look.** When the raw scores call for it (the caller's rule: the watch's is "the
+   step qualifies for an alert level"), the map is corrected for stratified delay by the
+   sources given, in order (the archive's weather-model delays, then the band-filtered
+   phase-elevation fit of :func:`empirical_source`); the first that works is re-scored by
+   rules 1-2 and decides. A source that cannot be used is recorded with its reason and the
+   next is tried; when none works the raw scores decide (method ``none``).
+
+Sources: Anantrasirichai et al. (2019a, 2019b) for patch scoring, multi-gain fusion and
+correcting only the positives; Sugiyama et al. (2011) for the LSTT; Berger (1982) for
+the intersection-union rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError, MonitorError
+from monitor.science.atmocorr import correct_with_dem
+from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.fusion import Detection, detect_displacement
+from monitor.science.grids import FrameGrid, GroundDisc
+from monitor.science.lstt import DEFAULT_PERMUTATIONS
+from monitor.science.lstt_regions import RegionTest, lstt_regions
+from monitor.science.second_look_settings import SecondLookSettings
+
+#: A detector: cumulative LOS map (metres, ``(ny, nx)``, NaN incoherent) -> detection with
+#: its per-gain maps.
+Detector = Callable[[NDArray[np.float32]], Detection]
+#: Samples wanted from the smallest region when the default LSTT step is too coarse.
+LSTT_MIN_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """How a map is scored (made once from the settings, shared by every caller).
+
+    Attributes:
+        gains: Wrap gains of the detector.
+        fringe_spacing_m: LOS metres per fringe at gain 1.
+        flag_threshold: Flag threshold on the target's fused P.
+        coherence_threshold: Coherence at or below which a pixel is incoherent (recorded).
+        lstt_seed: Seed of the per-epoch LSTT generators (rule 2).
+        lstt_permutations: LSTT permutations.
+        lstt_min_samples: Samples wanted from the smallest region in the fallback step.
+        detector_method: Inference path of the CNN (``auto``, ``dense``, ``sliding``).
+    """
+
+    gains: tuple[float, ...]
+    fringe_spacing_m: float
+    flag_threshold: float
+    coherence_threshold: float
+    lstt_seed: int = 0
+    lstt_permutations: int = DEFAULT_PERMUTATIONS
+    lstt_min_samples: int = LSTT_MIN_SAMPLES
+    detector_method: str = "auto"
+
+    def lstt_rng(self, epoch: date) -> np.random.Generator:
+        """The LSTT generator of one epoch: seeded by ``(lstt_seed, epoch ordinal)``."""
+        return np.random.default_rng((self.lstt_seed, epoch.toordinal()))
+
+    def record(self, epoch: date) -> dict[str, Any]:
+        """Provenance of a score of ``epoch`` (JSON-ready)."""
+        return {"gains": list(self.gains), "fringe_spacing_m": self.fringe_spacing_m,
+                "flag_threshold": self.flag_threshold,
+                "coherence_threshold": self.coherence_threshold,
+                "lstt_seed": [self.lstt_seed, epoch.toordinal()],
+                "lstt_permutations": self.lstt_permutations}
+
+
+def cnn_detector(model: PatchClassifier, params: ScoringParams) -> Detector:
+    """The multi-gain CNN as a :data:`Detector` (rule 1)."""
+    def detect(image: NDArray[np.float32]) -> Detection:
+        return detect_displacement(model, image, gains=params.gains,
+                                   threshold=params.flag_threshold,
+                                   fringe_spacing_m=params.fringe_spacing_m,
+                                   method=params.detector_method, keep_maps=True)
+    return detect
+
+
+@dataclass(frozen=True, eq=False)
+class Regions:
+    """The target disc and the reference regions of one frame.
+
+    Attributes:
+        grid: The frame grid.
+        target: The target disc on the ground.
+        target_mask: Boolean ``(ny, nx)`` target disc.
+        target_centre_rc: Its centre (row, col), pixels.
+        references: The LSTT reference regions, boolean ``(ny, nx)`` each.
+        reference_union: The series reference (their union, removed from every
+            interferogram); corrected maps are re-referenced to it.
+    """
+
+    grid: FrameGrid
+    target: GroundDisc
+    target_mask: NDArray[np.bool_]
+    target_centre_rc: tuple[float, float]
+    references: tuple[NDArray[np.bool_], ...]
+    reference_union: NDArray[np.bool_] | None
+
+    @property
+    def target_radius_px(self) -> float:
+        """The target radius in pixels of the finer direction."""
+        return self.grid.radius_px(self.target.radius_km)
+
+
+@dataclass(frozen=True, eq=False)
+class MapScore:
+    """Scores of one map (rules 1-2).
+
+    Attributes:
+        p_fused: Fused CNN probability, maximum within the target disc (0-1).
+        p_by_gain: Per-gain maxima within the disc; keys are the gains as strings.
+        p_fused_frame: Fused maximum over the frame.
+        flag: ``p_fused > flag_threshold``.
+        peak_row, peak_col: Pixel of the fused maximum within the disc (row 0 = north).
+        peak_lon, peak_lat: Its centre, degrees.
+        lstt: The LSTT against the references (None when it could not run).
+        lstt_error: Why it could not run (None when it ran).
+        prob_map: Fused probability map ``(ny, nx)`` float32.
+    """
+
+    p_fused: float
+    p_by_gain: dict[str, float]
+    p_fused_frame: float
+    flag: bool
+    peak_row: int
+    peak_col: int
+    peak_lon: float
+    peak_lat: float
+    lstt: RegionTest | None
+    lstt_error: str | None
+    prob_map: NDArray[np.float32]
+
+    @property
+    def lstt_p(self) -> float | None:
+        """Intersection-union LSTT p-value (largest per-reference p)."""
+        return None if self.lstt is None else float(self.lstt.p_value)
+
+    @property
+    def lstt_pe(self) -> float | None:
+        """Smallest per-reference Pearson divergence."""
+        return None if self.lstt is None else float(self.lstt.pe)
+
+    @property
+    def lstt_spacing_px(self) -> int | None:
+        """Sampling step of the LSTT, pixels."""
+        return None if self.lstt is None else int(self.lstt.spacing_px)
+
+    @property
+    def lstt_by_reference(self) -> dict[str, dict[str, float]]:
+        """``{"reference k": {"p": p, "pe": pe}}``."""
+        if self.lstt is None:
+            return {}
+        return {f"reference {k}": {"p": float(r.p_value), "pe": float(r.pe)}
+                for k, r in enumerate(self.lstt.per_reference, 1)}
+
+
+def cumulative_max_m(image: NDArray[np.floating], target_mask: NDArray[np.bool_]
+                     ) -> float | None:
+    """Largest |cumulative LOS displacement| over the valid target pixels, metres (None:
+    no valid pixel)."""
+    values = image[target_mask]
+    valid = np.isfinite(values)
+    return float(np.max(np.abs(values[valid]))) if valid.any() else None
+
+
+def run_lstt(image: NDArray[np.float32], regions: Regions, epoch: date,
+             params: ScoringParams) -> tuple[RegionTest | None, str | None]:
+    """The LSTT of rule 2 and, when it cannot run, why."""
+    if not regions.references:
+        return None, "no reference region"
+
+    def run(spacing_px: int | None) -> RegionTest:
+        return lstt_regions(image, regions.target_mask, list(regions.references),
+                            spacing_px=spacing_px, rng=params.lstt_rng(epoch),
+                            n_permutations=params.lstt_permutations)
+    try:
+        return run(None), None
+    except InputError as exc:
+        first = str(exc)
+    smallest = min(int(r.sum()) for r in (regions.target_mask, *regions.references))
+    step = max(1, int(math.sqrt(smallest / params.lstt_min_samples)))
+    try:
+        return run(step), None
+    except InputError as exc:
+        return None, f"{first}; at a {step} px step: {exc}"
+
+
+def score_map(detect: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
+              params: ScoringParams) -> MapScore:
+    """Rules 1-2 for one cumulative map.
+
+    Args:
+        detect: The detector.
+        image: Cumulative LOS displacement, metres, ``(ny, nx)``, NaN = incoherent.
+        regions: Target and references on the map's grid.
+        epoch: The epoch the map belongs to (seeds the LSTT).
+        params: The scoring parameters.
+
+    Raises:
+        InputError: the map is not on the regions' grid, or holds no finite pixel.
+    """
+    if image.shape != regions.target_mask.shape:
+        raise InputError(f"map of shape {image.shape} is not on the frame grid "
+                         f"{regions.target_mask.shape} ({regions.grid.source})")
+    det = detect(image)
+    tmask = regions.target_mask
+    inside = np.where(tmask, det.prob_map, -1.0)
+    peak_row, peak_col = (int(v) for v in np.unravel_index(int(np.argmax(inside)),
+                                                           inside.shape))
+    peak_lon, peak_lat = regions.grid.lonlat(peak_row, peak_col)
+    test, error = run_lstt(image, regions, epoch, params)
+    p_target = float(det.prob_map[tmask].max())
+    return MapScore(
+        p_fused=p_target,
+        p_by_gain={f"{g:g}": float(m[tmask].max())
+                   for g, m in (det.maps_by_gain or {}).items()},
+        p_fused_frame=float(det.p_fused), flag=p_target > params.flag_threshold,
+        peak_row=peak_row, peak_col=peak_col, peak_lon=peak_lon, peak_lat=peak_lat,
+        lstt=test, lstt_error=error, prob_map=det.prob_map)
+
+
+#: A correction source of rule 3: ``(map, raw scores) -> (corrected map, details)``.
+#: Raises :class:`~monitor.errors.MonitorError` or ``OSError`` when it cannot be used.
+CorrectionSource = Callable[[NDArray[np.float32], MapScore],
+                            tuple[NDArray[np.float32], dict[str, Any]]]
+
+
+@dataclass(frozen=True, eq=False)
+class SecondLook:
+    """What rule 3 did.
+
+    Attributes:
+        method: The source that decided, or ``"none"``.
+        score: The corrected map's scores (None when none was made).
+        image: The corrected map, LOS metres (None when none was made).
+        details: JSON-ready: what the source did, the sources tried before and why they
+            failed (``fallbacks``), and ``reason`` when none worked.
+    """
+
+    method: str
+    score: MapScore | None
+    image: NDArray[np.float32] | None
+    details: dict[str, Any]
+
+
+def second_look(detect: Detector, image: NDArray[np.float32], raw: MapScore,
+                regions: Regions, epoch: date, params: ScoringParams,
+                sources: Sequence[tuple[str, CorrectionSource]]) -> SecondLook:
+    """Rule 3: the first source that works corrects the map, which is scored again."""
+    fallbacks: list[dict[str, str]] = []
+    for method, source in sources:
+        try:
+            corrected, details = source(image, raw)
+            rescored = score_map(detect, corrected, regions, epoch, params)
+        except (MonitorError, OSError) as exc:
+            fallbacks.append({"method": method, "reason": str(exc)})
+            continue
+        except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
+            # The second look is optional: a failure of its numerics must not stop the
+            # step from being recorded and decided on its raw scores.
+            fallbacks.append({"method": method,
+                              "reason": f"failed: {type(exc).__name__}: {exc}"})
+            continue
+        return SecondLook(method, rescored, corrected,
+                          {"method": method, **details, "fallbacks": fallbacks,
+                           "peak_row": rescored.peak_row, "peak_col": rescored.peak_col,
+                           "lstt_pe": rescored.lstt_pe})
+    reason = "; ".join(f"{f['method']}: {f['reason']}" for f in fallbacks) \
+        or "no correction source"
+    return SecondLook("none", None, None, {"reason": reason, "fallbacks": fallbacks})
+
+
+def empirical_source(dem_m: NDArray[np.floating] | None, regions: Regions,
+                     settings: SecondLookSettings, flag_threshold: float) -> CorrectionSource:
+    """The band-filtered phase-elevation fit as a correction source (rule 3).
+
+    The fit is estimated outside the target disc widened to ``fit_exclusion_radii``,
+    outside the region the detector flagged and away from the target's peak
+    (``peak_exclusion_radii``), and the corrected map is re-referenced to the series
+    reference (:func:`~monitor.science.atmocorr.correct_with_dem`).
+    """
+    def correct(image: NDArray[np.float32], raw: MapScore
+                ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        if dem_m is None:
+            raise InputError("the frame has no DEM (metadata/<frame>.geo.hgt.tif) for a "
+                             "phase-elevation fit")
+        grid, target = regions.grid, regions.target
+        _, excluded = grid.disc_mask(
+            GroundDisc(target.lon, target.lat, settings.fit_exclusion_radii * target.radius_km),
+            "target")
+        peak_px = settings.peak_exclusion_radii * regions.target_radius_px
+        corrected, fit = correct_with_dem(
+            image, dem_m, excluded | regions.target_mask, (raw.peak_row, raw.peak_col),
+            peak_px, raw.prob_map > flag_threshold, order=settings.order,
+            band_sigma_px=settings.band_sigma_px(grid.pixel_m),
+            min_pixels=settings.min_pixels, min_height_range_m=settings.min_height_range_m,
+            reference_mask=regions.reference_union)
+        return corrected, {**fit.record(), "peak_exclusion_px": round(float(peak_px), 1),
+                           "fit_exclusion_radii": settings.fit_exclusion_radii,
+                           "band_sigma_m": settings.band_sigma_m}
+    return correct
+
+
+@dataclass(frozen=True, eq=False)
+class EpochScore:
+    """An epoch's raw scores and its second look (None: not needed or not asked for).
+
+    Attributes:
+        epoch: The epoch.
+        raw: Scores of the map as it came.
+        look: Rule 3's outcome.
+        params: Provenance (:meth:`ScoringParams.record`) and the LSTT step used.
+    """
+
+    epoch: date
+    raw: MapScore
+    look: SecondLook | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> MapScore:
+        """The scores the decision is made on: the corrected ones when a correction was
+        made, else the raw ones."""
+        return self.raw if self.look is None or self.look.score is None else self.look.score
+
+
+def score_epoch(detect: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
+                params: ScoringParams, *,
+                needs_second_look: Callable[[MapScore], bool] | None = None,
+                sources: Sequence[tuple[str, CorrectionSource]] = ()) -> EpochScore:
+    """Rules 1-3 for one epoch's cumulative map.
+
+    Args:
+        detect: The detector.
+        image: Cumulative LOS displacement, metres, ``(ny, nx)``, NaN = incoherent.
+        regions: Target and references.
+        epoch: The epoch.
+        params: The scoring parameters.
+        needs_second_look: Whether raw scores call for rule 3 (None: never).
+        sources: The correction sources of rule 3, in the order they are tried.
+    """
+    raw = score_map(detect, image, regions, epoch, params)
+    look = None
+    if needs_second_look is not None and needs_second_look(raw):
+        look = second_look(detect, image, raw, regions, epoch, params, sources)
+    record = {**params.record(epoch), "n_references": len(regions.references),
+              "lstt_spacing_px": raw.lstt_spacing_px}
+    return EpochScore(epoch, raw, look, record)

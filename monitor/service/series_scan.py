@@ -1,0 +1,274 @@
+"""Score every epoch of a LiCSAR frame's cumulative series, as the watch would.
+
+Reads a frame in the LiCSAR layout (:mod:`monitor.io.licsar_frame`), builds its cumulative
+LOS series (:func:`monitor.science.timeseries.cumulative_series`) and scores each epoch
+by the watch's own rules (:mod:`monitor.service.scoring`, :mod:`monitor.science.scoring`),
+so that ``scan-series`` over an archive gives every epoch the fused P, LSTT p-value,
+second look and qualifying level that ``poll`` gives it. Nothing here prints; the
+``scan-series`` command does.
+
+Rules, in order:
+
+1. **Grid.** That of ``hgt`` (then also the DEM), else of the first readable product
+   (:mod:`monitor.io.licsar_frame`).
+2. **Target.** ``LON,LAT[,RADIUS_KM]`` (default radius :data:`DEFAULT_TARGET_RADIUS_KM`):
+   a disc on the ground; a centre outside the frame is an
+   :class:`~monitor.errors.InputError`.
+3. **Products.** A product that cannot be read, does not match the grid, or has no pixel
+   with coherence above the threshold is **skipped and reported** (naming the file): the
+   series is built from the other products, a network that falls apart is split at the
+   gap (``bridge="none"``: nothing is invented), and the command exits non-zero after
+   printing every epoch.
+4. **References.** The watch's (:func:`~monitor.service.scoring.series_reference`):
+   explicit ground discs ``LON,LAT,RADIUS_KM``, or automatic windows (or a ring) placed on
+   the coherence of the series' first product and the frame's DEM
+   (:func:`~monitor.science.references.place_references`). Their union is the series
+   reference (its median is removed from every interferogram), and each one is an LSTT
+   reference.
+5. **Series.** ``cumulative_series`` with the configured coherence threshold, ``method``
+   from ``--network`` (``auto``, ``daisy``, ``sbas``) and ``bridge="none"``. Each epoch is
+   scored on its displacement relative to the first epoch of its own segment
+   (``relative_to``): across a gap the series restarts at zero, as the watch's chain does.
+6. **Epochs.** Every date that appears in the archive's pair names is reported, in order.
+   Not scored (``scored`` False, ``note`` says why): the first epoch of a segment (its
+   cumulative displacement is zero by definition), an epoch that no readable product
+   reaches, and an epoch without a valid pixel in the target disc.
+7. **Scores.** :func:`~monitor.service.scoring.score_cumulative`: CNN within the target
+   disc and over the frame, LSTT against every reference, and the second look (the
+   archive's GACOS/ICAMS delays, then the phase-elevation fit) for a step whose raw scores
+   qualify for an alert level under ``[alerts]``; the corrected scores then decide.
+
+Sources: Anantrasirichai et al. (2019b) for scoring cumulative daisy-chain series with
+multi-gain fusion; Sugiyama et al. (2011) for the LSTT.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.config import AlertSettings, Settings
+from monitor.errors import InputError
+from monitor.io.licsar_frame import FrameProducts
+from monitor.notify.policy import StepScore, qualifying_level
+from monitor.science.grids import GroundDisc
+from monitor.science.network import NetworkGap
+from monitor.science.references import ReferencePlacement
+from monitor.science.scoring import (
+    Detector,
+    EpochScore,
+    Regions,
+    ScoringParams,
+    cumulative_max_m,
+)
+from monitor.science.timeseries import CumulativeSeries, cumulative_series
+from monitor.service.correction import FrameFiles
+from monitor.service.scoring import (
+    frame_regions,
+    score_cumulative,
+    series_reference,
+    stored_correction,
+)
+
+log = logging.getLogger(__name__)
+
+#: Target disc radius when ``--target`` gives none: covers the half-amplitude footprint
+#: of a Mogi source down to about 4 km depth (half width 0.766 x depth).
+DEFAULT_TARGET_RADIUS_KM = 3.0
+#: ``--network`` choices -> :func:`~monitor.science.timeseries.cumulative_series` methods.
+NETWORKS = {"auto": "auto", "daisy": "daisy-chain", "sbas": "sbas"}
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedSeries:
+    """Everything needed to score the epochs of one frame.
+
+    Attributes:
+        products: The frame's products.
+        target: The target disc as given.
+        references: Explicit reference discs, or None (automatic).
+        placement: How automatic references were placed (None for explicit ones).
+        regions: Target and LSTT references on the grid.
+        series: The cumulative series.
+        maps: Displacement of each series epoch relative to its segment's first epoch,
+            ``(n_epochs, ny, nx)`` metres float32.
+    """
+
+    products: FrameProducts
+    target: GroundDisc
+    references: tuple[GroundDisc, ...] | None
+    placement: ReferencePlacement | None
+    regions: Regions
+    series: CumulativeSeries
+    maps: NDArray[np.float32]
+
+    @property
+    def gaps(self) -> tuple[NetworkGap, ...]:
+        return self.series.gaps
+
+    def describe_references(self) -> list[str]:
+        """One line per reference region."""
+        if self.placement is not None:
+            return [f"reference {k}: {d}"
+                    for k, d in enumerate(self.placement.descriptions, 1)]
+        return [f"reference {k}: disc {d.lon},{d.lat} radius {d.radius_km} km"
+                for k, d in enumerate(self.references or (), 1)]
+
+
+def prepare_series(products: FrameProducts, target: GroundDisc,
+                   references: tuple[GroundDisc, ...] | None, *, network: str = "auto",
+                   coherence_threshold: float, dem: NDArray[np.floating] | None
+                   ) -> PreparedSeries:
+    """Place the target and references and build the cumulative series (rules 2, 4, 5).
+
+    Args:
+        products: The frame's readable products.
+        target: The target disc.
+        references: Explicit reference discs, or None for automatic ones.
+        network: ``auto``, ``daisy`` or ``sbas``.
+        coherence_threshold: Coherence at or below which a pixel is incoherent.
+        dem: Heights on the grid (ranks automatic references), or None.
+
+    Raises:
+        InputError: target or reference outside the frame or empty, a reference overlapping
+            the target, a frame without stable coherent area, an unknown ``network``, or a
+            network that is not a daisy chain with ``network="daisy"``.
+    """
+    if network not in NETWORKS:
+        raise InputError(f"--network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    grid = products.grid
+    first = products.interferograms[0]
+    coherence = np.ones(grid.shape, np.float32) if first.coherence is None \
+        else first.coherence
+    union, placement = series_reference(grid, target, references, coherence,
+                                        coherence_threshold, dem, "--target")
+    for note in () if placement is None else placement.notes:
+        log.info("frame %s: references: %s", products.layout.frame, note)
+    try:
+        series = cumulative_series(products.interferograms, reference=union,
+                                   coherence_threshold=coherence_threshold,
+                                   method=NETWORKS[network], bridge="none")
+    except InputError as exc:
+        raise InputError(f"frame {products.layout.frame} (--network {network}): {exc}"
+                         ) from None
+    for gap in series.gaps:
+        log.info("frame %s: %s", products.layout.frame, gap.describe())
+    maps = series.displacement if series.segment_displacement is None \
+        else series.segment_displacement
+    regions = frame_regions(grid, target, references, union, "--target")
+    return PreparedSeries(products, target, references, placement, regions, series, maps)
+
+
+@dataclass(frozen=True, eq=False)
+class SeriesEpoch:
+    """One listed epoch of the frame: where it stands in the series, and its scores.
+
+    Attributes:
+        epoch: Acquisition date.
+        relative_to: First epoch of its segment (None when no product reaches it).
+        note: Why it was not scored (None when it was).
+        cum_max_m: Largest |displacement| over valid target pixels, metres.
+        n_valid: Valid target pixels.
+        support_min: Fewest interferograms behind a valid target value.
+        score: Its scores (None when not scored).
+        level: The alert level its decided scores qualify for (None when not scored).
+    """
+
+    epoch: date
+    relative_to: date | None
+    note: str | None
+    cum_max_m: float | None
+    n_valid: int
+    support_min: int | None
+    score: EpochScore | None = None
+    level: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.score is not None
+
+    def record(self, alerts: AlertSettings, threshold: float) -> dict[str, Any]:
+        """The epoch's scores as a JSON-ready mapping (the ``scan-series`` fields)."""
+        out: dict[str, Any] = {
+            "epoch": self.epoch.isoformat(),
+            "relative_to": self.relative_to.isoformat() if self.relative_to else None,
+            "scored": self.scored, "note": self.note, "cum_max_m": self.cum_max_m,
+            "n_valid": self.n_valid, "support_min": self.support_min}
+        sc = self.score
+        d = None if sc is None else sc.decided
+        correction = None if sc is None or self.relative_to is None \
+            else stored_correction(sc, self.relative_to)
+        out.update({
+            "p_fused": None if d is None else d.p_fused,
+            "p_by_gain": None if d is None else d.p_by_gain,
+            "p_fused_frame": None if d is None else d.p_fused_frame,
+            "flag": None if d is None else d.flag,
+            "threshold": threshold,
+            "level": self.level,
+            "lstt_p": None if d is None else d.lstt_p,
+            "lstt_pe": None if d is None else d.lstt_pe,
+            "lstt_reject": None if d is None or d.lstt_p is None
+            else d.lstt_p <= alerts.lstt_alpha,
+            "lstt_alpha": alerts.lstt_alpha,
+            "lstt_spacing_px": None if d is None else d.lstt_spacing_px,
+            "lstt_error": None if d is None else d.lstt_error,
+            "peak_lon": None if d is None else d.peak_lon,
+            "peak_lat": None if d is None else d.peak_lat,
+            "p_fused_raw": None if correction is None or sc is None else sc.raw.p_fused,
+            "lstt_p_raw": None if correction is None or sc is None else sc.raw.lstt_p,
+            "correction_method": None if correction is None else correction.method,
+            "correction": None if correction is None else dict(correction.details),
+        })
+        return out
+
+
+def _segment_start(series: CumulativeSeries, epoch: date) -> date:
+    return next(seg[0] for seg in series.segments if epoch in seg)
+
+
+def score_series_epoch(prepared: PreparedSeries, epoch: date, detect: Detector,
+                       params: ScoringParams, *, settings: Settings,
+                       files: FrameFiles | None) -> SeriesEpoch:
+    """Score one listed epoch of the frame (rules 6-7).
+
+    Args:
+        prepared: The frame's series.
+        epoch: A listed epoch.
+        detect: The detector.
+        params: The scoring parameters.
+        settings: The configuration (``[alerts]`` and ``[correction]``).
+        files: The frame's archive files for the second look (None: no second look).
+    """
+    series = prepared.series
+    if epoch not in series.epochs:
+        return SeriesEpoch(epoch, None, "no readable interferogram includes this epoch",
+                           None, 0, None)
+    k = series.epochs.index(epoch)
+    start = _segment_start(series, epoch)
+    target = prepared.regions.target_mask
+    field = prepared.maps[k]
+    valid = np.isfinite(field[target])
+    n_valid = int(valid.sum())
+    cum_max = cumulative_max_m(field, target)
+    if cum_max is None:
+        return SeriesEpoch(epoch, start, "no valid (coherent) pixel in the target disc",
+                           None, 0, None)
+    support_min = int(series.support[k][target][valid].min())
+    if epoch == start:
+        why = ("first epoch of the series" if k == 0 else
+               "first epoch after a network gap (no readable interferogram links it to the "
+               "epochs before)")
+        return SeriesEpoch(epoch, start, f"{why}: its cumulative displacement is zero by "
+                           "definition, nothing to score", cum_max, n_valid, support_min)
+    scored = score_cumulative(detect, field, prepared.regions, epoch, params,
+                              span_start=start, files=files, settings=settings,
+                              alerts=settings.alerts)
+    d = scored.decided
+    level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p), settings.alerts)
+    return SeriesEpoch(epoch, start, None, cum_max, n_valid, support_min, scored,
+                       level.name.lower())
