@@ -1,11 +1,11 @@
 """Make the small DEM crops that the package ships in ``monitor/data/dem/``.
 
-Reads the SRTM3 tiles in ``shared/data/dem/`` (beside the repository), mosaics the tiles
+Reads SRTM3 ``.hgt`` tiles from a folder (``--src``), mosaics the tiles
 each window needs, fills voids once over the mosaic, and writes a ~0.3 x 0.3 degree
 window (+-16.7 km on the ground) around each volcano as an int16, deflate-compressed,
 EPSG:4326 GeoTIFF ``<name>.tif``. Run from the repository root:
 
-    .venv/bin/python scripts/make_dem_crops.py [--src DIR] [--out DIR]
+    .venv/bin/python scripts/make_dem_crops.py --src DIR [--out DIR]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def make_crops(src: Path, out: Path, half_size_km: float = HALF_SIZE_KM) -> list
         with rasterio.open(path, "w", **profile) as dst:
             dst.write(data, 1)
             dst.update_tags(
-                source="SRTM3 (public domain) via shared/data/dem",
+                source="SRTM3 (public domain)",
                 tiles=",".join(crop.tiles),
                 centre_lon=str(crop.lon),
                 centre_lat=str(crop.lat),
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--src",
         type=Path,
-        default=REPO.parent / "shared" / "data" / "dem",
+        required=True,
         help="folder holding the SRTM3 .hgt tiles",
     )
     parser.add_argument(
