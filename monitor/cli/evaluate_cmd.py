@@ -55,12 +55,11 @@ from monitor.cli.detector_options import (
 )
 from monitor.config import Settings, load_settings
 from monitor.errors import InputError
+from monitor.figures.evaluation import plot_roc, plot_threshold
 from monitor.io.atmosphere_report import atmosphere_markdown
 from monitor.io.dem import dem_grid_metres, packaged_dem, packaged_dem_names
 from monitor.io.models import LoadedModel
 from monitor.io.reports import (
-    plot_roc,
-    plot_threshold,
     roc_markdown,
     threshold_markdown,
     threshold_text,

@@ -146,7 +146,7 @@ def compose_alert_email(alert: AlertMessage, *, sender: str, recipients: list[st
         recipients: ``To`` addresses (one per delivery keeps retries per recipient).
         created_at: ``Date`` header, timezone-aware (the alert's time, not "now", so a
             rebuilt message is identical).
-        quicklook_png: PNG bytes from :func:`monitor.notify.quicklook.alert_quicklook_png`.
+        quicklook_png: PNG bytes from :func:`monitor.figures.alert.alert_quicklook_png`.
         message_id: ``Message-ID`` with angle brackets; a deterministic one (from the alert
             and recipient) lets receivers and the dry-run folder drop duplicates.
     """

@@ -60,13 +60,13 @@ from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSettings
 from monitor.domain import AlertLevel, ProductStatus
 from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
+from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, frame_grid
 from monitor.io.models import LoadedModel
 from monitor.io.rasters import read_raster
 from monitor.metrics import WatchMetrics
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
-from monitor.notify.quicklook import alert_quicklook_png
 from monitor.ports import Archive
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
