@@ -31,8 +31,9 @@ from monitor.metrics import WatchMetrics
 from monitor.notify.smtp import DeliveryError
 from monitor.science.synth_series import SeriesScenario
 from monitor.science.timeseries import DaisyChainState, cumulative_series
+from monitor.service.context import WatchContext
 from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import PollReport, WatchContext, poll_target
+from monitor.service.pipeline import PollReport, poll_target
 from monitor.service.series_files import load_state, series_path
 from monitor.store import Product, Store, make_engine, upgrade
 

@@ -37,8 +37,9 @@ from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
+from monitor.service.context import WatchContext
 from monitor.service.outbox import DeliveryReport, deliver_outbox
-from monitor.service.pipeline import PollReport, WatchContext, poll_target
+from monitor.service.pipeline import PollReport, poll_target
 from monitor.store import Store, make_engine, require_current
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from monitor.domain import AlertLevel
 from monitor.errors import InputError, MonitorError
 from monitor.notify.email import AlertMessage, compose_alert_email
 from monitor.notify.smtp import DeliveryError, DryRunSender, Sender, SmtpSender, SmtpSettings
-from monitor.service.pipeline import WatchContext, decision_note, quicklook_path
+from monitor.service.alert_maps import quicklook_path
+from monitor.service.context import WatchContext
 from monitor.store import Alert
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
         lstt_p=score.decision_lstt_p,
         correction=score.correction_method if corrected else None,
         p_fused_raw=float(score.p_fused) if corrected else None,
-        decision=decision_note(score),
+        decision=score.decision_note,
         cumulative_max_m=float(epoch.cum_max_m) if epoch and epoch.cum_max_m else 0.0,
         peak_lon=score.peak_lon, peak_lat=score.peak_lat, model_sha256=score.model_sha256,
         link_text=f"Acknowledge with: insar-monitor alerts ack {alert.id} --by NAME")

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -56,18 +55,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor import __version__
-from monitor.archive import LicsarHttpArchive, LocalArchive
-from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSettings
+from monitor.config import AlertSettings, TargetSettings
 from monitor.domain import AlertLevel, ProductStatus
 from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, frame_grid
-from monitor.io.models import LoadedModel
 from monitor.io.rasters import read_raster
-from monitor.metrics import WatchMetrics
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
-from monitor.ports import Archive
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
@@ -76,13 +71,15 @@ from monitor.service.alert_maps import (
     discard_maps,
     load_maps,
     maps_path,
+    quicklook_path,
     save_maps,
     saved_epochs,
 )
+from monitor.service.context import WatchContext
 from monitor.service.correction import correct_and_rescore
 from monitor.service.epoch_scoring import cumulative_max_m, score_cumulative
 from monitor.service.series_files import load_state, save_state, series_path
-from monitor.store import Product, Score, Store
+from monitor.store import Product, Score
 
 log = logging.getLogger(__name__)
 
@@ -90,41 +87,6 @@ log = logging.getLogger(__name__)
 ALERT_KIND = "deformation"
 #: Scores read back for the policy (all of a target's history in practice).
 POLICY_HISTORY = 100_000
-
-
-def build_archive(settings: ArchiveSettings) -> Archive:
-    """The archive adapter an ``[archives.NAME]`` section describes."""
-    if settings.kind == "local":
-        return LocalArchive(str(settings.root))
-    connect_s = min(5.0, settings.timeout_s)
-    return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
-                             retries=settings.retries)
-
-
-@dataclass(frozen=True)
-class WatchContext:
-    """What a poll needs, built once by the daemon or the CLI (no clock: ``now`` is passed).
-
-    Attributes:
-        settings: The configuration.
-        store: The database.
-        archives: Archive adapters by their ``[archives]`` name.
-        model: The loaded detector (its ``sha256`` goes into every score).
-        metrics: Prometheus metrics to update, or None.
-    """
-
-    settings: Settings
-    store: Store
-    archives: Mapping[str, Archive]
-    model: LoadedModel
-    metrics: WatchMetrics | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
-                      metrics: WatchMetrics | None = None) -> WatchContext:
-        """Build every configured archive with :func:`build_archive`."""
-        archives = {name: build_archive(a) for name, a in settings.archives.items()}
-        return cls(settings, store, archives, model, metrics)
 
 
 @dataclass(frozen=True)
@@ -488,7 +450,7 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
         if s.raised is None:
             continue
         message = (f"{target.name} ({target.id}): level {s.raised.name.lower()} at epoch "
-                   f"{s.epoch}: {s.reason}; {decision_note(by_epoch[s.epoch])}")
+                   f"{s.epoch}: {s.reason}; {by_epoch[s.epoch].decision_note}")
         alert = store.raise_alert(target.id, s.epoch, ALERT_KIND, s.raised, message, now)
         if alert is None:  # raised by an earlier poll; deliveries are queued again if lost
             alert = next(a for a in store.list_alerts(target.id)
@@ -508,24 +470,6 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
                 ctx.settings, target.id, epoch).exists()):
             discard_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch))
     return raised, queued, levels
-
-
-def decision_note(score: Score) -> str:
-    """One sentence saying which scores the policy decided on for this epoch."""
-    raw = "n/a" if score.p_fused is None else f"{score.p_fused:.2f}"
-    if score.corrected:
-        p = score.p_fused_corrected
-        return (f"decided on atmosphere-corrected scores ({score.correction_method}): "
-                f"P {raw} raw, {'n/a' if p is None else f'{p:.2f}'} corrected")
-    if score.correction_method == "none":
-        reason = (score.correction or {}).get("reason", "unknown")
-        return f"decided on raw scores (P {raw}): no atmospheric correction possible ({reason})"
-    return f"decided on raw scores (P {raw})"
-
-
-def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
-    """Where the quicklook PNG of an alert of ``target_id`` at ``epoch`` is kept."""
-    return Path(settings.watch.quicklook_dir) / f"{target_id}_{epoch:%Y%m%d}.png"
 
 
 def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
