@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -36,10 +37,17 @@ from monitor.archive.listing import (
     parse_html_listing,
     validate_name,
 )
-from monitor.errors import ArchiveError, ArchiveUnavailable, InputError
+from monitor.errors import (
+    ArchiveError,
+    ArchiveTimeout,
+    ArchiveUnavailable,
+    BrokenProduct,
+    InputError,
+)
 from monitor.io.licsar import PAIR_RE, FrameLayout
 from monitor.io.rasters import write_raster
 from monitor.io.synth_archive import write_synthetic_archive
+from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, failure_label
 from monitor.ports import Archive
 from monitor.science.geometry import SENTINEL1
 from monitor.science.synth_series import SeriesScenario
@@ -338,6 +346,66 @@ def test_timeout_is_unavailable(server: ServerState) -> None:
     with pytest.raises(ArchiveUnavailable, match="timed out"):
         _http(server, timeout_s=(0.5, 0.3), retries=1).list_products(FRAME)
     assert server.gets[path] == 2 and time.monotonic() - t0 < 2.0
+
+
+def _label_of_failure(server: ServerState, root: Path, tmp: Path, case: str) -> BaseException:
+    """Make one real failure of an adapter and return the error it raised."""
+    arch = _http(server, timeout_s=(0.5, 0.3), retries=0)
+    listing = f"/22/{FRAME}/interferograms/"
+    try:
+        if case == "slow server":
+            server.slow[listing] = 1.0
+            arch.list_products(FRAME)
+        elif case == "HTTP 503":
+            server.status[listing] = 503
+            arch.list_products(FRAME)
+        elif case == "connection refused":
+            LicsarHttpArchive("http://127.0.0.1:1", timeout_s=(0.5, 0.5),
+                              retries=0).list_products(FRAME)
+        elif case == "HTTP 404":
+            arch.list_products("124D_04854_171313")
+        elif case == "no such local frame":
+            LocalArchive(root).list_products("124D_04854_171313")
+        elif case in ("garbage over HTTP", "NaN over HTTP"):
+            ref = arch.list_products(FRAME)[1]
+            server.body_fault[_file_path((ref.date1, ref.date2))] = case.split()[0].lower()
+            arch.fetch(ref, tmp)
+        elif case == "garbage in the local archive":
+            bad = tmp / "archive"
+            shutil.copytree(root, bad)
+            ref = LocalArchive(bad).list_products(FRAME)[1]
+            Path(ref.unw.url.removeprefix("file://")).write_bytes(b"not a GeoTIFF" * 64)
+            LocalArchive(bad).fetch(ref, tmp / "cache")
+        elif case == "bad frame id":
+            LocalArchive(root).list_products("not-a-frame")
+    except Exception as exc:  # noqa: BLE001 - the point is to look at what came back
+        return exc
+    raise AssertionError(f"{case}: no failure")
+
+
+@pytest.mark.parametrize(("case", "label", "kind"), [
+    ("slow server", "timeout", ArchiveTimeout),
+    ("HTTP 503", "http", ArchiveUnavailable),
+    ("connection refused", "http", ArchiveUnavailable),
+    ("HTTP 404", "fetch", ArchiveError),
+    ("no such local frame", "fetch", ArchiveError),
+    ("garbage over HTTP", "validate", BrokenProduct),
+    ("NaN over HTTP", "validate", BrokenProduct),
+    ("garbage in the local archive", "validate", BrokenProduct),
+    ("bad frame id", "other", InputError),
+])
+def test_every_failure_label_is_reached_by_a_real_failure(
+        server: ServerState, root: Path, tmp_path: Path, case: str, label: str,
+        kind: type[BaseException]) -> None:
+    exc = _label_of_failure(server, root, tmp_path, case)
+    assert isinstance(exc, kind), f"{case}: {type(exc).__name__}: {exc}"
+    assert failure_label(exc) == label
+    assert label in FAILURE_REASONS
+
+
+def test_every_failure_label_is_covered() -> None:
+    labels = {label for _, label in FAILURE_LABELS} | {"other"}
+    assert labels == set(FAILURE_REASONS)
 
 
 @pytest.mark.parametrize("fault", ["truncate", "garbage", "nan"])

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from monitor.config import EmailSettings
 from monitor.domain import AlertMessage
-from monitor.errors import ConfigError, InputError
+from monitor.errors import ConfigError, DeliveryError, InputError
 from monitor.figures.alert import (
     alert_quicklook_figure,
     alert_quicklook_png,
@@ -31,7 +31,6 @@ from monitor.figures.alert import (
 )
 from monitor.notify.email import compose_alert_email
 from monitor.notify.smtp import (
-    DeliveryError,
     DryRunSender,
     Sender,
     SmtpSender,

@@ -23,13 +23,12 @@ from prometheus_client import CollectorRegistry
 from monitor.cli import main
 from monitor.config import Settings, load_settings
 from monitor.domain import AlertLevel, ProductStatus
-from monitor.errors import InputError
+from monitor.errors import DeliveryError, InputError
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.metrics import WatchMetrics
 from monitor.notify.email import EmailNotifier
-from monitor.notify.smtp import DeliveryError
 from monitor.science.synth_series import SeriesScenario
 from monitor.science.timeseries import DaisyChainState, cumulative_series
 from monitor.service.context import WatchContext

@@ -23,8 +23,9 @@ from numpy.typing import NDArray
 from monitor import ports
 from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.domain import AlertDelivery, AlertMessage, DeliveryResult
+from monitor.errors import DeliveryError
 from monitor.notify.email import EmailNotifier
-from monitor.notify.smtp import DeliveryError, DryRunSender
+from monitor.notify.smtp import DryRunSender
 from monitor.science.detect.fusion import CnnDetector, Detection, fuse_maps
 from monitor.science.detect.registry import build_model
 from monitor.store import Store, upgrade

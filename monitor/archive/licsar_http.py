@@ -44,7 +44,13 @@ from monitor.archive.http_errors import archive_error, check_response
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of
 from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
-from monitor.errors import ArchiveError, ArchiveUnavailable, DatasetError, InputError
+from monitor.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    BrokenProduct,
+    DatasetError,
+    InputError,
+)
 from monitor.io.licsar import (
     DELAY_SUFFIXES,
     PAIR_RE,
@@ -107,7 +113,7 @@ class LicsarHttpArchive:
                 return attempt_once()
             except ArchiveUnavailable as exc:
                 if attempt == self.retries:
-                    raise ArchiveUnavailable(
+                    raise type(exc)(  # the kind (timeout or not) is kept for the metrics
                         f"{exc} (gave up after {attempt + 1} attempts)") from None
                 delay = self.backoff_s * 2**attempt
                 log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
@@ -241,7 +247,7 @@ class LicsarHttpArchive:
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else head_size
             if expected is not None and n != expected:
-                raise ArchiveError(f"{url}: broken product, received {n} bytes but the server "
+                raise BrokenProduct(f"{url}: broken product, received {n} bytes but the server "
                                    f"announced {expected}; not installed in the cache")
             cache.validate_product(part, kind, url)
             cache.install(part, final)

@@ -19,8 +19,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from monitor.domain import AlertDelivery, AlertMessage, DeliveryResult
-from monitor.errors import InputError, MonitorError
-from monitor.notify.smtp import DeliveryError, Sender
+from monitor.errors import DeliveryError, InputError, MonitorError
+from monitor.notify.smtp import Sender
 
 QUICKLOOK_FILENAME = "quicklook.png"
 

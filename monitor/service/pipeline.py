@@ -57,11 +57,12 @@ from numpy.typing import NDArray
 from monitor import __version__
 from monitor.config import AlertSettings, TargetSettings
 from monitor.domain import AlertLevel, ProductStatus
-from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
+from monitor.errors import DatasetError, InputError, MonitorError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, frame_grid
 from monitor.io.rasters import read_raster
+from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
@@ -182,18 +183,6 @@ class _Tally:
 
 def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
     return target.alerts or ctx.settings.alerts
-
-
-def _failure_reason(exc: BaseException) -> str:
-    """The metrics label of a fetch failure (:data:`monitor.metrics.FAILURE_REASONS`)."""
-    text = str(exc).lower()
-    if "timeout" in type(exc).__name__.lower() or "timed out" in text or "timeout" in text:
-        return "timeout"
-    if "broken product" in text:
-        return "validate"
-    if isinstance(exc, ArchiveUnavailable):
-        return "http"
-    return "fetch"
 
 
 def _read_coherence(path: str | None, shape: tuple[int, int]) -> NDArray[np.float32]:
@@ -337,7 +326,7 @@ def _due(p: Product, now: datetime) -> bool:
 
 def _fail(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
           exc: BaseException, now: datetime, tally: _Tally) -> None:
-    reason = _failure_reason(exc) if stage == "fetch" else "validate"
+    reason = failure_label(exc) if stage == "fetch" else "validate"
     message = f"{stage} ({reason}): {exc}"
     ctx.store.mark_product_failed(p.id, message, now)
     pair = f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
@@ -368,7 +357,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     except MonitorError as exc:
         log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc)
         tally.failures.append(ProductFailureNote(frame, "listing", "list",
-                                                 _failure_reason(exc), str(exc)))
+                                                 failure_label(exc), str(exc)))
         return
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
