@@ -25,12 +25,12 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.archive import (
     LicsarHttpArchive,
     LocalArchive,
     advance_cursor,
-    frame_freshness,
 )
 from monitor.archive.listing import (
     parse_atom_enclosures,
@@ -47,7 +47,7 @@ from monitor.errors import (
 from monitor.io.licsar import PAIR_RE, FrameLayout
 from monitor.io.rasters import write_raster
 from monitor.io.synth_archive import write_synthetic_archive
-from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, failure_label
+from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, WatchMetrics, failure_label
 from monitor.ports import Archive
 from monitor.science.geometry import SENTINEL1
 from monitor.science.synth_series import SeriesScenario
@@ -462,16 +462,24 @@ def test_listing_parsers_validate_names() -> None:
 
 
 def test_freshness_lag(root: Path) -> None:
+    """The daemon's freshness (WatchMetrics.set_freshness, fed the newest epoch a poll
+    ingested) of a real listing: the lag from midnight UTC of the newest acquisition."""
     refs = LocalArchive(root).list_products(FRAME)
     newest = _pairs(root)[-1][1]
     now = datetime(newest.year, newest.month, newest.day, 12, tzinfo=UTC) + timedelta(days=10)
-    fresh = frame_freshness(FRAME, refs, now)
-    assert fresh.newest_epoch == newest and fresh.n_products == N_EPOCHS - 1
-    assert fresh.lag_days == pytest.approx(10.5, abs=1e-9)
-    empty = frame_freshness("124D_04854_171313", refs, now)
-    assert empty.newest_epoch is None and empty.lag_days is None and empty.n_products == 0
-    with pytest.raises(InputError, match="naive"):
-        frame_freshness(FRAME, refs, datetime(2024, 3, 1))
+    registry = CollectorRegistry()
+    WatchMetrics(registry).set_freshness("t", FRAME, max(r.date2 for r in refs), now)
+    labels = {"target": "t", "frame": FRAME}
+    newest_s = registry.get_sample_value("insar_monitor_newest_epoch_timestamp_seconds",
+                                         labels)
+    assert newest_s == datetime(newest.year, newest.month, newest.day, tzinfo=UTC).timestamp()
+    lag_s = registry.get_sample_value("insar_monitor_archive_lag_seconds", labels)
+    assert lag_s is not None and lag_s / 86400.0 == pytest.approx(10.5, abs=1e-9)
+    assert registry.get_sample_value("insar_monitor_archive_lag_seconds",
+                                     {"target": "t", "frame": "124D_04854_171313"}) is None
+    with pytest.raises(InputError, match="timezone-aware"):
+        WatchMetrics(CollectorRegistry()).set_freshness("t", FRAME, newest,
+                                                        datetime(2024, 3, 1))
 
 
 def test_bad_client_arguments() -> None:

@@ -39,7 +39,7 @@ from typing import TypeVar
 import requests
 
 from monitor.archive import cache
-from monitor.archive.freshness import products_since
+from monitor.archive.cursor import products_since
 from monitor.archive.http_errors import archive_error, check_response
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of

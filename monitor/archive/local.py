@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from monitor.archive import cache
-from monitor.archive.freshness import products_since
+from monitor.archive.cursor import products_since
 from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
 from monitor.errors import ArchiveError, DatasetError, InputError
 from monitor.io.licsar import (
