@@ -94,6 +94,7 @@ from monitor.science.detect.patching import COVERAGES, PatchConfig
 from monitor.science.detect.registry import ARCHITECTURES
 from monitor.science.detect.second_look import SecondLookSettings, second_look
 from monitor.science.synth import SynthRecipe, dataset_sample, make_sample, sample_rng
+from monitor.science.windows import centre_crop
 
 log = logging.getLogger(__name__)
 
@@ -278,16 +279,6 @@ def dem_on_grid(name: str, pixel_m: float) -> NDArray[np.float32]:
     tile = packaged_dem(name)
     dx, dy = dem_grid_metres(tile)
     return resample_dem(tile.height_m, (dy, dx), pixel_m)
-
-
-def centre_crop(dem: NDArray[np.float32], size: int, name: str) -> NDArray[np.float32]:
-    """The central ``size`` x ``size`` window of a DEM, with a clear error if too small."""
-    ny, nx = dem.shape
-    if ny < size or nx < size:
-        raise InputError(f"packaged DEM {name!r} covers only {ny} x {nx} pixels at this "
-                         f"spacing; use --size <= {min(ny, nx)} or a larger --pixel-m")
-    r0, c0 = (ny - size) // 2, (nx - size) // 2
-    return np.ascontiguousarray(dem[r0:r0 + size, c0:c0 + size])
 
 
 def _score(models: list[tuple[str, LoadedModel]], x: NDArray[np.float32],
