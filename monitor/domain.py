@@ -9,9 +9,15 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from monitor.errors import InputError
+
+if TYPE_CHECKING:  # the affine type rasterio uses; no runtime import of rasterio here
+    from rasterio.transform import Affine
 
 
 class AlertLevel(enum.IntEnum):
@@ -87,6 +93,36 @@ class FetchedProduct:
     cc_path: str | None
     sha256: str
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedProduct:
+    """A fetched product decoded by its archive adapter into the watch's conventions.
+
+    Each adapter knows its products' encoding (LiCSAR: 0 = no data in the phase, uint8
+    coherence, the sensor's wavelength and sign) and converts once, here (DESIGN.md); the
+    pipeline sees only these units.
+
+    Attributes:
+        ref: The product.
+        displacement_m: LOS displacement, metres, positive towards the satellite, float32
+            ``(ny, nx)``; NaN where there is no data.
+        coherence: Coherence 0-1, float32 ``(ny, nx)``; all ones when the archive has none.
+        transform: Pixel-to-map affine transform (pixel corners) of both maps.
+        crs: Their CRS (``"EPSG:4326"`` for LiCSAR), or None when the file has none.
+        source: The file the grid comes from (named in messages).
+    """
+
+    ref: ProductRef
+    displacement_m: NDArray[np.float32]
+    coherence: NDArray[np.float32]
+    transform: Affine | None
+    crs: str | None
+    source: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.displacement_m.shape[0]), int(self.displacement_m.shape[1]))
 
 
 @dataclass(frozen=True)

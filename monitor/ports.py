@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from monitor.domain import (
     AlertDelivery,
     AlertLevel,
+    DecodedProduct,
     DeliveryResult,
     FetchedProduct,
     FrameMetadata,
@@ -57,6 +58,13 @@ class Archive(Protocol):
     def fetch(self, ref: ProductRef, cache_dir: Path) -> FetchedProduct:
         """Copy a product into ``cache_dir`` (atomically: a partial download is never
         left under the final name) and return its local paths and checksum."""
+        ...
+
+    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+        """Read a fetched product in the watch's units: LOS metres (NaN = no data),
+        coherence 0-1, and the grid (transform, CRS) they lie on. The adapter applies its
+        own encodings (no-data value, coherence scale, wavelength and sign). Raises
+        ``RasterError`` (unreadable, more than ``max_pixels``) or ``DatasetError``."""
         ...
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:

@@ -43,13 +43,14 @@ from monitor.errors import (
     ArchiveUnavailable,
     BrokenProduct,
     InputError,
+    RasterError,
 )
 from monitor.io.licsar import PAIR_RE, FrameLayout
-from monitor.io.rasters import write_raster
+from monitor.io.rasters import read_raster, write_raster
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, WatchMetrics, failure_label
 from monitor.ports import Archive
-from monitor.science.geometry import SENTINEL1
+from monitor.science.geometry import SENTINEL1, phase_to_displacement
 from monitor.science.synth_series import SeriesScenario
 
 FRAME = "022D_04826_121209"
@@ -271,6 +272,32 @@ def test_contract_fetch_is_byte_identical(impl: Archive, root: Path, tmp_path: P
         assert got.extra["cc_sha256"] == hashlib.sha256(src_cc).hexdigest()
         assert Path(got.unw_path).parent == tmp_path / FRAME / ref.pair
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_contract_decode_gives_los_metres_coherence_and_grid(impl: Archive, root: Path,
+                                                              tmp_path: Path) -> None:
+    """Every adapter decodes its own products: LiCSAR's radians with 0 = no data become LOS
+    metres with NaN, its uint8 coherence becomes 0-1, on the phase's EPSG:4326 grid."""
+    layout = FrameLayout(root / "22", FRAME)
+    ref = impl.list_products(FRAME)[0]
+    decoded = impl.decode(impl.fetch(ref, tmp_path), 10_000_000)
+    phase = layout.read_unw(ref.date1, ref.date2)
+    assert decoded.ref == ref and decoded.shape == phase.shape
+    assert decoded.displacement_m.dtype == np.float32
+    np.testing.assert_allclose(decoded.displacement_m,
+                               phase_to_displacement(phase.data, SENTINEL1), rtol=1e-6)
+    raw = read_raster(layout.unw(ref.date1, ref.date2), require_finite=False).data
+    assert np.array_equal(np.isnan(decoded.displacement_m), (raw == 0) | np.isnan(raw))
+    on_disk = read_raster(layout.cc(ref.date1, ref.date2), require_finite=False)
+    assert on_disk.source_dtype == "uint8"  # the LiCSAR encoding the adapter undoes
+    coh = decoded.coherence
+    assert coh.dtype == np.float32 and coh.shape == decoded.shape
+    finite = coh[np.isfinite(coh)]
+    assert finite.size and finite.min() >= 0.0 and finite.max() <= 1.0
+    np.testing.assert_allclose(coh, on_disk.data / 255.0, rtol=1e-6)
+    assert decoded.crs == "EPSG:4326" and decoded.transform == phase.transform
+    with pytest.raises(RasterError, match="pixels"):
+        impl.decode(impl.fetch(ref, tmp_path), 10)
 
 
 def test_contract_since_cursor(impl: Archive, root: Path) -> None:

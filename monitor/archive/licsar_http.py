@@ -41,9 +41,16 @@ import requests
 from monitor.archive import cache
 from monitor.archive.cursor import products_since
 from monitor.archive.http_errors import archive_error, check_response
+from monitor.archive.licsar_products import decode_licsar_product
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of
-from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
+from monitor.domain import (
+    DecodedProduct,
+    FetchedProduct,
+    FrameMetadata,
+    ProductRef,
+    RemoteFile,
+)
 from monitor.errors import (
     ArchiveError,
     ArchiveUnavailable,
@@ -59,7 +66,7 @@ from monitor.io.licsar import (
     format_date,
     parse_pair,
 )
-from monitor.science.geometry import SENTINEL1
+from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -289,6 +296,12 @@ class LicsarHttpArchive:
         return FetchedProduct(ref, str(unw_path), cc_path, digest, extra)
 
     # -- frame files fetched on demand (issue 6) --------------------------------------------
+
+    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+        """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
+        :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
+        return decode_licsar_product(fetched, max_pixels,
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

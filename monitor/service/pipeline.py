@@ -11,16 +11,17 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    recorded on the product (``mark_product_failed``, reason and message, retried with
    backoff) and stops the chain of that frame there: a daisy chain cannot skip a pair, so
    later products stay pending. Other frames and targets go on.
-3. **ingest**: unwrapped phase (radians) -> LOS metres with the archive's sensor, plus the
-   coherence, appended to the daisy-chain state (the first product starts the chain, with
-   the reference regions of :mod:`monitor.service.frame_state`). Order, for crash safety:
-   ``save_state`` (atomic) -> ``mark_product_ingested`` -> ``record_epoch`` ->
-   ``record_score``. A poll killed after ``save_state`` leaves a product not marked
-   although the series includes it; the next poll first **reconciles**: every due,
-   un-ingested product of the frame with ``date2 <= state.last_epoch`` is marked ingested
-   without being appended again (it is covered by the series), and when the state's last
-   epoch has no score it is scored from the state. The same rule marks pairs of a
-   redundant network (e.g. LiCSAR's 3-nearest) that the chain does not use as covered.
+3. **ingest**: the archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS
+   metres with its own encodings and sensor, coherence 0-1, the grid), appended to the
+   daisy-chain state (the first product starts the chain, with the reference regions of
+   :mod:`monitor.service.frame_state`). Order, for crash safety: ``save_state`` (atomic) ->
+   ``mark_product_ingested`` -> ``record_epoch`` -> ``record_score``. A poll killed after
+   ``save_state`` leaves a product not marked although the series includes it; the next poll
+   first **reconciles**: every due, un-ingested product of the frame with
+   ``date2 <= state.last_epoch`` is marked ingested without being appended again (it is
+   covered by the series), and when the state's last epoch has no score it is scored from
+   the state. The same rule marks pairs of a redundant network (e.g. LiCSAR's 3-nearest)
+   that the chain does not use as covered.
 4. **score**: the cumulative image of each new epoch is scored with the CNN over the frame
    (:func:`~monitor.science.detect.fusion.detect_displacement`); ``p_fused`` and
    ``p_by_gain`` are the maxima within the target disc, the peak is the fused maximum
@@ -61,10 +62,9 @@ from monitor.errors import DatasetError, InputError, MonitorError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import FrameGrid, frame_grid
-from monitor.io.rasters import read_raster
+from monitor.io.rasters import Raster
 from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
-from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.interferograms import Interferogram
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
@@ -183,24 +183,6 @@ class _Tally:
 
 def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
     return target.alerts or ctx.settings.alerts
-
-
-def _read_coherence(path: str | None, shape: tuple[int, int]) -> NDArray[np.float32]:
-    """Coherence 0-1 (uint8 0-255 on disk is scaled); all ones when the archive has none."""
-    if path is None:
-        return np.ones(shape, np.float32)
-    r = read_raster(path, require_finite=False)
-    data = r.data
-    if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
-        data = data / np.float32(255.0)
-    finite = data[np.isfinite(data)]
-    if finite.size and (finite.min() < 0 or finite.max() > 1.0):
-        raise DatasetError(f"{path}: coherence outside [0, 1]; expected uint8 0-255 or "
-                           "float 0-1")
-    if r.shape != shape:
-        raise DatasetError(f"{path}: coherence shape {r.shape} differs from the phase's "
-                           f"{shape}")
-    return np.asarray(data, np.float32)
 
 
 def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
@@ -341,7 +323,6 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                 tally: _Tally, scored_epochs: set[date]) -> None:
     settings, store = ctx.settings, ctx.store
     archive = ctx.archives[target.archive]
-    sensor = Sensor(archive.name, archive.wavelength_m, archive.phase_sign)
     path = series_path(settings.watch.series_dir, target.id, frame)
     gpath = frame_state.grid_path(path)
     state = load_state(path)
@@ -386,10 +367,10 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         tally.fetched += 1
         # Stage 3: ingest.
         try:
-            unw = read_raster(fetched.unw_path, zero_is_nodata=True,
-                              max_pixels=settings.rasters.max_pixels)
-            pgrid = frame_grid(unw)
-            coherence = _read_coherence(fetched.cc_path, unw.shape)
+            decoded = archive.decode(fetched, settings.rasters.max_pixels)
+            pgrid = frame_grid(Raster(decoded.displacement_m, decoded.crs, decoded.transform,
+                                      decoded.source))
+            coherence = decoded.coherence
             if state is None:
                 reference = frame_state.chain_reference(
                     pgrid, target, coherence, settings.science.coherence_threshold)
@@ -401,8 +382,8 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     raise DatasetError(f"{fetched.unw_path}: grid {pgrid.shape} differs from "
                                        f"the series' ({gpath})")
                 new = state
-            disp = phase_to_displacement(unw.data, sensor)
-            new = append(new, Interferogram(p.date1, p.date2, disp, coherence))
+            new = append(new, Interferogram(p.date1, p.date2, decoded.displacement_m,
+                                            coherence))
         except MonitorError as exc:
             _fail(ctx, target, p, "ingest", exc, now, tally)
             break
