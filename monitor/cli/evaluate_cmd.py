@@ -281,6 +281,15 @@ def dem_on_grid(name: str, pixel_m: float) -> NDArray[np.float32]:
     return resample_dem(tile.height_m, (dy, dx), pixel_m)
 
 
+def _dem_window(dem: NDArray[np.float32], size: int, name: str) -> NDArray[np.float32]:
+    """The central ``--size`` window of a packaged DEM, saying which option to change."""
+    ny, nx = dem.shape
+    if ny < size or nx < size:
+        raise InputError(f"packaged DEM {name!r} covers only {ny} x {nx} pixels at this "
+                         f"spacing; use --size <= {min(ny, nx)} or a larger --pixel-m")
+    return centre_crop(dem, size, name)
+
+
 def _score(models: list[tuple[str, LoadedModel]], x: NDArray[np.float32],
            gains: tuple[float, ...], args: argparse.Namespace, config: PatchConfig,
            fringe_spacing_m: float, seconds: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -380,7 +389,7 @@ def run_threshold(args: argparse.Namespace) -> int:
     models, gains, config, settings, out = _setup(args)
     fringe = settings.science.fringe_spacing_m
     protocol = _protocol(args)
-    dem = centre_crop(dem_on_grid(args.dem, protocol.pixel_m), args.size, args.dem)
+    dem = _dem_window(dem_on_grid(args.dem, protocol.pixel_m), args.size, args.dem)
     seconds = {label: 0.0 for label, _ in models}
     cases: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in models}
     samples = protocol_samples(protocol, dem)
@@ -723,7 +732,7 @@ def run_atmosphere(args: argparse.Namespace) -> int:
     models, gains, config, settings, out = _setup(args)
     cfg = _atmosphere_config(args)
     fringe = settings.science.fringe_spacing_m
-    dems = {name: centre_crop(dem, args.size, name)
+    dems = {name: _dem_window(dem, args.size, name)
             for name, dem in zip(args.dems, _pool(args.dems, args.pixel_m, args.size),
                                  strict=True)}
     names = list(dems)
