@@ -9,7 +9,15 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError
+
+if TYPE_CHECKING:  # the affine type rasterio uses; no runtime import of rasterio here
+    from rasterio.transform import Affine
 
 
 class AlertLevel(enum.IntEnum):
@@ -87,6 +95,36 @@ class FetchedProduct:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, eq=False)
+class DecodedProduct:
+    """A fetched product decoded by its archive adapter into the watch's conventions.
+
+    Each adapter knows its products' encoding (LiCSAR: 0 = no data in the phase, uint8
+    coherence, the sensor's wavelength and sign) and converts once, here (DESIGN.md); the
+    pipeline sees only these units.
+
+    Attributes:
+        ref: The product.
+        displacement_m: LOS displacement, metres, positive towards the satellite, float32
+            ``(ny, nx)``; NaN where there is no data.
+        coherence: Coherence 0-1, float32 ``(ny, nx)``; all ones when the archive has none.
+        transform: Pixel-to-map affine transform (pixel corners) of both maps.
+        crs: Their CRS (``"EPSG:4326"`` for LiCSAR), or None when the file has none.
+        source: The file the grid comes from (named in messages).
+    """
+
+    ref: ProductRef
+    displacement_m: NDArray[np.float32]
+    coherence: NDArray[np.float32]
+    transform: Affine | None
+    crs: str | None
+    source: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.displacement_m.shape[0]), int(self.displacement_m.shape[1]))
+
+
 @dataclass(frozen=True)
 class ScoreCorrection:
     """A flagged step rescored after an atmospheric correction (issue 6, seed 002 s. 5).
@@ -126,3 +164,101 @@ class FrameMetadata:
     hgt_path: str | None
     u_path: str | None
     metadata_txt_path: str | None
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """What an alert says, whatever the channel that carries it (e-mail, a CAP feed...).
+
+    Attributes:
+        target_id: Target id (for example the Smithsonian GVP volcano number).
+        target_name: Human name of the target.
+        lon: Target centre longitude, degrees east.
+        lat: Target centre latitude, degrees north.
+        epoch: Acquisition date of the scored cumulative epoch.
+        level: Alert level name (``watch``, ``warning``).
+        p_fused: Fused CNN probability over the target (mean over gains, seed 003 eq. 1).
+        p_by_gain: ``(gain, probability)`` pairs, one per wrap gain.
+        lstt_p: Smallest LSTT p-value over the reference regions, None when not scored.
+        cumulative_max_m: Largest absolute cumulative LOS displacement in the target, metres.
+        peak_lon: Longitude of the probability peak, degrees east (None if unknown).
+        peak_lat: Latitude of the probability peak, degrees north (None if unknown).
+        model_sha256: SHA-256 of the detector weights that scored the epoch (provenance).
+        link_text: Free text added at the end, e.g. a dashboard URL or how to acknowledge.
+        correction: The atmospheric correction the scores above come from (``gacos``,
+            ``icams``, ``empirical``), None when they are the raw scores.
+        p_fused_raw: The raw fused probability when ``p_fused`` is a corrected one.
+        decision: One sentence on which scores the policy decided on, and why (for
+            example that no correction could be made).
+    """
+
+    target_id: str
+    target_name: str
+    lon: float
+    lat: float
+    epoch: date
+    level: str
+    p_fused: float
+    p_by_gain: tuple[tuple[float, float], ...]
+    lstt_p: float | None
+    cumulative_max_m: float
+    peak_lon: float | None
+    peak_lat: float | None
+    model_sha256: str
+    link_text: str = ""
+    correction: str | None = None
+    p_fused_raw: float | None = None
+    decision: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p_fused <= 1.0:
+            raise InputError(f"AlertMessage: p_fused must be in [0, 1], got {self.p_fused!r}")
+        if self.lstt_p is not None and not 0.0 <= self.lstt_p <= 1.0:
+            raise InputError(f"AlertMessage: lstt_p must be in [0, 1] or None, "
+                             f"got {self.lstt_p!r}")
+        if not self.level:
+            raise InputError("AlertMessage: level must name the alert level, got ''")
+
+    @property
+    def subject(self) -> str:
+        return (f"[insar-monitor] {self.level.upper()} {self.target_name} ({self.target_id}) "
+                f"epoch {self.epoch:%Y-%m-%d}")
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """One alert to hand to one recipient over a delivery channel (a queued delivery).
+
+    Attributes:
+        delivery_id: The outbox row (``deliveries.id``).
+        alert_id: The alert (``alerts.id``); with the recipient it makes the message id,
+            so a message sent again after a crash is the same message.
+        recipient: Address on the channel (an e-mail address, a feed name...).
+        message: What to say.
+        created_at: When the alert was raised, timezone-aware UTC (not "now": a message
+            rebuilt after a restart is identical).
+        quicklook_png: The alert's quicklook PNG, None when it is missing.
+    """
+
+    delivery_id: int
+    alert_id: int
+    recipient: str
+    message: AlertMessage
+    created_at: datetime
+    quicklook_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What a delivery channel did with one :class:`AlertDelivery`.
+
+    Attributes:
+        delivered: The channel accepted it (a server took the message, a file was written).
+        retryable: When not delivered, whether a later attempt may succeed (a 4xx reply, a
+            timeout) rather than never (a 5xx reply, a message that cannot be built).
+        detail: The channel's answer or the error, for the outbox row and the log.
+    """
+
+    delivered: bool
+    retryable: bool = False
+    detail: str = ""

@@ -53,6 +53,20 @@ class ArchiveUnavailable(ArchiveError, ConnectionError):
     exit_code = 4
 
 
+class ArchiveTimeout(ArchiveUnavailable, TimeoutError):
+    """The archive did not answer within the request's timeout (retried like any
+    :class:`ArchiveUnavailable`)."""
+
+    exit_code = 4
+
+
+class BrokenProduct(ArchiveError):
+    """A fetched product is not what it claims to be (truncated, not a raster, no finite
+    value, wrong data type); it is never installed in the cache."""
+
+    exit_code = 4
+
+
 class StoreError(MonitorError, RuntimeError):
     """The database is unreachable or holds a state the code cannot accept."""
 
@@ -63,3 +77,24 @@ class ModelError(MonitorError, RuntimeError):
     """A detector model file is missing, corrupt or does not match its architecture."""
 
     exit_code = 6
+
+
+class DeliveryError(MonitorError, ConnectionError):
+    """An e-mail could not be handed to the SMTP server.
+
+    Attributes:
+        retryable: True when a later attempt may succeed (4xx, connection, timeout).
+        host: SMTP server host.
+        port: SMTP server port.
+        smtp_code: The server's reply code, when it answered with one.
+    """
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, retryable: bool, host: str, port: int,
+                 smtp_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.host = host
+        self.port = port
+        self.smtp_code = smtp_code

@@ -18,7 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import make_wsgi_app
 
-from monitor.errors import InputError
+from monitor.errors import ArchiveError, ArchiveUnavailable, BrokenProduct, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ PREFIX = "insar_monitor"
 
 #: Why a product failed; anything else is counted as ``other``.
 FAILURE_REASONS: tuple[str, ...] = ("fetch", "validate", "timeout", "http", "other")
+#: The label of a failure by the TYPE of its error, most specific first (never by its
+#: message): the one place that maps the error tree to :data:`FAILURE_REASONS`.
+FAILURE_LABELS: tuple[tuple[type[BaseException], str], ...] = (
+    (TimeoutError, "timeout"),          # ArchiveTimeout and any builtin timeout
+    (BrokenProduct, "validate"),        # a product that is not what it claims to be
+    (ArchiveUnavailable, "http"),       # refused or dropped connections, HTTP 5xx / 429
+    (ArchiveError, "fetch"),            # HTTP 4xx, a malformed listing, a failed copy
+    (OSError, "fetch"),                 # the disk under the cache
+)
 #: Outcome of one delivery attempt.
 DELIVERY_STATUSES: tuple[str, ...] = ("sent", "failed")
 #: Label values of the correction counter (bounded).
@@ -166,6 +175,12 @@ class WatchMetrics:
         if depth < 0:
             raise InputError(f"set_outbox_depth: depth must be >= 0, got {depth!r}")
         self.outbox_depth.set(depth)
+
+
+def failure_label(exc: BaseException) -> str:
+    """The :data:`FAILURE_REASONS` label of a failed product, by the type of ``exc``
+    (:data:`FAILURE_LABELS`); ``other`` when no entry matches."""
+    return next((label for kind, label in FAILURE_LABELS if isinstance(exc, kind)), "other")
 
 
 def failure_reason(reason: str) -> str:

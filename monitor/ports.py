@@ -1,16 +1,41 @@
-"""The small interfaces the pipeline depends on; adapters implement them.
+"""The small interfaces the watch depends on; adapters implement them.
 
-Only the daemon and the CLI choose concrete adapters (STYLE.md rule 7).
+- :class:`Archive`: ``monitor.archive.LocalArchive``, ``monitor.archive.LicsarHttpArchive``
+- :class:`Store`: ``monitor.store.Store`` (SQLite, PostgreSQL)
+- :class:`Notifier`: ``monitor.notify.email.EmailNotifier`` (SMTP or a dry-run folder)
+- :class:`Clock`: :class:`SystemClock`; tests pass a fixed one
+- :class:`Detector`: ``monitor.science.detect.fusion.CnnDetector``
+
+Only the daemon and the CLI choose concrete adapters (STYLE.md rule 7); everything between
+takes the port. ``tests/test_ports.py`` checks every implementation against its port.
+The store's rows (:mod:`monitor.store.models`) are the records the :class:`Store` port
+returns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from monitor.domain import FetchedProduct, FrameMetadata, ProductRef
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.domain import (
+    AlertDelivery,
+    AlertLevel,
+    DecodedProduct,
+    DeliveryResult,
+    FetchedProduct,
+    FrameMetadata,
+    ProductRef,
+    ScoreCorrection,
+)
+from monitor.store.models import Alert, Delivery, Epoch, Product, Score, Target
+
+if TYPE_CHECKING:  # the detector record lives with the science; torch only when typing
+    from monitor.science.detect.fusion import Detection
 
 
 @runtime_checkable
@@ -35,6 +60,13 @@ class Archive(Protocol):
         left under the final name) and return its local paths and checksum."""
         ...
 
+    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+        """Read a fetched product in the watch's units: LOS metres (NaN = no data),
+        coherence 0-1, and the grid (transform, CRS) they lie on. The adapter applies its
+        own encodings (no-data value, coherence scale, wavelength and sign). Raises
+        ``RasterError`` (unreadable, more than ``max_pixels``) or ``DatasetError``."""
+        ...
+
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Copy the frame's height raster, LOS up raster and ``metadata.txt`` into
         ``cache_dir`` (same caching, validation and retries as :meth:`fetch`); a file the
@@ -56,9 +88,120 @@ class Archive(Protocol):
         ...
 
 
+@runtime_checkable
+class Store(Protocol):
+    """The watch's records: targets, products, epochs, scores, alerts and the outbox.
+
+    What the pipeline and the outbox use of :class:`monitor.store.Store`; every write is
+    idempotent (a repeated call leaves the same rows), times are timezone-aware UTC.
+    """
+
+    # -- targets and products (stages list, fetch, ingest) ---------------------------
+    def upsert_target(self, target_id: str, name: str, lon: float, lat: float,
+                      radius_km: float, now: datetime) -> Target: ...
+
+    def list_targets(self) -> list[Target]: ...
+
+    def record_listed_products(self, target_id: str, refs: Iterable[ProductRef],
+                               now: datetime) -> list[Product]: ...
+
+    def pending_products(self, target_id: str, now: datetime) -> list[Product]: ...
+
+    def get_product(self, target_id: str, frame: str, date1: date, date2: date
+                    ) -> Product: ...
+
+    def mark_product_fetched(self, product_id: int, checksum: str, now: datetime,
+                             size_bytes: int | None = None) -> Product: ...
+
+    def mark_product_ingested(self, product_id: int, now: datetime) -> Product: ...
+
+    def mark_product_failed(self, product_id: int, error: str, now: datetime) -> Product: ...
+
+    # -- epochs and scores (stages series, score) -------------------------------------
+    def record_epoch(self, target_id: str, epoch: date, n_products: int, segment: int,
+                     series_file: str, cum_max_m: float | None) -> Epoch: ...
+
+    def list_epochs(self, target_id: str) -> list[Epoch]: ...
+
+    def record_score(self, target_id: str, epoch: date, *, p_fused: float | None,
+                     p_by_gain: Mapping[str, float], model_sha256: str, code_version: str,
+                     params: Mapping[str, Any], now: datetime,
+                     peak_row: int | None = None, peak_col: int | None = None,
+                     peak_lon: float | None = None, peak_lat: float | None = None,
+                     lstt_p: float | None = None, lstt_pe: float | None = None,
+                     lstt_by_reference: Mapping[str, Any] | None = None,
+                     correction: ScoreCorrection | None = None) -> Score: ...
+
+    def get_score(self, target_id: str, epoch: date) -> Score | None: ...
+
+    def latest_scores(self, target_id: str, n: int) -> list[Score]: ...
+
+    # -- alerts and the outbox (stages alert, deliver) --------------------------------
+    def raise_alert(self, target_id: str, epoch: date, kind: str, level: AlertLevel,
+                    message: str, now: datetime) -> Alert | None: ...
+
+    def get_alert(self, alert_id: int) -> Alert: ...
+
+    def list_alerts(self, target_id: str | None = None,
+                    unacknowledged_only: bool = False) -> list[Alert]: ...
+
+    def queue_deliveries(self, alert_id: int, recipients: Sequence[str],
+                         now: datetime) -> list[Delivery]: ...
+
+    def pending_deliveries(self, now: datetime) -> list[Delivery]: ...
+
+    def mark_delivery_sent(self, delivery_id: int, now: datetime) -> Delivery: ...
+
+    def mark_delivery_failed(self, delivery_id: int, error: str, now: datetime, *,
+                             max_attempts: int | None = None) -> Delivery: ...
+
+    def outbox_depth(self) -> int: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A delivery channel: hands one alert to one recipient (e-mail today; a CAP feed or a
+    webhook is another implementation, added without touching the pipeline or the outbox).
+
+    ``deliver`` reports a failure in its result (retryable or not) rather than raising, so
+    the outbox records every attempt the same way whatever the channel.
+    """
+
+    #: Channel name, for logs and metrics (``"email"``).
+    channel: str
+
+    def deliver(self, delivery: AlertDelivery) -> DeliveryResult:
+        """Deliver ``delivery``; the same delivery sent twice is the same message."""
+        ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Turns one LOS displacement map into a :class:`~monitor.science.detect.fusion.
+    Detection` (the multi-gain CNN today; a non-CNN detector is another implementation).
+    """
+
+    def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
+        """Score ``displacement_m`` (LOS metres, ``(ny, nx)``, NaN = no data).
+
+        Returns:
+            The detection, with ``prob_map`` of the input's shape, values in [0, 1].
+        """
+        ...
+
+
+@runtime_checkable
 class Clock(Protocol):
     """The time, injected so that tests control it."""
 
     def now(self) -> datetime:
         """Current time, UTC, timezone-aware."""
         ...
+
+
+class SystemClock:
+    """The system clock, UTC."""
+
+    def now(self) -> datetime:
+        """``datetime.now(UTC)``."""
+        return datetime.now(UTC)

@@ -48,11 +48,12 @@ def _agung_scene(k1_zenith: float, incidence_deg: float, turbulence_m: float,
     with a peak LOS of ``uplift_m``; ``atmosphere`` = S + T; ``deformation`` = S + T + D."""
     import math
 
-    from monitor.cli.evaluate_cmd import centre_crop, dem_on_grid
+    from monitor.cli.evaluate_cmd import dem_on_grid
     from monitor.science.atmosphere import turbulent_delay
     from monitor.science.geometry import project_to_los
     from monitor.science.grids import grid_xy
     from monitor.science.sources import mogi
+    from monitor.science.windows import centre_crop
 
     dem = centre_crop(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
     strat = -k1_zenith * (dem - dem.min()) / math.cos(math.radians(incidence_deg))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -24,24 +25,32 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.archive import (
     LicsarHttpArchive,
     LocalArchive,
     advance_cursor,
-    frame_freshness,
 )
 from monitor.archive.listing import (
     parse_atom_enclosures,
     parse_html_listing,
     validate_name,
 )
-from monitor.errors import ArchiveError, ArchiveUnavailable, InputError
+from monitor.errors import (
+    ArchiveError,
+    ArchiveTimeout,
+    ArchiveUnavailable,
+    BrokenProduct,
+    InputError,
+    RasterError,
+)
 from monitor.io.licsar import PAIR_RE, FrameLayout
-from monitor.io.rasters import write_raster
+from monitor.io.rasters import read_raster, write_raster
 from monitor.io.synth_archive import write_synthetic_archive
+from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, WatchMetrics, failure_label
 from monitor.ports import Archive
-from monitor.science.geometry import SENTINEL1
+from monitor.science.geometry import SENTINEL1, phase_to_displacement
 from monitor.science.synth_series import SeriesScenario
 
 FRAME = "022D_04826_121209"
@@ -265,6 +274,32 @@ def test_contract_fetch_is_byte_identical(impl: Archive, root: Path, tmp_path: P
     assert not list(tmp_path.rglob("*.part"))
 
 
+def test_contract_decode_gives_los_metres_coherence_and_grid(impl: Archive, root: Path,
+                                                              tmp_path: Path) -> None:
+    """Every adapter decodes its own products: LiCSAR's radians with 0 = no data become LOS
+    metres with NaN, its uint8 coherence becomes 0-1, on the phase's EPSG:4326 grid."""
+    layout = FrameLayout(root / "22", FRAME)
+    ref = impl.list_products(FRAME)[0]
+    decoded = impl.decode(impl.fetch(ref, tmp_path), 10_000_000)
+    phase = layout.read_unw(ref.date1, ref.date2)
+    assert decoded.ref == ref and decoded.shape == phase.shape
+    assert decoded.displacement_m.dtype == np.float32
+    np.testing.assert_allclose(decoded.displacement_m,
+                               phase_to_displacement(phase.data, SENTINEL1), rtol=1e-6)
+    raw = read_raster(layout.unw(ref.date1, ref.date2), require_finite=False).data
+    assert np.array_equal(np.isnan(decoded.displacement_m), (raw == 0) | np.isnan(raw))
+    on_disk = read_raster(layout.cc(ref.date1, ref.date2), require_finite=False)
+    assert on_disk.source_dtype == "uint8"  # the LiCSAR encoding the adapter undoes
+    coh = decoded.coherence
+    assert coh.dtype == np.float32 and coh.shape == decoded.shape
+    finite = coh[np.isfinite(coh)]
+    assert finite.size and finite.min() >= 0.0 and finite.max() <= 1.0
+    np.testing.assert_allclose(coh, on_disk.data / 255.0, rtol=1e-6)
+    assert decoded.crs == "EPSG:4326" and decoded.transform == phase.transform
+    with pytest.raises(RasterError, match="pixels"):
+        impl.decode(impl.fetch(ref, tmp_path), 10)
+
+
 def test_contract_since_cursor(impl: Archive, root: Path) -> None:
     pairs = _pairs(root)
     refs = impl.list_products(FRAME, since=pairs[1][1])
@@ -340,6 +375,66 @@ def test_timeout_is_unavailable(server: ServerState) -> None:
     assert server.gets[path] == 2 and time.monotonic() - t0 < 2.0
 
 
+def _label_of_failure(server: ServerState, root: Path, tmp: Path, case: str) -> BaseException:
+    """Make one real failure of an adapter and return the error it raised."""
+    arch = _http(server, timeout_s=(0.5, 0.3), retries=0)
+    listing = f"/22/{FRAME}/interferograms/"
+    try:
+        if case == "slow server":
+            server.slow[listing] = 1.0
+            arch.list_products(FRAME)
+        elif case == "HTTP 503":
+            server.status[listing] = 503
+            arch.list_products(FRAME)
+        elif case == "connection refused":
+            LicsarHttpArchive("http://127.0.0.1:1", timeout_s=(0.5, 0.5),
+                              retries=0).list_products(FRAME)
+        elif case == "HTTP 404":
+            arch.list_products("124D_04854_171313")
+        elif case == "no such local frame":
+            LocalArchive(root).list_products("124D_04854_171313")
+        elif case in ("garbage over HTTP", "NaN over HTTP"):
+            ref = arch.list_products(FRAME)[1]
+            server.body_fault[_file_path((ref.date1, ref.date2))] = case.split()[0].lower()
+            arch.fetch(ref, tmp)
+        elif case == "garbage in the local archive":
+            bad = tmp / "archive"
+            shutil.copytree(root, bad)
+            ref = LocalArchive(bad).list_products(FRAME)[1]
+            Path(ref.unw.url.removeprefix("file://")).write_bytes(b"not a GeoTIFF" * 64)
+            LocalArchive(bad).fetch(ref, tmp / "cache")
+        elif case == "bad frame id":
+            LocalArchive(root).list_products("not-a-frame")
+    except Exception as exc:  # noqa: BLE001 - the point is to look at what came back
+        return exc
+    raise AssertionError(f"{case}: no failure")
+
+
+@pytest.mark.parametrize(("case", "label", "kind"), [
+    ("slow server", "timeout", ArchiveTimeout),
+    ("HTTP 503", "http", ArchiveUnavailable),
+    ("connection refused", "http", ArchiveUnavailable),
+    ("HTTP 404", "fetch", ArchiveError),
+    ("no such local frame", "fetch", ArchiveError),
+    ("garbage over HTTP", "validate", BrokenProduct),
+    ("NaN over HTTP", "validate", BrokenProduct),
+    ("garbage in the local archive", "validate", BrokenProduct),
+    ("bad frame id", "other", InputError),
+])
+def test_every_failure_label_is_reached_by_a_real_failure(
+        server: ServerState, root: Path, tmp_path: Path, case: str, label: str,
+        kind: type[BaseException]) -> None:
+    exc = _label_of_failure(server, root, tmp_path, case)
+    assert isinstance(exc, kind), f"{case}: {type(exc).__name__}: {exc}"
+    assert failure_label(exc) == label
+    assert label in FAILURE_REASONS
+
+
+def test_every_failure_label_is_covered() -> None:
+    labels = {label for _, label in FAILURE_LABELS} | {"other"}
+    assert labels == set(FAILURE_REASONS)
+
+
 @pytest.mark.parametrize("fault", ["truncate", "garbage", "nan"])
 def test_broken_product_never_cached(server: ServerState, tmp_path: Path, fault: str) -> None:
     arch = _http(server, retries=1)
@@ -394,16 +489,24 @@ def test_listing_parsers_validate_names() -> None:
 
 
 def test_freshness_lag(root: Path) -> None:
+    """The daemon's freshness (WatchMetrics.set_freshness, fed the newest epoch a poll
+    ingested) of a real listing: the lag from midnight UTC of the newest acquisition."""
     refs = LocalArchive(root).list_products(FRAME)
     newest = _pairs(root)[-1][1]
     now = datetime(newest.year, newest.month, newest.day, 12, tzinfo=UTC) + timedelta(days=10)
-    fresh = frame_freshness(FRAME, refs, now)
-    assert fresh.newest_epoch == newest and fresh.n_products == N_EPOCHS - 1
-    assert fresh.lag_days == pytest.approx(10.5, abs=1e-9)
-    empty = frame_freshness("124D_04854_171313", refs, now)
-    assert empty.newest_epoch is None and empty.lag_days is None and empty.n_products == 0
-    with pytest.raises(InputError, match="naive"):
-        frame_freshness(FRAME, refs, datetime(2024, 3, 1))
+    registry = CollectorRegistry()
+    WatchMetrics(registry).set_freshness("t", FRAME, max(r.date2 for r in refs), now)
+    labels = {"target": "t", "frame": FRAME}
+    newest_s = registry.get_sample_value("insar_monitor_newest_epoch_timestamp_seconds",
+                                         labels)
+    assert newest_s == datetime(newest.year, newest.month, newest.day, tzinfo=UTC).timestamp()
+    lag_s = registry.get_sample_value("insar_monitor_archive_lag_seconds", labels)
+    assert lag_s is not None and lag_s / 86400.0 == pytest.approx(10.5, abs=1e-9)
+    assert registry.get_sample_value("insar_monitor_archive_lag_seconds",
+                                     {"target": "t", "frame": "124D_04854_171313"}) is None
+    with pytest.raises(InputError, match="timezone-aware"):
+        WatchMetrics(CollectorRegistry()).set_freshness("t", FRAME, newest,
+                                                        datetime(2024, 3, 1))
 
 
 def test_bad_client_arguments() -> None:

@@ -31,8 +31,9 @@ from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
 from monitor.metrics import WatchMetrics
 from monitor.science.synth_series import SeriesScenario
+from monitor.service.context import WatchContext
 from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import WatchContext, poll_target
+from monitor.service.pipeline import poll_target
 from monitor.store import Score, Store, make_engine, upgrade
 
 torch.set_num_threads(1)

@@ -32,9 +32,11 @@ from monitor.config import Settings, TargetSettings, load_settings
 from monitor.errors import InputError, StoreError
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
+from monitor.ports import SystemClock
 from monitor.science.synth_series import SeriesScenario
-from monitor.service.daemon import Daemon, PollOutcome, SystemClock
-from monitor.service.pipeline import PollReport, WatchContext
+from monitor.service.context import WatchContext
+from monitor.service.daemon import Daemon, PollOutcome
+from monitor.service.pipeline import PollReport
 from monitor.store import Store, make_engine, upgrade
 
 torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Architecture rules that a test can check (STYLE.md rules 1 and 4)."""
+"""Architecture rules that a test can check (STYLE.md rules 1, 4 and 7; DESIGN.md layers)."""
 
 from __future__ import annotations
 
@@ -68,3 +68,21 @@ def test_only_the_cli_imports_the_cli() -> None:
             if name == "monitor.cli" or name.startswith("monitor.cli."):
                 offenders.append(f"{rel} imports {name}")
     assert not offenders, "layers below the CLI must not import it:\n" + "\n".join(offenders)
+
+
+#: Rooms below the service (DESIGN.md layers): the service uses them, never the other way
+#: round. A piece both need moves down to the lower room.
+BELOW_THE_SERVICE = ("store", "notify", "archive", "io", "figures")
+
+
+def test_rooms_below_the_service_do_not_import_it() -> None:
+    offenders = []
+    for room in BELOW_THE_SERVICE:
+        files = sorted((PACKAGE / room).rglob("*.py"))
+        assert files, f"monitor/{room} has no modules"
+        for path in files:
+            for name in _imports(path):
+                if name == "monitor.service" or name.startswith("monitor.service."):
+                    offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert not offenders, ("store/, notify/, archive/, io/ and figures/ sit below the "
+                           "service and must not import it:\n" + "\n".join(offenders))

@@ -21,7 +21,8 @@ from monitor.domain import AlertLevel
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.synth_series import SeriesScenario
-from monitor.service.pipeline import WatchContext, poll_target
+from monitor.service.context import WatchContext
+from monitor.service.pipeline import poll_target
 from monitor.store import Store, make_engine, upgrade
 
 torch.set_num_threads(1)

@@ -22,15 +22,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from monitor.config import EmailSettings
-from monitor.errors import ConfigError, InputError
-from monitor.notify.email import AlertMessage, compose_alert_email
-from monitor.notify.quicklook import (
+from monitor.domain import AlertMessage
+from monitor.errors import ConfigError, DeliveryError, InputError
+from monitor.figures.alert import (
     alert_quicklook_figure,
     alert_quicklook_png,
     contour_levels_drawn,
 )
+from monitor.notify.email import compose_alert_email
 from monitor.notify.smtp import (
-    DeliveryError,
     DryRunSender,
     Sender,
     SmtpSender,

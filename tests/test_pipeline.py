@@ -23,16 +23,17 @@ from prometheus_client import CollectorRegistry
 from monitor.cli import main
 from monitor.config import Settings, load_settings
 from monitor.domain import AlertLevel, ProductStatus
-from monitor.errors import InputError
+from monitor.errors import DeliveryError, InputError
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.metrics import WatchMetrics
-from monitor.notify.smtp import DeliveryError
+from monitor.notify.email import EmailNotifier
 from monitor.science.synth_series import SeriesScenario
 from monitor.science.timeseries import DaisyChainState, cumulative_series
+from monitor.service.context import WatchContext
 from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import PollReport, WatchContext, poll_target
+from monitor.service.pipeline import PollReport, poll_target
 from monitor.service.series_files import load_state, series_path
 from monitor.store import Product, Store, make_engine, upgrade
 
@@ -387,11 +388,13 @@ def test_delivery_failures_back_off_or_give_up(tmp_path: Path, staging: Path,
     settings, ctx, _ = make_world(tmp_path, staging, model)
     poll_target(ctx, settings.target("synth1"), NOW)
     transient = FailingSender(retryable=True)
-    first = deliver_outbox(ctx, NOW, sender=transient)
+    first = deliver_outbox(ctx, NOW, notifier=EmailNotifier(settings.email.sender, transient))
     assert (first.sent, first.failed, first.given_up, first.outbox_depth) == (0, 1, 0, 1)
-    assert deliver_outbox(ctx, NOW + timedelta(seconds=30), sender=transient).failed == 0
+    assert deliver_outbox(ctx, NOW + timedelta(seconds=30),
+                          notifier=EmailNotifier(settings.email.sender, transient)).failed == 0
     assert transient.calls == 1  # still backing off (60 s after the first failure)
     permanent = FailingSender(retryable=False)
-    last = deliver_outbox(ctx, NOW + timedelta(minutes=2), sender=permanent)
+    last = deliver_outbox(ctx, NOW + timedelta(minutes=2),
+                          notifier=EmailNotifier(settings.email.sender, permanent))
     assert (last.failed, last.given_up, last.outbox_depth) == (1, 1, 0)
     assert emails(settings) == []

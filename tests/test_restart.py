@@ -60,8 +60,9 @@ from monitor.io.synth_archive import write_synthetic_archive
 from monitor.notify.smtp import SmtpSender
 from monitor.science.synth_series import SeriesScenario
 from monitor.science.timeseries import DaisyChainState
+from monitor.service.context import WatchContext
 from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import WatchContext, poll_target
+from monitor.service.pipeline import poll_target
 from monitor.service.series_files import load_state, series_path
 from monitor.store import Store, make_engine, upgrade
 

@@ -7,14 +7,12 @@ Both implement :class:`monitor.ports.Archive`.
 
 from __future__ import annotations
 
-from monitor.archive.freshness import FrameFreshness, advance_cursor, frame_freshness
+from monitor.archive.cursor import advance_cursor
 from monitor.archive.licsar_http import LicsarHttpArchive
 from monitor.archive.local import LocalArchive
 
 __all__ = [
-    "FrameFreshness",
     "LicsarHttpArchive",
     "LocalArchive",
     "advance_cursor",
-    "frame_freshness",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from monitor.archive.listing import validate_name
 from monitor.domain import ProductRef
-from monitor.errors import ArchiveError, DatasetError, RasterError
+from monitor.errors import ArchiveError, BrokenProduct, DatasetError, RasterError
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar import check_frame_id, parse_metadata_txt
 from monitor.io.rasters import read_raster
@@ -121,7 +121,7 @@ def validate_product(part: Path, kind: str, url: str) -> None:
     ``metadata_txt`` (``key=value`` lines).
 
     Raises:
-        ArchiveError: naming ``url``, when the file is not what its kind requires.
+        BrokenProduct: naming ``url``, when the file is not what its kind requires.
     """
     if kind not in PRODUCT_KINDS:
         raise ArchiveError(f"{url}: unknown product kind {kind!r}")
@@ -134,7 +134,7 @@ def validate_product(part: Path, kind: str, url: str) -> None:
         if kind in ("delay", "U") and not dtype.startswith("float"):
             raise RasterError(f"{part}: expected a float raster, found {dtype}")
     except (RasterError, DatasetError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"{url}: broken product, not installed in the cache "
+        raise BrokenProduct(f"{url}: broken product, not installed in the cache "
                            f"({str(exc).replace(str(part), 'download')})") from None
 
 

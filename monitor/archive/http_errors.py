@@ -1,16 +1,17 @@
 """The one place where HTTP failures of the archive client become typed errors (STYLE rule 5).
 
 Transient failures (timeouts, refused or dropped connections, HTTP 5xx and 429) become
-:class:`ArchiveUnavailable` and are retried by the client; everything else (HTTP 4xx, a
-malformed listing or product) becomes :class:`ArchiveError`. Messages name the URL and keep the
-server's status and the start of its answer.
+:class:`ArchiveUnavailable` (a timeout: :class:`ArchiveTimeout`) and are retried by the
+client; a body that is not the product it claims to be becomes :class:`BrokenProduct`;
+everything else (HTTP 4xx, a malformed listing) becomes :class:`ArchiveError`. Messages
+name the URL and keep the server's status and the start of its answer.
 """
 
 from __future__ import annotations
 
 import requests
 
-from monitor.errors import ArchiveError, ArchiveUnavailable
+from monitor.errors import ArchiveError, ArchiveTimeout, ArchiveUnavailable
 
 #: Characters of the server's answer kept in error messages.
 SNIPPET_CHARS = 200
@@ -41,8 +42,8 @@ def archive_error(
         detail: What was wrong with the body (malformed listing, broken product...).
 
     Returns:
-        ``ArchiveUnavailable`` for timeouts, connection errors, HTTP 5xx and 429;
-        ``ArchiveError`` otherwise. The caller raises it.
+        ``ArchiveTimeout`` for timeouts, ``ArchiveUnavailable`` for connection errors,
+        HTTP 5xx and 429; ``ArchiveError`` otherwise. The caller raises it.
     """
     if response is not None and response.status_code >= 400:
         status = response.status_code
@@ -56,7 +57,7 @@ def archive_error(
             return ArchiveUnavailable(msg + "; the archive is failing, will retry later")
         return ArchiveError(msg + "; check the base URL, frame id and pair")
     if isinstance(exc, requests.Timeout):
-        return ArchiveUnavailable(f"{url}: timed out ({exc}); the archive is slow or down")
+        return ArchiveTimeout(f"{url}: timed out ({exc}); the archive is slow or down")
     if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
         return ArchiveUnavailable(f"{url}: connection failed or dropped ({exc})")
     if isinstance(exc, requests.RequestException):

@@ -39,12 +39,25 @@ from typing import TypeVar
 import requests
 
 from monitor.archive import cache
-from monitor.archive.freshness import products_since
+from monitor.archive.cursor import products_since
 from monitor.archive.http_errors import archive_error, check_response
+from monitor.archive.licsar_products import decode_licsar_product
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
 from monitor.archive.local import track_of
-from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
-from monitor.errors import ArchiveError, ArchiveUnavailable, DatasetError, InputError
+from monitor.domain import (
+    DecodedProduct,
+    FetchedProduct,
+    FrameMetadata,
+    ProductRef,
+    RemoteFile,
+)
+from monitor.errors import (
+    ArchiveError,
+    ArchiveUnavailable,
+    BrokenProduct,
+    DatasetError,
+    InputError,
+)
 from monitor.io.licsar import (
     DELAY_SUFFIXES,
     PAIR_RE,
@@ -53,7 +66,7 @@ from monitor.io.licsar import (
     format_date,
     parse_pair,
 )
-from monitor.science.geometry import SENTINEL1
+from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -107,7 +120,7 @@ class LicsarHttpArchive:
                 return attempt_once()
             except ArchiveUnavailable as exc:
                 if attempt == self.retries:
-                    raise ArchiveUnavailable(
+                    raise type(exc)(  # the kind (timeout or not) is kept for the metrics
                         f"{exc} (gave up after {attempt + 1} attempts)") from None
                 delay = self.backoff_s * 2**attempt
                 log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
@@ -241,7 +254,7 @@ class LicsarHttpArchive:
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else head_size
             if expected is not None and n != expected:
-                raise ArchiveError(f"{url}: broken product, received {n} bytes but the server "
+                raise BrokenProduct(f"{url}: broken product, received {n} bytes but the server "
                                    f"announced {expected}; not installed in the cache")
             cache.validate_product(part, kind, url)
             cache.install(part, final)
@@ -283,6 +296,12 @@ class LicsarHttpArchive:
         return FetchedProduct(ref, str(unw_path), cc_path, digest, extra)
 
     # -- frame files fetched on demand (issue 6) --------------------------------------------
+
+    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+        """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
+        :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
+        return decode_licsar_product(fetched, max_pixels,
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

@@ -14,8 +14,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from monitor.archive import cache
-from monitor.archive.freshness import products_since
-from monitor.domain import FetchedProduct, FrameMetadata, ProductRef, RemoteFile
+from monitor.archive.cursor import products_since
+from monitor.archive.licsar_products import decode_licsar_product
+from monitor.domain import (
+    DecodedProduct,
+    FetchedProduct,
+    FrameMetadata,
+    ProductRef,
+    RemoteFile,
+)
 from monitor.errors import ArchiveError, DatasetError, InputError
 from monitor.io.licsar import (
     DELAY_SUFFIXES,
@@ -25,7 +32,7 @@ from monitor.io.licsar import (
     format_date,
     pair_name,
 )
-from monitor.science.geometry import SENTINEL1
+from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +150,12 @@ class LocalArchive:
             return str(final)
         self._copy_file(src, remote, kind, final)
         return str(final)
+
+    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+        """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
+        :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
+        return decode_licsar_product(fetched, max_pixels,
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Copy the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

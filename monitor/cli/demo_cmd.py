@@ -18,11 +18,11 @@ from datetime import date
 from pathlib import Path
 
 from monitor.config import settings_from_mapping
+from monitor.figures.demo import series_figure
 from monitor.io.licsar_frame import open_frame
 from monitor.io.models import load_detector
 from monitor.io.rasters import read_raster
 from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
-from monitor.quicklook import series_figure
 from monitor.science.synth_series import SeriesScenario
 from monitor.service.daemon import Daemon
 from monitor.service.frame_state import grid_path, load_grid

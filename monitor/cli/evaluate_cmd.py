@@ -55,12 +55,11 @@ from monitor.cli.detector_options import (
 )
 from monitor.config import Settings, load_settings
 from monitor.errors import InputError
+from monitor.figures.evaluation import plot_roc, plot_threshold
 from monitor.io.atmosphere_report import atmosphere_markdown
 from monitor.io.dem import dem_grid_metres, packaged_dem, packaged_dem_names
 from monitor.io.models import LoadedModel
 from monitor.io.reports import (
-    plot_roc,
-    plot_threshold,
     roc_markdown,
     threshold_markdown,
     threshold_text,
@@ -95,6 +94,7 @@ from monitor.science.detect.patching import COVERAGES, PatchConfig
 from monitor.science.detect.registry import ARCHITECTURES
 from monitor.science.detect.second_look import SecondLookSettings, second_look
 from monitor.science.synth import SynthRecipe, dataset_sample, make_sample, sample_rng
+from monitor.science.windows import centre_crop
 
 log = logging.getLogger(__name__)
 
@@ -281,14 +281,13 @@ def dem_on_grid(name: str, pixel_m: float) -> NDArray[np.float32]:
     return resample_dem(tile.height_m, (dy, dx), pixel_m)
 
 
-def centre_crop(dem: NDArray[np.float32], size: int, name: str) -> NDArray[np.float32]:
-    """The central ``size`` x ``size`` window of a DEM, with a clear error if too small."""
+def _dem_window(dem: NDArray[np.float32], size: int, name: str) -> NDArray[np.float32]:
+    """The central ``--size`` window of a packaged DEM, saying which option to change."""
     ny, nx = dem.shape
     if ny < size or nx < size:
         raise InputError(f"packaged DEM {name!r} covers only {ny} x {nx} pixels at this "
                          f"spacing; use --size <= {min(ny, nx)} or a larger --pixel-m")
-    r0, c0 = (ny - size) // 2, (nx - size) // 2
-    return np.ascontiguousarray(dem[r0:r0 + size, c0:c0 + size])
+    return centre_crop(dem, size, name)
 
 
 def _score(models: list[tuple[str, LoadedModel]], x: NDArray[np.float32],
@@ -390,7 +389,7 @@ def run_threshold(args: argparse.Namespace) -> int:
     models, gains, config, settings, out = _setup(args)
     fringe = settings.science.fringe_spacing_m
     protocol = _protocol(args)
-    dem = centre_crop(dem_on_grid(args.dem, protocol.pixel_m), args.size, args.dem)
+    dem = _dem_window(dem_on_grid(args.dem, protocol.pixel_m), args.size, args.dem)
     seconds = {label: 0.0 for label, _ in models}
     cases: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in models}
     samples = protocol_samples(protocol, dem)
@@ -733,7 +732,7 @@ def run_atmosphere(args: argparse.Namespace) -> int:
     models, gains, config, settings, out = _setup(args)
     cfg = _atmosphere_config(args)
     fringe = settings.science.fringe_spacing_m
-    dems = {name: centre_crop(dem, args.size, name)
+    dems = {name: _dem_window(dem, args.size, name)
             for name, dem in zip(args.dems, _pool(args.dems, args.pixel_m, args.size),
                                  strict=True)}
     names = list(dems)

@@ -47,6 +47,7 @@ from monitor.science.detect.training import (
     TrainingProgress,
     train,
 )
+from monitor.science.windows import centre_crop
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +146,6 @@ def _load(directory: str, role: str) -> Dataset:
         raise DatasetError(f"{directory}: {role} samples are {ny} x {nx} pixels; the "
                            f"networks need at least {PATCH_SIZE} x {PATCH_SIZE}")
     return data
-
-
-def centre_crop(x: NDArray[np.float32], size: int) -> NDArray[np.float32]:
-    """The central ``size`` x ``size`` window of samples ``(n, ny, nx)``."""
-    r0 = (x.shape[1] - size) // 2
-    c0 = (x.shape[2] - size) // 2
-    return np.ascontiguousarray(x[:, r0:r0 + size, c0:c0 + size])
 
 
 def random_crops(x: NDArray[np.float32], size: int,

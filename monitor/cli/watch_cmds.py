@@ -22,8 +22,9 @@ from monitor.cli.detector_options import load_detector
 from monitor.config import Settings, load_settings
 from monitor.domain import AlertLevel
 from monitor.errors import ArchiveError
+from monitor.service.context import WatchContext
 from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import WatchContext, poll_target
+from monitor.service.pipeline import poll_target
 from monitor.store import Store, make_engine, require_current
 
 #: Exit status of ``poll`` when a product failed.

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.errors import DatasetError, InputError
-from monitor.io.rasters import Raster, read_raster
+from monitor.io.rasters import DEFAULT_MAX_PIXELS, Raster, read_raster
 
 FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
 PAIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
@@ -166,21 +166,39 @@ class FrameLayout:
     def read_unw(self, d1: date, d2: date, max_pixels: int | None = None) -> Raster:
         """Unwrapped phase, radians; LiCSAR's 0 and NaN both become NaN."""
         if max_pixels is None:
-            return read_raster(self.unw(d1, d2), zero_is_nodata=True)
-        return read_raster(self.unw(d1, d2), zero_is_nodata=True, max_pixels=max_pixels)
+            return read_unw_file(self.unw(d1, d2))
+        return read_unw_file(self.unw(d1, d2), max_pixels=max_pixels)
 
     def read_cc(self, d1: date, d2: date) -> NDArray[np.float32]:
         """Coherence in [0, 1] (uint8 0-255 or float 0-1 on disk), NaN where nodata."""
-        r = read_raster(self.cc(d1, d2), require_finite=False)
-        data = r.data
-        if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
-            data = data / np.float32(255.0)
-        finite = data[np.isfinite(data)]
-        if finite.size and (finite.min() < 0 or finite.max() > 1.0):
-            raise DatasetError(f"{self.cc(d1, d2)}: coherence outside [0, 1] "
-                               f"({finite.min():g} to {finite.max():g}); expected uint8 0-255 "
-                               "or float 0-1")
-        return np.asarray(data, np.float32)
+        return read_cc_file(self.cc(d1, d2))
+
+
+def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raster:
+    """A LiCSAR unwrapped-phase file, radians ``(ny, nx)``; LiCSAR's 0 and NaN both become
+    NaN (the portal writes 0 where there is no data)."""
+    return read_raster(path, zero_is_nodata=True, max_pixels=max_pixels)
+
+
+def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.float32]:
+    """A LiCSAR coherence file as 0-1 float32 ``(ny, nx)``, NaN where nodata.
+
+    The portal writes uint8 0-255 (0 = nodata); float 0-1 files are taken as they are.
+    This is the one coherence reader of the package.
+
+    Raises:
+        DatasetError: values outside [0, 1] after scaling, naming the file.
+    """
+    r = read_raster(path, require_finite=False, max_pixels=max_pixels)
+    data = r.data
+    if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
+        data = data / np.float32(255.0)
+    finite = data[np.isfinite(data)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1.0):
+        raise DatasetError(f"{path}: coherence outside [0, 1] "
+                           f"({finite.min():g} to {finite.max():g}); expected uint8 0-255 "
+                           "or float 0-1")
+    return np.asarray(data, np.float32)
 
 
 def parse_metadata_txt(path: Path) -> dict[str, str]:

@@ -1,8 +1,9 @@
-"""Evaluation reports of the detector: JSON, markdown tables and figures (matplotlib, Agg).
+"""Evaluation reports of the detector: JSON and markdown tables.
 
 Written by ``insar-monitor evaluate``; the markdown tables are meant to be pasted into (or
 included from) ``docs/detection.md``. Inputs are plain dictionaries as the command builds
-them (see :mod:`monitor.cli.evaluate_cmd`), so that a report can be redrawn from its JSON.
+them (see :mod:`monitor.cli.evaluate_cmd`), so that a report can be redrawn from its JSON;
+the figures of a report are drawn by :mod:`monitor.figures.evaluation`.
 """
 
 from __future__ import annotations
@@ -14,17 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from monitor.errors import InputError  # noqa: E402
 from monitor.io.atomic import atomic_write
-from monitor.science.detect.evaluation import SigmoidFit, fitted_curve  # noqa: E402
-
-_GAIN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+from monitor.science.detect.evaluation import SigmoidFit
 
 
 def _clean(value: Any) -> Any:
@@ -114,56 +106,6 @@ def threshold_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_threshold(path: str | os.PathLike[str], model: dict[str, Any],
-                   columns: Sequence[str]) -> Path:
-    """P against maximum |D| for each (alpha, beta), every gain and the fused P, with the
-    fitted sigmoids and thresholds (seed 003 figure 2)."""
-    pairs = [(e["alpha"], e["beta"]) for e in model["thresholds"]]
-    alphas = sorted({a for a, _ in pairs})
-    betas = sorted({b for _, b in pairs})
-    fig, axes = plt.subplots(len(alphas), len(betas), squeeze=False, sharex=True, sharey=True,
-                             figsize=(3.4 * len(betas), 2.8 * len(alphas)),
-                             constrained_layout=True)
-    cases = model["cases"]
-    x_all = np.array([c["max_abs_d_m"] for c in cases]) * 100.0
-    grid = np.logspace(np.log10(x_all.min()), np.log10(x_all.max()), 200)
-    for entry in model["thresholds"]:
-        ax = axes[alphas.index(entry["alpha"])][betas.index(entry["beta"])]
-        sel = [c for c in cases if c["alpha"] == entry["alpha"] and c["beta"] == entry["beta"]]
-        x = np.array([c["max_abs_d_m"] for c in sel]) * 100.0
-        for k, col in enumerate(columns):
-            colour = "black" if col == "fused" else _GAIN_COLOURS[k % len(_GAIN_COLOURS)]
-            if col == "fused":
-                probs = np.array([c["p_fused"] for c in sel])
-            else:
-                probs = np.array([c["p_by_gain"][col.removeprefix("mu=")] for c in sel])
-            size, alpha = (14, 0.9) if col == "fused" else (6, 0.45)
-            ax.scatter(x, probs, s=size, alpha=alpha, color=colour, label=col)
-            fit = fit_from_dict(entry["fits"][col])
-            if math.isfinite(fit.threshold):
-                ax.plot(grid, fitted_curve(fit, grid / 100.0), color=colour,
-                        lw=1.6 if col == "fused" else 0.8)
-                if col == "fused":
-                    ax.axvline(100.0 * fit.threshold, color="black", ls="--", lw=0.8)
-        fused = entry["fits"]["fused"]
-        unit = "" if fused["status"] == "failed" else " cm"
-        ax.set_title(f"alpha={entry['alpha']:g}, beta={entry['beta']:g}: fused "
-                     f"{threshold_text(fused)}{unit}", fontsize=9)
-        ax.axhline(0.5, color="grey", lw=0.5)
-        ax.set_xscale("log")
-        ax.set_ylim(-0.03, 1.03)
-    for ax in axes[-1]:
-        ax.set_xlabel("maximum |D| (LOS), cm")
-    for row in axes:
-        row[0].set_ylabel("P")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{model['label']}: P against maximum displacement (seed 003 protocol)")
-    target = Path(path)
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    return target
-
-
 def _deciding(m: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """``(label, column, block)`` of each deciding score of a model: the fused P, and the
     fused P after the second look with the DEM when the report has it."""
@@ -233,33 +175,3 @@ def _edge(v: float | None) -> str:
 
 def _num(v: float | None, digits: int = 3) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
-
-
-def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
-    """ROC curves of every model (fused P solid, single gains thin)."""
-    if not report["models"]:
-        raise InputError("plot_roc: the report holds no model")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), constrained_layout=True)
-    for k, m in enumerate(report["models"]):
-        colour = _GAIN_COLOURS[k % len(_GAIN_COLOURS)]
-        for col, curve in m["roc"].items():
-            fused = col in ("fused", "fused+DEM")
-            label = f"{m['label']} {col} (AUC {m['auc'][col]:.3f})" if fused else None
-            for ax in axes:
-                ax.plot(curve["fpr"], curve["tpr"], color=colour, lw=1.8 if fused else 0.6,
-                        alpha=1.0 if fused else 0.6, label=label,
-                        linestyle="--" if col == "fused+DEM" else "-")
-    axes[0].set_title("ROC (fused P solid, after the DEM second look dashed, single gains "
-                      "thin)", fontsize=9)
-    axes[1].set_xscale("log")
-    axes[1].set_xlim(1e-3, 1)
-    axes[1].set_title("ROC, log false-positive rate")
-    for ax in axes:
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
-        ax.set_xlabel("false-positive rate")
-        ax.set_ylabel("true-positive rate")
-    axes[0].legend(fontsize=8, loc="lower right")
-    p = Path(path)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return p

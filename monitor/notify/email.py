@@ -1,82 +1,28 @@
-"""Composing the alert e-mail an observatory receives: text, HTML and the quicklook PNG.
+"""The e-mail delivery channel: the alert e-mail an observatory receives (text, HTML and
+the quicklook PNG), handed to an SMTP server or a dry-run folder.
 
-The message is built from :class:`AlertMessage`, a small record independent of the
-database, so the store maps its rows to it and this module never imports SQLAlchemy. The
-quicklook is embedded in the HTML (``cid:``) and also attached as a file, because many
-mail clients hide inline images.
+The message is built from :class:`~monitor.domain.AlertMessage`, a small record independent
+of the database, so the outbox maps rows to it and this module never imports SQLAlchemy.
+The quicklook is embedded in the HTML (``cid:``) and also attached as a file, because many
+mail clients hide inline images. :class:`EmailNotifier` is the
+:class:`~monitor.ports.Notifier` the outbox talks to; another channel (a CAP feed, a
+webhook) is another Notifier beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from monitor.errors import InputError
+from monitor.domain import AlertDelivery, AlertMessage, DeliveryResult
+from monitor.errors import DeliveryError, InputError, MonitorError
+from monitor.notify.smtp import Sender
 
 QUICKLOOK_FILENAME = "quicklook.png"
-
-
-@dataclass(frozen=True)
-class AlertMessage:
-    """What an alert e-mail says.
-
-    Attributes:
-        target_id: Target id (for example the Smithsonian GVP volcano number).
-        target_name: Human name of the target.
-        lon: Target centre longitude, degrees east.
-        lat: Target centre latitude, degrees north.
-        epoch: Acquisition date of the scored cumulative epoch.
-        level: Alert level name (``watch``, ``warning``).
-        p_fused: Fused CNN probability over the target (mean over gains, seed 003 eq. 1).
-        p_by_gain: ``(gain, probability)`` pairs, one per wrap gain.
-        lstt_p: Smallest LSTT p-value over the reference regions, None when not scored.
-        cumulative_max_m: Largest absolute cumulative LOS displacement in the target, metres.
-        peak_lon: Longitude of the probability peak, degrees east (None if unknown).
-        peak_lat: Latitude of the probability peak, degrees north (None if unknown).
-        model_sha256: SHA-256 of the detector weights that scored the epoch (provenance).
-        link_text: Free text added at the end, e.g. a dashboard URL or how to acknowledge.
-        correction: The atmospheric correction the scores above come from (``gacos``,
-            ``icams``, ``empirical``), None when they are the raw scores.
-        p_fused_raw: The raw fused probability when ``p_fused`` is a corrected one.
-        decision: One sentence on which scores the policy decided on, and why (for
-            example that no correction could be made).
-    """
-
-    target_id: str
-    target_name: str
-    lon: float
-    lat: float
-    epoch: date
-    level: str
-    p_fused: float
-    p_by_gain: tuple[tuple[float, float], ...]
-    lstt_p: float | None
-    cumulative_max_m: float
-    peak_lon: float | None
-    peak_lat: float | None
-    model_sha256: str
-    link_text: str = ""
-    correction: str | None = None
-    p_fused_raw: float | None = None
-    decision: str = ""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.p_fused <= 1.0:
-            raise InputError(f"AlertMessage: p_fused must be in [0, 1], got {self.p_fused!r}")
-        if self.lstt_p is not None and not 0.0 <= self.lstt_p <= 1.0:
-            raise InputError(f"AlertMessage: lstt_p must be in [0, 1] or None, "
-                             f"got {self.lstt_p!r}")
-        if not self.level:
-            raise InputError("AlertMessage: level must name the alert level, got ''")
-
-    @property
-    def subject(self) -> str:
-        return (f"[insar-monitor] {self.level.upper()} {self.target_name} ({self.target_id}) "
-                f"epoch {self.epoch:%Y-%m-%d}")
 
 
 def _fmt(value: float | None, spec: str, none: str = "n/a") -> str:
@@ -146,7 +92,7 @@ def compose_alert_email(alert: AlertMessage, *, sender: str, recipients: list[st
         recipients: ``To`` addresses (one per delivery keeps retries per recipient).
         created_at: ``Date`` header, timezone-aware (the alert's time, not "now", so a
             rebuilt message is identical).
-        quicklook_png: PNG bytes from :func:`monitor.notify.quicklook.alert_quicklook_png`.
+        quicklook_png: PNG bytes from :func:`monitor.figures.alert.alert_quicklook_png`.
         message_id: ``Message-ID`` with angle brackets; a deterministic one (from the alert
             and recipient) lets receivers and the dry-run folder drop duplicates.
     """
@@ -179,3 +125,42 @@ def compose_alert_email(alert: AlertMessage, *, sender: str, recipients: list[st
                            filename=f"{alert.target_id}_{alert.epoch:%Y%m%d}_"
                                     f"{QUICKLOOK_FILENAME}")
     return msg
+
+
+def message_id(alert_id: int, recipient: str, sender: str) -> str:
+    """Deterministic ``Message-ID`` of one delivery (alert id and recipient)."""
+    digest = hashlib.sha256(recipient.lower().encode()).hexdigest()[:12]
+    return f"<alert-{alert_id}-{digest}@{sender.rsplit('@', 1)[-1]}>"
+
+
+class EmailNotifier:
+    """Delivers alerts as e-mail, one message per recipient (a :class:`~monitor.ports.Notifier`).
+
+    Args:
+        sender: ``From`` address (its domain ends the ``Message-ID``).
+        transport: What hands the composed message over: :class:`~monitor.notify.smtp.
+            SmtpSender` or :class:`~monitor.notify.smtp.DryRunSender`.
+    """
+
+    channel = "email"
+
+    def __init__(self, sender: str, transport: Sender) -> None:
+        self.sender = sender
+        self.transport = transport
+
+    def deliver(self, delivery: AlertDelivery) -> DeliveryResult:
+        """Compose the alert e-mail and send it; a transport failure is a result, not an
+        exception (retryable as the SMTP reply says); a message that cannot be built is a
+        permanent failure."""
+        mid = message_id(delivery.alert_id, delivery.recipient, self.sender)
+        try:
+            email = compose_alert_email(
+                delivery.message, sender=self.sender, recipients=[delivery.recipient],
+                created_at=delivery.created_at, quicklook_png=delivery.quicklook_png,
+                message_id=mid)
+            self.transport.send(email)
+        except DeliveryError as exc:
+            return DeliveryResult(False, retryable=exc.retryable, detail=str(exc))
+        except MonitorError as exc:  # a message that cannot be built, no credentials
+            return DeliveryResult(False, retryable=False, detail=str(exc))
+        return DeliveryResult(True, detail=f"sent as {mid}")

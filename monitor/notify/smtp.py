@@ -25,33 +25,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from monitor.config import EmailSettings
-from monitor.errors import ConfigError, InputError, MonitorError
+from monitor.errors import ConfigError, DeliveryError, InputError
 
 logger = logging.getLogger(__name__)
 
 Security = Literal["starttls", "ssl", "none"]
 SECURITY_MODES: tuple[str, ...] = ("starttls", "ssl", "none")
-
-
-class DeliveryError(MonitorError, ConnectionError):
-    """An e-mail could not be handed to the SMTP server.
-
-    Attributes:
-        retryable: True when a later attempt may succeed (4xx, connection, timeout).
-        host: SMTP server host.
-        port: SMTP server port.
-        smtp_code: The server's reply code, when it answered with one.
-    """
-
-    exit_code = 7
-
-    def __init__(self, message: str, *, retryable: bool, host: str, port: int,
-                 smtp_code: int | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.host = host
-        self.port = port
-        self.smtp_code = smtp_code
 
 
 class Sender(Protocol):

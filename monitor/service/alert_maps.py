@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from monitor.config import Settings
 from monitor.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ log = logging.getLogger(__name__)
 FOLDER = "alert_maps"
 
 AlertMaps = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]
+
+
+def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
+    """Where the quicklook PNG of an alert of ``target_id`` at ``epoch`` is kept (drawn by
+    the alert stage, attached by the outbox)."""
+    return Path(settings.watch.quicklook_dir) / f"{target_id}_{epoch:%Y%m%d}.png"
 
 
 def maps_path(series_dir: str | Path, target_id: str, epoch: date) -> Path:

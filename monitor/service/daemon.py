@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -37,30 +36,16 @@ from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
+from monitor.ports import Clock, SystemClock
+from monitor.service.context import WatchContext
 from monitor.service.outbox import DeliveryReport, deliver_outbox
-from monitor.service.pipeline import PollReport, WatchContext, poll_target
+from monitor.service.pipeline import PollReport, poll_target
 from monitor.store import Store, make_engine, require_current
 
 log = logging.getLogger(__name__)
 
 #: Seconds :meth:`Daemon.run_until` sleeps between looks at its stop event.
 STOP_CHECK_S = 0.2
-
-
-class Clock(Protocol):
-    """Gives the time of a poll (injected so tests can fix it)."""
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware UTC."""
-        ...
-
-
-class SystemClock:
-    """The system clock in UTC."""
-
-    def now(self) -> datetime:
-        """``datetime.now(UTC)``."""
-        return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -102,8 +87,8 @@ class Daemon:
     Args:
         settings: The configuration.
         config_file: The configuration's path (named in the ``db upgrade`` message).
-        clock: Source of each poll's ``now`` (default :class:`SystemClock`). The scheduler
-            itself runs on real time.
+        clock: Source of each poll's ``now`` (default
+            :class:`~monitor.ports.SystemClock`). The scheduler itself runs on real time.
         registry: Prometheus registry for :class:`~monitor.metrics.WatchMetrics` (default: a
             new one, so several daemons in one process do not collide).
         model_loader: Returns the detector; called once by :meth:`start` (default: the

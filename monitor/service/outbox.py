@@ -1,27 +1,28 @@
-"""Stage 6 of the watch: send the queued alert e-mail (the outbox), one per recipient.
+"""Stage 6 of the watch: hand the queued alerts (the outbox) to the delivery channel, one
+per recipient.
 
-Each due delivery (:meth:`Store.pending_deliveries`) is composed from its alert, the
-epoch's score and the quicklook PNG written when the alert was raised, with a
-deterministic ``Message-ID`` (alert id and recipient), so a message sent twice after a
-crash is the same message (the dry-run folder keeps one file). Success ->
-``mark_delivery_sent``; a retryable failure (4xx, connection, timeout) ->
-``mark_delivery_failed`` with exponential backoff up to :data:`MAX_DELIVERY_ATTEMPTS`; a
-permanent one (5xx, bad address, a message that cannot be built) gives up at once.
+Each due delivery (:meth:`~monitor.ports.Store.pending_deliveries`) becomes an
+:class:`~monitor.domain.AlertDelivery` built from its alert, the epoch's score and the
+quicklook PNG written when the alert was raised, and goes to the context's
+:class:`~monitor.ports.Notifier` (e-mail today, with a deterministic ``Message-ID`` from the
+alert id and recipient, so a message sent twice after a crash is the same message). The
+outbox knows no channel: success -> ``mark_delivery_sent``; a retryable failure (4xx,
+connection, timeout) -> ``mark_delivery_failed`` with exponential backoff up to
+:data:`MAX_DELIVERY_ATTEMPTS`; a permanent one (5xx, bad address, a message that cannot be
+built) gives up at once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from monitor.config import Settings
-from monitor.domain import AlertLevel
+from monitor.domain import AlertDelivery, AlertLevel, AlertMessage, DeliveryResult
 from monitor.errors import InputError, MonitorError
-from monitor.notify.email import AlertMessage, compose_alert_email
-from monitor.notify.smtp import DeliveryError, DryRunSender, Sender, SmtpSender, SmtpSettings
-from monitor.service.pipeline import WatchContext, decision_note, quicklook_path
+from monitor.ports import Notifier
+from monitor.service.alert_maps import quicklook_path
+from monitor.service.context import WatchContext, build_notifier
 from monitor.store import Alert
 
 log = logging.getLogger(__name__)
@@ -47,21 +48,8 @@ class DeliveryReport:
     outbox_depth: int
 
 
-def make_sender(settings: Settings) -> Sender:
-    """The sender ``[email] mode`` selects: a dry-run folder or SMTP."""
-    if settings.email.mode == "dry-run":
-        return DryRunSender(settings.email.outbox_dir)
-    return SmtpSender(SmtpSettings.from_config(settings.email))
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def message_id(alert_id: int, recipient: str, sender: str) -> str:
-    """Deterministic ``Message-ID`` of one delivery."""
-    digest = hashlib.sha256(recipient.lower().encode()).hexdigest()[:12]
-    return f"<alert-{alert_id}-{digest}@{sender.rsplit('@', 1)[-1]}>"
 
 
 def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | None]:
@@ -87,7 +75,7 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
         lstt_p=score.decision_lstt_p,
         correction=score.correction_method if corrected else None,
         p_fused_raw=float(score.p_fused) if corrected else None,
-        decision=decision_note(score),
+        decision=score.decision_note,
         cumulative_max_m=float(epoch.cum_max_m) if epoch and epoch.cum_max_m else 0.0,
         peak_lon=score.peak_lon, peak_lat=score.peak_lat, model_sha256=score.model_sha256,
         link_text=f"Acknowledge with: insar-monitor alerts ack {alert.id} --by NAME")
@@ -96,43 +84,44 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
     return msg, png
 
 
-def deliver_outbox(ctx: WatchContext, now: datetime, sender: Sender | None = None
+def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None = None
                    ) -> DeliveryReport:
-    """Send every due delivery once.
+    """Hand every due delivery to the notifier once.
 
-    Delivery is at least once: a process killed after the server accepted a message but
+    Delivery is at least once: a process killed after the channel accepted a message but
     before ``mark_delivery_sent`` committed sends it again on restart (a lost alert is
-    worse than a duplicate). The copy carries the same ``Message-ID`` (:func:`message_id`,
-    from the alert id and the recipient), so mail clients and archives can drop it
-    (``tests/test_restart.py`` checks both).
+    worse than a duplicate). The copy is the same message (for e-mail the same
+    ``Message-ID``, from the alert id and the recipient), so mail clients and archives can
+    drop it (``tests/test_restart.py`` checks both).
 
     Args:
         ctx: The context.
         now: The time, timezone-aware UTC.
-        sender: Overrides the sender of :func:`make_sender` (tests).
+        notifier: Overrides the context's notifier (tests).
     """
     if now.tzinfo is None:
         raise InputError(f"now={now!r} is naive; pass a timezone-aware UTC datetime")
     store = ctx.store
-    out = sender or make_sender(ctx.settings)
+    channel = notifier or ctx.notifier or build_notifier(ctx.settings)
     sent = failed = given_up = 0
     for d in store.pending_deliveries(now):
         alert = store.get_alert(d.alert_id)
         try:
             msg, png = _message(ctx, alert)
-            email = compose_alert_email(
-                msg, sender=ctx.settings.email.sender, recipients=[d.recipient],
-                created_at=_utc(alert.created_at), quicklook_png=png,
-                message_id=message_id(alert.id, d.recipient, ctx.settings.email.sender))
-            out.send(email)
-        except (DeliveryError, MonitorError) as exc:
-            retryable = isinstance(exc, DeliveryError) and exc.retryable
-            limit = MAX_DELIVERY_ATTEMPTS if retryable else d.attempts + 1
-            row = store.mark_delivery_failed(d.id, str(exc), now, max_attempts=limit)
+        except MonitorError as exc:
+            result = DeliveryResult(False, retryable=False, detail=str(exc))
+        else:
+            result = channel.deliver(AlertDelivery(
+                delivery_id=d.id, alert_id=alert.id, recipient=d.recipient, message=msg,
+                created_at=_utc(alert.created_at), quicklook_png=png))
+        if not result.delivered:
+            limit = MAX_DELIVERY_ATTEMPTS if result.retryable else d.attempts + 1
+            row = store.mark_delivery_failed(d.id, result.detail, now, max_attempts=limit)
             failed += 1
             given_up += row.next_attempt_at is None
-            log.warning("delivery %s of alert %s to %s failed (%s): %s", d.id, alert.id,
-                        d.recipient, "will retry" if row.next_attempt_at else "given up", exc)
+            log.warning("delivery %s of alert %s to %s by %s failed (%s): %s", d.id,
+                        alert.id, d.recipient, channel.channel,
+                        "will retry" if row.next_attempt_at else "given up", result.detail)
             if ctx.metrics is not None:
                 ctx.metrics.delivery(sent=False)
             continue

@@ -11,16 +11,17 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    recorded on the product (``mark_product_failed``, reason and message, retried with
    backoff) and stops the chain of that frame there: a daisy chain cannot skip a pair, so
    later products stay pending. Other frames and targets go on.
-3. **ingest**: unwrapped phase (radians) -> LOS metres with the archive's sensor, plus the
-   coherence, appended to the daisy-chain state (the first product starts the chain, with
-   the reference regions of :mod:`monitor.service.frame_state`). Order, for crash safety:
-   ``save_state`` (atomic) -> ``mark_product_ingested`` -> ``record_epoch`` ->
-   ``record_score``. A poll killed after ``save_state`` leaves a product not marked
-   although the series includes it; the next poll first **reconciles**: every due,
-   un-ingested product of the frame with ``date2 <= state.last_epoch`` is marked ingested
-   without being appended again (it is covered by the series), and when the state's last
-   epoch has no score it is scored from the state. The same rule marks pairs of a
-   redundant network (e.g. LiCSAR's 3-nearest) that the chain does not use as covered.
+3. **ingest**: the archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS
+   metres with its own encodings and sensor, coherence 0-1, the grid), appended to the
+   daisy-chain state (the first product starts the chain, with the reference regions of
+   :mod:`monitor.service.frame_state`). Order, for crash safety: ``save_state`` (atomic) ->
+   ``mark_product_ingested`` -> ``record_epoch`` -> ``record_score``. A poll killed after
+   ``save_state`` leaves a product not marked although the series includes it; the next poll
+   first **reconciles**: every due, un-ingested product of the frame with
+   ``date2 <= state.last_epoch`` is marked ingested without being appended again (it is
+   covered by the series), and when the state's last epoch has no score it is scored from
+   the state. The same rule marks pairs of a redundant network (e.g. LiCSAR's 3-nearest)
+   that the chain does not use as covered.
 4. **score**: the cumulative image of each new epoch is scored with the CNN over the frame
    (:func:`~monitor.science.detect.fusion.detect_displacement`); ``p_fused`` and
    ``p_by_gain`` are the maxima within the target disc, the peak is the fused maximum
@@ -47,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -56,19 +56,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor import __version__
-from monitor.archive import LicsarHttpArchive, LocalArchive
-from monitor.config import AlertSettings, ArchiveSettings, Settings, TargetSettings
+from monitor.config import AlertSettings, TargetSettings
 from monitor.domain import AlertLevel, ProductStatus
-from monitor.errors import ArchiveUnavailable, DatasetError, InputError, MonitorError
+from monitor.errors import DatasetError, InputError, MonitorError
+from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
-from monitor.io.models import LoadedModel
-from monitor.io.rasters import read_raster
-from monitor.metrics import WatchMetrics
+from monitor.io.rasters import Raster
+from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
-from monitor.notify.quicklook import alert_quicklook_png
-from monitor.ports import Archive
-from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.scoring import MapScore, SecondLook, cnn_detector, cumulative_max_m
@@ -78,9 +74,11 @@ from monitor.service.alert_maps import (
     discard_maps,
     load_maps,
     maps_path,
+    quicklook_path,
     save_maps,
     saved_epochs,
 )
+from monitor.service.context import WatchContext
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
     frame_regions,
@@ -91,7 +89,7 @@ from monitor.service.scoring import (
     target_discs,
 )
 from monitor.service.series_files import load_state, save_state, series_path
-from monitor.store import Product, Score, Store
+from monitor.store import Product, Score
 
 log = logging.getLogger(__name__)
 
@@ -99,41 +97,6 @@ log = logging.getLogger(__name__)
 ALERT_KIND = "deformation"
 #: Scores read back for the policy (all of a target's history in practice).
 POLICY_HISTORY = 100_000
-
-
-def build_archive(settings: ArchiveSettings) -> Archive:
-    """The archive adapter an ``[archives.NAME]`` section describes."""
-    if settings.kind == "local":
-        return LocalArchive(str(settings.root))
-    connect_s = min(5.0, settings.timeout_s)
-    return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
-                             retries=settings.retries)
-
-
-@dataclass(frozen=True)
-class WatchContext:
-    """What a poll needs, built once by the daemon or the CLI (no clock: ``now`` is passed).
-
-    Attributes:
-        settings: The configuration.
-        store: The database.
-        archives: Archive adapters by their ``[archives]`` name.
-        model: The loaded detector (its ``sha256`` goes into every score).
-        metrics: Prometheus metrics to update, or None.
-    """
-
-    settings: Settings
-    store: Store
-    archives: Mapping[str, Archive]
-    model: LoadedModel
-    metrics: WatchMetrics | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
-                      metrics: WatchMetrics | None = None) -> WatchContext:
-        """Build every configured archive with :func:`build_archive`."""
-        archives = {name: build_archive(a) for name, a in settings.archives.items()}
-        return cls(settings, store, archives, model, metrics)
 
 
 @dataclass(frozen=True)
@@ -229,36 +192,6 @@ class _Tally:
 
 def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
     return target.alerts or ctx.settings.alerts
-
-
-def _failure_reason(exc: BaseException) -> str:
-    """The metrics label of a fetch failure (:data:`monitor.metrics.FAILURE_REASONS`)."""
-    text = str(exc).lower()
-    if "timeout" in type(exc).__name__.lower() or "timed out" in text or "timeout" in text:
-        return "timeout"
-    if "broken product" in text:
-        return "validate"
-    if isinstance(exc, ArchiveUnavailable):
-        return "http"
-    return "fetch"
-
-
-def _read_coherence(path: str | None, shape: tuple[int, int]) -> NDArray[np.float32]:
-    """Coherence 0-1 (uint8 0-255 on disk is scaled); all ones when the archive has none."""
-    if path is None:
-        return np.ones(shape, np.float32)
-    r = read_raster(path, require_finite=False)
-    data = r.data
-    if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
-        data = data / np.float32(255.0)
-    finite = data[np.isfinite(data)]
-    if finite.size and (finite.min() < 0 or finite.max() > 1.0):
-        raise DatasetError(f"{path}: coherence outside [0, 1]; expected uint8 0-255 or "
-                           "float 0-1")
-    if r.shape != shape:
-        raise DatasetError(f"{path}: coherence shape {r.shape} differs from the phase's "
-                           f"{shape}")
-    return np.asarray(data, np.float32)
 
 
 def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
@@ -402,7 +335,7 @@ def _due(p: Product, now: datetime) -> bool:
 
 def _fail(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
           exc: BaseException, now: datetime, tally: _Tally) -> None:
-    reason = _failure_reason(exc) if stage == "fetch" else "validate"
+    reason = failure_label(exc) if stage == "fetch" else "validate"
     message = f"{stage} ({reason}): {exc}"
     ctx.store.mark_product_failed(p.id, message, now)
     pair = f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
@@ -417,7 +350,6 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                 tally: _Tally, scored_epochs: set[date]) -> None:
     settings, store = ctx.settings, ctx.store
     archive = ctx.archives[target.archive]
-    sensor = Sensor(archive.name, archive.wavelength_m, archive.phase_sign)
     path = series_path(settings.watch.series_dir, target.id, frame)
     gpath = frame_state.grid_path(path)
     state = load_state(path)
@@ -433,7 +365,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     except MonitorError as exc:
         log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc)
         tally.failures.append(ProductFailureNote(frame, "listing", "list",
-                                                 _failure_reason(exc), str(exc)))
+                                                 failure_label(exc), str(exc)))
         return
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
@@ -462,10 +394,10 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         tally.fetched += 1
         # Stage 3: ingest.
         try:
-            unw = read_raster(fetched.unw_path, zero_is_nodata=True,
-                              max_pixels=settings.rasters.max_pixels)
-            pgrid = frame_grid(unw)
-            coherence = _read_coherence(fetched.cc_path, unw.shape)
+            decoded = archive.decode(fetched, settings.rasters.max_pixels)
+            pgrid = frame_grid(Raster(decoded.displacement_m, decoded.crs, decoded.transform,
+                                      decoded.source))
+            coherence = decoded.coherence
             if state is None:
                 reference = _new_series_reference(ctx, target, frame, pgrid, coherence,
                                                   tally)
@@ -477,8 +409,8 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     raise DatasetError(f"{fetched.unw_path}: grid {pgrid.shape} differs from "
                                        f"the series' ({gpath})")
                 new = state
-            disp = phase_to_displacement(unw.data, sensor)
-            new = append(new, Interferogram(p.date1, p.date2, disp, coherence))
+            new = append(new, Interferogram(p.date1, p.date2, decoded.displacement_m,
+                                            coherence))
         except MonitorError as exc:
             _fail(ctx, target, p, "ingest", exc, now, tally)
             break
@@ -538,7 +470,7 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
         if s.raised is None:
             continue
         message = (f"{target.name} ({target.id}): level {s.raised.name.lower()} at epoch "
-                   f"{s.epoch}: {s.reason}; {decision_note(by_epoch[s.epoch])}")
+                   f"{s.epoch}: {s.reason}; {by_epoch[s.epoch].decision_note}")
         alert = store.raise_alert(target.id, s.epoch, ALERT_KIND, s.raised, message, now)
         if alert is None:  # raised by an earlier poll; deliveries are queued again if lost
             alert = next(a for a in store.list_alerts(target.id)
@@ -558,24 +490,6 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
                 ctx.settings, target.id, epoch).exists()):
             discard_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch))
     return raised, queued, levels
-
-
-def decision_note(score: Score) -> str:
-    """One sentence saying which scores the policy decided on for this epoch."""
-    raw = "n/a" if score.p_fused is None else f"{score.p_fused:.2f}"
-    if score.corrected:
-        p = score.p_fused_corrected
-        return (f"decided on atmosphere-corrected scores ({score.correction_method}): "
-                f"P {raw} raw, {'n/a' if p is None else f'{p:.2f}'} corrected")
-    if score.correction_method == "none":
-        reason = (score.correction or {}).get("reason", "unknown")
-        return f"decided on raw scores (P {raw}): no atmospheric correction possible ({reason})"
-    return f"decided on raw scores (P {raw})"
-
-
-def quicklook_path(settings: Settings, target_id: str, epoch: date) -> Path:
-    """Where the quicklook PNG of an alert of ``target_id`` at ``epoch`` is kept."""
-    return Path(settings.watch.quicklook_dir) / f"{target_id}_{epoch:%Y%m%d}.png"
 
 
 def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,

@@ -169,6 +169,21 @@ class Score(Base):
         """The LSTT p-value the policy decides on (corrected when a correction was made)."""
         return self.lstt_p_corrected if self.corrected else self.lstt_p
 
+    @property
+    def decision_note(self) -> str:
+        """One sentence saying which scores the policy decided on for this epoch (alert
+        log lines and e-mail)."""
+        raw = "n/a" if self.p_fused is None else f"{self.p_fused:.2f}"
+        if self.corrected:
+            p = self.p_fused_corrected
+            return (f"decided on atmosphere-corrected scores ({self.correction_method}): "
+                    f"P {raw} raw, {'n/a' if p is None else f'{p:.2f}'} corrected")
+        if self.correction_method == "none":
+            reason = (self.correction or {}).get("reason", "unknown")
+            return (f"decided on raw scores (P {raw}): no atmospheric correction possible "
+                    f"({reason})")
+        return f"decided on raw scores (P {raw})"
+
 
 class Alert(Base):
     """An alert (unique per target, epoch and kind); level is a ``AlertLevel`` value."""

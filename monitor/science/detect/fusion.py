@@ -169,6 +169,33 @@ def detect_displacement(
     return fuse_maps(maps, threshold, keep_maps)
 
 
+@dataclass(frozen=True)
+class CnnDetector:
+    """The multi-gain CNN as a detector of displacement maps (a ``monitor.ports.Detector``):
+    :func:`detect_displacement` with its settings fixed, maps kept.
+
+    Attributes:
+        model: A 2-class detector network.
+        gains: Wrap gains (default 1, 2, 4, 8).
+        fringe_spacing_m: LOS metres per fringe at gain 1 (default 0.028 m).
+        threshold: Flag threshold (0.5).
+        method: Inference path, ``"auto"``, ``"dense"`` or ``"sliding"``.
+    """
+
+    model: PatchClassifier
+    gains: Sequence[float] = DEFAULT_GAINS
+    fringe_spacing_m: float = DEFAULT_FRINGE_SPACING_M
+    threshold: float = DEFAULT_THRESHOLD
+    method: str = "auto"
+
+    def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
+        """Score ``displacement_m`` (LOS metres, ``(ny, nx)``, NaN = incoherent)."""
+        return detect_displacement(self.model, displacement_m, gains=self.gains,
+                                   fringe_spacing_m=self.fringe_spacing_m,
+                                   threshold=self.threshold, method=self.method,
+                                   keep_maps=True)
+
+
 def detect_wrapped(
     model: PatchClassifier,
     wrapped_rad: ArrayLike,

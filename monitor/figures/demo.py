@@ -1,4 +1,4 @@
-"""Quicklook figures (matplotlib, Agg backend): what a volcanologist looks at first."""
+"""The demo's series figure: what a volcanologist looks at first."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.colors import LightSource
+from numpy.typing import NDArray
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LightSource  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
-
-from monitor.science.geometry import rewrap  # noqa: E402
+from monitor.figures.style import new_figure, save_png
+from monitor.science.geometry import rewrap
 
 
 def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
@@ -41,9 +38,8 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
         lstt_p: LSTT p-value per epoch (None where not scored).
         alert_from: First epoch at an alert level, shaded from there on.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 5, figsize=(20, 4.0), constrained_layout=True)
+    fig = new_figure((20, 4.0))
+    axes = fig.subplots(1, 5)
     if dem is not None:
         shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(dem), vert_exag=2)
         axes[0].imshow(shade, cmap="gray")
@@ -87,9 +83,7 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
         handles, labels = handles + h2, labels + l2
     ax.legend(handles, labels, fontsize=7, loc="upper left")
     fig.suptitle(title)
-    fig.savefig(p, dpi=90)
-    plt.close(fig)
-    return p
+    return save_png(fig, path, dpi=90)
 
 
 def _cm(values: Sequence[float | None]) -> NDArray[np.float64]:

@@ -1,4 +1,4 @@
-"""The quicklook PNG attached to alert e-mail (matplotlib, Agg backend).
+"""The quicklook PNG attached to alert e-mail.
 
 Left: the wrapped cumulative displacement (re-wrapped at gain 1, one colour cycle = 2.8 cm
 of LOS, hsv colour map) with the fused-probability contours P > 0.5 (dark green) and
@@ -8,20 +8,18 @@ LSTT p-value history of the target. Arrays in, PNG bytes out.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import date
 
 import matplotlib
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike, NDArray
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
-
-from monitor.errors import InputError  # noqa: E402
-from monitor.science.geometry import rewrap  # noqa: E402
+from monitor.errors import InputError
+from monitor.figures.style import new_figure, png_bytes
+from monitor.science.geometry import rewrap
 
 #: Probability contour levels and colours (seed 002 figure 4: dark and bright green).
 CONTOUR_LEVELS: tuple[float, ...] = (0.5, 0.8)
@@ -79,7 +77,7 @@ def alert_quicklook_figure(cumulative_m: ArrayLike, p_fused_map: ArrayLike,
         raise InputError(f"alert quicklook: at most {len(CONTOUR_COLOURS)} contour levels, "
                          f"got {list(levels)}")
 
-    fig = Figure(figsize=(10.0, 4.2), dpi=80, layout="constrained")
+    fig = new_figure((10.0, 4.2), dpi=80)
     ax_map, ax_hist = fig.subplots(1, 2, width_ratios=(1.0, 1.2))
     cmap = matplotlib.colormaps["hsv"].with_extremes(bad="0.75")
     im = ax_map.imshow(np.ma.masked_invalid(rewrap(disp, 1.0)), cmap=cmap, vmin=-np.pi,
@@ -129,6 +127,4 @@ def alert_quicklook_png(cumulative_m: ArrayLike, p_fused_map: ArrayLike,
     fig = alert_quicklook_figure(cumulative_m, p_fused_map, target_mask, epochs=epochs,
                                  p_history=p_history, lstt_p_history=lstt_p_history,
                                  title=title, lstt_alpha=lstt_alpha, levels=levels)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return png_bytes(fig)

@@ -1,0 +1,34 @@
+"""Windows of images: the central ``size`` x ``size`` window of a map or a stack of maps."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError
+
+_Array = TypeVar("_Array", bound=NDArray[np.generic])
+
+
+def centre_crop(x: _Array, size: int, name: str = "image") -> _Array:
+    """The central ``size`` x ``size`` window of the last two axes, contiguous.
+
+    Args:
+        x: A map ``(ny, nx)`` or a stack of maps ``(..., ny, nx)``.
+        size: Window side, pixels (odd margins put the extra pixel after the window).
+        name: What ``x`` is, for the error message (a DEM's name...).
+
+    Raises:
+        InputError: ``x`` has fewer than two axes, or is smaller than the window.
+    """
+    if x.ndim < 2:
+        raise InputError(f"centre_crop: {name} must be (..., ny, nx), got shape {x.shape}")
+    ny, nx = x.shape[-2:]
+    if size < 1 or ny < size or nx < size:
+        raise InputError(f"{name} covers only {ny} x {nx} pixels, fewer than the {size} x "
+                         f"{size} window asked for; ask for a window of at most "
+                         f"{min(ny, nx)} pixels (or a coarser pixel spacing)")
+    r0, c0 = (ny - size) // 2, (nx - size) // 2
+    return np.ascontiguousarray(x[..., r0:r0 + size, c0:c0 + size])  # type: ignore[return-value]
