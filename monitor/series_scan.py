@@ -88,12 +88,11 @@ from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.lstt_regions import auto_reference_regions, lstt_regions
 from monitor.science.network import NetworkGap
 from monitor.science.timeseries import CumulativeSeries, cumulative_series
+from monitor.series_defaults import DEFAULT_TARGET_RADIUS_KM as DEFAULT_TARGET_RADIUS_KM
+from monitor.series_defaults import NETWORKS as NETWORKS
 
 log = logging.getLogger(__name__)
 
-#: Target disc radius when ``--target`` gives none: covers the half-amplitude footprint
-#: of a Mogi source down to about 4 km depth (half width 0.766 x depth).
-DEFAULT_TARGET_RADIUS_KM = 3.0
 #: Reference windows wanted by ``--references auto``.
 AUTO_REFERENCE_COUNT = 3
 #: A pixel is "stably coherent" for automatic references when coherent in more than this
@@ -101,8 +100,6 @@ AUTO_REFERENCE_COUNT = 3
 AUTO_REFERENCE_COHERENT_FRACTION = 0.9
 #: Significance level of ``lstt_reject``.
 LSTT_ALPHA = 0.05
-#: ``--network`` choices -> :func:`~monitor.science.timeseries.cumulative_series` methods.
-NETWORKS = {"auto": "auto", "daisy": "daisy-chain", "sbas": "sbas"}
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,22 @@
 
 Argument types for lists of gains and widths, the compute device and thread count, and
 the loading of detector model files, including the weights shipped inside the package
-(``monitor/science/detect/weights/<arch>.pt``).
+(``monitor/science/detect/weights/<arch>.pt``). Torch and the detector are imported only
+when a command runs, so that ``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
-import torch
-
-from monitor.config import CorrectionSettings
 from monitor.errors import InputError
-from monitor.io.models import DEFAULT_ARCH, load_detector, packaged_weights
-from monitor.science.detect.second_look import SecondLookSettings
+
+if TYPE_CHECKING:
+    from monitor.config import CorrectionSettings
+    from monitor.io.models import LoadedModel
+    from monitor.science.detect.second_look import SecondLookSettings
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,6 +33,8 @@ def second_look_settings(radius_km: float,
                          correction: CorrectionSettings) -> SecondLookSettings:
     """The detector's second look: ``--second-look-radius-km`` and the ``[correction]``
     band and pixel limits (linear in height, see :class:`SecondLookSettings`)."""
+    from monitor.science.detect.second_look import SecondLookSettings
+
     if not (radius_km >= 0 and math.isfinite(radius_km)):
         raise InputError(f"--second-look-radius-km must be >= 0, got {radius_km}")
     return SecondLookSettings(exclusion_radius_m=radius_km * 1e3,
@@ -70,6 +74,8 @@ def ints_arg(text: str) -> tuple[int, ...]:
 
 def resolve_device(name: str) -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; checks ``"cuda"``."""
+    import torch
+
     if name not in DEVICES:
         raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
     if name == "auto":
@@ -86,7 +92,14 @@ def set_threads(threads: int | None) -> None:
         return
     if threads < 1:
         raise InputError(f"--threads must be at least 1, got {threads}")
+    import torch
+
     torch.set_num_threads(threads)
 
 
-__all__ = ["DEFAULT_ARCH", "load_detector", "packaged_weights"]
+def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:
+    """:func:`monitor.io.models.load_detector`, imported when a command needs a network
+    (so that ``--help`` does not load torch)."""
+    from monitor.io.models import load_detector as load
+
+    return load(path, arch, device)

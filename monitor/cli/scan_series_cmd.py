@@ -39,25 +39,19 @@ import argparse
 import json
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
-from monitor.config import load_settings
 from monitor.errors import InputError
-from monitor.io.licsar_frame import GroundDisc, open_frame, read_frame, read_grid
-from monitor.io.models import LoadedModel
-from monitor.science.detect.registry import ARCHITECTURES
-from monitor.science.lstt import DEFAULT_PERMUTATIONS
-from monitor.series_scan import (
-    DEFAULT_TARGET_RADIUS_KM,
-    NETWORKS,
-    EpochScore,
-    PreparedSeries,
-    ScoringOptions,
-    prepare_series,
-    score_epoch,
-)
+from monitor.science.detect.names import ARCHITECTURE_NAMES as ARCHITECTURES
+from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
+from monitor.series_defaults import DEFAULT_TARGET_RADIUS_KM, NETWORKS
+
+if TYPE_CHECKING:
+    from monitor.io.licsar_frame import GroundDisc
+    from monitor.io.models import LoadedModel
+    from monitor.series_scan import EpochScore, PreparedSeries
 
 
 def _numbers(text: str, option: str, counts: tuple[int, ...], form: str) -> list[float]:
@@ -74,6 +68,8 @@ def _numbers(text: str, option: str, counts: tuple[int, ...], form: str) -> list
 
 def _disc(vals: list[float], text: str, option: str,
           default_radius_km: float = DEFAULT_TARGET_RADIUS_KM) -> GroundDisc:
+    from monitor.io.licsar_frame import GroundDisc
+
     lon, lat = vals[0], vals[1]
     radius = vals[2] if len(vals) == 3 else default_radius_km
     if not -180.0 <= lon <= 360.0 or not -90.0 <= lat <= 90.0:
@@ -195,6 +191,10 @@ def _text_line(score: EpochScore) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build the series, print one result per epoch; non-zero when a product was skipped."""
+    from monitor.config import load_settings
+    from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+    from monitor.series_scan import ScoringOptions, prepare_series, score_epoch
+
     settings = load_settings(args.config)
     target = parse_target(args.target)
     references = parse_references(args.references)

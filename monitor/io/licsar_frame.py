@@ -123,9 +123,25 @@ def frame_grid(raster: Raster) -> FrameGrid:
         raise DatasetError(f"{raster.path}: expected a north-up {_GEOGRAPHIC} LiCSAR raster, "
                            f"got CRS {raster.crs} and transform {tuple(t) if t else None}")
     ny, nx = raster.shape
-    lat_mid = t.f + t.e * ny / 2.0
-    dx = abs(t.a) * M_PER_DEG * math.cos(math.radians(lat_mid))
-    return FrameGrid((ny, nx), t, (dx, abs(t.e) * M_PER_DEG), str(raster.path))
+    return FrameGrid((ny, nx), t, geographic_pixel_m(t, ny), str(raster.path))
+
+
+def geographic_pixel_m(transform: Affine, ny: int) -> tuple[float, float]:
+    """Pixel size ``(east, north)`` in metres of a north-up grid in degrees.
+
+    ``|a| * 111,320 * cos(latitude of the grid centre)`` east and ``|e| * 111,320`` north
+    (a sphere of 111.32 km per degree: within 0.7 % of the ellipsoid at any latitude).
+    The frame grid and ``insar-monitor scan`` both use it, so one raster has one pixel
+    size wherever it is read.
+
+    Args:
+        transform: Affine transform of the grid (pixel corners), degrees.
+        ny: Rows of the grid (the centre latitude is ``f + e * ny / 2``).
+    """
+    lat_mid = transform.f + transform.e * ny / 2.0
+    lat_mid = max(-90.0, min(90.0, lat_mid))
+    dx = abs(transform.a) * M_PER_DEG * math.cos(math.radians(lat_mid))
+    return dx, abs(transform.e) * M_PER_DEG
 
 
 @dataclass(frozen=True)
