@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.cli.help_text import description_from
 from monitor.errors import InputError
 from monitor.science import lstt_defaults
 
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lstt`` subcommand."""
     parser = subparsers.add_parser(
         "lstt", help="least-squares two-sample test between two rasters or sample arrays",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=description_from(__doc__),
     )
     parser.add_argument("a", help="A (numerator): raster (.tif) or .npy samples")
     parser.add_argument("b", help="B (denominator): raster (.tif) or .npy samples")

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
+from monitor.cli.help_text import description_from
 from monitor.errors import InputError
 from monitor.science.detect.names import ARCHITECTURE_NAMES as ARCHITECTURES
 from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
@@ -104,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "scan-series",
         help="build a LiCSAR frame's cumulative series and score every epoch (CNN + LSTT)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("archive", metavar="ARCHIVE_DIR", help="root of the LiCSAR layout")
