@@ -12,14 +12,10 @@ import argparse
 import math
 from typing import TYPE_CHECKING
 
-from monitor.errors import InputError
-
 if TYPE_CHECKING:
     from monitor.config import CorrectionSettings
     from monitor.io.models import LoadedModel
     from monitor.science.detect.second_look import SecondLookSettings
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def add_second_look_radius(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +27,10 @@ def add_second_look_radius(parser: argparse.ArgumentParser) -> None:
 
 def second_look_settings(radius_km: float,
                          correction: CorrectionSettings) -> SecondLookSettings:
-    """The detector's second look: ``--second-look-radius-km`` and the ``[correction]``
-    band and pixel limits (linear in height, see :class:`SecondLookSettings`)."""
-    from monitor.science.detect.second_look import SecondLookSettings
+    """:func:`monitor.detector_settings.second_look_settings`, imported when needed."""
+    from monitor.detector_settings import second_look_settings as build
 
-    if not (radius_km >= 0 and math.isfinite(radius_km)):
-        raise InputError(f"--second-look-radius-km must be >= 0, got {radius_km}")
-    return SecondLookSettings(exclusion_radius_m=radius_km * 1e3,
-                              band_sigma_m=correction.band_sigma_m,
-                              min_pixels=correction.min_pixels,
-                              min_height_range_m=correction.min_height_range_m)
+    return build(radius_km, correction)
 
 
 def gains_arg(text: str) -> tuple[float, ...]:
@@ -73,28 +63,17 @@ def ints_arg(text: str) -> tuple[int, ...]:
 
 
 def resolve_device(name: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; checks ``"cuda"``."""
-    import torch
+    """:func:`monitor.compute_device.resolve_device` (torch imported when called)."""
+    from monitor.compute_device import resolve_device as resolve
 
-    if name not in DEVICES:
-        raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA device; "
-                         "use --device cpu or auto")
-    return name
+    return resolve(name)
 
 
 def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads`` when ``--threads`` is given (at least 1)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise InputError(f"--threads must be at least 1, got {threads}")
-    import torch
+    """:func:`monitor.compute_device.set_threads` (torch imported when called)."""
+    from monitor.compute_device import set_threads as set_torch_threads
 
-    torch.set_num_threads(threads)
+    set_torch_threads(threads)
 
 
 def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:
