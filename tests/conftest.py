@@ -56,7 +56,7 @@ def _agung_scene(k1_zenith: float, incidence_deg: float, turbulence_m: float,
     with a peak LOS of ``uplift_m``; ``atmosphere`` = S + T; ``deformation`` = S + T + D."""
     import math
 
-    from monitor.cli.evaluate_cmd import centre_crop, dem_on_grid
+    from monitor.evaluation.grids import centre_crop, dem_on_grid
     from monitor.science.atmosphere import turbulent_delay
     from monitor.science.geometry import project_to_los
     from monitor.science.grids import grid_xy
@@ -87,7 +87,7 @@ def agung_scene() -> Callable[..., StratifiedScene]:
 def model() -> LoadedModel:
     """The packaged compact detector, loaded once for the watch tests (read-only use);
     a module that needs other weights defines its own ``model``."""
-    from monitor.cli.detector_options import load_detector
+    from monitor.io.models import load_detector
 
     return load_detector(None, "compact")
 
