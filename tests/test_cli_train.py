@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from monitor.cli import main
-from monitor.cli.train_cmd import centre_crop, random_crops
 from monitor.errors import InputError
 from monitor.io.checkpoints import load_checkpoint
 from monitor.io.datasets import write_dataset
 from monitor.io.models import load_model
 from monitor.science.detect.compact import CompactNet
+from monitor.science.detect.crops import centre_crop, random_crops
 from monitor.science.detect.training import TrainingCheckpoint, train
 from monitor.science.synth import SynthRecipe
 
