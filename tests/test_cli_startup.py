@@ -8,10 +8,14 @@ to what the heavy modules use and check in a fresh interpreter what start-up imp
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+
+from monitor.cli import main
 
 #: Never imported by building the parser (``--help``, ``--version``).
 HEAVY = ("torch", "matplotlib", "scipy", "rasterio", "sqlalchemy", "skimage", "numpy",
@@ -19,11 +23,13 @@ HEAVY = ("torch", "matplotlib", "scipy", "rasterio", "sqlalchemy", "skimage", "n
 
 
 def _imported_after(code: str) -> set[str]:
+    """Top-level packages imported by ``code`` in a fresh interpreter (help text that
+    ``code`` prints is kept apart from the list)."""
     script = (f"import sys\n{code}\n"
-              "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))")
+              "print('@@modules@@', *sorted({m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, timeout=120)
-    return set(out.stdout.split())
+    return set(out.stdout.rsplit("@@modules@@", 1)[1].split())
 
 
 def test_building_the_parser_imports_nothing_heavy() -> None:
@@ -59,3 +65,47 @@ def test_light_choices_match_the_implementations() -> None:
     assert geometry.SENTINEL1 is sensors.SENTINEL1
     assert synth_archive.KNOWN_VOLCANOES is __import__(
         "monitor.io.volcanoes", fromlist=["KNOWN_VOLCANOES"]).KNOWN_VOLCANOES
+
+
+#: Sphinx markup that must not reach a terminal.
+MARKUP = (":mod:", ":func:", ":class:", ":data:", ":meth:", ":attr:", ":exc:", "``")
+
+
+def _all_parsers(parser: argparse.ArgumentParser,
+                 prog: str = "insar-monitor") -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _all_parsers(sub, f"{prog} {name}")
+    return found
+
+
+def _parser_of_main(monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
+    """The parser ``main`` builds, caught as it parses ``--version``."""
+    seen: list[argparse.ArgumentParser] = []
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+        seen.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    return seen[0]
+
+
+def test_no_help_text_shows_sphinx_markup(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    parsers = _all_parsers(_parser_of_main(monkeypatch))
+    capsys.readouterr()
+    assert len(parsers) > 15 and "insar-monitor scan-series" in dict(parsers)
+    offenders = []
+    for prog, p in parsers:
+        text = p.format_help()
+        offenders += [f"{prog}: {m}" for m in MARKUP if m in text]
+    assert not offenders, "help text with reST markup:\n" + "\n".join(offenders)
+    # the roles became their targets: scan-series names the module that holds its rules
+    scan_series = dict(parsers)["insar-monitor scan-series"].format_help()
+    assert "monitor.series_scan" in scan_series
