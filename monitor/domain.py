@@ -1,6 +1,7 @@
 """Frozen records shared by the layers of the watch: products, epochs, scores, alerts.
 
-Times are UTC and timezone-aware; acquisition epochs are dates (DESIGN.md).
+Times are UTC and timezone-aware; acquisition epochs are dates (docs/architecture.md).
+Numpy is imported for type checking only, so the command line starts without it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from monitor.errors import InputError
 
-if TYPE_CHECKING:  # the affine type rasterio uses; no runtime import of rasterio here
+if TYPE_CHECKING:  # types only: the command line starts without numpy or rasterio
+    import numpy as np
+    from numpy.typing import NDArray
     from rasterio.transform import Affine
 
 

@@ -29,6 +29,12 @@ class InputError(MonitorError, ValueError):
     exit_code = 2
 
 
+class UnitsError(InputError):
+    """Values that cannot be what their declared units say (radians read as metres, a
+    coherence map scored as phase, a wavelength in centimetres); the message names the
+    file or option and the likely fix."""
+
+
 class RasterError(MonitorError, OSError):
     """A raster file cannot be read or written, or its content is unusable."""
 

@@ -30,11 +30,19 @@ POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
 #: Parameters of a fixture run on SQLite always and on PostgreSQL when POSTGRES_ENV is set.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
+SHARED_DEM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dem"
 
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def shared_dem_dir() -> Path:
+    if not SHARED_DEM_DIR.is_dir():
+        pytest.skip(f"shared SRTM tiles not found at {SHARED_DEM_DIR}")
+    return SHARED_DEM_DIR
 
 
 StratifiedScene = dict[str, "np.ndarray"]
@@ -48,14 +56,13 @@ def _agung_scene(k1_zenith: float, incidence_deg: float, turbulence_m: float,
     with a peak LOS of ``uplift_m``; ``atmosphere`` = S + T; ``deformation`` = S + T + D."""
     import math
 
-    from monitor.cli.evaluate_cmd import dem_on_grid
+    from monitor.evaluation.grids import dem_on_grid, dem_window
     from monitor.science.atmosphere import turbulent_delay
     from monitor.science.geometry import project_to_los
     from monitor.science.grids import grid_xy
     from monitor.science.sources import mogi
-    from monitor.science.windows import centre_crop
 
-    dem = centre_crop(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
+    dem = dem_window(dem_on_grid("agung", 100.0), 224, "agung").astype(np.float32)
     strat = -k1_zenith * (dem - dem.min()) / math.cos(math.radians(incidence_deg))
     turb = turbulent_delay((224, 224), 100.0, turbulence_m, turbulence_length_m,
                            np.random.default_rng(seed))
@@ -80,7 +87,7 @@ def agung_scene() -> Callable[..., StratifiedScene]:
 def model() -> LoadedModel:
     """The packaged compact detector, loaded once for the watch tests (read-only use);
     a module that needs other weights defines its own ``model``."""
-    from monitor.cli.detector_options import load_detector
+    from monitor.io.models import load_detector
 
     return load_detector(None, "compact")
 

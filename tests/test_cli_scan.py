@@ -15,9 +15,9 @@ import torch
 from rasterio.transform import from_origin
 
 from monitor.cli import main
-from monitor.cli.scan_cmd import ScanOptions, to_network_input
 from monitor.io.models import model_sha256, save_model
 from monitor.io.rasters import Raster, read_raster, write_raster
+from monitor.raster_scan import ScanOptions, to_network_input
 from monitor.science.detect.compact import CompactNet
 from monitor.science.detect.fusion import detect_displacement
 from monitor.science.geometry import SENTINEL1, Sensor, rewrap, wrap

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from monitor.cli import main
-from monitor.cli.train_cmd import random_crops
 from monitor.errors import InputError
 from monitor.io.checkpoints import load_checkpoint
 from monitor.io.datasets import write_dataset
@@ -18,7 +17,7 @@ from monitor.io.models import load_model
 from monitor.science.detect.compact import CompactNet
 from monitor.science.detect.training import TrainingCheckpoint, train
 from monitor.science.synth import SynthRecipe
-from monitor.science.windows import centre_crop
+from monitor.science.windows import centre_crop, random_crops
 
 #: Easy data: positives are 8-20 cm Mogi uplifts (3-7 fringes), negatives weak
 #: stratification and turbulence; no decorrelation.

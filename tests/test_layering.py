@@ -86,3 +86,39 @@ def test_rooms_below_the_service_do_not_import_it() -> None:
                     offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
     assert not offenders, ("store/, notify/, archive/, io/ and figures/ sit below the "
                            "service and must not import it:\n" + "\n".join(offenders))
+
+
+def test_tests_reach_the_cli_through_main_only() -> None:
+    """The CLI is an edge: tests run commands with ``monitor.cli.main([...])`` and import
+    what they check from the modules below it, never ``monitor.cli.<module>``."""
+    offenders = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                bad = [a.name for a in node.names
+                       if a.name == "monitor.cli" or a.name.startswith("monitor.cli.")]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("monitor.cli."):
+                    bad = [node.module]
+                elif node.module == "monitor.cli":
+                    bad = [f"monitor.cli.{a.name}" for a in node.names if a.name != "main"]
+                else:
+                    bad = []
+            else:
+                continue
+            offenders += [f"{path.name}:{node.lineno} imports {b}" for b in bad]
+    assert not offenders, "tests must use `from monitor.cli import main`:\n" + \
+        "\n".join(offenders)
+
+
+def test_application_modules_do_not_import_the_cli() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "cli" or rel.name == "__main__.py":
+            continue
+        for name in _imports(path):
+            if name == "monitor.cli" or name.startswith("monitor.cli."):
+                offenders.append(f"{rel} imports {name}")
+    assert not offenders, "only the CLI may import monitor.cli:\n" + "\n".join(offenders)

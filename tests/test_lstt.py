@@ -3,7 +3,6 @@ null, power, region sampling, reference choice, bad input and the ``lstt`` comma
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitor.cli import lstt_cmd
+from monitor.cli import main
 from monitor.errors import InputError, RasterError
 from monitor.io.rasters import write_raster
 from monitor.science import lstt as lt
@@ -313,10 +312,13 @@ def test_bad_input_gets_clear_errors(rng: np.random.Generator) -> None:
 
 
 def _run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    lstt_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["lstt", *argv])
-    return int(args.func(args))
+    return main(["lstt", *argv])
+
+
+def _cli_error(capsys: pytest.CaptureFixture[str], argv: list[str], exit_code: int) -> str:
+    """The error line of a command that must fail with ``exit_code``."""
+    assert _run_cli(argv) == exit_code
+    return capsys.readouterr().err
 
 
 def test_cli_json_on_sample_arrays(tmp_path: Path, rng: np.random.Generator,
@@ -346,19 +348,19 @@ def test_cli_rasters_and_patches(tmp_path: Path, rng: np.random.Generator,
     assert record["correlation_length_px"] < 1.0  # white noise
 
 
-def test_cli_errors(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_cli_errors(tmp_path: Path, rng: np.random.Generator,
+                    capsys: pytest.CaptureFixture[str]) -> None:
     a, wide, vec = tmp_path / "a.npy", tmp_path / "wide.npy", tmp_path / "vec.npy"
     np.save(a, rng.normal(size=100))
     np.save(wide, rng.normal(size=(64, 200)))
     np.save(vec, rng.normal(size=(100, 9)))
-    with pytest.raises(InputError, match="no such file"):
-        _run_cli([str(tmp_path / "missing.npy"), str(a)])
-    with pytest.raises(InputError, match="--as-raster"):
-        _run_cli([str(wide), str(a)])
-    with pytest.raises(InputError, match="same patch size"):
-        _run_cli([str(vec), str(a)])
-    with pytest.raises(InputError, match="--permutations"):
-        _run_cli([str(a), str(a), "--permutations", "0"])
-    with pytest.raises(RasterError):
-        _run_cli([str(tmp_path / "missing.tif"), str(a)])
+    bad_input = InputError.exit_code
+    assert "no such file" in _cli_error(capsys, [str(tmp_path / "missing.npy"), str(a)],
+                                        bad_input)
+    assert "--as-raster" in _cli_error(capsys, [str(wide), str(a)], bad_input)
+    assert "same patch size" in _cli_error(capsys, [str(vec), str(a)], bad_input)
+    assert "--permutations" in _cli_error(capsys, [str(a), str(a), "--permutations", "0"],
+                                          bad_input)
+    assert "missing.tif" in _cli_error(capsys, [str(tmp_path / "missing.tif"), str(a)],
+                                       RasterError.exit_code)
     assert _run_cli([str(wide), str(wide), "--as-raster", "--permutations", "10"]) == 0

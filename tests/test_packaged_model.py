@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.cli.detector_options import load_detector, packaged_weights
+from monitor.io.models import load_detector, packaged_weights
 from monitor.science.atmosphere import turbulent_delay
 from monitor.science.detect.fusion import detect_displacement
 from monitor.science.geometry import project_to_los

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,7 +13,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from monitor.cli import db_cmd
+from monitor.cli import main
 from monitor.domain import AlertLevel, ProductRef, ProductStatus, RemoteFile, ScoreCorrection
 from monitor.errors import InputError, StoreError
 from monitor.store import (
@@ -105,15 +104,11 @@ def test_require_current_refuses_empty_and_old_database(database_url: str) -> No
 
 def test_db_cli_upgrades_and_reports(database_url: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    db_cmd.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["db", "current", "--url", database_url])
-    assert args.func(args) == 0
+    assert main(["db", "current", "--url", database_url]) == 0
     assert "none (empty database)" in capsys.readouterr().out
-    args = parser.parse_args(["db", "upgrade", "--url", database_url])
-    assert args.func(args) == 0
+    assert main(["db", "upgrade", "--url", database_url]) == 0
     assert "upgraded from an empty database to 0002" in capsys.readouterr().out
-    assert args.func(args) == 0
+    assert main(["db", "upgrade", "--url", database_url]) == 0
     assert "already at revision 0002" in capsys.readouterr().out
     require_current(database_url)
 

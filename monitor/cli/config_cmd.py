@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from monitor.config import load_settings
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("config", help="check or show a configuration file")
@@ -21,12 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from monitor.config import load_settings
+
     load_settings(args.file)
     print(f"{args.file}: OK")
     return 0
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from monitor.config import load_settings
+
     settings = load_settings(args.file)
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
     return 0

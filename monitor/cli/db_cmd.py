@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.config import load_settings
-from monitor.store.schema import current_revision, head_revision, upgrade
-from monitor.store.session import mask_url
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("db", help="upgrade or inspect the database schema")
@@ -28,10 +24,15 @@ def database_url(args: argparse.Namespace) -> str:
     """``--url`` if given, else the configuration's ``[database] url``."""
     if args.url:
         return str(args.url)
+    from monitor.config import load_settings
+
     return load_settings(args.config).database.url
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from monitor.store.schema import current_revision, upgrade
+    from monitor.store.session import mask_url
+
     url = database_url(args)
     before = current_revision(url)
     upgrade(url)
@@ -44,6 +45,9 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
+    from monitor.store.schema import current_revision, head_revision
+    from monitor.store.session import mask_url
+
     url = database_url(args)
     current = current_revision(url)
     head = head_revision()

@@ -17,19 +17,6 @@ import shutil
 from datetime import date
 from pathlib import Path
 
-from monitor.config import settings_from_mapping
-from monitor.figures.demo import series_figure
-from monitor.io.licsar_frame import open_frame
-from monitor.io.models import load_detector
-from monitor.io.rasters import read_raster
-from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
-from monitor.science.synth_series import SeriesScenario
-from monitor.service.daemon import Daemon
-from monitor.service.frame_state import grid_path, load_grid
-from monitor.service.scoring import target_discs
-from monitor.service.series_files import load_state, series_path
-from monitor.store.schema import upgrade
-
 FRAME = "022D_04826_121209"
 TARGET_ID = "demo"
 
@@ -43,6 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.config import settings_from_mapping
+    from monitor.figures.demo import series_figure
+    from monitor.io.licsar_frame import open_frame
+    from monitor.io.models import load_detector
+    from monitor.io.rasters import read_raster
+    from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
+    from monitor.science.synth_series import SeriesScenario
+    from monitor.service.daemon import Daemon
+    from monitor.service.frame_state import grid_path, load_grid
+    from monitor.service.scoring import target_discs
+    from monitor.service.series_files import load_state, series_path
+    from monitor.store.schema import upgrade
+
     out = Path(args.out).resolve()
     scenario = SeriesScenario(start=date(2024, 1, 6), n_epochs=40, interval_days=12,
                               onset=date(2024, 9, 2), rate_m_per_yr=0.08)

@@ -2,41 +2,36 @@
 
 Argument types for lists of gains and widths, the compute device and thread count, and
 the loading of detector model files, including the weights shipped inside the package
-(``monitor/science/detect/weights/<arch>.pt``).
+(``monitor/science/detect/weights/<arch>.pt``). Torch and the detector are imported only
+when a command runs, so that ``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from monitor.io.models import LoadedModel
 
-from monitor.config import CorrectionSettings
-from monitor.errors import InputError
-from monitor.io.models import DEFAULT_ARCH, load_detector, packaged_weights
-from monitor.science.detect.second_look import SecondLookSettings
 
-DEVICES = ("auto", "cpu", "cuda")
+def _radius_km(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number of km >= 0, got {text!r}")
+    return value
 
 
 def add_second_look_radius(parser: argparse.ArgumentParser) -> None:
-    """``--second-look-radius-km``, for the commands that give the detector its second look."""
-    parser.add_argument("--second-look-radius-km", type=float, default=3.0,
+    """``--second-look-radius-km``, for the commands that give the detector its second look
+    (the ``[correction]`` settings' ``second_look(exclusion_radius_m)``)."""
+    parser.add_argument("--second-look-radius-km", type=_radius_km, default=3.0,
                         help="second look: disc around the detected peak left out of the "
                              "phase-elevation fit, km (3, the watch's target radius)")
-
-
-def second_look_settings(radius_km: float,
-                         correction: CorrectionSettings) -> SecondLookSettings:
-    """The detector's second look: ``--second-look-radius-km`` and the ``[correction]``
-    band and pixel limits (linear in height, see :class:`SecondLookSettings`)."""
-    if not (radius_km >= 0 and math.isfinite(radius_km)):
-        raise InputError(f"--second-look-radius-km must be >= 0, got {radius_km}")
-    return SecondLookSettings(exclusion_radius_m=radius_km * 1e3,
-                              band_sigma_m=correction.band_sigma_m,
-                              min_pixels=correction.min_pixels,
-                              min_height_range_m=correction.min_height_range_m)
 
 
 def gains_arg(text: str) -> tuple[float, ...]:
@@ -69,24 +64,22 @@ def ints_arg(text: str) -> tuple[int, ...]:
 
 
 def resolve_device(name: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; checks ``"cuda"``."""
-    if name not in DEVICES:
-        raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA device; "
-                         "use --device cpu or auto")
-    return name
+    """:func:`monitor.compute_device.resolve_device` (torch imported when called)."""
+    from monitor.compute_device import resolve_device as resolve
+
+    return resolve(name)
 
 
 def set_threads(threads: int | None) -> None:
-    """``torch.set_num_threads`` when ``--threads`` is given (at least 1)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise InputError(f"--threads must be at least 1, got {threads}")
-    torch.set_num_threads(threads)
+    """:func:`monitor.compute_device.set_threads` (torch imported when called)."""
+    from monitor.compute_device import set_threads as set_torch_threads
+
+    set_torch_threads(threads)
 
 
-__all__ = ["DEFAULT_ARCH", "load_detector", "packaged_weights"]
+def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:
+    """:func:`monitor.io.models.load_detector`, imported when a command needs a network
+    (so that ``--help`` does not load torch)."""
+    from monitor.io.models import load_detector as load
+
+    return load(path, arch, device)

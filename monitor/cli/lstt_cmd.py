@@ -15,14 +15,15 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
-
+from monitor.cli.help_text import description_from
 from monitor.errors import InputError
-from monitor.io.rasters import read_raster
-from monitor.science import lstt as lstt_science
-from monitor.science import lstt_regions
+from monitor.science import lstt_defaults
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: Widest sample vector accepted from ``.npy`` (an 11 x 11 patch); wider arrays are
 #: almost certainly rasters given without ``--as-raster``.
@@ -34,11 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lstt`` subcommand."""
     parser = subparsers.add_parser(
         "lstt", help="least-squares two-sample test between two rasters or sample arrays",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=description_from(__doc__),
     )
     parser.add_argument("a", help="A (numerator): raster (.tif) or .npy samples")
     parser.add_argument("b", help="B (denominator): raster (.tif) or .npy samples")
-    parser.add_argument("--permutations", type=int, default=lstt_science.DEFAULT_PERMUTATIONS,
+    parser.add_argument("--permutations", type=int, default=lstt_defaults.DEFAULT_PERMUTATIONS,
                         help="random splits of the pooled samples (default %(default)s)")
     parser.add_argument("--patch", type=int, default=1,
                         help="take K x K windows from rasters as sample vectors (default 1)")
@@ -46,10 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keep at most N samples from each input (default %(default)s)")
     parser.add_argument("--spacing", type=int, default=None,
                         help="raster sampling grid step in pixels (default: estimated)")
-    parser.add_argument("--centres", type=int, default=lstt_science.DEFAULT_CENTRES,
+    parser.add_argument("--centres", type=int, default=lstt_defaults.DEFAULT_CENTRES,
                         help="kernel centres; lowered to the pooled sample size when "
                              "larger (default %(default)s)")
-    parser.add_argument("--select-on", choices=lstt_science.SELECT_ON,
+    parser.add_argument("--select-on", choices=lstt_defaults.SELECT_ON,
                         default="random-split",
                         help="split on which sigma and lambda are cross-validated")
     parser.add_argument("--as-raster", action="store_true",
@@ -64,6 +65,8 @@ def _is_raster(path: Path, as_raster: bool) -> bool:
 
 
 def _load_samples(path: Path) -> NDArray[np.float64]:
+    import numpy as np
+
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
@@ -89,6 +92,8 @@ def _subsample(x: NDArray[np.float64], max_samples: int, rng: np.random.Generato
                ) -> NDArray[np.float64]:
     if x.shape[0] <= max_samples:
         return x
+    import numpy as np
+
     return x[np.sort(rng.choice(x.shape[0], max_samples, replace=False))]
 
 
@@ -98,6 +103,12 @@ def _json_value(v: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the test and print the result (text, or JSON with ``--json``)."""
+    import numpy as np
+
+    from monitor.io.rasters import read_raster
+    from monitor.science import lstt as lstt_science
+    from monitor.science import lstt_regions
+
     if args.permutations < 1:
         raise InputError(f"--permutations: expected >= 1, got {args.permutations}")
     if args.max_samples < 2:

@@ -19,9 +19,7 @@ import threading
 from types import FrameType
 
 from monitor.cli.detector_options import load_detector
-from monitor.config import load_settings
 from monitor.errors import ArchiveError
-from monitor.service.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.config import load_settings
+    from monitor.service.daemon import Daemon
+
     settings = load_settings(args.config)
     daemon = Daemon(settings, args.config,
                     model_loader=lambda: load_detector(args.model, args.arch))

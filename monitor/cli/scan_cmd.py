@@ -50,50 +50,31 @@ import argparse
 import json
 import math
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-from rasterio.crs import CRS
-from rasterio.errors import CRSError, RasterioError
-from rasterio.warp import transform as warp_transform
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.detector_options import (
     add_second_look_radius,
     gains_arg,
     load_detector,
     resolve_device,
-    second_look_settings,
     set_threads,
 )
-from monitor.config import load_settings
-from monitor.errors import InputError, MonitorError, RasterError
-from monitor.io.dem import metres_per_degree
-from monitor.io.models import LoadedModel
-from monitor.io.rasters import Raster, read_raster, write_raster
-from monitor.science.detect.fusion import (
-    Detection,
-    detect_displacement,
-    detect_wrapped,
-    pixel_centre_lonlat,
-)
-from monitor.science.detect.inference import METHODS
-from monitor.science.detect.registry import ARCHITECTURES
-from monitor.science.detect.second_look import SecondLook, SecondLookSettings, second_look
-from monitor.science.geometry import SENTINEL1, Sensor, phase_to_displacement
+from monitor.cli.help_text import description_from
+from monitor.errors import InputError, MonitorError
+from monitor.science.detect.names import ARCHITECTURE_NAMES, INFERENCE_METHODS
+from monitor.science.sensors import SENTINEL1
+
+if TYPE_CHECKING:
+    from monitor.raster_scan import ScanOptions
 
 UNITS = ("m", "mm", "rad")
-_GEOGRAPHIC = "EPSG:4326"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``scan`` subcommand."""
     parser = subparsers.add_parser(
         "scan", help="score rasters for deformation with the CNN detector",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="rasters to score")
@@ -110,10 +91,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threshold", type=float, default=None,
                         help="flag threshold on the fused P (default science.flag_threshold)")
     parser.add_argument("--model", default=None, help="model file (default: packaged weights)")
-    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES),
+    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES),
                         help="architecture: picks the packaged weights, or is checked "
                              "against --model")
-    parser.add_argument("--method", default="auto", choices=METHODS,
+    parser.add_argument("--method", default="auto", choices=INFERENCE_METHODS,
                         help="inference path (auto: dense when the network allows it)")
     parser.add_argument("--map", default=None, metavar="PATH",
                         help="write the fused probability map (see above for several files)")
@@ -129,183 +110,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science and rasters sections)")
     parser.set_defaults(func=run)
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    """What every file is scored with."""
-
-    units: str
-    wrapped: bool
-    sensor: Sensor
-    gains: tuple[float, ...]
-    threshold: float
-    method: str
-    fringe_spacing_m: float
-    max_pixels: int
-    dem: Raster | None = None
-    second_look: SecondLookSettings | None = None
-    pixel_m: float | None = None
-
-
-def map_paths(pattern: str | None, files: list[str]) -> list[Path | None]:
-    """Where each file's probability map goes (see the module docstring).
-
-    Raises:
-        InputError: Several files with a pattern that is neither ``{stem}`` nor an
-            existing directory, or two files whose maps would land on the same path.
-    """
-    if pattern is None:
-        return [None] * len(files)
-    stems = [Path(f).stem for f in files]
-    if "{stem}" in pattern:
-        out = [Path(pattern.replace("{stem}", s)) for s in stems]
-    elif Path(pattern).is_dir():
-        out = [Path(pattern) / f"{s}.prob.tif" for s in stems]
-    elif len(files) > 1:
-        raise InputError(f"--map {pattern!r}: with {len(files)} files give a pattern with "
-                         "{stem} (e.g. maps/{stem}.prob.tif) or an existing directory")
-    else:
-        out = [Path(pattern)]
-    seen: dict[Path, str] = {}
-    for f, p in zip(files, out, strict=True):
-        if p in seen:
-            raise InputError(f"--map: {f} and {seen[p]} would both write {p}; use a "
-                             "pattern or rename the inputs")
-        seen[p] = f
-        if p.suffix.lower() not in (".tif", ".tiff", ".npy"):
-            raise InputError(f"--map: {p} must end in .tif, .tiff or .npy")
-    result: list[Path | None] = list(out)
-    return result
-
-
-def to_network_input(raster: Raster, opts: ScanOptions) -> NDArray[np.float32]:
-    """The array handed to the detector: LOS metres, or wrapped phase with the sign set."""
-    data = raster.data
-    if opts.wrapped:
-        return np.asarray(opts.sensor.phase_sign * data, dtype=np.float32)
-    if opts.units == "mm":
-        return np.asarray(data / np.float32(1000.0), dtype=np.float32)
-    if opts.units == "rad":
-        return phase_to_displacement(data, opts.sensor)
-    return data
-
-
-def peak_record(raster: Raster, row: int, col: int) -> dict[str, Any]:
-    """``row``, ``col`` and, when the raster has a CRS, ``lon``/``lat`` of the centre."""
-    peak: dict[str, Any] = {"row": row, "col": col}
-    if raster.transform is None or raster.crs is None:
-        return peak
-    x, y = pixel_centre_lonlat(tuple(raster.transform)[:6], row, col)
-    if raster.crs != _GEOGRAPHIC:
-        try:
-            xs, ys = warp_transform(raster.crs, _GEOGRAPHIC, [x], [y])
-        except (RasterioError, ValueError) as exc:
-            raise RasterError(f"{raster.path}: cannot convert the peak to lon/lat from "
-                              f"{raster.crs} ({exc})") from None
-        x, y = float(xs[0]), float(ys[0])
-    peak["lon"], peak["lat"] = x, y
-    return peak
-
-
-def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
-               map_path: Path | None) -> dict[str, Any]:
-    """Read, score and (optionally) map one file; the JSON record of the result."""
-    start = time.perf_counter()
-    raster = read_raster(path, max_pixels=opts.max_pixels)
-    arr = to_network_input(raster, opts)
-    look: SecondLook | None = None
-    try:
-        if opts.wrapped:
-            det: Detection = detect_wrapped(loaded.model, arr, gains=opts.gains,
-                                            threshold=opts.threshold, method=opts.method)
-        else:
-            def score(x: NDArray[np.float32]) -> Detection:
-                return detect_displacement(loaded.model, x, gains=opts.gains,
-                                           threshold=opts.threshold, method=opts.method,
-                                           fringe_spacing_m=opts.fringe_spacing_m)
-
-            det = score(arr)
-            if opts.dem is not None:
-                _check_same_grid(raster, opts.dem)
-                # The pixel size is needed (and may be missing) only for a flagged file.
-                look = second_look(arr, opts.dem.data, score, pixel_size_m(raster, opts),
-                                   opts.second_look, raw=det) if det.flag \
-                    else SecondLook(det, det)
-                det = look.final
-    except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
-    record: dict[str, Any] = {
-        "file": path,
-        "p_fused": det.p_fused,
-        "p_by_gain": {f"{g:g}": p for g, p in det.p_by_gain.items()},
-        "flag": det.flag,
-        "threshold": det.threshold,
-        "peak": peak_record(raster, det.peak_row, det.peak_col),
-        "shape": list(raster.shape),
-        "input": {"units": "rad" if opts.wrapped else opts.units, "wrapped": opts.wrapped},
-        "gains": list(opts.gains),
-        "method": opts.method,
-        "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
-    }
-    if look is not None:
-        record["second_look"] = second_look_record(look)
-    if map_path is not None:
-        write_raster(map_path, det.prob_map, crs=raster.crs, transform=raster.transform)
-        record["map"] = str(map_path)
-    record["seconds"] = round(time.perf_counter() - start, 4)
-    return record
-
-
-def second_look_record(look: SecondLook) -> dict[str, Any]:
-    """What the JSON record says of the second look."""
-    rec: dict[str, Any] = {
-        "method": look.method, "p_fused_raw": look.raw.p_fused,
-        "p_by_gain_raw": {f"{g:g}": p for g, p in look.raw.p_by_gain.items()},
-        "flag_raw": look.raw.flag}
-    if look.fit is not None:
-        rec.update(look.fit.record())
-    if look.reason is not None:
-        rec["reason"] = look.reason
-    return rec
-
-
-def pixel_size_m(raster: Raster, opts: ScanOptions) -> tuple[float, float]:
-    """``(east, north)`` pixel size of ``raster`` in metres (see the module docstring).
-
-    Raises:
-        InputError: No georeference and no ``--pixel-m``, or a CRS that cannot be read.
-    """
-    if raster.transform is None or raster.crs is None:
-        if opts.pixel_m is None:
-            raise InputError("the raster has no georeference: give its pixel size with "
-                             "--pixel-m for the second look")
-        return opts.pixel_m, opts.pixel_m
-    t = raster.transform
-    try:
-        geographic = CRS.from_string(raster.crs).is_geographic
-    except CRSError as exc:
-        raise InputError(f"cannot read the raster's CRS {raster.crs!r} ({exc})") from None
-    dx, dy = abs(float(t.a)), abs(float(t.e))
-    if not geographic:
-        return dx, dy
-    ny = raster.shape[0]
-    lat = float(t.f + t.e * ny / 2.0)
-    east, north = metres_per_degree(max(-90.0, min(90.0, lat)))
-    return dx * east, dy * north
-
-
-def _check_same_grid(raster: Raster, dem: Raster) -> None:
-    if raster.shape != dem.shape:
-        raise InputError(f"the DEM {dem.path} is {dem.shape[0]} x {dem.shape[1]} pixels, the "
-                         f"file {raster.shape[0]} x {raster.shape[1]}; they must share a grid")
-    if raster.crs is not None and dem.crs is not None and raster.crs != dem.crs:
-        raise InputError(f"the DEM {dem.path} is in {dem.crs}, the file in {raster.crs}; "
-                         "they must share a grid")
-    if raster.transform is not None and dem.transform is not None and not \
-            raster.transform.almost_equals(dem.transform, precision=1e-9):
-        raise InputError(f"the DEM {dem.path} has the transform {tuple(dem.transform)[:6]}, "
-                         f"the file {tuple(raster.transform)[:6]}; they must share a grid")
 
 
 def _text_line(rec: dict[str, Any]) -> str:
@@ -325,6 +129,12 @@ def _text_line(rec: dict[str, Any]) -> str:
 
 
 def _options(args: argparse.Namespace) -> ScanOptions:
+    from monitor.config import load_settings
+    from monitor.input_checks import check_wavelength
+    from monitor.io.rasters import read_raster
+    from monitor.raster_scan import ScanOptions
+    from monitor.science.sensors import Sensor
+
     settings = load_settings(args.config)
     if args.wrapped and args.units not in (None, "rad"):
         raise InputError(f"--wrapped input is phase in radians; --units {args.units} does "
@@ -332,6 +142,7 @@ def _options(args: argparse.Namespace) -> ScanOptions:
     if not (args.wavelength > 0 and math.isfinite(args.wavelength)):
         raise InputError(f"--wavelength must be a positive number of metres, got "
                          f"{args.wavelength}")
+    check_wavelength(float(args.wavelength))
     threshold = settings.science.flag_threshold if args.threshold is None else args.threshold
     if not 0.0 <= threshold <= 1.0:
         raise InputError(f"--threshold must lie in [0, 1], got {threshold}")
@@ -346,7 +157,7 @@ def _options(args: argparse.Namespace) -> ScanOptions:
         if args.wrapped:
             raise InputError("--dem: the second look fits the delay to unwrapped "
                              "displacement; wrapped phase cannot be corrected this way")
-        look = second_look_settings(args.second_look_radius_km, settings.correction)
+        look = settings.correction.second_look(args.second_look_radius_km * 1e3)
         dem = read_raster(args.dem, max_pixels=settings.rasters.max_pixels)
     return ScanOptions(
         units=args.units or "m", wrapped=bool(args.wrapped),
@@ -360,6 +171,8 @@ def _options(args: argparse.Namespace) -> ScanOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Score every file; report each failure on stderr and return the first one's code."""
+    from monitor.raster_scan import map_paths, score_file
+
     opts = _options(args)
     maps = map_paths(args.map, list(args.files))
     set_threads(args.threads)

@@ -38,31 +38,21 @@ import argparse
 import json
 import math
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
-from monitor.archive import LocalArchive
 from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
-from monitor.config import Settings, load_settings
+from monitor.cli.help_text import description_from
 from monitor.errors import InputError
-from monitor.io.licsar_frame import open_frame, read_frame, read_grid
-from monitor.io.models import LoadedModel
-from monitor.science.detect.registry import ARCHITECTURES
-from monitor.science.grids import GroundDisc
-from monitor.science.lstt import DEFAULT_PERMUTATIONS
-from monitor.science.scoring import cnn_detector
-from monitor.service.correction import FrameFiles
-from monitor.service.scoring import scoring_params
-from monitor.service.series_scan import (
-    DEFAULT_TARGET_RADIUS_KM,
-    NETWORKS,
-    PreparedSeries,
-    SeriesEpoch,
-    prepare_series,
-    score_series_epoch,
-)
+from monitor.science.detect.names import ARCHITECTURE_NAMES as ARCHITECTURES
+from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
+from monitor.series_defaults import DEFAULT_TARGET_RADIUS_KM, NETWORKS
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
+    from monitor.io.models import LoadedModel
+    from monitor.science.grids import GroundDisc
+    from monitor.service.series_scan import PreparedSeries, SeriesEpoch
 
 
 def _numbers(text: str, option: str, counts: tuple[int, ...], form: str) -> list[float]:
@@ -79,6 +69,7 @@ def _numbers(text: str, option: str, counts: tuple[int, ...], form: str) -> list
 
 def _disc(vals: list[float], text: str, option: str,
           default_radius_km: float = DEFAULT_TARGET_RADIUS_KM) -> GroundDisc:
+    from monitor.science.grids import GroundDisc
     lon, lat = vals[0], vals[1]
     radius = vals[2] if len(vals) == 3 else default_radius_km
     if not -180.0 <= lon <= 360.0 or not -90.0 <= lat <= 90.0:
@@ -113,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "scan-series",
         help="build a LiCSAR frame's cumulative series and score every epoch (CNN + LSTT)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("archive", metavar="ARCHIVE_DIR", help="root of the LiCSAR layout")
@@ -177,6 +168,17 @@ def _text_line(item: SeriesEpoch, record: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build the series, print one result per epoch; non-zero when a product was skipped."""
+    import tempfile
+    from pathlib import Path
+
+    from monitor.archive import LocalArchive
+    from monitor.config import load_settings
+    from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+    from monitor.science.scoring import cnn_detector
+    from monitor.service.correction import FrameFiles
+    from monitor.service.scoring import scoring_params
+    from monitor.service.series_scan import prepare_series, score_series_epoch
+
     settings = load_settings(args.config)
     target = parse_target(args.target)
     references = parse_references(args.references)

@@ -6,22 +6,14 @@ import argparse
 import json
 import sys
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
-from monitor.config import load_settings
 from monitor.errors import InputError
-from monitor.io.datasets import write_dataset
-from monitor.io.dem_pool import build_dem_pool
-from monitor.io.synth_archive import (
-    KNOWN_VOLCANOES,
-    parse_delay_kinds,
-    write_synthetic_archive,
-)
-from monitor.science.sources import SourceRanges
-from monitor.science.synth import SCHEMES, SOURCE_KINDS, SynthRecipe
-from monitor.science.synth_series import SeriesScenario
+from monitor.io.volcanoes import KNOWN_VOLCANOES
+from monitor.science.synth_schemes import SCHEMES, SOURCE_KINDS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _date(text: str) -> date:
@@ -42,6 +34,8 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def _delay_kinds(text: str) -> tuple[str, ...]:
+    from monitor.io.synth_archive import parse_delay_kinds
+
     try:
         return parse_delay_kinds(text)
     except InputError as exc:
@@ -105,6 +99,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dataset(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from monitor.config import load_settings
+    from monitor.io.datasets import write_dataset
+    from monitor.io.dem_pool import build_dem_pool
+    from monitor.science.sources import SourceRanges
+    from monitor.science.synth import SynthRecipe
+
     settings = load_settings(args.config)
     size = args.size
     shape = (size, size) if size else settings.synth.shape
@@ -142,6 +144,9 @@ def run_dataset(args: argparse.Namespace) -> int:
 
 
 def run_archive(args: argparse.Namespace) -> int:
+    from monitor.io.synth_archive import write_synthetic_archive
+    from monitor.science.synth_series import SeriesScenario
+
     if args.epochs < 2:
         raise InputError(f"--epochs must be at least 2, got {args.epochs}")
     scenario = SeriesScenario(

@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.detector_options import load_detector
-from monitor.config import Settings, load_settings
 from monitor.domain import AlertLevel
 from monitor.errors import ArchiveError
-from monitor.service.context import WatchContext
-from monitor.service.outbox import deliver_outbox
-from monitor.service.pipeline import poll_target
-from monitor.store import Store, make_engine, require_current
+
+if TYPE_CHECKING:
+    from monitor.config import Settings
+    from monitor.store import Store
 
 #: Exit status of ``poll`` when a product failed.
 EXIT_PRODUCT_FAILED = ArchiveError.exit_code
@@ -73,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Settings, Store]:
+    from monitor.config import load_settings
+    from monitor.store import Store, make_engine, require_current
+
     settings = load_settings(args.config)
     require_current(settings.database.url, args.config)
     return settings, Store(make_engine(settings.database.url))
@@ -87,6 +89,10 @@ def _print(doc: dict[str, Any]) -> None:
 
 
 def run_poll(args: argparse.Namespace) -> int:
+    from monitor.service.context import WatchContext
+    from monitor.service.outbox import deliver_outbox
+    from monitor.service.pipeline import poll_target
+
     settings, store = _open(args)
     target = settings.target(args.target)
     model = load_detector(args.model, args.arch)

@@ -31,6 +31,7 @@ import torch
 from monitor.errors import InputError, ModelError
 from monitor.io.atomic import atomic_write
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.names import DEFAULT_ARCH as DEFAULT_ARCH
 from monitor.science.detect.registry import ARCHITECTURES, build_model
 
 FORMAT_VERSION = 1
@@ -177,8 +178,6 @@ def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> Loade
     return LoadedModel(model, arch, config, meta, model_sha256(name), name)
 
 
-#: The architecture scored when no model file and no architecture are given.
-DEFAULT_ARCH = "compact"
 
 
 def packaged_weights(arch: str) -> Traversable:

@@ -2,8 +2,8 @@
 
 Written by ``insar-monitor evaluate``; the markdown tables are meant to be pasted into (or
 included from) ``docs/detection.md``. Inputs are plain dictionaries as the command builds
-them (see :mod:`monitor.cli.evaluate_cmd`), so that a report can be redrawn from its JSON;
-the figures of a report are drawn by :mod:`monitor.figures.evaluation`.
+them (see :mod:`monitor.evaluation`), so that a report can be redrawn from its JSON; the
+figures of a report are drawn by :mod:`monitor.figures.evaluation`.
 """
 
 from __future__ import annotations

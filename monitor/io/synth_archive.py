@@ -51,6 +51,7 @@ from monitor.io.licsar import (
     format_date,
 )
 from monitor.io.rasters import write_raster
+from monitor.io.volcanoes import KNOWN_VOLCANOES as KNOWN_VOLCANOES
 from monitor.science.atmosphere import turbulent_delay
 from monitor.science.dem import synthetic_dem
 from monitor.science.geometry import SENTINEL1, displacement_to_phase, los_unit_vector
@@ -59,14 +60,6 @@ from monitor.science.synth_series import SeriesScenario, SeriesTruth, draw_serie
 log = logging.getLogger(__name__)
 
 EARTH_M_PER_DEG = 111_320.0
-
-#: Volcanoes with a packaged DEM crop: name -> (lon, lat).
-KNOWN_VOLCANOES: dict[str, tuple[float, float]] = {
-    "taal": (120.99, 14.00),
-    "campi_flegrei": (14.14, 40.83),
-    "agung": (115.51, -8.34),
-    "sakurajima": (130.66, 31.59),
-}
 
 
 #: Sea-level zenith total delay (metres) and its scale height (metres) in the synthetic

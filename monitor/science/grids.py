@@ -84,6 +84,24 @@ M_PER_DEG = 111_320.0
 GEOGRAPHIC_CRS = "EPSG:4326"
 
 
+def geographic_pixel_m(transform: Affine, ny: int) -> tuple[float, float]:
+    """Pixel size ``(east, north)`` in metres of a north-up grid in degrees.
+
+    ``|a| * 111,320 * cos(latitude of the grid centre)`` east and ``|e| * 111,320`` north
+    (a sphere of 111.32 km per degree: within 0.7 % of the ellipsoid at any latitude).
+    The frame grid and ``insar-monitor scan`` both use it, so one raster has one pixel
+    size wherever it is read.
+
+    Args:
+        transform: Affine transform of the grid (pixel corners), degrees.
+        ny: Rows of the grid (the centre latitude is ``f + e * ny / 2``).
+    """
+    lat_mid = transform.f + transform.e * ny / 2.0
+    lat_mid = max(-90.0, min(90.0, lat_mid))
+    dx = abs(transform.a) * M_PER_DEG * math.cos(math.radians(lat_mid))
+    return dx, abs(transform.e) * M_PER_DEG
+
+
 @dataclass(frozen=True)
 class GroundDisc:
     """A disc on the ground given in geographic coordinates.
@@ -121,10 +139,7 @@ class FrameGrid:
         """The grid of a north-up geographic raster of ``shape`` (module docstring for the
         pixel sizes)."""
         ny, nx = (int(v) for v in shape)
-        t = transform
-        lat_mid = t.f + t.e * ny / 2.0
-        dx = abs(t.a) * M_PER_DEG * math.cos(math.radians(lat_mid))
-        return cls((ny, nx), t, (dx, abs(t.e) * M_PER_DEG), source)
+        return cls((ny, nx), transform, geographic_pixel_m(transform, ny), source)
 
     def same_as(self, other: FrameGrid) -> bool:
         """Same shape and (almost) the same transform."""

@@ -57,9 +57,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
+from monitor.science.lstt_defaults import DEFAULT_CENTRES as DEFAULT_CENTRES
+from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS as DEFAULT_PERMUTATIONS
+from monitor.science.lstt_defaults import SELECT_ON as SELECT_ON
 
-DEFAULT_CENTRES = 100
-DEFAULT_PERMUTATIONS = 100
 #: Candidate kernel widths, as multiples of the median sample-to-centre distance.
 SIGMA_FACTORS = (0.5, 0.7071, 1.0, 1.4142, 2.0)
 #: Candidate regularisers (Sugiyama's uLSIF default grid).
@@ -68,7 +69,6 @@ LAMBDAS = tuple(float(v) for v in np.logspace(-3.0, 1.0, 9))
 CV_MAX_PAIRS = 1000
 #: Kernel values below this are set to 0 (see ``_kernel``).
 KERNEL_FLOOR = 1e-15
-SELECT_ON = ("random-split", "observed")
 _BATCH_BYTES = 32 * 2**20
 
 Float64Array = NDArray[np.float64]

@@ -1,4 +1,6 @@
-"""Windows of images: the central ``size`` x ``size`` window of a map or a stack of maps."""
+"""Windows of images: the central ``size`` x ``size`` window of a map or a stack of maps,
+and random windows of a stack of training samples (an augmentation drawn afresh every
+epoch; validation samples are cropped at the centre, a fixed set)."""
 
 from __future__ import annotations
 
@@ -32,3 +34,16 @@ def centre_crop(x: _Array, size: int, name: str = "image") -> _Array:
                          f"{min(ny, nx)} pixels (or a coarser pixel spacing)")
     r0, c0 = (ny - size) // 2, (nx - size) // 2
     return np.ascontiguousarray(x[..., r0:r0 + size, c0:c0 + size])  # type: ignore[return-value]
+
+
+def random_crops(x: NDArray[np.float32], size: int,
+                 rng: np.random.Generator) -> NDArray[np.float32]:
+    """One ``size`` x ``size`` window of each sample ``(n, ny, nx)`` at a uniformly random
+    place."""
+    n, ny, nx = x.shape
+    rows = rng.integers(0, ny - size + 1, size=n)
+    cols = rng.integers(0, nx - size + 1, size=n)
+    out = np.empty((n, size, size), dtype=np.float32)
+    for i in range(n):
+        out[i] = x[i, rows[i]:rows[i] + size, cols[i]:cols[i] + size]
+    return out

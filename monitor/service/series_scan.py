@@ -67,6 +67,7 @@ from monitor.science.scoring import (
     cumulative_max_m,
 )
 from monitor.science.timeseries import CumulativeSeries, cumulative_series
+from monitor.series_defaults import NETWORKS
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
     frame_regions,
@@ -77,11 +78,6 @@ from monitor.service.scoring import (
 
 log = logging.getLogger(__name__)
 
-#: Target disc radius when ``--target`` gives none: covers the half-amplitude footprint
-#: of a Mogi source down to about 4 km depth (half width 0.766 x depth).
-DEFAULT_TARGET_RADIUS_KM = 3.0
-#: ``--network`` choices -> :func:`~monitor.science.timeseries.cumulative_series` methods.
-NETWORKS = {"auto": "auto", "daisy": "daisy-chain", "sbas": "sbas"}
 
 
 @dataclass(frozen=True, eq=False)

@@ -44,17 +44,26 @@ from scipy.special import expit
 
 from monitor.errors import InputError
 from monitor.science.atmosphere import stratified_delay, turbulent_delay
+from monitor.science.detect.seed003 import (  # seed 003 section 2.2; re-exported
+    SEED003_DEPTHS_M as SEED003_DEPTHS_M,
+)
+from monitor.science.detect.seed003 import (
+    SEED003_INCIDENCES_DEG as SEED003_INCIDENCES_DEG,
+)
+from monitor.science.detect.seed003 import (
+    SEED003_LOG10_VOLUMES_M3 as SEED003_LOG10_VOLUMES_M3,
+)
+from monitor.science.detect.seed003 import (
+    SEED003_TURBULENT_LENGTH_M as SEED003_TURBULENT_LENGTH_M,
+)
+from monitor.science.detect.seed003 import (
+    SEED003_TURBULENT_SIGMA_M as SEED003_TURBULENT_SIGMA_M,
+)
+from monitor.science.detect.seed003 import SEED003_WEIGHTS as SEED003_WEIGHTS
 from monitor.science.geometry import project_to_los
 from monitor.science.grids import check_grid, grid_xy
 from monitor.science.sources import mogi
 
-#: Seed 003 section 2.2.
-SEED003_DEPTHS_M = (3000.0, 4000.0, 5000.0)
-SEED003_INCIDENCES_DEG = (1.0, 23.0, 44.0)
-SEED003_LOG10_VOLUMES_M3 = (5.0, 5.5, 6.0, 6.5, 7.0)
-SEED003_WEIGHTS = (0.0, 0.5, 1.0)
-SEED003_TURBULENT_SIGMA_M = math.sqrt(7.5e-6)
-SEED003_TURBULENT_LENGTH_M = 8000.0
 #: Default stratified coefficients (module docstring).
 DEFAULT_STRAT_K1_M_PER_M = 1.0e-5
 DEFAULT_STRAT_K2_M_PER_M2 = -DEFAULT_STRAT_K1_M_PER_M / (4.0 * 2000.0)

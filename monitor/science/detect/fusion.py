@@ -10,6 +10,16 @@ displacement path re-wraps through a reference fringe spacing (DESIGN.md:
 ``psi_mu = wrap(2 pi mu d / F + tau)``), the wrapped path re-wraps wrapped phase with
 integer gains, exactly (``wrap(mu wrap(phi)) = wrap(mu phi)``).
 
+Peak: the pixel of the fused maximum, where that is a point. On a map one patch wide
+(224 px or less) the merged probability is flat (every pixel is covered by the same
+patches), and the first pixel of the maximum, row 0 col 0, says nothing of where the
+signal is. So every pixel within :data:`PEAK_TIE_TOLERANCE` of the maximum is tied, and
+the tie is broken by the evidence: for displacement the largest ``|smoothed map -
+median|`` (Gaussian of :data:`PEAK_EVIDENCE_SIGMA_PX` pixels, NaN-aware), which sits on a
+deformation's centre (or on the summit for a stratified delay); for wrapped phase, which
+has no amplitude to compare, the tied pixel nearest the centre of the tied region. Where
+the map has a single maximum the peak is that maximum, as before.
+
 Lon/lat: the caller holds the georeference; :func:`pixel_centre_lonlat` turns a pixel into
 map coordinates with a plain affine tuple.
 """
@@ -24,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
+from monitor.science.atmocorr import low_pass
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.canny import canny_mask
 from monitor.science.detect.inference import probability_maps
@@ -34,6 +45,14 @@ from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M, rewrap, rewrap_ph
 DEFAULT_GAINS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
 #: Seed 002's flag threshold on the probability.
 DEFAULT_THRESHOLD = 0.5
+#: Pixels whose fused P is within this of the maximum are tied for the peak: the network
+#: cannot tell them apart (patch probabilities carry no more digits than that), and a flat
+#: map ties them all. Module docstring.
+PEAK_TIE_TOLERANCE = 1e-3
+#: Gaussian sigma, pixels, of the smoothing of the displacement before its largest
+#: departure from the median breaks a tie: pixel noise and turbulence at the few-pixel
+#: scale do not place the peak, and a source's symmetric bump keeps its centre.
+PEAK_EVIDENCE_SIGMA_PX = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,8 +63,9 @@ class Detection:
         p_fused: Maximum of the fused probability map (P_max, seed 002/003).
         p_by_gain: P_max of each gain's map, by gain.
         flag: True when ``p_fused > threshold`` (some pixel has fused P above it).
-        peak_row, peak_col: Pixel of the fused maximum (first one in row-major order on
-            ties), row 0 = north edge.
+        peak_row, peak_col: Pixel of the fused maximum, row 0 = north edge; pixels within
+            :data:`PEAK_TIE_TOLERANCE` of it are tied and the tie goes to the evidence
+            (see :func:`peak_pixel`).
         prob_map: Fused probability map, float32 ``(ny, nx)``.
         threshold: The flag threshold used.
         maps_by_gain: Each gain's probability map ``(ny, nx)``, when kept.
@@ -82,10 +102,50 @@ def check_gains(gains: Sequence[float], integer: bool = False) -> tuple[float, .
     return vals
 
 
+def displacement_evidence(displacement_m: ArrayLike) -> NDArray[np.float64]:
+    """``|smoothed map - median|`` of a displacement map, ``(ny, nx)`` metres; NaN where
+    no finite pixel is near (Gaussian of :data:`PEAK_EVIDENCE_SIGMA_PX` pixels)."""
+    d = np.asarray(displacement_m, dtype=np.float64)
+    finite = np.isfinite(d)
+    if not finite.any():
+        return np.full(d.shape, np.nan)
+    smooth = low_pass(d, PEAK_EVIDENCE_SIGMA_PX, min_weight=0.1)
+    return np.abs(smooth - float(np.median(d[finite])))
+
+
+def peak_pixel(fused: NDArray[np.float32],
+               evidence: ArrayLike | None = None) -> tuple[int, int]:
+    """The peak of a fused map (module docstring): its maximum, ties broken by evidence.
+
+    Args:
+        fused: Fused probability map ``(ny, nx)``.
+        evidence: Non-negative ``(ny, nx)`` weights (NaN = none), e.g.
+            :func:`displacement_evidence`; None to take the tied pixel nearest the centre
+            of the tied region.
+
+    Returns:
+        ``(row, col)``.
+    """
+    tied = fused >= float(fused.max()) - PEAK_TIE_TOLERANCE
+    if evidence is not None:
+        ev = np.asarray(evidence, dtype=np.float64)
+        if ev.shape != fused.shape:
+            raise InputError(f"evidence must have the maps' shape {fused.shape}, got "
+                             f"{ev.shape}")
+        ranked = np.where(tied & np.isfinite(ev), ev, -np.inf)
+        if np.isfinite(ranked.max()):
+            r, c = np.unravel_index(int(np.argmax(ranked)), fused.shape)
+            return int(r), int(c)
+    rows, cols = np.nonzero(tied)
+    k = int(np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2))
+    return int(rows[k]), int(cols[k])
+
+
 def fuse_maps(
     maps_by_gain: Mapping[float, ArrayLike],
     threshold: float = DEFAULT_THRESHOLD,
     keep_maps: bool = False,
+    evidence: ArrayLike | None = None,
 ) -> Detection:
     """Average per-gain probability maps (seed 003, equation 1) and find the peak.
 
@@ -93,6 +153,7 @@ def fuse_maps(
         maps_by_gain: Probability map ``(ny, nx)`` in [0, 1] for each gain.
         threshold: Flag threshold on the fused probability (seed 002: 0.5).
         keep_maps: Keep the per-gain maps in the result.
+        evidence: What breaks ties for the peak (:func:`peak_pixel`), ``(ny, nx)``.
 
     Returns:
         The :class:`Detection`.
@@ -110,8 +171,8 @@ def fuse_maps(
     fused = np.asarray(
         np.mean(np.stack(list(maps.values())), axis=0, dtype=np.float64), dtype=np.float32
     )
-    row, col = np.unravel_index(int(np.argmax(fused)), fused.shape)
-    p_fused = float(fused[row, col])
+    row, col = peak_pixel(fused, evidence)
+    p_fused = float(fused.max())
     return Detection(
         p_fused=p_fused,
         p_by_gain={g: float(m.max()) for g, m in maps.items()},
@@ -166,7 +227,7 @@ def detect_displacement(
         method=method, config=config, batch_size=batch_size, canny_mask=shared,
     )
     maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
-    return fuse_maps(maps, threshold, keep_maps)
+    return fuse_maps(maps, threshold, keep_maps, evidence=displacement_evidence(d))
 
 
 @dataclass(frozen=True)

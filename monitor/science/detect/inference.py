@@ -35,6 +35,7 @@ from monitor.errors import InputError
 from monitor.science.detect.base import DEFORMATION_CLASS, PatchClassifier
 from monitor.science.detect.canny import CannyMask
 from monitor.science.detect.encoding import encode
+from monitor.science.detect.names import INFERENCE_METHODS
 from monitor.science.detect.patching import (
     PatchConfig,
     PatchGrid,
@@ -45,7 +46,7 @@ from monitor.science.detect.patching import (
     prefilter_patches,
 )
 
-METHODS = ("auto", "dense", "sliding")
+METHODS = INFERENCE_METHODS
 
 
 @dataclass(frozen=True, eq=False)

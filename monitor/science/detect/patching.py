@@ -54,8 +54,9 @@ from scipy import ndimage
 
 from monitor.errors import InputError
 from monitor.science.detect.canny import CannyMask, canny_mask, masked_canny
+from monitor.science.detect.names import PATCH_COVERAGES
 
-COVERAGES = ("centres", "seed")
+COVERAGES = PATCH_COVERAGES
 
 
 @dataclass(frozen=True)

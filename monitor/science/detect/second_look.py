@@ -12,10 +12,11 @@ from the detected peak, from the map's largest smoothed anomaly (both within
 ``exclusion_radius_m``) and from the flagged region, removed, and the corrected map is
 scored; its score is the one that decides. The anomaly stands in for the target disc the
 watch leaves out: on a map one or two patches wide the merged probability is flat over
-the flagged region, and its "peak" (the first pixel of the maximum) says nothing of where
-the signal is, while the largest departure of the smoothed map from its median sits on a
-deformation's centre, or on the summit for a stratified delay (which the band-filtered fit
-does not need, Issue 6's evaluation leaves the summit out as well).
+the flagged region, and where its maximum is not a point the peak is only as good as
+the tie-break (:func:`~monitor.science.detect.fusion.peak_pixel`), while the largest
+departure of the smoothed map from its median sits on a deformation's centre, or on
+the summit for a stratified delay (which the band-filtered fit does not need, Issue 6's
+evaluation leaves the summit out as well).
 
 The scorer is passed in (a callable from a map to a :class:`~monitor.science.detect.
 fusion.Detection`), so the module stays free of model loading.
