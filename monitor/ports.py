@@ -4,7 +4,8 @@
 - :class:`Store`: ``monitor.store.Store`` (SQLite, PostgreSQL)
 - :class:`Notifier`: ``monitor.notify.email.EmailNotifier`` (SMTP or a dry-run folder)
 - :class:`Clock`: :class:`SystemClock`; tests pass a fixed one
-- :class:`Detector`: ``monitor.science.detect.fusion.CnnDetector``
+- :class:`Detector` (defined in :mod:`monitor.science.detect.detector`, free of torch):
+  ``monitor.science.detect.fusion.CnnDetector``
 
 Only the daemon and the CLI choose concrete adapters (STYLE.md rule 7); everything between
 takes the port. ``tests/test_ports.py`` checks every implementation against its port.
@@ -19,9 +20,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-from numpy.typing import NDArray
-
 from monitor.domain import (
     AlertDelivery,
     AlertLevel,
@@ -32,10 +30,11 @@ from monitor.domain import (
     ProductRef,
     ScoreCorrection,
 )
+from monitor.science.detect.detector import Detector as Detector  # the port, re-exported
 from monitor.store.models import Alert, Delivery, Epoch, Product, Score, Target
 
 if TYPE_CHECKING:  # the detector record lives with the science; torch only when typing
-    from monitor.science.detect.fusion import Detection
+    pass
 
 
 @runtime_checkable
@@ -172,21 +171,6 @@ class Notifier(Protocol):
 
     def deliver(self, delivery: AlertDelivery) -> DeliveryResult:
         """Deliver ``delivery``; the same delivery sent twice is the same message."""
-        ...
-
-
-@runtime_checkable
-class Detector(Protocol):
-    """Turns one LOS displacement map into a :class:`~monitor.science.detect.fusion.
-    Detection` (the multi-gain CNN today; a non-CNN detector is another implementation).
-    """
-
-    def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
-        """Score ``displacement_m`` (LOS metres, ``(ny, nx)``, NaN = no data).
-
-        Returns:
-            The detection, with ``prob_map`` of the input's shape, values in [0, 1].
-        """
         ...
 
 

@@ -32,12 +32,12 @@ from monitor.input_checks import check_values
 from monitor.io.models import LoadedModel
 from monitor.io.rasters import Raster, read_raster, write_raster
 from monitor.science.detect.fusion import (
+    CnnDetector,
     Detection,
-    detect_displacement,
     detect_wrapped,
     pixel_centre_lonlat,
 )
-from monitor.science.detect.second_look import SecondLook, second_look
+from monitor.science.detect.second_look import DetectionSecondLook, second_look
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.grids import geographic_pixel_m
 from monitor.science.second_look_settings import SecondLookSettings
@@ -152,24 +152,22 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
     raster = read_raster(path, max_pixels=opts.max_pixels)
     check_values(raster, opts.units, opts.wrapped, opts.sensor)
     arr = to_network_input(raster, opts)
-    look: SecondLook | None = None
+    look: DetectionSecondLook | None = None
     try:
         if opts.wrapped:
             det: Detection = detect_wrapped(loaded.model, arr, gains=opts.gains,
                                             threshold=opts.threshold, method=opts.method)
         else:
-            def score(x: NDArray[np.float32]) -> Detection:
-                return detect_displacement(loaded.model, x, gains=opts.gains,
-                                           threshold=opts.threshold, method=opts.method,
-                                           fringe_spacing_m=opts.fringe_spacing_m)
-
-            det = score(arr)
+            detector = CnnDetector(loaded.model, gains=opts.gains, threshold=opts.threshold,
+                                   method=opts.method, fringe_spacing_m=opts.fringe_spacing_m)
+            det = detector.detect(arr)
             if opts.dem is not None:
                 check_same_grid(raster, opts.dem)
                 # The pixel size is needed (and may be missing) only for a flagged file.
-                look = second_look(arr, opts.dem.data, score, pixel_size_m(raster, opts.pixel_m),
+                look = second_look(arr, opts.dem.data, detector,
+                                   pixel_size_m(raster, opts.pixel_m),
                                    opts.second_look, raw=det) if det.flag \
-                    else SecondLook(det, det)
+                    else DetectionSecondLook(det, det)
                 det = look.final
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
@@ -195,7 +193,7 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
     return record
 
 
-def second_look_record(look: SecondLook) -> dict[str, Any]:
+def second_look_record(look: DetectionSecondLook) -> dict[str, Any]:
     """What the JSON record says of the second look."""
     rec: dict[str, Any] = {
         "method": look.method, "p_fused_raw": look.raw.p_fused,

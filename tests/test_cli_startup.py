@@ -49,10 +49,10 @@ def test_version_and_help_import_nothing_heavy(argv: list[str]) -> None:
 
 def test_light_choices_match_the_implementations() -> None:
     from monitor import series_defaults
-    from monitor.service import series_scan
     from monitor.io import models, synth_archive
     from monitor.science import geometry, lstt, lstt_defaults, sensors, synth, synth_schemes
     from monitor.science.detect import evaluation, inference, names, patching, registry, seed003
+    from monitor.service import series_scan
 
     assert sorted(registry.ARCHITECTURES) == sorted(names.ARCHITECTURE_NAMES)
     assert models.DEFAULT_ARCH == names.DEFAULT_ARCH in registry.ARCHITECTURES

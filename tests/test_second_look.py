@@ -38,14 +38,17 @@ def scene(agung_scene: Callable[..., dict[str, NDArray[np.float32]]]
 
 @pytest.fixture
 def score(model: LoadedModel):  # type: ignore[no-untyped-def]
-    calls: list[NDArray[np.float32]] = []
+    class Counting:
+        """The packaged CNN, remembering the maps it scored."""
 
-    def run(x: NDArray[np.float32]) -> Detection:
-        calls.append(x)
-        return detect_displacement(model.model, x)
+        def __init__(self) -> None:
+            self.calls: list[NDArray[np.float32]] = []
 
-    run.calls = calls  # type: ignore[attr-defined]
-    return run
+        def detect(self, x: NDArray[np.float32]) -> Detection:
+            self.calls.append(x)
+            return detect_displacement(model.model, x)
+
+    return Counting()
 
 
 def test_a_flagged_stratification_is_corrected_and_cleared(
@@ -82,7 +85,7 @@ def test_uplift_under_the_summit_stays_flagged(
 
 def test_an_unflagged_map_is_not_touched(
         scene: dict[str, NDArray[np.float32]], score) -> None:  # type: ignore[no-untyped-def]
-    raw = score(scene["clean"])
+    raw = score.detect(scene["clean"])
     assert not raw.flag
     look = second_look(scene["clean"], scene["dem"], score, 100.0, raw=raw)
     assert look.final is raw and look.method == "none" and look.fit is None

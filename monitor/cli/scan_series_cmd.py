@@ -217,10 +217,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"insar-monitor scan-series: references: {note}", file=sys.stderr)
         for gap in prepared.gaps:
             print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
-        detect = cnn_detector(loaded.model, params)
+        detector = cnn_detector(loaded.model, params)
         look = None if args.no_second_look else files
         for epoch in products.listed_epochs:
-            item = score_series_epoch(prepared, epoch, detect, params, settings=settings,
+            item = score_series_epoch(prepared, epoch, detector, params, settings=settings,
                                       files=look)
             record = epoch_record(item, prepared, loaded, params.lstt_seed, settings)
             print(json.dumps(record) if args.json else _text_line(item, record), flush=True)

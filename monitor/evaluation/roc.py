@@ -24,10 +24,9 @@ from monitor.errors import InputError
 from monitor.evaluation.grids import dem_pool
 from monitor.evaluation.runs import EvaluationOptions, Models, model_header, progress, setup
 from monitor.figures.evaluation import plot_roc
-from monitor.io.models import LoadedModel
 from monitor.io.reports import roc_markdown, write_json
 from monitor.science.detect.evaluation import confusion_at, recall_by_bin, roc_curve
-from monitor.science.detect.fusion import Detection, detect_displacement
+from monitor.science.detect.fusion import CnnDetector
 from monitor.science.detect.patching import PatchConfig
 from monitor.science.detect.second_look import second_look
 from monitor.science.second_look_settings import SecondLookSettings
@@ -125,12 +124,10 @@ def _score_with_look(models: Models, x: NDArray[np.float32],
     """Fused scores of every model, and the fused P after the second look with ``dem``."""
     out = {}
     for label, m in models:
-        def score(img: NDArray[np.float32], model: LoadedModel = m) -> Detection:
-            return detect_displacement(model.model, img, gains=gains, method=opts.method,
-                                       config=config, fringe_spacing_m=fringe_spacing_m)
-
+        detector = CnnDetector(m.model, gains=gains, method=opts.method, config=config,
+                               fringe_spacing_m=fringe_spacing_m)
         start = time.perf_counter()
-        det = score(x)
+        det = detector.detect(x)
         seconds[label] += time.perf_counter() - start
         rec: dict[str, Any] = {"p_fused": det.p_fused,
                                "p_by_gain": {f"{g:g}": p for g, p in det.p_by_gain.items()}}
@@ -138,7 +135,7 @@ def _score_with_look(models: Models, x: NDArray[np.float32],
             rec[SECOND_LOOK], rec["second_look_reason"] = det.p_fused, "no DEM"
         else:
             start = time.perf_counter()
-            second = second_look(x, dem, score, opts.pixel_m, look, raw=det)
+            second = second_look(x, dem, detector, opts.pixel_m, look, raw=det)
             look_seconds[label] += time.perf_counter() - start
             rec[SECOND_LOOK] = second.final.p_fused
             if second.reason is not None:

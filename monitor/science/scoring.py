@@ -45,15 +45,13 @@ from numpy.typing import NDArray
 from monitor.errors import InputError, MonitorError
 from monitor.science.atmocorr import correct_with_dem
 from monitor.science.detect.base import PatchClassifier
-from monitor.science.detect.fusion import Detection, detect_displacement
+from monitor.science.detect.detector import Detector
+from monitor.science.detect.fusion import CnnDetector
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.lstt_regions import RegionTest, lstt_regions
 from monitor.science.second_look_settings import SecondLookSettings
 
-#: A detector: cumulative LOS map (metres, ``(ny, nx)``, NaN incoherent) -> detection with
-#: its per-gain maps.
-Detector = Callable[[NDArray[np.float32]], Detection]
 #: Samples wanted from the smallest region when the default LSTT step is too coarse.
 LSTT_MIN_SAMPLES = 16
 
@@ -95,14 +93,10 @@ class ScoringParams:
                 "lstt_permutations": self.lstt_permutations}
 
 
-def cnn_detector(model: PatchClassifier, params: ScoringParams) -> Detector:
-    """The multi-gain CNN as a :data:`Detector` (rule 1)."""
-    def detect(image: NDArray[np.float32]) -> Detection:
-        return detect_displacement(model, image, gains=params.gains,
-                                   threshold=params.flag_threshold,
-                                   fringe_spacing_m=params.fringe_spacing_m,
-                                   method=params.detector_method, keep_maps=True)
-    return detect
+def cnn_detector(model: PatchClassifier, params: ScoringParams) -> CnnDetector:
+    """The multi-gain CNN with the scoring parameters (rule 1)."""
+    return CnnDetector(model, gains=params.gains, fringe_spacing_m=params.fringe_spacing_m,
+                       threshold=params.flag_threshold, method=params.detector_method)
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,12 +209,12 @@ def run_lstt(image: NDArray[np.float32], regions: Regions, epoch: date,
         return None, f"{first}; at a {step} px step: {exc}"
 
 
-def score_map(detect: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
+def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
               params: ScoringParams) -> MapScore:
     """Rules 1-2 for one cumulative map.
 
     Args:
-        detect: The detector.
+        detector: The detector.
         image: Cumulative LOS displacement, metres, ``(ny, nx)``, NaN = incoherent.
         regions: Target and references on the map's grid.
         epoch: The epoch the map belongs to (seeds the LSTT).
@@ -232,7 +226,7 @@ def score_map(detect: Detector, image: NDArray[np.float32], regions: Regions, ep
     if image.shape != regions.target_mask.shape:
         raise InputError(f"map of shape {image.shape} is not on the frame grid "
                          f"{regions.target_mask.shape} ({regions.grid.source})")
-    det = detect(image)
+    det = detector.detect(image)
     tmask = regions.target_mask
     inside = np.where(tmask, det.prob_map, -1.0)
     peak_row, peak_col = (int(v) for v in np.unravel_index(int(np.argmax(inside)),
@@ -273,7 +267,7 @@ class SecondLook:
     details: dict[str, Any]
 
 
-def second_look(detect: Detector, image: NDArray[np.float32], raw: MapScore,
+def second_look(detector: Detector, image: NDArray[np.float32], raw: MapScore,
                 regions: Regions, epoch: date, params: ScoringParams,
                 sources: Sequence[tuple[str, CorrectionSource]]) -> SecondLook:
     """Rule 3: the first source that works corrects the map, which is scored again."""
@@ -281,7 +275,7 @@ def second_look(detect: Detector, image: NDArray[np.float32], raw: MapScore,
     for method, source in sources:
         try:
             corrected, details = source(image, raw)
-            rescored = score_map(detect, corrected, regions, epoch, params)
+            rescored = score_map(detector, corrected, regions, epoch, params)
         except (MonitorError, OSError) as exc:
             fallbacks.append({"method": method, "reason": str(exc)})
             continue
@@ -354,14 +348,14 @@ class EpochScore:
         return self.raw if self.look is None or self.look.score is None else self.look.score
 
 
-def score_epoch(detect: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
+def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
                 params: ScoringParams, *,
                 needs_second_look: Callable[[MapScore], bool] | None = None,
                 sources: Sequence[tuple[str, CorrectionSource]] = ()) -> EpochScore:
     """Rules 1-3 for one epoch's cumulative map.
 
     Args:
-        detect: The detector.
+        detector: The detector.
         image: Cumulative LOS displacement, metres, ``(ny, nx)``, NaN = incoherent.
         regions: Target and references.
         epoch: The epoch.
@@ -369,10 +363,10 @@ def score_epoch(detect: Detector, image: NDArray[np.float32], regions: Regions, 
         needs_second_look: Whether raw scores call for rule 3 (None: never).
         sources: The correction sources of rule 3, in the order they are tried.
     """
-    raw = score_map(detect, image, regions, epoch, params)
+    raw = score_map(detector, image, regions, epoch, params)
     look = None
     if needs_second_look is not None and needs_second_look(raw):
-        look = second_look(detect, image, raw, regions, epoch, params, sources)
+        look = second_look(detector, image, raw, regions, epoch, params, sources)
     record = {**params.record(epoch), "n_references": len(regions.references),
               "lstt_spacing_px": raw.lstt_spacing_px}
     return EpochScore(epoch, raw, look, record)

@@ -194,7 +194,7 @@ def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
     return target.alerts or ctx.settings.alerts
 
 
-def _score_epoch(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
+def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
                  state: DaisyChainState, series_file: Path, now: datetime,
                  tally: _Tally) -> None:
     """Record the state's last epoch and score it (stage 4, :mod:`monitor.service.scoring`)."""
@@ -358,7 +358,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     grid = frame_state.load_grid(gpath) if state is not None else None
     if state is not None and grid is not None and state.n_epochs > 1 \
             and state.last_epoch not in scored_epochs:
-        _score_epoch(ctx, target, frame, grid, state, path, now, tally)
+        _record_and_score(ctx, target, frame, grid, state, path, now, tally)
     # Stage 1: list.
     try:
         refs = archive.list_products(frame, state.last_epoch if state else None)
@@ -418,7 +418,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
             frame_state.save_grid(gpath, pgrid)
             first = start_daisy_chain(p.date1, pgrid.shape, reference=new.reference_mask,
                                       coherence_threshold=new.coherence_threshold)
-            _score_epoch(ctx, target, frame, pgrid, first, path, now, tally)
+            _record_and_score(ctx, target, frame, pgrid, first, path, now, tally)
         grid = pgrid
         save_state(path, new)
         state = new
@@ -427,7 +427,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         if ctx.metrics is not None:
             ctx.metrics.product_ingested(target.id)
         # Stage 4: score.
-        _score_epoch(ctx, target, frame, pgrid, state, path, now, tally)
+        _record_and_score(ctx, target, frame, pgrid, state, path, now, tally)
     _reconcile(ctx, target, frame, state, now, tally)
     if state is not None and ctx.metrics is not None:
         ctx.metrics.set_freshness(target.id, frame, state.last_epoch, now)

@@ -29,11 +29,11 @@ from monitor.config import AlertSettings, Settings, TargetSettings
 from monitor.domain import AlertLevel, ScoreCorrection
 from monitor.errors import InputError
 from monitor.notify.policy import StepScore, qualifying_level
+from monitor.science.detect.detector import Detector
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.references import ReferencePlacement, place_references, split_references
 from monitor.science.scoring import (
-    Detector,
     EpochScore,
     MapScore,
     Regions,
@@ -138,7 +138,7 @@ def frame_regions(grid: FrameGrid, target: GroundDisc,
     return Regions(grid, target, tmask, centre, refs, reference_union)
 
 
-def score_cumulative(detect: Detector, image: NDArray[np.float32], regions: Regions,
+def score_cumulative(detector: Detector, image: NDArray[np.float32], regions: Regions,
                      epoch: date, params: ScoringParams, *, span_start: date,
                      files: FrameFiles | None, settings: Settings,
                      alerts: AlertSettings) -> EpochScore:
@@ -147,7 +147,7 @@ def score_cumulative(detect: Detector, image: NDArray[np.float32], regions: Regi
     second = files is not None and settings.correction.enabled
     sources = [] if files is None else correction_sources(
         files, (span_start, epoch), regions, settings.correction, params.flag_threshold)
-    return score_epoch(detect, image, regions, epoch, params,
+    return score_epoch(detector, image, regions, epoch, params,
                        needs_second_look=needs_second_look(alerts) if second else None,
                        sources=sources)
 

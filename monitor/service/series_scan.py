@@ -56,11 +56,11 @@ from monitor.config import AlertSettings, Settings
 from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts
 from monitor.notify.policy import StepScore, qualifying_level
+from monitor.science.detect.detector import Detector
 from monitor.science.grids import GroundDisc
 from monitor.science.network import NetworkGap
 from monitor.science.references import ReferencePlacement
 from monitor.science.scoring import (
-    Detector,
     EpochScore,
     Regions,
     ScoringParams,
@@ -227,7 +227,7 @@ def _segment_start(series: CumulativeSeries, epoch: date) -> date:
     return next(seg[0] for seg in series.segments if epoch in seg)
 
 
-def score_series_epoch(prepared: PreparedSeries, epoch: date, detect: Detector,
+def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector,
                        params: ScoringParams, *, settings: Settings,
                        files: FrameFiles | None) -> SeriesEpoch:
     """Score one listed epoch of the frame (rules 6-7).
@@ -235,7 +235,7 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detect: Detector,
     Args:
         prepared: The frame's series.
         epoch: A listed epoch.
-        detect: The detector.
+        detector: The detector.
         params: The scoring parameters.
         settings: The configuration (``[alerts]`` and ``[correction]``).
         files: The frame's archive files for the second look (None: no second look).
@@ -261,7 +261,7 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detect: Detector,
                "epochs before)")
         return SeriesEpoch(epoch, start, f"{why}: its cumulative displacement is zero by "
                            "definition, nothing to score", cum_max, n_valid, support_min)
-    scored = score_cumulative(detect, field, prepared.regions, epoch, params,
+    scored = score_cumulative(detector, field, prepared.regions, epoch, params,
                               span_start=start, files=files, settings=settings,
                               alerts=settings.alerts)
     d = scored.decided

@@ -241,6 +241,7 @@ class CnnDetector:
         fringe_spacing_m: LOS metres per fringe at gain 1 (default 0.028 m).
         threshold: Flag threshold (0.5).
         method: Inference path, ``"auto"``, ``"dense"`` or ``"sliding"``.
+        config: Patch configuration (default: the networks' 224 px patches, 28 px stride).
     """
 
     model: PatchClassifier
@@ -248,13 +249,14 @@ class CnnDetector:
     fringe_spacing_m: float = DEFAULT_FRINGE_SPACING_M
     threshold: float = DEFAULT_THRESHOLD
     method: str = "auto"
+    config: PatchConfig | None = None
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
         """Score ``displacement_m`` (LOS metres, ``(ny, nx)``, NaN = incoherent)."""
         return detect_displacement(self.model, displacement_m, gains=self.gains,
                                    fringe_spacing_m=self.fringe_spacing_m,
                                    threshold=self.threshold, method=self.method,
-                                   keep_maps=True)
+                                   config=self.config, keep_maps=True)
 
 
 def detect_wrapped(

@@ -6,7 +6,7 @@ over Agung and Sakurajima are flagged by the compact net, 49% by AlexNet, and fi
 on such maps moved the rate only to 32% (docs/detection.md). Seed 002 (section 5) removes
 the stratified delay from the maps its detector flags and scores them again; the watch
 does that for every qualifying step (:mod:`monitor.service.correction`). This module gives
-the same second look to any scorer that has the map's DEM, without a target: the
+the same second look to any caller that has the map's DEM, without a target: the
 band-filtered phase-elevation fit of :mod:`monitor.science.atmocorr` is estimated away
 from the detected peak, from the map's largest smoothed anomaly (both within
 ``exclusion_radius_m``) and from the flagged region, removed, and the corrected map is
@@ -18,14 +18,13 @@ departure of the smoothed map from its median sits on a deformation's centre, or
 the summit for a stratified delay (which the band-filtered fit does not need, Issue 6's
 evaluation leaves the summit out as well).
 
-The scorer is passed in (a callable from a map to a :class:`~monitor.science.detect.
-fusion.Detection`), so the module stays free of model loading.
+The detector is passed in (any :class:`~monitor.science.detect.detector.Detector`), so
+the module stays free of model loading.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,17 +32,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
 from monitor.science.atmocorr import ElevationFit, correct_with_dem, low_pass
+from monitor.science.detect.detector import Detector
 from monitor.science.detect.fusion import Detection
 from monitor.science.second_look_settings import SecondLookSettings
 
-Scorer = Callable[[NDArray[np.float32]], Detection]
 #: Gaussian sigma (metres) of the smoothing before the largest anomaly is looked for:
 #: turbulence and noise below it do not place the exclusion disc.
 _ANOMALY_SMOOTHING_M = 1000.0
 
 
 @dataclass(frozen=True, eq=False)
-class SecondLook:
+class DetectionSecondLook:
     """The raw detection and the one that decides.
 
     Attributes:
@@ -94,23 +93,23 @@ def largest_anomaly(displacement_m: NDArray[np.float32],
     return int(r), int(c)
 
 
-def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
+def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, detector: Detector,
                 pixel_m: float | tuple[float, float],
                 settings: SecondLookSettings | None = None,
-                raw: Detection | None = None) -> SecondLook:
+                raw: Detection | None = None) -> DetectionSecondLook:
     """Score a map; when it is flagged, remove the stratified delay and score it again.
 
     Args:
         displacement_m: Unwrapped LOS displacement, metres, ``(ny, nx)``; NaN incoherent.
         dem_m: Heights on the same grid, metres, ``(ny, nx)``; NaN where unknown.
-        score: The detector (map -> :class:`Detection`).
+        detector: The detector.
         pixel_m: Pixel size, metres: one number, or ``(east, north)``.
         settings: The fit's settings (default: the watch's band and limits); with no
             target the fit's order is ``settings.untargeted_order``.
         raw: The detection of ``displacement_m`` when the caller already has it.
 
     Returns:
-        The :class:`SecondLook`. A flagged map whose fit cannot be made (too few pixels,
+        The :class:`DetectionSecondLook`. A flagged map whose fit cannot be made (too few pixels,
         flat or smooth ground, numerical failure) keeps its raw detection, with the reason.
 
     Raises:
@@ -123,13 +122,13 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
         raise InputError(f"second look: the DEM has shape {dem.shape}, the map "
                          f"{x.shape}; they must be on the same grid")
     dx, dy = _pixel_pair(pixel_m)
-    det = raw if raw is not None else score(x)
+    det = raw if raw is not None else detector.detect(x)
     if not det.flag:
-        return SecondLook(det, det)
+        return DetectionSecondLook(det, det)
     radius_px = cfg.exclusion_radius_m / min(dx, dy)
     valid = np.isfinite(x) & np.isfinite(dem)
     if not valid.any():
-        return SecondLook(det, det, reason="no pixel has both a displacement and a height")
+        return DetectionSecondLook(det, det, reason="no pixel has both a displacement and a height")
     anomaly = largest_anomaly(x, (_ANOMALY_SMOOTHING_M / dy, _ANOMALY_SMOOTHING_M / dx))
     yy, xx = np.ogrid[: x.shape[0], : x.shape[1]]
     near_anomaly = np.zeros(x.shape, bool) if anomaly is None else \
@@ -142,7 +141,7 @@ def second_look(displacement_m: ArrayLike, dem_m: ArrayLike, score: Scorer,
             min_pixels=cfg.min_pixels, min_height_range_m=cfg.min_height_range_m,
             reference_mask="fit")
     except InputError as exc:
-        return SecondLook(det, det, reason=str(exc))
+        return DetectionSecondLook(det, det, reason=str(exc))
     except (ValueError, ArithmeticError) as exc:  # numerics (e.g. LinAlgError)
-        return SecondLook(det, det, reason=f"failed: {type(exc).__name__}: {exc}")
-    return SecondLook(det, score(corrected), fit, None, corrected)
+        return DetectionSecondLook(det, det, reason=f"failed: {type(exc).__name__}: {exc}")
+    return DetectionSecondLook(det, detector.detect(corrected), fit, None, corrected)
