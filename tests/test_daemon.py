@@ -280,6 +280,25 @@ def test_run_once_cli_exit_code_when_a_target_fails(tmp_path: Path) -> None:
     assert main(["run", "--config", str(cfg), "--once"]) == 4
 
 
+def test_run_logs_at_the_configured_level_unless_the_command_line_says(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path)
+    text = cfg.read_text()
+    cfg.write_text(text[:text.index('[[targets]]\nid = "synth1"')]
+                   + text[text.index('[[targets]]\nid = "synth2"'):], encoding="utf-8")
+    assert main(["db", "upgrade", "--config", str(cfg)]) == 0
+    capfd.readouterr()
+    assert main(["run", "--config", str(cfg), "--once"]) == 4
+    assert "INFO" in capfd.readouterr().err  # [logging] level = "INFO", the default
+    assert "[logging]" not in cfg.read_text()
+    cfg.write_text(cfg.read_text() + '\n[logging]\nlevel = "error"\n', encoding="utf-8")
+    assert main(["run", "--config", str(cfg), "--once"]) == 4
+    err = capfd.readouterr().err
+    assert "INFO" not in err and "WARNING" not in err
+    assert main(["-v", "run", "--config", str(cfg), "--once"]) == 4  # -v wins
+    assert "INFO" in capfd.readouterr().err
+
+
 def _read_until(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> list[str]:
     lines: list[str] = []
     found = threading.Event()

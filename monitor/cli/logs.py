@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import LoggingSettings
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -33,3 +38,11 @@ def configure_logging(level: int = logging.WARNING, *, json_lines: bool = False)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def apply_configured_logging(args: argparse.Namespace, settings: LoggingSettings) -> None:
+    """The ``[logging]`` section of the configuration, unless the command line chose
+    (``-v`` or ``--log-json`` win over the file)."""
+    if int(getattr(args, "verbose", 0)) or bool(getattr(args, "log_json", False)):
+        return
+    configure_logging(logging.getLevelName(settings.level), json_lines=settings.json_lines)

@@ -19,6 +19,7 @@ import threading
 from types import FrameType
 
 from monitor.cli.detector_options import load_detector
+from monitor.cli.logs import apply_configured_logging
 from monitor.errors import ArchiveError
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.service.daemon import Daemon
 
     settings = load_settings(args.config)
+    apply_configured_logging(args, settings.logging)
     daemon = Daemon(settings, args.config,
                     model_loader=lambda: load_detector(args.model, args.arch))
     if args.once:
