@@ -41,11 +41,11 @@ from monitor.science.detect.names import (
     INFERENCE_METHODS,
     PATCH_COVERAGES,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_DEPTHS_M,
-    SEED003_INCIDENCES_DEG,
-    SEED003_LOG10_VOLUMES_M3,
-    SEED003_WEIGHTS,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_DEPTHS_M,
+    PROTOCOL_INCIDENCES_DEG,
+    PROTOCOL_LOG10_VOLUMES_M3,
+    PROTOCOL_WEIGHTS,
 )
 
 
@@ -122,12 +122,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     th.add_argument("--turbulent-length-km", type=float, default=8.0,
                     help="T e-folding length, km (seed 003: 8)")
     th.add_argument("--depths-km", type=_floats,
-                    default=tuple(d / 1000 for d in SEED003_DEPTHS_M))
-    th.add_argument("--incidences", type=_floats, default=SEED003_INCIDENCES_DEG,
+                    default=tuple(d / 1000 for d in PROTOCOL_DEPTHS_M))
+    th.add_argument("--incidences", type=_floats, default=PROTOCOL_INCIDENCES_DEG,
                     help="incidence angles, degrees (1,23,44)")
-    th.add_argument("--log10-volumes", type=_floats, default=SEED003_LOG10_VOLUMES_M3,
+    th.add_argument("--log10-volumes", type=_floats, default=PROTOCOL_LOG10_VOLUMES_M3,
                     help="log10 of the volume changes, m^3 (5,5.5,6,6.5,7)")
-    th.add_argument("--weights", type=_floats, default=SEED003_WEIGHTS,
+    th.add_argument("--weights", type=_floats, default=PROTOCOL_WEIGHTS,
                     help="values of alpha and of beta (0,0.5,1)")
     th.add_argument("--fit", default="linear", choices=["linear", "log"],
                     help="fit the sigmoid in displacement (seed 003) or log displacement")

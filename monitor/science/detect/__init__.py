@@ -11,7 +11,7 @@ Modules:
     inference  probability maps by the sliding-window and dense paths
     fusion     multi-gain fusion, the Detection record, pixel -> lon/lat
     names      architecture, inference-path and coverage names (no torch)
-    seed003    the seed-003 threshold protocol's case grid (no numpy)
+    threshold_protocol  the detection-threshold protocol's case grid (no numpy)
     training   training loop on displacement patches with re-wrap augmentation
 """
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from monitor.science.detect.registry import ARCHITECTURES, build_model
 
 #: Where each re-exported name lives; imported on first use (PEP 562), so that importing
-#: a light submodule (``names``, ``seed003``) does not load torch.
+#: a light submodule (``names``, ``threshold_protocol``) does not load torch.
 _HOMES = {
     "DEFAULT_GAINS": "fusion", "Detection": "fusion", "detect_displacement": "fusion",
     "detect_wrapped": "fusion", "fuse_maps": "fusion", "pixel_centre_lonlat": "fusion",
