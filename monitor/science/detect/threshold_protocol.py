@@ -1,4 +1,4 @@
-"""The case grid of seed 003's detection-threshold protocol (plain constants, no numpy).
+"""The case grid of the threshold protocol of Anantrasirichai et al. (2019b) (no numpy).
 
 Mogi sources at 3, 4, 5 km depth seen at 1, 23, 44 degrees incidence, volume changes of
 10^5 to 10^7 m^3 in half-decade steps, and weights alpha, beta in {0, 0.5, 1} of the
