@@ -1,4 +1,4 @@
-"""Evaluation science: the seed-003 protocol, sigmoid fits, ROC and precision/recall."""
+"""Evaluation science: the threshold protocol, sigmoid fits, ROC and precision/recall."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_the_threshold_protocol_has_405_cases_with_the_stated_parameters() -> No
     assert sorted(set(pairs)) == [(a, b) for a in (0, 0.5, 1) for b in (0, 0.5, 1)]
     assert all(pairs.count(p) == 45 for p in set(pairs))
     assert len({(c.deformation.index, c.alpha, c.beta) for c in cases}) == 405
-    # seed 003: sigma^2 = 7.5 mm^2, L = 8 km
+    # Anantrasirichai et al. (2019b): sigma^2 = 7.5 mm^2, L = 8 km
     assert protocol.turbulent_sigma_m == pytest.approx(math.sqrt(7.5) * 1e-3)
     assert protocol.turbulent_length_m == 8000.0
 

@@ -15,10 +15,10 @@ and take its Cholesky factor (O(n^3) for n pixels), this module samples the same
 distribution by circulant embedding (Dietrich & Newsam 1997, SIAM J. Sci. Comput. 18(4);
 Wood & Chan 1994, J. Comput. Graph. Stat. 3(4)) in O(M log M) for an embedding of M cells.
 
-Stratified component: a delay that follows topography, ``S = k1 (h - h_ref) +
-k2 (h - h_ref)^2``. Seeds 002 and 003 take it from GACOS weather-model maps; here it is
-drawn from ranges set by published phase-elevation statistics (see
-:func:`draw_stratified_coefficients`).
+Stratified component: a delay that follows topography,
+``S = k1 (h - h_ref) + k2 (h - h_ref)^2``. Anantrasirichai et al. (2019a, 2019b) take it
+from GACOS weather-model maps; here it is drawn from ranges set by published
+phase-elevation statistics (see :func:`draw_stratified_coefficients`).
 """
 
 from __future__ import annotations

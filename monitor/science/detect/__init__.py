@@ -1,9 +1,9 @@
-"""The deformation detector: CNN patch classifiers, seed-002 inference, seed-003 fusion.
+"""The deformation detector: CNN patch classifiers, inference, multi-gain fusion.
 
 Modules:
-    encoding   wrapped phase -> network channels ("gray" as the seeds, "cos_sin_mask")
+    encoding   wrapped phase -> network channels ("gray" as the papers, "cos_sin_mask")
     base       the interface of a patch classifier (224 x 224 patch -> 2 classes)
-    alexnet    AlexNet with torchvision's layout (the seeds' network)
+    alexnet    AlexNet with torchvision's layout (the papers' network)
     compact    compact fully convolutional network (dense inference path)
     registry   build_model(arch, **config)
     canny      masked Canny edges (scikit-image's, with mask terms shared between gains)

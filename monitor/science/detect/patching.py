@@ -344,7 +344,7 @@ def merge_patch_probabilities(patch_prob: ArrayLike, grid: PatchGrid,
         nearest-value extension at the borders).
 
     The mean is constant on blocks of pixels covered by the same patches (28 x 28 blocks
-    for the seed grid), and the Gaussian is separable and linear, so the map is computed
+    for the ``"seed"`` grid), and the Gaussian is separable and linear, so the map is computed
     from the block means with the banded per-axis operators of :func:`_merge_axis`: the
     same numbers as the per-pixel mean followed by ``scipy.ndimage.gaussian_filter``, up
     to float64 round-off, about 10 times faster. (No BLAS call: a threaded BLAS would
