@@ -12,7 +12,7 @@ incoherent (NaN) disc; the script prints the fraction of patches tested at each 
 Paths:
     dense-compact    compact net (default widths), one pass per gain (the default detector)
     sliding-compact  the same net, patch by patch (to show what the dense pass saves)
-    sliding-alexnet  AlexNet (torchvision widths), patch by patch, as the seeds
+    sliding-alexnet  AlexNet (torchvision widths), patch by patch, as the papers
 
 Usage:
     python bench/bench_detect.py                     # 2 threads, all three paths

@@ -43,13 +43,14 @@ class RasterSettings(_Section):
 class ScienceSettings(_Section):
     """Parameters shared by the scoring science."""
 
-    #: LOS metres per fringe at gain 1 (seed 003; 2.8 cm for Sentinel-1).
+    #: LOS metres per fringe at gain 1 (Anantrasirichai et al. 2019b; 2.8 cm for Sentinel-1).
     fringe_spacing_m: float = Field(0.028, gt=0)
-    #: Wrap gains mu for multi-gain fusion (seed 003).
+    #: Wrap gains mu for multi-gain fusion (Anantrasirichai et al. 2019b).
     gains: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    #: Pixels with coherence at or below this are incoherent (NaN) (seed 000).
+    #: Pixels with coherence at or below this are incoherent (NaN) (as in the Taal
+    #: application of Sugiyama et al. 2011).
     coherence_threshold: float = Field(0.1, ge=0, lt=1)
-    #: Fused probability above which an image is flagged (seed 002).
+    #: Fused probability above which an image is flagged (Anantrasirichai et al. 2019a).
     flag_threshold: float = Field(0.5, gt=0, lt=1)
 
     @field_validator("gains")
@@ -63,7 +64,7 @@ class ScienceSettings(_Section):
 
 
 class SynthSettings(_Section):
-    """Defaults of the synthetic interferogram generator (seed 002 section 3)."""
+    """Defaults of the synthetic interferogram generator (Anantrasirichai et al. 2019a, s. 3)."""
 
     #: Sample size (rows, columns) of training datasets; 224 is the CNN input.
     shape: tuple[int, int] = (224, 224)
@@ -71,11 +72,13 @@ class SynthSettings(_Section):
     pixel_m: float = Field(100.0, gt=0)
     #: Samples per ``.npz`` shard.
     shard_size: int = Field(500, gt=0)
-    #: Turbulent delay: standard deviation range, metres (seed 002: sigma^2 5-9 mm^2).
+    #: Turbulent delay: standard deviation range, metres (Anantrasirichai et al. 2019a:
+    #: sigma^2 5-9 mm^2).
     turbulent_sigma_m: tuple[float, float] = (0.0022, 0.0030)
-    #: Turbulent delay: e-folding length range, metres (seed 002: 4-18 km).
+    #: Turbulent delay: e-folding length range, metres (Anantrasirichai et al. 2019a: 4-18 km).
     turbulent_length_m: tuple[float, float] = (4000.0, 18000.0)
-    #: Fraction of samples with incoherent patches (seed 002 names their absence).
+    #: Fraction of samples with incoherent patches (Anantrasirichai et al. 2019a name their
+    #: absence).
     decorrelation_fraction: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
@@ -166,8 +169,9 @@ class CorrectionSettings(_Section):
     """Atmospheric correction of flagged steps before the policy decides (issue 6).
 
     A step that qualifies for an alert level on its raw scores is corrected for stratified
-    tropospheric delay and scored again; the policy decides on the corrected scores. Seed
-    002 section 5: correcting only the positives removed 11 of 12 false positives.
+    tropospheric delay and scored again; the policy decides on the corrected scores.
+    Anantrasirichai et al. (2019a, section 5): correcting only the positives removed 11 of 12 false
+    positives.
     """
 
     #: Correct and rescore flagged steps at all.

@@ -100,7 +100,7 @@ class DecodedProduct:
     """A fetched product decoded by its archive adapter into the watch's conventions.
 
     Each adapter knows its products' encoding (LiCSAR: 0 = no data in the phase, uint8
-    coherence, the sensor's wavelength and sign) and converts once, here (DESIGN.md); the
+    coherence, the sensor's wavelength and sign) and converts once, here (docs/architecture.md); the
     pipeline sees only these units.
 
     Attributes:
@@ -127,7 +127,9 @@ class DecodedProduct:
 
 @dataclass(frozen=True)
 class ScoreCorrection:
-    """A flagged step rescored after an atmospheric correction (issue 6, seed 002 s. 5).
+    """A flagged step rescored after an atmospheric correction (issue 6).
+
+    As Anantrasirichai et al. (2019a, section 5) do for the interferograms they flag.
 
     Attributes:
         method: ``gacos`` or ``icams`` (the archive's weather-model delays), ``empirical``
@@ -177,7 +179,8 @@ class AlertMessage:
         lat: Target centre latitude, degrees north.
         epoch: Acquisition date of the scored cumulative epoch.
         level: Alert level name (``watch``, ``warning``).
-        p_fused: Fused CNN probability over the target (mean over gains, seed 003 eq. 1).
+        p_fused: Fused CNN probability over the target (mean over gains;
+            Anantrasirichai et al. 2019b, eq. 1).
         p_by_gain: ``(gain, probability)`` pairs, one per wrap gain.
         lstt_p: Smallest LSTT p-value over the reference regions, None when not scored.
         cumulative_max_m: Largest absolute cumulative LOS displacement in the target, metres.

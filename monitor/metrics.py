@@ -4,7 +4,7 @@ Names follow the Prometheus conventions: the unit in the name (``_seconds``,
 ``_timestamp_seconds``), ``_total`` on counters, and label sets that stay bounded (targets
 and frames come from the configuration, reasons and statuses from fixed sets here). Tests
 create a fresh :class:`prometheus_client.CollectorRegistry` and read values back with
-``registry.get_sample_value`` (STYLE.md, after prometheus client_python).
+``registry.get_sample_value`` (after prometheus client_python).
 """
 
 from __future__ import annotations

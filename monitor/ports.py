@@ -7,10 +7,10 @@
 - :class:`Detector` (defined in :mod:`monitor.science.detect.detector`, free of torch):
   ``monitor.science.detect.fusion.CnnDetector``
 
-Only the daemon and the CLI choose concrete adapters (STYLE.md rule 7); everything between
-takes the port. ``tests/test_ports.py`` checks every implementation against its port.
-The store's rows (:mod:`monitor.store.models`) are the records the :class:`Store` port
-returns.
+Only the daemon and the CLI choose concrete adapters (docs/architecture.md, Layers);
+everything between takes the port. ``tests/test_ports.py`` checks every implementation
+against its port. The store's rows (:mod:`monitor.store.models`) are the records the
+:class:`Store` port returns.
 """
 
 from __future__ import annotations

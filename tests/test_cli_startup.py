@@ -51,14 +51,21 @@ def test_light_choices_match_the_implementations() -> None:
     from monitor import series_defaults
     from monitor.io import models, synth_archive
     from monitor.science import geometry, lstt, lstt_defaults, sensors, synth, synth_schemes
-    from monitor.science.detect import evaluation, inference, names, patching, registry, seed003
+    from monitor.science.detect import (
+        evaluation,
+        inference,
+        names,
+        patching,
+        registry,
+        threshold_protocol,
+    )
     from monitor.service import series_scan
 
     assert sorted(registry.ARCHITECTURES) == sorted(names.ARCHITECTURE_NAMES)
     assert models.DEFAULT_ARCH == names.DEFAULT_ARCH in registry.ARCHITECTURES
     assert inference.METHODS is names.INFERENCE_METHODS
     assert patching.COVERAGES is names.PATCH_COVERAGES
-    assert evaluation.SEED003_DEPTHS_M is seed003.SEED003_DEPTHS_M
+    assert evaluation.PROTOCOL_DEPTHS_M is threshold_protocol.PROTOCOL_DEPTHS_M
     assert lstt.DEFAULT_PERMUTATIONS == lstt_defaults.DEFAULT_PERMUTATIONS
     assert lstt.SELECT_ON is lstt_defaults.SELECT_ON
     assert series_scan.NETWORKS is series_defaults.NETWORKS

@@ -1,4 +1,4 @@
-"""Seed-002 inference (patch grid, Canny prefilter, merge, both paths) and seed-003 fusion."""
+"""Patch inference (grid, Canny prefilter, merge, both paths) and multi-gain fusion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation science: the seed-003 protocol, sigmoid fits, ROC and precision/recall."""
+"""Evaluation science: the threshold protocol, sigmoid fits, ROC and precision/recall."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from monitor.errors import InputError
 from monitor.science.detect.evaluation import (
-    SEED003_TURBULENT_SIGMA_M,
+    PROTOCOL_TURBULENT_SIGMA_M,
     Confusion,
     ThresholdProtocol,
     confusion_at,
@@ -28,7 +28,7 @@ from monitor.science.detect.evaluation import (
 from monitor.science.detect.training import roc_auc
 
 
-def test_the_seed003_protocol_has_405_cases_with_the_stated_parameters() -> None:
+def test_the_threshold_protocol_has_405_cases_with_the_stated_parameters() -> None:
     protocol = ThresholdProtocol()
     cases = protocol_cases(protocol)
     assert len(cases) == protocol.n_cases == 405
@@ -42,7 +42,7 @@ def test_the_seed003_protocol_has_405_cases_with_the_stated_parameters() -> None
     assert sorted(set(pairs)) == [(a, b) for a in (0, 0.5, 1) for b in (0, 0.5, 1)]
     assert all(pairs.count(p) == 45 for p in set(pairs))
     assert len({(c.deformation.index, c.alpha, c.beta) for c in cases}) == 405
-    # seed 003: sigma^2 = 7.5 mm^2, L = 8 km
+    # Anantrasirichai et al. (2019b): sigma^2 = 7.5 mm^2, L = 8 km
     assert protocol.turbulent_sigma_m == pytest.approx(math.sqrt(7.5) * 1e-3)
     assert protocol.turbulent_length_m == 8000.0
 
@@ -87,11 +87,11 @@ def test_protocol_samples_compose_d_alpha_s_beta_t() -> None:
     assert not np.allclose(turbulent_los(protocol, 0), turbulent_los(protocol, 1))
 
 
-def test_turbulence_has_the_seed003_variance() -> None:
+def test_turbulence_has_the_protocol_variance() -> None:
     protocol = ThresholdProtocol(shape=(256, 256), pixel_m=500.0)
     fields = np.stack([turbulent_los(protocol, k) for k in range(4)])
     # 128 km grids, L = 8 km: the sample std is within a few percent of sigma.
-    assert float(fields.std()) == pytest.approx(SEED003_TURBULENT_SIGMA_M, rel=0.1)
+    assert float(fields.std()) == pytest.approx(PROTOCOL_TURBULENT_SIGMA_M, rel=0.1)
 
 
 def test_protocol_rejects_bad_parameters() -> None:

@@ -1,4 +1,4 @@
-"""Architecture rules that a test can check (STYLE.md rules 1, 4 and 7; DESIGN.md layers)."""
+"""Architecture rules that a test can check (docs/architecture.md, Layers)."""
 
 from __future__ import annotations
 
@@ -70,8 +70,8 @@ def test_only_the_cli_imports_the_cli() -> None:
     assert not offenders, "layers below the CLI must not import it:\n" + "\n".join(offenders)
 
 
-#: Rooms below the service (DESIGN.md layers): the service uses them, never the other way
-#: round. A piece both need moves down to the lower room.
+#: Rooms below the service (docs/architecture.md, Layers): the service uses them, never the
+#: other way round. A piece both need moves down to the lower room.
 BELOW_THE_SERVICE = ("store", "notify", "archive", "io", "figures")
 
 

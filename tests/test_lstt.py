@@ -146,7 +146,7 @@ def test_calibrated_under_spatially_correlated_null() -> None:
 
 @pytest.mark.slow
 def test_without_thinning_the_null_is_rejected_too_often() -> None:
-    """Why samples are thinned (DESIGN.md): treating neighbouring pixels as independent
+    """Why samples are thinned: treating neighbouring pixels as independent
     rejects a true null far more often than alpha (measured ~23 %)."""
     rng = np.random.default_rng(5)
     target, ref = _regions()

@@ -32,7 +32,7 @@ def test_clear_mogi_scores_high_and_atmosphere_low(seed: int) -> None:
     x, y = grid_xy(SHAPE, PIXEL)
     enu = mogi(x, y, depth_m=4000.0, dvolume_m3=4e6)
     d = project_to_los(enu.east, enu.north, enu.up, 30.0, 190.0)
-    assert 0.05 < float(d.max()) < 0.07  # a 6 cm uplift, well above the seed thresholds
+    assert 0.05 < float(d.max()) < 0.07  # a 6 cm uplift, well above the papers' thresholds
     atm = _atmosphere(seed)
     high = detect_displacement(loaded.model, d + atm)
     low = detect_displacement(loaded.model, atm)
@@ -41,7 +41,8 @@ def test_clear_mogi_scores_high_and_atmosphere_low(seed: int) -> None:
 
 
 def test_peak_lies_within_a_patch_of_the_source() -> None:
-    """Seed 002's merge locates deformation to about a patch (224 px), not a pixel."""
+    """The merge of Anantrasirichai et al. (2019a) locates deformation to about a patch
+    (224 px), not a pixel."""
     loaded = load_detector(None, "compact")
     shape = (400, 400)
     x, y = grid_xy(shape, PIXEL)

@@ -1,4 +1,4 @@
-"""Every implementation honours its port (monitor/ports.py; STYLE.md rules 7 and 8).
+"""Every implementation honours its port (monitor/ports.py; docs/architecture.md, Ports).
 
 The signature check is the same for every pair: each method of the port exists on the
 implementation and accepts every call the port allows (same parameter names and kinds;

@@ -1,4 +1,4 @@
-"""Archive adapters: where interferograms come from (STYLE.md rule 7).
+"""Archive adapters: where interferograms come from (docs/architecture.md, Ports).
 
 ``LocalArchive`` reads a directory in the LiCSAR layout; ``LicsarHttpArchive`` reads the
 LiCSAR portal (Apache listings, HTML link pages to another tree or host, Atom XML feeds).

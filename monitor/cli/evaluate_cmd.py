@@ -1,15 +1,15 @@
 """``insar-monitor evaluate threshold|roc|atmosphere``: measure detectors, side by side.
 
-``threshold``: seed 003's protocol (see :mod:`monitor.science.detect.evaluation`): Mogi
-sources at 3, 4, 5 km depth, incidence 1, 23, 44 degrees, volume 10^5-10^7 m^3 in
-half-decade steps, ``X = D + alpha S + beta T`` for alpha, beta in {0, 0.5, 1}: 405
-interferograms. S is one fixed stratified delay over a packaged SRTM crop (default Agung,
-resampled to the grid, centred on the summit: the source sits under the edifice), T an
-exponential-covariance field of sigma^2 = 7.5 mm^2, L = 8 km per deformation. Each is
-scored at every gain; P (fused and per gain: the maximum of the map) is plotted against
-the maximum |D| and a sigmoid is fitted per (alpha, beta); its 0.5 crossing is the
-detection threshold. Writes ``detection_threshold.json``, ``detection_threshold.md`` and
-``detection_threshold_<model>.png`` into ``--out``.
+``threshold``: the protocol of Anantrasirichai et al. (2019b) (see
+:mod:`monitor.science.detect.evaluation`): Mogi sources at 3, 4, 5 km depth, incidence 1,
+23, 44 degrees, volume 10^5-10^7 m^3 in half-decade steps, ``X = D + alpha S + beta T`` for
+alpha, beta in {0, 0.5, 1}: 405 interferograms. S is one fixed stratified delay over a
+packaged SRTM crop (default Agung, resampled to the grid, centred on the summit: the source
+sits under the edifice), T an exponential-covariance field of sigma^2 = 7.5 mm^2, L = 8 km
+per deformation. Each is scored at every gain; P (fused and per gain: the maximum of the
+map) is plotted against the maximum |D| and a sigmoid is fitted per (alpha, beta); its 0.5
+crossing is the detection threshold. Writes ``detection_threshold.json``,
+``detection_threshold.md`` and ``detection_threshold_<model>.png`` into ``--out``.
 
 ``roc``: a held-out 2-class set (S+T vs D+S+T) drawn with another seed and wider ranges
 than the training recipe (peak LOS, turbulence, decorrelation; S over the real packaged
@@ -41,11 +41,11 @@ from monitor.science.detect.names import (
     INFERENCE_METHODS,
     PATCH_COVERAGES,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_DEPTHS_M,
-    SEED003_INCIDENCES_DEG,
-    SEED003_LOG10_VOLUMES_M3,
-    SEED003_WEIGHTS,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_DEPTHS_M,
+    PROTOCOL_INCIDENCES_DEG,
+    PROTOCOL_LOG10_VOLUMES_M3,
+    PROTOCOL_WEIGHTS,
 )
 
 
@@ -93,7 +93,7 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
                         help="wrap gains (default science.gains: 1,2,4,8)")
     parser.add_argument("--method", default="auto", choices=INFERENCE_METHODS)
     parser.add_argument("--coverage", default="seed", choices=PATCH_COVERAGES,
-                        help="patch padding rule (centres; seed = the seeds' literal rule, "
+                        help="patch padding rule (centres; seed = the papers' literal rule, "
                              "fewer patches)")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -103,14 +103,15 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``evaluate threshold``, ``evaluate roc`` and ``evaluate atmosphere``."""
     parser = subparsers.add_parser(
-        "evaluate", help="detection thresholds (seed 003) and ROC of detectors",
+        "evaluate", help="detection thresholds (Anantrasirichai et al. 2019b) and ROC of detectors",
         description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="evaluate_command", metavar="WHAT")
     sub.required = True
 
-    th = sub.add_parser("threshold", help="seed-003 detection-threshold protocol")
+    th = sub.add_parser("threshold",
+                        help="detection-threshold protocol of Anantrasirichai et al. (2019b)")
     _common(th, default_seed=3)
     th.add_argument("--dem", default="agung", help="packaged DEM under S (agung)")
     th.add_argument("--strat-k1-cm-per-km", type=float, default=1.0,
@@ -118,19 +119,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     th.add_argument("--strat-curvature", type=float, default=0.5,
                     help="k2 = -f k1 / (2 * 2 km): f (0.5)")
     th.add_argument("--turbulent-sigma2-mm2", type=float, default=7.5,
-                    help="T variance, mm^2 (seed 003: 7.5)")
+                    help="T variance, mm^2 (the paper: 7.5)")
     th.add_argument("--turbulent-length-km", type=float, default=8.0,
-                    help="T e-folding length, km (seed 003: 8)")
+                    help="T e-folding length, km (the paper: 8)")
     th.add_argument("--depths-km", type=_floats,
-                    default=tuple(d / 1000 for d in SEED003_DEPTHS_M))
-    th.add_argument("--incidences", type=_floats, default=SEED003_INCIDENCES_DEG,
+                    default=tuple(d / 1000 for d in PROTOCOL_DEPTHS_M))
+    th.add_argument("--incidences", type=_floats, default=PROTOCOL_INCIDENCES_DEG,
                     help="incidence angles, degrees (1,23,44)")
-    th.add_argument("--log10-volumes", type=_floats, default=SEED003_LOG10_VOLUMES_M3,
+    th.add_argument("--log10-volumes", type=_floats, default=PROTOCOL_LOG10_VOLUMES_M3,
                     help="log10 of the volume changes, m^3 (5,5.5,6,6.5,7)")
-    th.add_argument("--weights", type=_floats, default=SEED003_WEIGHTS,
+    th.add_argument("--weights", type=_floats, default=PROTOCOL_WEIGHTS,
                     help="values of alpha and of beta (0,0.5,1)")
     th.add_argument("--fit", default="linear", choices=["linear", "log"],
-                    help="fit the sigmoid in displacement (seed 003) or log displacement")
+                    help="fit the sigmoid in displacement (as the paper) or log displacement")
     th.set_defaults(func=run_threshold)
 
     roc = sub.add_parser("roc", help="held-out ROC/AUC and atmosphere-only false positives")

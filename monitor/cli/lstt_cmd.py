@@ -177,5 +177,5 @@ def run(args: argparse.Namespace) -> int:
           f"{_SPLIT_WORDS[result.select_on]}")
     seed_stat = "none larger" if math.isnan(result.seed_statistic) else \
         f"{result.seed_statistic:.6g}"
-    print(f"  seed-000 statistic (mean of larger permuted PE): {seed_stat}")
+    print(f"  Taal-application statistic (mean of larger permuted PE): {seed_stat}")
     return 0

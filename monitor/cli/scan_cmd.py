@@ -13,8 +13,9 @@ Each FILE is a single-band raster (GeoTIFF, or ``.npy``), NaN = incoherent, hold
   the phase sign applied so that uplift shows the same fringes as in displacement input.
 
 Unwrapped input is re-wrapped at every gain (default 1, 2, 4, 8) through the reference
-fringe spacing (2.8 cm per fringe at gain 1), scored with seed 002's patch procedure and
-fused (seed 003: P = mean of P_mu). One result per file:
+fringe spacing (2.8 cm per fringe at gain 1), scored with the patch procedure of
+Anantrasirichai et al. (2019a) and fused (Anantrasirichai et al. 2019b: P = mean of P_mu).
+One result per file:
 
 ``--json``: one JSON object per line with ``file``, ``p_fused`` (maximum of the fused
 map), ``p_by_gain`` (gain -> maximum of that gain's map), ``flag`` (p_fused > threshold),
@@ -28,17 +29,17 @@ transform, or ``.npy``). ``PATH`` may contain ``{stem}`` (the input file name wi
 suffix); with several files it must, or it must be an existing directory, where the maps
 are written as ``{stem}.prob.tif``.
 
-``--dem PATH`` gives the detector its second look (seed 002 section 5, as the watch
-does): the heights on the same grid as every FILE (same shape; same transform when both
-are georeferenced). A flagged file is corrected for stratified tropospheric delay by the
-band-filtered phase-elevation fit (linear in height; band and pixel limits from
-``[correction]``; outside ``--second-look-radius-km`` of the detected peak and of the
-map's largest smoothed anomaly, and outside the flagged region) and
-scored again; ``p_fused``, ``p_by_gain``, ``flag``, ``peak`` and the map are then the
-corrected map's, and ``second_look`` holds the raw scores, the method (``empirical``, or
-``none`` with the reason) and the fitted coefficients. Unwrapped input only. Pixel sizes
-come from the georeference (degrees converted at the raster's centre latitude), or from
-``--pixel-m`` for rasters without one.
+``--dem PATH`` gives the detector its second look (Anantrasirichai et al. 2019a, section 5,
+as the watch does): the heights on the same grid as every FILE (same shape; same transform
+when both are georeferenced). A flagged file is corrected for stratified tropospheric delay
+by the band-filtered phase-elevation fit (linear in height; band and pixel limits from
+``[correction]``; outside ``--second-look-radius-km`` of the detected peak and of the map's
+largest smoothed anomaly, and outside the flagged region) and scored again; ``p_fused``,
+``p_by_gain``, ``flag``, ``peak`` and the map are then the corrected map's, and
+``second_look`` holds the raw scores, the method (``empirical``, or ``none`` with the
+reason) and the fitted coefficients. Unwrapped input only. Pixel sizes come from the
+georeference (degrees converted at the raster's centre latitude), or from ``--pixel-m`` for
+rasters without one.
 
 A file that cannot be read or scored gets one error line on stderr naming it; the other
 files are still scored and the exit status is then non-zero (that error's code).

@@ -4,7 +4,7 @@ every model, measure, write the reports.
 Modules:
     runs        options shared by every evaluation, models side by side, setup
     grids       packaged DEMs on the evaluation grid (resampled, cropped, pooled)
-    threshold   seed 003's detection-threshold protocol
+    threshold   the detection-threshold protocol of Anantrasirichai et al. (2019b)
     roc         held-out ROC/AUC and atmosphere-only false positives
     atmosphere  tropospheric correction of flagged maps
 

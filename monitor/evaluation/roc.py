@@ -109,8 +109,8 @@ def _roc_statement(opts: RocOptions, held_out: SynthRecipe,
 
 
 #: Smallest peak |LOS| (cm) of the positives kept for the AUC-by-amplitude figures: all,
-#: and from the seed-003 fused thresholds (about 1 cm without atmosphere, 2 cm with T)
-#: and the issue's goal with S and T (3.5 cm) up.
+#: and from the fused thresholds of the threshold protocol (about 1 cm without atmosphere,
+#: 2 cm with T) and the issue's goal with S and T (3.5 cm) up.
 AUC_MIN_PEAKS_CM = (0.0, 1.0, 2.0, 3.5)
 #: Name of the column scored after the detector's second look with the DEM.
 SECOND_LOOK = "fused+DEM"

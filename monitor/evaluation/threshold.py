@@ -1,4 +1,4 @@
-"""Seed 003's detection-threshold protocol, for every model side by side.
+"""The threshold protocol of Anantrasirichai et al. (2019b), for every model side by side.
 
 Mogi sources at 3, 4, 5 km depth, incidence 1, 23, 44 degrees, volume 10^5-10^7 m^3 in
 half-decade steps, ``X = D + alpha S + beta T`` for alpha, beta in {0, 0.5, 1}: 405
@@ -134,7 +134,7 @@ def _fit_dict(fit: SigmoidFit) -> dict[str, Any]:
 
 
 def run_threshold(opts: ThresholdOptions) -> list[str]:
-    """Run the seed-003 threshold protocol for every model and write the report.
+    """Run the threshold protocol for every model and write the report.
 
     Writes ``detection_threshold.json``, ``.md`` and one ``detection_threshold_<model>.png``
     per model into ``opts.out``; returns one summary line per model.

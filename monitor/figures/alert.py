@@ -2,8 +2,8 @@
 
 Left: the wrapped cumulative displacement (re-wrapped at gain 1, one colour cycle = 2.8 cm
 of LOS, hsv colour map) with the fused-probability contours P > 0.5 (dark green) and
-P > 0.8 (bright green), as in seed 002 figure 4, and the target disc. Right: the fused P and
-LSTT p-value history of the target. Arrays in, PNG bytes out.
+P > 0.8 (bright green), as in Anantrasirichai et al. (2019a, figure 4), and the target
+disc. Right: the fused P and LSTT p-value history of the target. Arrays in, PNG bytes out.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from monitor.errors import InputError
 from monitor.figures.style import new_figure, png_bytes
 from monitor.science.geometry import rewrap
 
-#: Probability contour levels and colours (seed 002 figure 4: dark and bright green).
+#: Probability contour levels and colours (Anantrasirichai et al. 2019a, figure 4: dark
+#: and bright green).
 CONTOUR_LEVELS: tuple[float, ...] = (0.5, 0.8)
 CONTOUR_COLOURS: tuple[str, ...] = ("#006400", "#7CFC00")
 

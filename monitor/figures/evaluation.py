@@ -1,6 +1,7 @@
-"""The detector evaluation figures: P against displacement with the fitted sigmoids (seed
-003 figure 2) and the ROC curves, drawn from the report dictionaries of
-:mod:`monitor.io.reports` (so a figure can be redrawn from a report's JSON).
+"""The detector evaluation figures: P against displacement with the fitted sigmoids
+(Anantrasirichai et al. 2019b, figure 2) and the ROC curves, drawn from the report
+dictionaries of :mod:`monitor.io.reports` (so a figure can be redrawn from a report's
+JSON).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from monitor.science.detect.evaluation import fitted_curve
 def plot_threshold(path: str | os.PathLike[str], model: dict[str, Any],
                    columns: Sequence[str]) -> Path:
     """P against maximum |D| for each (alpha, beta), every gain and the fused P, with the
-    fitted sigmoids and thresholds (seed 003 figure 2)."""
+    fitted sigmoids and thresholds (Anantrasirichai et al. 2019b, figure 2)."""
     pairs = [(e["alpha"], e["beta"]) for e in model["thresholds"]]
     alphas = sorted({a for a, _ in pairs})
     betas = sorted({b for _, b in pairs})
@@ -61,7 +62,8 @@ def plot_threshold(path: str | os.PathLike[str], model: dict[str, Any],
     for row in axes:
         row[0].set_ylabel("P")
     axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{model['label']}: P against maximum displacement (seed 003 protocol)")
+    fig.suptitle(f"{model['label']}: P against maximum displacement "
+                 "(Anantrasirichai et al. 2019b protocol)")
     return save_png(fig, path, dpi=110)
 
 

@@ -7,11 +7,11 @@ Layout of a dataset directory::
                             y (n,) int64 class index; index (n,) int64 sample index
                             meta (n,) JSON strings with the drawn parameters
 
-Samples are stored unwrapped so that training can re-wrap them at any gain (seed 003).
-Sample ``i`` is drawn from its own generator (:func:`monitor.science.synth.sample_rng`),
-so a dataset is the same whatever the number of worker processes, and writing it again
-with the same seed gives byte-identical arrays. Shards already present with the right
-checksum are kept, so an interrupted run resumes.
+Samples are stored unwrapped so that training can re-wrap them at any gain (Anantrasirichai
+et al. 2019b). Sample ``i`` is drawn from its own generator
+(:func:`monitor.science.synth.sample_rng`), so a dataset is the same whatever the number of
+worker processes, and writing it again with the same seed gives byte-identical arrays.
+Shards already present with the right checksum are kept, so an interrupted run resumes.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def threshold_markdown(report: dict[str, Any]) -> str:
     """The markdown of a threshold report: the protocol as used, then a table per model
     and the fused thresholds side by side."""
     proto = report["protocol"]
-    lines = ["# Detection thresholds (seed 003 protocol)", ""]
+    lines = ["# Detection thresholds (Anantrasirichai et al. 2019b protocol)", ""]
     lines += [f"- {line}" for line in proto["statement"]]
     lines += ["", "Thresholds in cm of maximum |D| (LOS) where the fitted sigmoid crosses "
               "P = 0.5; '< x': below the smallest displacement of the protocol (every case "

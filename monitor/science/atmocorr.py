@@ -1,8 +1,8 @@
 """Correction of the tropospheric delay in a flagged displacement map.
 
-Seed 002 (section 5) removes the stratified delay from the interferograms its detector
-flags and scores them again: 11 of its 12 false positives were cleared and all 41 true
-positives kept. Two sources of the delay are handled here:
+Anantrasirichai et al. (2019a, section 5) remove the stratified delay from the
+interferograms their detector flags and score them again: 11 of their 12 false positives
+were cleared and all 41 true positives kept. Two sources of the delay are handled here:
 
 * **Weather-model delays** (GACOS, Yu et al. 2018, J. Geophys. Res. 123, 9202-9222; ICAMS
   on ERA5, Cao et al. 2021, J. Geodesy 95, 93): a delay map per acquisition date. The

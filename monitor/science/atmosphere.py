@@ -6,19 +6,19 @@ the line of sight; in the project's LOS-displacement convention (positive toward
 satellite) a delay appears with the opposite sign, which the caller applies if it matters
 (the random draws here are symmetric in sign).
 
-Turbulent component (seed 002 section 3.3, seed 003 section 2): a stationary, isotropic
-Gaussian random field with exponential covariance ``c(d) = sigma^2 exp(-d / L)``. Seed 002
-draws ``sigma^2`` in 5-9 mm^2 and the e-folding length ``L`` in 4-18 km from 30,249
-Sentinel-1 interferograms; seed 003 uses ``sigma^2 = 7.5 mm^2`` and ``L = 8 km``. Where the
-seeds build a full covariance matrix and take its Cholesky factor (O(n^3) for n pixels),
-this module samples the same distribution by circulant embedding (Dietrich & Newsam 1997,
-SIAM J. Sci. Comput. 18(4); Wood & Chan 1994, J. Comput. Graph. Stat. 3(4)) in
-O(M log M) for an embedding of M cells.
+Turbulent component (Anantrasirichai et al. 2019a, section 3.3; 2019b, section 2): a
+stationary, isotropic Gaussian random field with exponential covariance
+``c(d) = sigma^2 exp(-d / L)``. Anantrasirichai et al. (2019a) draw ``sigma^2`` in 5-9 mm^2
+and the e-folding length ``L`` in 4-18 km from 30,249 Sentinel-1 interferograms; 2019b uses
+``sigma^2 = 7.5 mm^2`` and ``L = 8 km``. Where the papers build a full covariance matrix
+and take its Cholesky factor (O(n^3) for n pixels), this module samples the same
+distribution by circulant embedding (Dietrich & Newsam 1997, SIAM J. Sci. Comput. 18(4);
+Wood & Chan 1994, J. Comput. Graph. Stat. 3(4)) in O(M log M) for an embedding of M cells.
 
-Stratified component: a delay that follows topography, ``S = k1 (h - h_ref) +
-k2 (h - h_ref)^2``. Seeds 002 and 003 take it from GACOS weather-model maps; here it is
-drawn from ranges set by published phase-elevation statistics (see
-:func:`draw_stratified_coefficients`).
+Stratified component: a delay that follows topography,
+``S = k1 (h - h_ref) + k2 (h - h_ref)^2``. Anantrasirichai et al. (2019a, 2019b) take it
+from GACOS weather-model maps; here it is drawn from ranges set by published
+phase-elevation statistics (see :func:`draw_stratified_coefficients`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ StratificationStrength = Literal["weak", "strong"]
 #: interferogram changes sign and size from one date pair to the next and is not always
 #: linear; Bekaert et al. (2015, Remote Sens. Environ. 170, 40-47) fit it with a power law.
 #: "weak" is up to about that RMS value, "strong" is the 1-3 cm/km tail met over tall
-#: edifices in humid climates (seed 002 figure 1 shows both).
+#: edifices in humid climates (Anantrasirichai et al. 2019a, figure 1, show both).
 STRATIFIED_K1_RANGES_M_PER_M: dict[str, tuple[float, float]] = {
     "weak": (0.0, 0.6e-5),
     "strong": (1.0e-5, 3.0e-5),
@@ -148,8 +148,9 @@ def turbulent_delay(
     """Draw a turbulent tropospheric delay with exponential covariance.
 
     A zero-mean stationary isotropic Gaussian random field with covariance
-    ``c(d) = sigma_m^2 exp(-d / length_m)`` between pixels ``d`` metres apart (seed 002
-    section 3.3; seed 003 uses ``sigma^2 = 7.5 mm^2``, ``L = 8 km``).
+    ``c(d) = sigma_m^2 exp(-d / length_m)`` between pixels ``d`` metres apart
+    (Anantrasirichai et al. 2019a, section 3.3; 2019b uses ``sigma^2 = 7.5 mm^2``,
+    ``L = 8 km``).
 
     Sampled by circulant embedding (Dietrich & Newsam 1997): the covariance is laid on a
     periodic grid at least twice the field in each axis, whose eigenvalues ``lambda`` are
@@ -222,15 +223,16 @@ def draw_turbulence_parameters(
     length_km: tuple[float, float] = (4.0, 18.0),
     length_step_km: float = 0.5,
 ) -> TurbulenceParameters:
-    """Draw ``sigma`` and ``L`` uniformly from the seed 002 ranges.
+    """Draw ``sigma`` and ``L`` uniformly from the ranges of Anantrasirichai et al. (2019a).
 
-    Seed 002 section 3.3: ``sigma_max^2`` in 5-9 mm^2 and e-folding length 4-18 km, from
-    30,249 Sentinel-1 interferograms. Taken literally that is a standard deviation of only
-    2.2-3.0 mm, small beside the ~1 cm turbulent delays usual in C-band interferograms;
-    the seeds may have meant cm^2. The default follows the text; pass ``sigma2_mm2``
-    (e.g. ``(500, 900)`` for the cm^2 reading) to choose otherwise. ``L`` is rounded to a
-    multiple of ``length_step_km`` so that :func:`turbulent_delay` reuses its cached
-    embedding (29 values by default); pass ``length_step_km=0`` for a continuous draw.
+    Anantrasirichai et al. (2019a, section 3.3): ``sigma_max^2`` in 5-9 mm^2 and e-folding
+    length 4-18 km, from 30,249 Sentinel-1 interferograms. Taken literally that is a
+    standard deviation of only 2.2-3.0 mm, small beside the ~1 cm turbulent delays usual in
+    C-band interferograms; the authors may have meant cm^2. The default follows the text;
+    pass ``sigma2_mm2`` (e.g. ``(500, 900)`` for the cm^2 reading) to choose otherwise.
+    ``L`` is rounded to a multiple of ``length_step_km`` so that :func:`turbulent_delay`
+    reuses its cached embedding (29 values by default); pass ``length_step_km=0`` for a
+    continuous draw.
 
     Args:
         rng: Random generator.
@@ -328,8 +330,8 @@ def empirical_variogram(
 def fit_exponential_variogram(lags_m: ArrayLike, semivariance: ArrayLike) -> tuple[float, float]:
     """Least-squares fit of ``gamma(d) = sigma^2 (1 - exp(-d / L))`` to a semivariogram.
 
-    Seed 002 section 3.3 estimates the turbulent ``sigma`` and ``L`` from real
-    interferograms this way.
+    Anantrasirichai et al. (2019a, section 3.3) estimate the turbulent ``sigma`` and ``L``
+    from real interferograms this way.
 
     Args:
         lags_m: Lags, metres, shape ``(n,)``.
@@ -479,7 +481,8 @@ def draw_stratified_coefficients(
 def zenith_to_los(delay: ArrayLike, incidence_rad: ArrayLike) -> NDArray[np.float32]:
     """Map a zenith delay to the radar line of sight: ``delay / cos(incidence)``.
 
-    Seed 002 section 3.2 applies such a factor for Sentinel-1 incidence angles.
+    Anantrasirichai et al. (2019a, section 3.2) apply such a factor for Sentinel-1
+    incidence angles.
 
     Args:
         delay: Zenith delay, metres, any shape.

@@ -1,9 +1,10 @@
 """Interferometric coherence and decorrelation for synthetic interferograms.
 
-Seed 002 (section 6) names low and patchy coherence as a main cause of missed and false
-detections, and seed 000 masks pixels of coherence <= 0.1. This module draws plausible
-coherence maps, blobby incoherent regions, and applies both the mask (incoherent pixels
-become NaN, never zero: DESIGN.md) and the phase noise that partial coherence leaves.
+Anantrasirichai et al. (2019a, section 6) name low and patchy coherence as a main cause of
+missed and false detections, and the Taal application of Sugiyama et al. (2011) masks
+pixels of coherence <= 0.1. This module draws plausible coherence maps, blobby incoherent
+regions, and applies both the mask (incoherent pixels become NaN, never zero:
+docs/architecture.md, Conventions) and the phase noise that partial coherence leaves.
 
 Phase noise follows the Cramer-Rao bound for the interferometric phase of ``N``
 independent looks (Rodriguez & Martin 1992, IEE Proc. F 139(2); Hanssen 2001, Radar
@@ -28,7 +29,8 @@ from scipy.special import expit
 from monitor.errors import InputError
 from monitor.science.grids import check_grid, unit_variance_rfft_filter
 
-#: Coherence at or below which a pixel is incoherent (seed 000).
+#: Coherence at or below which a pixel is incoherent (as in the Taal application of
+#: Sugiyama et al. 2011).
 DEFAULT_COHERENCE_THRESHOLD = 0.1
 #: Default number of independent looks behind one pixel. LiCSAR multilooks Sentinel-1 by
 #: 20 (range) x 4 (azimuth) to ~100 m pixels, but neighbouring SLC samples are correlated
@@ -163,12 +165,13 @@ def coherence_map(
     unit-variance :func:`smooth_gaussian_field` (kernel ``length_m``) and ``a`` is chosen
     so that the expected coherence is ``mean`` on flat ground. Sentinel-1 coherence over
     6-12 days ranges from ~0.2 on densely vegetated tropical flanks to 0.6-0.9 on bare
-    lava, ash and towns (Ebmeier et al. 2013, Geol. Soc. Spec. Publ. 380; seed 000's
-    ALOS-2 Taal pair); ``mean`` in 0.25-0.7 with ``spread`` 0.5-1.5 spans those cases.
-    Steep slopes lose coherence (layover, foreshortening, vegetation), hence the slope term.
-    Incoherent areas get coherence uniform in [0, 0.1), i.e. at or below the seed 000
-    threshold: ``n_patches`` blobs of :func:`incoherent_patches`, and, when ``dem_m`` is
-    given, water (heights <= ``water_below_m``, e.g. the sea at 0 m).
+    lava, ash and towns (Ebmeier et al. 2013, Geol. Soc. Spec. Publ. 380; the ALOS-2
+    pair of the Taal application of Sugiyama et al. 2011); ``mean`` in 0.25-0.7 with
+    ``spread`` 0.5-1.5 spans those cases. Steep slopes lose coherence (layover,
+    foreshortening, vegetation), hence the slope term. Incoherent areas get coherence
+    uniform in [0, 0.1), i.e. at or below the threshold of 0.1: ``n_patches`` blobs of
+    :func:`incoherent_patches`, and, when ``dem_m`` is given, water (heights <=
+    ``water_below_m``, e.g. the sea at 0 m).
 
     Args:
         shape: ``(ny, nx)``.
@@ -257,7 +260,8 @@ def apply_decorrelation(
     """Mask incoherent pixels as NaN and add coherence-dependent phase noise.
 
     Pixels with coherence <= ``threshold`` (or NaN coherence) become NaN, never zero
-    (seed 000 threshold 0.1; DESIGN.md). With ``noise``, every other pixel gets Gaussian
+    (threshold 0.1 as in the Taal application of Sugiyama et al. 2011;
+    docs/architecture.md, Conventions). With ``noise``, every other pixel gets Gaussian
     noise of standard deviation ``phase_noise_std(g, n_looks) * units_per_rad``.
 
     Args:

@@ -1,8 +1,8 @@
 """Digital elevation models: synthetic volcanic edifices, void filling and resampling.
 
 Synthetic DEMs stand in for real topography when drawing stratified atmospheric delays
-(seed 002 section 3.2 uses SRTM DEMs of 100 volcanoes through GACOS). Three edifice
-families cover the shapes that matter for topography-correlated delay:
+(Anantrasirichai et al. 2019a, section 3.2, use SRTM DEMs of 100 volcanoes through GACOS).
+Three edifice families cover the shapes that matter for topography-correlated delay:
 
 * ``"stratovolcano"``: a steep, concave-up cone (exponential height profile, like
   Mayon, Agung or Sakurajima) with an optional summit crater;

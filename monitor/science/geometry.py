@@ -1,12 +1,13 @@
 """Radar geometry: wavelengths, line of sight, phase <-> displacement, wrapping.
 
-Conventions (DESIGN.md): displacement is metres along the line of sight (LOS), positive
-towards the satellite (uplift seen from above is positive); phase is radians. Each sensor
-declares the sign that links its unwrapped phase to LOS displacement, and converts once.
+Conventions (docs/architecture.md): displacement is metres along the line of sight (LOS),
+positive towards the satellite (uplift seen from above is positive); phase is radians. Each
+sensor declares the sign that links its unwrapped phase to LOS displacement, and converts
+once.
 
 Sources:
-    Re-wrapping with a gain ``mu`` and an offset ``tau`` follows seed 003 (Anantrasirichai
-    et al., re-wrapping cumulative time series): ``psi'_mu = mu * psi (mod 2 pi)`` and
+    Re-wrapping with a gain ``mu`` and an offset ``tau`` follows Anantrasirichai et al.
+    (2019b, re-wrapping cumulative time series): ``psi'_mu = mu * psi (mod 2 pi)`` and
     ``psi'_tau = psi + tau (mod 2 pi)``, applied here to displacement through a reference
     fringe spacing ``F`` (metres of LOS per fringe), so that
     ``psi = wrap(2 pi mu d / F + tau)``.
@@ -28,7 +29,7 @@ from monitor.science.sensors import SENTINEL1_WAVELENGTH_M as SENTINEL1_WAVELENG
 from monitor.science.sensors import Sensor as Sensor
 
 #: Default reference fringe spacing: 2.8 cm of LOS per fringe (half a C-band wavelength,
-#: seed 002 figure captions and DESIGN.md).
+#: Anantrasirichai et al. 2019a figure captions and docs/architecture.md).
 DEFAULT_FRINGE_SPACING_M = 0.028
 
 
@@ -127,7 +128,7 @@ def rewrap(
     offset_rad: float = 0.0,
     fringe_spacing_m: float = DEFAULT_FRINGE_SPACING_M,
 ) -> NDArray[np.float32]:
-    """Re-wrap LOS displacement into phase with a wrap gain and offset (seed 003).
+    """Re-wrap LOS displacement into phase with a gain and offset (Anantrasirichai et al. 2019b).
 
     ``psi = wrap(2 pi * gain * d / F + tau)``: a gain ``mu`` produces ``mu`` times as many
     fringes without changing the signal-to-noise ratio; ``tau`` shifts the wrap boundaries.
@@ -137,7 +138,7 @@ def rewrap(
     Args:
         displacement_m: Unwrapped LOS displacement, metres, shape ``(ny, nx)`` (any shape).
             NaN (incoherent) stays NaN.
-        gain: Wrap gain ``mu`` (> 0; seed 003 uses 1, 2, 4, 8).
+        gain: Wrap gain ``mu`` (> 0; Anantrasirichai et al. 2019b use 1, 2, 4, 8).
         offset_rad: Constant phase offset ``tau`` added before wrapping, radians.
         fringe_spacing_m: LOS displacement per fringe ``F`` at gain 1, metres
             (default 0.028 m).
@@ -162,8 +163,9 @@ def rewrap(
 def rewrap_phase(wrapped_rad: ArrayLike, gain: int) -> NDArray[np.float32]:
     """Re-wrap already wrapped phase with an integer gain: ``wrap(mu * wrap(phi))``.
 
-    For integer ``mu`` this equals ``wrap(mu * phi)`` exactly, so wrapped products (such
-    as LiCSAR's ``.geo.diff_pha.tif``) can be re-wrapped without unwrapping (seed 003).
+    For integer ``mu`` this equals ``wrap(mu * phi)`` exactly, so wrapped products (such as
+    LiCSAR's ``.geo.diff_pha.tif``) can be re-wrapped without unwrapping (Anantrasirichai
+    et al. 2019b).
 
     Args:
         wrapped_rad: Wrapped phase, radians, any shape.

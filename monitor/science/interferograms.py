@@ -13,15 +13,17 @@ rules 1-3); the incremental daisy chain there applies steps 2-3 one product at a
    :class:`~monitor.errors.InputError` naming the pair when they differ: the code cannot know
    which one is right. ``date1 == date2``, mismatched shapes, an empty list and an
    interferogram without a single valid pixel are refused too.
-2. **Coherence mask** (seed 000): pixels with coherence ``<= coherence_threshold`` (default
-   0.1) or NaN coherence become NaN. Incoherent pixels are never treated as zero.
+2. **Coherence mask** (as in the Taal application of Sugiyama et al. 2011): pixels with
+   coherence ``<= coherence_threshold`` (default 0.1) or NaN coherence become NaN.
+   Incoherent pixels are never treated as zero.
 3. **Reference region**: the median of each interferogram over the stable region (a boolean
    mask or a pair of slices) is subtracted; a region without a valid pixel in some
    interferogram is an error naming the pair.
 
 Sources:
-    seed 000 (coherence threshold 0.1); reference-region removal as in LiCSBAS
-    (Morishita et al., 2020) and MintPy (Yunjun et al., 2019).
+    the Taal application of Sugiyama et al. (2011) (coherence threshold 0.1);
+    reference-region removal as in LiCSBAS (Morishita et al., 2020) and MintPy (Yunjun et
+    al., 2019).
 """
 
 from __future__ import annotations

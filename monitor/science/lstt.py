@@ -18,8 +18,8 @@ displacement come from the same distribution.
   had power 1, and over the cross-validated test it had power 0.50 against 0.62.
 * **Permutation test**: the pooled samples are split at random ``B`` times (default 100)
   with ``sigma`` and ``lambda`` held fixed; ``p = (1 + #{PE_perm >= PE_obs}) / (1 + B)``.
-  Seed 000 reports instead the mean of the permuted estimates larger than the observed
-  one; it is kept as ``seed_statistic``.
+  The Taal application of Sugiyama et al. (2011) reports instead the mean of the permuted
+  estimates larger than the observed one; it is kept as ``seed_statistic``.
 * **Which split chooses sigma and lambda.** The usual practice picks them by LOOCV on the
   observed split and keeps them for the permutations. That favours the observed split
   (the grid point that makes it look most different wins) and the test rejects too
@@ -44,8 +44,9 @@ displacement come from the same distribution.
   correlation length, several reference regions, automatic reference windows) are in
   :mod:`monitor.science.lstt_regions`.
 
-Sources: seed 000 (LSTT on an ALOS-2 interferogram, coherence masking, 100 permutations);
-Kanamori, Hido & Sugiyama (2009) JMLR 10; Sugiyama et al. (2011) Neural Networks 24.
+Sources: Sugiyama et al. (2011) Neural Networks 24 (the LSTT) and its Taal application (an
+ALOS-2 interferogram, coherence masking, 100 permutations); Kanamori, Hido & Sugiyama
+(2009) JMLR 10.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class LsttResult:
         n_a: Samples in A (numerator).
         n_b: Samples in B (denominator).
         n_permutations: Permutations drawn.
-        seed_statistic: Seed 000's statistic: mean of the permuted PE values larger than
-            ``pe``; NaN when none is larger.
+        seed_statistic: The statistic of the Taal application of Sugiyama et al. (2011):
+            mean of the permuted PE values larger than ``pe``; NaN when none is larger.
         permuted_pe: PE of every permuted split, ``(n_permutations,)``.
         n_centres: Kernel centres used.
         scale: Pooled standardisation scale (1.4826 MAD, or the std when the MAD is 0),

@@ -24,8 +24,9 @@ region around the volcano against stable reference regions.
   samples in B (denominator); see :mod:`monitor.science.lstt` for why.
 * **Where the reference regions go**: :mod:`monitor.science.references`.
 
-Sources: seed 000 (LSTT comparing two 100 x 100 pixel regions of a Taal interferogram,
-coherence masking); Berger (1982) Technometrics 24 (intersection-union tests).
+Sources: the Taal application of Sugiyama et al. (2011) (comparing two 100 x 100 pixel
+regions of a Taal interferogram, coherence masking); Berger (1982) Technometrics 24
+(intersection-union tests).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Sources:
     Small-baseline (SBAS) networks and their inversion on epoch-to-epoch increments follow
     Berardino et al. (2002) as implemented in LiCSBAS (Morishita et al., 2020) and MintPy
     (Yunjun et al., 2019); LiCSAR pairs every epoch with its 3 nearest neighbours in time.
-    Daisy-chain (consecutive pair) series follow seed 003.
+    Daisy-chain (consecutive pair) series follow Anantrasirichai et al. (2019b).
 """
 
 from __future__ import annotations

@@ -1,24 +1,24 @@
-"""Synthetic interferograms: X = a*D + b*S + c*T with decorrelation (seed 002 section 3).
+"""Synthetic interferograms: X = a*D + b*S + c*T with decorrelation.
 
-Each sample is built from independently drawn components on a grid of ``shape`` pixels of
-``pixel_m`` metres:
+After Anantrasirichai et al. (2019a, section 3), each sample is built from independently
+drawn components on a grid of ``shape`` pixels of ``pixel_m`` metres:
 
 * D, deformation: an analytic source (Mogi, penny-shaped sill, Okada earthquake, dyke or
-  sill) with seed-002 parameter ranges, projected on the line of sight with an incidence
-  of 0-45 degrees and a heading of 0-360 degrees (seed 002 section 3.1);
+  sill) with the paper's parameter ranges, projected on the line of sight with an incidence
+  of 0-45 degrees and a heading of 0-360 degrees (section 3.1);
 * S, stratified atmosphere: a delay linear and quadratic in the height of a DEM (a
   synthetic edifice or a real SRTM crop from the pool the caller passes), zenith to LOS
-  through the incidence (seed 002 section 3.2 uses GACOS maps; we draw the coefficients);
-* T, turbulent atmosphere: exponential covariance ``sigma^2 exp(-d/L)`` with seed-002
-  ranges (section 3.3);
-* decorrelation: a coherence map; pixels at or below the threshold (0.1, seed 000) are NaN,
-  and phase noise grows as coherence drops. Seed 002 names the absence of this as a gap
-  in its synthetic data.
+  through the incidence (the paper's section 3.2 uses GACOS maps; we draw the coefficients);
+* T, turbulent atmosphere: exponential covariance ``sigma^2 exp(-d/L)`` with the
+  paper's ranges (section 3.3);
+* decorrelation: a coherence map; pixels at or below the threshold (0.1, as in the Taal
+  application of Sugiyama et al. 2011) are NaN, and phase noise grows as coherence drops.
+  Anantrasirichai et al. (2019a) name the absence of this as a gap in their synthetic data.
 
-The class schemes are those of seed 002 section 4.1: ``2class`` (S+T vs D+S+T, the seeds'
-best on real data), ``3class`` (T vs S+T vs D+S+T), ``3class-ds`` (S vs T vs D+S) and
-``weights`` (the 91 normalised combinations ``(aD + bS + cT) / (a + b + c)`` with
-a, b, c in {0, 0.25, 0.5, 0.75, 1}).
+The class schemes are those of the paper's section 4.1: ``2class`` (S+T vs D+S+T, its best
+on real data), ``3class`` (T vs S+T vs D+S+T), ``3class-ds`` (S vs T vs D+S) and
+``weights`` (the 91 normalised combinations ``(aD + bS + cT) / (a + b + c)`` with a, b, c
+in {0, 0.25, 0.5, 0.75, 1}).
 
 Everything here is pure: arrays and generators in, arrays and frozen dataclasses out.
 Samples are reproducible: sample ``i`` of a dataset with seed ``s`` is drawn from
@@ -69,23 +69,25 @@ class SynthRecipe:
     Attributes:
         shape: ``(ny, nx)`` pixels.
         pixel_m: Pixel spacing, metres.
-        incidence_deg: Incidence range, degrees (seed 002: 0-45).
-        heading_deg: Heading range, degrees (seed 002: 0-360).
+        incidence_deg: Incidence range, degrees (Anantrasirichai et al. 2019a: 0-45).
+        heading_deg: Heading range, degrees (Anantrasirichai et al. 2019a: 0-360).
         source_kinds: Deformation sources to draw from, uniformly.
-        sources: Parameter ranges of the sources (seed 002 section 3.1).
+        sources: Parameter ranges of the sources (Anantrasirichai et al. 2019a, s. 3.1).
         centre_jitter_frac: Source centre offset from the image centre, as a fraction of
             the image half-width.
         peak_los_m: If set, each D is rescaled so its peak |LOS| is log-uniform in this
-            range (useful to train on detectable signals); None keeps the seed's source
+            range (useful to train on detectable signals); None keeps the paper's source
             parameters as drawn.
-        turbulent_sigma_m: Turbulent delay standard deviation (seed 002: sigma^2 5-9 mm^2).
-        turbulent_length_m: Turbulent e-folding length (seed 002: 4-18 km).
+        turbulent_sigma_m: Turbulent delay standard deviation (Anantrasirichai et al. 2019a:
+            sigma^2 5-9 mm^2).
+        turbulent_length_m: Turbulent e-folding length (Anantrasirichai et al. 2019a: 4-18 km).
         stratified_strength: ``"weak"``, ``"strong"`` or ``"mixed"`` stratification.
         dem_kinds: Synthetic edifice kinds drawn when no DEM pool is given.
         dem_height_m: Summit height range of synthetic edifices.
         decorrelation_fraction: Fraction of samples with decorrelation (coherence map,
             NaN patches and phase noise); the rest are fully coherent.
-        coherence_threshold: Coherence at or below which pixels are NaN (seed 000: 0.1).
+        coherence_threshold: Coherence at or below which pixels are NaN (0.1, as in the Taal
+            application of Sugiyama et al. 2011).
         wavelength_m: Wavelength used for the coherence phase noise (Sentinel-1).
     """
 
@@ -414,7 +416,7 @@ def draw_components(rng: np.random.Generator, recipe: SynthRecipe,
 
 def make_sample(rng: np.random.Generator, recipe: SynthRecipe, scheme: str, label: int,
                 dem_pool: Sequence[NDArray[np.floating]] | None = None) -> Sample:
-    """One labelled sample of a class scheme (seed 002 section 4.1).
+    """One labelled sample of a class scheme (Anantrasirichai et al. 2019a, section 4.1).
 
     Args:
         rng: Generator for this sample.

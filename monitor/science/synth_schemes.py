@@ -1,8 +1,9 @@
 """Class schemes and source kinds of the synthetic datasets (plain Python, no numpy).
 
 A scheme lists its classes as weights ``(a, b, c)`` of deformation D, stratified delay S
-and turbulent delay T (seed 002). :mod:`monitor.science.synth` draws the samples;
-``insar-monitor synth dataset`` offers these names in its help without loading numpy.
+and turbulent delay T (Anantrasirichai et al. 2019a). :mod:`monitor.science.synth` draws
+the samples; ``insar-monitor synth dataset`` offers these names in its help without loading
+numpy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ DEM_KINDS = ("stratovolcano", "shield", "caldera")
 
 
 def _weight_classes() -> tuple[tuple[float, float, float], ...]:
-    """The 91 distinct normalised (alpha, beta, gamma) of seed 002's weight model."""
+    """The 91 distinct normalised (alpha, beta, gamma) of the weight model of Anantrasirichai
+    et al. (2019a)."""
     levels = (0.0, 0.25, 0.5, 0.75, 1.0)
     seen: dict[tuple[float, float, float], tuple[float, float, float]] = {}
     for a, b, c in itertools.product(levels, repeat=3):

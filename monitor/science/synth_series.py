@@ -1,10 +1,10 @@
 """A synthetic volcano time series: epochs, atmosphere per date, deformation with an onset.
 
-Used to build LiCSAR-layout archives for the demo and the end-to-end tests (seed 003
-studies slow deformation in cumulative daisy-chain series). Each acquisition date ``t``
-carries its own atmosphere ``A(t) = S(t) + T(t)`` (a stratified delay from the DEM with
-coefficients drawn per date, and a turbulent field per date); an interferogram between
-``t1`` and ``t2`` holds
+Used to build LiCSAR-layout archives for the demo and the end-to-end tests (Anantrasirichai
+et al. 2019b study slow deformation in cumulative daisy-chain series). Each acquisition
+date ``t`` carries its own atmosphere ``A(t) = S(t) + T(t)`` (a stratified delay from the
+DEM with coefficients drawn per date, and a turbulent field per date); an interferogram
+between ``t1`` and ``t2`` holds
 
     ``ifg = D(t2) - D(t1) + A(t2) - A(t1) + noise``,
 
@@ -52,7 +52,8 @@ class SeriesScenario:
         turbulent_length_m: Turbulent e-folding length, metres.
         stratified_strength: ``"weak"`` or ``"strong"`` stratification per date, or
             ``"none"``.
-        coherence_threshold: Coherence at or below which pixels are NaN (seed 000).
+        coherence_threshold: Coherence at or below which pixels are NaN (as in the Taal
+            application of Sugiyama et al. 2011).
         decorrelate: Draw coherence maps with incoherent areas (else all coherent).
     """
 

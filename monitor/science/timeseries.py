@@ -9,8 +9,9 @@ Steps and rules, in order:
 
 1. **Ordering, reversed pairs, duplicates**: sorted by date pair, reversed pairs turned
    round, identical duplicates dropped and conflicting ones refused.
-2. **Coherence mask** (seed 000): coherence ``<= coherence_threshold`` (default 0.1)
-   becomes NaN; incoherent pixels are never treated as zero.
+2. **Coherence mask** (as in the Taal application of Sugiyama et al. 2011): coherence
+   ``<= coherence_threshold`` (default 0.1) becomes NaN; incoherent pixels are never
+   treated as zero.
 3. **Reference region**: its median is removed from each interferogram.
 
    Steps 1-3 are done, and their rules stated in full, in
@@ -44,7 +45,8 @@ Incremental daisy chains: :func:`start_daisy_chain` / :func:`daisy_chain_state` 
 :func:`append` keep only the last cumulative image (O(one image) work per new product).
 
 Sources:
-    seed 003 (cumulative daisy-chain series); seed 000 (coherence threshold 0.1);
+    Anantrasirichai et al. (2019b) (cumulative daisy-chain series); the Taal application of
+    Sugiyama et al. (2011) (coherence threshold 0.1);
     Berardino et al. (2002) SBAS; LiCSBAS (Morishita et al., 2020); MintPy (Yunjun et al.,
     2019).
 """
@@ -230,7 +232,8 @@ def cumulative_series(
         interferograms: The products, in any order (module rule 1).
         reference: Stable region whose median is removed from every interferogram: boolean
             ``(ny, nx)`` mask or ``(row_slice, col_slice)``; None to skip.
-        coherence_threshold: Coherence at or below which a pixel is NaN (seed 000: 0.1).
+        coherence_threshold: Coherence at or below which a pixel is NaN (0.1, as in the
+            Taal application of Sugiyama et al. 2011).
         method: ``"auto"`` (daisy chain when every pair is consecutive, else SBAS),
             ``"daisy-chain"`` or ``"sbas"``.
         bridge: ``"none"`` or ``"zero-velocity"`` (module rule 5).

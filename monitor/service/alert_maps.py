@@ -1,13 +1,13 @@
 """The maps an alert's quicklook is drawn from, kept on disk until the alert is decided.
 
 A step that qualifies for an alert level keeps its cumulative map, fused probability map
-and target mask for the quicklook PNG (seed 002 figure 4). Held only in memory, they were
-lost when the daemon died between scoring the step and drawing the PNG: the restart does
-not score a recorded epoch again, and the alert e-mail went out without its image. So the
-pipeline writes them here (one compressed ``.npz`` per target and epoch, atomic, fsync'd)
-*before* it records the step's score, reads them back when it draws a quicklook after a
-restart, and deletes them once the policy has decided the step (its PNG written, or no
-alert raised at that epoch).
+and target mask for the quicklook PNG (Anantrasirichai et al. 2019a, figure 4). Held only
+in memory, they were lost when the daemon died between scoring the step and drawing the
+PNG: the restart does not score a recorded epoch again, and the alert e-mail went out
+without its image. So the pipeline writes them here (one compressed ``.npz`` per target and
+epoch, atomic, fsync'd) *before* it records the step's score, reads them back when it draws
+a quicklook after a restart, and deletes them once the policy has decided the step (its PNG
+written, or no alert raised at that epoch).
 """
 
 from __future__ import annotations

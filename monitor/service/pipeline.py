@@ -1,4 +1,4 @@
-"""One poll of a watched target: list, fetch, ingest, score, alert (STYLE.md rule 11).
+"""One poll of a watched target: list, fetch, ingest, score, alert (docs/architecture.md).
 
 Stages, in order, for each frame of the target; each skips work the store (or the series
 file) already records, so a repeated poll changes nothing and a poll after a crash resumes:

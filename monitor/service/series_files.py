@@ -1,12 +1,11 @@
 """The cumulative series of a target on disk: one ``.npz`` file, written atomically.
 
-The database holds products, scores and alerts; the arrays live here (DESIGN.md). A file
-holds the incremental daisy-chain state (:class:`monitor.science.timeseries.
-DaisyChainState`): the latest cumulative displacement and its support, so that a new
-product costs one image of work. Writing goes to a temporary file in the same directory
-followed by ``os.replace``, so a crash leaves either the old file or the new one, never
-a torn one; a file that cannot be read back is an error that names it, never an empty
-series.
+The database holds products, scores and alerts; the arrays live here. A file holds the
+incremental daisy-chain state (:class:`monitor.science.timeseries.DaisyChainState`): the
+latest cumulative displacement and its support, so that a new product costs one image of
+work. Writing goes to a temporary file in the same directory followed by ``os.replace``, so
+a crash leaves either the old file or the new one, never a torn one; a file that cannot be
+read back is an error that names it, never an empty series.
 """
 
 from __future__ import annotations

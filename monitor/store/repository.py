@@ -254,7 +254,7 @@ class Store:
         Args:
             p_by_gain: Probability per gain, keys are the gains as strings (raw scores).
             lstt_by_reference: ``{reference: {"p": p-value, "pe": divergence}}``.
-            model_sha256, code_version, params: Provenance (STYLE.md rule 11).
+            model_sha256, code_version, params: Provenance.
             correction: The atmospheric correction of a flagged step and its rescoring
                 (None: the step was not flagged, nothing was attempted).
         """

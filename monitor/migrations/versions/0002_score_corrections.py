@@ -1,9 +1,10 @@
 """Scores keep the atmosphere-corrected rescoring of flagged steps beside the raw one.
 
 A flagged step is corrected for stratified tropospheric delay (the archive's weather-model
-delays, or a phase-elevation fit) and scored again (issue 6, seed 002 section 5). The raw
-columns stay what the detector said of the data; these columns hold the corrected scores,
-the correction used and its fitted coefficients, or why no correction could be made.
+delays, or a phase-elevation fit) and scored again (issue 6, Anantrasirichai et al. 2019a,
+section 5). The raw columns stay what the detector said of the data; these columns hold the
+corrected scores, the correction used and its fitted coefficients, or why no correction
+could be made.
 
 Revision ID: 0002
 Revises: 0001

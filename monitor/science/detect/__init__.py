@@ -1,9 +1,9 @@
-"""The deformation detector: CNN patch classifiers, seed-002 inference, seed-003 fusion.
+"""The deformation detector: CNN patch classifiers, inference, multi-gain fusion.
 
 Modules:
-    encoding   wrapped phase -> network channels ("gray" as the seeds, "cos_sin_mask")
+    encoding   wrapped phase -> network channels ("gray" as the papers, "cos_sin_mask")
     base       the interface of a patch classifier (224 x 224 patch -> 2 classes)
-    alexnet    AlexNet with torchvision's layout (the seeds' network)
+    alexnet    AlexNet with torchvision's layout (the papers' network)
     compact    compact fully convolutional network (dense inference path)
     registry   build_model(arch, **config)
     canny      masked Canny edges (scikit-image's, with mask terms shared between gains)
@@ -11,7 +11,7 @@ Modules:
     inference  probability maps by the sliding-window and dense paths
     fusion     multi-gain fusion, the Detection record, pixel -> lon/lat
     names      architecture, inference-path and coverage names (no torch)
-    seed003    the seed-003 threshold protocol's case grid (no numpy)
+    threshold_protocol  the detection-threshold protocol's case grid (no numpy)
     training   training loop on displacement patches with re-wrap augmentation
 """
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from monitor.science.detect.registry import ARCHITECTURES, build_model
 
 #: Where each re-exported name lives; imported on first use (PEP 562), so that importing
-#: a light submodule (``names``, ``seed003``) does not load torch.
+#: a light submodule (``names``, ``threshold_protocol``) does not load torch.
 _HOMES = {
     "DEFAULT_GAINS": "fusion", "Detection": "fusion", "detect_displacement": "fusion",
     "detect_wrapped": "fusion", "fuse_maps": "fusion", "pixel_centre_lonlat": "fusion",

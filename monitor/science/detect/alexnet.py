@@ -1,8 +1,9 @@
-"""AlexNet, as the seeds use it, with torchvision's exact module layout.
+"""AlexNet, as Anantrasirichai et al. (2019a, 2019b) use it, in torchvision's layout.
 
-Seeds 002 and 003 fine-tune AlexNet (Krizhevsky et al., 2012): five convolutional layers,
-max pooling after the first, second and fifth, ReLU after every layer, and three fully
-connected layers; the last one is replaced by a 2-class layer (deformation or not).
+Anantrasirichai et al. (2019a, 2019b) fine-tune AlexNet (Krizhevsky et al., 2012): five
+convolutional layers, max pooling after the first, second and fifth, ReLU after every
+layer, and three fully connected layers; the last one is replaced by a 2-class layer
+(deformation or not).
 
 The modules, their names and their shapes are those of ``torchvision.models.AlexNet``
 (``features.0/3/6/8/10``, ``avgpool`` = ``AdaptiveAvgPool2d((6, 6))``,
@@ -10,7 +11,7 @@ The modules, their names and their shapes are those of ``torchvision.models.Alex
 (for example its ImageNet weights, where a user has them) loads with
 :func:`load_torchvision_weights`. torchvision itself is not a dependency.
 
-Input: ``(N, 3, 224, 224)`` encoded patches; the seeds' encoding is the grey wrapped phase
+Input: ``(N, 3, 224, 224)`` encoded patches; the papers' encoding is the grey wrapped phase
 replicated on the three channels (``encoding="gray"``, the default here).
 """
 
@@ -44,7 +45,7 @@ class AlexNet(PatchClassifier):
     Args:
         num_classes: Output classes (2: index 1 = deformation).
         dropout: Dropout probability before the first two FC layers (torchvision: 0.5).
-        encoding: Input encoding name (default ``"gray"``, as the seeds).
+        encoding: Input encoding name (default ``"gray"``, as the papers).
         conv_widths: Output channels of the five convolutions. Default torchvision's; smaller
             values make tiny test networks with the same layout (and then torchvision
             weights no longer fit).
@@ -117,7 +118,8 @@ def load_torchvision_weights(
 
     Every layer is copied; the last FC layer (``classifier.6``) is copied only when its
     shape matches (same number of classes) and otherwise keeps its initialisation, which
-    is how the seeds fine-tune the ImageNet network for 2 classes (seed 002, section 4.1).
+    is how the papers fine-tune the ImageNet network for 2 classes (Anantrasirichai et al. 2019a,
+    section 4.1).
 
     Args:
         model: The network to load into (torchvision widths).

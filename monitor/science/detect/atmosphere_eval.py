@@ -1,7 +1,7 @@
 """Does correcting flagged maps for the troposphere clear false alarms and keep true ones?
 
-Seed 002 (section 5) corrects only the interferograms its detector flags, then scores them
-again: 11 of 12 false positives cleared, all 41 true positives kept. This module measures
+Anantrasirichai et al. (2019a, section 5) correct only the interferograms their detector flags, then
+score them again: 11 of 12 false positives cleared, all 41 true positives kept. This module measures
 the same on synthetic cases over real relief, for the two correction sources of
 :mod:`monitor.science.atmocorr`:
 

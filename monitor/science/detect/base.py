@@ -2,9 +2,9 @@
 
 A detector network classifies a 224 x 224 patch of encoded wrapped phase into 2 classes,
 index 0 = no deformation ("S+T", background) and index 1 = deformation ("D+S+T"), the
-seeds' 2-class model (seed 002, section 4). It also records what is needed to rebuild it:
-its architecture name and a plain configuration (including the input encoding), which
-the model files store beside the weights.
+2-class model of Anantrasirichai et al. (2019a, section 4). It also records what is needed
+to rebuild it: its architecture name and a plain configuration (including the input
+encoding), which the model files store beside the weights.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from monitor.errors import InputError
 
-#: Patch side in pixels (seed 002: AlexNet's 224 x 224 input).
+#: Patch side in pixels (Anantrasirichai et al. 2019a: AlexNet's 224 x 224 input).
 PATCH_SIZE = 224
 #: Index of the deformation class in the network output.
 DEFORMATION_CLASS = 1

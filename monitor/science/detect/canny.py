@@ -1,16 +1,17 @@
 """Masked Canny edge detection, the same edges as scikit-image's, with shareable mask terms.
 
-:func:`skimage.feature.canny` with a ``mask`` spends about a third of its time on terms that
-depend on the mask alone: the eroded mask and the Gaussian "bleed-over" of the mask that
-renormalises the smoothing near masked pixels. Seed 003 scores every epoch at 4 wrap gains
-whose incoherent (NaN) pixels are the same, so those terms can be computed once per epoch.
-This module is that algorithm split in two: :func:`canny_mask` (mask terms) and
-:func:`masked_canny` (the rest). Every step performs the same floating-point operations
-as scikit-image 0.26 (``skimage/feature/_canny.py``), so the edge maps are identical, bit
-for bit; a test compares them on wrapped-phase images with and without incoherent areas.
-The non-maximum suppression runs scikit-image's compiled kernel (a private function)
-where it can be imported and called as in 0.26, else :func:`suppress_non_maxima`, the
-same arithmetic in numpy (about 4 times slower; tested against the kernel).
+:func:`skimage.feature.canny` with a ``mask`` spends about a third of its time on terms
+that depend on the mask alone: the eroded mask and the Gaussian "bleed-over" of the mask
+that renormalises the smoothing near masked pixels. Anantrasirichai et al. (2019b) score
+every epoch at 4 wrap gains whose incoherent (NaN) pixels are the same, so those terms can
+be computed once per epoch. This module is that algorithm split in two: :func:`canny_mask`
+(mask terms) and :func:`masked_canny` (the rest). Every step performs the same
+floating-point operations as scikit-image 0.26 (``skimage/feature/_canny.py``), so the edge
+maps are identical, bit for bit; a test compares them on wrapped-phase images with and
+without incoherent areas. The non-maximum suppression runs scikit-image's compiled kernel
+(a private function) where it can be imported and called as in 0.26, else
+:func:`suppress_non_maxima`, the same arithmetic in numpy (about 4 times slower; tested
+against the kernel).
 
 Steps (Canny 1986, as scikit-image implements them), for a float64 image and a mask:
 

@@ -1,9 +1,9 @@
 """A compact, fully convolutional patch classifier for the dense inference path.
 
-Seed 002 scores 224 x 224 patches every 28 pixels with AlexNet: 64 overlapping patches
-see every pixel, so most of the work is repeated. This network is built so that one pass
-over a whole (padded) image gives exactly the outputs of every 224 x 224 patch on the
-28-pixel grid, patch for patch:
+Anantrasirichai et al. (2019a) score 224 x 224 patches every 28 pixels with AlexNet: 64
+overlapping patches see every pixel, so most of the work is repeated. This network is built
+so that one pass over a whole (padded) image gives exactly the outputs of every 224 x 224
+patch on the 28-pixel grid, patch for patch:
 
 * every convolution and pooling is "valid" (no padding), so an output depends only on the
   pixels of its receptive field, exactly as it would inside a lone 224 x 224 patch;
@@ -57,7 +57,7 @@ from monitor.science.detect.base import (
 from monitor.science.detect.encoding import N_CHANNELS, check_encoding
 
 DEFAULT_WIDTHS = (16, 32, 48, 96)
-#: Output stride of the network in input pixels (the seed-002 patch stride).
+#: Output stride of the network in input pixels (the patch stride of Anantrasirichai et al. 2019a).
 COMPACT_STRIDE = 28
 
 

@@ -2,15 +2,15 @@
 
 Two encodings, both with 3 channels so that either network can read either one:
 
-``"gray"`` (seeds 002 and 003)
-    The seeds convert the wrapped interferogram to a grey image, scaling [-pi, pi] to
+``"gray"`` (Anantrasirichai et al. 2019a, 2019b)
+    The papers convert the wrapped interferogram to a grey image, scaling [-pi, pi] to
     [0, 255], or to [-125, 125] with zero-centre normalisation, and feed it to AlexNet
     replicated on its three colour channels. Here the grey value is ``psi / pi`` in
     [-1, 1): the zero-centred grey image up to a constant factor, which the first
     convolution absorbs. Incoherent (NaN) pixels read 0, i.e. mid-grey, as a NaN-free grey
     image would show them; the network cannot tell them from zero phase.
 
-``"cos_sin_mask"`` (DESIGN.md, "tell the network where the data are")
+``"cos_sin_mask"`` ("tell the network where the data are")
     ``(cos psi, sin psi, valid)``: continuous across the wrap boundary, so a fringe is a
     smooth rotation rather than a -pi/pi jump, plus a mask channel that is 1 on valid
     pixels and 0 on incoherent ones, where cos = sin = 0.
@@ -33,7 +33,7 @@ N_CHANNELS = 3
 
 
 def encode_gray(wrapped_rad: ArrayLike) -> NDArray[np.float32]:
-    """Seed 002/003 grey-image encoding, replicated to 3 channels.
+    """The grey-image encoding of Anantrasirichai et al. (2019a, 2019b), replicated to 3 channels.
 
     Args:
         wrapped_rad: Wrapped phase, radians in [-pi, pi], shape ``(..., H, W)``; NaN =
@@ -50,7 +50,7 @@ def encode_gray(wrapped_rad: ArrayLike) -> NDArray[np.float32]:
 
 
 def encode_cos_sin_mask(wrapped_rad: ArrayLike) -> NDArray[np.float32]:
-    """``(cos psi, sin psi, valid mask)`` encoding (DESIGN.md).
+    """``(cos psi, sin psi, valid mask)`` encoding.
 
     Args:
         wrapped_rad: Wrapped (or unwrapped: the encoding is 2 pi periodic) phase, radians,

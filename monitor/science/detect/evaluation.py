@@ -1,17 +1,18 @@
-"""Detector evaluation: seed 003's detection-threshold protocol, sigmoid fits, ROC figures.
+"""Detector evaluation: Anantrasirichai et al. (2019b) threshold protocol, sigmoid fits, ROC.
 
-Threshold protocol (seed 003 section 2.2 and figure 2): 405 synthetic interferograms
-``X = D + alpha S + beta T`` with ``alpha, beta`` in {0, 0.5, 1}, where D is the LOS
-displacement of a Mogi source at depth 3, 4 or 5 km, seen at incidence 1, 23 or 44
+Threshold protocol (Anantrasirichai et al. 2019b, section 2.2 and figure 2): 405 synthetic
+interferograms ``X = D + alpha S + beta T`` with ``alpha, beta`` in {0, 0.5, 1}, where D is
+the LOS displacement of a Mogi source at depth 3, 4 or 5 km, seen at incidence 1, 23 or 44
 degrees, with volume change ``10^nu`` m^3, ``nu`` in {5, 5.5, 6, 6.5, 7} (45 deformations).
 The probability P the detector gives each one is plotted against the maximum displacement
 and a sigmoid ``f(x) = 1 / (1 + exp(-a (x - b)))`` is fitted; the detection threshold is
-``b``, where ``f = 0.5`` (seed 003 section 3.1: 3.9 cm with alpha = beta = 0, 6.3 cm with
-alpha = beta = 1, 5.0-5.2 cm with a wrap gain of 2).
+``b``, where ``f = 0.5`` (Anantrasirichai et al. 2019b, section 3.1: 3.9 cm with
+alpha = beta = 0, 6.3 cm with alpha = beta = 1, 5.0-5.2 cm with a wrap gain of 2).
 
-What the seeds used and what this module uses instead (state these with every result):
+What Anantrasirichai et al. (2019b) used and what this module uses instead (state these
+with every result):
 
-* S: the seeds take one GACOS map of Beru volcano (2017-01-04 to 2017-03-17). Without
+* S: the paper takes one GACOS map of Beru volcano (2017-01-04 to 2017-03-17). Without
   GACOS, S here is one fixed stratified delay over a real DEM passed in (the CLI uses the
   SRTM crop of Agung, 0-2993 m, a tall edifice under the source), ``S = -(k1 dh + k2
   dh^2) / cos(incidence)``, ``dh`` the height above the lowest pixel; default
@@ -19,15 +20,16 @@ What the seeds used and what this module uses instead (state these with every re
   and ``k2 = -k1 / (4 * 2 km)`` (half the curvature of a delay decaying with a 2 km
   scale height). The minus sign is the generator's: a delay reads as motion away from
   the satellite, so over a summit S opposes the uplift of an inflating source.
-* T: exponential covariance with ``sigma^2 = 7.5 mm^2`` and ``L = 8 km`` (seed 003); one
+* T: exponential covariance with ``sigma^2 = 7.5 mm^2`` and ``L = 8 km`` (as the paper); one
   field per deformation (45 fields, generator ``default_rng([seed, k])``), shared by the 9
   (alpha, beta) pairs of that deformation so that they differ only in the weights.
-* No decorrelation (seed 003 has none). Heading does not change the maximum of |D| of a
+* No decorrelation (the paper has none). Heading does not change the maximum of |D| of a
   Mogi source (the pattern only rotates); the default is 190 degrees (Sentinel-1
   descending).
 
-ROC: :func:`roc_curve` and :func:`confusion_at` score a held-out labelled set (seed 002
-reports accuracy, recall and PPV = precision; seed 003 reports ROC and AUC).
+ROC: :func:`roc_curve` and :func:`confusion_at` score a held-out labelled set
+(Anantrasirichai et al. 2019a report accuracy, recall and PPV = precision; 2019b reports
+ROC and AUC).
 """
 
 from __future__ import annotations
@@ -44,22 +46,22 @@ from scipy.special import expit
 
 from monitor.errors import InputError
 from monitor.science.atmosphere import stratified_delay, turbulent_delay
-from monitor.science.detect.seed003 import (  # seed 003 section 2.2; re-exported
-    SEED003_DEPTHS_M as SEED003_DEPTHS_M,
+from monitor.science.detect.threshold_protocol import (  # 2019b section 2.2; re-exported
+    PROTOCOL_DEPTHS_M as PROTOCOL_DEPTHS_M,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_INCIDENCES_DEG as SEED003_INCIDENCES_DEG,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_INCIDENCES_DEG as PROTOCOL_INCIDENCES_DEG,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_LOG10_VOLUMES_M3 as SEED003_LOG10_VOLUMES_M3,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_LOG10_VOLUMES_M3 as PROTOCOL_LOG10_VOLUMES_M3,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_TURBULENT_LENGTH_M as SEED003_TURBULENT_LENGTH_M,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_TURBULENT_LENGTH_M as PROTOCOL_TURBULENT_LENGTH_M,
 )
-from monitor.science.detect.seed003 import (
-    SEED003_TURBULENT_SIGMA_M as SEED003_TURBULENT_SIGMA_M,
+from monitor.science.detect.threshold_protocol import (
+    PROTOCOL_TURBULENT_SIGMA_M as PROTOCOL_TURBULENT_SIGMA_M,
 )
-from monitor.science.detect.seed003 import SEED003_WEIGHTS as SEED003_WEIGHTS
+from monitor.science.detect.threshold_protocol import PROTOCOL_WEIGHTS as PROTOCOL_WEIGHTS
 from monitor.science.geometry import project_to_los
 from monitor.science.grids import check_grid, grid_xy
 from monitor.science.sources import mogi
@@ -67,13 +69,14 @@ from monitor.science.sources import mogi
 #: Default stratified coefficients (module docstring).
 DEFAULT_STRAT_K1_M_PER_M = 1.0e-5
 DEFAULT_STRAT_K2_M_PER_M2 = -DEFAULT_STRAT_K1_M_PER_M / (4.0 * 2000.0)
-#: P level that defines the detection threshold (seed 002/003 flag).
+#: P level that defines the detection threshold (the P > 0.5 flag of Anantrasirichai et al.
+#: 2019a).
 THRESHOLD_LEVEL = 0.5
 
 
 @dataclass(frozen=True)
 class ThresholdProtocol:
-    """Parameters of the seed-003 threshold protocol (defaults: the seed's, see above).
+    """Parameters of the threshold protocol (defaults: Anantrasirichai et al. 2019b, above).
 
     Attributes:
         shape: Grid ``(ny, nx)``, pixels.
@@ -94,17 +97,17 @@ class ThresholdProtocol:
 
     shape: tuple[int, int] = (224, 224)
     pixel_m: float = 100.0
-    depths_m: tuple[float, ...] = SEED003_DEPTHS_M
-    incidences_deg: tuple[float, ...] = SEED003_INCIDENCES_DEG
-    log10_volumes_m3: tuple[float, ...] = SEED003_LOG10_VOLUMES_M3
-    alphas: tuple[float, ...] = SEED003_WEIGHTS
-    betas: tuple[float, ...] = SEED003_WEIGHTS
+    depths_m: tuple[float, ...] = PROTOCOL_DEPTHS_M
+    incidences_deg: tuple[float, ...] = PROTOCOL_INCIDENCES_DEG
+    log10_volumes_m3: tuple[float, ...] = PROTOCOL_LOG10_VOLUMES_M3
+    alphas: tuple[float, ...] = PROTOCOL_WEIGHTS
+    betas: tuple[float, ...] = PROTOCOL_WEIGHTS
     heading_deg: float = 190.0
     nu: float = 0.25
     strat_k1_m_per_m: float = DEFAULT_STRAT_K1_M_PER_M
     strat_k2_m_per_m2: float = DEFAULT_STRAT_K2_M_PER_M2
-    turbulent_sigma_m: float = SEED003_TURBULENT_SIGMA_M
-    turbulent_length_m: float = SEED003_TURBULENT_LENGTH_M
+    turbulent_sigma_m: float = PROTOCOL_TURBULENT_SIGMA_M
+    turbulent_length_m: float = PROTOCOL_TURBULENT_LENGTH_M
     seed: int = 3
 
     def __post_init__(self) -> None:
@@ -167,7 +170,8 @@ class ProtocolSample:
 
     Attributes:
         case: The protocol case.
-        max_abs_d_m: Maximum of |D| over the grid, LOS metres (seed 003's x axis).
+        max_abs_d_m: Maximum of |D| over the grid, LOS metres (the x axis of figure 2 of
+            Anantrasirichai et al. 2019b).
         x: ``X = D + alpha S + beta T``, LOS metres, float32 ``shape``.
     """
 
@@ -177,7 +181,7 @@ class ProtocolSample:
 
 
 def deformation_specs(protocol: ThresholdProtocol) -> tuple[MogiSpec, ...]:
-    """The deformations of the protocol (45 for seed 003), depth-major order."""
+    """The deformations of the protocol (45 in Anantrasirichai et al. 2019b), depth-major order."""
     combos = itertools.product(protocol.depths_m, protocol.incidences_deg,
                                protocol.log10_volumes_m3)
     return tuple(MogiSpec(k, float(d), float(i), float(10.0 ** v))
@@ -185,7 +189,8 @@ def deformation_specs(protocol: ThresholdProtocol) -> tuple[MogiSpec, ...]:
 
 
 def protocol_cases(protocol: ThresholdProtocol) -> tuple[ProtocolCase, ...]:
-    """Every case: each deformation with each (alpha, beta) (405 for seed 003)."""
+    """Every case: each deformation with each (alpha, beta) (405 in Anantrasirichai et al.
+    2019b)."""
     return tuple(ProtocolCase(spec, float(a), float(b))
                  for spec in deformation_specs(protocol)
                  for a in protocol.alphas for b in protocol.betas)
@@ -251,7 +256,8 @@ def protocol_samples(protocol: ThresholdProtocol,
 
 
 def sigmoid(x: ArrayLike, x0: float, scale: float) -> NDArray[np.float64]:
-    """``1 / (1 + exp(-(x - x0) / scale))`` (seed 003's ``a = 1 / scale``, ``b = x0``)."""
+    """``1 / (1 + exp(-(x - x0) / scale))``: Anantrasirichai et al. (2019b) with
+    ``a = 1 / scale``, ``b = x0``."""
     return np.asarray(expit((np.asarray(x, dtype=np.float64) - x0) / scale))
 
 
@@ -286,11 +292,12 @@ class SigmoidFit:
 
 
 def fit_sigmoid(x: ArrayLike, p: ArrayLike, *, log_x: bool = False) -> SigmoidFit:
-    """Least-squares fit of ``P = 1 / (1 + exp(-(x - x0) / s))`` (seed 003 section 3.1).
+    """Least-squares fit of ``P = 1 / (1 + exp(-(x - x0) / s))`` (Anantrasirichai et al.
+    2019b, section 3.1).
 
-    Seed 003 fits ``f(x) = (1 + exp(-a (x - b)))^-1`` to P against the maximum displacement;
-    the detection threshold is ``b``. With ``log_x`` the fit is in ``log10(x)`` instead
-    (useful when x spans decades), and the threshold is ``10^b``.
+    Anantrasirichai et al. (2019b) fit ``f(x) = (1 + exp(-a (x - b)))^-1`` to P against the
+    maximum displacement; the detection threshold is ``b``. With ``log_x`` the fit is in
+    ``log10(x)`` instead (useful when x spans decades), and the threshold is ``10^b``.
 
     Args:
         x: Maximum displacements (any unit; > 0 with ``log_x``), shape ``(n,)``.
@@ -394,7 +401,7 @@ def _scores_labels(scores: ArrayLike,
 
 
 def roc_curve(scores: ArrayLike, labels: ArrayLike) -> RocCurve:
-    """ROC of scores against 0/1 labels (seed 003 section 3.3).
+    """ROC of scores against 0/1 labels (Anantrasirichai et al. 2019b, section 3.3).
 
     Args:
         scores: Per-image scores (fused P_max), shape ``(n,)``.
@@ -432,7 +439,8 @@ class Confusion:
 
     @property
     def precision(self) -> float:
-        """PPV, seed 002's figure of merit; NaN when nothing is flagged."""
+        """PPV, the figure of merit of Anantrasirichai et al. (2019a); NaN when nothing is
+        flagged."""
         flagged = self.tp + self.fp
         return self.tp / flagged if flagged else math.nan
 

@@ -1,14 +1,15 @@
-"""Multi-gain fusion (seed 003, equation 1) and the detection record.
+"""Multi-gain fusion (Anantrasirichai et al. 2019b, equation 1) and the detection record.
 
-Seed 003 re-wraps the phase with wrap gains ``mu = 2^i`` (``psi'_mu = mu psi mod 2 pi``),
-scores each re-wrapped image with the CNN and averages the probability maps::
+Anantrasirichai et al. (2019b) re-wrap the phase with wrap gains ``mu = 2^i``
+(``psi'_mu = mu psi mod 2 pi``), score each re-wrapped image with the CNN and average the
+probability maps::
 
-    P = (1 / N) sum_{i=0}^{N-1} P_{mu = 2^i}            (seed 003, equation 1; N = 4)
+    P = (1 / N) sum_{i=0}^{N-1} P_{mu = 2^i}            (2019b, equation 1; N = 4)
 
-An image is flagged where P > 0.5 (seed 002). Here the gains are configurable; the
-displacement path re-wraps through a reference fringe spacing (DESIGN.md:
-``psi_mu = wrap(2 pi mu d / F + tau)``), the wrapped path re-wraps wrapped phase with
-integer gains, exactly (``wrap(mu wrap(phi)) = wrap(mu phi)``).
+An image is flagged where P > 0.5 (Anantrasirichai et al. 2019a). Here the gains are
+configurable; the displacement path re-wraps through a reference fringe spacing
+(``psi_mu = wrap(2 pi mu d / F + tau)``, docs/architecture.md), the wrapped path re-wraps
+wrapped phase with integer gains, exactly (``wrap(mu wrap(phi)) = wrap(mu phi)``).
 
 Peak: the pixel of the fused maximum, where that is a point. On a map one patch wide
 (224 px or less) the merged probability is flat (every pixel is covered by the same
@@ -41,9 +42,9 @@ from monitor.science.detect.inference import probability_maps
 from monitor.science.detect.patching import PatchConfig, check_wrapped
 from monitor.science.geometry import DEFAULT_FRINGE_SPACING_M, rewrap, rewrap_phase
 
-#: Seed 003's wrap gains, mu = 2^i for i = 0..3.
+#: Wrap gains of Anantrasirichai et al. (2019b), mu = 2^i for i = 0..3.
 DEFAULT_GAINS: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-#: Seed 002's flag threshold on the probability.
+#: Flag threshold on the probability (Anantrasirichai et al. 2019a).
 DEFAULT_THRESHOLD = 0.5
 #: Pixels whose fused P is within this of the maximum are tied for the peak: the network
 #: cannot tell them apart (patch probabilities carry no more digits than that), and a flat
@@ -60,7 +61,8 @@ class Detection:
     """Fused multi-gain detection for one image.
 
     Attributes:
-        p_fused: Maximum of the fused probability map (P_max, seed 002/003).
+        p_fused: Maximum of the fused probability map (P_max; Anantrasirichai et al.
+            2019b).
         p_by_gain: P_max of each gain's map, by gain.
         flag: True when ``p_fused > threshold`` (some pixel has fused P above it).
         peak_row, peak_col: Pixel of the fused maximum, row 0 = north edge; pixels within
@@ -147,11 +149,11 @@ def fuse_maps(
     keep_maps: bool = False,
     evidence: ArrayLike | None = None,
 ) -> Detection:
-    """Average per-gain probability maps (seed 003, equation 1) and find the peak.
+    """Average per-gain probability maps (Anantrasirichai et al. 2019b, eq. 1) and find the peak.
 
     Args:
         maps_by_gain: Probability map ``(ny, nx)`` in [0, 1] for each gain.
-        threshold: Flag threshold on the fused probability (seed 002: 0.5).
+        threshold: Flag threshold on the fused probability (Anantrasirichai et al. 2019a: 0.5).
         keep_maps: Keep the per-gain maps in the result.
         evidence: What breaks ties for the peak (:func:`peak_pixel`), ``(ny, nx)``.
 
@@ -198,7 +200,7 @@ def detect_displacement(
     batch_size: int = 64,
     keep_maps: bool = False,
 ) -> Detection:
-    """Score unwrapped LOS displacement at several wrap gains and fuse (seed 003).
+    """Score LOS displacement at several wrap gains and fuse (Anantrasirichai et al. 2019b).
 
     Args:
         model: A 2-class detector network.
@@ -208,7 +210,7 @@ def detect_displacement(
         fringe_spacing_m: LOS metres per fringe at gain 1 (default 0.028 m).
         threshold: Flag threshold (0.5).
         method: Inference path, ``"auto"``, ``"dense"`` or ``"sliding"``.
-        config: Patch settings (seed 002 defaults).
+        config: Patch settings (Anantrasirichai et al. 2019a defaults).
         batch_size: Patches per forward pass on the sliding path.
         keep_maps: Keep each gain's map in the result.
     """
@@ -270,7 +272,7 @@ def detect_wrapped(
     batch_size: int = 64,
     keep_maps: bool = False,
 ) -> Detection:
-    """Score wrapped phase re-wrapped at integer gains and fuse (seed 003).
+    """Score wrapped phase re-wrapped at integer gains and fuse (Anantrasirichai et al. 2019b).
 
     The phase is taken at the sensor's own fringe spacing (for Sentinel-1, 2.8 cm of LOS
     per fringe, the networks' reference); ``wrap(mu psi)`` is exact for integer ``mu``.

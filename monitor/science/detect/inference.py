@@ -1,4 +1,4 @@
-"""Deformation probability maps from wrapped phase, for any image size (seed 002).
+"""Deformation probability maps from wrapped phase, any image size (Anantrasirichai et al. 2019a).
 
 Steps (see :mod:`monitor.science.detect.patching` for the exact rules):
 
@@ -291,7 +291,7 @@ def probability_map(
     strip_rows: int = 32,
     canny_mask: CannyMask | None = None,
 ) -> ProbabilityMap:
-    """Score one wrapped-phase image with seed 002's patch procedure.
+    """Score one wrapped-phase image with the patch procedure of Anantrasirichai et al. (2019a).
 
     Args:
         model: A 2-class detector network (see :mod:`monitor.science.detect.registry`).

@@ -17,5 +17,5 @@ DEFAULT_ARCH = "compact"
 #: Inference paths: ``auto`` picks ``dense`` when the network allows it.
 INFERENCE_METHODS = ("auto", "dense", "sliding")
 #: Patch padding rules: ``centres`` (every pixel near a patch centre) or ``seed`` (the
-#: seeds' literal rule, fewer patches).
+#: literal rule of Anantrasirichai et al. 2019a, fewer patches).
 PATCH_COVERAGES = ("centres", "seed")

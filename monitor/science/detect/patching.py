@@ -1,10 +1,11 @@
-"""Seed 002 patching: patch grid and edge padding, Canny phase-jump prefilter, merge.
+"""Patching (Anantrasirichai et al. 2019a): patch grid and padding, Canny prefilter, merge.
 
-Seed 002 (section 4.3) scores an interferogram in 224 x 224 patches whose top-left corner
-moves in steps of 28 pixels; patches without a phase jump (Canny edge detection on the
-wrapped phase) are background and not shown to the network; the patch probabilities are
-merged into a map smoothed with a Gaussian (20 px, sigma 5). This module holds the parts
-that do not involve the network, shared by both inference paths so that they agree.
+Anantrasirichai et al. (2019a, section 4.3) score an interferogram in 224 x 224 patches
+whose top-left corner moves in steps of 28 pixels; patches without a phase jump (Canny edge
+detection on the wrapped phase) are background and not shown to the network; the patch
+probabilities are merged into a map smoothed with a Gaussian (20 px, sigma 5). This module
+holds the parts that do not involve the network, shared by both inference paths so that
+they agree.
 
 Padding rule (``coverage``):
 
@@ -16,13 +17,14 @@ Padding rule (``coverage``):
   each axis, the outermost patch centres lie at most half a pixel inside the outermost
   pixel centres, and deformation at the image border is seen from patches centred on it,
   as in the image interior.
-* ``"seed"`` (default): the literal seed rule: the first patch's top-left corner on the
-  image's top-left pixel, ``k = ceil(max(n - 224, 0) / 28) + 1`` patches, all padding after
-  (bottom and right). About 3 times fewer patches for a 500 x 500 image. It is the default
-  because ``"centres"`` pads about 112 px of repeated border pixels on every side, and
-  patches that are half padding are unlike anything in training: on the seed-003
-  threshold protocol (224 x 224 images) the trained compact net's fused threshold was
-  9.2 cm with ``"centres"`` and 0.8 cm with ``"seed"``.
+* ``"seed"`` (default): the literal rule of Anantrasirichai et al. (2019a): the first
+  patch's top-left corner on the image's top-left pixel,
+  ``k = ceil(max(n - 224, 0) / 28) + 1`` patches, all padding after (bottom and right).
+  About 3 times fewer patches for a 500 x 500 image. It is the default because
+  ``"centres"`` pads about 112 px of repeated border pixels on every side, and patches that
+  are half padding are unlike anything in training: on the threshold protocol of
+  Anantrasirichai et al. (2019b) (224 x 224 images) the trained compact net's fused
+  threshold was 9.2 cm with ``"centres"`` and 0.8 cm with ``"seed"``.
 
 Padding repeats the border pixels (numpy ``"edge"`` mode) of the encoded channels; since
 the encodings are pointwise this equals edge-padding the wrapped phase.
@@ -39,7 +41,7 @@ that height (high: pi, half a wrap jump; low: pi / 2). A patch is tested when at
 Merge: each pixel takes the mean probability of all patches covering it (background
 patches count as 0), then the map is smoothed with ``scipy.ndimage.gaussian_filter``,
 sigma 5 px, ``truncate=2.0`` (a 21-tap kernel of radius 10 px, the closest symmetric match
-to the seed's 20 px window), ``mode="nearest"`` at the image borders.
+to the paper's 20 px window), ``mode="nearest"`` at the image borders.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ COVERAGES = PATCH_COVERAGES
 
 @dataclass(frozen=True)
 class PatchConfig:
-    """Settings of seed-002 patch scoring.
+    """Settings of patch scoring (Anantrasirichai et al. 2019a).
 
     Attributes:
         patch_size: Patch side, pixels (224, the networks' input).
@@ -218,7 +220,7 @@ def _unit_step_gradient(sigma: float) -> float:
 def phase_jump_edges(
     wrapped_rad: ArrayLike, config: PatchConfig | None = None, mask: CannyMask | None = None
 ) -> NDArray[np.bool_]:
-    """Canny edge map of wrapped phase (the phase jumps of seed 002).
+    """Canny edge map of wrapped phase (the phase jumps of Anantrasirichai et al. 2019a).
 
     Args:
         wrapped_rad: Wrapped phase, radians, ``(ny, nx)``; NaN = incoherent.
@@ -328,7 +330,7 @@ def _merge_axis(n: int, pad_before: int, k: int, patch: int, stride: int, sigma:
 
 def merge_patch_probabilities(patch_prob: ArrayLike, grid: PatchGrid,
                               config: PatchConfig | None = None) -> NDArray[np.float32]:
-    """Merge patch probabilities into a smoothed per-pixel map (seed 002).
+    """Merge patch probabilities into a smoothed per-pixel map (Anantrasirichai et al. 2019a).
 
     Args:
         patch_prob: Deformation probability of each patch, ``(n_rows, n_cols)``, with 0 for
@@ -342,7 +344,7 @@ def merge_patch_probabilities(patch_prob: ArrayLike, grid: PatchGrid,
         nearest-value extension at the borders).
 
     The mean is constant on blocks of pixels covered by the same patches (28 x 28 blocks
-    for the seed grid), and the Gaussian is separable and linear, so the map is computed
+    for the ``"seed"`` grid), and the Gaussian is separable and linear, so the map is computed
     from the block means with the banded per-axis operators of :func:`_merge_axis`: the
     same numbers as the per-pixel mean followed by ``scipy.ndimage.gaussian_filter``, up
     to float64 round-off, about 10 times faster. (No BLAS call: a threaded BLAS would

@@ -20,7 +20,7 @@ def build_model(arch: str, **config: Any) -> PatchClassifier:
     """Build a detector network from its architecture name and configuration.
 
     Args:
-        arch: ``"compact"`` (default detector, dense path) or ``"alexnet"`` (the seeds').
+        arch: ``"compact"`` (default detector, dense path) or ``"alexnet"`` (the papers').
         **config: Keyword arguments of the architecture's constructor, as returned by its
             ``config()`` (for example ``widths=(16, 32, 48, 96), encoding="cos_sin_mask"``).
             Lists are accepted where tuples are expected.

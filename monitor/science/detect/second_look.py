@@ -3,20 +3,20 @@
 The CNN sees a displacement map and nothing else, and a stratified delay over a tall
 edifice is a bowl centred on the summit: 44% of strong-stratification atmosphere-only maps
 over Agung and Sakurajima are flagged by the compact net, 49% by AlexNet, and fine-tuning
-on such maps moved the rate only to 32% (docs/detection.md). Seed 002 (section 5) removes
-the stratified delay from the maps its detector flags and scores them again; the watch
-does that for every qualifying step (:mod:`monitor.service.correction`). This module gives
-the same second look to any caller that has the map's DEM, without a target: the
-band-filtered phase-elevation fit of :mod:`monitor.science.atmocorr` is estimated away
-from the detected peak, from the map's largest smoothed anomaly (both within
+on such maps moved the rate only to 32% (docs/detection.md). Anantrasirichai et al. (2019a,
+section 5) remove the stratified delay from the maps their detector flags and score them
+again; the watch does that for every qualifying step (:mod:`monitor.service.correction`).
+This module gives the same second look to any caller that has the map's DEM, without a
+target: the band-filtered phase-elevation fit of :mod:`monitor.science.atmocorr` is
+estimated away from the detected peak, from the map's largest smoothed anomaly (both within
 ``exclusion_radius_m``) and from the flagged region, removed, and the corrected map is
 scored; its score is the one that decides. The anomaly stands in for the target disc the
-watch leaves out: on a map one or two patches wide the merged probability is flat over
-the flagged region, and where its maximum is not a point the peak is only as good as
-the tie-break (:func:`~monitor.science.detect.fusion.peak_pixel`), while the largest
-departure of the smoothed map from its median sits on a deformation's centre, or on
-the summit for a stratified delay (which the band-filtered fit does not need, Issue 6's
-evaluation leaves the summit out as well).
+watch leaves out: on a map one or two patches wide the merged probability is flat over the
+flagged region, and where its maximum is not a point the peak is only as good as the
+tie-break (:func:`~monitor.science.detect.fusion.peak_pixel`), while the largest departure
+of the smoothed map from its median sits on a deformation's centre, or on the summit for a
+stratified delay (which the band-filtered fit does not need, Issue 6's evaluation leaves
+the summit out as well).
 
 The detector is passed in (any :class:`~monitor.science.detect.detector.Detector`), so
 the module stays free of model loading.

@@ -1,12 +1,12 @@
 """Training loop for the detector networks on in-memory or generated patches.
 
 Data are 224 x 224 patches of UNWRAPPED line-of-sight displacement in metres (NaN =
-incoherent) with labels 0 (no deformation, "S+T") and 1 (deformation, "D+S+T"): seed
-002's 2-class model. Each training patch is re-wrapped at a gain drawn from ``gains``
-(seed 003), optionally with a random phase offset ``tau`` (seed 003's shifted wrap
-boundaries) and a random flip / quarter turn, then encoded for the network. Validation
-patch ``i`` is re-wrapped at ``gains[i % len(gains)]``, offset 0, not flipped, so that the
-validation figures are the same every epoch.
+incoherent) with labels 0 (no deformation, "S+T") and 1 (deformation, "D+S+T"): the 2-class
+model of Anantrasirichai et al. (2019a). Each training patch is re-wrapped at a gain drawn
+from ``gains`` (Anantrasirichai et al. 2019b), optionally with a random phase offset
+``tau`` (their shifted wrap boundaries) and a random flip / quarter turn, then encoded for
+the network. Validation patch ``i`` is re-wrapped at ``gains[i % len(gains)]``, offset 0,
+not flipped, so that the validation figures are the same every epoch.
 
 Optimiser: Adam; loss: cross-entropy. Early stopping on the validation loss: training
 stops after ``patience`` epochs without improvement and the weights of the best epoch are
@@ -282,7 +282,7 @@ def train(
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         seed: Seed of shuffling, augmentation and dropout.
         patience: Epochs without a lower validation loss before stopping; None = never.
-        gains: Wrap gains drawn for augmentation (seed 003: 1, 2, 4, 8).
+        gains: Wrap gains drawn for augmentation (Anantrasirichai et al. 2019b: 1, 2, 4, 8).
         random_offset: Random phase offset augmentation.
         flips: Random flip / quarter-turn augmentation.
         fringe_spacing_m: LOS metres per fringe at gain 1.

@@ -1,4 +1,4 @@
-"""Analytic deformation sources in an elastic half-space (seed 002 section 3.1).
+"""Analytic deformation sources in an elastic half-space (Anantrasirichai et al. 2019a, s. 3.1).
 
 Every source maps surface coordinates (x = east, y = north, metres) to an :class:`ENU`
 displacement in metres (float32):

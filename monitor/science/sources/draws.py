@@ -1,6 +1,6 @@
 """Monte Carlo draws of deformation-source parameters for synthetic interferograms.
 
-Default ranges follow seed 002 (Anantrasirichai et al., section 3.1 "Deformation"):
+Default ranges follow Anantrasirichai et al. (2019a, section 3.1 "Deformation"):
 
 * Mogi point source: depth 1-10 km, volume change 1e5-1e7 m^3.
 * Sill as a pressurised penny-shaped crack (Fialko et al. 2001): radius 0.5-6 km,
@@ -12,14 +12,14 @@ Default ranges follow seed 002 (Anantrasirichai et al., section 3.1 "Deformation
 * Horizontal sill (Okada, tensile): strike 0-360, dip 0-10 degrees, length and width up
   to 5 km, depth up to 6 km.
 
-Choices the seed leaves open, made here and adjustable through :class:`SourceRanges`:
+Choices the paper leaves open, made here and adjustable through :class:`SourceRanges`:
 
 * Depths are CENTROID depths (the convention of :func:`okada_rectangle`). A fault's width
   is capped at ``2 depth / sin(dip)`` so that its upper edge stays at or below the surface
   (a cap reached only by wide, shallow, steep faults, which then break the surface).
 * Earthquake width = length x a ratio drawn in 0.5-1 (roughly square ruptures for the
   small to moderate earthquakes this length range covers).
-* Dyke width (down-dip height) 1-5 km; dyke opening 0.1-1 m ("< 1 m" in the seed).
+* Dyke width (down-dip height) 1-5 km; dyke opening 0.1-1 m ("< 1 m" in the paper).
 * Okada sills: length and width 0.5-5 km, depth 0.5-6 km, opening 0.1-1 m.
 * Volume change and pressure change span two decades and are drawn log-uniformly; every
   other parameter uniformly. With ``deflation_probability`` > 0 the volumetric sources
@@ -52,9 +52,9 @@ SOURCE_KINDS: tuple[str, ...] = ("mogi", "sill_penny", "earthquake", "dyke", "si
 class SourceRanges:
     """Inclusive ``(min, max)`` ranges for every drawn parameter (metres, m^3, Pa, degrees).
 
-    Defaults are seed 002 section 3.1 plus the documented choices of this module.
-    Validated on construction: finite bounds, ``min <= max``, positive sizes, depths,
-    volumes and pressures, dips within [0, 90], ``nu`` in (0, 0.5).
+    Defaults are Anantrasirichai et al. (2019a, section 3.1) plus the documented choices of
+    this module. Validated on construction: finite bounds, ``min <= max``, positive sizes,
+    depths, volumes and pressures, dips within [0, 90], ``nu`` in (0, 0.5).
     """
 
     mogi_depth_m: Range = (1.0e3, 10.0e3)
@@ -248,12 +248,14 @@ def draw_source(
     centre_xy_m: tuple[float, float] = (0.0, 0.0),
     centre_jitter_m: float = 0.0,
 ) -> SourceParams:
-    """Draw one deformation source with Monte Carlo parameters (seed 002 section 3.1).
+    """Draw one deformation source with Monte Carlo parameters (Anantrasirichai et al.
+    2019a, section 3.1).
 
     Args:
         rng: Random generator; the same seed gives the same sources.
         kind: One of :data:`SOURCE_KINDS`, or None to pick one uniformly.
-        ranges: Parameter ranges (defaults: seed 002 and this module's choices).
+        ranges: Parameter ranges (defaults: Anantrasirichai et al. 2019a and this module's
+            choices).
         centre_xy_m: Nominal source position (east, north), metres.
         centre_jitter_m: The position is drawn uniformly within +- this many metres of
             ``centre_xy_m`` in east and in north (0 = exactly at the centre).

@@ -1,6 +1,6 @@
 """East/north/up surface displacement record shared by every deformation source.
 
-Conventions (DESIGN.md): metres, x = east, y = north, up positive; every source returns
+Conventions (docs/architecture.md): metres, x = east, y = north, up positive; every source returns
 float32 components of one common shape (the broadcast shape of its coordinate arrays, for
 a map grid ``(ny, nx)`` with row 0 at the north edge).
 """

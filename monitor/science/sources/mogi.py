@@ -2,8 +2,8 @@
 
 Source: Mogi, K. (1958), Relations between the eruptions of various volcanoes and the
 deformations of the ground surfaces around them, Bull. Earthq. Res. Inst. 36, 99-134, in
-the volume-change form used in volcano geodesy (e.g. Segall 2010, eq. 7.14; seed 002
-section 3.1 draws depth 1-10 km and volume change 1e5-1e7 m^3)::
+the volume-change form used in volcano geodesy (e.g. Segall 2010, eq. 7.14; Anantrasirichai
+et al. (2019a, section 3.1) draw depth 1-10 km and volume change 1e5-1e7 m^3)::
 
     u_r = (1 - nu) / pi * dV * r / R^3
     u_z = (1 - nu) / pi * dV * d / R^3,      R = sqrt(r^2 + d^2)

@@ -6,7 +6,7 @@ displacement of strike-slip (U1), dip-slip (U2) and tensile (U3) dislocations on
 rectangle, with Chinnery's notation for the four corners, and the rules for singular
 cases given there and in Okada (1992, Bull. Seismol. Soc. Am. 82(2), 1018-1040, DC3D):
 ``cos(dip) = 0`` (eq. 29), ``R + eta = 0``, ``R + xi = 0``, ``q = 0`` and ``xi = 0``.
-Seed 002 (section 3.1) uses this model for earthquakes, dykes and sills.
+Anantrasirichai et al. (2019a, section 3.1) use this model for earthquakes, dykes and sills.
 
 Verified against Okada (1985) Table 2 (cases 2-4, all three dislocation types) in
 ``tests/test_sources.py``.

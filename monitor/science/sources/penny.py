@@ -2,8 +2,8 @@
 
 Source: Fialko, Y., Khazan, Y. & Simons, M. (2001), Deformation due to a pressurized
 horizontal circular crack in an elastic half-space, with applications to volcano geodesy,
-Geophys. J. Int. 146, 181-190 (the sill model of seed 002 section 3.1: radius 0.5-6 km,
-pressure change 1e5-1e7 Pa, depth 0.5-6 km).
+Geophys. J. Int. 146, 181-190 (the sill model of Anantrasirichai et al. 2019a, section 3.1:
+radius 0.5-6 km, pressure change 1e5-1e7 Pa, depth 0.5-6 km).
 
 This is Fialko's exact solution, not an approximation. Lengths are scaled by the crack
 radius ``a`` (``h = depth / a``) and stresses by the shear modulus ``mu``.

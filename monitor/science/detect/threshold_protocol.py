@@ -1,4 +1,4 @@
-"""The case grid of seed 003's detection-threshold protocol (plain constants, no numpy).
+"""The case grid of the threshold protocol of Anantrasirichai et al. (2019b) (no numpy).
 
 Mogi sources at 3, 4, 5 km depth seen at 1, 23, 44 degrees incidence, volume changes of
 10^5 to 10^7 m^3 in half-decade steps, and weights alpha, beta in {0, 0.5, 1} of the
@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 
 #: Source depths, metres.
-SEED003_DEPTHS_M = (3000.0, 4000.0, 5000.0)
+PROTOCOL_DEPTHS_M = (3000.0, 4000.0, 5000.0)
 #: Incidence angles, degrees.
-SEED003_INCIDENCES_DEG = (1.0, 23.0, 44.0)
+PROTOCOL_INCIDENCES_DEG = (1.0, 23.0, 44.0)
 #: log10 of the volume changes, m^3.
-SEED003_LOG10_VOLUMES_M3 = (5.0, 5.5, 6.0, 6.5, 7.0)
+PROTOCOL_LOG10_VOLUMES_M3 = (5.0, 5.5, 6.0, 6.5, 7.0)
 #: Values of alpha (stratified) and of beta (turbulent).
-SEED003_WEIGHTS = (0.0, 0.5, 1.0)
+PROTOCOL_WEIGHTS = (0.0, 0.5, 1.0)
 #: Standard deviation of the turbulent delay, metres (sigma^2 = 7.5 mm^2).
-SEED003_TURBULENT_SIGMA_M = math.sqrt(7.5e-6)
+PROTOCOL_TURBULENT_SIGMA_M = math.sqrt(7.5e-6)
 #: e-folding length of the turbulent delay, metres.
-SEED003_TURBULENT_LENGTH_M = 8000.0
+PROTOCOL_TURBULENT_LENGTH_M = 8000.0
