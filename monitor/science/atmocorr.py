@@ -21,7 +21,7 @@ were cleared and all 41 true positives kept. Two sources of the delay are handle
 
   By default the coefficients are estimated in a **high-pass band** of both the map and
   the height polynomials (each minus its Gaussian low-pass of ``band_sigma_px``), the
-  scale separation of Lin et al. (2010, Geophys. Res. Lett. 37, L14305) and Bekaert et
+  scale separation of Lin et al. (2010, Geochem. Geophys. Geosyst. 11, Q09002) and Bekaert et
   al. (2015, Remote Sens. Environ. 170, 40-47): the stratified delay follows the
   topography at every scale, ridges and valleys included, while a volcanic source a few km
   deep is smooth at the kilometre scale. A plain fit over the whole band takes part of the
