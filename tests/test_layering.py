@@ -110,15 +110,3 @@ def test_tests_reach_the_cli_through_main_only() -> None:
             offenders += [f"{path.name}:{node.lineno} imports {b}" for b in bad]
     assert not offenders, "tests must use `from monitor.cli import main`:\n" + \
         "\n".join(offenders)
-
-
-def test_application_modules_do_not_import_the_cli() -> None:
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE)
-        if rel.parts[0] == "cli" or rel.name == "__main__.py":
-            continue
-        for name in _imports(path):
-            if name == "monitor.cli" or name.startswith("monitor.cli."):
-                offenders.append(f"{rel} imports {name}")
-    assert not offenders, "only the CLI may import monitor.cli:\n" + "\n".join(offenders)
