@@ -30,19 +30,10 @@ POSTGRES_ENV = "MONITOR_TEST_POSTGRES_URL"
 #: Parameters of a fixture run on SQLite always and on PostgreSQL when POSTGRES_ENV is set.
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
-SHARED_DEM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dem"
-
 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
-
-
-@pytest.fixture
-def shared_dem_dir() -> Path:
-    if not SHARED_DEM_DIR.is_dir():
-        pytest.skip(f"shared SRTM tiles not found at {SHARED_DEM_DIR}")
-    return SHARED_DEM_DIR
 
 
 StratifiedScene = dict[str, "np.ndarray"]
