@@ -141,10 +141,6 @@ class FrameGrid:
         ny, nx = (int(v) for v in shape)
         return cls((ny, nx), transform, geographic_pixel_m(transform, ny), source)
 
-    def same_as(self, other: FrameGrid) -> bool:
-        """Same shape and (almost) the same transform."""
-        return self.shape == other.shape and self.transform.almost_equals(other.transform)
-
     def lonlat(self, row: float, col: float) -> tuple[float, float]:
         """Longitude and latitude of the centre of pixel ``(row, col)``, degrees."""
         lon, lat = self.transform @ (col + 0.5, row + 0.5)

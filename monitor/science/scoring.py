@@ -107,7 +107,6 @@ class Regions:
         grid: The frame grid.
         target: The target disc on the ground.
         target_mask: Boolean ``(ny, nx)`` target disc.
-        target_centre_rc: Its centre (row, col), pixels.
         references: The LSTT reference regions, boolean ``(ny, nx)`` each.
         reference_union: The series reference (their union, removed from every
             interferogram); corrected maps are re-referenced to it.
@@ -116,7 +115,6 @@ class Regions:
     grid: FrameGrid
     target: GroundDisc
     target_mask: NDArray[np.bool_]
-    target_centre_rc: tuple[float, float]
     references: tuple[NDArray[np.bool_], ...]
     reference_union: NDArray[np.bool_] | None
 

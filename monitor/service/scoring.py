@@ -132,10 +132,10 @@ def frame_regions(grid: FrameGrid, target: GroundDisc,
     Raises:
         InputError: the target or an explicit reference lies outside the frame.
     """
-    centre, tmask = grid.disc_mask(target, name)
+    _, tmask = grid.disc_mask(target, name)
     refs = _disc_masks(grid, references, name) if references is not None \
         else split_references(reference_union)
-    return Regions(grid, target, tmask, centre, refs, reference_union)
+    return Regions(grid, target, tmask, refs, reference_union)
 
 
 def score_cumulative(detector: Detector, image: NDArray[np.float32], regions: Regions,
