@@ -49,7 +49,11 @@ from monitor.science.atmosphere import draw_stratified_coefficients, turbulent_d
 from monitor.science.detect.fusion import Detection
 from monitor.science.geometry import project_to_los
 from monitor.science.grids import grid_xy
+from monitor.science.second_look_settings import SecondLookSettings
 from monitor.science.sources import mogi
+
+#: The second look's defaults, which the evaluation measures unless told otherwise.
+_LOOK = SecondLookSettings()
 
 CaseKind = Literal["atmosphere", "deformation"]
 #: Correction methods measured, in report order.
@@ -98,10 +102,10 @@ class AtmosphereEvalConfig:
     size: int = 224
     pixel_m: float = 100.0
     target_radius_m: float = 3000.0
-    peak_exclusion_radii: float = 1.0
-    fit_exclusion_radii: float = 1.0
-    band_sigma_m: float = 1000.0
-    order: Literal[1, 2, "auto"] = 2
+    peak_exclusion_radii: float = _LOOK.peak_exclusion_radii
+    fit_exclusion_radii: float = _LOOK.fit_exclusion_radii
+    band_sigma_m: float = _LOOK.band_sigma_m
+    order: Literal[1, 2, "auto"] = _LOOK.order
     plain_exclusion_radii: float = 2.0
     incidence_deg: tuple[float, float] = (30.0, 45.0)
     heading_deg: float = 190.0
@@ -112,8 +116,8 @@ class AtmosphereEvalConfig:
     wm_scale_error: float = 0.15
     wm_error_sigma_m: float = 0.003
     wm_error_length_m: float = 15000.0
-    min_pixels: int = 200
-    min_height_range_m: float = 100.0
+    min_pixels: int = _LOOK.min_pixels
+    min_height_range_m: float = _LOOK.min_height_range_m
     threshold: float = 0.5
     seed: int = 606
 
@@ -133,18 +137,22 @@ class AtmosphereEvalConfig:
         if not self.incidence_deg[1] < 90:
             raise InputError(f"atmosphere evaluation: incidence_deg must lie below 90, got "
                              f"{self.incidence_deg}")
-        if not (self.target_radius_m > 0 and self.peak_exclusion_radii >= 0
-                and self.fit_exclusion_radii >= 1 and self.plain_exclusion_radii >= 1
-                and self.band_sigma_m >= 0 and math.isfinite(self.band_sigma_m)
+        if not (self.target_radius_m > 0 and self.plain_exclusion_radii >= 1
                 and self.wm_scale_error >= 0 and self.wm_error_sigma_m >= 0
                 and self.wm_error_length_m > 0 and 0 < self.threshold < 1):
             raise InputError("atmosphere evaluation: target_radius_m and wm_error_length_m "
-                             "must be > 0, fit_exclusion_radii and plain_exclusion_radii "
-                             ">= 1, band_sigma_m and the other amplitudes >= 0, threshold "
-                             "in (0, 1)")
-        if self.order not in (1, 2, "auto"):
-            raise InputError(f"atmosphere evaluation: order must be 1, 2 or 'auto', got "
-                             f"{self.order!r}")
+                             "must be > 0, plain_exclusion_radii >= 1, the other "
+                             "amplitudes >= 0, threshold in (0, 1)")
+        _ = self.look  # the fit's settings are validated where they are defined
+
+    @property
+    def look(self) -> SecondLookSettings:
+        """The fit's settings as the watch's second look takes them."""
+        return SecondLookSettings(
+            order=self.order, band_sigma_m=self.band_sigma_m,
+            fit_exclusion_radii=self.fit_exclusion_radii,
+            peak_exclusion_radii=self.peak_exclusion_radii, min_pixels=self.min_pixels,
+            min_height_range_m=self.min_height_range_m)
 
     @property
     def radius_px(self) -> float:
@@ -296,7 +304,8 @@ def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scor
     failures: dict[str, str] = {}
     orders: dict[str, int] = {}
     if p_raw > cfg.threshold:
-        band = cfg.band_sigma_m / cfg.pixel_m if cfg.band_sigma_m > 0 else None
+        look = cfg.look
+        band = look.band_sigma_px((cfg.pixel_m, cfg.pixel_m))
         for method in METHODS:
             try:
                 if method == "weather_model":
@@ -305,14 +314,14 @@ def evaluate_case(case: AtmosphereCase, dem_m: NDArray[np.floating], score: Scor
                     corrected = remove_delay(case.x, case.stratified_los, reference)
                 else:
                     plain = method == "empirical_plain"
-                    radii = cfg.plain_exclusion_radii if plain else cfg.fit_exclusion_radii
+                    radii = cfg.plain_exclusion_radii if plain else look.fit_exclusion_radii
                     corrected, fit = correct_with_dem(
                         case.x, dem, target_disc(dem.shape, summit_rc(dem),
                                                  radii * cfg.radius_px),
-                        peak, cfg.peak_exclusion_radii * cfg.radius_px,
-                        det.prob_map > cfg.threshold, order=1 if plain else cfg.order,
-                        band_sigma_px=None if plain else band, min_pixels=cfg.min_pixels,
-                        min_height_range_m=cfg.min_height_range_m, reference_mask=reference)
+                        peak, look.peak_exclusion_radii * cfg.radius_px,
+                        det.prob_map > cfg.threshold, order=1 if plain else look.order,
+                        band_sigma_px=None if plain else band, min_pixels=look.min_pixels,
+                        min_height_range_m=look.min_height_range_m, reference_mask=reference)
                     orders[method] = fit.order
             except InputError as exc:
                 failures[method] = str(exc)
