@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEMO_OUT ?= demo-out
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck bench clean
+.PHONY: venv demo test lint typecheck bench clean system-deps
 
 venv: $(STAMP)
 
@@ -25,8 +25,21 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/insar-monitor demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# System packages the tests use: promtool (Debian's prometheus) lints the metrics
+# exposition. Installed when missing and the machine lets us (root with apt-get); otherwise
+# the test that needs it says it was skipped.
+system-deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing promtool (Debian package prometheus) for the tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	      prometheus >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	      prometheus >/dev/null 2>&1; } || echo "promtool could not be installed"; \
+	  else echo "promtool not found and cannot be installed here"; fi; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench scripts
