@@ -1,4 +1,4 @@
-"""``insar-monitor evaluate threshold|roc|atmosphere``: measure detectors, side by side.
+"""``insar-monitor evaluate threshold|roc|atmosphere|real``: measure detectors, side by side.
 
 ``threshold``: the protocol of Anantrasirichai et al. (2019b) (see
 :mod:`monitor.science.detect.evaluation`): Mogi sources at 3, 4, 5 km depth, incidence 1,
@@ -23,6 +23,15 @@ false-positive rate. Writes ``detection_roc.json``, ``detection_roc.md`` and
 edifices (see :mod:`monitor.science.detect.atmosphere_eval`); every flagged case is
 corrected (empirical phase-elevation fit; simulated weather-model delays) and scored again.
 Writes ``detection_atmosphere.json`` and ``detection_atmosphere.md``.
+
+``real``: one real frame of a LiCSAR-layout archive (``--archive``, ``--frame``); every
+product is scored as a single map (as ``scan``) by the CNN and by a plain baseline (the
+smoothed peak-to-noise ratio, flagged above 5 robust sigma). Products overlapping no
+``--events`` window (``START:END,...``, dates YYYY-MM-DD) are quiet: their flagged fraction
+is the false-positive rate, overall and per year. ``--n-inject`` quiet epochs receive a
+Mogi source at each of ``--amplitudes-cm`` (peak |LOS|): AUC injected vs quiet, AUC for
+2 cm and up, recall per amplitude. With ``--out``, writes ``detection_real.json``, ``.md``
+and ``.png``.
 
 Several models: ``--model A.pt --model B.pt`` or ``--compare A.pt B.pt``; every image is
 drawn once and scored by each. Without a model, the packaged weights of ``--arch``.
@@ -77,18 +86,13 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
+def _models(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", default=[], metavar="PATH",
                         help="model file to evaluate (repeat for several)")
     parser.add_argument("--compare", nargs="+", default=[], metavar="PATH",
                         help="model files to evaluate side by side")
     parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES),
                         help="without a model file: the packaged weights of this arch")
-    parser.add_argument("--out", default="docs", help="output directory (docs)")
-    parser.add_argument("--seed", type=int, default=default_seed,
-                        help="seed of the random fields (%(default)s)")
-    parser.add_argument("--size", type=int, default=224, help="grid side, pixels (224)")
-    parser.add_argument("--pixel-m", type=float, default=100.0, help="pixel spacing (100 m)")
     parser.add_argument("--gains", type=gains_arg, default=None,
                         help="wrap gains (default science.gains: 1,2,4,8)")
     parser.add_argument("--method", default="auto", choices=INFERENCE_METHODS)
@@ -100,8 +104,17 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
     parser.add_argument("--config", help="TOML configuration (science section)")
 
 
+def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
+    _models(parser)
+    parser.add_argument("--out", default="docs", help="output directory (docs)")
+    parser.add_argument("--seed", type=int, default=default_seed,
+                        help="seed of the random fields (%(default)s)")
+    parser.add_argument("--size", type=int, default=224, help="grid side, pixels (224)")
+    parser.add_argument("--pixel-m", type=float, default=100.0, help="pixel spacing (100 m)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate threshold``, ``evaluate roc`` and ``evaluate atmosphere``."""
+    """Add ``evaluate threshold``, ``roc``, ``atmosphere`` and ``real``."""
     parser = subparsers.add_parser(
         "evaluate", help="detection thresholds (Anantrasirichai et al. 2019b) and ROC of detectors",
         description=description_from(__doc__),
@@ -194,6 +207,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="weather model: e-folding length of that error, km (15)")
     atm.set_defaults(func=run_atmosphere)
 
+    real = sub.add_parser("real", help="false positives on a real frame's quiet epochs "
+                          "and recall of sources injected into them; CNN vs a baseline")
+    _models(real)
+    real.add_argument("--archive", required=True, help="LiCSAR-layout archive directory")
+    real.add_argument("--frame", required=True, help="frame id, e.g. 014A_07688_131313")
+    real.add_argument("--events", default=None, metavar="START:END,...",
+                      help="event windows, dates YYYY-MM-DD inclusive; overlapping "
+                           "products are not quiet (default: none)")
+    real.add_argument("--n-inject", type=int, default=40,
+                      help="quiet epochs that receive an injected source (40)")
+    real.add_argument("--amplitudes-cm", type=_floats, default=(1.0, 2.0, 3.0, 4.0),
+                      help="peak |LOS| of the injected sources, cm (1,2,3,4)")
+    real.add_argument("--seed", type=int, default=707,
+                      help="seed of the injected epochs and sources (%(default)s)")
+    real.add_argument("--out", default=None,
+                      help="write detection_real.json/.md/.png here (default: print only)")
+    real.add_argument("--about", default=None,
+                      help="a paragraph on the data, placed at the top of the markdown")
+    real.set_defaults(func=run_real)
+
 
 def _options(cls: type[Any], args: argparse.Namespace) -> Any:
     """The evaluation's options dataclass filled from the parsed flags, by field name."""
@@ -225,3 +258,12 @@ def run_atmosphere(args: argparse.Namespace) -> int:
     from monitor.evaluation.atmosphere import AtmosphereOptions, run_atmosphere
 
     return _print(run_atmosphere(_options(AtmosphereOptions, args)))
+
+
+def run_real(args: argparse.Namespace) -> int:
+    """``evaluate real``: :func:`monitor.evaluation.real.run_real`."""
+    from monitor.evaluation.real import RealOptions, parse_events, run_real
+
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(RealOptions)
+                              if f.name != "events"}
+    return _print(run_real(RealOptions(events=parse_events(args.events), **values)))

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -61,7 +61,18 @@ class EvaluationOptions:
 Models = list[tuple[str, LoadedModel]]
 
 
-def labelled_models(opts: EvaluationOptions, device: str) -> Models:
+class ModelChoice(Protocol):
+    """What :func:`labelled_models` reads: the ``--model``, ``--compare``, ``--arch`` flags."""
+
+    @property
+    def model(self) -> tuple[str, ...] | list[str]: ...
+    @property
+    def compare(self) -> tuple[str, ...] | list[str]: ...
+    @property
+    def arch(self) -> str | None: ...
+
+
+def labelled_models(opts: ModelChoice, device: str) -> Models:
     """Load every model of ``opts`` (or the packaged weights) with a unique label."""
     paths = list(opts.model) + list(opts.compare)
     loaded = [load_detector(p, opts.arch, device) for p in paths] if paths \

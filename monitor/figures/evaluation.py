@@ -93,3 +93,27 @@ def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
         ax.set_ylabel("true-positive rate")
     axes[0].legend(fontsize=8, loc="lower right")
     return save_png(fig, path, dpi=110)
+
+
+def plot_real(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
+    """Histograms of P on quiet and injected real maps, one panel per detector."""
+    labels = list(report["summary"])
+    if not labels:
+        raise InputError("plot_real: the report holds no detector")
+    fig = new_figure((4.2 * len(labels), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(labels)))
+    bins = np.linspace(0.0, 1.0, 21)
+    epochs = report["epochs"]
+    for ax, label in zip(axes, labels, strict=True):
+        for kind, colour in (("quiet", "grey"), ("injected", SERIES_COLOURS[0]),
+                             ("event", SERIES_COLOURS[1 % len(SERIES_COLOURS)])):
+            p = [e["scores"][label]["p"] for e in epochs if e["kind"] == kind]
+            if p:
+                ax.hist(p, bins=bins, color=colour, alpha=0.55, density=True,
+                        label=f"{kind} (n={len(p)})")
+        ax.axvline(0.5, color="black", lw=0.8, linestyle="--")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("P (fused P_max; baseline: 1 - 2^(-ratio/5))")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+    return save_png(fig, path, dpi=110)

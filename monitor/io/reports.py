@@ -175,3 +175,77 @@ def _edge(v: float | None) -> str:
 
 def _num(v: float | None, digits: int = 3) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _rate_cell(block: dict[str, Any]) -> str:
+    return "-" if not block["n"] else f"{block['rate']:.3f} ({block['flagged']}/{block['n']})"
+
+
+def real_markdown(report: dict[str, Any]) -> str:
+    """The markdown of an ``evaluate real`` report: counts, FPR overall and per year, the
+    semi-real AUCs and recall per amplitude, for every detector."""
+    c = report["counts"]
+    pairs = [e["pair"] for e in report["epochs"] if e["kind"] != "injected"]
+    lines = ["# The detector on real interferograms", ""]
+    if report.get("about"):
+        lines += [report["about"], ""]
+    events = ", ".join(f"{a} to {b}" for a, b in report["events"]) or "none"
+    inj = report["injection"]
+    lines += [
+        f"- frame {report['frame']}, grid {report['grid']['shape'][0]} x "
+        f"{report['grid']['shape'][1]} pixels; {c['products']} products read "
+        f"({pairs[0] if pairs else '-'} to {pairs[-1] if pairs else '-'}), {c['skipped']} "
+        "skipped; each scored as a single map, as `insar-monitor scan` does",
+        f"- event windows (products overlapping them are not quiet): {events}; "
+        f"{c['quiet']} quiet products, {c['event']} in the windows",
+        f"- semi-real: {c['injected_epochs']} quiet epochs drawn with default_rng"
+        f"({inj['seed']}){' (with replacement)' if inj['with_replacement'] else ''}, each "
+        f"with one source at every amplitude ({', '.join(f'{a:g}' for a in inj['amplitudes_cm'])}"
+        f" cm): {inj['source']}; {c['injected_maps']} maps; positives = injected maps, "
+        "negatives = all quiet products",
+        "- false-positive rate = flagged fraction of the quiet products (P > 0.5), per "
+        "calendar year of the pair's second date (blocks of time, not random epochs)",
+    ]
+    for label, d in report["detectors"].items():
+        if label == "baseline":
+            lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
+                         f"{d['smoothing_m']:g} m, NaN-aware; max |s - median| / (1.4826 "
+                         f"MAD)), flagged above {d['threshold_ratio']:g}; {d['score']}")
+        else:
+            lines.append(f"- {label}: {d['arch']} `{d['path']}` (sha256 {d['sha256'][:12]}), "
+                         f"fused P_max at gains {', '.join(f'{g:g}' for g in d['gains'])}")
+    summary = report["summary"]
+    years = sorted({y for s in summary.values() for y in s["false_positive_rate_by_year"]})
+    lines += ["", "False-positive rate on quiet products (flagged/n):", "",
+              "| detector | all | " + " | ".join(years) + " | event products flagged |",
+              "| --- | --- | " + " | ".join("---" for _ in years) + " | --- |"]
+    for label, s in summary.items():
+        by_year = s["false_positive_rate_by_year"]
+        cells = [_rate_cell(by_year[y]) if y in by_year else "-" for y in years]
+        lines.append(f"| {label} | {_rate_cell(s['false_positive_rate'])} | "
+                     + " | ".join(cells) + f" | {_rate_cell(s['events_flagged'])} |")
+    for label, s in summary.items():
+        if "quiet_by_gain" in s:
+            gains = list(s["quiet_by_gain"])
+            lines += ["", f"{label}, single gains on the quiet products:", "",
+                      "| gain | " + " | ".join(gains) + " |",
+                      "| --- | " + " | ".join("---" for _ in gains) + " |",
+                      "| mean P_max | " + " | ".join(
+                          f"{s['quiet_by_gain'][g]['mean_p']:.3f}" for g in gains) + " |",
+                      "| fraction P_max > 0.5 | " + " | ".join(
+                          _rate_cell(s['quiet_by_gain'][g]) for g in gains) + " |"]
+    if any("auc" in s for s in summary.values()):
+        amps = list(next(s for s in summary.values() if "auc" in s)["recall_by_amplitude"])
+        lines += ["", "Semi-real: injected vs quiet (AUC), and recall (P > 0.5) per peak "
+                  "|LOS|:", "",
+                  "| detector | AUC | AUC >= 2 cm | " + " | ".join(f"recall {a} cm"
+                                                              for a in amps) + " |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in amps) + " |"]
+        for label, s in summary.items():
+            if "auc" in s:
+                cells = [_rate_cell(s["recall_by_amplitude"][a]) for a in amps]
+                lines.append(f"| {label} | {_num(s['auc'])} | {_num(s['auc_min_2cm'])} | "
+                             + " | ".join(cells) + " |")
+    lines += ["", f"Run time {report['seconds']:.1f} s; every per-product score is in "
+              "`detection_real.json`.", ""]
+    return "\n".join(lines)

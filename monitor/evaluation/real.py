@@ -1,0 +1,320 @@
+"""The detector on real interferograms: false positives on quiet epochs, semi-real recall.
+
+Each product of a LiCSAR-layout frame (one interferogram, LOS metres, NaN incoherent) is
+scored as a single map, as ``insar-monitor scan`` does: the multi-gain CNN's fused P_max
+(flag P > 0.5) and its per-gain maxima, and beside it the plain baseline
+(:class:`~monitor.science.detect.baseline.PeakToNoiseDetector`: smoothed peak over robust
+noise, flagged above 5 sigma, i.e. P > 0.5).
+
+* **Quiet epochs** are the products whose date pair overlaps no ``--events`` window
+  (:func:`overlaps`: shared time of positive length). Their
+  flagged fraction is the false-positive rate, overall and per calendar year of the pair's
+  second date (blocks of time: neighbouring epochs share atmosphere, so a random split
+  would overstate how independent they are).
+* **Semi-real positives**: ``n_inject`` quiet epochs (drawn with
+  ``default_rng(seed)``, without replacement when there are enough) each receive one
+  Mogi source (depth 2-5 km, within 3 km of the frame centre, Sentinel-1 ascending
+  geometry), scaled to every amplitude of ``amplitudes_cm`` (peak |LOS|), NaN kept
+  (:mod:`monitor.science.injection`). Injected vs all quiet epochs: ROC AUC (a rank
+  statistic), AUC with peaks of 2 cm and more, recall per amplitude at P > 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monitor import __version__
+from monitor.compute_device import resolve_device, set_threads
+from monitor.config import load_settings
+from monitor.errors import InputError
+from monitor.evaluation.runs import labelled_models, model_header, progress
+from monitor.figures.evaluation import plot_real
+from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+from monitor.io.reports import real_markdown, write_json
+from monitor.science.detect.baseline import PeakToNoiseDetector
+from monitor.science.detect.detector import Detector
+from monitor.science.detect.evaluation import roc_curve
+from monitor.science.detect.fusion import CnnDetector
+from monitor.science.detect.patching import PatchConfig
+from monitor.science.injection import draw_mogi_injection
+from monitor.science.interferograms import Interferogram
+
+#: Label of the baseline detector in the report.
+BASELINE = "baseline"
+#: Smallest injected peak (cm) of the second AUC.
+AUC_MIN_PEAK_CM = 2.0
+
+#: An event window: first and last day, inclusive.
+Window = tuple[date, date]
+
+
+def parse_events(text: str | None) -> tuple[Window, ...]:
+    """``START:END[,START:END...]`` (dates ``YYYY-MM-DD``, inclusive) as windows.
+
+    Raises:
+        InputError: a window that is not two ISO dates, or ends before it starts.
+    """
+    if text is None or not text.strip():
+        return ()
+    windows = []
+    for part in text.split(","):
+        bits = part.strip().split(":")
+        try:
+            if len(bits) != 2:
+                raise ValueError
+            start, end = date.fromisoformat(bits[0].strip()), date.fromisoformat(bits[1].strip())
+        except ValueError:
+            raise InputError(f"--events: {part.strip()!r} is not START:END with dates "
+                             "YYYY-MM-DD (e.g. 2017-01-11:2018-12-31)") from None
+        if end < start:
+            raise InputError(f"--events: window {part.strip()!r} ends before it starts")
+        windows.append((start, end))
+    return tuple(windows)
+
+
+def overlaps(pair: tuple[date, date], windows: tuple[Window, ...]) -> bool:
+    """True when the pair's time span ``[date1, date2]`` and some window share time of
+    positive length (``date1 < end`` and ``date2 > start``): a pair that ends on a
+    window's first day measured nothing of it (acquisitions are instants, the window's
+    first day is the last quiet acquisition, e.g. ``2017-01-11:...`` for the Erta Ale dyke
+    first seen in ``20170111_20170204``)."""
+    d1, d2 = min(pair), max(pair)
+    return any(d1 < end and d2 > start for start, end in windows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RealOptions:
+    """``evaluate real``: one real frame, its events and the injections.
+
+    Attributes:
+        archive: LiCSAR-layout archive directory.
+        frame: Frame id.
+        events: Event windows (inclusive dates); overlapping products are not quiet.
+        n_inject: Quiet epochs that receive an injected source.
+        amplitudes_cm: Peak |LOS| of the injected sources, cm.
+        out: Directory of the reports, or None to print only.
+        seed: Seed of the choice of epochs and of the sources.
+        model, compare, arch: Models to evaluate (as the other ``evaluate`` commands).
+        gains: Wrap gains; None for ``science.gains``.
+        method: Inference path.
+        coverage: Patch padding rule.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: Torch CPU threads, or None.
+        config: TOML configuration file, or None for the embedded defaults.
+        about: A paragraph placed at the top of the markdown (what the data are), or
+            None.
+    """
+
+    archive: str
+    frame: str
+    events: tuple[Window, ...]
+    n_inject: int
+    amplitudes_cm: tuple[float, ...]
+    out: str | None
+    seed: int
+    model: tuple[str, ...] | list[str]
+    compare: tuple[str, ...] | list[str]
+    arch: str | None
+    gains: tuple[float, ...] | None
+    method: str
+    coverage: str
+    device: str
+    threads: int | None
+    config: str | None
+    about: str | None = None
+
+
+def _pair(ifg: Interferogram) -> str:
+    return f"{ifg.date1:%Y%m%d}_{ifg.date2:%Y%m%d}"
+
+
+def _score(detectors: list[tuple[str, Detector]], x: np.ndarray,
+           baseline: PeakToNoiseDetector, seconds: dict[str, float]) -> dict[str, Any]:
+    """Every detector's scores of one map."""
+    out: dict[str, Any] = {}
+    for label, det in detectors:
+        start = time.perf_counter()
+        d = det.detect(x)
+        seconds[label] += time.perf_counter() - start
+        rec: dict[str, Any] = {"p": d.p_fused, "flag": bool(d.p_fused > 0.5)}
+        if d.p_by_gain:
+            rec["p_by_gain"] = {f"{g:g}": p for g, p in d.p_by_gain.items()}
+        out[label] = rec
+    out[BASELINE]["ratio"] = baseline.measure(x).ratio
+    return out
+
+
+def _rate(flags: list[bool]) -> dict[str, Any]:
+    n = len(flags)
+    k = int(sum(flags))
+    return {"n": n, "flagged": k, "rate": k / n if n else math.nan}
+
+
+def _summary(label: str, quiet: list[dict[str, Any]], injected: list[dict[str, Any]],
+             events: list[dict[str, Any]], amplitudes_cm: tuple[float, ...]
+             ) -> dict[str, Any]:
+    """FPR (overall, per year), AUC, AUC >= 2 cm and recall per amplitude of one detector."""
+    years = sorted({r["year"] for r in quiet})
+    block: dict[str, Any] = {
+        "false_positive_rate": _rate([r["scores"][label]["flag"] for r in quiet]),
+        "false_positive_rate_by_year": {
+            str(y): _rate([r["scores"][label]["flag"] for r in quiet if r["year"] == y])
+            for y in years},
+        "events_flagged": _rate([r["scores"][label]["flag"] for r in events]),
+    }
+    gains = quiet[0]["scores"][label].get("p_by_gain") if quiet else None
+    if gains:
+        block["quiet_by_gain"] = {
+            g: {"mean_p": float(np.mean([r["scores"][label]["p_by_gain"][g] for r in quiet])),
+                **_rate([r["scores"][label]["p_by_gain"][g] > 0.5 for r in quiet])}
+            for g in gains}
+    if injected:
+        neg = np.array([r["scores"][label]["p"] for r in quiet])
+        pos = np.array([r["scores"][label]["p"] for r in injected])
+        amp = np.array([r["amplitude_cm"] for r in injected])
+
+        def auc(keep: np.ndarray) -> float:
+            if not keep.any():
+                return math.nan
+            s = np.concatenate([neg, pos[keep]])
+            y = np.concatenate([np.zeros(neg.size, int), np.ones(int(keep.sum()), int)])
+            return roc_curve(s, y).auc
+
+        block["auc"] = auc(np.ones(pos.size, bool))
+        block["auc_min_2cm"] = auc(amp >= AUC_MIN_PEAK_CM)
+        block["recall_by_amplitude"] = {
+            f"{a:g}": _rate([r["scores"][label]["flag"] for r in injected
+                             if r["amplitude_cm"] == a]) for a in amplitudes_cm}
+    return block
+
+
+def _check(opts: RealOptions) -> None:
+    if opts.n_inject < 0:
+        raise InputError(f"--n-inject must be >= 0, got {opts.n_inject}")
+    if not opts.amplitudes_cm or any(not (a > 0 and math.isfinite(a))
+                                     for a in opts.amplitudes_cm):
+        raise InputError(f"--amplitudes-cm must be positive numbers, got {opts.amplitudes_cm}")
+
+
+def run_real(opts: RealOptions) -> list[str]:
+    """Score every product of the frame and the injected quiet epochs; write the report.
+
+    With ``opts.out``, writes ``detection_real.json``, ``.md`` and ``.png`` there; returns
+    the summary lines.
+
+    Raises:
+        InputError: bad options, or a frame without a quiet epoch (named).
+        DatasetError: the archive or frame cannot be read.
+    """
+    _check(opts)
+    settings = load_settings(opts.config)
+    gains = tuple(opts.gains or settings.science.gains)
+    layout = open_frame(opts.archive, opts.frame)
+    grid, dem = read_grid(layout, settings.rasters.max_pixels)
+    products = read_frame(layout, grid, dem,
+                          coherence_threshold=settings.science.coherence_threshold,
+                          max_pixels=settings.rasters.max_pixels)
+    quiet_ifgs = [i for i in products.interferograms
+                  if not overlaps((i.date1, i.date2), opts.events)]
+    if not quiet_ifgs:
+        raise InputError(f"frame {opts.frame}: no quiet epoch: all "
+                         f"{len(products.interferograms)} products overlap the --events "
+                         "windows; narrow them")
+    set_threads(opts.threads)
+    models = labelled_models(opts, resolve_device(opts.device))
+    config = PatchConfig(coverage=opts.coverage)
+    baseline = PeakToNoiseDetector(grid.pixel_m)
+    detectors: list[tuple[str, Detector]] = [
+        (label, CnnDetector(m.model, gains=gains, method=opts.method, config=config,
+                            fringe_spacing_m=settings.science.fringe_spacing_m))
+        for label, m in models]
+    detectors.append((BASELINE, baseline))
+    seconds = {label: 0.0 for label, _ in detectors}
+    start = time.perf_counter()
+
+    records: list[dict[str, Any]] = []
+    n = len(products.interferograms)
+    for ifg in progress(products.interferograms, n, "map"):
+        quiet = not overlaps((ifg.date1, ifg.date2), opts.events)
+        records.append({"pair": _pair(ifg), "year": ifg.date2.year,
+                        "kind": "quiet" if quiet else "event", "amplitude_cm": None,
+                        "scores": _score(detectors, ifg.displacement_m, baseline, seconds)})
+
+    rng = np.random.default_rng(opts.seed)
+    k = opts.n_inject
+    chosen: list[int] = [int(i) for i in rng.choice(len(quiet_ifgs), size=k,
+                                                    replace=k > len(quiet_ifgs))] if k else []
+    injected: list[dict[str, Any]] = []
+    for idx in progress(chosen, k, "epoch"):
+        ifg = quiet_ifgs[idx]
+        source = draw_mogi_injection(rng, grid.shape, grid.pixel_m)
+        for amp in opts.amplitudes_cm:
+            x = ifg.displacement_m + source.scaled(amp / 100.0)
+            injected.append({
+                "pair": _pair(ifg), "year": ifg.date2.year, "kind": "injected",
+                "amplitude_cm": amp,
+                "source": {"east_m": source.east_m, "north_m": source.north_m,
+                           "depth_m": source.depth_m},
+                "scores": _score(detectors, x, baseline, seconds)})
+    quiet_recs = [r for r in records if r["kind"] == "quiet"]
+    event_recs = [r for r in records if r["kind"] == "event"]
+    summaries = {label: _summary(label, quiet_recs, injected, event_recs, opts.amplitudes_cm)
+                 for label, _ in detectors}
+    elapsed = time.perf_counter() - start
+    report: dict[str, Any] = {
+        "kind": "real", "code_version": __version__, "frame": opts.frame,
+        "about": opts.about,
+        "grid": {"shape": list(grid.shape), "pixel_m": list(grid.pixel_m)},
+        "events": [[a.isoformat(), b.isoformat()] for a, b in opts.events],
+        "counts": {"products": n, "quiet": len(quiet_recs), "event": len(event_recs),
+                   "skipped": len(products.failures), "injected_epochs": k,
+                   "injected_maps": len(injected)},
+        "injection": {"seed": opts.seed, "amplitudes_cm": list(opts.amplitudes_cm),
+                      "source": "Mogi, depth uniform 2-5 km, uniform within 3 km of the "
+                                "frame centre, heading -10 deg, incidence 39 deg, peak "
+                                "|LOS| over the grid scaled to each amplitude, NaN kept",
+                      "with_replacement": bool(k > len(quiet_ifgs))},
+        "detectors": {
+            **{label: {**model_header(label, m, seconds[label]), "gains": list(gains),
+                       "method": opts.method, "coverage": opts.coverage}
+               for label, m in models},
+            BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],
+                       "smoothing_m": baseline.smoothing_m,
+                       "threshold_ratio": baseline.threshold_ratio,
+                       "score": "P = 1 - 2^(-ratio / threshold_ratio); flag P > 0.5"}},
+        "summary": summaries, "seconds": elapsed,
+        "epochs": records + injected,
+    }
+    if opts.out is not None:
+        out = Path(opts.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "detection_real.json", report)
+        (out / "detection_real.md").write_text(real_markdown(report))
+        plot_real(out / "detection_real.png", report)
+    return _lines(report)
+
+
+def _lines(report: dict[str, Any]) -> list[str]:
+    c = report["counts"]
+    lines = [f"{report['frame']}: {c['products']} products, {c['quiet']} quiet, "
+             f"{c['event']} in event windows, {c['injected_maps']} injected maps "
+             f"({report['seconds']:.1f} s)"]
+    for label, s in report["summary"].items():
+        fpr = s["false_positive_rate"]
+        years = ", ".join(f"{y} {b['rate']:.2f}" for y, b in
+                          s["false_positive_rate_by_year"].items())
+        text = f"{label}: FPR {fpr['rate']:.3f} ({fpr['flagged']}/{fpr['n']}; {years})"
+        if "auc" in s:
+            rec = ", ".join(f"{a} cm {b['rate']:.2f}" for a, b in
+                            s["recall_by_amplitude"].items())
+            text += (f"; AUC {s['auc']:.3f}, AUC >= 2 cm {s['auc_min_2cm']:.3f}; "
+                     f"recall {rec}")
+        lines.append(text)
+    return lines

@@ -1,0 +1,72 @@
+"""``evaluate real`` on the committed real Erta Ale crop: counts, rates and refusals.
+
+Run through the console entry point only; the crop holds 14 real Sentinel-1 pairs
+(2016-01-17 to 2017-02-04), the last one with the January 2017 dyke (an event window).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+
+CROP = Path(__file__).parent / "data" / "erta_ale_014A"
+FRAME = "014A_07688_131313"
+
+
+def _run(*extra: str) -> int:
+    return main(["evaluate", "real", "--archive", str(CROP), "--frame", FRAME,
+                 "--threads", "1", *extra])
+
+
+def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("--events", "2017-01-11:2018-12-31", "--n-inject", "3", "--seed", "5",
+                "--out", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert "13 quiet" in out and "baseline" in out
+    report = json.loads((tmp_path / "detection_real.json").read_text())
+    md = (tmp_path / "detection_real.md").read_text()
+    assert (tmp_path / "detection_real.png").stat().st_size > 0
+    assert report["counts"] == {"products": 14, "quiet": 13, "event": 1, "skipped": 0,
+                                "injected_epochs": 3, "injected_maps": 12}
+    kinds = {e["pair"]: e["kind"] for e in report["epochs"] if e["kind"] != "injected"}
+    assert kinds["20170111_20170204"] == "event"
+    assert kinds["20161218_20170111"] == "quiet"
+    injected = [e for e in report["epochs"] if e["kind"] == "injected"]
+    assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
+    assert len({e["pair"] for e in injected}) == 3  # without replacement
+    assert len(report["summary"]) == 2 and "baseline" in report["summary"]
+    for label, s in report["summary"].items():
+        fpr = s["false_positive_rate"]
+        assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1
+        by_year = s["false_positive_rate_by_year"]
+        assert set(by_year) == {"2016", "2017"}
+        assert by_year["2016"]["n"] == 12 and by_year["2017"]["n"] == 1
+        assert 0 <= s["auc"] <= 1 and 0 <= s["auc_min_2cm"] <= 1
+        assert set(s["recall_by_amplitude"]) == {"1", "2", "3", "4"}
+        assert all(b["n"] == 3 and 0 <= b["rate"] <= 1
+                   for b in s["recall_by_amplitude"].values())
+        assert f"| {label} |" in md
+    cnn = next(s for label, s in report["summary"].items() if label != "baseline")
+    assert set(cnn["quiet_by_gain"]) == {"1", "2", "4", "8"}
+    every = report["epochs"][0]["scores"]
+    assert "ratio" in every["baseline"] and all(
+        "p_by_gain" in v for k, v in every.items() if k != "baseline")
+    assert "False-positive rate" in md and "AUC >= 2 cm" in md
+
+
+def test_bad_events_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("--events", "2017-01-11-2018") == 2
+    err = capsys.readouterr().err
+    assert "--events" in err and "YYYY-MM-DD" in err
+    assert _run("--events", "2018-01-01:2017-01-01") == 2
+    assert "ends before it starts" in capsys.readouterr().err
+
+
+def test_frame_without_quiet_epochs_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("--events", "2015-01-01:2018-01-01", "--n-inject", "1") == 2
+    err = capsys.readouterr().err
+    assert FRAME in err and "no quiet epoch" in err
