@@ -212,7 +212,8 @@ def real_markdown(report: dict[str, Any]) -> str:
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median| / (1.4826 "
                          f"MAD)), flagged above {d['threshold_ratio']:g}; {d['score']}")
         else:
-            lines.append(f"- {label}: {d['arch']} `{d['path']}` (sha256 {d['sha256'][:12]}), "
+            lines.append(f"- {label}: {d['arch']} `{Path(d['path']).name}` (sha256 "
+                         f"{d['sha256'][:12]}), "
                          f"fused P_max at gains {', '.join(f'{g:g}' for g in d['gains'])}")
     summary = report["summary"]
     years = sorted({y for s in summary.values() for y in s["false_positive_rate_by_year"]})
