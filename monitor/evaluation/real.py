@@ -288,6 +288,7 @@ def run_real(opts: RealOptions) -> list[str]:
             BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],
                        "smoothing_m": baseline.smoothing_m,
                        "threshold_ratio": baseline.threshold_ratio,
+                       "noise_exclusion_m": baseline.noise_exclusion_m,
                        "score": "P = 1 - 2^(-ratio / threshold_ratio); flag P > 0.5"}},
         "summary": summaries, "seconds": elapsed,
         "epochs": records + injected,

@@ -209,8 +209,10 @@ def real_markdown(report: dict[str, Any]) -> str:
     for label, d in report["detectors"].items():
         if label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
-                         f"{d['smoothing_m']:g} m, NaN-aware; max |s - median| / (1.4826 "
-                         f"MAD)), flagged above {d['threshold_ratio']:g}; {d['score']}")
+                         f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "
+                         f"(1.4826 MAD(b)), b = s beyond "
+                         f"{d.get('noise_exclusion_m', 0) / 1e3:g} km of its peak), flagged "
+                         f"above {d['threshold_ratio']:g}; {d['score']}")
         else:
             lines.append(f"- {label}: {d['arch']} `{Path(d['path']).name}` (sha256 "
                          f"{d['sha256'][:12]}), "
