@@ -34,7 +34,7 @@ from monitor import __version__
 from monitor.compute_device import resolve_device, set_threads
 from monitor.config import load_settings
 from monitor.errors import InputError
-from monitor.evaluation.runs import labelled_models, model_header, progress
+from monitor.evaluation.runs import DetectorOptions, labelled_models, model_header, progress
 from monitor.figures.evaluation import plot_real
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.reports import real_markdown, write_json
@@ -90,8 +90,9 @@ def overlaps(pair: tuple[date, date], windows: tuple[Window, ...]) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RealOptions:
-    """``evaluate real``: one real frame, its events and the injections.
+class RealOptions(DetectorOptions):
+    """``evaluate real``: one real frame, its events and the injections (and the detector
+    options of :class:`~monitor.evaluation.runs.DetectorOptions`).
 
     Attributes:
         archive: LiCSAR-layout archive directory.
@@ -101,13 +102,6 @@ class RealOptions:
         amplitudes_cm: Peak |LOS| of the injected sources, cm.
         out: Directory of the reports, or None to print only.
         seed: Seed of the choice of epochs and of the sources.
-        model, compare, arch: Models to evaluate (as the other ``evaluate`` commands).
-        gains: Wrap gains; None for ``science.gains``.
-        method: Inference path.
-        coverage: Patch padding rule.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        threads: Torch CPU threads, or None.
-        config: TOML configuration file, or None for the embedded defaults.
         about: A paragraph placed at the top of the markdown (what the data are), or
             None.
     """
@@ -119,15 +113,6 @@ class RealOptions:
     amplitudes_cm: tuple[float, ...]
     out: str | None
     seed: int
-    model: tuple[str, ...] | list[str]
-    compare: tuple[str, ...] | list[str]
-    arch: str | None
-    gains: tuple[float, ...] | None
-    method: str
-    coverage: str
-    device: str
-    threads: int | None
-    config: str | None
     about: str | None = None
 
 

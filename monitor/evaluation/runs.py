@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,17 +23,13 @@ from monitor.science.detect.patching import PatchConfig
 
 
 @dataclass(frozen=True, kw_only=True)
-class EvaluationOptions:
-    """Options shared by ``evaluate threshold``, ``roc`` and ``atmosphere``.
+class DetectorOptions:
+    """The detectors an ``evaluate`` run scores with, and how.
 
     Attributes:
         model: Model files to evaluate.
         compare: More model files, side by side (scored after ``model``).
         arch: Without a model file: the packaged weights of this architecture.
-        out: Output directory of the reports.
-        seed: Seed of the random fields.
-        size: Grid side, pixels.
-        pixel_m: Pixel spacing, metres.
         gains: Wrap gains; None for ``science.gains``.
         method: Inference path.
         coverage: Patch padding rule.
@@ -45,10 +41,6 @@ class EvaluationOptions:
     model: tuple[str, ...] | list[str]
     compare: tuple[str, ...] | list[str]
     arch: str | None
-    out: str
-    seed: int
-    size: int
-    pixel_m: float
     gains: tuple[float, ...] | None
     method: str
     coverage: str
@@ -57,22 +49,29 @@ class EvaluationOptions:
     config: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluationOptions(DetectorOptions):
+    """Options shared by ``evaluate threshold``, ``roc`` and ``atmosphere`` (and the
+    detector options of :class:`DetectorOptions`).
+
+    Attributes:
+        out: Output directory of the reports.
+        seed: Seed of the random fields.
+        size: Grid side, pixels.
+        pixel_m: Pixel spacing, metres.
+    """
+
+    out: str
+    seed: int
+    size: int
+    pixel_m: float
+
+
 #: Models with their report labels (file stems, made unique).
 Models = list[tuple[str, LoadedModel]]
 
 
-class ModelChoice(Protocol):
-    """What :func:`labelled_models` reads: the ``--model``, ``--compare``, ``--arch`` flags."""
-
-    @property
-    def model(self) -> tuple[str, ...] | list[str]: ...
-    @property
-    def compare(self) -> tuple[str, ...] | list[str]: ...
-    @property
-    def arch(self) -> str | None: ...
-
-
-def labelled_models(opts: ModelChoice, device: str) -> Models:
+def labelled_models(opts: DetectorOptions, device: str) -> Models:
     """Load every model of ``opts`` (or the packaged weights) with a unique label."""
     paths = list(opts.model) + list(opts.compare)
     loaded = [load_detector(p, opts.arch, device) for p in paths] if paths \
