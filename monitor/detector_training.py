@@ -37,7 +37,7 @@ from monitor.config import load_settings
 from monitor.errors import DatasetError, InputError
 from monitor.io.checkpoints import load_checkpoint, save_checkpoint
 from monitor.io.datasets import Dataset, load_dataset
-from monitor.io.models import save_model
+from monitor.io.models import load_model, save_model
 from monitor.science.detect.base import PATCH_SIZE, PatchClassifier
 from monitor.science.detect.registry import build_model
 from monitor.science.detect.training import (
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 #: Options that must match between a checkpoint and the command that resumes it.
 RESUME_KEYS = ("arch", "config", "seed", "batch_size", "lr", "weight_decay", "gains",
-               "fringe_spacing_m", "train_data", "val_data", "limit")
+               "fringe_spacing_m", "train_data", "val_data", "limit", "init")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +60,9 @@ class TrainOptions:
     """What ``insar-monitor train`` trains with (its flags; ``--help`` gives defaults).
 
     Attributes:
-        data, val: Training and validation dataset directories.
+        data, val: Training and validation dataset directories, comma-separated when
+            several (their samples are pooled; semi-real sets of
+            ``insar-monitor synth semireal`` beside synthetic ones).
         arch: Architecture name.
         widths: Layer widths (compact: 4; alexnet: 6), or None for the architecture's.
         encoding: Input encoding, or None for the architecture's.
@@ -80,6 +82,8 @@ class TrainOptions:
         checkpoint: Checkpoint written every epoch (None: ``out`` with ``.ckpt``).
         resume: Checkpoint to continue, or None.
         config: TOML configuration, or None for the embedded defaults.
+        init: A model file whose architecture, configuration and weights the run starts
+            from (fine-tuning), or None for a fresh initialisation.
     """
 
     data: str
@@ -103,6 +107,7 @@ class TrainOptions:
     checkpoint: str | None
     resume: str | None
     config: str | None
+    init: str | None = None
 
 
 def _model_kwargs(opts: TrainOptions) -> dict[str, Any]:
@@ -139,6 +144,13 @@ def _check_options(opts: TrainOptions) -> None:
         raise InputError(f"--limit must be at least 2 samples, got {opts.limit}")
 
 
+def _directories(text: str, flag: str) -> list[str]:
+    dirs = [d.strip() for d in text.split(",") if d.strip()]
+    if not dirs:
+        raise InputError(f"{flag}: give at least one dataset directory")
+    return dirs
+
+
 def _load(directory: str, role: str) -> Dataset:
     data = load_dataset(directory)
     scheme = data.manifest.get("scheme")
@@ -153,6 +165,18 @@ def _load(directory: str, role: str) -> Dataset:
     return data
 
 
+def _limited(parts: list[tuple[NDArray[np.float32], NDArray[np.int64]]], limit: int
+             ) -> list[tuple[NDArray[np.float32], NDArray[np.int64]]]:
+    """The first ``limit`` samples of the pooled sets, in order."""
+    out, left = [], limit
+    for x, y in parts:
+        if left <= 0:
+            break
+        out.append((x[:left], y[:left]))
+        left -= len(y[:left])
+    return out
+
+
 def _data_id(data: Dataset, directory: str) -> dict[str, Any]:
     m = data.manifest
     return {"path": str(Path(directory).resolve()), "n": int(m["n"]), "seed": m.get("seed"),
@@ -165,7 +189,7 @@ def _command_line(opts: TrainOptions) -> str:
     parts = ["insar-monitor", "train", "--data", opts.data, "--val", opts.val,
              "--arch", opts.arch]
     optional = (("--widths", opts.widths), ("--encoding", opts.encoding),
-                ("--dropout", opts.dropout), ("--limit", opts.limit))
+                ("--dropout", opts.dropout), ("--limit", opts.limit), ("--init", opts.init))
     for flag, value in optional:
         if value is not None:
             parts += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
@@ -183,14 +207,20 @@ def _jsonable(record: EpochRecord) -> dict[str, Any]:
 
 
 def _check_resume(settings: dict[str, Any], stored: dict[str, Any], path: str) -> None:
+    def ids(value: Any) -> Any:
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list):
+            return value
+        return [{k: v.get(k) for k in ("n", "seed", "scheme", "shape")}
+                if isinstance(v, dict) else v for v in value]
+
     comparable = {k: settings[k] for k in RESUME_KEYS}
-    for key in ("train_data", "val_data"):
-        comparable[key] = {k: settings[key][k] for k in ("n", "seed", "scheme", "shape")}
     differing = []
     for key, value in comparable.items():
         old = stored.get(key)
-        if key in ("train_data", "val_data") and isinstance(old, dict):
-            old = {k: old.get(k) for k in ("n", "seed", "scheme", "shape")}
+        if key in ("train_data", "val_data"):
+            old, value = ids(old), ids(value)
         if json.loads(json.dumps(old)) != json.loads(json.dumps(value)):
             differing.append(f"{key}: checkpoint {old!r}, now {value!r}")
     if differing:
@@ -227,22 +257,43 @@ def run_training(opts: TrainOptions) -> dict[str, Any]:
         if not p.parent.is_dir():
             raise InputError(f"output folder {str(p.parent)!r} (for {p}) does not exist")
 
-    train_set, val_set = _load(opts.data, "training"), _load(opts.val, "validation")
-    x_train, y_train = train_set.x, train_set.y
+    train_dirs = _directories(opts.data, "--data")
+    val_dirs = _directories(opts.val, "--val")
+    train_sets = [_load(d, "training") for d in train_dirs]
+    val_sets = [_load(d, "validation") for d in val_dirs]
+    train_parts = [(t.x, t.y) for t in train_sets]
     if opts.limit is not None:
-        x_train, y_train = x_train[:opts.limit], y_train[:opts.limit]
-    x_val = val_set.x
-    if x_val.shape[1:] != (PATCH_SIZE, PATCH_SIZE):
-        x_val = centre_crop(x_val, PATCH_SIZE)
+        train_parts = _limited(train_parts, opts.limit)
+    x_val = np.concatenate([v.x if v.x.shape[1:] == (PATCH_SIZE, PATCH_SIZE)
+                            else centre_crop(v.x, PATCH_SIZE) for v in val_sets])
+    y_val = np.concatenate([v.y for v in val_sets])
 
     torch.manual_seed(opts.seed)
-    model: PatchClassifier = build_model(opts.arch, **_model_kwargs(opts))
+    init = load_model(opts.init) if opts.init else None
+    if init is not None:
+        if init.arch != opts.arch:
+            raise InputError(f"--init {opts.init}: the model is a {init.arch!r} network, "
+                             f"--arch asks for {opts.arch!r}")
+        if opts.widths is not None or opts.encoding is not None or opts.dropout is not None:
+            raise InputError(f"--init {opts.init}: the network's widths, encoding and "
+                             "dropout come from the model file; drop --widths, --encoding "
+                             "and --dropout")
+        model: PatchClassifier = init.model
+        model.train()
+    else:
+        model = build_model(opts.arch, **_model_kwargs(opts))
+
+    def ids(sets: list[Dataset], dirs: list[str]) -> Any:
+        out = [_data_id(d, p) for d, p in zip(sets, dirs, strict=True)]
+        return out[0] if len(out) == 1 else out
+
     settings = {
         "arch": opts.arch, "config": model.config(), "seed": opts.seed,
         "batch_size": opts.batch_size, "lr": opts.lr, "weight_decay": opts.weight_decay,
         "gains": list(gains), "fringe_spacing_m": settings_file.science.fringe_spacing_m,
-        "train_data": _data_id(train_set, opts.data), "val_data": _data_id(val_set, opts.val),
-        "limit": opts.limit,
+        "train_data": ids(train_sets, train_dirs), "val_data": ids(val_sets, val_dirs),
+        "limit": opts.limit, "init": ({"path": init.path, "sha256": init.sha256}
+                                      if init is not None else None),
     }
     resume_state: TrainingCheckpoint | None = None
     if opts.resume:
@@ -252,12 +303,16 @@ def run_training(opts: TrainOptions) -> dict[str, Any]:
         resume_state = stored.state
         log.info("resuming %s after epoch %d", opts.resume, resume_state.epoch)
 
-    if x_train.shape[1:] == (PATCH_SIZE, PATCH_SIZE):
-        train_source: Any = (x_train, y_train)
+    if all(x.shape[1:] == (PATCH_SIZE, PATCH_SIZE) for x, _ in train_parts):
+        train_source: Any = (np.concatenate([x for x, _ in train_parts]),
+                             np.concatenate([y for _, y in train_parts]))
     else:
         def train_source(epoch: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
             rng = np.random.default_rng([opts.seed, epoch])
-            return random_crops(x_train, PATCH_SIZE, rng), y_train
+            return (np.concatenate([x if x.shape[1:] == (PATCH_SIZE, PATCH_SIZE)
+                                    else random_crops(x, PATCH_SIZE, rng)
+                                    for x, _ in train_parts]),
+                    np.concatenate([y for _, y in train_parts]))
 
     bar = tqdm(total=0, unit="batch", file=sys.stderr, disable=not sys.stderr.isatty())
     mode = "a" if resume_state is not None else "w"
@@ -282,7 +337,7 @@ def run_training(opts: TrainOptions) -> dict[str, Any]:
                             settings=settings, state=state)
 
         result = train(
-            model, train_source, (x_val, val_set.y), epochs=opts.epochs,
+            model, train_source, (x_val, y_val), epochs=opts.epochs,
             batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay,
             device=device, seed=opts.seed, patience=opts.patience or None, gains=gains,
             fringe_spacing_m=settings_file.science.fringe_spacing_m, progress=progress,
@@ -308,6 +363,7 @@ def run_training(opts: TrainOptions) -> dict[str, Any]:
         "history": [_jsonable(r) for r in result.history],
         "train_seconds": float(sum(r.seconds for r in result.history)),
         "resumed_from": str(opts.resume) if opts.resume else None,
+        "init": settings["init"],
     }
     sha = save_model(out, model, meta)
     return {

@@ -156,10 +156,13 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
     try:
         if opts.wrapped:
             det: Detection = detect_wrapped(loaded.model, arr, gains=opts.gains,
-                                            threshold=opts.threshold, method=opts.method)
+                                            threshold=opts.threshold, method=opts.method,
+                                            calibration=loaded.calibration)
         else:
             detector = CnnDetector(loaded.model, gains=opts.gains, threshold=opts.threshold,
-                                   method=opts.method, fringe_spacing_m=opts.fringe_spacing_m)
+                                   method=opts.method, fringe_spacing_m=opts.fringe_spacing_m,
+                                   calibration=loaded.calibration,
+                                   pixel_m=_mean_pixel_m(raster, opts.pixel_m))
             det = detector.detect(arr)
             if opts.dem is not None:
                 check_same_grid(raster, opts.dem)
@@ -204,6 +207,15 @@ def second_look_record(look: DetectionSecondLook) -> dict[str, Any]:
     if look.reason is not None:
         rec["reason"] = look.reason
     return rec
+
+
+def _mean_pixel_m(raster: Raster, pixel_m: float | None) -> float | None:
+    """Mean pixel size for the detector's noise lag; None (100 m) where it is unknown."""
+    try:
+        east, north = pixel_size_m(raster, pixel_m)
+    except InputError:
+        return None
+    return 0.5 * (east + north)
 
 
 def pixel_size_m(raster: Raster, pixel_m: float | None = None) -> tuple[float, float]:

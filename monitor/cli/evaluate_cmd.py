@@ -225,6 +225,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="write detection_real.json/.md/.png here (default: print only)")
     real.add_argument("--about", default=None,
                       help="a paragraph on the data, placed at the top of the markdown")
+    real.add_argument("--years", default=None, metavar="YEARS",
+                      help="score only epochs whose second date is in these years "
+                           "(2023,2024 or 2023-2024): the held-out block (default all)")
+    real.add_argument("--no-raw-fusion", dest="raw_fusion", action="store_false",
+                      help="do not score calibrated models a second time uncalibrated")
     real.set_defaults(func=run_real)
 
 
@@ -263,7 +268,9 @@ def run_atmosphere(args: argparse.Namespace) -> int:
 def run_real(args: argparse.Namespace) -> int:
     """``evaluate real``: :func:`monitor.evaluation.real.run_real`."""
     from monitor.evaluation.real import RealOptions, parse_events, run_real
+    from monitor.event_windows import parse_years
 
     values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(RealOptions)
-                              if f.name != "events"}
-    return _print(run_real(RealOptions(events=parse_events(args.events), **values)))
+                              if f.name not in ("events", "years")}
+    return _print(run_real(RealOptions(events=parse_events(args.events),
+                                       years=parse_years(args.years), **values)))

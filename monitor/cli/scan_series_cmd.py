@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"insar-monitor scan-series: references: {note}", file=sys.stderr)
         for gap in prepared.gaps:
             print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
-        detector = cnn_detector(loaded.model, params)
+        detector = cnn_detector(loaded.model, params, loaded.calibration, grid.pixel_m)
         look = None if args.no_second_look else files
         for epoch in products.listed_epochs:
             item = score_series_epoch(prepared, epoch, detector, params, settings=settings,

@@ -32,8 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", required=True, help="training dataset directory")
-    parser.add_argument("--val", required=True, help="validation dataset directory")
+    parser.add_argument("--data", required=True,
+                        help="training dataset directory (several: comma-separated, pooled)")
+    parser.add_argument("--val", required=True,
+                        help="validation dataset directory (several: comma-separated)")
+    parser.add_argument("--init", default=None, metavar="MODEL",
+                        help="start from this model file's network and weights (fine-tune)")
     parser.add_argument("--arch", default="compact", choices=sorted(ARCHITECTURE_NAMES))
     parser.add_argument("--widths", type=ints_arg, default=None,
                         help="layer widths: compact w1,w2,w3,w4 (default 16,32,48,96); "

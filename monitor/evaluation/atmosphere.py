@@ -158,7 +158,8 @@ def run_atmosphere(opts: AtmosphereOptions) -> list[str]:
         def score(x: NDArray[np.float32], model: LoadedModel = m) -> Detection:
             return detect_displacement(model.model, x, gains=gains, method=opts.method,
                                        config=config, fringe_spacing_m=fringe,
-                                       threshold=cfg.threshold)
+                                       threshold=cfg.threshold,
+                                       calibration=model.calibration, pixel_m=opts.pixel_m)
 
         start = time.perf_counter()
         results = [evaluate_case(c, dems[c.dem_name], score, cfg)

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +34,13 @@ from monitor.compute_device import resolve_device, set_threads
 from monitor.config import load_settings
 from monitor.errors import InputError
 from monitor.evaluation.runs import DetectorOptions, labelled_models, model_header, progress
-from monitor.figures.evaluation import plot_real
+from monitor.event_windows import Window, in_years, overlaps
+from monitor.event_windows import parse_events as parse_events
+from monitor.figures.evaluation import plot_real, plot_reliability
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.reports import real_markdown, write_json
 from monitor.science.detect.baseline import PeakToNoiseDetector
+from monitor.science.detect.calibration import reliability
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.evaluation import roc_curve
 from monitor.science.detect.fusion import CnnDetector
@@ -48,46 +50,10 @@ from monitor.science.interferograms import Interferogram
 
 #: Label of the baseline detector in the report.
 BASELINE = "baseline"
+#: Label suffix of a calibrated model scored with the raw fusion of every gain.
+RAW_SUFFIX = " (raw fusion)"
 #: Smallest injected peak (cm) of the second AUC.
 AUC_MIN_PEAK_CM = 2.0
-
-#: An event window: first and last day, inclusive.
-Window = tuple[date, date]
-
-
-def parse_events(text: str | None) -> tuple[Window, ...]:
-    """``START:END[,START:END...]`` (dates ``YYYY-MM-DD``, inclusive) as windows.
-
-    Raises:
-        InputError: a window that is not two ISO dates, or ends before it starts.
-    """
-    if text is None or not text.strip():
-        return ()
-    windows = []
-    for part in text.split(","):
-        bits = part.strip().split(":")
-        try:
-            if len(bits) != 2:
-                raise ValueError
-            start, end = date.fromisoformat(bits[0].strip()), date.fromisoformat(bits[1].strip())
-        except ValueError:
-            raise InputError(f"--events: {part.strip()!r} is not START:END with dates "
-                             "YYYY-MM-DD (e.g. 2017-01-11:2018-12-31)") from None
-        if end < start:
-            raise InputError(f"--events: window {part.strip()!r} ends before it starts")
-        windows.append((start, end))
-    return tuple(windows)
-
-
-def overlaps(pair: tuple[date, date], windows: tuple[Window, ...]) -> bool:
-    """True when the pair's time span ``[date1, date2]`` and some window share time of
-    positive length (``date1 < end`` and ``date2 > start``): a pair that ends on a
-    window's first day measured nothing of it (acquisitions are instants, the window's
-    first day is the last quiet acquisition, e.g. ``2017-01-11:...`` for the Erta Ale dyke
-    first seen in ``20170111_20170204``)."""
-    d1, d2 = min(pair), max(pair)
-    return any(d1 < end and d2 > start for start, end in windows)
-
 
 @dataclass(frozen=True, kw_only=True)
 class RealOptions(DetectorOptions):
@@ -104,6 +70,10 @@ class RealOptions(DetectorOptions):
         seed: Seed of the choice of epochs and of the sources.
         about: A paragraph placed at the top of the markdown (what the data are), or
             None.
+        years: Only epochs whose second date falls in these years are scored (held-out
+            blocks of time), or None for all.
+        raw_fusion: Score calibrated models a second time with the raw fusion of every
+            gain (label suffix :data:`RAW_SUFFIX`), for comparison.
     """
 
     archive: str
@@ -114,6 +84,8 @@ class RealOptions(DetectorOptions):
     out: str | None
     seed: int
     about: str | None = None
+    years: frozenset[int] | None = None
+    raw_fusion: bool = True
 
 
 def _pair(ifg: Interferogram) -> str:
@@ -172,6 +144,9 @@ def _summary(label: str, quiet: list[dict[str, Any]], injected: list[dict[str, A
             y = np.concatenate([np.zeros(neg.size, int), np.ones(int(keep.sum()), int)])
             return roc_curve(s, y).auc
 
+        bins, ece = reliability(np.concatenate([neg, pos]),
+                                np.concatenate([np.zeros(neg.size), np.ones(pos.size)]))
+        block["reliability"] = {"ece": ece, "bins": [asdict(b) for b in bins]}
         block["auc"] = auc(np.ones(pos.size, bool))
         block["auc_min_2cm"] = auc(amp >= AUC_MIN_PEAK_CM)
         block["recall_by_amplitude"] = {
@@ -206,27 +181,37 @@ def run_real(opts: RealOptions) -> list[str]:
     products = read_frame(layout, grid, dem,
                           coherence_threshold=settings.science.coherence_threshold,
                           max_pixels=settings.rasters.max_pixels)
-    quiet_ifgs = [i for i in products.interferograms
+    interferograms = [i for i in products.interferograms
+                      if in_years((i.date1, i.date2), opts.years)]
+    quiet_ifgs = [i for i in interferograms
                   if not overlaps((i.date1, i.date2), opts.events)]
     if not quiet_ifgs:
         raise InputError(f"frame {opts.frame}: no quiet epoch: all "
-                         f"{len(products.interferograms)} products overlap the --events "
-                         "windows; narrow them")
+                         f"{len(interferograms)} products of the years asked for overlap "
+                         "the --events windows; narrow them or widen --years")
     set_threads(opts.threads)
     models = labelled_models(opts, resolve_device(opts.device))
     config = PatchConfig(coverage=opts.coverage)
     baseline = PeakToNoiseDetector(grid.pixel_m)
     detectors: list[tuple[str, Detector]] = [
         (label, CnnDetector(m.model, gains=gains, method=opts.method, config=config,
-                            fringe_spacing_m=settings.science.fringe_spacing_m))
+                            fringe_spacing_m=settings.science.fringe_spacing_m,
+                            calibration=m.calibration,
+                            pixel_m=0.5 * (grid.pixel_m[0] + grid.pixel_m[1])))
         for label, m in models]
+    if opts.raw_fusion:
+        detectors += [
+            (label + RAW_SUFFIX, CnnDetector(m.model, gains=gains, method=opts.method,
+                                             config=config,
+                                             fringe_spacing_m=settings.science.fringe_spacing_m))
+            for label, m in models if m.calibration is not None]
     detectors.append((BASELINE, baseline))
     seconds = {label: 0.0 for label, _ in detectors}
     start = time.perf_counter()
 
     records: list[dict[str, Any]] = []
-    n = len(products.interferograms)
-    for ifg in progress(products.interferograms, n, "map"):
+    n = len(interferograms)
+    for ifg in progress(interferograms, n, "map"):
         quiet = not overlaps((ifg.date1, ifg.date2), opts.events)
         records.append({"pair": _pair(ifg), "year": ifg.date2.year,
                         "kind": "quiet" if quiet else "event", "amplitude_cm": None,
@@ -258,6 +243,7 @@ def run_real(opts: RealOptions) -> list[str]:
         "about": opts.about,
         "grid": {"shape": list(grid.shape), "pixel_m": list(grid.pixel_m)},
         "events": [[a.isoformat(), b.isoformat()] for a, b in opts.events],
+        "years": sorted(opts.years) if opts.years is not None else "all",
         "counts": {"products": n, "quiet": len(quiet_recs), "event": len(event_recs),
                    "skipped": len(products.failures), "injected_epochs": k,
                    "injected_maps": len(injected)},
@@ -284,6 +270,8 @@ def run_real(opts: RealOptions) -> list[str]:
         write_json(out / "detection_real.json", report)
         (out / "detection_real.md").write_text(real_markdown(report))
         plot_real(out / "detection_real.png", report)
+        if any("reliability" in s for s in summaries.values()):
+            plot_reliability(out / "detection_reliability.png", report)
     return _lines(report)
 
 

@@ -125,7 +125,8 @@ def _score_with_look(models: Models, x: NDArray[np.float32],
     out = {}
     for label, m in models:
         detector = CnnDetector(m.model, gains=gains, method=opts.method, config=config,
-                               fringe_spacing_m=fringe_spacing_m)
+                               fringe_spacing_m=fringe_spacing_m, calibration=m.calibration,
+                               pixel_m=opts.pixel_m)
         start = time.perf_counter()
         det = detector.detect(x)
         seconds[label] += time.perf_counter() - start

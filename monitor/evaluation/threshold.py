@@ -72,7 +72,8 @@ def _score(models: Models, x: NDArray[np.float32],
     for label, m in models:
         start = time.perf_counter()
         det = detect_displacement(m.model, x, gains=gains, method=opts.method, config=config,
-                                  fringe_spacing_m=fringe_spacing_m)
+                                  fringe_spacing_m=fringe_spacing_m,
+                                  calibration=m.calibration, pixel_m=opts.pixel_m)
         seconds[label] += time.perf_counter() - start
         out[label] = {"p_fused": det.p_fused,
                       "p_by_gain": {f"{g:g}": p for g, p in det.p_by_gain.items()}}

@@ -95,6 +95,29 @@ def plot_roc(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
     return save_png(fig, path, dpi=110)
 
 
+def plot_reliability(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
+    """Reliability diagram of an ``evaluate real`` report: fraction injected against mean
+    P per bin, one line per detector, the diagonal for reference."""
+    curves = {label: s["reliability"] for label, s in report["summary"].items()
+              if "reliability" in s}
+    if not curves:
+        raise InputError("plot_reliability: the report holds no semi-real positives")
+    fig = new_figure((4.6, 4.2))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, linestyle=":", label="perfectly calibrated")
+    for k, (label, rel) in enumerate(curves.items()):
+        bins = rel["bins"]
+        ax.plot([b["mean_p"] for b in bins], [b["positive_fraction"] for b in bins],
+                marker="o", ms=3, color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
+                label=f"{label} (ECE {rel['ece']:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean P in bin")
+    ax.set_ylabel("fraction of injected maps in bin")
+    ax.legend(fontsize=6.5, loc="upper left")
+    return save_png(fig, path, dpi=110)
+
+
 def plot_real(path: str | os.PathLike[str], report: dict[str, Any]) -> Path:
     """Histograms of P on quiet and injected real maps, one panel per detector."""
     labels = list(report["summary"])

@@ -32,6 +32,8 @@ from numpy.typing import NDArray
 
 from monitor import __version__
 from monitor.errors import DatasetError, InputError
+from monitor.science.semireal import NoiseEpoch, SemiRealRecipe, check_bank, spans
+from monitor.science.semireal import dataset_sample as semireal_dataset_sample
 from monitor.science.synth import CLASS_NAMES, SynthRecipe, dataset_sample, scheme_classes
 
 log = logging.getLogger(__name__)
@@ -71,11 +73,7 @@ def _make_shard(args: tuple[Path, int, int, int, SynthRecipe, str,
         x[k] = s.x
         y[k] = s.label
         meta.append(json.dumps(s.meta, sort_keys=True, default=float))
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez(tmp, x=x, y=y, index=np.arange(start, stop, dtype=np.int64),
-             meta=np.array(meta, dtype=np.str_))
-    os.replace(tmp, path)
-    return {"file": path.name, "start": start, "count": n, "sha256": _sha256(path)}
+    return _save_shard(path, start, x, y, meta)
 
 
 def write_dataset(
@@ -132,26 +130,9 @@ def write_dataset(
         "units": "x: unwrapped LOS displacement, metres, float32, NaN = incoherent",
         "code_version": __version__,
     }
-    manifest_path = out / MANIFEST
-    done: dict[str, dict[str, Any]] = {}
-    if manifest_path.exists():
-        old = _read_manifest(out)
-        if {k: old.get(k) for k in header if k != "code_version"} != \
-                {k: v for k, v in header.items() if k != "code_version"}:
-            raise DatasetError(f"{out}: holds a dataset drawn with other parameters; "
-                               "choose an empty directory")
-        done = {s["file"]: s for s in old.get("shards", [])}
-    jobs = []
-    shards: list[dict[str, Any]] = []
-    for k, start in enumerate(range(0, n, shard_size)):
-        stop = min(start + shard_size, n)
-        path = out / f"shard-{k:05d}.npz"
-        prev = done.get(path.name)
-        if prev and path.exists() and prev["count"] == stop - start \
-                and _sha256(path) == prev["sha256"]:
-            shards.append(prev)
-            continue
-        jobs.append((path, seed, start, stop, recipe, scheme, dem_pool))
+    shards, pending = _plan(out, header, n, shard_size)
+    jobs = [(path, seed, start, stop, recipe, scheme, dem_pool)
+            for path, start, stop in pending]
     total_done = sum(s["count"] for s in shards)
     if jobs:
         log.info("drawing %d samples in %d shards with %d workers", n - total_done,
@@ -170,12 +151,113 @@ def write_dataset(
                     total_done += r["count"]
                     if progress:
                         progress(total_done, n)
+    return _finish(out, header, shards)
+
+
+def _plan(out: Path, header: dict[str, Any], n: int, shard_size: int
+          ) -> tuple[list[dict[str, Any]], list[tuple[Path, int, int]]]:
+    """Shards already written with the right checksum, and ``(path, start, stop)`` of the
+    rest; an error when ``out`` holds a dataset of another header."""
+    manifest_path = out / MANIFEST
+    done: dict[str, dict[str, Any]] = {}
+    if manifest_path.exists():
+        old = _read_manifest(out)
+        if {k: old.get(k) for k in header if k != "code_version"} != \
+                {k: v for k, v in header.items() if k != "code_version"}:
+            raise DatasetError(f"{out}: holds a dataset drawn with other parameters; "
+                               "choose an empty directory")
+        done = {s["file"]: s for s in old.get("shards", [])}
+    shards: list[dict[str, Any]] = []
+    pending: list[tuple[Path, int, int]] = []
+    for k, start in enumerate(range(0, n, shard_size)):
+        stop = min(start + shard_size, n)
+        path = out / f"shard-{k:05d}.npz"
+        prev = done.get(path.name)
+        if prev and path.exists() and prev["count"] == stop - start \
+                and _sha256(path) == prev["sha256"]:
+            shards.append(prev)
+            continue
+        pending.append((path, start, stop))
+    return shards, pending
+
+
+def _save_shard(path: Path, start: int, x: NDArray[np.float32], y: NDArray[np.int64],
+                meta: list[str]) -> dict[str, Any]:
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, x=x, y=y, index=np.arange(start, start + len(y), dtype=np.int64),
+             meta=np.array(meta, dtype=np.str_))
+    os.replace(tmp, path)
+    return {"file": path.name, "start": start, "count": len(y), "sha256": _sha256(path)}
+
+
+def _finish(out: Path, header: dict[str, Any], shards: list[dict[str, Any]]
+            ) -> dict[str, Any]:
     manifest = dict(header)
     manifest["shards"] = sorted(shards, key=lambda s: s["start"])
+    manifest_path = out / MANIFEST
     tmp = manifest_path.with_suffix(".json.partial")
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, manifest_path)
     return manifest
+
+
+def write_semireal_dataset(
+    out_dir: str | Path,
+    *,
+    epochs: Sequence[NoiseEpoch],
+    n: int,
+    recipe: SemiRealRecipe | None = None,
+    seed: int = 0,
+    source: dict[str, Any] | None = None,
+    shard_size: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Draw ``n`` semi-real 2-class samples (:mod:`monitor.science.semireal`) from a bank
+    of real quiet epochs and write them in the format of :func:`write_dataset` (so
+    ``insar-monitor train`` reads them alike); an interrupted run resumes.
+
+    Args:
+        out_dir: Directory (created; one holding another set is an error).
+        epochs: The noise bank, in date order.
+        n: Number of samples (classes alternate).
+        recipe: What to draw.
+        seed: Dataset seed.
+        source: Where the bank comes from (archive, frame, years, pairs), recorded in
+            the manifest.
+        shard_size: Samples per shard.
+        progress: Called with (samples done, total) after each shard.
+    """
+    if n < 1 or shard_size < 1:
+        raise InputError(f"dataset: n and shard_size must be at least 1, got {n}, "
+                         f"{shard_size}")
+    recipe = recipe or SemiRealRecipe()
+    check_bank(epochs)
+    candidates = spans(epochs, recipe.max_span)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format_version": FORMAT_VERSION, "scheme": "2class",
+        "classes": list(CLASS_NAMES["2class"]), "n": n, "seed": seed,
+        "shard_size": shard_size, "kind": "semi-real",
+        "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
+        "noise_bank": {**(source or {}), "epochs": len(epochs), "spans": len(candidates),
+                       "pairs": [f"{e.date1:%Y%m%d}_{e.date2:%Y%m%d}" for e in epochs]},
+        "units": "x: unwrapped LOS displacement, metres, float32, NaN = incoherent",
+        "code_version": __version__,
+    }
+    shards, pending = _plan(out, header, n, shard_size)
+    total = sum(s["count"] for s in shards)
+    for path, start, stop in pending:
+        samples = [semireal_dataset_sample(epochs, candidates, recipe, seed, i)
+                   for i in range(start, stop)]
+        shards.append(_save_shard(
+            path, start, np.stack([s.x for s in samples]),
+            np.array([s.label for s in samples], dtype=np.int64),
+            [json.dumps(s.meta, sort_keys=True, default=float) for s in samples]))
+        total += stop - start
+        if progress:
+            progress(total, n)
+    return _finish(out, header, shards)
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import torch
 from monitor.errors import InputError, ModelError
 from monitor.io.atomic import atomic_write
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.calibration import Calibration
 from monitor.science.detect.names import DEFAULT_ARCH as DEFAULT_ARCH
 from monitor.science.detect.registry import ARCHITECTURES, build_model
 
@@ -57,6 +58,25 @@ class LoadedModel:
     meta: dict[str, Any]
     sha256: str
     path: str
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration stored in ``meta["calibration"]`` (Platt scaling per gain and
+        the noise rule of :mod:`monitor.science.detect.calibration`), or None for a model
+        trained before calibration existed (raw fusion of every gain).
+
+        Raises:
+            ModelError: a calibration record that cannot be read.
+        """
+        record = self.meta.get("calibration")
+        if record is None:
+            return None
+        if not isinstance(record, dict):
+            raise ModelError(f"model file {self.path!r}: meta['calibration'] is not a record")
+        try:
+            return Calibration.from_meta(record, f"model file {self.path!r}")
+        except InputError as exc:
+            raise ModelError(str(exc)) from None
 
 
 def _check_plain(value: Any, where: str) -> None:

@@ -249,6 +249,21 @@ def real_markdown(report: dict[str, Any]) -> str:
                 cells = [_rate_cell(s["recall_by_amplitude"][a]) for a in amps]
                 lines.append(f"| {label} | {_num(s['auc'])} | {_num(s['auc_min_2cm'])} | "
                              + " | ".join(cells) + " |")
+    calibrated = {label: s["reliability"] for label, s in summary.items()
+                  if "reliability" in s}
+    if calibrated:
+        lines += ["", "Reliability (quiet products = 0, injected maps = 1; P in ten equal "
+                  "bins: maps, mean P, fraction injected; ECE = expected calibration error, "
+                  "Guo et al. 2017; figure `detection_reliability.png`):", "",
+                  "| detector | ECE | " + " | ".join(f"{k / 10:.1f}-{(k + 1) / 10:.1f}"
+                                                    for k in range(10)) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in range(10)) + " |"]
+        for label, rel in calibrated.items():
+            by_lo = {round(b["lo"] * 10): b for b in rel["bins"]}
+            cells = [f"{by_lo[k]['n']}: {by_lo[k]['mean_p']:.2f} / "
+                     f"{by_lo[k]['positive_fraction']:.2f}" if k in by_lo else "-"
+                     for k in range(10)]
+            lines.append(f"| {label} | {rel['ece']:.3f} | " + " | ".join(cells) + " |")
     lines += ["", f"Run time {report['seconds']:.1f} s; every per-product score is in "
               "`detection_real.json`.", ""]
     return "\n".join(lines)

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from monitor.errors import InputError, MonitorError
 from monitor.science.atmocorr import correct_with_dem
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.calibration import Calibration
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.fusion import CnnDetector
 from monitor.science.grids import FrameGrid, GroundDisc
@@ -93,10 +94,15 @@ class ScoringParams:
                 "lstt_permutations": self.lstt_permutations}
 
 
-def cnn_detector(model: PatchClassifier, params: ScoringParams) -> CnnDetector:
-    """The multi-gain CNN with the scoring parameters (rule 1)."""
+def cnn_detector(model: PatchClassifier, params: ScoringParams,
+                 calibration: Calibration | None = None,
+                 pixel_m: tuple[float, float] | None = None) -> CnnDetector:
+    """The multi-gain CNN with the scoring parameters (rule 1), the model's calibration
+    and noise rule, and the frame's ``(east, north)`` pixel size for the noise lag."""
     return CnnDetector(model, gains=params.gains, fringe_spacing_m=params.fringe_spacing_m,
-                       threshold=params.flag_threshold, method=params.detector_method)
+                       threshold=params.flag_threshold, method=params.detector_method,
+                       calibration=calibration,
+                       pixel_m=None if pixel_m is None else 0.5 * (pixel_m[0] + pixel_m[1]))
 
 
 @dataclass(frozen=True, eq=False)

@@ -211,7 +211,8 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
     params = scoring_params(ctx.settings, gains=target.gains)
     files = FrameFiles(ctx.archives[target.archive], frame, grid,
                        Path(ctx.settings.watch.cache_dir))
-    scored = score_cumulative(cnn_detector(ctx.model.model, params), state.image, regions,
+    scored = score_cumulative(cnn_detector(ctx.model.model, params, ctx.model.calibration,
+                                           grid.pixel_m), state.image, regions,
                               epoch, params, span_start=state.first_epoch, files=files,
                               settings=ctx.settings, alerts=alert_settings)
     sc, decided = scored.raw, scored.decided

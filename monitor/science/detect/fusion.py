@@ -37,6 +37,12 @@ from numpy.typing import ArrayLike, NDArray
 from monitor.errors import InputError
 from monitor.science.atmocorr import low_pass
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.calibration import (
+    Calibration,
+    lag_pixels,
+    map_noise_m,
+    usable_gains,
+)
 from monitor.science.detect.canny import canny_mask
 from monitor.science.detect.inference import probability_maps
 from monitor.science.detect.patching import PatchConfig, check_wrapped
@@ -71,6 +77,9 @@ class Detection:
         prob_map: Fused probability map, float32 ``(ny, nx)``.
         threshold: The flag threshold used.
         maps_by_gain: Each gain's probability map ``(ny, nx)``, when kept.
+        gains_fused: The gains whose maps were averaged (all of them unless a
+            calibration left noisy gains out; :mod:`monitor.science.detect.calibration`).
+        noise_m: The map's noise estimate, metres, where a calibration asked for it.
     """
 
     p_fused: float
@@ -81,6 +90,8 @@ class Detection:
     prob_map: NDArray[np.float32]
     threshold: float = DEFAULT_THRESHOLD
     maps_by_gain: dict[float, NDArray[np.float32]] | None = None
+    gains_fused: tuple[float, ...] = ()
+    noise_m: float | None = None
 
 
 def _check_threshold(threshold: float) -> float:
@@ -148,6 +159,8 @@ def fuse_maps(
     threshold: float = DEFAULT_THRESHOLD,
     keep_maps: bool = False,
     evidence: ArrayLike | None = None,
+    fuse_gains: Sequence[float] | None = None,
+    noise_m: float | None = None,
 ) -> Detection:
     """Average per-gain probability maps (Anantrasirichai et al. 2019b, eq. 1) and find the peak.
 
@@ -156,6 +169,8 @@ def fuse_maps(
         threshold: Flag threshold on the fused probability (Anantrasirichai et al. 2019a: 0.5).
         keep_maps: Keep the per-gain maps in the result.
         evidence: What breaks ties for the peak (:func:`peak_pixel`), ``(ny, nx)``.
+        fuse_gains: The gains to average (a subset of the maps' gains); None: all.
+        noise_m: The map's noise estimate, recorded in the result.
 
     Returns:
         The :class:`Detection`.
@@ -170,9 +185,13 @@ def fuse_maps(
     for g, m in maps.items():
         if not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
             raise InputError(f"the map for gain {g} must hold probabilities in [0, 1]")
+    used = tuple(maps) if fuse_gains is None else tuple(float(g) for g in fuse_gains)
+    if not used or any(g not in maps for g in used):
+        raise InputError(f"fuse_gains {list(used)} must be a non-empty subset of the maps' "
+                         f"gains {list(maps)}")
     fused = np.asarray(
-        np.mean(np.stack(list(maps.values())), axis=0, dtype=np.float64), dtype=np.float32
-    )
+        np.mean(np.stack([maps[g] for g in used]), axis=0, dtype=np.float64),
+        dtype=np.float32)
     row, col = peak_pixel(fused, evidence)
     p_fused = float(fused.max())
     return Detection(
@@ -184,7 +203,32 @@ def fuse_maps(
         prob_map=fused,
         threshold=thr,
         maps_by_gain=maps if keep_maps else None,
+        gains_fused=used,
+        noise_m=noise_m,
     )
+
+
+def calibrated_fusion(
+    maps_by_gain: Mapping[float, NDArray[np.float32]],
+    displacement_m: NDArray[np.float64],
+    calibration: Calibration | None,
+    fringe_spacing_m: float,
+    pixel_m: float | None,
+) -> tuple[dict[float, NDArray[np.float32]], tuple[float, ...] | None, float | None]:
+    """Each gain's map calibrated, the gains that stand above the map's noise and that
+    noise (:mod:`monitor.science.detect.calibration`); without a calibration the maps as
+    they are, every gain, no noise."""
+    if calibration is None:
+        return dict(maps_by_gain), None, None
+    maps = {g: calibration.apply(g, m) for g, m in maps_by_gain.items()}
+    if calibration.noise_ratio is None:
+        return maps, None, None
+    try:
+        noise = map_noise_m(displacement_m, lag_pixels(pixel_m, calibration.noise_lag_m))
+    except InputError:
+        return maps, None, None  # too small or too sparse to measure: every gain
+    used = usable_gains(tuple(maps), noise, fringe_spacing_m, calibration.noise_ratio)
+    return maps, used, noise
 
 
 def detect_displacement(
@@ -199,6 +243,8 @@ def detect_displacement(
     config: PatchConfig | None = None,
     batch_size: int = 64,
     keep_maps: bool = False,
+    calibration: Calibration | None = None,
+    pixel_m: float | None = None,
 ) -> Detection:
     """Score LOS displacement at several wrap gains and fuse (Anantrasirichai et al. 2019b).
 
@@ -213,6 +259,9 @@ def detect_displacement(
         config: Patch settings (Anantrasirichai et al. 2019a defaults).
         batch_size: Patches per forward pass on the sliding path.
         keep_maps: Keep each gain's map in the result.
+        calibration: Calibrate each gain's map and leave out the gains the map's noise
+            drowns (:func:`calibrated_fusion`); None fuses the raw maps of every gain.
+        pixel_m: The map's pixel size, metres, for the noise lag (None: 100 m).
     """
     gain_list = check_gains(gains)
     d = np.asarray(displacement_m, dtype=np.float64)
@@ -228,8 +277,10 @@ def detect_displacement(
         model, [rewrap(d, g, offset_rad, fringe_spacing_m) for g in gain_list],
         method=method, config=config, batch_size=batch_size, canny_mask=shared,
     )
-    maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
-    return fuse_maps(maps, threshold, keep_maps, evidence=displacement_evidence(d))
+    raw = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
+    maps, used, noise = calibrated_fusion(raw, d, calibration, fringe_spacing_m, pixel_m)
+    return fuse_maps(maps, threshold, keep_maps, evidence=displacement_evidence(d),
+                     fuse_gains=used, noise_m=noise)
 
 
 @dataclass(frozen=True)
@@ -244,6 +295,8 @@ class CnnDetector:
         threshold: Flag threshold (0.5).
         method: Inference path, ``"auto"``, ``"dense"`` or ``"sliding"``.
         config: Patch configuration (default: the networks' 224 px patches, 28 px stride).
+        calibration: The model's calibration and noise rule, or None for raw fusion.
+        pixel_m: Pixel size of the maps, metres (None: 100 m), for the noise lag.
     """
 
     model: PatchClassifier
@@ -252,13 +305,16 @@ class CnnDetector:
     threshold: float = DEFAULT_THRESHOLD
     method: str = "auto"
     config: PatchConfig | None = None
+    calibration: Calibration | None = None
+    pixel_m: float | None = None
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
         """Score ``displacement_m`` (LOS metres, ``(ny, nx)``, NaN = incoherent)."""
         return detect_displacement(self.model, displacement_m, gains=self.gains,
                                    fringe_spacing_m=self.fringe_spacing_m,
                                    threshold=self.threshold, method=self.method,
-                                   config=self.config, keep_maps=True)
+                                   config=self.config, keep_maps=True,
+                                   calibration=self.calibration, pixel_m=self.pixel_m)
 
 
 def detect_wrapped(
@@ -271,6 +327,7 @@ def detect_wrapped(
     config: PatchConfig | None = None,
     batch_size: int = 64,
     keep_maps: bool = False,
+    calibration: Calibration | None = None,
 ) -> Detection:
     """Score wrapped phase re-wrapped at integer gains and fuse (Anantrasirichai et al. 2019b).
 
@@ -282,6 +339,8 @@ def detect_wrapped(
         wrapped_rad: Wrapped phase, radians in [-pi, pi], ``(ny, nx)``; NaN = incoherent.
         gains: Integer wrap gains (default 1, 2, 4, 8).
         threshold, method, config, batch_size, keep_maps: As :func:`detect_displacement`.
+        calibration: Each gain's map is calibrated; wrapped phase has no amplitude to
+            measure the noise of, so every gain is fused.
     """
     gain_list = check_gains(gains, integer=True)
     psi = check_wrapped(wrapped_rad)
@@ -291,6 +350,8 @@ def detect_wrapped(
         config=config, batch_size=batch_size, canny_mask=shared,
     )
     maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
+    if calibration is not None:
+        maps = {g: calibration.apply(g, m) for g, m in maps.items()}
     return fuse_maps(maps, threshold, keep_maps)
 
 

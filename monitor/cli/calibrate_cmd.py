@@ -1,0 +1,75 @@
+"""``insar-monitor calibrate``: fit the detector's calibration on a real frame's quiet years.
+
+Reads the quiet epochs of ``--years`` of a LiCSAR-layout frame (outside the ``--events``
+windows), scores them and as many semi-real positives (each plus a generated source) with
+the network's raw per-gain probabilities, fits Platt scaling per gain on the maps where the
+gain's fringe spacing stands at least ``--noise-ratio`` times above the map's noise, and
+writes the model again with that calibration to ``--out`` (same weights, new checksum).
+Choose years held out of the network's training, and evaluate (``evaluate real --years``)
+on years held out of both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from monitor.cli.help_text import description_from
+from monitor.science.detect.names import ARCHITECTURE_NAMES
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
+    return lo, hi
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate`` subcommand."""
+    parser = subparsers.add_parser(
+        "calibrate", help="fit the detector's probability calibration on real quiet years",
+        description=description_from(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", default=None, help="model file (default: packaged)")
+    parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES))
+    parser.add_argument("--archive", required=True, help="LiCSAR-layout archive root")
+    parser.add_argument("--frame", required=True, help="frame ID under ARCHIVE")
+    parser.add_argument("--years", default=None, metavar="YEARS",
+                        help="calibration years (2021,2022 or 2021-2022; default all)")
+    parser.add_argument("--events", default=None, metavar="START:END[,...]",
+                        help="leave out epochs overlapping these windows")
+    parser.add_argument("--max-span", type=int, default=3,
+                        help="longest run of consecutive increments summed into a map (3)")
+    parser.add_argument("--peak-los-m", type=_range, default=(0.015, 0.2), metavar="MIN,MAX",
+                        help="peak |LOS| of the positives, log-uniform (0.015,0.2)")
+    parser.add_argument("--noise-ratio", type=float, default=None,
+                        help="keep a gain while its fringe spacing is at least this many "
+                             "noise levels (default: the detector's, 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--config", help="TOML configuration (science, rasters sections)")
+    parser.add_argument("--out", required=True, help="calibrated model file to write")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, write the calibrated model, print a JSON summary."""
+    from monitor.compute_device import set_threads
+    from monitor.detector_calibration import CalibrationOptions, calibrate
+    from monitor.event_windows import parse_events, parse_years
+    from monitor.io.models import load_detector
+    from monitor.science.detect.calibration import DEFAULT_NOISE_RATIO
+
+    set_threads(args.threads)
+    opts = CalibrationOptions(archive=args.archive, frame=args.frame,
+                              years=parse_years(args.years), events=parse_events(args.events),
+                              max_span=args.max_span, peak_los_m=args.peak_los_m,
+                              noise_ratio=(DEFAULT_NOISE_RATIO if args.noise_ratio is None
+                                           else args.noise_ratio), seed=args.seed,
+                              config=args.config)
+    loaded = load_detector(args.model, args.arch)
+    print(json.dumps(calibrate(loaded, opts, args.out)))
+    return 0
