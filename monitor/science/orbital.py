@@ -3,10 +3,12 @@
 An error in the baseline between the two passes leaves a nearly planar phase across a
 scene of a few tens of km, with a small quadratic part that grows with the length of the
 scene (Hanssen 2001, Radar Interferometry: Data Interpretation and Error Analysis, Kluwer,
-section 2.5 (baseline errors) and 4.8; Fattahi, H. & Amelung, F. (2014), InSAR uncertainty
-due to orbital errors, Geophys. J. Int. 199(1), 549-560, doi:10.1093/gji/ggu276, who find
-residual ramps of order a mm per 10 km for Sentinel-1-class orbits and several cm across
-100 km for older missions). :func:`orbital_ramp` draws a plane of a given peak-to-peak
+on baseline (orbit) errors; Fattahi, H. & Amelung, F. (2014), InSAR uncertainty due to
+orbital errors, Geophys. J. Int. 199(1), 549-560, doi:10.1093/gji/ggu276, who propagate
+orbit uncertainties into interferogram ramps and find them much smaller for modern
+precise orbits than for the older missions). The amplitude is left to the caller: a few
+mm to a few cm across the scene covers residual ramps after precise orbits up to
+uncorrected ones. :func:`orbital_ramp` draws a plane of a given peak-to-peak
 amplitude over the scene, in a random direction, with an optional quadratic part.
 
 Arrays are ``(ny, nx)``, row 0 at the north edge, LOS metres.
