@@ -118,6 +118,21 @@ def test_roc_report_matches_its_scores(tmp_path: Path, models: tuple[Path, Path]
     assert not math.isnan(model["seconds_per_image"])
 
 
+def test_threshold_with_powerlaw_turbulence(tmp_path: Path, models: tuple[Path, Path],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["evaluate", "threshold", "--model", str(models[0]), "--out", str(tmp_path),
+               "--size", "64", "--depths-km", "3", "--incidences", "23", "--weights", "0,1",
+               "--gains", "1", "--turbulence", "powerlaw", "--powerlaw-beta", "2.9"])
+    capsys.readouterr()
+    assert rc == 0
+    report = json.loads((tmp_path / "detection_threshold.json").read_text())
+    assert report["protocol"]["turbulence"] == "powerlaw"
+    assert report["protocol"]["powerlaw_beta"] == 2.9
+    statement = " ".join(report["protocol"]["statement"])
+    assert "power law, 2-D spectrum k^-2.9" in statement and "L = 8 km" not in statement
+    assert "std of the first field 2.74 mm" in statement
+
+
 def test_evaluate_errors(tmp_path: Path, models: tuple[Path, Path],
                          capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["evaluate", "threshold", "--model", str(models[0]), "--out", str(tmp_path),

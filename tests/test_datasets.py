@@ -100,3 +100,25 @@ def test_cli_dataset_with_real_dem_pool_and_deflation(tmp_path: Path,
     rc = main(["synth", "dataset", "--n", "2", "--out", str(tmp_path / "bad2"),
                "--real-dems", "etna"])
     assert rc != 0 and "etna" in capsys.readouterr().err
+
+
+def test_cli_synth_dataset_with_more_of_nature(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "nature"
+    rc = main(["synth", "dataset", "--n", "4", "--out", str(out), "--size", "32",
+               "--pixel-m", "300", "--turbulence", "powerlaw", "--turbulent-sigma-mm", "5,19",
+               "--turbulence-axis-ratio", "1,3", "--stratification-profile", "mixed",
+               "--orbital-ramp-m", "0.003,0.03", "--unwrap-error-fraction", "0.5",
+               "--incoherent-shapes", "blobs,excursion,band",
+               "--sources", "mogi_pair,sill_gaussian"])
+    assert rc == 0
+    capsys.readouterr()
+    ds = load_dataset(out)
+    recipe = ds.manifest["recipe"]
+    assert recipe["turbulence"] == "powerlaw" and recipe["orbital_ramp_m"] == [0.003, 0.03]
+    assert recipe["turbulent_sigma_m"] == [0.005, 0.019]
+    assert recipe["incoherent_shapes"] == ["blobs", "excursion", "band"]
+    assert ds.x.shape == (4, 32, 32)
+    assert main(["synth", "dataset", "--n", "2", "--out", str(tmp_path / "bad"),
+                 "--turbulence", "powerlaw", "--incoherent-shapes", "lakes"]) == 2
+    assert "incoherent shapes" in capsys.readouterr().err

@@ -94,6 +94,19 @@ def test_turbulence_has_the_protocol_variance() -> None:
     assert float(fields.std()) == pytest.approx(PROTOCOL_TURBULENT_SIGMA_M, rel=0.1)
 
 
+def test_powerlaw_turbulence_has_the_protocol_variance_over_the_grid() -> None:
+    protocol = ThresholdProtocol(shape=(64, 64), turbulence="powerlaw")
+    t = turbulent_los(protocol, 0)
+    assert float(t.std()) == pytest.approx(PROTOCOL_TURBULENT_SIGMA_M, rel=1e-3)
+    np.testing.assert_array_equal(t, turbulent_los(protocol, 0))
+    exponential = turbulent_los(ThresholdProtocol(shape=(64, 64)), 0)
+    assert not np.allclose(t, exponential)
+    with pytest.raises(InputError, match="turbulence"):
+        ThresholdProtocol(turbulence="kolmogorov")
+    with pytest.raises(InputError, match="powerlaw_beta"):
+        ThresholdProtocol(turbulence="powerlaw", powerlaw_beta=-1.0)
+
+
 def test_protocol_rejects_bad_parameters() -> None:
     with pytest.raises(InputError, match="depths_m"):
         ThresholdProtocol(depths_m=(-1.0,))

@@ -6,9 +6,11 @@
 alpha, beta in {0, 0.5, 1}: 405 interferograms. S is one fixed stratified delay over a
 packaged SRTM crop (default Agung, resampled to the grid, centred on the summit: the source
 sits under the edifice), T an exponential-covariance field of sigma^2 = 7.5 mm^2, L = 8 km
-per deformation. Each is scored at every gain; P (fused and per gain: the maximum of the
-map) is plotted against the maximum |D| and a sigmoid is fitted per (alpha, beta); its 0.5
-crossing is the detection threshold. Writes ``detection_threshold.json``,
+per deformation (``--turbulence powerlaw``: a power-law field, 2-D spectrum k^-beta with
+``--powerlaw-beta`` 8/3, of the same variance over the grid; Hanssen 2001, section 4.7).
+Each is scored at every gain; P (fused and per gain: the maximum of the map) is plotted
+against the maximum |D| and a sigmoid is fitted per (alpha, beta); its 0.5 crossing
+is the detection threshold. Writes ``detection_threshold.json``,
 ``detection_threshold.md`` and ``detection_threshold_<model>.png`` into ``--out``.
 
 ``roc``: a held-out 2-class set (S+T vs D+S+T) drawn with another seed and wider ranges
@@ -134,7 +136,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     th.add_argument("--turbulent-sigma2-mm2", type=float, default=7.5,
                     help="T variance, mm^2 (the paper: 7.5)")
     th.add_argument("--turbulent-length-km", type=float, default=8.0,
-                    help="T e-folding length, km (the paper: 8)")
+                    help="T e-folding length, km (the paper: 8; exponential T only)")
+    th.add_argument("--turbulence", default="exponential", choices=["exponential", "powerlaw"],
+                    help="T model: exponential covariance (the paper) or a power law of "
+                         "the same variance over the grid (exponential)")
+    th.add_argument("--powerlaw-beta", type=float, default=8.0 / 3.0,
+                    help="2-D spectral exponent of a power-law T; 8/3 gives a structure "
+                         "function ~ r^(2/3) (8/3)")
     th.add_argument("--depths-km", type=_floats,
                     default=tuple(d / 1000 for d in PROTOCOL_DEPTHS_M))
     th.add_argument("--incidences", type=_floats, default=PROTOCOL_INCIDENCES_DEG,

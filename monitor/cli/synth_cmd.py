@@ -1,4 +1,11 @@
-"""``insar-monitor synth dataset``, ``synth archive`` and ``synth semireal``."""
+"""``insar-monitor synth dataset``, ``synth archive`` and ``synth semireal``.
+
+``synth dataset`` draws labelled samples with :mod:`monitor.science.synth`; its options
+beyond the paper's recipe (power-law and anisotropic turbulence, exponential and laterally
+varying stratification, orbital ramps, unwrapping errors, more sources, incoherent shapes)
+are all off by default and are described in docs/generator.md. ``synth semireal`` adds
+generated deformation to a real frame's quiet epochs (:mod:`monitor.science.semireal`).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,15 @@ from typing import TYPE_CHECKING
 
 from monitor.errors import InputError
 from monitor.io.volcanoes import KNOWN_VOLCANOES
-from monitor.science.synth_schemes import SCHEMES, SOURCE_KINDS
+from monitor.science.synth_schemes import (
+    ALL_SOURCE_KINDS,
+    INCOHERENT_SHAPES,
+    POWERLAW_SPECTRA,
+    SCHEMES,
+    SOURCE_KINDS,
+    STRATIFICATION_PROFILES,
+    TURBULENCE_KINDS,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,6 +46,18 @@ def _range(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
     return lo, hi
+
+
+def _ints(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX (integers)") from None
+    return lo, hi
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _delay_kinds(text: str) -> tuple[str, ...]:
@@ -56,7 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="sample size in pixels (default synth.shape from the config)")
     ds.add_argument("--pixel-m", type=float, default=None, help="pixel spacing, metres")
     ds.add_argument("--sources", default=",".join(SOURCE_KINDS),
-                    help=f"comma-separated source kinds ({','.join(SOURCE_KINDS)})")
+                    help=f"comma-separated source kinds (default {','.join(SOURCE_KINDS)}; "
+                         f"also {','.join(k for k in ALL_SOURCE_KINDS if k not in SOURCE_KINDS)}"
+                         ": two Mogi sources, a sill of Gaussian opening)")
     ds.add_argument("--peak-los-m", type=_range, default=None, metavar="MIN,MAX",
                     help="rescale deformation to a log-uniform peak |LOS| in this range")
     ds.add_argument("--stratified", default="mixed", choices=["weak", "strong", "mixed"])
@@ -68,6 +97,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "(0 and no --real-dems: a new synthetic edifice per sample)")
     ds.add_argument("--deflation-probability", type=float, default=0.0,
                     help="probability that a Mogi or sill source deflates")
+    nature = ds.add_argument_group(
+        "more of nature (all off by default; docs/generator.md gives the references)")
+    nature.add_argument("--turbulent-sigma-mm", type=_range, default=None, metavar="MIN,MAX",
+                        help="turbulent delay standard deviation range, mm (default "
+                             "synth.turbulent_sigma_m of the config: 2.2,3.0; real 12-day "
+                             "Sentinel-1 maps: about 5,19)")
+    nature.add_argument("--turbulence", default="exponential", choices=TURBULENCE_KINDS,
+                        help="T: exponential covariance (Anantrasirichai et al. 2019a), "
+                             "power law by spectral synthesis (Hanssen 2001, 4.7), or "
+                             "either per sample (exponential)")
+    nature.add_argument("--powerlaw-spectrum", default="single", choices=POWERLAW_SPECTRA,
+                        help="power law: one 2-D exponent (--powerlaw-beta) or Hanssen's "
+                             "three regimes 8/3, 11/3, 5/3 (single)")
+    nature.add_argument("--powerlaw-beta", type=_range, default=(8 / 3, 8 / 3),
+                        metavar="MIN,MAX",
+                        help="2-D spectral exponent range; 8/3 gives a structure function "
+                             "~ r^(2/3) (8/3,8/3)")
+    nature.add_argument("--turbulence-axis-ratio", type=_range, default=(1.0, 1.0),
+                        metavar="MIN,MAX",
+                        help="power law: elongation of the structures, random direction "
+                             "(1,1 = isotropic)")
+    nature.add_argument("--turbulence-amplitude-variation", type=_range, default=(0.0, 0.0),
+                        metavar="MIN,MAX",
+                        help="power law: log-std of a smooth amplitude modulation across "
+                             "the scene (0,0 = uniform)")
+    nature.add_argument("--stratification-profile", default="polynomial",
+                        choices=STRATIFICATION_PROFILES,
+                        help="S in height: k1 dh + k2 dh^2, k1 H (1 - exp(-dh/H)) "
+                             "(Doin et al. 2009), or either per sample (polynomial)")
+    nature.add_argument("--stratified-lateral-variation", type=_range, default=(0.0, 0.0),
+                        metavar="MIN,MAX",
+                        help="relative std of a k1 that varies across the map (Bekaert, "
+                             "Hooper & Wright 2015) (0,0 = one k1)")
+    nature.add_argument("--orbital-ramp-m", type=_range, default=(0.0, 0.0),
+                        metavar="MIN,MAX",
+                        help="peak-to-peak orbital ramp over the scene, metres (Fattahi & "
+                             "Amelung 2014; e.g. 0.003,0.03) (0,0 = none)")
+    nature.add_argument("--orbital-quadratic-fraction", type=float, default=0.0,
+                        help="largest weight of the ramp's quadratic part, 0-1 (0)")
+    nature.add_argument("--unwrap-error-fraction", type=float, default=0.0,
+                        help="fraction of samples with unwrapping errors: whole fringes "
+                             "(lambda/2) beyond curves and in islands (Chen & Zebker 2001; "
+                             "Biggs et al. 2007) (0)")
+    nature.add_argument("--unwrap-error-cuts", type=_ints, default=(1, 2), metavar="MIN,MAX",
+                        help="number of cut curves in such a sample (1,2)")
+    nature.add_argument("--unwrap-error-islands", type=_ints, default=(0, 1),
+                        metavar="MIN,MAX", help="number of jumped islands (0,1)")
+    nature.add_argument("--incoherent-shapes", type=_names, default=("blobs",),
+                        metavar="SHAPES",
+                        help=f"incoherent regions of decorrelated samples, one picked per "
+                             f"sample from ({','.join(INCOHERENT_SHAPES)}) (blobs)")
     ds.add_argument("--workers", type=int, default=1, help="worker processes")
     ds.add_argument("--config", help="TOML configuration (synth section)")
     ds.set_defaults(func=run_dataset)
@@ -141,11 +221,26 @@ def run_dataset(args: argparse.Namespace) -> int:
         source_kinds=tuple(k.strip() for k in args.sources.split(",") if k.strip()),
         peak_los_m=args.peak_los_m,
         sources=SourceRanges(deflation_probability=args.deflation_probability),
-        turbulent_sigma_m=settings.synth.turbulent_sigma_m,
+        turbulent_sigma_m=(settings.synth.turbulent_sigma_m if args.turbulent_sigma_mm is None
+                           else (args.turbulent_sigma_mm[0] * 1e-3,
+                                 args.turbulent_sigma_mm[1] * 1e-3)),
         turbulent_length_m=settings.synth.turbulent_length_m,
         stratified_strength=args.stratified,
         decorrelation_fraction=settings.synth.decorrelation_fraction,
         coherence_threshold=settings.science.coherence_threshold,
+        turbulence=args.turbulence,
+        powerlaw_spectrum=args.powerlaw_spectrum,
+        powerlaw_beta=args.powerlaw_beta,
+        turbulence_axis_ratio=args.turbulence_axis_ratio,
+        turbulence_amplitude_variation=args.turbulence_amplitude_variation,
+        stratification_profile=args.stratification_profile,
+        stratified_lateral_variation=args.stratified_lateral_variation,
+        orbital_ramp_m=args.orbital_ramp_m,
+        orbital_quadratic_fraction=args.orbital_quadratic_fraction,
+        unwrap_error_fraction=args.unwrap_error_fraction,
+        unwrap_error_cuts=args.unwrap_error_cuts,
+        unwrap_error_islands=args.unwrap_error_islands,
+        incoherent_shapes=args.incoherent_shapes,
     )
     bar = tqdm(total=args.n, unit="sample", disable=not sys.stderr.isatty())
 

@@ -3,9 +3,10 @@
 Mogi sources at 3, 4, 5 km depth, incidence 1, 23, 44 degrees, volume 10^5-10^7 m^3 in
 half-decade steps, ``X = D + alpha S + beta T`` for alpha, beta in {0, 0.5, 1}: 405
 interferograms (:func:`monitor.science.detect.evaluation.protocol_samples`). S is one
-fixed stratified delay over a packaged SRTM crop, T an exponential-covariance field. Each
-is scored at every gain; P (fused and per gain: the maximum of the map) against the
-maximum |D| gets a sigmoid per (alpha, beta), whose 0.5 crossing is the threshold.
+fixed stratified delay over a packaged SRTM crop, T an exponential-covariance field (or,
+with ``turbulence="powerlaw"``, a power-law field of the same standard deviation over the
+grid). Each is scored at every gain; P (fused and per gain: the maximum of the map)
+against the maximum |D| gets a sigmoid per (alpha, beta), whose 0.5 crossing is the threshold.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ from monitor.evaluation.grids import dem_on_grid, dem_window
 from monitor.evaluation.runs import EvaluationOptions, Models, model_header, progress, setup
 from monitor.figures.evaluation import plot_threshold
 from monitor.io.reports import threshold_markdown, threshold_text, write_json
-from monitor.science.atmosphere import turbulent_delay
 from monitor.science.detect.evaluation import (
     SigmoidFit,
     ThresholdProtocol,
     fit_sigmoid,
     protocol_samples,
     stratified_los,
+    turbulent_los,
 )
 from monitor.science.detect.fusion import detect_displacement
 from monitor.science.detect.patching import PatchConfig
@@ -51,6 +52,8 @@ class ThresholdOptions(EvaluationOptions):
         log10_volumes: log10 of the volume changes, m^3.
         weights: Values of alpha and of beta.
         fit: Sigmoid fitted in displacement (``linear``) or log displacement (``log``).
+        turbulence: T model, ``exponential`` (the paper) or ``powerlaw``.
+        powerlaw_beta: 2-D spectral exponent of a power-law T (8/3).
     """
 
     dem: str
@@ -63,6 +66,8 @@ class ThresholdOptions(EvaluationOptions):
     log10_volumes: tuple[float, ...]
     weights: tuple[float, ...]
     fit: str
+    turbulence: str = "exponential"
+    powerlaw_beta: float = 8.0 / 3.0
 
 
 def _score(models: Models, x: NDArray[np.float32],
@@ -93,6 +98,7 @@ def _protocol(opts: ThresholdOptions) -> ThresholdProtocol:
         strat_k1_m_per_m=k1, strat_k2_m_per_m2=-opts.strat_curvature * k1 / (2 * 2000.0),
         turbulent_sigma_m=math.sqrt(opts.turbulent_sigma2_mm2) * 1e-3,
         turbulent_length_m=opts.turbulent_length_km * 1e3, seed=opts.seed,
+        turbulence=opts.turbulence, powerlaw_beta=opts.powerlaw_beta,
     )
 
 
@@ -101,10 +107,13 @@ def _protocol_statement(protocol: ThresholdProtocol, dem_name: str, dem: NDArray
     ny, nx = protocol.shape
     s_ptp = {inc: float(np.ptp(stratified_los(dem, protocol, inc)))
              for inc in protocol.incidences_deg}
-    t_std = float(np.std(turbulent_delay(protocol.shape, protocol.pixel_m,
-                                         protocol.turbulent_sigma_m,
-                                         protocol.turbulent_length_m,
-                                         np.random.default_rng([protocol.seed, 0]))))
+    t_std = float(np.std(turbulent_los(protocol, 0)))
+    if protocol.turbulence == "powerlaw":
+        t_model = (f"power law, 2-D spectrum k^-{protocol.powerlaw_beta:.3g} (Hanssen 2001, "
+                   f"4.7), standard deviation over the grid sigma")
+    else:
+        t_model = (f"exponential covariance, L = {protocol.turbulent_length_m / 1e3:g} km, "
+                   "pointwise standard deviation sigma")
     return [
         f"grid {ny} x {nx} pixels of {protocol.pixel_m:g} m; Mogi source at the centre, "
         f"nu = {protocol.nu}, heading {protocol.heading_deg:g} deg",
@@ -117,10 +126,9 @@ def _protocol_statement(protocol: ThresholdProtocol, dem_name: str, dem: NDArray
         f"dh^2) / cos(incidence) with k1 = {protocol.strat_k1_m_per_m * 1e5:g} cm/km, k2 = "
         f"{protocol.strat_k2_m_per_m2:.3g} m/m^2; peak-to-peak S (alpha = 1) = "
         + ", ".join(f"{100 * v:.2f} cm at {inc:g} deg" for inc, v in s_ptp.items()),
-        f"T: exponential covariance, sigma^2 = {(protocol.turbulent_sigma_m * 1e3) ** 2:.3g} "
-        f"mm^2 (sigma {protocol.turbulent_sigma_m * 1e3:.2f} mm), L = "
-        f"{protocol.turbulent_length_m / 1e3:g} km; one field per deformation, seed "
-        f"{protocol.seed} (std of the first field {t_std * 1e3:.2f} mm)",
+        f"T: {t_model}, sigma^2 = {(protocol.turbulent_sigma_m * 1e3) ** 2:.3g} "
+        f"mm^2 (sigma {protocol.turbulent_sigma_m * 1e3:.2f} mm); one field per deformation, "
+        f"seed {protocol.seed} (std of the first field {t_std * 1e3:.2f} mm)",
         "no decorrelation; alpha, beta in {"
         + ", ".join(f"{a:g}" for a in protocol.alphas) + "}",
         f"scored at gains {', '.join(f'{g:g}' for g in gains)} (fused P = mean of the "

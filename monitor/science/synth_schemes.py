@@ -10,8 +10,23 @@ from __future__ import annotations
 
 import itertools
 
+#: Source kinds drawn by default (Anantrasirichai et al. 2019a, section 3.1).
 SOURCE_KINDS = ("mogi", "sill_penny", "earthquake", "dyke", "sill_okada")
+#: Every source kind a recipe may name: the defaults plus two Mogi sources and a sill of
+#: Gaussian opening (:mod:`monitor.science.sources.draws`).
+ALL_SOURCE_KINDS = (*SOURCE_KINDS, "mogi_pair", "sill_gaussian")
 DEM_KINDS = ("stratovolcano", "shield", "caldera")
+#: Turbulence models: exponential covariance (Anantrasirichai et al. 2019a), power law
+#: (Hanssen 2001, section 4.7), or either at random per sample.
+TURBULENCE_KINDS = ("exponential", "powerlaw", "mixed")
+#: Power-law spectra: one exponent (``powerlaw_beta``) or Hanssen's three regimes.
+POWERLAW_SPECTRA = ("single", "hanssen")
+#: Height profiles of the stratified delay: polynomial (k1 dh + k2 dh^2), exponential
+#: (k1 H (1 - exp(-dh / H))), or either at random per sample.
+STRATIFICATION_PROFILES = ("polynomial", "exponential", "mixed")
+#: Shapes of incoherent regions: star-shaped blobs, excursion sets of a smooth random
+#: field, meandering valley-like bands.
+INCOHERENT_SHAPES = ("blobs", "excursion", "band")
 
 
 def _weight_classes() -> tuple[tuple[float, float, float], ...]:

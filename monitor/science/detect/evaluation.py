@@ -22,7 +22,12 @@ with every result):
   the satellite, so over a summit S opposes the uplift of an inflating source.
 * T: exponential covariance with ``sigma^2 = 7.5 mm^2`` and ``L = 8 km`` (as the paper); one
   field per deformation (45 fields, generator ``default_rng([seed, k])``), shared by the 9
-  (alpha, beta) pairs of that deformation so that they differ only in the weights.
+  (alpha, beta) pairs of that deformation so that they differ only in the weights. With
+  ``turbulence="powerlaw"`` T is instead a power-law field (2-D spectrum ``k^-beta``,
+  default 8/3; :func:`monitor.science.turbulence.powerlaw_delay`, Hanssen 2001, section
+  4.7) whose standard deviation over the grid is ``sigma``: the same variance, another
+  spectrum (the exponential field's ``sigma`` is its pointwise standard deviation, so its
+  standard deviation over a 22 km grid is somewhat lower).
 * No decorrelation (the paper has none). Heading does not change the maximum of |D| of a
   Mogi source (the pattern only rotates); the default is 190 degrees (Sentinel-1
   descending).
@@ -65,6 +70,10 @@ from monitor.science.detect.threshold_protocol import PROTOCOL_WEIGHTS as PROTOC
 from monitor.science.geometry import project_to_los
 from monitor.science.grids import check_grid, grid_xy
 from monitor.science.sources import mogi
+from monitor.science.turbulence import KOLMOGOROV_BETA, powerlaw_delay
+
+#: Turbulence models of the protocol: the paper's exponential covariance, or a power law.
+PROTOCOL_TURBULENCE_KINDS = ("exponential", "powerlaw")
 
 #: Default stratified coefficients (module docstring).
 DEFAULT_STRAT_K1_M_PER_M = 1.0e-5
@@ -91,8 +100,10 @@ class ThresholdProtocol:
         strat_k1_m_per_m: Linear stratified coefficient, metres of zenith delay per metre.
         strat_k2_m_per_m2: Quadratic stratified coefficient, metres per metre^2.
         turbulent_sigma_m: Standard deviation of T, metres.
-        turbulent_length_m: E-folding length of T, metres.
+        turbulent_length_m: E-folding length of T, metres (exponential T only).
         seed: Seed of the turbulent fields.
+        turbulence: ``"exponential"`` (the paper) or ``"powerlaw"`` (module docstring).
+        powerlaw_beta: 2-D spectral exponent of a power-law T.
     """
 
     shape: tuple[int, int] = (224, 224)
@@ -109,9 +120,17 @@ class ThresholdProtocol:
     turbulent_sigma_m: float = PROTOCOL_TURBULENT_SIGMA_M
     turbulent_length_m: float = PROTOCOL_TURBULENT_LENGTH_M
     seed: int = 3
+    turbulence: str = "exponential"
+    powerlaw_beta: float = KOLMOGOROV_BETA
 
     def __post_init__(self) -> None:
         check_grid(self.shape, self.pixel_m)
+        if self.turbulence not in PROTOCOL_TURBULENCE_KINDS:
+            raise InputError(f"protocol: turbulence must be one of "
+                             f"{', '.join(PROTOCOL_TURBULENCE_KINDS)}, got {self.turbulence!r}")
+        if not (math.isfinite(self.powerlaw_beta) and 0 <= self.powerlaw_beta <= 6):
+            raise InputError(f"protocol: powerlaw_beta must lie in [0, 6], "
+                             f"got {self.powerlaw_beta}")
         for name in ("depths_m", "incidences_deg", "log10_volumes_m3", "alphas", "betas"):
             values = getattr(self, name)
             if not values or not all(math.isfinite(v) for v in values) \
@@ -224,6 +243,9 @@ def stratified_los(dem_m: ArrayLike, protocol: ThresholdProtocol,
 def turbulent_los(protocol: ThresholdProtocol, key: int) -> NDArray[np.float32]:
     """T for deformation ``key``: drawn with ``default_rng([protocol.seed, key])``."""
     rng = np.random.default_rng([protocol.seed, key])
+    if protocol.turbulence == "powerlaw":
+        return powerlaw_delay(protocol.shape, protocol.pixel_m, protocol.turbulent_sigma_m,
+                              rng, beta=protocol.powerlaw_beta)
     return turbulent_delay(protocol.shape, protocol.pixel_m, protocol.turbulent_sigma_m,
                            protocol.turbulent_length_m, rng)
 

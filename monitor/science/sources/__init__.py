@@ -7,15 +7,21 @@ displacement in metres (float32):
 * :func:`okada_rectangle` - rectangular shear/tensile dislocation (Okada 1985); earthquakes,
   dykes and Okada sills. :func:`okada85_local` evaluates it in Okada's own frame.
 * :func:`penny_crack` - pressurised horizontal circular crack (Fialko et al. 2001).
+* :func:`gaussian_sill` - horizontal sill of Gaussian (tapered) opening, a superposition
+  of point tensile cracks (Okada 1985).
 * :func:`draw_source` - Monte Carlo source parameters within :class:`SourceRanges`.
 """
 
 from __future__ import annotations
 
 from monitor.science.sources.draws import (
+    ALL_SOURCE_KINDS,
+    EXTRA_SOURCE_KINDS,
     SOURCE_KINDS,
     DykeParams,
     EarthquakeParams,
+    GaussianSillParams,
+    MogiPairParams,
     MogiParams,
     OkadaSillParams,
     PennySillParams,
@@ -24,12 +30,17 @@ from monitor.science.sources.draws import (
     draw_source,
 )
 from monitor.science.sources.enu import ENU
+from monitor.science.sources.gaussian_sill import gaussian_sill, gaussian_sill_volume_m3
 from monitor.science.sources.mogi import mogi
 from monitor.science.sources.okada import okada85_local, okada_rectangle
 from monitor.science.sources.penny import MIN_DEPTH_TO_RADIUS, penny_crack, penny_volume_m3
 
 __all__ = [
+    "ALL_SOURCE_KINDS",
     "ENU",
+    "EXTRA_SOURCE_KINDS",
+    "GaussianSillParams",
+    "MogiPairParams",
     "MIN_DEPTH_TO_RADIUS",
     "SOURCE_KINDS",
     "DykeParams",
@@ -40,6 +51,8 @@ __all__ = [
     "SourceParams",
     "SourceRanges",
     "draw_source",
+    "gaussian_sill",
+    "gaussian_sill_volume_m3",
     "mogi",
     "okada85_local",
     "okada_rectangle",

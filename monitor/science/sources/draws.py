@@ -21,6 +21,13 @@ Choices the paper leaves open, made here and adjustable through :class:`SourceRa
   small to moderate earthquakes this length range covers).
 * Dyke width (down-dip height) 1-5 km; dyke opening 0.1-1 m ("< 1 m" in the paper).
 * Okada sills: length and width 0.5-5 km, depth 0.5-6 km, opening 0.1-1 m.
+* Extra kinds, not drawn by ``kind=None`` (their ranges are this module's choice):
+  ``mogi_pair``, two Mogi sources with independent positions, depths, volumes and signs
+  (each sign negative with probability ``pair_opposite_probability``; e.g. a deflating
+  reservoir beside an inflating one, as at Kilauea's summit and rift), and
+  ``sill_gaussian``, a sill with a tapered Gaussian opening profile
+  (:mod:`monitor.science.sources.gaussian_sill`): standard deviation 0.5-3 km, depth
+  0.5-6 km, central opening 0.1-1 m.
 * Volume change and pressure change span two decades and are drawn log-uniformly; every
   other parameter uniformly. With ``deflation_probability`` > 0 the volumetric sources
   (Mogi, both sills) deflate (negative volume, pressure or opening) with that probability.
@@ -38,6 +45,7 @@ from numpy.typing import ArrayLike
 
 from monitor.errors import InputError
 from monitor.science.sources.enu import ENU
+from monitor.science.sources.gaussian_sill import gaussian_sill
 from monitor.science.sources.mogi import mogi
 from monitor.science.sources.okada import okada_rectangle
 from monitor.science.sources.penny import MIN_DEPTH_TO_RADIUS, penny_crack
@@ -46,6 +54,10 @@ Range = tuple[float, float]
 
 #: Source kinds understood by :func:`draw_source`.
 SOURCE_KINDS: tuple[str, ...] = ("mogi", "sill_penny", "earthquake", "dyke", "sill_okada")
+#: Further kinds :func:`draw_source` understands when asked by name (module docstring).
+EXTRA_SOURCE_KINDS: tuple[str, ...] = ("mogi_pair", "sill_gaussian")
+#: Every kind :func:`draw_source` understands.
+ALL_SOURCE_KINDS: tuple[str, ...] = SOURCE_KINDS + EXTRA_SOURCE_KINDS
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,10 @@ class SourceRanges:
     sill_width_m: Range = (0.5e3, 5.0e3)
     sill_depth_m: Range = (0.5e3, 6.0e3)
     sill_opening_m: Range = (0.1, 1.0)
+    gsill_sigma_m: Range = (0.5e3, 3.0e3)
+    gsill_depth_m: Range = (0.5e3, 6.0e3)
+    gsill_opening_m: Range = (0.1, 1.0)
+    pair_opposite_probability: float = 0.5
     deflation_probability: float = 0.0
     shear_modulus_pa: float = 3.0e10
     nu: float = 0.25
@@ -91,12 +107,14 @@ class SourceRanges:
         "penny_depth_m", "quake_length_m", "quake_width_to_length", "quake_depth_m",
         "quake_slip_m", "dyke_length_m", "dyke_width_m", "dyke_depth_m", "dyke_opening_m",
         "sill_length_m", "sill_width_m", "sill_depth_m", "sill_opening_m",
+        "gsill_sigma_m", "gsill_depth_m", "gsill_opening_m",
     )
     _DIPS: ClassVar[tuple[str, ...]] = ("quake_dip_deg", "dyke_dip_deg", "sill_dip_deg")
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name in ("deflation_probability", "shear_modulus_pa", "nu"):
+            if f.name in ("deflation_probability", "pair_opposite_probability",
+                          "shear_modulus_pa", "nu"):
                 continue
             value = getattr(self, f.name)
             if (not isinstance(value, tuple) or len(value) != 2
@@ -119,6 +137,12 @@ class SourceRanges:
             raise InputError(
                 "SourceRanges.deflation_probability must lie in [0, 1], "
                 f"got {self.deflation_probability!r}"
+            )
+        if not (_is_finite(self.pair_opposite_probability)
+                and 0.0 <= self.pair_opposite_probability <= 1.0):
+            raise InputError(
+                "SourceRanges.pair_opposite_probability must lie in [0, 1], "
+                f"got {self.pair_opposite_probability!r}"
             )
         if not (_is_finite(self.shear_modulus_pa) and self.shear_modulus_pa > 0):
             raise InputError(
@@ -177,6 +201,46 @@ class PennySillParams:
 
 
 @dataclass(frozen=True)
+class MogiPairParams:
+    """Two drawn Mogi sources; ``xs_m``, ``ys_m``, ``depth_m`` are the first one's."""
+
+    kind: ClassVar[str] = "mogi_pair"
+    xs_m: float
+    ys_m: float
+    depth_m: float
+    dvolume_m3: float
+    xs2_m: float
+    ys2_m: float
+    depth2_m: float
+    dvolume2_m3: float
+    nu: float = 0.25
+
+    def displacement(self, x_m: ArrayLike, y_m: ArrayLike) -> ENU:
+        """Surface displacement (metres, float32): the sum of the two sources."""
+        first = mogi(x_m, y_m, xs_m=self.xs_m, ys_m=self.ys_m, depth_m=self.depth_m,
+                     dvolume_m3=self.dvolume_m3, nu=self.nu)
+        return first + mogi(x_m, y_m, xs_m=self.xs2_m, ys_m=self.ys2_m,
+                            depth_m=self.depth2_m, dvolume_m3=self.dvolume2_m3, nu=self.nu)
+
+
+@dataclass(frozen=True)
+class GaussianSillParams:
+    """A drawn sill with a Gaussian opening profile (see :func:`gaussian_sill`)."""
+
+    kind: ClassVar[str] = "sill_gaussian"
+    xs_m: float
+    ys_m: float
+    depth_m: float
+    sigma_m: float
+    opening_m: float
+
+    def displacement(self, x_m: ArrayLike, y_m: ArrayLike) -> ENU:
+        """Surface displacement (metres, float32) at east ``x_m``, north ``y_m`` (metres)."""
+        return gaussian_sill(x_m, y_m, xs_m=self.xs_m, ys_m=self.ys_m, depth_m=self.depth_m,
+                             sigma_m=self.sigma_m, opening_m=self.opening_m)
+
+
+@dataclass(frozen=True)
 class _RectangleParams:
     """A drawn Okada rectangle; ``depth_m`` is the centroid depth."""
 
@@ -224,7 +288,8 @@ class OkadaSillParams(_RectangleParams):
     kind: ClassVar[str] = "sill_okada"
 
 
-SourceParams = MogiParams | PennySillParams | EarthquakeParams | DykeParams | OkadaSillParams
+SourceParams = (MogiParams | PennySillParams | EarthquakeParams | DykeParams
+                | OkadaSillParams | MogiPairParams | GaussianSillParams)
 
 
 def _uniform(rng: np.random.Generator, r: Range) -> float:
@@ -253,7 +318,8 @@ def draw_source(
 
     Args:
         rng: Random generator; the same seed gives the same sources.
-        kind: One of :data:`SOURCE_KINDS`, or None to pick one uniformly.
+        kind: One of :data:`ALL_SOURCE_KINDS`, or None to pick one of
+            :data:`SOURCE_KINDS` uniformly.
         ranges: Parameter ranges (defaults: Anantrasirichai et al. 2019a and this module's
             choices).
         centre_xy_m: Nominal source position (east, north), metres.
@@ -272,8 +338,8 @@ def draw_source(
         raise InputError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if kind is None:
         kind = SOURCE_KINDS[int(rng.integers(len(SOURCE_KINDS)))]
-    if kind not in SOURCE_KINDS:
-        raise InputError(f"unknown source kind {kind!r}; expected one of {SOURCE_KINDS}")
+    if kind not in ALL_SOURCE_KINDS:
+        raise InputError(f"unknown source kind {kind!r}; expected one of {ALL_SOURCE_KINDS}")
     if not (_is_finite(centre_jitter_m) and centre_jitter_m >= 0):
         raise InputError(f"centre_jitter_m must be >= 0 metres, got {centre_jitter_m!r}")
     if len(centre_xy_m) != 2 or not all(_is_finite(c) for c in centre_xy_m):
@@ -283,6 +349,21 @@ def draw_source(
     r = ranges
     sign = -1.0 if rng.uniform() < r.deflation_probability else 1.0
 
+    if kind == "mogi_pair":
+        xs2 = float(centre_xy_m[0]) + _uniform(rng, (-centre_jitter_m, centre_jitter_m))
+        ys2 = float(centre_xy_m[1]) + _uniform(rng, (-centre_jitter_m, centre_jitter_m))
+        signs = [-1.0 if rng.uniform() < r.pair_opposite_probability else 1.0
+                 for _ in range(2)]
+        return MogiPairParams(
+            xs, ys, _uniform(rng, r.mogi_depth_m), signs[0] * _log_uniform(rng, r.mogi_dvolume_m3),
+            xs2, ys2, _uniform(rng, r.mogi_depth_m),
+            signs[1] * _log_uniform(rng, r.mogi_dvolume_m3), nu=r.nu,
+        )
+    if kind == "sill_gaussian":
+        return GaussianSillParams(
+            xs, ys, _uniform(rng, r.gsill_depth_m), _uniform(rng, r.gsill_sigma_m),
+            sign * _uniform(rng, r.gsill_opening_m),
+        )
     if kind == "mogi":
         return MogiParams(xs, ys, _uniform(rng, r.mogi_depth_m),
                           sign * _log_uniform(rng, r.mogi_dvolume_m3), nu=r.nu)
