@@ -115,10 +115,11 @@ def check_bank(epochs: Sequence[NoiseEpoch]) -> tuple[int, int]:
     shape = epochs[0].displacement_m.shape
     for e in epochs:
         if e.displacement_m.shape != shape or e.displacement_m.ndim != 2:
-            raise InputError(f"semi-real: epoch {e.date1}_{e.date2} is "
+            raise InputError(f"semi-real: epoch {e.date1:%Y%m%d}_{e.date2:%Y%m%d} is "
                              f"{e.displacement_m.shape}, the bank's maps are {shape}")
         if not np.isfinite(e.displacement_m).any():
-            raise InputError(f"semi-real: epoch {e.date1}_{e.date2} holds no finite pixel")
+            raise InputError(f"semi-real: epoch {e.date1:%Y%m%d}_{e.date2:%Y%m%d} holds no "
+                             "finite pixel")
     return (int(shape[0]), int(shape[1]))
 
 
