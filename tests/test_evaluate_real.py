@@ -52,6 +52,10 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert f"| {label} |" in md
     cnn = next(s for label, s in report["summary"].items() if label != "baseline")
     assert set(cnn["quiet_by_gain"]) == {"1", "2", "4", "8"}
+    # The crop has its DEM: the CNN's flags also go through the second look, as scan --dem.
+    looked = cnn["false_positive_rate_second_look"]
+    assert looked["n"] == 13 and looked["flagged"] <= cnn["false_positive_rate"]["flagged"]
+    assert "after the second look" in md
     every = report["epochs"][0]["scores"]
     assert "ratio" in every["baseline"] and all(
         "p_by_gain" in v for k, v in every.items() if k != "baseline")

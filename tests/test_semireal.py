@@ -97,7 +97,7 @@ def test_bad_banks_and_recipes_are_refused() -> None:
         check_bank(empty)
     for kwargs in ({"max_span": 0}, {"noise_scale": (0.0, 1.0)}, {"size": 4}):
         with pytest.raises(InputError, match="semi-real"):
-            SemiRealRecipe(**kwargs)  # type: ignore[arg-type]
+            SemiRealRecipe(**kwargs)
     with pytest.raises(InputError, match="label"):
         from monitor.science.semireal import semireal_sample
         semireal_sample(bank, spans(bank, 1), SemiRealRecipe(), sample_rng(0, 0), 2)

@@ -45,8 +45,10 @@ from monitor.science.detect.detector import Detector
 from monitor.science.detect.evaluation import roc_curve
 from monitor.science.detect.fusion import CnnDetector
 from monitor.science.detect.patching import PatchConfig
+from monitor.science.detect.second_look import second_look
 from monitor.science.injection import draw_mogi_injection
 from monitor.science.interferograms import Interferogram
+from monitor.science.second_look_settings import SecondLookSettings
 
 #: Label of the baseline detector in the report.
 BASELINE = "baseline"
@@ -92,9 +94,19 @@ def _pair(ifg: Interferogram) -> str:
     return f"{ifg.date1:%Y%m%d}_{ifg.date2:%Y%m%d}"
 
 
+@dataclass(frozen=True)
+class _Look:
+    """What the second look needs: the frame's DEM, its pixel size, the fit's settings."""
+
+    dem: np.ndarray
+    pixel_m: tuple[float, float]
+    settings: SecondLookSettings
+
+
 def _score(detectors: list[tuple[str, Detector]], x: np.ndarray,
-           baseline: PeakToNoiseDetector, seconds: dict[str, float]) -> dict[str, Any]:
-    """Every detector's scores of one map."""
+           baseline: PeakToNoiseDetector, seconds: dict[str, float],
+           look: _Look | None = None) -> dict[str, Any]:
+    """Every detector's scores of one map (and the CNNs' after the second look)."""
     out: dict[str, Any] = {}
     for label, det in detectors:
         start = time.perf_counter()
@@ -103,6 +115,14 @@ def _score(detectors: list[tuple[str, Detector]], x: np.ndarray,
         rec: dict[str, Any] = {"p": d.p_fused, "flag": bool(d.p_fused > 0.5)}
         if d.p_by_gain:
             rec["p_by_gain"] = {f"{g:g}": p for g, p in d.p_by_gain.items()}
+            rec["gains_fused"] = [float(g) for g in d.gains_fused]
+            if d.noise_m is not None:
+                rec["noise_m"] = d.noise_m
+            if look is not None:
+                final = second_look(x, look.dem, det, look.pixel_m, look.settings,
+                                    raw=d).final
+                rec["p_second_look"] = final.p_fused
+                rec["flag_second_look"] = bool(final.flag)
         out[label] = rec
     out[BASELINE]["ratio"] = baseline.measure(x).ratio
     return out
@@ -126,6 +146,9 @@ def _summary(label: str, quiet: list[dict[str, Any]], injected: list[dict[str, A
             for y in years},
         "events_flagged": _rate([r["scores"][label]["flag"] for r in events]),
     }
+    if quiet and "flag_second_look" in quiet[0]["scores"][label]:
+        block["false_positive_rate_second_look"] = _rate(
+            [r["scores"][label]["flag_second_look"] for r in quiet])
     gains = quiet[0]["scores"][label].get("p_by_gain") if quiet else None
     if gains:
         block["quiet_by_gain"] = {
@@ -206,6 +229,7 @@ def run_real(opts: RealOptions) -> list[str]:
                                              fringe_spacing_m=settings.science.fringe_spacing_m))
             for label, m in models if m.calibration is not None]
     detectors.append((BASELINE, baseline))
+    look = None if dem is None else _Look(dem, grid.pixel_m, settings.correction.second_look())
     seconds = {label: 0.0 for label, _ in detectors}
     start = time.perf_counter()
 
@@ -215,7 +239,8 @@ def run_real(opts: RealOptions) -> list[str]:
         quiet = not overlaps((ifg.date1, ifg.date2), opts.events)
         records.append({"pair": _pair(ifg), "year": ifg.date2.year,
                         "kind": "quiet" if quiet else "event", "amplitude_cm": None,
-                        "scores": _score(detectors, ifg.displacement_m, baseline, seconds)})
+                        "scores": _score(detectors, ifg.displacement_m, baseline, seconds,
+                                         look)})
 
     rng = np.random.default_rng(opts.seed)
     k = opts.n_inject
@@ -285,6 +310,9 @@ def _lines(report: dict[str, Any]) -> list[str]:
         years = ", ".join(f"{y} {b['rate']:.2f}" for y, b in
                           s["false_positive_rate_by_year"].items())
         text = f"{label}: FPR {fpr['rate']:.3f} ({fpr['flagged']}/{fpr['n']}; {years})"
+        if "false_positive_rate_second_look" in s:
+            look = s["false_positive_rate_second_look"]
+            text += f", after the second look {look['rate']:.3f} ({look['flagged']}/{look['n']})"
         if "auc" in s:
             rec = ", ".join(f"{a} cm {b['rate']:.2f}" for a, b in
                             s["recall_by_amplitude"].items())

@@ -227,6 +227,14 @@ def real_markdown(report: dict[str, Any]) -> str:
         cells = [_rate_cell(by_year[y]) if y in by_year else "-" for y in years]
         lines.append(f"| {label} | {_rate_cell(s['false_positive_rate'])} | "
                      + " | ".join(cells) + f" | {_rate_cell(s['events_flagged'])} |")
+    looked = {label: s["false_positive_rate_second_look"] for label, s in summary.items()
+              if "false_positive_rate_second_look" in s}
+    if looked:
+        lines += ["", "False-positive rate on quiet products after the second look (a flagged "
+                  "map corrected with the frame's DEM by the band-filtered phase-elevation "
+                  "fit and scored again, as `scan --dem` does):", "",
+                  "| detector | flagged/n |", "| --- | --- |"]
+        lines += [f"| {label} | {_rate_cell(r)} |" for label, r in looked.items()]
     for label, s in summary.items():
         if "quiet_by_gain" in s:
             gains = list(s["quiet_by_gain"])
