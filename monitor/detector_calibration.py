@@ -5,7 +5,8 @@
 ``max_span`` consecutive quiet increments, read both ways round) and as many semi-real
 positives (each negative plus a generated source, :func:`monitor.science.semireal.inject`),
 scores them with the network's raw per-gain maps, fits Platt scaling per gain on the
-maps where that gain stands above the noise (:mod:`monitor.science.detect.calibration`)
+maps where that gain stands above the noise (:mod:`monitor.science.detect.calibration`),
+then a last Platt scaling of the fused maxima (made as inference makes them)
 and writes the model again with ``meta["calibration"]``: the same weights, a new file
 and checksum. The years must be held out of training, and the years the detector is then
 evaluated on held out of both.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from monitor.science.detect.calibration import (
     reliability,
     usable_gains,
 )
-from monitor.science.detect.fusion import detect_displacement
+from monitor.science.detect.fusion import detect_displacement, fuse_maps
 from monitor.science.semireal import inject, span_map, spans
 from monitor.science.sources import SourceRanges
 from monitor.science.synth import SynthRecipe, sample_rng
@@ -103,8 +104,12 @@ def calibrate(loaded: LoadedModel, opts: CalibrationOptions, out: str) -> dict[s
     lag = lag_pixels(pixel_m, DEFAULT_NOISE_LAG_M)
     raw = np.empty((len(maps), len(gains)))
     usable = np.zeros((len(maps), len(gains)), bool)
+    prob_maps: list[dict[float, np.ndarray]] = []
     for i, x in enumerate(maps):
-        det = detect_displacement(loaded.model, x, gains=gains, fringe_spacing_m=fringe)
+        det = detect_displacement(loaded.model, x, gains=gains, fringe_spacing_m=fringe,
+                                  keep_maps=True)
+        assert det.maps_by_gain is not None
+        prob_maps.append(det.maps_by_gain)
         raw[i] = [det.p_by_gain[g] for g in gains]
         used = usable_gains(gains, map_noise_m(x, lag), fringe, opts.noise_ratio)
         usable[i] = [g in used for g in gains]
@@ -117,19 +122,26 @@ def calibrate(loaded: LoadedModel, opts: CalibrationOptions, out: str) -> dict[s
         per_gain[g] = fit_platt(raw[sel, j], y[sel])
         fits[f"{g:g}"] = {"maps": int(sel.sum()), "usable_maps": int(usable[:, j].sum()),
                           "slope": per_gain[g].slope, "intercept": per_gain[g].intercept}
-    calibration = Calibration(per_gain, opts.noise_ratio, DEFAULT_NOISE_LAG_M, {
-        **source, "max_span": opts.max_span, "peak_los_m": list(opts.peak_los_m),
-        "seed": opts.seed, "negatives": int((y == 0).sum()), "positives": int((y == 1).sum()),
-        "code_version": __version__})
-    fused = np.array([np.mean([calibration.apply(g, raw[i, j]) for j, g in enumerate(gains)
-                               if usable[i, j]]) for i in range(len(y))])
-    bins, ece = reliability(fused, y)
+    fitted_on = {**source, "max_span": opts.max_span, "peak_los_m": list(opts.peak_los_m),
+                 "seed": opts.seed, "negatives": int((y == 0).sum()),
+                 "positives": int((y == 1).sum()), "code_version": __version__}
+    per_gain_only = Calibration(per_gain, opts.noise_ratio, DEFAULT_NOISE_LAG_M, fitted_on)
+    # The fused maxima exactly as inference makes them (calibrated maps, gains kept, mean).
+    fused = np.array([
+        fuse_maps({g: per_gain_only.apply(g, m) for g, m in prob_maps[i].items()},
+                  fuse_gains=[g for g, u in zip(gains, usable[i], strict=True) if u]).p_fused
+        for i in range(len(y))])
+    last = fit_platt(fused, y)
+    calibration = replace(per_gain_only, fused=last)
+    final = last.apply(fused)
+    bins, ece = reliability(final, y)
     meta = {**loaded.meta, "calibration": calibration.to_meta(),
             "calibrated_from": {"path": loaded.path, "sha256": loaded.sha256}}
     sha = save_model(out, loaded.model, meta)
     return {"out": out, "sha256": sha, "maps": len(y), "per_gain": fits,
-            "in_sample": {"fpr_at_0.5": float(np.mean(fused[y == 0] > 0.5)),
-                          "recall_at_0.5": float(np.mean(fused[y == 1] > 0.5)),
+            "fused": {"slope": last.slope, "intercept": last.intercept},
+            "in_sample": {"fpr_at_0.5": float(np.mean(final[y == 0] > 0.5)),
+                          "recall_at_0.5": float(np.mean(final[y == 1] > 0.5)),
                           "ece": ece,
                           "bins": [[b.lo, b.hi, b.n, b.mean_p, b.positive_fraction]
                                    for b in bins]}}

@@ -4,6 +4,7 @@ and what the fusion does with them."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -87,9 +88,14 @@ def test_calibration_record_round_trips_and_refuses_garbage() -> None:
     assert back == cal
     assert float(back.apply(1.0, 0.5)) == pytest.approx(1 / (1 + math.exp(-0.3)), rel=1e-5)
     assert float(back.apply(2.0, 0.7)) == pytest.approx(0.7)  # no scaling: raw
+    staged = replace(cal, fused=PlattScaling(1.5, -0.2))
+    assert Calibration.from_meta(staged.to_meta(), "here") == staged
+    assert float(staged.apply_fused(0.5)) == pytest.approx(1 / (1 + math.exp(0.2)), rel=1e-5)
+    assert float(cal.apply_fused(0.7)) == pytest.approx(0.7)  # no last stage: as it is
     for bad in ({"method": "isotonic"}, {"method": "platt", "per_gain": {"1": [1.0]}},
                 {"method": "platt", "per_gain": {"x": [1, 0]}},
-                {"method": "platt", "noise_ratio": -1}):
+                {"method": "platt", "noise_ratio": -1},
+                {"method": "platt", "fused": [0.0, 1.0]}, {"method": "platt", "fused": 3}):
         with pytest.raises(InputError, match="where: malformed calibration"):
             Calibration.from_meta(bad, "where")
 
@@ -125,6 +131,12 @@ def test_fusion_leaves_out_the_gains_a_noisy_map_drowns() -> None:
     assert same.p_fused == pytest.approx(raw.p_fused) and same.gains_fused == raw.gains_fused
     with pytest.raises(InputError, match="subset"):
         fuse_maps({1.0: np.zeros((4, 4), np.float32)}, fuse_gains=(2.0,))
+    # The last stage maps the fused map monotonically: P changes, the peak stays put.
+    staged = replace(cal, fused=PlattScaling(2.0, -1.0))
+    c = detect_displacement(net, noisy, calibration=staged)
+    assert c.p_fused == pytest.approx(float(PlattScaling(2.0, -1.0).apply(b.p_fused)), abs=1e-6)
+    assert (c.peak_row, c.peak_col) == (b.peak_row, b.peak_col)
+    assert c.flag == (c.p_fused > 0.5) and c.gains_fused == b.gains_fused
 
 
 def test_model_file_carries_its_calibration(tmp_path: Path) -> None:

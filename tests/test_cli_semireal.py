@@ -83,6 +83,7 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
     loaded = load_model(out)
     cal = loaded.calibration
     assert cal is not None and set(cal.per_gain) == {1.0, 2.0, 4.0, 8.0}
+    assert cal.fused is not None and summary["fused"]["slope"] == pytest.approx(cal.fused.slope)
     assert cal.fitted_on["years"] == [2016] and cal.fitted_on["negatives"] == 46
     assert loaded.meta["calibrated_from"]["sha256"] == load_model(tiny).sha256
     torch.testing.assert_close(loaded.model.state_dict(), load_model(tiny).model.state_dict())

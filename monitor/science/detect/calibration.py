@@ -30,8 +30,10 @@ temperature scaling is the one-parameter case)::
 fitted by penalised maximum likelihood on map-level maxima of held-out real quiet epochs
 (label 0) and semi-real positives (label 1). The fused probability is the mean of the
 calibrated maps of the gains kept (Anantrasirichai et al. 2019b, equation 1, over fewer
-gains), so that P = 0.5 is the point where, on data like the calibration set, a map is as
-likely deformed as not.
+gains). The mean of calibrated probabilities is not itself calibrated (a map fused from
+gain 1 alone and one fused from gains 1, 2 and 4 sit on different scales), so a last
+Platt scaling of the fused map, fitted on the same maps' fused maxima, makes P = 0.5 the
+point where, on data like the calibration set, a map is as likely deformed as not.
 """
 
 from __future__ import annotations
@@ -170,12 +172,14 @@ class Calibration:
             noise are left out of the fusion; None keeps every gain.
         noise_lag_m: Lag of the noise estimate, metres.
         fitted_on: Provenance of the fit (data, years, counts), stored with the model.
+        fused: Platt scaling of the fused map (module docstring), or None.
     """
 
     per_gain: Mapping[float, PlattScaling] = field(default_factory=dict)
     noise_ratio: float | None = DEFAULT_NOISE_RATIO
     noise_lag_m: float = DEFAULT_NOISE_LAG_M
     fitted_on: Mapping[str, Any] = field(default_factory=dict)
+    fused: PlattScaling | None = None
 
     def __post_init__(self) -> None:
         if self.noise_ratio is not None and not (self.noise_ratio > 0
@@ -192,12 +196,19 @@ class Calibration:
         arr = np.asarray(p, dtype=np.float32)
         return scaling.apply(arr) if scaling is not None else arr
 
+    def apply_fused(self, p: ArrayLike) -> NDArray[np.float32]:
+        """The fused probabilities, calibrated (as they are without a fused scaling)."""
+        arr = np.asarray(p, dtype=np.float32)
+        return self.fused.apply(arr) if self.fused is not None else arr
+
     def to_meta(self) -> dict[str, Any]:
         """Plain values for the model file's ``meta["calibration"]``."""
         return {"method": "platt", "noise_ratio": self.noise_ratio,
                 "noise_lag_m": self.noise_lag_m,
                 "per_gain": {f"{g:g}": [s.slope, s.intercept]
                              for g, s in sorted(self.per_gain.items())},
+                "fused": (None if self.fused is None
+                          else [self.fused.slope, self.fused.intercept]),
                 "fitted_on": dict(self.fitted_on)}
 
     @classmethod
@@ -209,9 +220,12 @@ class Calibration:
             per_gain = {float(g): PlattScaling(float(v[0]), float(v[1]))
                         for g, v in dict(meta.get("per_gain", {})).items()}
             ratio = meta.get("noise_ratio")
+            fused = meta.get("fused")
             return cls(per_gain, None if ratio is None else float(ratio),
                        float(meta.get("noise_lag_m", DEFAULT_NOISE_LAG_M)),
-                       dict(meta.get("fitted_on", {})))
+                       dict(meta.get("fitted_on", {})),
+                       None if fused is None else PlattScaling(float(fused[0]),
+                                                               float(fused[1])))
         except (TypeError, ValueError, KeyError, IndexError, InputError) as exc:
             raise InputError(f"{where}: malformed calibration record ({exc})") from None
 

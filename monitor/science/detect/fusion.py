@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -279,8 +279,20 @@ def detect_displacement(
     )
     raw = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
     maps, used, noise = calibrated_fusion(raw, d, calibration, fringe_spacing_m, pixel_m)
-    return fuse_maps(maps, threshold, keep_maps, evidence=displacement_evidence(d),
-                     fuse_gains=used, noise_m=noise)
+    detection = fuse_maps(maps, threshold, keep_maps, evidence=displacement_evidence(d),
+                          fuse_gains=used, noise_m=noise)
+    return calibrate_fused(detection, calibration)
+
+
+def calibrate_fused(detection: Detection, calibration: Calibration | None) -> Detection:
+    """The detection with its fused map through the calibration's last stage (monotone:
+    the peak stays where it is); as it is without one."""
+    if calibration is None or calibration.fused is None:
+        return detection
+    fused = calibration.apply_fused(detection.prob_map)
+    p_fused = float(fused.max())
+    return replace(detection, prob_map=fused, p_fused=p_fused,
+                   flag=p_fused > detection.threshold)
 
 
 @dataclass(frozen=True)
@@ -340,7 +352,8 @@ def detect_wrapped(
         gains: Integer wrap gains (default 1, 2, 4, 8).
         threshold, method, config, batch_size, keep_maps: As :func:`detect_displacement`.
         calibration: Each gain's map is calibrated; wrapped phase has no amplitude to
-            measure the noise of, so every gain is fused.
+            measure the noise of, so every gain is fused, and the last (fused) stage,
+            fitted on fusions of the gains the noise allowed, is not applied.
     """
     gain_list = check_gains(gains, integer=True)
     psi = check_wrapped(wrapped_rad)
