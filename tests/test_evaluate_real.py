@@ -38,7 +38,7 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     injected = [e for e in report["epochs"] if e["kind"] == "injected"]
     assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
     assert len({e["pair"] for e in injected}) == 3  # without replacement
-    assert len(report["summary"]) == 2 and "baseline" in report["summary"]
+    assert set(report["summary"]) == {"compact", "baseline", "mogi matched filter"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
         assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1
@@ -49,8 +49,11 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert set(s["recall_by_amplitude"]) == {"1", "2", "3", "4"}
         assert all(b["n"] == 3 and 0 <= b["rate"] <= 1
                    for b in s["recall_by_amplitude"].values())
+        # one false-alarm rate for all: the threshold flags at most 5% of the quiet maps
+        fixed = s["recall_at_fixed_fpr"]
+        assert fixed["fpr"] <= 0.05 and set(fixed["by_amplitude"]) == {"1", "2", "3", "4"}
         assert f"| {label} |" in md
-    cnn = next(s for label, s in report["summary"].items() if label != "baseline")
+    cnn = report["summary"]["compact"]
     assert set(cnn["quiet_by_gain"]) == {"1", "2", "4", "8"}
     # The crop has its DEM: the CNN's flags also go through the second look, as scan --dem.
     looked = cnn["false_positive_rate_second_look"]
@@ -58,8 +61,9 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "after the second look" in md
     every = report["epochs"][0]["scores"]
     assert "ratio" in every["baseline"] and all(
-        "p_by_gain" in v for k, v in every.items() if k != "baseline")
+        "p_by_gain" in v for k, v in every.items() if k not in ("baseline", "mogi matched filter"))
     assert "False-positive rate" in md and "AUC >= 2 cm" in md
+    assert "at one false-alarm rate" in md and "| mogi matched filter |" in md
 
 
 def test_bad_events_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -44,6 +44,7 @@ from monitor.science.detect.calibration import reliability
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.evaluation import roc_curve
 from monitor.science.detect.fusion import CnnDetector
+from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.patching import PatchConfig
 from monitor.science.detect.second_look import second_look
 from monitor.science.injection import draw_mogi_injection
@@ -52,6 +53,11 @@ from monitor.science.second_look_settings import SecondLookSettings
 
 #: Label of the baseline detector in the report.
 BASELINE = "baseline"
+#: Label of the Mogi matched filter (a reference that knows the injections' source family).
+MATCHED = "mogi matched filter"
+#: False-alarm rate at which recall is also reported (threshold = that quantile of the
+#: quiet products' scores), so that detectors are compared at one false-alarm rate.
+FIXED_FPR = 0.05
 #: Label suffix of a calibrated model scored with the raw fusion of every gain.
 RAW_SUFFIX = " (raw fusion)"
 #: Smallest injected peak (cm) of the second AUC.
@@ -175,6 +181,12 @@ def _summary(label: str, quiet: list[dict[str, Any]], injected: list[dict[str, A
         block["recall_by_amplitude"] = {
             f"{a:g}": _rate([r["scores"][label]["flag"] for r in injected
                              if r["amplitude_cm"] == a]) for a in amplitudes_cm}
+        # The score that flags FIXED_FPR of the quiet products (higher: flagged).
+        cut = float(np.quantile(neg, 1.0 - FIXED_FPR, method="higher"))
+        block["recall_at_fixed_fpr"] = {
+            "fpr": float(np.mean(neg > cut)), "threshold": cut,
+            "by_amplitude": {f"{a:g}": _rate([bool(p > cut) for p in pos[amp == a]])
+                             for a in amplitudes_cm}}
     return block
 
 
@@ -229,6 +241,8 @@ def run_real(opts: RealOptions) -> list[str]:
                                              fringe_spacing_m=settings.science.fringe_spacing_m))
             for label, m in models if m.calibration is not None]
     detectors.append((BASELINE, baseline))
+    matched = MogiMatchedFilter(grid.pixel_m)
+    detectors.append((MATCHED, matched))
     look = None if dem is None else _Look(dem, grid.pixel_m, settings.correction.second_look())
     seconds = {label: 0.0 for label, _ in detectors}
     start = time.perf_counter()
@@ -285,7 +299,12 @@ def run_real(opts: RealOptions) -> list[str]:
                        "smoothing_m": baseline.smoothing_m,
                        "threshold_ratio": baseline.threshold_ratio,
                        "noise_exclusion_m": baseline.noise_exclusion_m,
-                       "score": "P = 1 - 2^(-ratio / threshold_ratio); flag P > 0.5"}},
+                       "score": "P = 1 - 2^(-ratio / threshold_ratio); flag P > 0.5"},
+            MATCHED: {"label": MATCHED, "seconds": seconds[MATCHED],
+                      "depths_m": list(matched.depths_m),
+                      "max_offset_m": matched.max_offset_m, "step_m": matched.step_m,
+                      "score": "largest fraction of the plane-removed map explained by "
+                               "one Mogi template; flag above 0.5"}},
         "summary": summaries, "seconds": elapsed,
         "epochs": records + injected,
     }
@@ -316,7 +335,9 @@ def _lines(report: dict[str, Any]) -> list[str]:
         if "auc" in s:
             rec = ", ".join(f"{a} cm {b['rate']:.2f}" for a, b in
                             s["recall_by_amplitude"].items())
+            fixed = ", ".join(f"{a} cm {b['rate']:.2f}" for a, b in
+                              s["recall_at_fixed_fpr"]["by_amplitude"].items())
             text += (f"; AUC {s['auc']:.3f}, AUC >= 2 cm {s['auc_min_2cm']:.3f}; "
-                     f"recall {rec}")
+                     f"recall {rec}; at FPR {s['recall_at_fixed_fpr']['fpr']:.2f}: {fixed}")
         lines.append(text)
     return lines

@@ -207,7 +207,14 @@ def real_markdown(report: dict[str, Any]) -> str:
         "calendar year of the pair's second date (blocks of time, not random epochs)",
     ]
     for label, d in report["detectors"].items():
-        if label == "baseline":
+        if label == "mogi matched filter":
+            lines.append(f"- {label} (a reference, not a watch detector: it knows the "
+                         "injections' source family): the largest fraction of the map, a "
+                         "plane removed, that one Mogi template explains (depths "
+                         f"{', '.join(f'{z / 1e3:g}' for z in d['depths_m'])} km, positions "
+                         f"every {d['step_m'] / 1e3:g} km within "
+                         f"{d['max_offset_m'] / 1e3:g} km of the centre); flagged above 0.5")
+        elif label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "
                          f"(1.4826 MAD(b)), b = s beyond "
@@ -257,6 +264,16 @@ def real_markdown(report: dict[str, Any]) -> str:
                 cells = [_rate_cell(s["recall_by_amplitude"][a]) for a in amps]
                 lines.append(f"| {label} | {_num(s['auc'])} | {_num(s['auc_min_2cm'])} | "
                              + " | ".join(cells) + " |")
+        lines += ["", "Recall per peak |LOS| at one false-alarm rate (each detector's "
+                  "threshold = the score that flags 5% of the quiet products; the FPR "
+                  "column is what that threshold gives on them):", "",
+                  "| detector | FPR | " + " | ".join(f"recall {a} cm" for a in amps) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in amps) + " |"]
+        for label, s in summary.items():
+            if "recall_at_fixed_fpr" in s:
+                fixed = s["recall_at_fixed_fpr"]
+                cells = [_rate_cell(fixed["by_amplitude"][a]) for a in amps]
+                lines.append(f"| {label} | {fixed['fpr']:.3f} | " + " | ".join(cells) + " |")
     calibrated = {label: s["reliability"] for label, s in summary.items()
                   if "reliability" in s}
     if calibrated:
