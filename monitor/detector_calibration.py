@@ -58,7 +58,7 @@ class CalibrationOptions:
     events: tuple[Window, ...]
     max_span: int = 3
     peak_los_m: tuple[float, float] = (0.015, 0.2)
-    noise_ratio: float = DEFAULT_NOISE_RATIO
+    noise_ratio: float | None = DEFAULT_NOISE_RATIO
     seed: int = 0
     config: str | None = None
 
@@ -95,7 +95,8 @@ def calibrate(loaded: LoadedModel, opts: CalibrationOptions, out: str) -> dict[s
     """
     if opts.max_span < 1:
         raise InputError(f"--max-span must be at least 1, got {opts.max_span}")
-    if not (opts.noise_ratio > 0 and math.isfinite(opts.noise_ratio)):
+    if opts.noise_ratio is not None and not (opts.noise_ratio > 0
+                                             and math.isfinite(opts.noise_ratio)):
         raise InputError(f"--noise-ratio must be a positive number, got {opts.noise_ratio}")
     settings = load_settings(opts.config)
     gains = tuple(settings.science.gains)
@@ -111,7 +112,8 @@ def calibrate(loaded: LoadedModel, opts: CalibrationOptions, out: str) -> dict[s
         assert det.maps_by_gain is not None
         prob_maps.append(det.maps_by_gain)
         raw[i] = [det.p_by_gain[g] for g in gains]
-        used = usable_gains(gains, map_noise_m(x, lag), fringe, opts.noise_ratio)
+        used = (gains if opts.noise_ratio is None
+                else usable_gains(gains, map_noise_m(x, lag), fringe, opts.noise_ratio))
         usable[i] = [g in used for g in gains]
     per_gain: dict[float, PlattScaling] = {}
     fits: dict[str, Any] = {}

@@ -97,6 +97,17 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
     assert (tmp_path / "ev" / "detection_reliability.png").stat().st_size > 0
     assert "Reliability" in (tmp_path / "ev" / "detection_real.md").read_text()
     capsys.readouterr()
+    # --every-gain: no noise rule, every gain fused whatever the map's noise
+    every = tmp_path / "every.pt"
+    assert main(["calibrate", "--model", str(tiny), *WHERE, "--years", "2016",
+                 "--max-span", "1", "--threads", "1", "--every-gain", "--out", str(every)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert all(f["usable_maps"] == summary["maps"] for f in summary["per_gain"].values())
+    every_cal = load_model(every).calibration
+    assert every_cal is not None and every_cal.noise_ratio is None
+    assert main(["calibrate", "--model", str(tiny), *WHERE, "--every-gain",
+                 "--noise-ratio", "2", "--out", str(tmp_path / "y.pt")]) == 2
+    assert "not both" in capsys.readouterr().err
     assert main(["calibrate", "--model", str(tiny), *WHERE, "--max-span", "0",
                  "--out", str(tmp_path / "z.pt")]) == 2
     assert "--max-span must be at least 1" in capsys.readouterr().err

@@ -3,8 +3,9 @@
 Reads the quiet epochs of ``--years`` of a LiCSAR-layout frame (outside the ``--events``
 windows), scores them and as many semi-real positives (each plus a generated source) with
 the network's raw per-gain probabilities, fits Platt scaling per gain on the maps where the
-gain's fringe spacing stands at least ``--noise-ratio`` times above the map's noise, and
-writes the model again with that calibration to ``--out`` (same weights, new checksum).
+gain's fringe spacing stands at least ``--noise-ratio`` times above the map's noise (every
+map and every gain with ``--every-gain``), then a last Platt scaling of the fused maxima,
+and writes the model again with that calibration to ``--out`` (same weights, new checksum).
 Choose years held out of the network's training, and evaluate (``evaluate real --years``)
 on years held out of both.
 """
@@ -48,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--noise-ratio", type=float, default=None,
                         help="keep a gain while its fringe spacing is at least this many "
                              "noise levels (default: the detector's, 2)")
+    parser.add_argument("--every-gain", action="store_true",
+                        help="no noise rule: fuse every gain whatever the map's noise "
+                             "(for a network trained on real noise at every gain)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science, rasters sections)")
@@ -59,15 +63,19 @@ def run(args: argparse.Namespace) -> int:
     """Fit, write the calibrated model, print a JSON summary."""
     from monitor.compute_device import set_threads
     from monitor.detector_calibration import CalibrationOptions, calibrate
+    from monitor.errors import InputError
     from monitor.event_windows import parse_events, parse_years
     from monitor.io.models import load_detector
     from monitor.science.detect.calibration import DEFAULT_NOISE_RATIO
 
+    if args.every_gain and args.noise_ratio is not None:
+        raise InputError("calibrate: give --noise-ratio or --every-gain, not both")
     set_threads(args.threads)
     opts = CalibrationOptions(archive=args.archive, frame=args.frame,
                               years=parse_years(args.years), events=parse_events(args.events),
                               max_span=args.max_span, peak_los_m=args.peak_los_m,
-                              noise_ratio=(DEFAULT_NOISE_RATIO if args.noise_ratio is None
+                              noise_ratio=(None if args.every_gain
+                                           else DEFAULT_NOISE_RATIO if args.noise_ratio is None
                                            else args.noise_ratio), seed=args.seed,
                               config=args.config)
     loaded = load_detector(args.model, args.arch)
