@@ -61,6 +61,8 @@ class CalibrationOptions:
     noise_ratio: float | None = DEFAULT_NOISE_RATIO
     seed: int = 0
     config: str | None = None
+    check_years: Collection[int] | None = None
+    plot: str | None = None
 
 
 def calibration_maps(opts: CalibrationOptions) -> tuple[list[np.ndarray], np.ndarray,
@@ -135,15 +137,41 @@ def calibrate(loaded: LoadedModel, opts: CalibrationOptions, out: str) -> dict[s
         for i in range(len(y))])
     last = fit_platt(fused, y)
     calibration = replace(per_gain_only, fused=last)
-    final = last.apply(fused)
-    bins, ece = reliability(final, y)
     meta = {**loaded.meta, "calibration": calibration.to_meta(),
             "calibrated_from": {"path": loaded.path, "sha256": loaded.sha256}}
     sha = save_model(out, loaded.model, meta)
-    return {"out": out, "sha256": sha, "maps": len(y), "per_gain": fits,
-            "fused": {"slope": last.slope, "intercept": last.intercept},
-            "in_sample": {"fpr_at_0.5": float(np.mean(final[y == 0] > 0.5)),
-                          "recall_at_0.5": float(np.mean(final[y == 1] > 0.5)),
-                          "ece": ece,
-                          "bins": [[b.lo, b.hi, b.n, b.mean_p, b.positive_fraction]
-                                   for b in bins]}}
+    summary: dict[str, Any] = {
+        "out": out, "sha256": sha, "maps": len(y), "per_gain": fits,
+        "fused": {"slope": last.slope, "intercept": last.intercept},
+        "in_sample": _calibration_check(last.apply(fused), y, _years(opts.years))}
+    if opts.check_years is not None:
+        # Maps of other years drawn the same way (other seed), scored as inference does.
+        held = replace(opts, years=opts.check_years, seed=opts.seed + 1)
+        check_maps, check_y, _, _ = calibration_maps(held)
+        p = np.array([detect_displacement(loaded.model, x, gains=gains,
+                                          fringe_spacing_m=fringe, calibration=calibration,
+                                          pixel_m=pixel_m).p_fused for x in check_maps])
+        summary["held_out"] = _calibration_check(p, check_y, _years(opts.check_years))
+    if opts.plot is not None:
+        from monitor.figures.evaluation import plot_reliability
+
+        curves = {f"{c['years']} ({kind})": {"reliability": {
+            "ece": c["ece"], "bins": [dict(zip(("lo", "hi", "n", "mean_p", "positive_fraction"),
+                                              b, strict=True)) for b in c["bins"]]}}
+            for kind, c in (("fitted on", summary["in_sample"]),
+                            ("held out", summary.get("held_out"))) if c is not None}
+        plot_reliability(opts.plot, {"summary": curves})
+        summary["plot"] = opts.plot
+    return summary
+
+
+def _years(years: Collection[int] | None) -> str:
+    return "all years" if years is None else ", ".join(str(y) for y in sorted(years))
+
+
+def _calibration_check(p: np.ndarray, y: np.ndarray, years: str) -> dict[str, Any]:
+    """Decisions at 0.5 and the reliability of calibrated fused P on maps with labels."""
+    bins, ece = reliability(p, y)
+    return {"years": years, "maps": len(y), "fpr_at_0.5": float(np.mean(p[y == 0] > 0.5)),
+            "recall_at_0.5": float(np.mean(p[y == 1] > 0.5)), "ece": ece,
+            "bins": [[b.lo, b.hi, b.n, b.mean_p, b.positive_fraction] for b in bins]}

@@ -99,10 +99,16 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
     capsys.readouterr()
     # --every-gain: no noise rule, every gain fused whatever the map's noise
     every = tmp_path / "every.pt"
+    plot = tmp_path / "reliability.png"
     assert main(["calibrate", "--model", str(tiny), *WHERE, "--years", "2016",
-                 "--max-span", "1", "--threads", "1", "--every-gain", "--out", str(every)]) == 0
+                 "--max-span", "1", "--threads", "1", "--every-gain", "--check-years", "2017",
+                 "--plot", str(plot), "--out", str(every)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert all(f["usable_maps"] == summary["maps"] for f in summary["per_gain"].values())
+    # the held-out year: its one quiet pair, both ways round, each with a positive
+    held = summary["held_out"]
+    assert held["years"] == "2017" and held["maps"] == 4 and 0 <= held["ece"] <= 1
+    assert summary["in_sample"]["years"] == "2016" and plot.stat().st_size > 0
     every_cal = load_model(every).calibration
     assert every_cal is not None and every_cal.noise_ratio is None
     assert main(["calibrate", "--model", str(tiny), *WHERE, "--every-gain",

@@ -52,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--every-gain", action="store_true",
                         help="no noise rule: fuse every gain whatever the map's noise "
                              "(for a network trained on real noise at every gain)")
+    parser.add_argument("--check-years", default=None, metavar="YEARS",
+                        help="also draw maps of these (held-out) years the same way and "
+                             "report the calibration's reliability on them")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="write the reliability diagram (fitted and held-out maps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--config", help="TOML configuration (science, rasters sections)")
@@ -77,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
                               noise_ratio=(None if args.every_gain
                                            else DEFAULT_NOISE_RATIO if args.noise_ratio is None
                                            else args.noise_ratio), seed=args.seed,
-                              config=args.config)
+                              config=args.config,
+                              check_years=parse_years(args.check_years), plot=args.plot)
     loaded = load_detector(args.model, args.arch)
     print(json.dumps(calibrate(loaded, opts, args.out)))
     return 0
