@@ -98,4 +98,19 @@ def test_peak_pixel_rules() -> None:
     # fuse_maps passes the evidence through; p_fused stays the maximum
     det = fuse_maps({1: near, 2: near}, evidence=evidence)
     assert (det.peak_row, det.peak_col) == (4, 1)
+    # a flagged map: the evidence places the peak anywhere in the flagged region that
+    # holds the maximum, not in another flagged island, and not below the threshold
+    assert peak_pixel(single, evidence, threshold=0.5) == (4, 1)
+    islands = np.full((5, 7), 0.2, np.float32)
+    islands[0:2, 4:7] = 0.9
+    islands[0, 6] = 0.95
+    islands[4, 0:2] = 0.7
+    strong = np.zeros((5, 7))
+    strong[4, 1], strong[1, 4], strong[2, 2] = 5.0, 2.0, 9.0
+    assert peak_pixel(islands, strong, threshold=0.5) == (1, 4)
+    assert peak_pixel(islands, strong) == (0, 6)  # no threshold: ties only
+    assert peak_pixel(islands * 0.5, strong, threshold=0.5) == (0, 6)  # not flagged
+    flagged = fuse_maps({1: islands}, evidence=strong)
+    assert (flagged.peak_row, flagged.peak_col) == (1, 4)
+    assert flagged.p_fused == pytest.approx(0.95, rel=1e-6)
     assert det.p_fused == pytest.approx(float(near.max()))
