@@ -38,7 +38,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     injected = [e for e in report["epochs"] if e["kind"] == "injected"]
     assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
     assert len({e["pair"] for e in injected}) == 3  # without replacement
-    assert set(report["summary"]) == {"compact", "baseline", "mogi matched filter"}
+    assert set(report["summary"]) == {"compact", "compact (raw fusion)", "baseline",
+                                      "mogi matched filter"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
         assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1

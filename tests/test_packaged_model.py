@@ -34,22 +34,23 @@ def test_clear_mogi_scores_high_and_atmosphere_low(seed: int) -> None:
     d = project_to_los(enu.east, enu.north, enu.up, 30.0, 190.0)
     assert 0.05 < float(d.max()) < 0.07  # a 6 cm uplift, well above the papers' thresholds
     atm = _atmosphere(seed)
-    high = detect_displacement(loaded.model, d + atm)
-    low = detect_displacement(loaded.model, atm)
+    high = detect_displacement(loaded.model, d + atm, calibration=loaded.calibration)
+    low = detect_displacement(loaded.model, atm, calibration=loaded.calibration)
     assert high.p_fused > 0.5 and high.flag
     assert low.p_fused < 0.5 and not low.flag
 
 
 def test_peak_lies_within_a_patch_of_the_source() -> None:
     """The merge of Anantrasirichai et al. (2019a) locates deformation to about a patch
-    (224 px), not a pixel."""
+    (224 px), not a pixel; on a flagged map the evidence places the peak within the
+    flagged region (the merged maximum of a source wider than a patch lies off it)."""
     loaded = load_detector(None, "compact")
     shape = (400, 400)
     x, y = grid_xy(shape, PIXEL)
     enu = mogi(x, y, xs_m=-8000.0, ys_m=5000.0, depth_m=4000.0, dvolume_m3=4e6)
     d = project_to_los(enu.east, enu.north, enu.up, 30.0, 190.0)
     atm = turbulent_delay(shape, PIXEL, 0.0027, 8000.0, np.random.default_rng(0))
-    det = detect_displacement(loaded.model, d + atm)
+    det = detect_displacement(loaded.model, d + atm, calibration=loaded.calibration)
     row, col = np.unravel_index(np.argmax(d), d.shape)
     assert det.flag
     # within half a patch along each axis (the mean over fewer covering patches near the
