@@ -279,7 +279,11 @@ def real_markdown(report: dict[str, Any]) -> str:
     if calibrated:
         lines += ["", "Reliability (quiet products = 0, injected maps = 1; P in ten equal "
                   "bins: maps, mean P, fraction injected; ECE = expected calibration error, "
-                  "Guo et al. 2017; figure `detection_reliability.png`):", "",
+                  "Guo et al. 2017; figure `detection_reliability.png`). This run's mix is "
+                  "not a calibration set's: four injected maps per drawn quiet epoch, at "
+                  "1-4 cm, some below what any detector sees, so a calibrated P reads high "
+                  "or low here by design; `insar-monitor calibrate --check-years` gives the "
+                  "reliability on held-out maps drawn as the calibration's were:", "",
                   "| detector | ECE | " + " | ".join(f"{k / 10:.1f}-{(k + 1) / 10:.1f}"
                                                     for k in range(10)) + " |",
                   "| --- | --- | " + " | ".join("---" for _ in range(10)) + " |"]
