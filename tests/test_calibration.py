@@ -26,7 +26,7 @@ from monitor.science.detect.calibration import (
     usable_gains,
 )
 from monitor.science.detect.compact import CompactNet
-from monitor.science.detect.fusion import detect_displacement, fuse_maps
+from monitor.science.detect.fusion import detect_displacement, detect_wrapped, fuse_maps
 
 
 def test_noise_of_white_noise_is_its_sigma_and_a_ramp_costs_little() -> None:
@@ -90,8 +90,8 @@ def test_calibration_record_round_trips_and_refuses_garbage() -> None:
     assert float(back.apply(2.0, 0.7)) == pytest.approx(0.7)  # no scaling: raw
     staged = replace(cal, fused=PlattScaling(1.5, -0.2))
     assert Calibration.from_meta(staged.to_meta(), "here") == staged
-    assert float(staged.apply_fused(0.5)) == pytest.approx(1 / (1 + math.exp(0.2)), rel=1e-5)
-    assert float(cal.apply_fused(0.7)) == pytest.approx(0.7)  # no last stage: as it is
+    assert staged.fused is not None and cal.fused is None
+    assert float(staged.fused.apply(0.5)) == pytest.approx(1 / (1 + math.exp(0.2)), rel=1e-5)
     for bad in ({"method": "isotonic"}, {"method": "platt", "per_gain": {"1": [1.0]}},
                 {"method": "platt", "per_gain": {"x": [1, 0]}},
                 {"method": "platt", "noise_ratio": -1},
@@ -137,6 +137,15 @@ def test_fusion_leaves_out_the_gains_a_noisy_map_drowns() -> None:
     assert c.p_fused == pytest.approx(float(PlattScaling(2.0, -1.0).apply(b.p_fused)), abs=1e-6)
     assert (c.peak_row, c.peak_col) == (b.peak_row, b.peak_col)
     assert c.flag == (c.p_fused > 0.5) and c.gains_fused == b.gains_fused
+    # Wrapped phase: every gain is fused, so the last stage applies only where it was
+    # fitted on fusions of every gain (no noise rule).
+    psi = np.angle(np.exp(1j * rng.normal(0.0, 1.0, (64, 64))))
+    plain = detect_wrapped(net, psi, calibration=replace(staged, fused=None))
+    every = detect_wrapped(net, psi, calibration=replace(staged, noise_ratio=None))
+    ruled = detect_wrapped(net, psi, calibration=staged)
+    assert ruled.p_fused == pytest.approx(plain.p_fused, abs=1e-6)
+    assert every.p_fused == pytest.approx(
+        float(PlattScaling(2.0, -1.0).apply(plain.p_fused)), abs=1e-6)
 
 
 def test_model_file_carries_its_calibration(tmp_path: Path) -> None:

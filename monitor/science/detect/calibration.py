@@ -196,11 +196,6 @@ class Calibration:
         arr = np.asarray(p, dtype=np.float32)
         return scaling.apply(arr) if scaling is not None else arr
 
-    def apply_fused(self, p: ArrayLike) -> NDArray[np.float32]:
-        """The fused probabilities, calibrated (as they are without a fused scaling)."""
-        arr = np.asarray(p, dtype=np.float32)
-        return self.fused.apply(arr) if self.fused is not None else arr
-
     def to_meta(self) -> dict[str, Any]:
         """Plain values for the model file's ``meta["calibration"]``."""
         return {"method": "platt", "noise_ratio": self.noise_ratio,

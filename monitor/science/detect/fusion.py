@@ -361,8 +361,8 @@ def detect_wrapped(
         gains: Integer wrap gains (default 1, 2, 4, 8).
         threshold, method, config, batch_size, keep_maps: As :func:`detect_displacement`.
         calibration: Each gain's map is calibrated; wrapped phase has no amplitude to
-            measure the noise of, so every gain is fused, and the last (fused) stage,
-            fitted on fusions of the gains the noise allowed, is not applied.
+            measure the noise of, so every gain is fused, and the last (fused) stage is
+            applied only where it was fitted on fusions of every gain (no noise rule).
     """
     gain_list = check_gains(gains, integer=True)
     psi = check_wrapped(wrapped_rad)
@@ -372,9 +372,11 @@ def detect_wrapped(
         config=config, batch_size=batch_size, canny_mask=shared,
     )
     maps = {g: result.prob_map for g, result in zip(gain_list, results, strict=True)}
+    final = None
     if calibration is not None:
         maps = {g: calibration.apply(g, m) for g, m in maps.items()}
-    return fuse_maps(maps, threshold, keep_maps)
+        final = calibration.fused if calibration.noise_ratio is None else None
+    return fuse_maps(maps, threshold, keep_maps, final=final)
 
 
 def pixel_centre_lonlat(
