@@ -89,9 +89,23 @@ def draw_mogi_injection(rng: np.random.Generator, shape: tuple[int, int],
     radius = max_offset_m * math.sqrt(float(rng.uniform()))
     azimuth = float(rng.uniform(0.0, 2.0 * math.pi))
     xs, ys = radius * math.sin(azimuth), radius * math.cos(azimuth)
+    unit = mogi_unit_los(shape, pixel_m, xs, ys, depth, incidence_deg, heading_deg)
+    return MogiInjection(xs, ys, depth, heading_deg, incidence_deg, unit.astype(np.float32))
+
+
+def mogi_unit_los(shape: tuple[int, int], pixel_m: tuple[float, float], east_m: float,
+                  north_m: float, depth_m: float, incidence_deg: float = S1_INCIDENCE_DEG,
+                  heading_deg: float = S1_ASCENDING_HEADING_DEG) -> NDArray[np.float64]:
+    """The LOS pattern ``(ny, nx)`` of a Mogi source at ``(east_m, north_m)`` from the grid
+    centre and ``depth_m`` deep, scaled so that its largest |value| is 1 (row 0 north).
+
+    The one pattern of the injections and of the matched filter's templates
+    (:mod:`monitor.science.detect.matched_filter`).
+    """
+    ny, nx = shape
+    east, north = pixel_m
     x, y = np.meshgrid((np.arange(nx) - (nx - 1) / 2.0) * east,
                        ((ny - 1) / 2.0 - np.arange(ny)) * north)
-    enu = mogi(x, y, xs_m=xs, ys_m=ys, depth_m=depth, dvolume_m3=1e6)
+    enu = mogi(x, y, xs_m=east_m, ys_m=north_m, depth_m=depth_m, dvolume_m3=1e6)
     los = project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
-    unit = (los / np.abs(los).max()).astype(np.float32)
-    return MogiInjection(xs, ys, depth, heading_deg, incidence_deg, unit)
+    return np.asarray(los / np.abs(los).max(), dtype=np.float64)

@@ -33,9 +33,11 @@ from numpy.typing import NDArray
 
 from monitor.errors import InputError
 from monitor.science.detect.fusion import Detection
-from monitor.science.geometry import project_to_los
-from monitor.science.injection import S1_ASCENDING_HEADING_DEG, S1_INCIDENCE_DEG
-from monitor.science.sources import mogi
+from monitor.science.injection import (
+    S1_ASCENDING_HEADING_DEG,
+    S1_INCIDENCE_DEG,
+    mogi_unit_los,
+)
 
 #: Depths of the templates, metres (the injections' 2-5 km).
 DEFAULT_DEPTHS_M = (2000.0, 3000.0, 4000.0, 5000.0)
@@ -53,10 +55,6 @@ def _templates(shape: tuple[int, int], pixel_m: tuple[float, float],
                incidence_deg: float, heading_deg: float
                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit-peak LOS templates ``(K, ny * nx)`` and their ``(K, 3)`` east, north, depth."""
-    ny, nx = shape
-    east, north = pixel_m
-    x, y = np.meshgrid((np.arange(nx) - (nx - 1) / 2.0) * east,
-                       ((ny - 1) / 2.0 - np.arange(ny)) * north)
     n_steps = int(math.floor(max_offset_m / step_m))
     offsets = np.arange(-n_steps, n_steps + 1) * step_m
     patterns, where = [], []
@@ -65,11 +63,8 @@ def _templates(shape: tuple[int, int], pixel_m: tuple[float, float],
             for ys in offsets:
                 if xs * xs + ys * ys > max_offset_m ** 2 * (1 + 1e-9):
                     continue
-                enu = mogi(x, y, xs_m=float(xs), ys_m=float(ys), depth_m=depth,
-                           dvolume_m3=1e6)
-                los = project_to_los(enu.east, enu.north, enu.up, incidence_deg,
-                                     heading_deg)
-                patterns.append((los / np.abs(los).max()).ravel())
+                patterns.append(mogi_unit_los(shape, pixel_m, float(xs), float(ys), depth,
+                                              incidence_deg, heading_deg).ravel())
                 where.append((xs, ys, depth))
     return np.stack(patterns), np.array(where, dtype=np.float64)
 
