@@ -156,12 +156,37 @@ class AlertSettings(_Section):
     raise_after: int = Field(2, ge=1)
     #: Consecutive quiet steps before the level is cleared.
     clear_after: int = Field(3, ge=1)
+    #: Time-series rule (:mod:`monitor.science.trend`): |z| of the best new change of the
+    #: series at or above which a step counts for ``watch`` (raised at once) ...
+    trend_z_watch: float = Field(5.0, gt=0, allow_inf_nan=False)
+    #: ... and for ``warning``. Both set from the false alerts per volcano-year measured
+    #: by ``insar-monitor evaluate series`` (docs/detection_series.md).
+    trend_z_warning: float = Field(7.0, gt=0, allow_inf_nan=False)
+    #: Candidate onsets among the last this many epochs of a series.
+    trend_window_epochs: int = Field(15, ge=1)
+    #: Epochs of a series the fit uses (the newest).
+    trend_history_epochs: int = Field(60, ge=4)
+    #: Fewest epochs of a series before the time-series rule speaks.
+    trend_min_epochs: int = Field(10, ge=4)
+    #: Fast path: fused P at or above this ...
+    fast_p: float = Field(0.95, gt=0, lt=1)
+    #: ... with an LSTT p-value at or below this ...
+    fast_lstt_alpha: float = Field(0.02, gt=0, lt=1)
+    #: ... and the newest interferogram moving the target by at least this many metres
+    #: (95th percentile of |increment - median| over the target) raises warning at once.
+    fast_step_m: float = Field(0.03, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertSettings:
         if self.p_warning < self.p_watch:
             raise ValueError(f"p_warning ({self.p_warning}) must not be below p_watch "
                              f"({self.p_watch})")
+        if self.trend_z_warning < self.trend_z_watch:
+            raise ValueError(f"trend_z_warning ({self.trend_z_warning}) must not be below "
+                             f"trend_z_watch ({self.trend_z_watch})")
+        if self.trend_history_epochs < self.trend_min_epochs:
+            raise ValueError(f"trend_history_epochs ({self.trend_history_epochs}) must not "
+                             f"be below trend_min_epochs ({self.trend_min_epochs})")
         return self
 
 

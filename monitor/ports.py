@@ -129,7 +129,8 @@ class Store(Protocol):
                      peak_lon: float | None = None, peak_lat: float | None = None,
                      lstt_p: float | None = None, lstt_pe: float | None = None,
                      lstt_by_reference: Mapping[str, Any] | None = None,
-                     correction: ScoreCorrection | None = None) -> Score: ...
+                     correction: ScoreCorrection | None = None,
+                     signal: Mapping[str, Any] | None = None) -> Score: ...
 
     def get_score(self, target_id: str, epoch: date) -> Score | None: ...
 

@@ -70,7 +70,7 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
     assert current_revision(database_url) is None
     upgrade(database_url)
     upgrade(database_url)  # a second upgrade is a no-op
-    assert current_revision(database_url) == head_revision() == "0002"
+    assert current_revision(database_url) == head_revision() == "0003"
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -82,14 +82,14 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
 
 def test_require_current_refuses_empty_and_old_database(database_url: str) -> None:
     with pytest.raises(StoreError, match=r"is at revision none \(empty database\), code "
-                                         r"expects 0002; run `insar-monitor db upgrade "
+                                         r"expects 0003; run `insar-monitor db upgrade "
                                          r"--config watch.toml`"):
         require_current(database_url, "watch.toml")
     upgrade(database_url, "0001")
-    with pytest.raises(StoreError, match=r"is at revision 0001, code expects 0002"):
+    with pytest.raises(StoreError, match=r"is at revision 0001, code expects 0003"):
         require_current(database_url, "watch.toml")
     upgrade(database_url)
-    assert require_current(database_url) == "0002"
+    assert require_current(database_url) == "0003"
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:  # an older schema: downgraded to the base
@@ -107,9 +107,9 @@ def test_db_cli_upgrades_and_reports(database_url: str,
     assert main(["db", "current", "--url", database_url]) == 0
     assert "none (empty database)" in capsys.readouterr().out
     assert main(["db", "upgrade", "--url", database_url]) == 0
-    assert "upgraded from an empty database to 0002" in capsys.readouterr().out
+    assert "upgraded from an empty database to 0003" in capsys.readouterr().out
     assert main(["db", "upgrade", "--url", database_url]) == 0
-    assert "already at revision 0002" in capsys.readouterr().out
+    assert "already at revision 0003" in capsys.readouterr().out
     require_current(database_url)
 
 

@@ -17,7 +17,12 @@ qualifies for under ``[alerts]``, before the policy's hysteresis), ``lstt_p`` an
 ``lstt_pe`` (LSTT against every reference region, intersection-union), ``lstt_reject``
 (``lstt_p <= alerts.lstt_alpha``), ``lstt_alpha``, ``lstt_spacing_px``, ``lstt_error``,
 ``peak_lon``, ``peak_lat``, and provenance: ``frame``, ``series_method``, ``model``
-(path, arch, sha256), ``seed``, ``code_version``.
+(path, arch, sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the
+time-series rule reads of the epoch: the bell amplitude of its map and the step of its
+newest interferogram, :mod:`monitor.science.series_signal`) and ``policy``: the watch's
+alert policy run over the scored epochs so far, as ``poll`` runs it (``level`` after the
+epoch, ``qualifies``, ``alert`` raised at this epoch or null, ``new_episode``, ``fast``,
+``trend_z`` and ``change`` of the time-series rule, ``reason``).
 
 A step whose raw scores qualify for an alert level gets the watch's second look (the
 archive's GACOS/ICAMS delays, then the phase-elevation fit over the DEM; ``[correction]``
@@ -51,6 +56,7 @@ from monitor.series_defaults import DEFAULT_TARGET_RADIUS_KM, NETWORKS
 if TYPE_CHECKING:
     from monitor.config import Settings
     from monitor.io.models import LoadedModel
+    from monitor.notify.policy import PolicyStep
     from monitor.science.grids import GroundDisc
     from monitor.service.series_scan import PreparedSeries, SeriesEpoch
 
@@ -144,6 +150,18 @@ def epoch_record(item: SeriesEpoch, prepared: PreparedSeries, loaded: LoadedMode
             "seed": seed, "code_version": __version__}
 
 
+def policy_record(decision: PolicyStep) -> dict[str, Any]:
+    """The alert policy's answer for one epoch, as printed (``policy`` of each record)."""
+    change = decision.change
+    return {"level": decision.level.name.lower(),
+            "qualifies": decision.qualifies.name.lower(),
+            "alert": None if decision.raised is None else decision.raised.name.lower(),
+            "new_episode": decision.new_episode, "fast": decision.fast,
+            "trend_z": None if change is None else change.z,
+            "change": None if change is None else change.record(),
+            "reason": decision.reason}
+
+
 def _text_line(item: SeriesEpoch, record: dict[str, Any]) -> str:
     head = f"{item.epoch.isoformat()}"
     if not item.scored:
@@ -161,7 +179,12 @@ def _text_line(item: SeriesEpoch, record: dict[str, Any]) -> str:
         verdict += f" (second look not possible: {(record['correction'] or {}).get('reason')})"
     elif method is not None:
         verdict += f" (raw P={record['p_fused_raw']:.3f}, second look: {method})"
+    policy = record.get("policy") or {}
+    alert = f" ALERT {policy['alert']}" if policy.get("alert") else ""
+    z = policy.get("trend_z")
+    trend = "" if z is None else f" trend z={z:.1f}"
     return (f"{head}: {verdict} P={record['p_fused']:.3f} [{gains}] level {record['level']}"
+            f" policy {policy.get('level', 'none')}{alert}{trend}"
             f"  cum_max {1000 * (item.cum_max_m or 0.0):.1f} mm  {lstt}  n={item.n_valid} "
             f"support>={item.support_min}  (since {item.relative_to})")
 
@@ -174,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     from monitor.archive import LocalArchive
     from monitor.config import load_settings
     from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+    from monitor.notify.policy import PolicyState
+    from monitor.notify.policy import step as policy_step
     from monitor.science.scoring import cnn_detector
     from monitor.service.correction import FrameFiles
     from monitor.service.scoring import scoring_params
@@ -219,9 +244,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
         detector = cnn_detector(loaded.model, params, loaded.calibration, grid.pixel_m)
         look = None if args.no_second_look else files
+        state = PolicyState()
         for epoch in products.listed_epochs:
             item = score_series_epoch(prepared, epoch, detector, params, settings=settings,
                                       files=look)
             record = epoch_record(item, prepared, loaded, params.lstt_seed, settings)
+            if item.scored:
+                # The watch's policy over the epochs so far (one series of one frame).
+                state, decision = policy_step(state, item.policy_input(), settings.alerts)
+                record["policy"] = policy_record(decision)
             print(json.dumps(record) if args.json else _text_line(item, record), flush=True)
     return products.failures[0].exit_code if products.failures else 0

@@ -81,9 +81,11 @@ from monitor.service.alert_maps import (
 from monitor.service.context import WatchContext
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
+    epoch_signal,
     frame_regions,
     score_cumulative,
     scoring_params,
+    series_key,
     series_reference,
     stored_correction,
     target_discs,
@@ -196,8 +198,12 @@ def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
 
 def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
                  state: DaisyChainState, series_file: Path, now: datetime,
-                 tally: _Tally) -> None:
-    """Record the state's last epoch and score it (stage 4, :mod:`monitor.service.scoring`)."""
+                 tally: _Tally, increment: NDArray[np.float64] | None = None) -> None:
+    """Record the state's last epoch and score it (stage 4, :mod:`monitor.service.scoring`).
+
+    ``increment`` is the newest interferogram as summed into the chain (None when it is not
+    at hand, e.g. an epoch scored again after a crash: its step is then not measured and
+    the fast path cannot fire for it)."""
     store, epoch = ctx.store, state.last_epoch
     disc, discs = target_discs(target)
     regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
@@ -217,6 +223,8 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                               settings=ctx.settings, alerts=alert_settings)
     sc, decided = scored.raw, scored.decided
     correction = stored_correction(scored, state.first_epoch)
+    signal = {**epoch_signal(state.image, increment, regions).record(),
+              "series": series_key(frame, state.first_epoch)}
     if scored.look is not None:
         _log_second_look(target, frame, epoch, sc, scored.look)
         if ctx.metrics is not None:
@@ -250,7 +258,7 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                        now=now, peak_row=sc.peak_row, peak_col=sc.peak_col,
                        peak_lon=sc.peak_lon, peak_lat=sc.peak_lat, lstt_p=sc.lstt_p,
                        lstt_pe=sc.lstt_pe, lstt_by_reference=sc.lstt_by_reference,
-                       correction=correction)
+                       correction=correction, signal=signal)
     tally.scored += 1
     tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p,
                                     p_corrected=None if correction is None
@@ -410,8 +418,10 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     raise DatasetError(f"{fetched.unw_path}: grid {pgrid.shape} differs from "
                                        f"the series' ({gpath})")
                 new = state
+            before = new.cumulative_m
             new = append(new, Interferogram(p.date1, p.date2, decoded.displacement_m,
                                             coherence))
+            increment = new.cumulative_m - before
         except MonitorError as exc:
             _fail(ctx, target, p, "ingest", exc, now, tally)
             break
@@ -428,7 +438,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         if ctx.metrics is not None:
             ctx.metrics.product_ingested(target.id)
         # Stage 4: score.
-        _record_and_score(ctx, target, frame, pgrid, state, path, now, tally)
+        _record_and_score(ctx, target, frame, pgrid, state, path, now, tally, increment)
     _reconcile(ctx, target, frame, state, now, tally)
     if state is not None and ctx.metrics is not None:
         ctx.metrics.set_freshness(target.id, frame, state.last_epoch, now)
@@ -457,13 +467,19 @@ def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,
     return union
 
 
+def policy_input(score: Score) -> StepScore:
+    """What the policy reads of a stored score (its deciding scores and its signal)."""
+    signal = score.signal or {}
+    return StepScore(score.epoch, score.decision_p_fused, score.decision_lstt_p,
+                     signal.get("bell_m"), signal.get("step_m"), str(signal.get("series", "")))
+
+
 def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
                  tally: _Tally) -> tuple[int, int, dict[date, AlertLevel]]:
     """Stage 5: policy over every stored score; alerts, quicklooks and deliveries."""
     store, settings = ctx.store, _alert_settings(ctx, target)
     scores = store.latest_scores(target.id, POLICY_HISTORY)
-    steps = evaluate([StepScore(s.epoch, s.decision_p_fused, s.decision_lstt_p)
-                      for s in scores], settings)
+    steps = evaluate([policy_input(s) for s in scores], settings)
     by_epoch = {s.epoch: s for s in scores}
     levels = {s.epoch: s.level for s in steps}
     raised = queued = 0

@@ -13,6 +13,8 @@ makes its inputs from the configuration, once for every caller (the watch's ``po
   coherence of the series' first product and the frame's DEM.
 * :func:`frame_regions`: the target disc and the LSTT references of a scored map: the
   explicit discs, or the connected components of the series reference.
+* :func:`epoch_signal`: what the time-series rule reads of the epoch
+  (:mod:`monitor.science.series_signal`), and :func:`series_key`, which series it belongs to.
 * :func:`score_cumulative`: the epoch scored, with its second look from the archive's
   correction sources (:mod:`monitor.service.correction`).
 """
@@ -40,6 +42,7 @@ from monitor.science.scoring import (
     ScoringParams,
     score_epoch,
 )
+from monitor.science.series_signal import TargetSignal, target_signal
 from monitor.service.correction import FrameFiles, correction_sources
 
 
@@ -163,3 +166,20 @@ def stored_correction(score: EpochScore, span_start: date) -> ScoreCorrection | 
                            look.score.lstt_p,
                            {**look.details, "span": [span_start.isoformat(),
                                                      score.epoch.isoformat()]})
+
+
+def epoch_signal(image: NDArray[np.floating], increment: NDArray[np.floating] | None,
+                 regions: Regions) -> TargetSignal:
+    """The bell amplitude of the cumulative map and the step of the newest interferogram
+    (``increment``; None when it is not at hand) over the target."""
+    centre = regions.grid.centre_rc(regions.target.lon, regions.target.lat)
+    if centre is None:  # frame_regions has already refused such a target
+        raise InputError(f"target {regions.target} lies outside the frame")
+    return target_signal(image, increment, regions.grid, regions.target_mask, centre,
+                         regions.target.radius_km * 1000.0)
+
+
+def series_key(frame: str, segment_start: date) -> str:
+    """The series an epoch belongs to: its frame and the first epoch of its chain segment
+    (the time-series rule compares epochs of one series only)."""
+    return f"{frame}@{segment_start.isoformat()}"

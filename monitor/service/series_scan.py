@@ -33,7 +33,10 @@ Rules, in order:
    Not scored (``scored`` False, ``note`` says why): the first epoch of a segment (its
    cumulative displacement is zero by definition), an epoch that no readable product
    reaches, and an epoch without a valid pixel in the target disc.
-7. **Scores.** :func:`~monitor.service.scoring.score_cumulative`: CNN within the target
+7. **Signal.** What the alert policy's time-series rule reads of the epoch
+   (:func:`~monitor.service.scoring.epoch_signal`): the bell amplitude of its map and the
+   step of its newest increment (none for the first epoch after a gap).
+8. **Scores.** :func:`~monitor.service.scoring.score_cumulative`: CNN within the target
    disc and over the frame, LSTT against every reference, and the second look (the
    archive's GACOS/ICAMS delays, then the phase-elevation fit) for a step whose raw scores
    qualify for an alert level under ``[alerts]``; the corrected scores then decide.
@@ -66,12 +69,15 @@ from monitor.science.scoring import (
     ScoringParams,
     cumulative_max_m,
 )
+from monitor.science.series_signal import TargetSignal
 from monitor.science.timeseries import CumulativeSeries, cumulative_series
 from monitor.series_defaults import NETWORKS
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
+    epoch_signal,
     frame_regions,
     score_cumulative,
+    series_key,
     series_reference,
     stored_correction,
 )
@@ -172,7 +178,10 @@ class SeriesEpoch:
         n_valid: Valid target pixels.
         support_min: Fewest interferograms behind a valid target value.
         score: Its scores (None when not scored).
-        level: The alert level its decided scores qualify for (None when not scored).
+        level: The alert level its decided scores qualify for by the single-map rule
+            (None when not scored).
+        signal: What the time-series rule reads of it (None when not scored).
+        series: Which series it belongs to (frame and segment, ``series_key``).
     """
 
     epoch: date
@@ -183,6 +192,17 @@ class SeriesEpoch:
     support_min: int | None
     score: EpochScore | None = None
     level: str | None = None
+    signal: TargetSignal | None = None
+    series: str = ""
+
+    def policy_input(self) -> StepScore:
+        """What the alert policy reads of this epoch."""
+        d = None if self.score is None else self.score.decided
+        sig = self.signal
+        return StepScore(self.epoch, None if d is None else d.p_fused,
+                         None if d is None else d.lstt_p,
+                         None if sig is None else sig.bell_m,
+                         None if sig is None else sig.step_m, self.series)
 
     @property
     def scored(self) -> bool:
@@ -219,6 +239,8 @@ class SeriesEpoch:
             "lstt_p_raw": None if correction is None or sc is None else sc.raw.lstt_p,
             "correction_method": None if correction is None else correction.method,
             "correction": None if correction is None else dict(correction.details),
+            "bell_m": None if self.signal is None else self.signal.bell_m,
+            "step_m": None if self.signal is None else self.signal.step_m,
         })
         return out
 
@@ -266,5 +288,10 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector
                               alerts=settings.alerts)
     d = scored.decided
     level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p), settings.alerts)
+    previous = series.epochs[k - 1] if k > 0 else None
+    increment = None if previous is None or _segment_start(series, previous) != start \
+        else field - prepared.maps[k - 1]
+    signal = epoch_signal(field, increment, prepared.regions)
     return SeriesEpoch(epoch, start, None, cum_max, n_valid, support_min, scored,
-                       level.name.lower())
+                       level.name.lower(), signal,
+                       series_key(prepared.products.layout.frame, start))

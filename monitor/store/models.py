@@ -153,6 +153,9 @@ class Score(Base):
     #: What was done: coefficients, files, fallbacks and their reasons (see
     #: :mod:`monitor.service.correction`).
     correction: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    #: What the time-series rule reads of the epoch (migration 0003):
+    #: ``{"bell_m", "step_m", "series"}`` (:mod:`monitor.science.series_signal`).
+    signal: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     @property
     def corrected(self) -> bool:

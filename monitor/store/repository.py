@@ -248,7 +248,8 @@ class Store:
                      peak_lon: float | None = None, peak_lat: float | None = None,
                      lstt_p: float | None = None, lstt_pe: float | None = None,
                      lstt_by_reference: Mapping[str, Any] | None = None,
-                     correction: ScoreCorrection | None = None) -> Score:
+                     correction: ScoreCorrection | None = None,
+                     signal: Mapping[str, Any] | None = None) -> Score:
         """Insert the epoch's score or replace its values; ``created_at`` of the first kept.
 
         Args:
@@ -257,6 +258,8 @@ class Store:
             model_sha256, code_version, params: Provenance.
             correction: The atmospheric correction of a flagged step and its rescoring
                 (None: the step was not flagged, nothing was attempted).
+            signal: What the time-series rule reads of the epoch (``bell_m``, ``step_m``,
+                ``series``).
         """
         _aware(now)
         values: dict[str, Any] = {
@@ -271,7 +274,8 @@ class Store:
             else dict(correction.p_by_gain),
             "lstt_p_corrected": None if correction is None else correction.lstt_p,
             "correction_method": None if correction is None else correction.method,
-            "correction": None if correction is None else dict(correction.details)}
+            "correction": None if correction is None else dict(correction.details),
+            "signal": None if signal is None else dict(signal)}
         with session_scope(self.engine) as s:
             stmt = self._insert(s, Score).values(target_id=target_id, epoch=epoch,
                                                  created_at=now, **values)
