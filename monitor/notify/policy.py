@@ -23,12 +23,14 @@ that persists keeps the level but does not alert again. A new episode (a new rat
 alerts even while a level is raised, at that level or higher, and the alert says "new
 episode"; a change whose onset precedes the raising of the current level is the same
 episode (the series confirming what the maps showed) and alerts only if it raises the
-level. A level raised again by the single-map rule alone is restored without a new
-alert when it is not above what was already alerted on that series (the cumulative maps
-still hold the known
-deformation): the single-map rule alerts on a series only above the highest level already
-alerted on it. A false watch therefore never hides a real event: the event is a new change
-of the series and alerts on its own.
+level. A level raised again by the single-map rule alone is restored without a new alert
+when it is not above the highest level already alerted on that series (the cumulative maps
+still hold the known deformation). While the series still carries the latest known change
+clearly (its refitted size at ``trend_z_watch`` sigma or more,
+:func:`~monitor.science.trend.persisting_z`) the epoch qualifies at that level, at most the
+level already alerted on the series, so the level is kept and not cleared. A false watch
+therefore never hides a real event: the event is a new change of the series and alerts on
+its own.
 
 The level falls back to ``NONE`` after ``clear_after`` consecutive epochs qualifying for
 nothing. Unscored epochs neither count nor break a run.
@@ -46,7 +48,7 @@ from datetime import date
 
 from monitor.config import AlertSettings
 from monitor.domain import AlertLevel
-from monitor.science.trend import Change, TrendSettings, best_change
+from monitor.science.trend import Change, TrendSettings, best_change, persisting_z
 
 
 @dataclass(frozen=True)
@@ -168,15 +170,22 @@ def trend_level(change: Change | None, settings: AlertSettings) -> AlertLevel:
 
 
 def _judge_series(state: PolicyState, score: StepScore, settings: AlertSettings
-                  ) -> tuple[dict[str, tuple[tuple[date, float], ...]], Change | None]:
+                  ) -> tuple[dict[str, tuple[tuple[date, float], ...]], Change | None,
+                             AlertLevel]:
+    """The series with this epoch, its best new change and the level at which it still
+    carries the latest known change (a persisting deformation keeps its level)."""
     points = dict(state.points)
     if score.bell_m is None:
-        return points, None
+        return points, None, AlertLevel.NONE
     mine = (*points.get(score.series, ()), (score.epoch, float(score.bell_m)))
     points[score.series] = mine
-    change = best_change([e for e, _ in mine], [v for _, v in mine],
-                         state.known.get(score.series, ()), trend_settings(settings))
-    return points, change
+    epochs, values = [e for e, _ in mine], [v for _, v in mine]
+    known = state.known.get(score.series, ())
+    change = best_change(epochs, values, known, trend_settings(settings))
+    z = persisting_z(epochs, values, known, trend_settings(settings))
+    persists = AlertLevel.NONE if z is None else trend_level(
+        Change(score.epoch, "step", 0.0, z, 0.0), settings)
+    return points, change, persists
 
 
 def step(state: PolicyState, score: StepScore, settings: AlertSettings
@@ -186,10 +195,12 @@ def step(state: PolicyState, score: StepScore, settings: AlertSettings
         return state, PolicyStep(score.epoch, AlertLevel.NONE, state.level, None, False,
                                  "not scored")
     single = qualifying_level(score, settings)
-    points, change = _judge_series(state, score, settings)
+    points, change, persists = _judge_series(state, score, settings)
+    # Persistence keeps a level, never raises one above what was alerted on the series.
+    persists = min(persists, state.alerted.get(score.series, AlertLevel.NONE))
     by_trend = trend_level(change, settings)
     fast = is_fast(score, settings)
-    q = max(single, by_trend, AlertLevel.WARNING if fast else AlertLevel.NONE)
+    q = max(single, by_trend, persists, AlertLevel.WARNING if fast else AlertLevel.NONE)
     runs = tuple((n + 1) if q >= lvl and lvl > AlertLevel.NONE else 0
                  for lvl, n in zip(AlertLevel, state.runs, strict=True))
     quiet = state.quiet_length + 1 if q == AlertLevel.NONE else 0

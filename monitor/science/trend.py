@@ -210,3 +210,32 @@ def best_change(epochs: Sequence[date], values: Sequence[float],
             if best is None or abs(z) > abs(best.z):
                 best = Change(eps[k], shape, size, z, sigma)
     return best
+
+
+def persisting_z(epochs: Sequence[date], values: Sequence[float], known: Sequence[Change],
+                 settings: TrendSettings = TrendSettings()) -> float | None:
+    """How clearly the series still carries the latest known change: its size refitted
+    with every known change over the history, over its standard error (None: no known
+    change varies within the history, or the segment is too short)."""
+    n_all = len(epochs)
+    if not known or n_all < settings.min_epochs or len(values) != n_all:
+        return None
+    lo = max(0, n_all - settings.history_epochs)
+    eps = list(epochs[lo:])
+    y = np.asarray(values[lo:], dtype=np.float64)
+    times = np.array([(e - eps[0]).days / DAYS_PER_YEAR for e in eps])
+    columns = [np.ones(y.size)]
+    for change in known:
+        col = _known_regressor(eps, times, change)
+        if col is not None:
+            columns.append(col)
+    latest = _known_regressor(eps, times, known[-1])
+    if latest is None or not np.isfinite(y).all():
+        return None
+    design = np.column_stack(columns)
+    gram_inv = np.linalg.pinv(design.T @ design)
+    var = float(gram_inv[-1, -1])
+    if not var > 1e-12:
+        return None
+    size = float((gram_inv @ design.T @ y)[-1])
+    return size / (series_noise(y) * math.sqrt(var))
