@@ -243,14 +243,17 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
         tally.notes.append(note)
         tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p))
         return
+    # Kept on disk before the score is recorded, so that a restart that does not score this
+    # epoch again can still draw the quicklook of an alert it raises. Every scored epoch is
+    # kept: the time-series rule can raise an alert at an epoch whose own map qualifies for
+    # nothing; the alert stage discards the maps of epochs that raised nothing. Only maps
+    # that qualify on their own stay in memory for this poll's quicklooks.
+    image = state.image if scored.look is None or scored.look.image is None \
+        else scored.look.image
+    maps = (image, decided.prob_map, regions.target_mask)
+    save_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch), maps)
     if level > AlertLevel.NONE:
-        # Kept on disk before the score is recorded, so that a restart that does not score
-        # this epoch again can still draw the quicklook of an alert it raises.
-        image = state.image if scored.look is None or scored.look.image is None \
-            else scored.look.image
-        tally.maps[epoch] = (image, decided.prob_map, regions.target_mask)
-        save_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch),
-                  tally.maps[epoch])
+        tally.maps[epoch] = maps
     store.record_score(target.id, epoch, p_fused=sc.p_fused, p_by_gain=sc.p_by_gain,
                        model_sha256=ctx.model.sha256, code_version=__version__,
                        params={**scored.params, "model_arch": ctx.model.arch,
