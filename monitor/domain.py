@@ -193,6 +193,8 @@ class AlertMessage:
         p_fused_raw: The raw fused probability when ``p_fused`` is a corrected one.
         decision: One sentence on which scores the policy decided on, and why (for
             example that no correction could be made).
+        reason: The alert's message: why the policy raised it (which rule, the change
+            the series shows, "new episode" when a level was already raised).
     """
 
     target_id: str
@@ -212,6 +214,7 @@ class AlertMessage:
     correction: str | None = None
     p_fused_raw: float | None = None
     decision: str = ""
+    reason: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_fused <= 1.0:
@@ -223,9 +226,16 @@ class AlertMessage:
             raise InputError("AlertMessage: level must name the alert level, got ''")
 
     @property
+    def new_episode(self) -> bool:
+        """The alert is a new episode while a level was already raised (the policy's
+        reason says so)."""
+        return "new episode:" in self.reason
+
+    @property
     def subject(self) -> str:
-        return (f"[insar-monitor] {self.level.upper()} {self.target_name} ({self.target_id}) "
-                f"epoch {self.epoch:%Y-%m-%d}")
+        episode = " NEW EPISODE" if self.new_episode else ""
+        return (f"[insar-monitor] {self.level.upper()}{episode} {self.target_name} "
+                f"({self.target_id}) epoch {self.epoch:%Y-%m-%d}")
 
 
 @dataclass(frozen=True)

@@ -365,3 +365,17 @@ def test_retry_delay_is_exponential_and_capped() -> None:
         retry_delay_s(0)
     with pytest.raises(InputError, match="cap_s"):
         retry_delay_s(1, base_s=10, cap_s=5)
+
+
+def test_new_episode_is_in_the_subject_and_the_reason_in_the_body() -> None:
+    from dataclasses import replace
+    why = ("Etna (211060): level warning at epoch 2024-08-18: new episode: the series shows "
+           "a rate of +8.5 cm/yr since 2024-06-01 (6.1 sigma; series noise 0.90 cm)")
+    msg = compose_alert_email(replace(alert(), reason=why), sender="monitor@example.org",
+                              recipients=["o@example.org"],
+                              created_at=datetime(2024, 8, 20, 6, 0, tzinfo=UTC),
+                              quicklook_png=None, message_id="<alert-8.obs@example.org>")
+    assert msg["Subject"].startswith("[insar-monitor] WARNING NEW EPISODE Etna")
+    body = msg.get_body(("plain",))
+    assert body is not None and "+8.5 cm/yr since 2024-06-01" in body.get_content()
+    assert "NEW EPISODE" not in message()["Subject"]

@@ -40,6 +40,7 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
         ("Location", f"{alert.lat:.4f} N, {alert.lon:.4f} E"),
         ("Epoch", f"{alert.epoch:%Y-%m-%d}"),
         ("Alert level", alert.level.upper()),
+        *([("Why", alert.reason)] if alert.reason else []),
         ("Fused CNN probability", f"{alert.p_fused:.3f}" + (
             f" (after atmospheric correction: {alert.correction})" if alert.correction
             else "")),

@@ -75,7 +75,7 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
         lstt_p=score.decision_lstt_p,
         correction=score.correction_method if corrected else None,
         p_fused_raw=float(score.p_fused) if corrected else None,
-        decision=score.decision_note,
+        decision=score.decision_note, reason=alert.message,
         cumulative_max_m=float(epoch.cum_max_m) if epoch and epoch.cum_max_m else 0.0,
         peak_lon=score.peak_lon, peak_lat=score.peak_lat, model_sha256=score.model_sha256,
         link_text=f"Acknowledge with: insar-monitor alerts ack {alert.id} --by NAME")
