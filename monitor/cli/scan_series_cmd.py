@@ -14,7 +14,8 @@ gap), ``scored`` and ``note`` (why an epoch was not scored), ``cum_max_m`` (larg
 (fused maximum over the frame), ``flag`` (``p_fused > threshold``, config
 ``science.flag_threshold``), ``threshold``, ``level`` (the alert level the epoch
 qualifies for under ``[alerts]``, before the policy's hysteresis), ``lstt_p`` and
-``lstt_pe`` (LSTT against every reference region, intersection-union), ``lstt_reject``
+``lstt_pe`` (LSTT against the pooled reference regions, p-value from an empirical null
+of windows of the same map), ``lstt_reject``
 (``lstt_p <= alerts.lstt_alpha``), ``lstt_alpha``, ``lstt_spacing_px``, ``lstt_error``,
 ``peak_lon``, ``peak_lat``, and provenance: ``frame``, ``series_method``, ``model``
 (path, arch, sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the

@@ -47,7 +47,8 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
         *([("Raw fused probability (before correction)", f"{alert.p_fused_raw:.3f}")]
           if alert.correction and alert.p_fused_raw is not None else []),
         ("Probability per gain", gains),
-        ("LSTT p-value (min over references)", _fmt(alert.lstt_p, ".3g")),
+        ("LSTT p-value (references pooled, empirical null from the same map)",
+         _fmt(alert.lstt_p, ".3g")),
         *([("Decision", alert.decision)] if alert.decision else []),
         ("Max |cumulative LOS displacement|", f"{alert.cumulative_max_m * 100:.1f} cm"),
         ("Probability peak", peak),

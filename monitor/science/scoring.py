@@ -9,16 +9,18 @@ Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
    the target disc**; ``p_fused_frame`` is the fused maximum over the frame; the peak is
    the fused maximum within the disc. ``flag = p_fused > flag_threshold`` (0.5,
    Anantrasirichai et al. 2019a).
-2. **LSTT.** The target disc against every reference region, intersection-union p-value
-   (:func:`~monitor.science.lstt_regions.lstt_regions`), with a generator seeded by
-   ``(lstt_seed, epoch ordinal)`` (:meth:`ScoringParams.lstt_rng`, the one seed rule), so
-   an epoch's p-value does not depend on which other epochs are scored or in which poll.
-   The samples are first thinned at 3.5 correlation lengths; when a region then holds too
-   few samples (small frames, long turbulence: a 3 km disc on real 100 m pixels), the step
-   is reduced so that the smallest region gives about ``lstt_min_samples`` samples.
-   Neighbouring samples are then correlated and the p-value is optimistic, which the alert
-   policy's ``cnn_and_lstt`` rule tempers. When even that cannot run, the LSTT fields are
-   None and ``lstt_error`` says why.
+2. **LSTT.** The target disc against the pooled reference regions, with the p-value
+   from an empirical null drawn from the same map
+   (:func:`~monitor.science.lstt_null.lstt_null`: samples on a fixed grid of about 100
+   points in the disc, the statistic recomputed for ``lstt_permutations`` windows of the
+   disc's shape on stable ground), so that the spatial correlation of the map is in the
+   null instead of being thinned away (a 3 km disc on a 20 km real clip keeps its
+   samples). The generator is seeded by ``(lstt_seed, epoch ordinal)``
+   (:meth:`ScoringParams.lstt_rng`, the one seed rule), so an epoch's p-value does not
+   depend on which other epochs are scored or in which poll. Per-reference p-values on the
+   same null are recorded beside it. When the test cannot run (an incoherent target, no
+   room on the frame for the null windows), the LSTT fields are None and ``lstt_error``
+   says why.
 3. **Second look.** When the raw scores call for it (the caller's rule: the watch's is "the
    step qualifies for an alert level"), the map is corrected for stratified delay by the
    sources given, in order (the archive's weather-model delays, then the band-filtered
@@ -27,13 +29,12 @@ Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
    next is tried; when none works the raw scores decide (method ``none``).
 
 Sources: Anantrasirichai et al. (2019a, 2019b) for patch scoring, multi-gain fusion and
-correcting only the positives; Sugiyama et al. (2011) for the LSTT; Berger (1982) for
-the intersection-union rule.
+correcting only the positives; Sugiyama et al. (2011) for the LSTT; its empirical null
+from windows of the same map is :mod:`monitor.science.lstt_null`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -50,11 +51,8 @@ from monitor.science.detect.detector import Detector
 from monitor.science.detect.fusion import CnnDetector
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
-from monitor.science.lstt_regions import RegionTest, lstt_regions
+from monitor.science.lstt_null import NullTest, lstt_null
 from monitor.science.second_look_settings import SecondLookSettings
-
-#: Samples wanted from the smallest region when the default LSTT step is too coarse.
-LSTT_MIN_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,7 @@ class ScoringParams:
         flag_threshold: Flag threshold on the target's fused P.
         coherence_threshold: Coherence at or below which a pixel is incoherent (recorded).
         lstt_seed: Seed of the per-epoch LSTT generators (rule 2).
-        lstt_permutations: LSTT permutations.
-        lstt_min_samples: Samples wanted from the smallest region in the fallback step.
+        lstt_permutations: Null windows of the LSTT (at least 19).
         detector_method: Inference path of the CNN (``auto``, ``dense``, ``sliding``).
     """
 
@@ -78,7 +75,6 @@ class ScoringParams:
     coherence_threshold: float
     lstt_seed: int = 0
     lstt_permutations: int = DEFAULT_PERMUTATIONS
-    lstt_min_samples: int = LSTT_MIN_SAMPLES
     detector_method: str = "auto"
 
     def lstt_rng(self, epoch: date) -> np.random.Generator:
@@ -141,7 +137,7 @@ class MapScore:
         flag: ``p_fused > flag_threshold``.
         peak_row, peak_col: Pixel of the fused maximum within the disc (row 0 = north).
         peak_lon, peak_lat: Its centre, degrees.
-        lstt: The LSTT against the references (None when it could not run).
+        lstt: The LSTT against the pooled references (None when it could not run).
         lstt_error: Why it could not run (None when it ran).
         prob_map: Fused probability map ``(ny, nx)`` float32.
     """
@@ -154,18 +150,18 @@ class MapScore:
     peak_col: int
     peak_lon: float
     peak_lat: float
-    lstt: RegionTest | None
+    lstt: NullTest | None
     lstt_error: str | None
     prob_map: NDArray[np.float32]
 
     @property
     def lstt_p(self) -> float | None:
-        """Intersection-union LSTT p-value (largest per-reference p)."""
+        """LSTT p-value from the map's empirical null (references pooled)."""
         return None if self.lstt is None else float(self.lstt.p_value)
 
     @property
     def lstt_pe(self) -> float | None:
-        """Smallest per-reference Pearson divergence."""
+        """Pearson divergence of the target against the pooled references."""
         return None if self.lstt is None else float(self.lstt.pe)
 
     @property
@@ -175,11 +171,13 @@ class MapScore:
 
     @property
     def lstt_by_reference(self) -> dict[str, dict[str, float]]:
-        """``{"reference k": {"p": p, "pe": pe}}``."""
+        """``{"reference k": {"p": p, "pe": pe}}``: each reference alone against the same
+        null windows (k counts from 1 in the order of ``Regions.references``; a reference
+        without two valid samples is left out)."""
         if self.lstt is None:
             return {}
-        return {f"reference {k}": {"p": float(r.p_value), "pe": float(r.pe)}
-                for k, r in enumerate(self.lstt.per_reference, 1)}
+        return {f"reference {r.index + 1}": {"p": float(r.p_value), "pe": float(r.pe)}
+                for r in self.lstt.per_reference}
 
 
 def cumulative_max_m(image: NDArray[np.floating], target_mask: NDArray[np.bool_]
@@ -192,25 +190,16 @@ def cumulative_max_m(image: NDArray[np.floating], target_mask: NDArray[np.bool_]
 
 
 def run_lstt(image: NDArray[np.float32], regions: Regions, epoch: date,
-             params: ScoringParams) -> tuple[RegionTest | None, str | None]:
+             params: ScoringParams) -> tuple[NullTest | None, str | None]:
     """The LSTT of rule 2 and, when it cannot run, why."""
     if not regions.references:
         return None, "no reference region"
-
-    def run(spacing_px: int | None) -> RegionTest:
-        return lstt_regions(image, regions.target_mask, list(regions.references),
-                            spacing_px=spacing_px, rng=params.lstt_rng(epoch),
-                            n_permutations=params.lstt_permutations)
     try:
-        return run(None), None
+        return lstt_null(image, regions.target_mask, list(regions.references),
+                         rng=params.lstt_rng(epoch),
+                         n_null=params.lstt_permutations), None
     except InputError as exc:
-        first = str(exc)
-    smallest = min(int(r.sum()) for r in (regions.target_mask, *regions.references))
-    step = max(1, int(math.sqrt(smallest / params.lstt_min_samples)))
-    try:
-        return run(step), None
-    except InputError as exc:
-        return None, f"{first}; at a {step} px step: {exc}"
+        return None, str(exc)
 
 
 def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,

@@ -25,11 +25,13 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
 4. **score**: the cumulative image of each new epoch is scored with the CNN over the frame
    (:func:`~monitor.science.detect.fusion.detect_displacement`); ``p_fused`` and
    ``p_by_gain`` are the maxima within the target disc, the peak is the fused maximum
-   within the disc; LSTT of the target disc against each reference region (intersection-
-   union p-value), seeded by the epoch so it does not depend on which epochs a poll
-   scores. The first epoch of a chain is recorded but not scored (its cumulative map is
-   zero by definition). Scores carry the model's SHA-256, the code version and the
-   parameters.
+   within the disc; LSTT of the target disc against the pooled reference regions, its
+   p-value from an empirical null of windows of the same map
+   (:mod:`monitor.science.lstt_null`), seeded by the epoch so it does not depend on which
+   epochs a poll scores; the bell amplitude and step the time-series rule reads
+   (:mod:`monitor.science.series_signal`, stored as ``signal``). The first epoch of a
+   chain is recorded but not scored (its cumulative map is zero by definition). Scores
+   carry the model's SHA-256, the code version and the parameters.
 5. **alert**: the policy (:func:`~monitor.notify.policy.evaluate`) runs over all stored
    scores of the target; each step that raises a level becomes an alert (unique per target,
    epoch and kind, so recomputing it is harmless) with its quicklook PNG and one queued
