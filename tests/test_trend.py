@@ -123,8 +123,8 @@ def test_policy_alerts_a_slow_uplift_once_and_keeps_the_level() -> None:
 def test_fast_path_alerts_a_step_at_its_first_epoch() -> None:
     values = [0.0] * 30
     scores = _scores(values, steps={15: 0.08})
-    scores[15:] = [StepScore(s.epoch, 0.99, 0.01, s.bell_m, s.step_m, s.series)
-                   for s in scores[15:]]
+    scores[15:] = [StepScore(s.epoch, 0.99, 0.01, s.bell_m, s.step_m, s.series,
+                             0.01 if i == 0 else 0.6) for i, s in enumerate(scores[15:])]
     steps = evaluate(scores, AlertSettings())
     raised = [s for s in steps if s.raised is not None]
     assert [s.epoch for s in raised] == [EPOCHS[15]] and raised[0].fast
@@ -151,3 +151,14 @@ def test_known_change_record_and_describe() -> None:
     c = Change(EPOCHS[3], "ramp", 0.085, 6.2, 0.01)
     assert "+8.5 cm/yr since 2024-02-11" in c.describe()
     assert c.record()["shape"] == "ramp"
+
+
+def test_fast_path_needs_the_step_itself_to_differ() -> None:
+    # P and the cumulative map's LSTT say "deformation", the step is 8 cm, but the LSTT of
+    # the newest interferogram alone does not reject (or was not measured): no fast path.
+    for step_p in (0.5, None):
+        scores = [StepScore(EPOCHS[i], 0.99 if i == 15 else 0.1, 0.01, 0.0,
+                            0.08 if i == 15 else 0.005, "f@2024-01-06",
+                            step_p if i == 15 else 0.7) for i in range(30)]
+        steps = evaluate(scores, AlertSettings())
+        assert not any(s.fast for s in steps)

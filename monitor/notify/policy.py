@@ -12,9 +12,11 @@ Three kinds of evidence, each defined once here:
   changes already known. ``|z| >= trend_z_watch`` qualifies for watch, ``>=
   trend_z_warning`` for warning, and raises at once (the series has already done the
   waiting that ``raise_after`` does for single maps).
-* **The fast path**: an unambiguous step (fused P >= ``fast_p``, LSTT p <= ``fast_lstt_alpha``
-  and the newest interferogram moving the target by >= ``fast_step_m``,
-  :func:`~monitor.science.series_signal.step_size`) raises warning at its first epoch.
+* **The fast path**: an unambiguous step (fused P >= ``fast_p``, the newest interferogram
+  moving the target by >= ``fast_step_m`` (:func:`~monitor.science.series_signal.step_size`)
+  and its own LSTT p-value <= ``fast_lstt_alpha``) raises warning at its first epoch. The
+  LSTT of the increment, not of the cumulative map: the cumulative map also rejects for
+  deformation that was already there.
 
 **Episodes, new against existing** (the distinction of LiCSAlert, Gaddes et al. 2019): a
 change that raised an alert becomes *known* for its frame and segment; the time-series rule
@@ -63,6 +65,7 @@ class StepScore:
         step_m: How much the newest interferogram moved the target (fast path).
         series: Which series the epoch belongs to (frame and chain segment): the
             time-series rule compares epochs of one series only.
+        step_lstt_p: LSTT p-value of the newest interferogram alone (fast path).
     """
 
     epoch: date
@@ -71,6 +74,7 @@ class StepScore:
     bell_m: float | None = None
     step_m: float | None = None
     series: str = ""
+    step_lstt_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,8 @@ def qualifying_level(score: StepScore, settings: AlertSettings) -> AlertLevel:
 def is_fast(score: StepScore, settings: AlertSettings) -> bool:
     """The fast path: an unambiguous step (module docstring)."""
     return (score.p_fused is not None and score.p_fused >= settings.fast_p
-            and score.lstt_p is not None and score.lstt_p <= settings.fast_lstt_alpha
+            and score.step_lstt_p is not None
+            and score.step_lstt_p <= settings.fast_lstt_alpha
             and score.step_m is not None and score.step_m >= settings.fast_step_m)
 
 
@@ -225,7 +230,7 @@ def step(state: PolicyState, score: StepScore, settings: AlertSettings
         new_episode = state.level > AlertLevel.NONE and not confirms
         level = raised = max(state.level, new_evidence, by_runs)
         why = ("unambiguous step (fast path): P "
-               f"{score.p_fused:.3f}, LSTT p {score.lstt_p:.3g}, "
+               f"{score.p_fused:.3f}, LSTT p of the step {score.step_lstt_p:.3g}, "
                f"{(score.step_m or 0.0) * 100:.1f} cm in the newest interferogram"
                if fast and by_trend == AlertLevel.NONE else
                f"the series shows {found.describe()}")

@@ -17,7 +17,8 @@ shakes:
   ``|increment - median(increment)|`` over the valid target pixels. A dyke or a sill
   opening in one interval is a step of centimetres whatever its pattern (the Erta Ale dyke
   of January 2017 is two lobes of +/-14 cm whose bell amplitude is about 0); it is what
-  the fast path asks for beside the CNN and the LSTT.
+  the fast path asks for beside the CNN and the LSTT of the increment itself
+  (``step_lstt_p``, computed by the caller with the watch's LSTT).
 
 Measured on the real Erta Ale archive (Sentinel-1 track 014A, LiCSBAS increments
 2014-2023, target disc 3 km; :doc:`docs/detection_series.md`): on quiet epochs the bell
@@ -67,14 +68,20 @@ class TargetSignal:
             the satellite).
         step_m: 95th percentile of |increment - median| over the target, metres (None
             for the first epoch of a chain, which has no increment).
+        step_lstt_p: The LSTT p-value of the increment itself (the newest interferogram,
+            target against the references; None when not measured). The cumulative map's
+            LSTT also rejects for deformation that is already there; the fast path asks
+            whether the *step* is unambiguous.
     """
 
     bell_m: float | None
     step_m: float | None
+    step_lstt_p: float | None = None
 
     def record(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"bell_m": self.bell_m, "step_m": self.step_m}
+        return {"bell_m": self.bell_m, "step_m": self.step_m,
+                "step_lstt_p": self.step_lstt_p}
 
 
 def _bell_design(grid: FrameGrid, centre_rc: tuple[float, float], radius_m: float

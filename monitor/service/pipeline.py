@@ -225,7 +225,7 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                               settings=ctx.settings, alerts=alert_settings)
     sc, decided = scored.raw, scored.decided
     correction = stored_correction(scored, state.first_epoch)
-    signal = {**epoch_signal(state.image, increment, regions).record(),
+    signal = {**epoch_signal(state.image, increment, regions, epoch, params).record(),
               "series": series_key(frame, state.first_epoch)}
     if scored.look is not None:
         _log_second_look(target, frame, epoch, sc, scored.look)
@@ -476,7 +476,8 @@ def policy_input(score: Score) -> StepScore:
     """What the policy reads of a stored score (its deciding scores and its signal)."""
     signal = score.signal or {}
     return StepScore(score.epoch, score.decision_p_fused, score.decision_lstt_p,
-                     signal.get("bell_m"), signal.get("step_m"), str(signal.get("series", "")))
+                     signal.get("bell_m"), signal.get("step_m"), str(signal.get("series", "")),
+                     signal.get("step_lstt_p"))
 
 
 def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,

@@ -22,6 +22,7 @@ makes its inputs from the configuration, once for every caller (the watch's ``po
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -40,6 +41,7 @@ from monitor.science.scoring import (
     MapScore,
     Regions,
     ScoringParams,
+    run_lstt,
     score_epoch,
 )
 from monitor.science.series_signal import TargetSignal, target_signal
@@ -169,14 +171,21 @@ def stored_correction(score: EpochScore, span_start: date) -> ScoreCorrection | 
 
 
 def epoch_signal(image: NDArray[np.floating], increment: NDArray[np.floating] | None,
-                 regions: Regions) -> TargetSignal:
+                 regions: Regions, epoch: date | None = None,
+                 params: ScoringParams | None = None) -> TargetSignal:
     """The bell amplitude of the cumulative map and the step of the newest interferogram
-    (``increment``; None when it is not at hand) over the target."""
+    (``increment``; None when it is not at hand) over the target, and, given the epoch and
+    the scoring parameters, the watch's LSTT of the increment (``step_lstt_p``, seeded by
+    the epoch like the map's, :func:`~monitor.science.scoring.run_lstt`)."""
     centre = regions.grid.centre_rc(regions.target.lon, regions.target.lat)
     if centre is None:  # frame_regions has already refused such a target
         raise InputError(f"target {regions.target} lies outside the frame")
-    return target_signal(image, increment, regions.grid, regions.target_mask, centre,
-                         regions.target.radius_km * 1000.0)
+    signal = target_signal(image, increment, regions.grid, regions.target_mask, centre,
+                           regions.target.radius_km * 1000.0)
+    if increment is None or epoch is None or params is None:
+        return signal
+    test, _ = run_lstt(np.asarray(increment, np.float32), regions, epoch, params)
+    return replace(signal, step_lstt_p=None if test is None else float(test.p_value))
 
 
 def series_key(frame: str, segment_start: date) -> str:

@@ -202,7 +202,8 @@ class SeriesEpoch:
         return StepScore(self.epoch, None if d is None else d.p_fused,
                          None if d is None else d.lstt_p,
                          None if sig is None else sig.bell_m,
-                         None if sig is None else sig.step_m, self.series)
+                         None if sig is None else sig.step_m, self.series,
+                         None if sig is None else sig.step_lstt_p)
 
     @property
     def scored(self) -> bool:
@@ -241,6 +242,7 @@ class SeriesEpoch:
             "correction": None if correction is None else dict(correction.details),
             "bell_m": None if self.signal is None else self.signal.bell_m,
             "step_m": None if self.signal is None else self.signal.step_m,
+            "step_lstt_p": None if self.signal is None else self.signal.step_lstt_p,
         })
         return out
 
@@ -291,7 +293,7 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector
     previous = series.epochs[k - 1] if k > 0 else None
     increment = None if previous is None or _segment_start(series, previous) != start \
         else field - prepared.maps[k - 1]
-    signal = epoch_signal(field, increment, prepared.regions)
+    signal = epoch_signal(field, increment, prepared.regions, epoch, params)
     return SeriesEpoch(epoch, start, None, cum_max, n_valid, support_min, scored,
                        level.name.lower(), signal,
                        series_key(prepared.products.layout.frame, start))
