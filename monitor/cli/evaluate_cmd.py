@@ -35,6 +35,11 @@ Mogi source at each of ``--amplitudes-cm`` (peak |LOS|): AUC injected vs quiet, 
 2 cm and up, recall per amplitude. With ``--out``, writes ``detection_real.json``, ``.md``
 and ``.png``.
 
+``series``: detection delay against false alerts per volcano-year through the watch's
+alert policy, on synthetic daisy chains with known onsets (a curve over the time-series
+rule's threshold) or on a real frame with known events (``--archive``); see
+``insar-monitor evaluate series --help``.
+
 Several models: ``--model A.pt --model B.pt`` or ``--compare A.pt B.pt``; every image is
 drawn once and scored by each. Without a model, the packaged weights of ``--arch``.
 """
@@ -46,6 +51,7 @@ from dataclasses import fields
 from typing import Any
 
 from monitor.cli.detector_options import add_second_look_radius, gains_arg
+from monitor.cli.evaluate_series_cmd import register_series
 from monitor.cli.help_text import description_from
 from monitor.science.detect.names import (
     ARCHITECTURE_NAMES,
@@ -116,7 +122,7 @@ def _common(parser: argparse.ArgumentParser, default_seed: int) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate threshold``, ``roc``, ``atmosphere`` and ``real``."""
+    """Add ``evaluate threshold``, ``roc``, ``atmosphere``, ``real`` and ``series``."""
     parser = subparsers.add_parser(
         "evaluate", help="detection thresholds (Anantrasirichai et al. 2019b) and ROC of detectors",
         description=description_from(__doc__),
@@ -239,6 +245,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     real.add_argument("--no-raw-fusion", dest="raw_fusion", action="store_false",
                       help="do not score calibrated models a second time uncalibrated")
     real.set_defaults(func=run_real)
+
+    register_series(sub)
 
 
 def _options(cls: type[Any], args: argparse.Namespace) -> Any:

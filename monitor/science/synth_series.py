@@ -11,7 +11,9 @@ between ``t1`` and ``t2`` holds
 so atmosphere does not accumulate along a daisy chain while deformation does. The
 deformation ``D(t)`` is a fixed source shape (a Mogi source by default) whose amplitude is
 zero before ``onset`` and grows linearly after it, so that the peak LOS displacement rate
-is ``rate_m_per_yr``.
+is ``rate_m_per_yr``; an optional ``step_m`` adds a step of that peak LOS displacement
+between ``onset`` and the next acquisition (a sill or a dyke opening within one revisit
+interval), so that ``rate_m_per_yr=0`` with ``step_m`` set is a pure one-interval step.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class SeriesScenario:
         coherence_threshold: Coherence at or below which pixels are NaN (as in the Taal
             application of Sugiyama et al. 2011).
         decorrelate: Draw coherence maps with incoherent areas (else all coherent).
+        step_m: Peak LOS displacement added at once after ``onset``, metres (0: none;
+            negative for subsidence); the first acquisition after ``onset`` carries all
+            of it, on top of the rate.
     """
 
     start: date = date(2024, 1, 6)
@@ -69,6 +74,7 @@ class SeriesScenario:
     stratified_strength: str = "weak"
     coherence_threshold: float = 0.1
     decorrelate: bool = True
+    step_m: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_epochs < 2:
@@ -77,6 +83,10 @@ class SeriesScenario:
             raise InputError(f"series: interval_days must be >= 1, got {self.interval_days}")
         if not math.isfinite(self.rate_m_per_yr):
             raise InputError(f"series: rate_m_per_yr must be finite, got {self.rate_m_per_yr}")
+        if not math.isfinite(self.step_m):
+            raise InputError(f"series: step_m must be finite, got {self.step_m}")
+        if self.step_m != 0.0 and self.onset is None:
+            raise InputError(f"series: step_m ({self.step_m} m) needs an onset")
         if not self.source_depth_m > 0:
             raise InputError(f"series: source_depth_m must be positive, got "
                              f"{self.source_depth_m}")
@@ -96,7 +106,7 @@ class SeriesScenario:
         """Peak LOS deformation (metres) accumulated by ``epoch`` since ``onset``."""
         if self.onset is None or epoch <= self.onset:
             return 0.0
-        return self.rate_m_per_yr * (epoch - self.onset).days / DAYS_PER_YEAR
+        return self.step_m + self.rate_m_per_yr * (epoch - self.onset).days / DAYS_PER_YEAR
 
 
 @dataclass(frozen=True)
