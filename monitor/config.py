@@ -158,16 +158,21 @@ class AlertSettings(_Section):
     clear_after: int = Field(3, ge=1)
     #: Time-series rule (:mod:`monitor.science.trend`): |z| of the best new change of the
     #: series at or above which a step counts for ``watch`` (raised at once) ...
-    trend_z_watch: float = Field(5.0, gt=0, allow_inf_nan=False)
-    #: ... and for ``warning``. Both set from the false alerts per volcano-year measured
-    #: by ``insar-monitor evaluate series`` (docs/detection_series.md).
+    trend_z_watch: float = Field(4.0, gt=0, allow_inf_nan=False)
+    #: ... and for ``warning``. Both, with ``trend_min_epochs`` and
+    #: ``trend_confirm_epochs``, set from the false alerts per volcano-year against the
+    #: delays measured by ``insar-monitor evaluate series`` (docs/detection_series.md).
     trend_z_warning: float = Field(7.0, gt=0, allow_inf_nan=False)
     #: Candidate onsets among the last this many epochs of a series.
     trend_window_epochs: int = Field(15, ge=1)
     #: Epochs of a series the fit uses (the newest).
     trend_history_epochs: int = Field(60, ge=4)
     #: Fewest epochs of a series before the time-series rule speaks.
-    trend_min_epochs: int = Field(10, ge=4)
+    trend_min_epochs: int = Field(15, ge=4)
+    #: Consecutive epochs of a series whose best new change must reach the threshold
+    #: before the time-series rule qualifies (2: an outlier of one date's atmosphere is
+    #: not a change until the next epoch confirms it).
+    trend_confirm_epochs: int = Field(2, ge=1)
     #: Fast path: fused P at or above this ...
     fast_p: float = Field(0.95, gt=0, lt=1)
     #: ... with the LSTT p-value of the newest interferogram alone at or below this ...

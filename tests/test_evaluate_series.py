@@ -83,18 +83,24 @@ def _epochs(case: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_synthetic_curve_time_series_rule_alone(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Series of 16 epochs: the time-series rule may speak from the 8th (default 15).
+    config = tmp_path / "short.toml"
+    config.write_text("[alerts]\ntrend_min_epochs = 8\n", encoding="utf-8")
     assert _series(*TINY, "--no-cnn", "--dems", "campi_flegrei,taal", "--rates", "8.5",
-                   "--steps", "10", "--seeds", "2", "--z-sweep", "4,6",
-                   "--out-dir", str(tmp_path)) == 0
+                   "--steps", "10", "--seeds", "2", "--z-sweep", "3,6",
+                   "--config", str(config), "--out-dir", str(tmp_path)) == 0
     out = capsys.readouterr().out
-    assert "operating point: trend_z_watch 5" in out and "time-series rule alone" in out
+    assert f"operating point: trend_z_watch {AlertSettings().trend_z_watch:g}" in out
+    assert "time-series rule alone" in out
     report = _report(tmp_path / "detection_series_synthetic.json")
     assert (tmp_path / "detection_series_curve.png").stat().st_size > 0
     md = (tmp_path / "detection_series_synthetic.md").read_text()
     assert "detection_series_curve.png" in md and "(operating point)" in md
     assert report["model"] is None and report["seeds"] == [0, 1]
-    assert [p["z_watch"] for p in report["curve"]] == [4.0, 5.0, 6.0]
-    assert [p["operating_point"] for p in report["curve"]] == [False, True, False]
+    z = AlertSettings().trend_z_watch
+    assert [p["z_watch"] for p in report["curve"]] == sorted({3.0, 6.0, z})
+    assert [p["operating_point"] for p in report["curve"]] == [
+        v == z for v in sorted({3.0, 6.0, z})]
     cases = report["cases"]
     assert len(cases) == 6 and {c["dem"] for c in cases} == {"campi_flegrei", "taal"}
     years = {"quiet": 0.0, "pre_onset": 0.0}
@@ -222,7 +228,8 @@ def test_real_crop_with_an_event(tmp_path: Path, capsys: pytest.CaptureFixture[s
     # The baseline never uses the time-series rule or the fast path.
     base = report["single_map_rule"]
     assert all(not a["fast"] and "consecutive" in a["reason"] for a in base["alerts"])
-    assert [p["z_watch"] for p in report["sweep"]] == [3.0, 5.0, 8.0]
+    assert [p["z_watch"] for p in report["sweep"]] == sorted(
+        {3.0, 8.0, AlertSettings().trend_z_watch})
     assert [p["operating_point"] for p in report["sweep"]] == [False, True, False]
     assert report["sweep"][1]["false_alerts"] == op["false_alerts"]
 

@@ -90,6 +90,8 @@ class PolicyState:
         known: Per series, the changes that raised alerts (episodes).
         alerted: Per series, the highest level alerted on it.
         level_since: The epoch the current level (above NONE) was first raised at.
+        trend_runs: Per series, consecutive epochs whose best new change reached
+            ``trend_z_watch``.
     """
 
     level: AlertLevel = AlertLevel.NONE
@@ -99,6 +101,7 @@ class PolicyState:
     known: dict[str, tuple[Change, ...]] = field(default_factory=dict)
     alerted: dict[str, AlertLevel] = field(default_factory=dict)
     level_since: date | None = None
+    trend_runs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,12 @@ def step(state: PolicyState, score: StepScore, settings: AlertSettings
     # Persistence keeps a level, never raises one above what was alerted on the series.
     persists = min(persists, state.alerted.get(score.series, AlertLevel.NONE))
     by_trend = trend_level(change, settings)
+    trend_runs = dict(state.trend_runs)
+    if score.bell_m is not None:
+        trend_runs[score.series] = (trend_runs.get(score.series, 0) + 1
+                                    if by_trend > AlertLevel.NONE else 0)
+        if trend_runs[score.series] < settings.trend_confirm_epochs:
+            by_trend = AlertLevel.NONE
     fast = is_fast(score, settings)
     q = max(single, by_trend, persists, AlertLevel.WARNING if fast else AlertLevel.NONE)
     runs = tuple((n + 1) if q >= lvl and lvl > AlertLevel.NONE else 0
@@ -257,7 +266,9 @@ def step(state: PolicyState, score: StepScore, settings: AlertSettings
         alerted[score.series] = max(before, raised)
     since = None if level == AlertLevel.NONE else (
         state.level_since if state.level > AlertLevel.NONE else score.epoch)
-    new = PolicyState(level, runs, quiet, points, known, alerted, since)
+    if found is not None:
+        trend_runs[score.series] = 0
+    new = PolicyState(level, runs, quiet, points, known, alerted, since, trend_runs)
     return new, PolicyStep(score.epoch, q, level, raised, cleared, reason, change, fast,
                            new_episode)
 
