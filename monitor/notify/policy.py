@@ -9,9 +9,10 @@ Three kinds of evidence, each defined once here:
 * **The time-series rule** (:mod:`monitor.science.trend`): the epoch judged with the
   epochs before it of the same frame and chain segment: the most significant new change
   (a ramp or a step of the bell amplitude, :mod:`monitor.science.series_signal`) beyond the
-  changes already known. ``|z| >= trend_z_watch`` qualifies for watch, ``>=
-  trend_z_warning`` for warning, and raises at once (the series has already done the
-  waiting that ``raise_after`` does for single maps).
+  changes already known. When ``trend_confirm_epochs`` consecutive epochs of the series
+  reach ``|z| >= trend_z_watch`` the epoch qualifies for watch (``>= trend_z_warning``:
+  warning) and the level is raised at once, without ``raise_after`` (the confirmation is
+  the series' own: one date's atmosphere is not a change until the next epoch agrees).
 * **The fast path**: an unambiguous step (fused P >= ``fast_p``, the newest interferogram
   moving the target by >= ``fast_step_m`` (:func:`~monitor.science.series_signal.step_size`)
   and its own LSTT p-value <= ``fast_lstt_alpha``) raises warning at its first epoch. The
