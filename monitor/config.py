@@ -158,7 +158,7 @@ class AlertSettings(_Section):
     clear_after: int = Field(3, ge=1)
     #: Time-series rule (:mod:`monitor.science.trend`): |z| of the best new change of the
     #: series at or above which a step counts for ``watch`` (raised at once) ...
-    trend_z_watch: float = Field(4.0, gt=0, allow_inf_nan=False)
+    trend_z_watch: float = Field(4.5, gt=0, allow_inf_nan=False)
     #: ... and for ``warning``. Both, with ``trend_min_epochs`` and
     #: ``trend_confirm_epochs``, set from the false alerts per volcano-year against the
     #: delays measured by ``insar-monitor evaluate series`` (docs/detection_series.md).
@@ -171,7 +171,8 @@ class AlertSettings(_Section):
     trend_min_epochs: int = Field(15, ge=4)
     #: Consecutive epochs of a series whose best new change must reach the threshold
     #: before the time-series rule qualifies (2: an outlier of one date's atmosphere is
-    #: not a change until the next epoch confirms it).
+    #: not a change until the next epoch confirms it; a change at ``trend_z_warning`` or
+    #: more needs no confirmation).
     trend_confirm_epochs: int = Field(2, ge=1)
     #: Fast path: fused P at or above this ...
     fast_p: float = Field(0.95, gt=0, lt=1)

@@ -138,7 +138,7 @@ def test_synthetic_curve_time_series_rule_alone(tmp_path: Path,
     assert groups["step"]["n"] == 2 and groups["step"]["without_target"] == sum(
         not c["scored_epochs"] for c in cases if c["kind"] == "step")
     # A lower threshold never alerts less before the onset.
-    low = next(p for p in report["curve"] if p["z_watch"] == 4.0)
+    low = next(p for p in report["curve"] if p["z_watch"] == 3.0)
     assert low["false_alerts"]["all"]["alerts"] >= fa["all"]["alerts"]
 
 

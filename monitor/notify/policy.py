@@ -12,7 +12,10 @@ Three kinds of evidence, each defined once here:
   changes already known. When ``trend_confirm_epochs`` consecutive epochs of the series
   reach ``|z| >= trend_z_watch`` the epoch qualifies for watch (``>= trend_z_warning``:
   warning) and the level is raised at once, without ``raise_after`` (the confirmation is
-  the series' own: one date's atmosphere is not a change until the next epoch agrees).
+  the series' own: one date's atmosphere is not a change until the next epoch agrees). A
+  change at ``trend_z_warning`` or more needs no confirmation: a broad uplift of
+  centimetres in one interval is alerted at its first acquisition even when the CNN,
+  which sees fringes, does not call it (the fast path's P).
 * **The fast path**: an unambiguous step (fused P >= ``fast_p``, the newest interferogram
   moving the target by >= ``fast_step_m`` (:func:`~monitor.science.series_signal.step_size`)
   and its own LSTT p-value <= ``fast_lstt_alpha``) raises warning at its first epoch. The
@@ -212,7 +215,8 @@ def step(state: PolicyState, score: StepScore, settings: AlertSettings
     if score.bell_m is not None:
         trend_runs[score.series] = (trend_runs.get(score.series, 0) + 1
                                     if by_trend > AlertLevel.NONE else 0)
-        if trend_runs[score.series] < settings.trend_confirm_epochs:
+        if trend_runs[score.series] < settings.trend_confirm_epochs \
+                and by_trend < AlertLevel.WARNING:
             by_trend = AlertLevel.NONE
     fast = is_fast(score, settings)
     q = max(single, by_trend, persists, AlertLevel.WARNING if fast else AlertLevel.NONE)
