@@ -69,10 +69,11 @@ class TrendSettings:
         window_epochs: Candidate onsets among the last this many epochs.
         history_epochs: Epochs of the segment used for the fit (the newest ones).
         min_epochs: Fewest epochs of the segment before a score is given.
-        min_support: Fewest epochs that must carry a candidate change (2: one epoch
-            alone, whatever its size, is an outlier of one date's atmosphere until the next
-            epoch confirms it; an unambiguous one-epoch step is the fast path's, in
-            :mod:`monitor.notify.policy`).
+        min_support: Fewest epochs that must carry a candidate change (non-zero
+            regressor). With 2, a step needs two epochs, but a ramp starting at the
+            previous epoch is non-zero at both while an outlier of the newest date alone can
+            still dominate it; the policy therefore also asks ``trend_confirm_epochs``
+            consecutive epochs (:mod:`monitor.notify.policy`).
     """
 
     window_epochs: int = 15
