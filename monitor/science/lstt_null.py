@@ -77,6 +77,7 @@ from monitor.science.lstt import (
     _select,
     _sq_distances,
 )
+from monitor.science.lstt_regions import _check_mask, _valid_field
 
 #: Grid points wanted in the target when the step is not given.
 DEFAULT_TARGET_SAMPLES = 100
@@ -161,23 +162,6 @@ class NullTest:
         """Median, 95th and 99th percentiles of the null statistics."""
         q = np.quantile(self.null_pe, [0.5, 0.95, 0.99])
         return {"0.5": float(q[0]), "0.95": float(q[1]), "0.99": float(q[2])}
-
-
-def _field(field: ArrayLike) -> Float64Array:
-    arr = np.asarray(field, dtype=np.float64)
-    if arr.ndim != 2 or arr.size == 0:
-        raise InputError(f"field: expected a non-empty 2-D (ny, nx) array, got {arr.shape}")
-    return arr
-
-
-def _mask(mask: ArrayLike, shape: tuple[int, ...], name: str) -> NDArray[np.bool_]:
-    m = np.asarray(mask)
-    if m.dtype != np.bool_ or m.shape != shape:
-        raise InputError(f"{name}: expected a boolean mask of the field's shape {shape}, got "
-                         f"dtype {m.dtype} shape {m.shape}")
-    if not m.any():
-        raise InputError(f"{name}: the region is empty (no pixel selected)")
-    return m
 
 
 def _check_params(n_null: int, margin_radii: float, min_window_fraction: float,
@@ -265,11 +249,12 @@ def lstt_null(field: ArrayLike, target_mask: ArrayLike, reference_masks: Sequenc
             target or the references (all NaN); fewer than :data:`MIN_NULL_WINDOWS` null
             windows fit on the map.
     """
-    arr = _field(field)
-    target = _mask(target_mask, arr.shape, "target_mask")
+    arr = _valid_field(field)
+    target = _check_mask(target_mask, arr.shape, "target_mask")
     if len(reference_masks) == 0:
         raise InputError("reference_masks: need at least one reference region")
-    refs = [_mask(m, arr.shape, f"reference_masks[{k}]") for k, m in enumerate(reference_masks)]
+    refs = [_check_mask(m, arr.shape, f"reference_masks[{k}]")
+            for k, m in enumerate(reference_masks)]
     for k, ref in enumerate(refs):
         if (ref & target).any():
             raise InputError(f"reference_masks[{k}]: overlaps the target region; references "
