@@ -410,3 +410,31 @@ def test_delivery_failures_back_off_or_give_up(tmp_path: Path, staging: Path,
                           notifier=EmailNotifier(settings.email.sender, permanent))
     assert (last.failed, last.given_up, last.outbox_depth) == (n, n, 0)
     assert emails(settings) == []
+
+
+def test_target_status_reads_what_the_poll_decided(tmp_path: Path, staging: Path,
+                                                   model: LoadedModel) -> None:
+    """One definition of "where a target stands" (metrics at start, status page, feeds):
+    its level is the level of the poll's last policy step, its frames carry the newest
+    ingested acquisition and newest score, and its alerts are the store's."""
+    from monitor.service.target_status import target_status, watch_status
+
+    settings, ctx, _ = make_world(tmp_path, staging, model)
+    report = poll_target(ctx, settings.target("synth1"), NOW)
+    status = target_status(ctx.store, settings, settings.target("synth1"))
+    assert status.level == max(AlertLevel(a.level) for a in ctx.store.list_alerts("synth1"))
+    assert status.level_since is not None and status.level_since > ONSET
+    assert len(status.history) == len(status.steps) == report.scored
+    assert status.latest is not None and status.latest.epoch == report.epochs[-1].epoch
+    assert status.latest.frame == FRAME1 and status.latest.p_raw == report.epochs[-1].p_fused
+    (frame,) = status.frames
+    assert frame.frame == FRAME1 and frame.newest_epoch == report.epochs[-1].epoch
+    assert frame.latest == status.latest and frame.ingested_at == NOW
+    newest = report.epochs[-1].epoch
+    assert frame.lag_s(NOW) == (NOW - datetime(newest.year, newest.month, newest.day,
+                                               tzinfo=UTC)).total_seconds()
+    assert status.unacknowledged == len(ctx.store.list_alerts("synth1"))
+    quiet = watch_status(ctx.store, settings)[1]  # synth2: never polled
+    assert quiet.target.id == "synth2" and quiet.level == AlertLevel.NONE
+    assert quiet.latest is None and quiet.frames[0].newest_epoch is None
+    assert quiet.frames[0].lag_s(NOW) is None

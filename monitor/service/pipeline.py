@@ -93,6 +93,7 @@ from monitor.service.scoring import (
     target_discs,
 )
 from monitor.service.series_files import load_state, save_state, series_path
+from monitor.service.target_status import POLICY_HISTORY, alert_settings_of, policy_input
 from monitor.store import Product, Score
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,6 @@ log = logging.getLogger(__name__)
 #: Alert kind of the deformation policy.
 ALERT_KIND = "deformation"
 #: Scores read back for the policy (all of a target's history in practice).
-POLICY_HISTORY = 100_000
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class _Tally:
 
 
 def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
-    return target.alerts or ctx.settings.alerts
+    return alert_settings_of(ctx.settings, target)
 
 
 def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
@@ -470,14 +470,6 @@ def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,
         log.info(message)
         tally.notes.append(message)
     return union
-
-
-def policy_input(score: Score) -> StepScore:
-    """What the policy reads of a stored score (its deciding scores and its signal)."""
-    signal = score.signal or {}
-    return StepScore(score.epoch, score.decision_p_fused, score.decision_lstt_p,
-                     signal.get("bell_m"), signal.get("step_m"), str(signal.get("series", "")),
-                     signal.get("step_lstt_p"))
 
 
 def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,

@@ -170,6 +170,22 @@ class Store:
                                  f"for target {target_id!r} in the store")
             return row
 
+    def newest_ingested(self, target_id: str) -> dict[str, tuple[date, datetime]]:
+        """Per frame of the target: the latest acquisition date (``date2``) of its ingested
+        products and when that product was ingested (archive lag, status page, metrics)."""
+        with session_scope(self.engine) as s:
+            rows = s.execute(
+                sa.select(Product.frame, Product.date2, Product.ingested_at)
+                .where(Product.target_id == target_id,
+                       Product.status == ProductStatus.INGESTED.value,
+                       Product.ingested_at.is_not(None))
+                .order_by(Product.frame, Product.date2)).all()
+        out: dict[str, tuple[date, datetime]] = {}
+        for frame, date2, ingested_at in rows:
+            if ingested_at is not None:  # filtered above; narrows the type
+                out[frame] = (date2, ingested_at)  # ordered by date2: the last one wins
+        return out
+
     def _product(self, s: Session, product_id: int) -> Product:
         row = s.get(Product, product_id, with_for_update=True)
         if row is None:
