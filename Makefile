@@ -29,17 +29,22 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # System packages the tests use: promtool (Debian's prometheus) lints the metrics
-# exposition. Installed when missing and the machine lets us (root with apt-get); otherwise
-# the test that needs it says it was skipped.
+# exposition; chromium (Debian's) renders the status page headless. Those missing are
+# installed in one apt-get call when the machine lets us (root with apt-get, with an
+# `apt-get update` retry); otherwise the tests that need them say they were skipped.
 system-deps:
-	@command -v promtool >/dev/null 2>&1 || { \
+	@pkgs=""; \
+	command -v promtool >/dev/null 2>&1 || pkgs="$$pkgs prometheus"; \
+	command -v chromium >/dev/null 2>&1 || pkgs="$$pkgs chromium"; \
+	if [ -n "$$pkgs" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing promtool (Debian package prometheus) for the tests"; \
+	    echo "installing Debian packages for the tests:$$pkgs"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	      prometheus >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && \
+	      $$pkgs >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && \
 	      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	      prometheus >/dev/null 2>&1; } || echo "promtool could not be installed"; \
-	  else echo "promtool not found and cannot be installed here"; fi; }
+	      $$pkgs >/dev/null 2>&1; } || echo "could not install:$$pkgs"; \
+	  else echo "not found and cannot be installed here:$$pkgs"; fi; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor tests bench scripts

@@ -327,6 +327,19 @@ class MetricsSettings(_Section):
     port: int = Field(9309, ge=0, lt=65536)
 
 
+class StatusPageSettings(_Section):
+    """The read-only status page the daemon serves (watch list, histories, quicklooks)."""
+
+    enabled: bool = True
+    #: Listen address; 127.0.0.1 keeps the page on this machine (expose it deliberately,
+    #: e.g. behind a reverse proxy that authenticates).
+    host: str = "127.0.0.1"
+    #: TCP port; 0 picks a free one (the daemon logs the URL).
+    port: int = Field(9310, ge=0, lt=65536)
+    #: Seconds between the browser's automatic reloads of a page; 0: no reload.
+    refresh_s: int = Field(300, ge=0)
+
+
 class WatchSettings(_Section):
     """Where the daemon keeps its files."""
 
@@ -353,6 +366,7 @@ class Settings(_Section):
     correction: CorrectionSettings = CorrectionSettings()
     email: EmailSettings = EmailSettings()
     metrics: MetricsSettings = MetricsSettings()
+    status_page: StatusPageSettings = StatusPageSettings()
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
     targets: tuple[TargetSettings, ...] = ()
 

@@ -106,6 +106,8 @@ outbox_dir = "{tmp}/outbox"
 [metrics]
 enabled = {str(metrics).lower()}
 port = 0
+[status_page]
+port = 0
 [archives.local]
 kind = "local"
 root = "{tmp}/archive"

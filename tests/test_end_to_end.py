@@ -219,6 +219,8 @@ timeout_s = 5
 enabled = true
 host = "127.0.0.1"
 port = 0
+[status_page]
+port = 0
 [archives.portal]
 kind = "licsar_http"
 base_url = "http://127.0.0.1:{portal_port}"

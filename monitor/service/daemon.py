@@ -40,7 +40,9 @@ from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
 from monitor.service.outbox import DeliveryReport, deliver_outbox
 from monitor.service.pipeline import PollReport, poll_target
+from monitor.service.status_page import start_status_page
 from monitor.store import Store, make_engine, require_current
+from monitor.web.status_page import StatusPageServer
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ class Daemon:
         self.metrics = WatchMetrics(self.registry)
         self._model_loader = model_loader or _default_model_loader
         self.metrics_server: MetricsServer | None = None
+        self.status_server: StatusPageServer | None = None
         self._ctx: WatchContext | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
@@ -180,19 +183,27 @@ class Daemon:
         return tuple(self.poll_and_deliver(t) for t in self.settings.targets)
 
     def start(self) -> None:
-        """Check the schema, load the model, start the metrics server and the scheduler.
+        """Check the schema, load the model, start the metrics server, the status page and
+        the scheduler.
 
         Raises:
             StoreError: Old schema; nothing is started.
             InputError: Already started.
-            OSError: The metrics port cannot be bound.
+            OSError: The metrics or status page port cannot be bound (nothing is left
+                running).
         """
         if self._scheduler is not None:
             raise InputError("Daemon.start: the daemon is already running; call stop() first")
-        self.prepare()
+        ctx = self.prepare()
         if self.settings.metrics.enabled:
             self.metrics_server = start_metrics_server(
                 self.registry, self.settings.metrics.host, self.settings.metrics.port)
+        if self.settings.status_page.enabled:
+            try:
+                self.status_server = start_status_page(self.settings, ctx.store, self.clock)
+            except OSError:
+                self.stop()
+                raise
         scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
                                         timezone=UTC)
         first = datetime.now(UTC)
@@ -213,6 +224,9 @@ class Daemon:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.shutdown(wait=wait)
+        page, self.status_server = self.status_server, None
+        if page is not None:
+            page.shutdown()
         server, self.metrics_server = self.metrics_server, None
         if server is not None:
             server.shutdown()
