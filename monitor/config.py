@@ -341,8 +341,9 @@ class FeedSettings(_Section):
     #: Write the feeds after every poll of the daemon.
     enabled: bool = True
     #: Folder the feeds are written to (``cap/*.xml``, ``atom.xml``, ``alerts.geojson``,
-    #: ``quicklooks/*.png``).
-    dir: str = "insar-monitor-data/feeds"
+    #: ``quicklooks/*.png``); empty: ``feeds`` beside ``watch.quicklook_dir``
+    #: (``insar-monitor-data/feeds`` by default).
+    dir: str = ""
     #: URL under which that folder is served (``http(s)://...``), used for the links of
     #: the feeds (quicklook, CAP files, the feed itself); empty: relative links only.
     base_url: str = ""

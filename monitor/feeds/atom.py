@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from monitor import __version__
 from monitor.config import FeedSettings
@@ -27,6 +28,7 @@ from monitor.feeds.cap import (
 )
 from monitor.feeds.records import Notice
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
 #: The file name of the feed in the feeds' folder.
 ATOM_FILE = "atom.xml"
 #: ``updated`` of a feed with no entry (a fixed time, so an empty store gives fixed bytes).
@@ -66,6 +68,7 @@ def atom_feed(notices: Sequence[Notice], settings: FeedSettings) -> bytes:
     self_url = feed_url(settings, ATOM_FILE)
     if self_url:
         fg.link(href=self_url, rel="self", type="application/atom+xml")
+    links: list[list[dict[str, str]]] = []
     for n in ordered:
         title = wording.headline(n.disc.name, n.level, n.epoch, n.kind in UPDATE_KINDS)
         e = fg.add_entry(order="append")
@@ -74,10 +77,24 @@ def atom_feed(notices: Sequence[Notice], settings: FeedSettings) -> bytes:
         e.summary(xml_text(title))
         e.updated(n.created_at)
         e.published(n.created_at)
-        e.link(href=_link(settings, cap_file_name(n.identifier)), rel="alternate",
-               type=CAP_MIME)
+        mine = [{"href": _link(settings, cap_file_name(n.identifier)), "rel": "alternate",
+                 "type": CAP_MIME}]
         if n.quicklook_name:
-            e.link(href=_link(settings, f"{QUICKLOOK_FOLDER}/{n.quicklook_name}"),
-                   rel="related", type="image/png")
+            mine.append({"href": _link(settings, f"{QUICKLOOK_FOLDER}/{n.quicklook_name}"),
+                         "rel": "related", "type": "image/png"})
+        e.link(mine)
+        links.append(mine)
         e.category(term=wording.level_name(n.level), label=wording.level_phrase(n.level))
-    return bytes(fg.atom_str(pretty=True))
+    return _with_link_attributes(bytes(fg.atom_str(pretty=True)), links)
+
+
+def _with_link_attributes(feed: bytes, links: Sequence[Sequence[dict[str, str]]]) -> bytes:
+    """Put back the ``rel`` and ``type`` of the entries' links: feedgen 1.0 writes only
+    their ``href`` (its entry serialiser reads them from the new element, not the dict)."""
+    root = etree.fromstring(feed)
+    for entry, mine in zip(root.iterfind(f"{{{ATOM_NS}}}entry"), links, strict=True):
+        for element, link in zip(entry.iterfind(f"{{{ATOM_NS}}}link"), mine, strict=True):
+            for key in ("rel", "type"):
+                element.set(key, link[key])
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                pretty_print=True))

@@ -131,6 +131,13 @@ def _state(status: TargetStatus, latest_notice: str | None) -> TargetState:
         latest_notice=latest_notice)
 
 
+def feeds_dir(settings: Settings) -> Path:
+    """``[feeds] dir``, or a ``feeds`` folder beside ``watch.quicklook_dir`` when empty."""
+    if settings.feeds.dir:
+        return Path(settings.feeds.dir)
+    return Path(settings.watch.quicklook_dir).parent / "feeds"
+
+
 def _put(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically unless it already holds those bytes."""
     if path.is_file() and path.read_bytes() == data:
@@ -147,7 +154,7 @@ def publish_feeds(store: Store, settings: Settings, out_dir: str | Path | None,
     Args:
         store: The watch's store (read only).
         settings: The configuration (targets, policy, ``[feeds]``, quicklook folder).
-        out_dir: The feeds' folder (None: ``[feeds] dir``).
+        out_dir: The feeds' folder (None: :func:`feeds_dir`).
         now: The time, timezone-aware UTC (reported, never written into a document).
 
     Raises:
@@ -156,7 +163,7 @@ def publish_feeds(store: Store, settings: Settings, out_dir: str | Path | None,
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise InputError(f"now={now!r} is naive; pass a timezone-aware UTC datetime")
-    out = Path(out_dir if out_dir is not None else settings.feeds.dir)
+    out = Path(out_dir) if out_dir is not None else feeds_dir(settings)
     statuses = watch_status(store, settings)
     notices: list[Notice] = []
     quicklooks: dict[Path, Path] = {}
