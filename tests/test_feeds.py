@@ -234,6 +234,7 @@ def test_publishing_twice_gives_the_same_bytes_and_rewrites_nothing(
     again = publish_feeds(world.store, world.settings, tmp_path, NOW + timedelta(days=3))
     assert first.written == len(files) and again.written == 0
     assert again.unchanged == len(files)
+    assert first.validated == len(first.cap_files) >= 1 and again.validated == 0
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
     # Into a fresh folder, later: byte for byte the same files.
     other = tmp_path.parent / f"{tmp_path.name}-again"
@@ -420,6 +421,7 @@ def test_cli_feeds_writes_and_prints_what_it_wrote(world: World, tmp_path: Path,
     assert len(out["cap"]) == len(world.store.list_alerts())
     assert all(Path(p).is_file() for p in (*out["cap"], out["atom"], out["geojson"]))
     assert out["written"] == len(out["cap"]) + 2 + len(out["quicklooks"])
+    assert out["validated"] == len(out["cap"])
 
 
 def test_daemon_publishes_after_each_poll_and_a_failure_never_stops_it(

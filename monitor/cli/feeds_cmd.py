@@ -35,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
         "out": str(report.out_dir), "cap": [str(p) for p in report.cap_files],
         "atom": str(report.atom), "geojson": str(report.geojson),
         "quicklooks": [str(p) for p in report.quicklooks], "written": report.written,
-        "unchanged": report.unchanged, "status": settings.feeds.status}))
+        "unchanged": report.unchanged, "validated": report.validated,
+        "status": settings.feeds.status}))
     return 0

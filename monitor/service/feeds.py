@@ -12,7 +12,8 @@ written atomically under ``out_dir``::
     quicklooks/<name>.png   the alerts' quicklooks, copied so that the folder stands alone
 
 Every CAP document is validated against the OASIS CAP 1.2 schema before anything is
-written; an invalid one stops the publication with a :class:`~monitor.errors.FeedError`
+written (one whose file already holds the same bytes was validated when it was written);
+an invalid one stops the publication with a :class:`~monitor.errors.FeedError`
 naming the alert (the previous files stay). Documents carry the alerts' own times, never
 the clock: the same store gives byte-identical files, and a file whose bytes did not change
 is not rewritten. Alerts of targets no longer in the configuration are not published.
@@ -53,6 +54,8 @@ class FeedReport:
         quicklooks: The quicklooks copied beside them.
         written: Files whose bytes changed (written this time).
         unchanged: Files already holding the same bytes (left alone).
+        validated: CAP documents validated against the schema this time (the new or
+            changed ones).
         published_at: The time of the publication (not written into any document).
     """
 
@@ -63,6 +66,7 @@ class FeedReport:
     quicklooks: tuple[Path, ...]
     written: int
     unchanged: int
+    validated: int
     published_at: datetime
 
 
@@ -138,9 +142,13 @@ def feeds_dir(settings: Settings) -> Path:
     return Path(settings.watch.quicklook_dir).parent / "feeds"
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+
+
 def _put(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically unless it already holds those bytes."""
-    if path.is_file() and path.read_bytes() == data:
+    if _holds(path, data):
         return False
     with atomic_write(path) as f:
         f.write(data)
@@ -174,11 +182,15 @@ def publish_feeds(store: Store, settings: Settings, out_dir: str | Path | None,
         quicklooks.update(pngs)
         states.append(_state(status, mine[-1].identifier if mine else None))
     documents: dict[Path, bytes] = {}
+    validated = 0
     for n in notices:
+        path = out / cap.cap_file_name(n.identifier)
         doc = cap.cap_document(n, settings.feeds)
-        cap.validate(doc, f"alert {n.alert_id} ({n.kind}, {n.epoch}) of target "
-                          f"{n.disc.target_id}")
-        documents[out / cap.cap_file_name(n.identifier)] = doc
+        if not _holds(path, doc):  # a file already holding these bytes was validated
+            cap.validate(doc, f"alert {n.alert_id} ({n.kind}, {n.epoch}) of target "
+                              f"{n.disc.target_id}")
+            validated += 1
+        documents[path] = doc
     documents[out / ATOM_FILE] = atom_feed(notices, settings.feeds)
     documents[out / GEOJSON_FILE] = geojson_bytes(states)
     for src, name in quicklooks.items():
@@ -188,7 +200,7 @@ def publish_feeds(store: Store, settings: Settings, out_dir: str | Path | None,
         out_dir=out, cap_files=tuple(out / cap.cap_file_name(n.identifier) for n in notices),
         atom=out / ATOM_FILE, geojson=out / GEOJSON_FILE,
         quicklooks=tuple(out / name for name in quicklooks.values()), written=written,
-        unchanged=len(documents) - written, published_at=now)
+        unchanged=len(documents) - written, validated=validated, published_at=now)
     log.info("feeds published to %s: %d CAP document(s), %d file(s) written, %d unchanged",
              out, len(notices), written, report.unchanged)
     return report
