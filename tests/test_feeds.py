@@ -26,10 +26,12 @@ from lxml import etree
 
 import monitor
 from monitor.cli import main
-from monitor.config import Settings, load_settings, settings_from_mapping
+from monitor.config import FeedSettings, Settings, load_settings, settings_from_mapping
 from monitor.domain import AlertLevel
 from monitor.errors import ConfigError, FeedError
 from monitor.feeds import cap
+from monitor.feeds.atom import atom_feed
+from monitor.feeds.geojson import geojson_bytes
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.synth_series import SeriesScenario
@@ -401,6 +403,15 @@ def test_polygon_of_a_disc_across_the_antimeridian_and_near_a_pole() -> None:
         cap.disc_ring(0, 0, 1, 2)
     with pytest.raises(FeedError, match="naive"):
         cap.cap_time(datetime(2024, 1, 1))
+
+
+def test_empty_feeds_are_valid_and_fixed() -> None:
+    feed = etree.fromstring(atom_feed([], FeedSettings()))
+    assert feed.findall("atom:entry", NS) == []
+    assert feed.findtext("atom:updated", namespaces=NS) == "1970-01-01T00:00:00+00:00"
+    assert feed.findtext("atom:id", namespaces=NS) == (
+        "tag:insar-monitor@localhost,2025-01-01:insar-monitor/feeds")
+    assert json.loads(geojson_bytes([])) == {"type": "FeatureCollection", "features": []}
 
 
 def test_feeds_settings_are_validated() -> None:

@@ -35,19 +35,19 @@ ATOM_FILE = "atom.xml"
 EMPTY_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _authority(settings: FeedSettings) -> str:
-    return settings.sender
+#: Date in the feed's tag URI when there is no base URL (when the scheme was minted).
+FEED_TAG_DATE = "2025-01-01"
 
 
 def tag_uri(settings: FeedSettings, minted: datetime, specific: str) -> str:
     """``tag:<sender>,<YYYY-MM-DD>:<specific>`` (RFC 4151; the sender is the authority)."""
-    return f"tag:{_authority(settings)},{minted.astimezone(UTC):%Y-%m-%d}:{specific}"
+    return f"tag:{settings.sender},{minted.astimezone(UTC):%Y-%m-%d}:{specific}"
 
 
 def feed_id(settings: FeedSettings) -> str:
     """The feed's id: its URL when ``base_url`` is set, else a tag URI of the sender."""
     url = feed_url(settings, ATOM_FILE)
-    return url or f"tag:{_authority(settings)},2025-01-01:insar-monitor/feeds"
+    return url or f"tag:{settings.sender},{FEED_TAG_DATE}:insar-monitor/feeds"
 
 
 def _link(settings: FeedSettings, path: str) -> str:
