@@ -340,6 +340,46 @@ class StatusPageSettings(_Section):
     refresh_s: int = Field(300, ge=0)
 
 
+#: CAP 1.2 forbids spaces, commas, ``<`` and ``&`` in the sender (OASIS CAP 1.2, 3.2.1).
+CAP_SENDER_PATTERN = r"^[^\s,<&]+$"
+#: ``xs:language`` (RFC 3066 tags such as ``en-US``).
+LANGUAGE_PATTERN = r"^[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*$"
+
+
+class FeedSettings(_Section):
+    """The published feeds (:mod:`monitor.service.feeds`): a CAP 1.2 document per alert, an
+    Atom feed of them and a GeoJSON map of every target's level and latest scores. They
+    are automated deformation notices, never an official volcano alert level."""
+
+    #: Write the feeds after every poll of the daemon.
+    enabled: bool = True
+    #: Folder the feeds are written to (``cap/*.xml``, ``atom.xml``, ``alerts.geojson``,
+    #: ``quicklooks/*.png``); empty: ``feeds`` beside ``watch.quicklook_dir``
+    #: (``insar-monitor-data/feeds`` by default).
+    dir: str = ""
+    #: URL under which that folder is served (``http(s)://...``), used for the links of
+    #: the feeds (quicklook, CAP files, the feed itself); empty: relative links only.
+    base_url: str = ""
+    #: CAP ``sender``: an address that identifies the originator (no spaces, commas,
+    #: ``<`` or ``&``); its domain is part of each CAP identifier.
+    sender: str = Field("insar-monitor@localhost", pattern=CAP_SENDER_PATTERN)
+    #: CAP ``status``: ``Actual``, ``Exercise``, ``System``, ``Test`` or ``Draft``.
+    status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual"
+    #: CAP ``language`` of the texts (RFC 3066).
+    language: str = Field("en-US", pattern=LANGUAGE_PATTERN)
+    #: Title of the Atom feed.
+    title: str = Field("insar-monitor: automated InSAR deformation notices", min_length=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if not v:
+            return v
+        if not re.match(r"^https?://[^\s/]+", v) or any(c in v for c in " <>\"&"):
+            raise ValueError(f"base_url must be empty or an http(s):// URL, got {v!r}")
+        return v if v.endswith("/") else v + "/"
+
+
 class WatchSettings(_Section):
     """Where the daemon keeps its files."""
 
@@ -367,6 +407,7 @@ class Settings(_Section):
     email: EmailSettings = EmailSettings()
     metrics: MetricsSettings = MetricsSettings()
     status_page: StatusPageSettings = StatusPageSettings()
+    feeds: FeedSettings = FeedSettings()
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
     targets: tuple[TargetSettings, ...] = ()
 

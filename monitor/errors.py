@@ -35,6 +35,11 @@ class UnitsError(InputError):
     file or option and the likely fix."""
 
 
+class FeedError(InputError):
+    """A feed document (CAP, Atom, GeoJSON) that is not valid for its standard; it is not
+    published. The message names the alert or target and what the validator said."""
+
+
 class RasterError(MonitorError, OSError):
     """A raster file cannot be read or written, or its content is unusable."""
 

@@ -6,7 +6,9 @@ and turbulent atmosphere, decorrelation), then runs the watch daemon over it onc
 its embedded defaults (SQLite database, dry-run e-mail into a folder, no network):
 every product is fetched, validated, appended to the cumulative series, scored by the
 packaged CNN at gains 1, 2, 4, 8 and by the LSTT, the alert policy runs and the e-mails
-it would send are written. It prints one line per epoch and renders a quicklook.
+it would send are written, with the feeds it would publish (``feeds/``: CAP documents of
+status ``Exercise``, ``atom.xml``, ``alerts.geojson``). It prints one line per epoch and
+renders a quicklook.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
     from monitor.science.synth_series import SeriesScenario
     from monitor.service.daemon import Daemon
+    from monitor.service.feeds import publish_feeds
     from monitor.service.frame_state import grid_path, load_grid
     from monitor.service.scoring import target_discs
     from monitor.service.series_files import load_state, series_path
@@ -53,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
     db = out / "monitor.db"
     db.unlink(missing_ok=True)
     shutil.rmtree(out / "series", ignore_errors=True)  # a rerun starts a fresh series
+    shutil.rmtree(out / "feeds", ignore_errors=True)  # ... and fresh feeds
     settings = settings_from_mapping({
         "database": {"url": f"sqlite:///{db}"},
         "watch": {"series_dir": str(out / "series"), "cache_dir": str(out / "cache"),
                   "quicklook_dir": str(out / "quicklooks"), "jitter_s": 0},
         "email": {"mode": "dry-run", "outbox_dir": str(out / "outbox")},
         "metrics": {"enabled": False},
+        "feeds": {"dir": str(out / "feeds"), "status": "Exercise"},
         "archives": {"local": {"kind": "local", "root": str(out / "archive")}},
         "targets": [{"id": TARGET_ID, "name": "Fictional volcano (Campi Flegrei relief)",
                      "lon": lon, "lat": lat, "radius_km": 2.5, "archive": "local",
@@ -80,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         pc = "" if e.p_corrected is None else f"{e.p_corrected:7.3f}"
         print(f"{e.epoch.isoformat():10s}  {cum:>8s}  {p:>7s}  {q:>7s}  {pc:>7s}  "
               f"{e.correction or '':12s}  {e.level.name.lower()}")
+
+    # The daemon published the feeds after its poll, logging any failure; publishing again
+    # changes no byte and raises what went wrong.
+    feeds = publish_feeds(daemon.prepare().store, settings, None, outcome.started_at)
 
     # The quicklook, from what the watch stored: the last cumulative map and the scores.
     state = load_state(series_path(settings.watch.series_dir, TARGET_ID, FRAME))
@@ -103,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         "alerts_raised": report.alerts_raised,
         "first_alert_epoch": levels[0].epoch.isoformat() if levels else None,
         "emails": sorted(p.name for p in (out / "outbox").glob("*.eml")),
+        "feeds": {"dir": str(feeds.out_dir), "cap": [p.name for p in feeds.cap_files],
+                  "atom": feeds.atom.name, "geojson": feeds.geojson.name},
         "database": str(db), "figure": str(png), "model": loaded.path,
     }))
     return 0

@@ -38,6 +38,7 @@ from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
 from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
+from monitor.service.feeds import feeds_dir, publish_feeds
 from monitor.service.outbox import DeliveryReport, deliver_outbox
 from monitor.service.pipeline import PollReport, poll_target
 from monitor.service.status_page import start_status_page
@@ -143,7 +144,8 @@ class Daemon:
         return self._ctx
 
     def poll_and_deliver(self, target: TargetSettings) -> PollOutcome:
-        """One run of one target: poll, then one outbox pass. Never raises (logs instead).
+        """One run of one target: poll, then one outbox pass, then the feeds (with ``[feeds]
+        enabled``). Never raises (logs instead).
 
         Args:
             target: The target's settings.
@@ -166,12 +168,22 @@ class Daemon:
             if report is None:  # the poll itself raised: count it, as poll_target would not
                 self.metrics.product_failed(target.id, "other")
                 self.metrics.observe_poll(target.id, time.perf_counter() - t0)
+        if self.settings.feeds.enabled:
+            self._publish_feeds(ctx)
         duration = time.perf_counter() - t0
         outcome = PollOutcome(target.id, now, duration, report, delivery, error)
         self._log(outcome)
         with self._lock:
             self._outcomes.append(outcome)
         return outcome
+
+    def _publish_feeds(self, ctx: WatchContext) -> None:
+        """Write the feeds (``[feeds]``); a failure is logged, the watch goes on."""
+        try:
+            publish_feeds(ctx.store, self.settings, None, self.clock.now())
+        except Exception as exc:  # the feeds must never stop the watch
+            log.exception("publishing the feeds to %s failed: %s", feeds_dir(self.settings),
+                          exc)
 
     def run_once(self) -> tuple[PollOutcome, ...]:
         """Poll every target once, in configuration order (``insar-monitor run --once``).
