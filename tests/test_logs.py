@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from monitor.cli import main
-from monitor.cli.logs import STRUCTURED_FIELDS, JsonLineFormatter
 from monitor.domain import AlertLevel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.synth_series import SeriesScenario
@@ -25,28 +24,26 @@ FRAME = "022D_04826_121209"
 BROKEN = "087A_05000_131313"
 
 
-def _record(**extra: Any) -> logging.LogRecord:
-    record = logging.LogRecord("monitor.x", logging.WARNING, __file__, 1, "poll %s: %d",
-                               ("etna", 3), None)
-    record.__dict__.update(extra)
-    return record
+def _json_lines(capfd: pytest.CaptureFixture[str], **extra: Any) -> dict[str, Any]:
+    """One record logged with ``extra`` through the handler ``--log-json`` installs."""
+    capfd.readouterr()
+    logging.getLogger("monitor.x").warning("poll %s: %d", "etna", 3, extra=extra)
+    return dict(json.loads(capfd.readouterr().err.strip().splitlines()[-1]))
 
 
-def test_json_line_carries_whitelisted_fields_json_safe() -> None:
-    line = JsonLineFormatter().format(_record(
-        target="etna", frame=FRAME, epoch=date(2024, 2, 23), alert_level=AlertLevel.WARNING,
-        duration_s=1.25, alert_id=7, delivery_id=9, channel="email", password="secret",
-        nan=float("nan")))
-    doc = json.loads(line)
-    assert doc["message"] == "poll etna: 3" and doc["level"] == "WARNING"
-    assert {k: doc[k] for k in STRUCTURED_FIELDS} == {
-        "target": "etna", "frame": FRAME, "epoch": "2024-02-23", "alert_level": "warning",
-        "duration_s": 1.25, "alert_id": 7, "delivery_id": 9, "channel": "email"}
-    assert "password" not in doc and "nan" not in doc  # only the whitelist travels
-    bare = json.loads(JsonLineFormatter().format(_record()))
-    assert set(bare) == {"time", "level", "logger", "message"}
-    assert json.loads(JsonLineFormatter().format(_record(duration_s=float("inf"))))[
-        "duration_s"] == "inf"
+def test_json_line_carries_whitelisted_fields_json_safe(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    assert main(["--log-json", "config", "show"]) == 0  # installs the JSON-lines handler
+    doc = _json_lines(capfd, target="etna", frame=FRAME, epoch=date(2024, 2, 23),
+                      alert_level=AlertLevel.WARNING, duration_s=1.25, alert_id=7,
+                      delivery_id=9, channel="email", password="secret", other=float("nan"))
+    assert doc.pop("message") == "poll etna: 3" and doc.pop("level") == "WARNING"
+    assert doc.pop("logger") == "monitor.x" and doc.pop("time").endswith("+00:00")
+    assert doc == {"target": "etna", "frame": FRAME, "epoch": "2024-02-23",
+                   "alert_level": "warning", "duration_s": 1.25, "alert_id": 7,
+                   "delivery_id": 9, "channel": "email"}  # only the whitelist travels
+    assert set(_json_lines(capfd)) == {"time", "level", "logger", "message"}
+    assert _json_lines(capfd, duration_s=float("inf"))["duration_s"] == "inf"
 
 
 def _config(tmp: Path, archive: Path, logging_section: str) -> Path:
