@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
+import math
 import sys
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from monitor.config import LoggingSettings
 
 
+#: Structured fields a log call may attach (``log.info(..., extra={"target": ...})``) and
+#: :class:`JsonLineFormatter` copies into the JSON object when present. ``level`` is the
+#: record's severity, so an alert's level travels as ``alert_level``.
+STRUCTURED_FIELDS: tuple[str, ...] = ("target", "frame", "epoch", "alert_level", "duration_s",
+                                      "alert_id", "delivery_id", "channel")
+
+
+def _json_safe(value: Any) -> Any:
+    """Dates and times as ISO 8601, enums by lower-case name, other objects as text."""
+    if isinstance(value, enum.Enum):  # before int: AlertLevel is an IntEnum
+        return value.name.lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or infinity
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return str(value)
+
+
 class JsonLineFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC, ISO 8601), level, logger, message."""
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, and the
+    :data:`STRUCTURED_FIELDS` the record carries (target, frame, epoch, duration_s...)."""
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
@@ -23,6 +46,9 @@ class JsonLineFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in STRUCTURED_FIELDS:
+            if name in record.__dict__:
+                payload[name] = _json_safe(record.__dict__[name])
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload)

@@ -8,7 +8,8 @@ poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliv
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
 ``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
 and a summary line, and exits with 4 (the archive errors' code)
-when a product or a listing failed.
+when a product or a listing failed. It logs as the configuration's ``[logging]`` section says
+unless ``-v`` or ``--log-json`` is given, like ``run``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from monitor.cli.detector_options import load_detector
+from monitor.cli.logs import apply_configured_logging
 from monitor.domain import AlertLevel
 from monitor.errors import ArchiveError
 
@@ -94,6 +96,7 @@ def run_poll(args: argparse.Namespace) -> int:
     from monitor.service.pipeline import poll_target
 
     settings, store = _open(args)
+    apply_configured_logging(args, settings.logging)
     target = settings.target(args.target)
     model = load_detector(args.model, args.arch)
     ctx = WatchContext.from_settings(settings, store, model)

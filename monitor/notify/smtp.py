@@ -160,6 +160,33 @@ class SmtpSender:
         logger.info("e-mail %r sent via %s to %s", message["Subject"], self.where,
                     message["To"])
 
+    def check_connection(self) -> None:
+        """Connect, EHLO, STARTTLS or SSL as configured, log in when credentials are set,
+        then QUIT; nothing is sent (``insar-monitor config check --online``).
+
+        Raises:
+            DeliveryError: As :meth:`send` would, for the same failures.
+            ConfigError: Credentials half configured.
+        """
+        s = self.settings
+        credentials = s.credentials(self._environ)
+        try:
+            client: smtplib.SMTP
+            if s.security == "ssl":
+                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
+                                          context=self._tls_context())
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+            with client:
+                client.ehlo()
+                if s.security == "starttls":
+                    client.starttls(context=self._tls_context())
+                    client.ehlo()
+                if credentials is not None:
+                    client.login(*credentials)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise _classify(exc, s.host, s.port) from exc
+
 
 def _reply(code: int, text: bytes | str) -> str:
     body = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)

@@ -266,18 +266,22 @@ class Daemon:
         return predicate(self.outcomes)
 
     def _log(self, o: PollOutcome) -> None:
+        fields = {"target": o.target_id, "duration_s": round(o.duration_s, 3)}
         if o.report is None:
-            log.warning("poll %s: failed after %.2f s: %s", o.target_id, o.duration_s, o.error)
+            log.warning("poll %s: failed after %.2f s: %s", o.target_id, o.duration_s, o.error,
+                        extra=fields)
             return
         r = o.report
         d = o.delivery
         log.info("poll %s: listed=%d fetched=%d ingested=%d reconciled=%d scored=%d "
                  "alerts=%d queued=%d sent=%d failures=%d in %.2f s", o.target_id, r.listed,
                  r.fetched, r.ingested, r.reconciled, r.scored, r.alerts_raised,
-                 r.deliveries_queued, d.sent if d else 0, len(r.failures), o.duration_s)
+                 r.deliveries_queued, d.sent if d else 0, len(r.failures), o.duration_s,
+                 extra=fields)
         for f in r.failures:
             log.warning("poll %s: %s %s failed at %s (%s): %s", o.target_id, f.frame, f.pair,
-                        f.stage, f.reason, f.message)
+                        f.stage, f.reason, f.message,
+                        extra={"target": o.target_id, "frame": f.frame})
         if o.error is not None:
-            log.warning("poll %s: delivery failed: %s", o.target_id, o.error)
+            log.warning("poll %s: delivery failed: %s", o.target_id, o.error, extra=fields)
 

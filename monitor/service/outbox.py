@@ -121,11 +121,18 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
             given_up += row.next_attempt_at is None
             log.warning("delivery %s of alert %s to %s by %s failed (%s): %s", d.id,
                         alert.id, d.recipient, channel.channel,
-                        "will retry" if row.next_attempt_at else "given up", result.detail)
+                        "will retry" if row.next_attempt_at else "given up", result.detail,
+                        extra={"target": alert.target_id, "epoch": alert.epoch,
+                               "alert_id": alert.id, "delivery_id": d.id,
+                               "channel": channel.channel})
             if ctx.metrics is not None:
                 ctx.metrics.delivery(sent=False)
             continue
         store.mark_delivery_sent(d.id, now)
+        log.info("delivery %s of alert %s to %s by %s sent", d.id, alert.id, d.recipient,
+                 channel.channel, extra={"target": alert.target_id, "epoch": alert.epoch,
+                                         "alert_id": alert.id, "delivery_id": d.id,
+                                         "channel": channel.channel})
         sent += 1
         if ctx.metrics is not None:
             ctx.metrics.delivery(sent=True)

@@ -354,7 +354,8 @@ def _fail(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
     ctx.store.mark_product_failed(p.id, message, now)
     pair = f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
     log.warning("target %s frame %s product %s failed: %s; later products of the frame wait",
-                target.id, p.frame, pair, message)
+                target.id, p.frame, pair, message,
+                extra={"target": target.id, "frame": p.frame, "epoch": p.date2})
     tally.failures.append(ProductFailureNote(p.frame, pair, stage, reason, str(exc)))
     if ctx.metrics is not None:
         ctx.metrics.product_failed(target.id, reason)
@@ -377,7 +378,8 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     try:
         refs = archive.list_products(frame, state.last_epoch if state else None)
     except MonitorError as exc:
-        log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc)
+        log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc,
+                    extra={"target": target.id, "frame": frame})
         tally.failures.append(ProductFailureNote(frame, "listing", "list",
                                                  failure_label(exc), str(exc)))
         return
@@ -492,7 +494,8 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
                          if a.epoch == s.epoch and a.kind == ALERT_KIND)
         else:
             raised += 1
-            log.warning("%s", message)
+            log.warning("%s", message, extra={"target": target.id, "epoch": s.epoch,
+                                              "alert_level": s.raised, "alert_id": alert.id})
             if ctx.metrics is not None:
                 ctx.metrics.alert_raised(target.id, s.raised.name.lower())
         _write_quicklook(ctx, target, s.epoch, s.raised, scores, tally)
