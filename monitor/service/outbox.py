@@ -123,12 +123,13 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
                         alert.id, d.recipient, channel.channel,
                         "will retry" if row.next_attempt_at else "given up", result.detail)
             if ctx.metrics is not None:
-                ctx.metrics.delivery(sent=False)
+                ctx.metrics.delivery(sent=False, channel=channel.channel,
+                                     given_up=row.next_attempt_at is None)
             continue
         store.mark_delivery_sent(d.id, now)
         sent += 1
         if ctx.metrics is not None:
-            ctx.metrics.delivery(sent=True)
+            ctx.metrics.delivery(sent=True, channel=channel.channel)
     depth = store.outbox_depth()
     if ctx.metrics is not None:
         ctx.metrics.set_outbox_depth(depth)
