@@ -48,10 +48,18 @@ from monitor.errors import (
 from monitor.io.licsar import PAIR_RE, FrameLayout
 from monitor.io.rasters import read_raster, write_raster
 from monitor.io.synth_archive import write_synthetic_archive
-from monitor.metrics import FAILURE_LABELS, FAILURE_REASONS, WatchMetrics, failure_label
+from monitor.metrics import (
+    FAILURE_LABELS,
+    FAILURE_REASONS,
+    TargetReading,
+    WatchMetrics,
+    failure_label,
+)
 from monitor.ports import Archive
 from monitor.science.geometry import SENTINEL1, phase_to_displacement
 from monitor.science.synth_series import SeriesScenario
+from monitor.service.metrics_restore import frame_reading
+from monitor.service.target_status import FrameStatus
 
 FRAME = "022D_04826_121209"
 N_EPOCHS = 5
@@ -489,13 +497,16 @@ def test_listing_parsers_validate_names() -> None:
 
 
 def test_freshness_lag(root: Path) -> None:
-    """The daemon's freshness (WatchMetrics.set_freshness, fed the newest epoch a poll
-    ingested) of a real listing: the lag from midnight UTC of the newest acquisition."""
+    """The daemon's freshness of a real listing (the newest acquisition ingested, and the
+    lag from its midnight UTC to its ingestion, as monitor.service.metrics_restore reads
+    them from the store)."""
     refs = LocalArchive(root).list_products(FRAME)
     newest = _pairs(root)[-1][1]
     now = datetime(newest.year, newest.month, newest.day, 12, tzinfo=UTC) + timedelta(days=10)
     registry = CollectorRegistry()
-    WatchMetrics(registry).set_freshness("t", FRAME, max(r.date2 for r in refs), now)
+    reading = frame_reading(FrameStatus(FRAME, max(r.date2 for r in refs), now, None))
+    WatchMetrics(registry).set_target(TargetReading("t", 3600.0, 0.5, 0.8, 0.05, 0, 0,
+                                                    (reading,)))
     labels = {"target": "t", "frame": FRAME}
     newest_s = registry.get_sample_value("insar_monitor_newest_epoch_timestamp_seconds",
                                          labels)
@@ -504,9 +515,7 @@ def test_freshness_lag(root: Path) -> None:
     assert lag_s is not None and lag_s / 86400.0 == pytest.approx(10.5, abs=1e-9)
     assert registry.get_sample_value("insar_monitor_archive_lag_seconds",
                                      {"target": "t", "frame": "124D_04854_171313"}) is None
-    with pytest.raises(InputError, match="timezone-aware"):
-        WatchMetrics(CollectorRegistry()).set_freshness("t", FRAME, newest,
-                                                        datetime(2024, 3, 1))
+    assert frame_reading(FrameStatus(FRAME, None, None, None)).archive_lag_s is None
 
 
 def test_bad_client_arguments() -> None:

@@ -177,9 +177,10 @@ def test_daemon_polls_isolates_failures_picks_up_new_products_and_stops(
         assert "synth1" in emails(tmp_path)[0].read_text()
         body = urllib.request.urlopen(daemon.metrics_server.url, timeout=5).read().decode()
         line = next(x for x in body.splitlines()
-                    if x.startswith('insar_monitor_probability_fused{target="synth1"}'))
+                    if x.startswith('insar_monitor_probability_decision{')
+                    and 'target="synth1"' in x and f'frame="{FRAME1}"' in x)
         assert 0.5 < float(line.split()[-1]) <= 1.0
-        assert 'insar_monitor_probability_fused{target="synth2"}' not in body
+        assert 'insar_monitor_probability_decision{frame="' + FRAME2 not in body
     finally:
         t0 = time.monotonic()
         daemon.stop()

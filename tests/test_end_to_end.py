@@ -333,10 +333,11 @@ def test_watch_end_to_end_http_archive_database_smtp_metrics(
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         body = urllib.request.urlopen(url, timeout=5).read().decode()
         line = next(x for x in body.splitlines()
-                    if x.startswith(f'insar_monitor_probability_fused{{target="{TARGET}"}}'))
+                    if x.startswith('insar_monitor_probability_decision{')
+                    and f'target="{TARGET}"' in x)
         value = float(line.split()[-1])
         assert 0.0 <= value <= 1.0
-        assert value == pytest.approx(float(scores[-1].p_fused or 0.0), abs=1e-6)
+        assert value == pytest.approx(float(scores[-1].decision_p_fused or 0.0), abs=1e-6)
     finally:
         daemon.stop()
     assert not daemon.running and daemon.metrics_server is None

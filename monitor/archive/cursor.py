@@ -1,7 +1,7 @@
 """The ``since`` cursor of archive listings: pure functions over listed products.
 
-(A frame's freshness, the newest acquisition seen and the archive's lag behind ``now``, is
-exported by the daemon through :meth:`monitor.metrics.WatchMetrics.set_freshness`.)
+(A frame's freshness, the newest acquisition ingested and the archive's lag from it to its
+ingestion, is exported by the daemon through :mod:`monitor.service.metrics_restore`.)
 
 Cursor semantics (shared by every adapter): ``since`` is the second date of the newest product
 already handled; a listing ``since`` a date returns the products whose *second* date is

@@ -39,6 +39,7 @@ from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
 from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
 from monitor.service.feeds import feeds_dir, publish_feeds
+from monitor.service.metrics_restore import restore_metrics
 from monitor.service.outbox import DeliveryReport, deliver_outbox
 from monitor.service.pipeline import PollReport, poll_target
 from monitor.service.status_page import start_status_page
@@ -129,7 +130,8 @@ class Daemon:
         return self._scheduler is not None
 
     def prepare(self) -> WatchContext:
-        """Check the schema, open the store, load the model (once); no scheduling.
+        """Check the schema, open the store, load the model and restore the metrics from the
+        database (once); no scheduling.
 
         Raises:
             StoreError: The database is not at the code's schema revision (the message
@@ -141,6 +143,8 @@ class Daemon:
             store = Store(make_engine(self.settings.database.url))
             model = self._model_loader()
             self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics)
+            # Dashboards are right from the first scrape, before any new acquisition.
+            restore_metrics(self.metrics, store, self.settings)
         return self._ctx
 
     def poll_and_deliver(self, target: TargetSettings) -> PollOutcome:
@@ -167,7 +171,8 @@ class Daemon:
             log.exception("poll %s failed: %s", target.id, error)
             if report is None:  # the poll itself raised: count it, as poll_target would not
                 self.metrics.product_failed(target.id, "other")
-                self.metrics.observe_poll(target.id, time.perf_counter() - t0)
+                self.metrics.observe_poll(target.id, time.perf_counter() - t0,
+                                          attempted_at=now)
         if self.settings.feeds.enabled:
             self._publish_feeds(ctx)
         duration = time.perf_counter() - t0

@@ -126,7 +126,8 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
                                "alert_id": alert.id, "delivery_id": d.id,
                                "channel": channel.channel})
             if ctx.metrics is not None:
-                ctx.metrics.delivery(sent=False)
+                ctx.metrics.delivery(sent=False, channel=channel.channel,
+                                     given_up=row.next_attempt_at is None)
             continue
         store.mark_delivery_sent(d.id, now)
         log.info("delivery %s of alert %s to %s by %s sent", d.id, alert.id, d.recipient,
@@ -135,7 +136,7 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
                                          "channel": channel.channel})
         sent += 1
         if ctx.metrics is not None:
-            ctx.metrics.delivery(sent=True)
+            ctx.metrics.delivery(sent=True, channel=channel.channel)
     depth = store.outbox_depth()
     if ctx.metrics is not None:
         ctx.metrics.set_outbox_depth(depth)

@@ -82,6 +82,7 @@ from monitor.service.alert_maps import (
 )
 from monitor.service.context import WatchContext
 from monitor.service.correction import FrameFiles
+from monitor.service.metrics_restore import export_target
 from monitor.service.scoring import (
     epoch_signal,
     frame_regions,
@@ -272,10 +273,6 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                                     else correction.method))
     if ctx.metrics is not None:
         ctx.metrics.observe_scoring(target.id, time.perf_counter() - t0)
-        ctx.metrics.set_probabilities(target.id, sc.p_fused,
-                                      {float(g): p for g, p in sc.p_by_gain.items()})
-        for name, r in sc.lstt_by_reference.items():
-            ctx.metrics.set_lstt_p_value(target.id, name, r["p"])
 
 
 def _log_second_look(target: TargetSettings, frame: str, epoch: date, raw: MapScore,
@@ -447,8 +444,6 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         # Stage 4: score.
         _record_and_score(ctx, target, frame, pgrid, state, path, now, tally, increment)
     _reconcile(ctx, target, frame, state, now, tally)
-    if state is not None and ctx.metrics is not None:
-        ctx.metrics.set_freshness(target.id, frame, state.last_epoch, now)
 
 
 def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,
@@ -571,8 +566,12 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
         (replace(e, level=levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
         key=lambda e: e.epoch))
     if ctx.metrics is not None:
+        # Where the target stands, read back from the store: the same function of the
+        # database as at the daemon's start (monitor.service.metrics_restore).
+        export_target(ctx.metrics, ctx.store, ctx.settings, target)
         ctx.metrics.observe_poll(target.id, time.perf_counter() - t0,
-                                 finished_at=None if tally.failures else now)
+                                 finished_at=None if tally.failures else now,
+                                 attempted_at=now)
     return PollReport(target.id, tally.listed, tally.fetched, tally.ingested,
                       tally.reconciled, tally.scored, raised, queued, epochs,
                       tuple(tally.failures), tuple(tally.notes))

@@ -1,0 +1,77 @@
+"""The metrics that say where each target stands, as a function of the database.
+
+One definition, used twice: at the daemon's start (:func:`restore_metrics`, so a dashboard
+is right after a restart, before any new acquisition) and after each poll of a target
+(:func:`export_target`), so the gauges after a poll and after a restart on the same
+database are the same. Everything comes from
+:func:`monitor.service.target_status.target_status` (the level by the poll's own policy,
+each frame's newest ingested acquisition and newest score, raw and deciding P) and the
+store's outbox.
+
+What the database does not hold is not restored: the time of the last (successful) poll
+(set by the first poll, which runs at start) and the counters and histograms of this
+process (they start at zero, as Prometheus expects of a restarted process).
+"""
+
+from __future__ import annotations
+
+from monitor.config import Settings, TargetSettings
+from monitor.metrics import FrameReading, TargetReading, WatchMetrics
+from monitor.ports import Store
+from monitor.service.target_status import (
+    FrameStatus,
+    TargetStatus,
+    alert_settings_of,
+    target_status,
+    watch_status,
+)
+
+
+def frame_reading(frame: FrameStatus) -> FrameReading:
+    """What the gauges show of one frame: its newest ingested acquisition, the archive lag
+    (ingestion time minus the acquisition's midnight UTC) and its newest score."""
+    lag = None if frame.ingested_at is None else frame.lag_s(frame.ingested_at)
+    s = frame.latest
+    if s is None:
+        return FrameReading(frame.frame, newest_epoch=frame.newest_epoch, archive_lag_s=lag)
+    return FrameReading(
+        frame.frame, newest_epoch=frame.newest_epoch, archive_lag_s=lag,
+        scored_epoch=s.epoch, p_decision=s.p_decision, p_raw=s.p_raw,
+        p_by_gain_decision=s.p_by_gain_decision, p_by_gain_raw=s.p_by_gain_raw,
+        lstt_p=s.lstt_p_decision, lstt_p_by_reference=s.lstt_by_reference,
+        displacement_m=s.bell_m)
+
+
+def target_reading(settings: Settings, status: TargetStatus) -> TargetReading:
+    """The :class:`~monitor.metrics.TargetReading` of a target's status."""
+    target = status.target
+    alerts = alert_settings_of(settings, target)
+    return TargetReading(
+        target=target.id, poll_interval_s=float(target.poll_interval_s),
+        p_watch=alerts.p_watch, p_warning=alerts.p_warning, lstt_alpha=alerts.lstt_alpha,
+        level=int(status.level), unacknowledged=status.unacknowledged,
+        frames=tuple(frame_reading(f) for f in status.frames))
+
+
+def export_target(metrics: WatchMetrics, store: Store, settings: Settings,
+                  target: TargetSettings) -> TargetStatus:
+    """Set the target's gauges from the store (after a poll of it); returns its status."""
+    status = target_status(store, settings, target)
+    metrics.declare_target(target.id)
+    metrics.set_target(target_reading(settings, status))
+    return status
+
+
+def restore_metrics(metrics: WatchMetrics, store: Store, settings: Settings
+                    ) -> list[TargetStatus]:
+    """Set every gauge the database determines, for every configured target, and the
+    outbox depth (at the daemon's start, before the first poll); returns the statuses.
+
+    The store's outbox has no channel: its depth is the ``email`` channel's."""
+    metrics.set_targets(len(settings.targets))
+    statuses = watch_status(store, settings)
+    for status in statuses:
+        metrics.declare_target(status.target.id)
+        metrics.set_target(target_reading(settings, status))
+    metrics.set_outbox_depth(store.outbox_depth())
+    return statuses
