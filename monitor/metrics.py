@@ -108,12 +108,16 @@ class WatchMetrics:
             "and rescored, by method (none: no correction could be made)",
             ["target", "method"], registry=registry)
         self.deliveries = Counter(
-            f"{p}_deliveries", "E-mail delivery attempts, by outcome", ["status"],
-            registry=registry)
+            f"{p}_deliveries", "Delivery attempts, by channel and outcome",
+            ["channel", "status"], registry=registry)
+        self.deliveries_given_up = Counter(
+            f"{p}_deliveries_given_up", "Deliveries given up (no further retry), by channel",
+            ["channel"], registry=registry)
         self.outbox_depth = Gauge(
-            f"{p}_outbox_depth", "Deliveries queued and not yet sent", registry=registry)
+            f"{p}_outbox_depth", "Deliveries queued and not yet sent, by channel",
+            ["channel"], registry=registry)
         for status in DELIVERY_STATUSES:  # export zeros so rate() works from the start
-            self.deliveries.labels(status=status)
+            self.deliveries.labels(channel="email", status=status)
 
     def set_probabilities(self, target: str, p_fused: float,
                           p_by_gain: dict[float, float] | None = None) -> None:
@@ -166,15 +170,18 @@ class WatchMetrics:
                              f"got {method!r}")
         self.corrections.labels(target=target, method=method).inc()
 
-    def delivery(self, sent: bool) -> None:
-        """Count one delivery attempt as ``sent`` or ``failed``."""
-        self.deliveries.labels(status="sent" if sent else "failed").inc()
+    def delivery(self, sent: bool, channel: str = "email", given_up: bool = False) -> None:
+        """Count one delivery attempt over ``channel`` as ``sent`` or ``failed`` (and, when
+        ``given_up``, a delivery that will not be retried)."""
+        self.deliveries.labels(channel=channel, status="sent" if sent else "failed").inc()
+        if given_up:
+            self.deliveries_given_up.labels(channel=channel).inc()
 
-    def set_outbox_depth(self, depth: int) -> None:
-        """Number of deliveries still queued."""
+    def set_outbox_depth(self, depth: int, channel: str = "email") -> None:
+        """Number of deliveries of ``channel`` still queued."""
         if depth < 0:
             raise InputError(f"set_outbox_depth: depth must be >= 0, got {depth!r}")
-        self.outbox_depth.set(depth)
+        self.outbox_depth.labels(channel=channel).set(depth)
 
 
 def failure_label(exc: BaseException) -> str:

@@ -69,16 +69,18 @@ def test_values_on_the_registry(registry: CollectorRegistry) -> None:
     assert get("insar_monitor_archive_lag_seconds", frame) == (2 * 86400 + 6 * 3600)
     assert get("insar_monitor_alerts_raised_total",
                {"target": "etna", "level": "warning"}) == 1
-    assert get("insar_monitor_deliveries_total", {"status": "sent"}) == 2
-    assert get("insar_monitor_deliveries_total", {"status": "failed"}) == 1
-    assert get("insar_monitor_outbox_depth") == 4
+    email = {"channel": "email"}
+    assert get("insar_monitor_deliveries_total", {**email, "status": "sent"}) == 2
+    assert get("insar_monitor_deliveries_total", {**email, "status": "failed"}) == 1
+    assert get("insar_monitor_outbox_depth", email) == 4
 
 
 def test_delivery_counters_start_at_zero(registry: CollectorRegistry) -> None:
     WatchMetrics(registry)
-    assert registry.get_sample_value("insar_monitor_deliveries_total", {"status": "sent"}) == 0
     assert registry.get_sample_value("insar_monitor_deliveries_total",
-                                     {"status": "failed"}) == 0
+                                     {"channel": "email", "status": "sent"}) == 0
+    assert registry.get_sample_value("insar_monitor_deliveries_total",
+                                     {"channel": "email", "status": "failed"}) == 0
 
 
 def test_failure_reasons_are_bounded() -> None:

@@ -96,7 +96,7 @@ def run_poll(args: argparse.Namespace) -> int:
     settings, store = _open(args)
     target = settings.target(args.target)
     model = load_detector(args.model, args.arch)
-    ctx = WatchContext.from_settings(settings, store, model)
+    ctx = WatchContext.from_settings(settings, store, model, config_file=args.config)
     report = poll_target(ctx, target, _now())
     for e in report.epochs:
         _print({"epoch": e.epoch.isoformat(), "frame": e.frame, "cum_max_m": e.cum_max_m,
@@ -107,6 +107,7 @@ def run_poll(args: argparse.Namespace) -> int:
         "target": report.target_id, "listed": report.listed, "fetched": report.fetched,
         "ingested": report.ingested, "reconciled": report.reconciled,
         "scored": report.scored, "alerts_raised": report.alerts_raised,
+        "alerts_cleared": report.alerts_cleared,
         "deliveries_queued": report.deliveries_queued, "sent": delivery.sent,
         "delivery_failed": delivery.failed, "outbox_depth": delivery.outbox_depth,
         "failures": [{"frame": f.frame, "pair": f.pair, "stage": f.stage,

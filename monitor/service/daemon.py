@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -86,7 +87,8 @@ class Daemon:
 
     Args:
         settings: The configuration.
-        config_file: The configuration's path (named in the ``db upgrade`` message).
+        config_file: The configuration's path (named in the ``db upgrade`` message and in
+            the acknowledge command of alerts).
         clock: Source of each poll's ``now`` (default
             :class:`~monitor.ports.SystemClock`). The scheduler itself runs on real time.
         registry: Prometheus registry for :class:`~monitor.metrics.WatchMetrics` (default: a
@@ -136,7 +138,11 @@ class Daemon:
             require_current(self.settings.database.url, self.config_file)
             store = Store(make_engine(self.settings.database.url))
             model = self._model_loader()
-            self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics)
+            # Alerts name the file in their acknowledge command when it is one (the demo
+            # passes a description instead).
+            config = self.config_file if Path(self.config_file).is_file() else None
+            self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics,
+                                                   config_file=config)
         return self._ctx
 
     def poll_and_deliver(self, target: TargetSettings) -> PollOutcome:

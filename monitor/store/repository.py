@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from monitor.domain import AlertLevel, ProductRef, ProductStatus, ScoreCorrection
 from monitor.errors import InputError, StoreError
 from monitor.store.models import (
+    DEFAULT_CHANNEL,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
     DELIVERY_SENT,
-    DEFAULT_CHANNEL,
     Alert,
     Base,
     Delivery,
