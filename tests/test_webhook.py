@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from monitor.cli import main
 from monitor.config import Settings, WebhookSettings, load_settings
 from monitor.domain import AlertDelivery, AlertLevel, AlertMessage
 from monitor.errors import ConfigError
 from monitor.io.models import LoadedModel
+from monitor.metrics import WatchMetrics
 from monitor.notify.email import compose_alert_email
 from monitor.notify.webhook import (
     DELIVERY_HEADER,
@@ -519,7 +521,9 @@ def test_webhook_retried_with_backoff_then_delivered_once(
 
 def test_webhook_refused_with_400_is_given_up_at_once(
         world: tuple[Settings, WatchContext, Path], receiver: Receiver) -> None:
-    settings, ctx, _ = world
+    settings, world_ctx, _ = world
+    registry = CollectorRegistry()
+    ctx = replace(world_ctx, metrics=WatchMetrics(registry))
     poll_target(ctx, settings.target("hooked"), NOW)
     receiver.answers.extend([(400, {}, b"bad payload", 0.0)] * 10)
     report = deliver_outbox(ctx, NOW)
@@ -527,6 +531,12 @@ def test_webhook_refused_with_400_is_given_up_at_once(
     assert report.outbox_depth == 0 and len(receiver.requests) == 3
     assert deliver_outbox(ctx, NOW + timedelta(days=1)).failed == 0
     assert len(receiver.requests) == 3 and MAX_DELIVERY_ATTEMPTS > 1
+    get = registry.get_sample_value
+    assert get("insar_monitor_deliveries_total", {"channel": "webhook", "status": "failed"}) == 3
+    assert get("insar_monitor_deliveries_given_up_total", {"channel": "webhook"}) == 3
+    assert get("insar_monitor_deliveries_total", {"channel": "email", "status": "sent"}) == 2
+    assert get("insar_monitor_outbox_depth", {"channel": "webhook"}) == 0
+    assert get("insar_monitor_outbox_depth", {"channel": "email"}) == 0
 
 
 def test_missing_secret_through_the_outbox_gives_up_naming_the_variable(
@@ -597,3 +607,17 @@ def test_email_of_motion_away_from_the_satellite_and_of_a_clear() -> None:
                                      recipients=["o@example.org"],
                                      created_at=datetime(2024, 8, 20, 6, tzinfo=UTC)))
     assert "Frame: n/a" in body and "LOS" in body and "p = 0.048\n" in body
+
+
+def test_daemon_start_warns_of_a_missing_secret(
+        world: tuple[Settings, WatchContext, Path], model: LoadedModel,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from monitor.service.daemon import Daemon
+
+    settings, _, cfg = world
+    monkeypatch.delenv(SECRET_ENV)
+    ctx = Daemon(settings, str(cfg), model_loader=lambda: model).prepare()
+    assert ctx.config_file == str(cfg.absolute()) and set(ctx.notifiers) == {"email",
+                                                                             "webhook"}
+    warned = [r.getMessage() for r in caplog.records if SECRET_ENV in r.getMessage()]
+    assert len(warned) == 3 and all("webhooks." in w for w in warned)

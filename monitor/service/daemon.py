@@ -37,6 +37,7 @@ from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
+from monitor.notify.webhook import webhook_secret_problems
 from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
 from monitor.service.outbox import DeliveryReport, deliver_outbox
@@ -136,6 +137,8 @@ class Daemon:
         """
         if self._ctx is None:
             require_current(self.settings.database.url, self.config_file)
+            for problem in webhook_secret_problems(self.settings.webhooks):
+                log.warning("%s", problem)
             store = Store(make_engine(self.settings.database.url))
             model = self._model_loader()
             # Alerts name the file in their acknowledge command when it is one (the demo
