@@ -7,8 +7,14 @@ empty database with the command that fixes it (``insar-monitor db upgrade --conf
 poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliver_outbox`),
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
 ``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
-and a summary line, and exits with 4 (the archive errors' code)
-when a product or a listing failed.
+and a summary line (``alerts_raised``, ``alerts_cleared``, ``deliveries_queued`` over
+every channel...), and exits with 4 (the archive errors' code) when a product or a listing
+failed.
+
+``alerts list`` prints one JSON line per alert: ``kind`` is ``deformation`` (a level
+raised; ``level`` is that level) or ``cleared`` (a raised level fell back; ``level`` is
+``none`` and the message names the level that cleared). ``alerts ack ID --by NAME
+--config FILE`` is the command every alert e-mail and webhook payload spells out.
 """
 
 from __future__ import annotations
