@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -319,6 +320,45 @@ class EmailSettings(_Section):
     timeout_s: float = Field(30.0, gt=0)
 
 
+WEBHOOK_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class WebhookSettings(_Section):
+    """One receiver of alerts as a signed JSON POST (``[webhooks.NAME]``, see
+    :mod:`monitor.notify.webhook` and ``docs/webhooks.md``)."""
+
+    #: Where to POST (``http://`` or ``https://``); redirects are not followed.
+    url: str
+    #: Name of the environment variable holding the HMAC-SHA256 secret (never the value).
+    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    #: Read timeout of one POST, seconds (the connect timeout is at most 5 s of it).
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    #: Target ids whose alerts go to this webhook; empty: every target.
+    targets: tuple[str, ...] = ()
+    #: Also POST when a level clears (kind ``cleared``).
+    notify_cleared: bool = True
+    #: Public base URL under which the quicklook PNGs (``watch.quicklook_dir``) are
+    #: served; None: the payload carries no quicklook URL.
+    quicklook_base_url: str | None = None
+
+    @field_validator("url", "quicklook_base_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host")
+        return v
+
+    def wants(self, target_id: str, cleared: bool = False) -> bool:
+        """Whether an alert of ``target_id`` (a clear when ``cleared``) goes here."""
+        if cleared and not self.notify_cleared:
+            return False
+        return not self.targets or target_id in self.targets
+
+
 class MetricsSettings(_Section):
     """The Prometheus endpoint."""
 
@@ -409,6 +449,7 @@ class Settings(_Section):
     status_page: StatusPageSettings = StatusPageSettings()
     feeds: FeedSettings = FeedSettings()
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     targets: tuple[TargetSettings, ...] = ()
 
     @model_validator(mode="after")
@@ -422,7 +463,20 @@ class Settings(_Section):
                 raise ValueError(
                     f"targets[{k}] ({t.id}): archive {t.archive!r} is not defined; defined "
                     f"archives: {sorted(self.archives) or 'none'}")
+        for name, hook in self.webhooks.items():
+            if not re.match(WEBHOOK_NAME_PATTERN, name):
+                raise ValueError(f"webhooks.{name}: a webhook name is 1-64 letters, digits, "
+                                 "'_', '.' or '-'")
+            unknown = [t for t in hook.targets if t not in ids]
+            if unknown:
+                raise ValueError(f"webhooks.{name}.targets: {unknown} are not target ids; "
+                                 f"known targets: {', '.join(ids) or 'none'}")
         return self
+
+    def webhooks_for(self, target_id: str, cleared: bool = False) -> list[str]:
+        """Names of the webhooks an alert of ``target_id`` (a clear when ``cleared``) goes
+        to, sorted."""
+        return sorted(n for n, h in self.webhooks.items() if h.wants(target_id, cleared))
 
     def target(self, target_id: str) -> TargetSettings:
         """The target with this id, with a clear error listing the known ones."""

@@ -28,6 +28,12 @@ class AlertLevel(enum.IntEnum):
     WARNING = 2
 
 
+#: ``alerts.kind`` of an alert raised by the deformation policy (a level rose).
+ALERT_KIND_DEFORMATION = "deformation"
+#: ``alerts.kind`` of a raised level that fell back to none (``alerts.level`` is 0).
+ALERT_KIND_CLEARED = "cleared"
+
+
 class ProductStatus(enum.StrEnum):
     """Where a product is in the pipeline."""
 
@@ -194,7 +200,18 @@ class AlertMessage:
         decision: One sentence on which scores the policy decided on, and why (for
             example that no correction could be made).
         reason: The alert's message: why the policy raised it (which rule, the change
-            the series shows, "new episode" when a level was already raised).
+            the series shows, "new episode" when a level was already raised), or why a
+            level cleared.
+        cleared: The alert says that a raised level fell back to none (``level`` is
+            ``none``; ``cleared_level`` names the level that cleared).
+        cleared_level: The level that cleared (``watch``, ``warning``), when known.
+        frame: The frame whose score decided (from the score's series key), when known.
+        radius_km: Radius of the target disc, kilometres (None: unknown).
+        displacement_m: Signed bell amplitude of the cumulative map over the target,
+            metres of LOS, positive towards the satellite (None: not measured).
+        lstt_permutations: Null samples (permutations) of the LSTT behind ``lstt_p``:
+            the smallest p it can give is ``1 / (n + 1)`` (None: unknown).
+        ack_command: The command that acknowledges the alert, as it can be run.
     """
 
     target_id: str
@@ -215,6 +232,13 @@ class AlertMessage:
     p_fused_raw: float | None = None
     decision: str = ""
     reason: str = ""
+    cleared: bool = False
+    cleared_level: str | None = None
+    frame: str | None = None
+    radius_km: float | None = None
+    displacement_m: float | None = None
+    lstt_permutations: int | None = None
+    ack_command: str = ""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_fused <= 1.0:
@@ -224,6 +248,30 @@ class AlertMessage:
                              f"got {self.lstt_p!r}")
         if not self.level:
             raise InputError("AlertMessage: level must name the alert level, got ''")
+        if self.lstt_permutations is not None and self.lstt_permutations < 1:
+            raise InputError(f"AlertMessage: lstt_permutations must be >= 1 or None, got "
+                             f"{self.lstt_permutations!r}")
+
+    @property
+    def kind(self) -> str:
+        """``raised`` or ``cleared`` (webhook payloads, subjects)."""
+        return "cleared" if self.cleared else "raised"
+
+    @property
+    def lstt_floor(self) -> float | None:
+        """The smallest p-value the LSTT's permutation null can give, ``1 / (n + 1)``
+        (None when the number of permutations is unknown)."""
+        n = self.lstt_permutations
+        return None if n is None else 1.0 / (n + 1)
+
+    @property
+    def direction(self) -> str | None:
+        """``towards`` or ``away``: the sense of :attr:`displacement_m` relative to the
+        satellite (positive LOS is towards it); None when not measured or zero."""
+        d = self.displacement_m
+        if d is None or d == 0:
+            return None
+        return "towards" if d > 0 else "away"
 
     @property
     def new_episode(self) -> bool:
@@ -233,9 +281,12 @@ class AlertMessage:
 
     @property
     def subject(self) -> str:
+        where = f"{self.target_name} ({self.target_id}) epoch {self.epoch:%Y-%m-%d}"
+        if self.cleared:
+            was = f" {self.cleared_level.upper()}" if self.cleared_level else ""
+            return f"[insar-monitor] CLEARED{was} {where}"
         episode = " NEW EPISODE" if self.new_episode else ""
-        return (f"[insar-monitor] {self.level.upper()}{episode} {self.target_name} "
-                f"({self.target_id}) epoch {self.epoch:%Y-%m-%d}")
+        return f"[insar-monitor] {self.level.upper()}{episode} {where}"
 
 
 @dataclass(frozen=True)
@@ -246,11 +297,14 @@ class AlertDelivery:
         delivery_id: The outbox row (``deliveries.id``).
         alert_id: The alert (``alerts.id``); with the recipient it makes the message id,
             so a message sent again after a crash is the same message.
-        recipient: Address on the channel (an e-mail address, a feed name...).
+        recipient: Address on the channel (an e-mail address, a webhook's name...).
         message: What to say.
         created_at: When the alert was raised, timezone-aware UTC (not "now": a message
             rebuilt after a restart is identical).
         quicklook_png: The alert's quicklook PNG, None when it is missing.
+        quicklook_name: The PNG's file name in ``watch.quicklook_dir`` (a webhook's
+            quicklook URL ends with it), None when there is none.
+        channel: The channel the outbox hands it to (``email``, ``webhook``).
     """
 
     delivery_id: int
@@ -259,6 +313,8 @@ class AlertDelivery:
     message: AlertMessage
     created_at: datetime
     quicklook_png: bytes | None = None
+    quicklook_name: str | None = None
+    channel: str = "email"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 - :class:`Archive`: ``monitor.archive.LocalArchive``, ``monitor.archive.LicsarHttpArchive``
 - :class:`Store`: ``monitor.store.Store`` (SQLite, PostgreSQL)
-- :class:`Notifier`: ``monitor.notify.email.EmailNotifier`` (SMTP or a dry-run folder)
+- :class:`Notifier`: ``monitor.notify.email.EmailNotifier`` (SMTP or a dry-run folder),
+  ``monitor.notify.webhook.WebhookNotifier`` (a signed JSON POST)
 - :class:`Clock`: :class:`SystemClock`; tests pass a fixed one
 - :class:`Detector` (defined in :mod:`monitor.science.detect.detector`, free of torch):
   ``monitor.science.detect.fusion.CnnDetector``
@@ -147,8 +148,8 @@ class Store(Protocol):
     def list_alerts(self, target_id: str | None = None,
                     unacknowledged_only: bool = False) -> list[Alert]: ...
 
-    def queue_deliveries(self, alert_id: int, recipients: Sequence[str],
-                         now: datetime) -> list[Delivery]: ...
+    def queue_deliveries(self, alert_id: int, recipients: Sequence[str], now: datetime,
+                         channel: str = "email") -> list[Delivery]: ...
 
     def pending_deliveries(self, now: datetime) -> list[Delivery]: ...
 
@@ -157,19 +158,21 @@ class Store(Protocol):
     def mark_delivery_failed(self, delivery_id: int, error: str, now: datetime, *,
                              max_attempts: int | None = None) -> Delivery: ...
 
-    def outbox_depth(self) -> int: ...
+    def outbox_depth(self, channel: str | None = None) -> int: ...
 
 
 @runtime_checkable
 class Notifier(Protocol):
-    """A delivery channel: hands one alert to one recipient (e-mail today; a CAP feed or a
-    webhook is another implementation, added without touching the pipeline or the outbox).
+    """A delivery channel: hands one alert to one recipient (an e-mail address, a webhook's
+    name); another channel is another implementation, added without touching the outbox,
+    which hands each queued delivery to the notifier of its ``channel``.
 
     ``deliver`` reports a failure in its result (retryable or not) rather than raising, so
     the outbox records every attempt the same way whatever the channel.
     """
 
-    #: Channel name, for logs and metrics (``"email"``).
+    #: Channel name: the outbox rows' ``channel``, logs and metrics (``"email"``,
+    #: ``"webhook"``).
     channel: str
 
     def deliver(self, delivery: AlertDelivery) -> DeliveryResult:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import Settings, load_settings
+from monitor.config import Settings, WebhookSettings, load_settings
 from monitor.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "monitor.example.toml"
@@ -25,12 +25,14 @@ def test_example_file_lists_every_option_with_defaults() -> None:
     text = EXAMPLE.read_text()
     for section, field in Settings.model_fields.items():
         model = field.annotation
-        if section in ("archives", "targets"):
+        if section in ("archives", "webhooks", "targets"):
             assert f"[{section}." in text or f"[[{section}]]" in text
             continue
         assert f"[{section}]" in text
         for key in model.model_fields:  # type: ignore[union-attr]
             assert f"\n{key} =" in text, f"{section}.{key} missing from the example"
+    for key in WebhookSettings.model_fields:  # a commented [webhooks.observatory] block
+        assert f"\n# {key} =" in text, f"webhooks.NAME.{key} missing from the example"
 
 
 def test_watch_list_example() -> None:

@@ -26,6 +26,7 @@ from monitor.service.config_checks import (
     check_local_archive,
     offline_findings,
     online_findings,
+    secret_findings,
     webhooks_for,
 )
 from monitor.store import upgrade
@@ -68,20 +69,26 @@ def test_dry_run_and_a_target_that_reaches_nobody_are_warned() -> None:
 
 
 def test_a_webhook_counts_as_a_channel() -> None:
-    # [webhooks.NAME] arrives with another branch; the check reads it defensively, so a
-    # stand-in with the same shape (``targets``: empty = every target) tells the rule.
-    s = watch({"kind": "local", "root": "/x"}, email={"mode": "smtp"})
+    """A target reaches somebody when it has recipients or a webhook applies to it (its
+    ``targets`` list empty: every target, or naming it)."""
+    base = {"kind": "local", "root": "/x"}
+    s = watch(base, email={"mode": "smtp"})
     assert webhooks_for(s, "etna") == []
+    for only, reached in (([], True), (["etna"], True)):
+        hook = {"url": "https://example.org/hook", "secret_env": "HOOK_SECRET",
+                "targets": only}
+        with_hook = watch(base, email={"mode": "smtp"}, webhooks={"obs": hook})
+        assert webhooks_for(with_hook, "etna") == ["obs"]
+        warned = any(f.where == "target etna" for f in offline_findings(with_hook))
+        assert warned is not reached, only
 
-    def hook(targets: tuple[str, ...], enabled: bool = True) -> Any:
-        return type("Hook", (), {"targets": targets, "enabled": enabled})()
 
-    for hooks, reached in (({"all": hook(())}, True), ({"etna": hook(("etna",))}, True),
-                           ({"other": hook(("vesuvius",))}, False),
-                           ({"off": hook((), enabled=False)}, False)):
-        with_hooks = s.model_copy(update={"webhooks": hooks})
-        warned = any(f.where == "target etna" for f in offline_findings(with_hooks))
-        assert warned is not reached, hooks
+def test_a_webhook_without_its_secret_is_warned_without_the_secret() -> None:
+    hook = {"url": "https://example.org/hook", "secret_env": "HOOK_SECRET"}
+    s = watch({"kind": "local", "root": "/x"}, webhooks={"obs": hook})
+    (f,) = secret_findings(s, environ={})
+    assert f.severity == "warning" and f.where == "webhooks.obs" and "HOOK_SECRET" in f.message
+    assert secret_findings(s, environ={"HOOK_SECRET": "s3cret-value"}) == []
 
 
 def test_endpoints_bound_beyond_loopback_are_warned() -> None:

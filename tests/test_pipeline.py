@@ -198,6 +198,7 @@ def test_first_poll_ingests_scores_and_alerts_after_onset(tmp_path: Path, stagin
     assert get("insar_monitor_products_ingested_total", {"target": "synth1"}) == 11
     assert get("insar_monitor_alerts_raised_total", {"target": "synth1", "level": "watch"}) == 1
     assert get("insar_monitor_outbox_depth", {"channel": "email"}) == 0
+    assert get("insar_monitor_deliveries_total", {"channel": "email", "status": "sent"}) == n
 
 
 def test_second_poll_changes_nothing(tmp_path: Path, staging: Path, model: LoadedModel,

@@ -70,7 +70,7 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
     assert current_revision(database_url) is None
     upgrade(database_url)
     upgrade(database_url)  # a second upgrade is a no-op
-    assert current_revision(database_url) == head_revision() == "0003"
+    assert current_revision(database_url) == head_revision() == "0004"
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -82,14 +82,14 @@ def test_migrations_upgrade_empty_database_and_match_models(database_url: str) -
 
 def test_require_current_refuses_empty_and_old_database(database_url: str) -> None:
     with pytest.raises(StoreError, match=r"is at revision none \(empty database\), code "
-                                         r"expects 0003; run `insar-monitor db upgrade "
+                                         r"expects 0004; run `insar-monitor db upgrade "
                                          r"--config watch.toml`"):
         require_current(database_url, "watch.toml")
     upgrade(database_url, "0001")
-    with pytest.raises(StoreError, match=r"is at revision 0001, code expects 0003"):
+    with pytest.raises(StoreError, match=r"is at revision 0001, code expects 0004"):
         require_current(database_url, "watch.toml")
     upgrade(database_url)
-    assert require_current(database_url) == "0003"
+    assert require_current(database_url) == "0004"
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:  # an older schema: downgraded to the base
@@ -107,9 +107,9 @@ def test_db_cli_upgrades_and_reports(database_url: str,
     assert main(["db", "current", "--url", database_url]) == 0
     assert "none (empty database)" in capsys.readouterr().out
     assert main(["db", "upgrade", "--url", database_url]) == 0
-    assert "upgraded from an empty database to 0003" in capsys.readouterr().out
+    assert "upgraded from an empty database to 0004" in capsys.readouterr().out
     assert main(["db", "upgrade", "--url", database_url]) == 0
-    assert "already at revision 0003" in capsys.readouterr().out
+    assert "already at revision 0004" in capsys.readouterr().out
     require_current(database_url)
 
 
@@ -246,6 +246,74 @@ def test_upgrade_from_0001_keeps_stored_scores(database_url: str) -> None:
         engine.dispose()
 
 
+def test_upgrade_from_0003_keeps_queued_deliveries_as_email(database_url: str) -> None:
+    upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO targets (id, name, lon, lat, radius_km, created_at) VALUES "
+                "('211010', 'Campi Flegrei', 14.1, 40.8, 10.0, :t)"), {"t": T0})
+            conn.execute(sa.text(
+                "INSERT INTO alerts (target_id, epoch, kind, level, message, created_at) "
+                "VALUES ('211010', :e, 'deformation', 1, 'P=0.8', :t)"),
+                {"e": date(2026, 2, 6), "t": T0})
+            alert_id = conn.execute(sa.text("SELECT id FROM alerts")).scalar_one()
+            for k, (who, status) in enumerate((("a@ov.it", "queued"), ("b@ov.it", "failed"),
+                                               ("c@ov.it", "sent")), 1):
+                conn.execute(sa.text(
+                    "INSERT INTO deliveries (alert_id, recipient, status, attempts, "
+                    "last_error, next_attempt_at, created_at, sent_at) VALUES (:a, :r, "
+                    ":s, :n, :err, :due, :t, :sent)"),
+                    {"a": alert_id, "r": who, "s": status, "n": k - 1,
+                     "err": "421 busy" if status == "failed" else None,
+                     "due": None if status == "sent" else T0 + timedelta(minutes=k),
+                     "t": T0, "sent": T0 if status == "sent" else None})
+        cols = "id, alert_id, recipient, status, attempts, last_error, next_attempt_at"
+        with engine.connect() as conn:
+            before = [tuple(r) for r in conn.execute(sa.text(
+                f"SELECT {cols} FROM deliveries ORDER BY id"))]
+        upgrade(database_url)
+        with engine.connect() as conn:
+            after = [tuple(r) for r in conn.execute(sa.text(
+                f"SELECT {cols}, channel FROM deliveries ORDER BY id"))]
+        assert [r[:-1] for r in after] == before and {r[-1] for r in after} == {"email"}
+        store = Store(engine)
+        due = store.pending_deliveries(T0 + timedelta(hours=1))
+        assert [(d.recipient, d.channel) for d in due] == [("a@ov.it", "email"),
+                                                          ("b@ov.it", "email")]
+        assert store.outbox_depth() == store.outbox_depth("email") == 2
+        # The new key: the same alert and name on another channel is another delivery.
+        assert store.queue_deliveries(alert_id, ["a@ov.it"], now=T0) == []
+        (hook,) = store.queue_deliveries(alert_id, ["a@ov.it"], now=T0, channel="webhook")
+        assert hook.channel == "webhook" and store.outbox_depth("webhook") == 1
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_to_0003_keeps_the_email_deliveries(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        store = Store(engine)
+        store.upsert_target("211010", "Campi Flegrei", 14.139, 40.827, 10.0, now=T0)
+        a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                              "P=0.8", now=T0)
+        assert a is not None
+        store.queue_deliveries(a.id, ["a@ov.it"], now=T0)
+        store.queue_deliveries(a.id, ["observatory"], now=T0, channel="webhook")
+        with engine.begin() as conn:
+            cfg = alembic_config(database_url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        with engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(sa.text(
+                "SELECT recipient, status FROM deliveries"))]
+        assert rows == [("a@ov.it", "queued")]
+    finally:
+        engine.dispose()
+
+
 # -- alerts and deliveries ----------------------------------------------------------------
 
 
@@ -301,6 +369,26 @@ def test_deliveries_outbox(store: Store) -> None:
     assert store.outbox_depth() == 0 and store.pending_deliveries(T0 + timedelta(days=9)) == []
     with pytest.raises(InputError, match="alert id 77"):
         store.queue_deliveries(77, ["a@ov.it"], now=T0)
+
+
+def test_deliveries_are_queued_per_channel(store: Store) -> None:
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "P=0.8", now=T0)
+    assert a is not None
+    mail = store.queue_deliveries(a.id, ["a@ov.it"], now=T0)
+    hooks = store.queue_deliveries(a.id, ["observatory", "civil-protection"], now=T0,
+                                   channel="webhook")
+    assert [d.channel for d in mail] == ["email"]
+    assert sorted((d.channel, d.recipient) for d in hooks) == [
+        ("webhook", "civil-protection"), ("webhook", "observatory")]
+    assert store.queue_deliveries(a.id, ["observatory"], now=T0, channel="webhook") == []
+    assert (store.outbox_depth(), store.outbox_depth("email"),
+            store.outbox_depth("webhook"), store.outbox_depth("cap")) == (3, 1, 2, 0)
+    assert {d.channel for d in store.pending_deliveries(T0)} == {"email", "webhook"}
+    store.mark_delivery_sent(hooks[0].id, now=T0)
+    assert (store.outbox_depth(), store.outbox_depth("webhook")) == (2, 1)
+    with pytest.raises(InputError, match="channel"):
+        store.queue_deliveries(a.id, ["x"], now=T0, channel="")
 
 
 # -- time ---------------------------------------------------------------------------------

@@ -31,10 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from monitor.config import load_settings
-    from monitor.service.config_checks import offline_findings, online_findings
+    from monitor.service.config_checks import (
+        offline_findings,
+        online_findings,
+        secret_findings,
+    )
 
     settings = load_settings(args.file)
-    findings = offline_findings(settings)
+    findings = offline_findings(settings) + secret_findings(settings)
     if args.online:
         findings += online_findings(settings, args.file)
     for f in findings:

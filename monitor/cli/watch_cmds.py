@@ -7,9 +7,15 @@ empty database with the command that fixes it (``insar-monitor db upgrade --conf
 poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliver_outbox`),
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
 ``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
-and a summary line, and exits with 4 (the archive errors' code)
-when a product or a listing failed. It logs as the configuration's ``[logging]`` section says
-unless ``-v`` or ``--log-json`` is given, like ``run``.
+and a summary line (``alerts_raised``, ``alerts_cleared``, ``deliveries_queued`` over
+every channel...), and exits with 4 (the archive errors' code) when a product or a listing
+failed. It logs as the configuration's ``[logging]`` section says unless ``-v`` or
+``--log-json`` is given, like ``run``.
+
+``alerts list`` prints one JSON line per alert: ``kind`` is ``deformation`` (a level
+raised; ``level`` is that level) or ``cleared`` (a raised level fell back; ``level`` is
+``none`` and the message names the level that cleared). ``alerts ack ID --by NAME
+--config FILE`` is the command every alert e-mail and webhook payload spells out.
 """
 
 from __future__ import annotations
@@ -99,7 +105,7 @@ def run_poll(args: argparse.Namespace) -> int:
     apply_configured_logging(args, settings.logging)
     target = settings.target(args.target)
     model = load_detector(args.model, args.arch)
-    ctx = WatchContext.from_settings(settings, store, model)
+    ctx = WatchContext.from_settings(settings, store, model, config_file=args.config)
     report = poll_target(ctx, target, _now())
     for e in report.epochs:
         _print({"epoch": e.epoch.isoformat(), "frame": e.frame, "cum_max_m": e.cum_max_m,
@@ -110,6 +116,7 @@ def run_poll(args: argparse.Namespace) -> int:
         "target": report.target_id, "listed": report.listed, "fetched": report.fetched,
         "ingested": report.ingested, "reconciled": report.reconciled,
         "scored": report.scored, "alerts_raised": report.alerts_raised,
+        "alerts_cleared": report.alerts_cleared,
         "deliveries_queued": report.deliveries_queued, "sent": delivery.sent,
         "delivery_failed": delivery.failed, "outbox_depth": delivery.outbox_depth,
         "failures": [{"frame": f.frame, "pair": f.pair, "stage": f.stage,

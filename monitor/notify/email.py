@@ -31,16 +31,48 @@ def _fmt(value: float | None, spec: str, none: str = "n/a") -> str:
     return format(value, spec)
 
 
+def displacement_text(alert: AlertMessage) -> str:
+    """The signed displacement over the target in words: ``"2.1 cm towards the satellite
+    (uplift or motion towards the sensor)"``, ``"n/a"`` when not measured."""
+    d = alert.displacement_m
+    if d is None or (isinstance(d, float) and math.isnan(d)):
+        return "n/a"
+    size = f"{abs(d) * 100:.1f} cm"
+    if alert.direction == "towards":
+        return f"{size} towards the satellite (uplift or motion towards the sensor)"
+    if alert.direction == "away":
+        return f"{size} away from the satellite (subsidence or motion away from the sensor)"
+    return f"{size} (no motion along the line of sight)"
+
+
+def lstt_text(alert: AlertMessage) -> str:
+    """The LSTT p-value with the floor of its permutation null: ``"p = 0.048 (the smallest
+    p the test can give with 20 permutations is 0.048)"``."""
+    if alert.lstt_p is None or math.isnan(alert.lstt_p):
+        return "n/a"
+    text = f"p = {alert.lstt_p:.3g}"
+    if alert.lstt_permutations is not None and alert.lstt_floor is not None:
+        text += (f" (the smallest p the test can give with {alert.lstt_permutations} "
+                 f"permutations is {alert.lstt_floor:.2g})")
+    return text
+
+
 def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
     gains = ", ".join(f"gain {g:g}: {p:.2f}" for g, p in alert.p_by_gain) or "n/a"
     peak = (f"{alert.peak_lat:.4f} N, {alert.peak_lon:.4f} E"
             if alert.peak_lat is not None and alert.peak_lon is not None else "n/a")
+    level = alert.level.upper()
+    if alert.cleared:
+        level = (f"{level} ({alert.cleared_level.upper()} cleared)" if alert.cleared_level
+                 else f"{level} (cleared)")
     return [
         ("Target", f"{alert.target_name} ({alert.target_id})"),
         ("Location", f"{alert.lat:.4f} N, {alert.lon:.4f} E"),
+        ("Frame", alert.frame or "n/a"),
         ("Epoch", f"{alert.epoch:%Y-%m-%d}"),
-        ("Alert level", alert.level.upper()),
+        ("Alert level", level),
         *([("Why", alert.reason)] if alert.reason else []),
+        ("Displacement over the target (line of sight)", displacement_text(alert)),
         ("Fused CNN probability", f"{alert.p_fused:.3f}" + (
             f" (after atmospheric correction: {alert.correction})" if alert.correction
             else "")),
@@ -48,7 +80,7 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
           if alert.correction and alert.p_fused_raw is not None else []),
         ("Probability per gain", gains),
         ("LSTT p-value (references pooled, empirical null from the same map)",
-         _fmt(alert.lstt_p, ".3g")),
+         lstt_text(alert)),
         *([("Decision", alert.decision)] if alert.decision else []),
         ("Max |cumulative LOS displacement|", f"{alert.cumulative_max_m * 100:.1f} cm"),
         ("Probability peak", peak),
@@ -56,16 +88,30 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
     ]
 
 
-def alert_text(alert: AlertMessage) -> str:
-    """The plain-text body."""
-    lines = [f"insar-monitor raised a {alert.level.upper()} alert for {alert.target_name}.",
-             ""]
+def _headline(alert: AlertMessage) -> str:
+    if alert.cleared:
+        was = f"the {alert.cleared_level.upper()} level" if alert.cleared_level else "a level"
+        return f"insar-monitor cleared {was} of {alert.target_name}."
+    return f"insar-monitor raised a {alert.level.upper()} alert for {alert.target_name}."
+
+
+def _closing(alert: AlertMessage) -> list[str]:
+    lines = [f"Acknowledge with: {alert.ack_command}"] if alert.ack_command else []
+    return lines + ([alert.link_text] if alert.link_text else [])
+
+
+def alert_text(alert: AlertMessage, has_quicklook: bool = True) -> str:
+    """The plain-text body (the quicklook paragraph only when a picture goes with it)."""
+    lines = [_headline(alert), ""]
     lines += [f"{k}: {v}" for k, v in _facts(alert)]
-    lines += ["", "The quicklook (quicklook.png) shows the wrapped cumulative displacement "
-              "(one colour cycle = 2.8 cm LOS) with the P > 0.5 (dark green) and P > 0.8 "
-              "(bright green) contours, and the probability and LSTT history of the target."]
-    if alert.link_text:
-        lines += ["", alert.link_text]
+    if has_quicklook:
+        lines += ["", "The quicklook (quicklook.png) shows the wrapped cumulative displacement "
+                  "(one colour cycle = 2.8 cm LOS) with the P > 0.5 (dark green) and P > 0.8 "
+                  "(bright green) contours, and the probability and LSTT history of the "
+                  "target."]
+    closing = _closing(alert)
+    if closing:
+        lines += ["", *closing]
     return "\n".join(lines) + "\n"
 
 
@@ -74,13 +120,17 @@ def alert_html(alert: AlertMessage, image_cid: str | None) -> str:
     rows = "\n".join(f"<tr><th align='left'>{html.escape(k)}</th>"
                      f"<td>{html.escape(v)}</td></tr>" for k, v in _facts(alert))
     img = (f"<p><img src=\"cid:{html.escape(image_cid)}\" alt=\"quicklook\" "
-           "style=\"max-width:100%\"></p>" if image_cid else "")
-    link = f"<p>{html.escape(alert.link_text)}</p>" if alert.link_text else ""
-    return (f"<html><body><h2>{html.escape(alert.level.upper())}: deformation at "
-            f"{html.escape(alert.target_name)}</h2>\n<table>\n{rows}\n</table>\n{img}\n"
-            "<p>Wrapped cumulative displacement, one colour cycle = 2.8 cm LOS; dark and "
-            "bright green contours: P &gt; 0.5 and P &gt; 0.8.</p>\n"
-            f"{link}</body></html>\n")
+           "style=\"max-width:100%\"></p>\n"
+           "<p>Wrapped cumulative displacement, one colour cycle = 2.8 cm LOS; dark and "
+           "bright green contours: P &gt; 0.5 and P &gt; 0.8.</p>\n" if image_cid else "")
+    closing = "".join(f"<p>{html.escape(line)}</p>" for line in _closing(alert))
+    if alert.cleared:
+        was = alert.cleared_level.upper() if alert.cleared_level else "level"
+        title = f"CLEARED: {was} at {alert.target_name}"
+    else:
+        title = f"{alert.level.upper()}: deformation at {alert.target_name}"
+    return (f"<html><body><h2>{html.escape(title)}</h2>\n<table>\n{rows}\n</table>\n{img}"
+            f"{closing}</body></html>\n")
 
 
 def compose_alert_email(alert: AlertMessage, *, sender: str, recipients: list[str],
@@ -114,7 +164,8 @@ def compose_alert_email(alert: AlertMessage, *, sender: str, recipients: list[st
     msg["Message-ID"] = message_id or make_msgid("insar-monitor", domain=domain)
     msg["X-Insar-Monitor-Target"] = alert.target_id
     msg["X-Insar-Monitor-Level"] = alert.level
-    msg.set_content(alert_text(alert))
+    msg["X-Insar-Monitor-Kind"] = alert.kind
+    msg.set_content(alert_text(alert, has_quicklook=quicklook_png is not None))
     cid = make_msgid("quicklook", domain=domain) if quicklook_png is not None else None
     msg.add_alternative(alert_html(alert, cid[1:-1] if cid else None), subtype="html")
     if quicklook_png is not None and cid is not None:

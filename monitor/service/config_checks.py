@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import requests
 
@@ -75,20 +75,20 @@ def _error(where: str, exc: BaseException, fallback: type[MonitorError]) -> Find
 
 
 def webhooks_for(settings: Settings, target_id: str) -> list[str]:
-    """Names of the ``[webhooks.NAME]`` sections that deliver ``target_id``'s alerts.
+    """Names of the ``[webhooks.NAME]`` sections that deliver ``target_id``'s alerts (its
+    ``targets`` list is empty, meaning every target, or names it)."""
+    return [name for name, hook in settings.webhooks.items()
+            if not hook.targets or target_id in hook.targets]
 
-    A webhook applies to a target when its ``targets`` list is empty (every target) or
-    names it. Read defensively: a configuration without webhooks gives ``[]``.
-    """
-    hooks: Mapping[str, Any] = getattr(settings, "webhooks", None) or {}
-    names = []
-    for name, hook in hooks.items():
-        if not getattr(hook, "enabled", True):
-            continue
-        only = tuple(getattr(hook, "targets", ()) or ())
-        if not only or target_id in only:
-            names.append(str(name))
-    return names
+
+def secret_findings(settings: Settings, environ: Mapping[str, str] | None = None
+                    ) -> list[Finding]:
+    """Webhooks whose secret variable is unset in ``environ`` (default: this process's
+    environment): their deliveries would fail. Never prints a secret."""
+    from monitor.notify.webhook import webhook_secret_problems
+
+    return [Finding("warning", line.split(":", 1)[0], line.split(": ", 1)[1])
+            for line in webhook_secret_problems(settings.webhooks, environ)]
 
 
 def _loopback(host: str) -> bool:
@@ -129,11 +129,10 @@ def offline_findings(settings: Settings) -> list[Finding]:
     m = settings.metrics
     if m.enabled and not _loopback(m.host):
         out.append(_exposed("metrics", "metrics", m.host, m.port, "/metrics"))
-    page = getattr(settings, "status_page", None)
-    if page is not None and getattr(page, "enabled", False) \
-            and not _loopback(str(getattr(page, "host", "127.0.0.1"))):
-        out.append(_exposed("status_page", "status_page", str(page.host),
-                            int(getattr(page, "port", 0)), "the status page"))
+    page = settings.status_page
+    if page.enabled and not _loopback(page.host):
+        out.append(_exposed("status_page", "status_page", page.host, page.port,
+                            "the status page"))
     if settings.targets and settings.database.url.startswith("sqlite"):
         out.append(Finding("info", "database",
                            "SQLite: fine for one daemon on one machine; use PostgreSQL "

@@ -1,5 +1,5 @@
 """What every stage of the watch works with: the settings, the store, the archives, the
-detector and the metrics, built once by the daemon or the CLI.
+detector, the delivery channels and the metrics, built once by the daemon or the CLI.
 
 The poll (:mod:`monitor.service.pipeline`) and the outbox (:mod:`monitor.service.outbox`)
 both take a :class:`WatchContext`; it lives here so that neither imports the other.
@@ -8,7 +8,8 @@ both take a :class:`WatchContext`; it lives here so that neither imports the oth
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.config import ArchiveSettings, Settings
@@ -16,6 +17,7 @@ from monitor.io.models import LoadedModel
 from monitor.metrics import WatchMetrics
 from monitor.notify.email import EmailNotifier
 from monitor.notify.smtp import DryRunSender, Sender, SmtpSender, SmtpSettings
+from monitor.notify.webhook import WebhookNotifier
 from monitor.ports import Archive, Notifier, Store
 
 
@@ -39,6 +41,15 @@ def build_notifier(settings: Settings) -> Notifier:
     return EmailNotifier(settings.email.sender, transport)
 
 
+def build_notifiers(settings: Settings) -> dict[str, Notifier]:
+    """Every delivery channel of the configuration, by channel name: ``email``
+    (:func:`build_notifier`) always, ``webhook`` when ``[webhooks.NAME]`` sections exist."""
+    notifiers: dict[str, Notifier] = {"email": build_notifier(settings)}
+    if settings.webhooks:
+        notifiers["webhook"] = WebhookNotifier(settings.webhooks)
+    return notifiers
+
+
 @dataclass(frozen=True)
 class WatchContext:
     """What a poll needs, built once by the daemon or the CLI (no clock: ``now`` is passed).
@@ -49,8 +60,10 @@ class WatchContext:
         archives: Archive adapters by their ``[archives]`` name.
         model: The loaded detector (its ``sha256`` goes into every score).
         metrics: Prometheus metrics to update, or None.
-        notifier: The delivery channel of the outbox; None: the one of
-            :func:`build_notifier`.
+        notifiers: The outbox's delivery channels by channel name (``email``,
+            ``webhook``); empty: those of :func:`build_notifiers`. Tests put their own.
+        config_file: Absolute path of the configuration file the context was built from
+            (the acknowledge command in alerts names it); None when unknown.
     """
 
     settings: Settings
@@ -58,12 +71,15 @@ class WatchContext:
     archives: Mapping[str, Archive]
     model: LoadedModel
     metrics: WatchMetrics | None = None
-    notifier: Notifier | None = None
+    notifiers: Mapping[str, Notifier] = field(default_factory=dict)
+    config_file: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
-                      metrics: WatchMetrics | None = None) -> WatchContext:
-        """Build every configured archive with :func:`build_archive` and the notifier with
-        :func:`build_notifier`."""
+                      metrics: WatchMetrics | None = None,
+                      config_file: str | Path | None = None) -> WatchContext:
+        """Build every configured archive with :func:`build_archive` and the notifiers
+        with :func:`build_notifiers`; ``config_file`` is made absolute."""
         archives = {name: build_archive(a) for name, a in settings.archives.items()}
-        return cls(settings, store, archives, model, metrics, build_notifier(settings))
+        return cls(settings, store, archives, model, metrics, build_notifiers(settings),
+                   None if config_file is None else str(Path(config_file).absolute()))

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -36,6 +37,7 @@ from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
 from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
+from monitor.notify.webhook import webhook_secret_problems
 from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
 from monitor.service.feeds import feeds_dir, publish_feeds
@@ -90,7 +92,8 @@ class Daemon:
 
     Args:
         settings: The configuration.
-        config_file: The configuration's path (named in the ``db upgrade`` message).
+        config_file: The configuration's path (named in the ``db upgrade`` message and in
+            the acknowledge command of alerts).
         clock: Source of each poll's ``now`` (default
             :class:`~monitor.ports.SystemClock`). The scheduler itself runs on real time.
         registry: Prometheus registry for :class:`~monitor.metrics.WatchMetrics` (default: a
@@ -140,9 +143,15 @@ class Daemon:
         """
         if self._ctx is None:
             require_current(self.settings.database.url, self.config_file)
+            for problem in webhook_secret_problems(self.settings.webhooks):
+                log.warning("%s", problem)
             store = Store(make_engine(self.settings.database.url))
             model = self._model_loader()
-            self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics)
+            # Alerts name the file in their acknowledge command when it is one (the demo
+            # passes a description instead).
+            config = self.config_file if Path(self.config_file).is_file() else None
+            self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics,
+                                                   config_file=config)
             # Dashboards are right from the first scrape, before any new acquisition.
             restore_metrics(self.metrics, store, self.settings)
         return self._ctx

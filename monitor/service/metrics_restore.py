@@ -16,7 +16,7 @@ process (they start at zero, as Prometheus expects of a restarted process).
 from __future__ import annotations
 
 from monitor.config import Settings, TargetSettings
-from monitor.metrics import FrameReading, TargetReading, WatchMetrics
+from monitor.metrics import DELIVERY_CHANNELS, FrameReading, TargetReading, WatchMetrics
 from monitor.ports import Store
 from monitor.service.target_status import (
     FrameStatus,
@@ -65,13 +65,13 @@ def export_target(metrics: WatchMetrics, store: Store, settings: Settings,
 def restore_metrics(metrics: WatchMetrics, store: Store, settings: Settings
                     ) -> list[TargetStatus]:
     """Set every gauge the database determines, for every configured target, and the
-    outbox depth (at the daemon's start, before the first poll); returns the statuses.
-
-    The store's outbox has no channel: its depth is the ``email`` channel's."""
+    outbox depth of each delivery channel (at the daemon's start, before the first poll);
+    returns the statuses."""
     metrics.set_targets(len(settings.targets))
     statuses = watch_status(store, settings)
     for status in statuses:
         metrics.declare_target(status.target.id)
         metrics.set_target(target_reading(settings, status))
-    metrics.set_outbox_depth(store.outbox_depth())
+    for channel in DELIVERY_CHANNELS:
+        metrics.set_outbox_depth(store.outbox_depth(channel), channel)
     return statuses

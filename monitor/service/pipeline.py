@@ -33,10 +33,12 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    chain is recorded but not scored (its cumulative map is zero by definition). Scores
    carry the model's SHA-256, the code version and the parameters.
 5. **alert**: the policy (:func:`~monitor.notify.policy.evaluate`) runs over all stored
-   scores of the target; each step that raises a level becomes an alert (unique per target,
-   epoch and kind, so recomputing it is harmless) with its quicklook PNG and one queued
-   delivery per recipient (also unique). Deliveries go out in
-   :func:`monitor.service.outbox.deliver_outbox`.
+   scores of the target; each step that raises a level becomes an alert of kind
+   ``deformation`` (unique per target, epoch and kind, so recomputing it is harmless) with
+   its quicklook PNG, and each step that clears a level an alert of kind ``cleared``
+   (level 0, no picture); each is queued once per e-mail recipient and once per webhook
+   that wants it (``[webhooks.NAME] targets``; clears only with ``notify_cleared``), also
+   unique. Deliveries go out in :func:`monitor.service.outbox.deliver_outbox`.
 
 Scores and epochs are keyed by (target, epoch). A target watched on several frames that
 share an acquisition date (adjacent frames of one track) scores that date once per frame;
@@ -59,7 +61,7 @@ from numpy.typing import NDArray
 
 from monitor import __version__
 from monitor.config import AlertSettings, TargetSettings
-from monitor.domain import AlertLevel, ProductStatus
+from monitor.domain import ALERT_KIND_CLEARED, ALERT_KIND_DEFORMATION, AlertLevel, ProductStatus
 from monitor.errors import DatasetError, InputError, MonitorError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
@@ -99,8 +101,9 @@ from monitor.store import Product, Score
 
 log = logging.getLogger(__name__)
 
-#: Alert kind of the deformation policy.
-ALERT_KIND = "deformation"
+#: Alert kind of the deformation policy (a level raised); a level that falls back to none
+#: is an alert of kind :data:`~monitor.domain.ALERT_KIND_CLEARED` (``cleared``, level 0).
+ALERT_KIND = ALERT_KIND_DEFORMATION
 #: Scores read back for the policy (all of a target's history in practice).
 
 
@@ -160,11 +163,12 @@ class PollReport:
         ingested: Products appended to a series.
         reconciled: Products marked ingested without appending (covered by the series).
         scored: Epochs scored.
-        alerts_raised: New alerts.
-        deliveries_queued: New deliveries.
+        alerts_raised: New alerts raising a level (kind ``deformation``).
+        deliveries_queued: New deliveries (every channel).
         epochs: The new epochs, in date order.
         failures: What failed.
         notes: Other conditions worth a log line (gaps in the chain).
+        alerts_cleared: New alerts of a level that cleared (kind ``cleared``).
     """
 
     target_id: str
@@ -178,6 +182,7 @@ class PollReport:
     epochs: tuple[EpochResult, ...] = ()
     failures: tuple[ProductFailureNote, ...] = ()
     notes: tuple[str, ...] = ()
+    alerts_cleared: int = 0
 
 
 @dataclass
@@ -469,16 +474,45 @@ def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,
     return union
 
 
+def _queue(ctx: WatchContext, target: TargetSettings, alert_id: int, now: datetime,
+           cleared: bool) -> int:
+    """Queue an alert's deliveries: one e-mail per recipient, one POST per webhook that
+    wants it (its targets; for a clear, ``notify_cleared``); returns the new ones."""
+    store, queued = ctx.store, 0
+    if target.recipients:
+        queued += len(store.queue_deliveries(alert_id, list(target.recipients), now))
+    hooks = ctx.settings.webhooks_for(target.id, cleared=cleared)
+    if hooks:
+        queued += len(store.queue_deliveries(alert_id, hooks, now, channel="webhook"))
+    return queued
+
+
 def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
-                 tally: _Tally) -> tuple[int, int, dict[date, AlertLevel]]:
-    """Stage 5: policy over every stored score; alerts, quicklooks and deliveries."""
+                 tally: _Tally) -> tuple[int, int, int, dict[date, AlertLevel]]:
+    """Stage 5: policy over every stored score; alerts (raised and cleared), quicklooks and
+    deliveries. Returns (alerts raised, alerts cleared, deliveries queued, levels)."""
     store, settings = ctx.store, _alert_settings(ctx, target)
     scores = store.latest_scores(target.id, POLICY_HISTORY)
     steps = evaluate([policy_input(s) for s in scores], settings)
     by_epoch = {s.epoch: s for s in scores}
     levels = {s.epoch: s.level for s in steps}
-    raised = queued = 0
+    raised = cleared = queued = 0
+    previous = AlertLevel.NONE
     for s in steps:
+        before, previous = previous, s.level
+        if s.cleared:
+            message = (f"{target.name} ({target.id}): level {before.name.lower()} cleared at "
+                       f"epoch {s.epoch}: {s.reason}; {by_epoch[s.epoch].decision_note}")
+            alert = store.raise_alert(target.id, s.epoch, ALERT_KIND_CLEARED,
+                                      AlertLevel.NONE, message, now)
+            if alert is None:  # cleared in an earlier poll; deliveries queued again if lost
+                alert = next(a for a in store.list_alerts(target.id)
+                             if a.epoch == s.epoch and a.kind == ALERT_KIND_CLEARED)
+            else:
+                cleared += 1
+                log.warning("%s", message)
+            queued += _queue(ctx, target, alert.id, now, cleared=True)
+            continue
         if s.raised is None:
             continue
         message = (f"{target.name} ({target.id}): level {s.raised.name.lower()} at epoch "
@@ -494,15 +528,14 @@ def _alert_stage(ctx: WatchContext, target: TargetSettings, now: datetime,
             if ctx.metrics is not None:
                 ctx.metrics.alert_raised(target.id, s.raised.name.lower())
         _write_quicklook(ctx, target, s.epoch, s.raised, scores, tally)
-        if target.recipients:
-            queued += len(store.queue_deliveries(alert.id, list(target.recipients), now))
+        queued += _queue(ctx, target, alert.id, now, cleared=False)
     # The maps of decided steps are no longer needed: no alert at that epoch, or its PNG.
     raised_at = {s.epoch for s in steps if s.raised is not None}
     for epoch in saved_epochs(ctx.settings.watch.series_dir, target.id):
         if epoch in levels and (epoch not in raised_at or quicklook_path(
                 ctx.settings, target.id, epoch).exists()):
             discard_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch))
-    return raised, queued, levels
+    return raised, cleared, queued, levels
 
 
 def _write_quicklook(ctx: WatchContext, target: TargetSettings, epoch: date,
@@ -561,7 +594,7 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
         e.epoch for e in ctx.store.list_epochs(target.id) if e.cum_max_m is None}
     for frame in target.frames:
         _poll_frame(ctx, target, frame, now, tally, scored_epochs)
-    raised, queued, levels = _alert_stage(ctx, target, now, tally)
+    raised, cleared, queued, levels = _alert_stage(ctx, target, now, tally)
     epochs = tuple(sorted(
         (replace(e, level=levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
         key=lambda e: e.epoch))
@@ -574,4 +607,4 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
                                  attempted_at=now)
     return PollReport(target.id, tally.listed, tally.fetched, tally.ingested,
                       tally.reconciled, tally.scored, raised, queued, epochs,
-                      tuple(tally.failures), tuple(tally.notes))
+                      tuple(tally.failures), tuple(tally.notes), alerts_cleared=cleared)

@@ -24,7 +24,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-#: Delivery states of the email outbox.
+#: Delivery states of the outbox.
 DELIVERY_QUEUED = "queued"
 DELIVERY_SENT = "sent"
 DELIVERY_FAILED = "failed"
@@ -189,7 +189,12 @@ class Score(Base):
 
 
 class Alert(Base):
-    """An alert (unique per target, epoch and kind); level is a ``AlertLevel`` value."""
+    """An alert (unique per target, epoch and kind); level is a ``AlertLevel`` value.
+
+    ``kind`` is ``deformation`` when the policy raised a level (``level`` is that level)
+    and ``cleared`` when a raised level fell back to none (``level`` is 0; the message
+    says which level cleared and why), see :mod:`monitor.domain`.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (sa.UniqueConstraint("target_id", "epoch", "kind",
@@ -206,15 +211,22 @@ class Alert(Base):
     acknowledged_at: Mapped[datetime | None]
 
 
+#: Channel of the deliveries written before channels existed (migration 0004).
+DEFAULT_CHANNEL = "email"
+
+
 class Delivery(Base):
-    """One email of an alert to one recipient (the outbox row)."""
+    """One delivery of an alert over one channel to one recipient (the outbox row)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (sa.UniqueConstraint("alert_id", "recipient",
-                                          name="uq_deliveries_alert_recipient"),)
+    __table_args__ = (sa.UniqueConstraint("alert_id", "channel", "recipient",
+                                          name="uq_deliveries_alert_channel_recipient"),)
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    #: The :class:`~monitor.ports.Notifier` channel: ``email`` or ``webhook``.
+    channel: Mapped[str] = mapped_column(sa.String(16), server_default=DEFAULT_CHANNEL)
+    #: An e-mail address (``email``) or a webhook's ``[webhooks.NAME]`` name (``webhook``).
     recipient: Mapped[str] = mapped_column(sa.String(320))
     #: ``queued``, ``sent`` or ``failed``.
     status: Mapped[str] = mapped_column(sa.String(16))

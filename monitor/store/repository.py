@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from monitor.domain import AlertLevel, ProductRef, ProductStatus, ScoreCorrection
 from monitor.errors import InputError, StoreError
 from monitor.store.models import (
+    DEFAULT_CHANNEL,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
     DELIVERY_SENT,
@@ -379,14 +380,24 @@ class Store:
 
     # -- deliveries (the outbox) -------------------------------------------------------
 
-    def queue_deliveries(self, alert_id: int, recipients: Sequence[str],
-                         now: datetime) -> list[Delivery]:
-        """Queue one delivery per recipient (insert if absent); returns the new ones.
+    def queue_deliveries(self, alert_id: int, recipients: Sequence[str], now: datetime,
+                         channel: str = DEFAULT_CHANNEL) -> list[Delivery]:
+        """Queue one delivery per recipient over ``channel`` (insert if absent); returns the
+        new ones.
+
+        Args:
+            alert_id: The alert.
+            recipients: E-mail addresses (``email``) or webhook names (``webhook``).
+            now: Timezone-aware UTC; the deliveries are due at once.
+            channel: The notifier channel that delivers them.
 
         Raises:
-            InputError: no such alert.
+            InputError: no such alert, or an empty channel name.
         """
         _aware(now)
+        if not channel or len(channel) > 16:
+            raise InputError(f"channel={channel!r}: name the delivery channel (at most 16 "
+                             "characters, e.g. 'email' or 'webhook')")
         with session_scope(self.engine) as s:
             if s.get(Alert, alert_id) is None:
                 raise InputError(f"alert id {alert_id} does not exist; cannot queue "
@@ -394,10 +405,11 @@ class Store:
             new_ids: list[int] = []
             for recipient in dict.fromkeys(recipients):
                 stmt = (self._insert(s, Delivery)
-                        .values(alert_id=alert_id, recipient=recipient,
+                        .values(alert_id=alert_id, channel=channel, recipient=recipient,
                                 status=DELIVERY_QUEUED, attempts=0, next_attempt_at=now,
                                 created_at=now)
-                        .on_conflict_do_nothing(index_elements=["alert_id", "recipient"])
+                        .on_conflict_do_nothing(
+                            index_elements=["alert_id", "channel", "recipient"])
                         .returning(Delivery.id))
                 new_id = s.execute(stmt).scalar_one_or_none()
                 if new_id is not None:
@@ -456,10 +468,13 @@ class Store:
             d.next_attempt_at = None if give_up else now + backoff.delay(d.attempts)
             return d
 
-    def outbox_depth(self) -> int:
-        """Deliveries still to be sent (queued or failed with a retry scheduled)."""
+    def outbox_depth(self, channel: str | None = None) -> int:
+        """Deliveries still to be sent (queued or failed with a retry scheduled), of one
+        channel or (None) of all."""
         stmt = (sa.select(sa.func.count()).select_from(Delivery)
                 .where(Delivery.status.in_((DELIVERY_QUEUED, DELIVERY_FAILED)),
                        Delivery.next_attempt_at.is_not(None)))
+        if channel is not None:
+            stmt = stmt.where(Delivery.channel == channel)
         with session_scope(self.engine) as s:
             return int(s.execute(stmt).scalar_one())
