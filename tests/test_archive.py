@@ -228,7 +228,8 @@ def server(servers: ServerState) -> ServerState:
 
 
 def _http(state: ServerState, **kw: object) -> LicsarHttpArchive:
-    args: dict[str, object] = {"timeout_s": (2.0, 2.0), "retries": 2, "backoff_s": 0.0}
+    args: dict[str, object] = {"timeout_s": (2.0, 2.0), "retries": 2, "backoff_s": 0.0,
+                               "allowed_hosts": [urlsplit(state.mirror_base).netloc]}
     args.update(kw)
     return LicsarHttpArchive(state.base, **args)  # type: ignore[arg-type]
 
