@@ -10,15 +10,12 @@ base URL's host only); :class:`LinkScope` adds that a link must stay inside one 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from monitor.config import HOST_ENTRY_RE
 from monitor.errors import InputError
-
-#: ``host`` or ``host:port``: a DNS name or an IPv4 address, lower case.
-_ENTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
 
 
 def normalise_host_entry(entry: str) -> str:
@@ -28,7 +25,7 @@ def normalise_host_entry(entry: str) -> str:
         InputError: the entry holds a scheme, a path, credentials or other characters.
     """
     value = entry.strip().lower()
-    if not _ENTRY_RE.match(value):
+    if not HOST_ENTRY_RE.match(value):
         raise InputError(f"allowed host {entry!r}: expected 'host' or 'host:port' (no scheme, "
                          "path or credentials), e.g. 'gws-access.jasmin.ac.uk'")
     return value

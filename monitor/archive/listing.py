@@ -266,11 +266,17 @@ def parse_listing(text: str, page_url: str, content_type: str = "",
     return parse_html_listing(text, page_url, scope)
 
 
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
+         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def decode_body(body: bytes, encoding: str | None) -> str:
-    """A body as text in its declared charset (UTF-8 when absent or unknown); undecodable
-    bytes become U+FFFD."""
+    """A body as text in the charset its byte-order mark or header declares (UTF-8 when
+    absent or unknown); undecodable bytes become U+FFFD."""
+    bom = next((name for mark, name in _BOMS if body.startswith(mark)), None)
     try:
-        codec = codecs.lookup(encoding or "utf-8").name
+        codec = codecs.lookup(bom or encoding or "utf-8").name
     except LookupError:
         codec = "utf-8"
     try:
@@ -284,6 +290,7 @@ def parse_listing_bytes(body: bytes, page_url: str, content_type: str = "",
                         ) -> Listing:
     """:func:`parse_listing` of a raw body: any bytes give a :class:`Listing` whose entries
     are valid names and in-scope URLs, or an :class:`~monitor.errors.ArchiveError`."""
-    if b"\x00" in body[:4096]:
-        raise not_a_listing(page_url, "binary data (NUL bytes)", "")
-    return parse_listing(decode_body(body, encoding), page_url, content_type, scope)
+    text = decode_body(body, encoding)
+    if "\x00" in text[:4096]:
+        raise not_a_listing(page_url, "binary data (NUL characters)", "")
+    return parse_listing(text, page_url, content_type, scope)
