@@ -5,10 +5,12 @@ trickling one byte a second never trips a 60 s read timeout, and a read of a 64 
 loops until the chunk is full. Here every request carries a :class:`Deadline` (wall clock,
 ``time.monotonic``):
 
-* before the headers, the read timeout is cut to what the deadline leaves;
-* while the body streams, a watchdog timer shuts the socket down when the deadline passes,
-  so a read blocked on a silent or trickling peer returns at once and the request fails
-  with :class:`~monitor.errors.ArchiveTimeout` naming the URL;
+* the read timeout is cut to what the deadline leaves;
+* while the request is sent, its headers awaited and its body streamed, a watchdog timer
+  shuts the connection's socket down when the deadline passes, so a read blocked on a
+  silent or trickling peer returns at once and the request fails with
+  :class:`~monitor.errors.ArchiveTimeout` naming the URL (the sessions used get a
+  :class:`TrackingAdapter`, through which the watchdog finds the connection in use);
 * the body is counted as it arrives and refused past its cap (and before reading when
   ``Content-Length`` already says it is too large), so nothing larger than the cap is kept;
 * redirects are not followed by ``requests``: :func:`open_response` follows at most
@@ -25,9 +27,13 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from monitor.archive.hosts import HostAllowList, host_of
 from monitor.archive.http_errors import (
@@ -67,25 +73,75 @@ class Deadline:
         return self.remaining() <= 0
 
 
-def _socket_of(resp: requests.Response) -> socket.socket | None:
-    """The socket a streamed response reads from (urllib3 2 keeps its connection)."""
-    raw = resp.raw
-    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
-    sock = getattr(conn, "sock", None)
-    if isinstance(sock, socket.socket):
-        return sock
-    reader = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
-    sock = getattr(reader, "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+#: The connection each thread is using for its current request (thread id -> connection).
+_IN_FLIGHT: dict[int, HTTPConnection] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT[threading.get_ident()] = self
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT[threading.get_ident()] = self
+        super().request(*args, **kwargs)
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class TrackingAdapter(HTTPAdapter):
+    """A ``requests`` adapter whose connections record which thread is using them, so
+    that the deadline's watchdog can shut the right socket down (also while the headers
+    are awaited, before any response object exists)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _TrackedHTTPPool,
+                                                   "https": _TrackedHTTPSPool}
+
+
+def track_connections(session: requests.Session) -> None:
+    """Mount :class:`TrackingAdapter` on ``session`` for http and https."""
+    for prefix in ("http://", "https://"):
+        if not isinstance(session.get_adapter(prefix), TrackingAdapter):
+            session.mount(prefix, TrackingAdapter())
+
+
+def _socket_of(ident: int, resp: requests.Response | None) -> socket.socket | None:
+    """The socket thread ``ident`` is reading from: its tracked connection's; once a
+    response exists, the response's connection's, or, when http.client handed the socket
+    over to a response that ends with the connection (no Content-Length), the response's
+    own socket file's."""
+    with _IN_FLIGHT_LOCK:
+        conn: object = _IN_FLIGHT.get(ident)
+    candidates = [getattr(conn, "sock", None)]
+    if resp is not None:
+        raw = resp.raw
+        candidates.append(getattr(getattr(raw, "connection", None), "sock", None))
+        reader = getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None)
+        candidates.append(getattr(reader, "_sock", None))
+    return next((s for s in candidates if isinstance(s, socket.socket)), None)
 
 
 class _Watchdog:
-    """Shuts a response's socket down when the deadline passes (a read blocked in another
-    thread then returns); ``fired`` says it did."""
+    """Shuts the calling thread's connection down when the deadline passes (a read
+    blocked in that thread then returns); ``fired`` says it did."""
 
-    def __init__(self, resp: requests.Response, deadline: Deadline) -> None:
+    def __init__(self, deadline: Deadline, resp: requests.Response | None = None) -> None:
         self.fired = False
         self._resp = resp
+        self._ident = threading.get_ident()
         self._timer = threading.Timer(max(deadline.remaining(), 0.0), self._fire)
         self._timer.daemon = True
 
@@ -99,7 +155,7 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
-        sock = _socket_of(self._resp)
+        sock = _socket_of(self._ident, self._resp)
         if sock is not None:
             with contextlib.suppress(OSError):
                 # The plain socket's shutdown, also for TLS: it wakes the blocked reader
@@ -135,11 +191,16 @@ def open_response(session: requests.Session, method: str, url: str, *,
         if left <= 0:
             raise deadline_exceeded(url, deadline.seconds, 0)
         read_s = min(timeout_s[1], left)
+        dog = _Watchdog(deadline)
         try:
-            resp = session.request(method, current, timeout=(min(timeout_s[0], read_s), read_s),
-                                   stream=True, allow_redirects=False)
+            with dog:
+                resp = session.request(method, current, stream=True, allow_redirects=False,
+                                       timeout=(min(timeout_s[0], read_s), read_s))
+            if dog.fired:
+                resp.close()
+                raise deadline_exceeded(url, deadline.seconds, 0)
         except requests.RequestException as exc:
-            if deadline.expired():
+            if dog.fired or deadline.expired():
                 raise deadline_exceeded(url, deadline.seconds, 0) from None
             raise archive_error(current, exc=exc) from None
         location = resp.headers.get("Location")
@@ -189,7 +250,7 @@ def stream_body(resp: requests.Response, url: str, *, deadline: Deadline, cap_by
     n = 0
     try:
         refuse_announced_oversize(resp, url, cap_bytes, what)
-        with _Watchdog(resp, deadline) as dog:
+        with _Watchdog(deadline, resp) as dog:
             try:
                 for chunk in resp.iter_content(chunk_bytes):
                     if dog.fired or deadline.expired():
@@ -220,7 +281,7 @@ def raise_for_status(resp: requests.Response, url: str, deadline: Deadline) -> N
         start.extend(chunk[: ERROR_BODY_BYTES - len(start)])
 
     with contextlib.suppress(requests.RequestException, OSError, ValueError), \
-            _Watchdog(resp, deadline):
+            _Watchdog(deadline, resp):
         for chunk in resp.iter_content(1024):
             keep(chunk)
             if len(start) >= ERROR_BODY_BYTES or deadline.expired():

@@ -56,6 +56,7 @@ from monitor.archive.bounded_http import (
     raise_for_status,
     refuse_announced_oversize,
     stream_body,
+    track_connections,
 )
 from monitor.archive.cursor import products_since
 from monitor.archive.hosts import HostAllowList, LinkScope
@@ -101,7 +102,8 @@ class LicsarHttpArchive:
         timeout_s: ``(connect, read)`` timeouts in seconds for every request.
         retries: Extra attempts after a transient failure (total attempts ``retries + 1``).
         backoff_s: First backoff in seconds, doubled at each retry (0 in tests).
-        session: A ``requests.Session`` to use (a new one by default).
+        session: A ``requests.Session`` to use (a new one by default); its http(s)
+            adapters are replaced by :class:`~monitor.archive.bounded_http.TrackingAdapter`.
         sleep: Called with the backoff in seconds (injected by tests).
         deadline_s: Total time for one file (all attempts and waits), seconds.
         listing_deadline_s: Total time for one listing or HEAD request, seconds.
@@ -152,6 +154,7 @@ class LicsarHttpArchive:
         self.retries = retries
         self.backoff_s = backoff_s
         self.session = session if session is not None else requests.Session()
+        track_connections(self.session)  # so that the deadline also bounds the headers
         self._sleep = sleep
         self.deadline_s = deadline_s
         self.listing_deadline_s = listing_deadline_s

@@ -69,6 +69,7 @@ class Reply:
             (no Content-Length: the body ends when the connection closes).
         headers: Extra headers (Location, Retry-After...).
         trickle_s: Seconds between single bytes of the body (0: all at once).
+        trickle_headers: Trickle the status line and headers too (``trickle_s`` apart).
         stall_s: Seconds of silence after the headers, before the body.
         drop_after: End the body after this many bytes: reset the connection (RST) when
             ``rst``, else close it cleanly (FIN).
@@ -82,6 +83,7 @@ class Reply:
     length: int | str | None = "auto"
     headers: dict[str, str] = field(default_factory=dict)
     trickle_s: float = 0.0
+    trickle_headers: bool = False
     stall_s: float = 0.0
     drop_after: int | None = None
     rst: bool = True
@@ -157,7 +159,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Last-Modified", formatdate(1_700_000_000, usegmt=True))
         for key, value in reply.headers.items():
             self.send_header(key, value)
-        self.end_headers()
+        if reply.trickle_headers:
+            head_bytes = b"".join(self._headers_buffer) + b"\r\n"  # type: ignore[attr-defined]
+            self._headers_buffer = []  # type: ignore[attr-defined]
+            try:
+                for i in range(len(head_bytes)):
+                    self.wfile.write(head_bytes[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.trickle_s)
+            except OSError:
+                self.close_connection = True
+                return
+        else:
+            self.end_headers()
         if head:
             return
         try:
@@ -322,6 +336,18 @@ def test_trickled_listing_hits_the_deadline(script: Script, faults: FaultTally,
     assert script.gets[IFG] == 1  # the deadline covers the retries: no second trickle
     faults.measured(f"trickled listing ({length or 'no'} length): worker held s "
                     "(listing_deadline_s 1.5)", round(held, 3))
+
+
+def test_trickled_headers_hit_the_deadline(script: Script) -> None:
+    """A status line and headers trickled a byte every 50 ms (readline() of http.client
+    never times out on them): the deadline still fires."""
+    script.set(IFG, Reply(body=index_page(IFG, [PAIR + "/"]), trickle_s=0.05,
+                          trickle_headers=True, headers={"X-Pad": "a" * 400},
+                          fault="trickled headers"))
+    t0 = time.monotonic()
+    with pytest.raises(ArchiveTimeout, match=f"{_escaped(IFG)}: no complete answer"):
+        client(script, timeout_s=(2.0, 30.0), listing_deadline_s=1.0).list_products(FRAME)
+    assert time.monotonic() - t0 < 2.0 and script.gets[IFG] == 1
 
 
 def test_silent_peer_after_headers_hits_the_deadline(script: Script) -> None:
