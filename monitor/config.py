@@ -118,6 +118,10 @@ FRAME_PATTERN = r"^\d{3}[AD]_\d{5}_\d{6}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
+#: An ``allowed_hosts`` entry: ``host`` or ``host:port``, a DNS name or IPv4 address.
+HOST_ENTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
+
+
 class ArchiveSettings(_Section):
     """One archive the watch can poll, referred to by its name from the targets."""
 
@@ -128,9 +132,36 @@ class ArchiveSettings(_Section):
     #: Base URL (``licsar_http``), under which ``<track>/<frame>/...`` are listed.
     base_url: str | None = None
     #: Per-request timeout, seconds.
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
     #: Retries of a failed request (timeouts, 5xx), with exponential backoff.
     retries: int = Field(3, ge=0, le=10)
+    #: ``licsar_http``: total time for one file (all attempts, waits and the transfer),
+    #: seconds; a file not complete by then fails with a timeout, retried at a later poll.
+    deadline_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    #: ``licsar_http``: total time for one listing or HEAD request, seconds (a trickled
+    #: listing holds a worker no longer; a partial listing is never "nothing new").
+    listing_deadline_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    #: ``licsar_http``: largest listing body accepted, bytes (at most 64 MiB).
+    max_listing_bytes: int = Field(8 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    #: ``licsar_http``: largest file accepted, bytes; refused from its Content-Length, or
+    #: while counting, before more than this reaches the disk.
+    max_product_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    #: ``licsar_http``: longest Retry-After (HTTP 429 / 503) waited for within a request,
+    #: seconds; a longer one fails the request at once, retried at a later poll.
+    max_retry_after_s: float = Field(60.0, ge=0, allow_inf_nan=False)
+    #: ``licsar_http``: hosts (``"host"`` or ``"host:port"``) that redirects and listing
+    #: links may lead to besides the base URL's host; [] (the default): that host only.
+    allowed_hosts: tuple[str, ...] = ()
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(h.strip().lower() for h in hosts)
+        bad = [h for h in out if not HOST_ENTRY_RE.match(h)]
+        if bad:
+            raise ValueError(f"allowed_hosts {bad}: expected 'host' or 'host:port' (no scheme, "
+                             "path or credentials), e.g. \"gws-access.jasmin.ac.uk\"")
+        return out
 
     @model_validator(mode="after")
     def _location(self) -> ArchiveSettings:

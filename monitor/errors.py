@@ -71,6 +71,22 @@ class ArchiveTimeout(ArchiveUnavailable, TimeoutError):
     exit_code = 4
 
 
+class ArchiveThrottled(ArchiveUnavailable):
+    """The archive answered HTTP 429 (or 503) with a ``Retry-After`` longer than the client
+    waits (``max_retry_after_s``) or than the request's deadline leaves; retried at a later
+    poll like any :class:`ArchiveUnavailable`.
+
+    Attributes:
+        retry_after_s: The wait the server asked for, seconds (None when it gave none).
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BrokenProduct(ArchiveError):
     """A fetched product is not what it claims to be (truncated, not a raster, no finite
     value, wrong data type); it is never installed in the cache."""

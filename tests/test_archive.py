@@ -228,7 +228,8 @@ def server(servers: ServerState) -> ServerState:
 
 
 def _http(state: ServerState, **kw: object) -> LicsarHttpArchive:
-    args: dict[str, object] = {"timeout_s": (2.0, 2.0), "retries": 2, "backoff_s": 0.0}
+    args: dict[str, object] = {"timeout_s": (2.0, 2.0), "retries": 2, "backoff_s": 0.0,
+                               "allowed_hosts": [urlsplit(state.mirror_base).netloc]}
     args.update(kw)
     return LicsarHttpArchive(state.base, **args)  # type: ignore[arg-type]
 
@@ -744,3 +745,34 @@ def test_frame_file_cache_paths_refuse_traversal(tmp_path: Path) -> None:
         f"{FRAME}/epochs/20240106/20240106.icams.sltd.geo.tif"
     with pytest.raises(DatasetError, match="unknown delay kind"):
         layout.epoch_delay(date(2024, 1, 6), "era5")
+
+
+def test_http_limits_settings_validated_and_wired(tmp_path: Path) -> None:
+    """[archives.NAME] deadlines, caps and allowed hosts: finite and positive, hosts as
+    'host' or 'host:port'; the daemon's adapter gets them (issue 10)."""
+    from monitor.config import load_settings
+    from monitor.errors import ConfigError
+    from monitor.service.context import build_archive
+
+    base = '[archives.a]\nkind = "licsar_http"\nbase_url = "https://portal.example.org/L"\n'
+    cfg = tmp_path / "a.toml"
+    cfg.write_text(base + 'deadline_s = 90.0\nlisting_deadline_s = 9.0\nmax_listing_bytes = 1000'
+                   '\nmax_product_bytes = 2000\nmax_retry_after_s = 5.0\n'
+                   'allowed_hosts = ["Mirror.example.org", "blobs.example.org:8443"]\n')
+    arch = build_archive(load_settings(cfg, environ={}).archives["a"])
+    assert isinstance(arch, LicsarHttpArchive)
+    assert (arch.deadline_s, arch.listing_deadline_s, arch.max_listing_bytes,
+            arch.max_product_bytes, arch.max_retry_after_s) == (90.0, 9.0, 1000, 2000, 5.0)
+    assert arch.hosts.hosts == ("portal.example.org", "mirror.example.org",
+                                "blobs.example.org:8443")
+    assert arch.hosts.allows("https://blobs.example.org:8443/x")
+    assert not arch.hosts.allows("https://blobs.example.org/x")
+    for bad in ("deadline_s = inf", "listing_deadline_s = nan", "deadline_s = 0.0",
+                "max_product_bytes = 0", "max_listing_bytes = 100000000",
+                "max_retry_after_s = -1.0", 'allowed_hosts = ["https://mirror.example.org/"]',
+                'allowed_hosts = ["user@mirror.example.org"]'):
+        cfg.write_text(base + bad + "\n")
+        with pytest.raises(ConfigError, match=bad.split(" =")[0]):
+            load_settings(cfg, environ={})
+    with pytest.raises(InputError, match="deadline_s"):
+        LicsarHttpArchive("http://127.0.0.1:1", deadline_s=float("inf"))

@@ -11,9 +11,19 @@ directory lists ``<name>.tif.xml`` whose ``rel="enclosure"`` link is the file; a
 answers with a feed directly also works). Links are validated by :mod:`monitor.archive.listing`;
 refused links are logged and skipped.
 
-Every request has a ``(connect, read)`` timeout; transient failures (``ArchiveUnavailable``:
-timeouts, dropped connections, 5xx, 429) are retried ``retries`` times with exponential
-backoff ``backoff_s * 2**attempt``; other errors are raised at once. Downloads go to a ``.part``
+Every request has a ``(connect, read)`` timeout and a total deadline (issue 10,
+:mod:`monitor.archive.bounded_http`): ``listing_deadline_s`` for a listing or a HEAD,
+``deadline_s`` for a file, each covering all its attempts and the waits between them, so a
+trickling server holds a worker no longer than that. Transient failures
+(``ArchiveUnavailable``: timeouts, dropped connections, 5xx, 429) are retried ``retries`` times
+with exponential backoff ``backoff_s * 2**attempt`` while the deadline leaves time; a
+``Retry-After`` is waited for when at most ``max_retry_after_s`` and within the deadline,
+otherwise :class:`~monitor.errors.ArchiveThrottled` is raised at once (retried at a later
+poll); other errors are raised at once. Bodies are capped (``max_listing_bytes``,
+``max_product_bytes``): refused from their Content-Length before reading, or by counting when
+it is absent or lies. Redirects and listing links go only to ``allowed_hosts`` (the base URL's
+host by default), links only inside the frame's tree. A 200 page that is not a listing (a
+login form, garbage) is an error, never "no products". Downloads go to a ``.part``
 file, are checked against Content-Length, validated as single-band rasters with a finite phase,
 then moved into place; a HEAD request and the cache sidecar skip files whose size and
 Last-Modified have not changed.
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,10 +50,19 @@ from typing import TypeVar
 import requests
 
 from monitor.archive import cache
+from monitor.archive.bounded_http import (
+    Deadline,
+    open_response,
+    raise_for_status,
+    refuse_announced_oversize,
+    stream_body,
+    track_connections,
+)
 from monitor.archive.cursor import products_since
-from monitor.archive.http_errors import archive_error, check_response
+from monitor.archive.hosts import HostAllowList, LinkScope
+from monitor.archive.http_errors import gave_up, throttled_beyond, too_large
 from monitor.archive.licsar_products import decode_licsar_product
-from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing
+from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing_bytes
 from monitor.archive.local import track_of
 from monitor.domain import (
     DecodedProduct,
@@ -53,6 +73,7 @@ from monitor.domain import (
 )
 from monitor.errors import (
     ArchiveError,
+    ArchiveThrottled,
     ArchiveUnavailable,
     BrokenProduct,
     DatasetError,
@@ -81,8 +102,16 @@ class LicsarHttpArchive:
         timeout_s: ``(connect, read)`` timeouts in seconds for every request.
         retries: Extra attempts after a transient failure (total attempts ``retries + 1``).
         backoff_s: First backoff in seconds, doubled at each retry (0 in tests).
-        session: A ``requests.Session`` to use (a new one by default).
+        session: A ``requests.Session`` to use (a new one by default); its http(s)
+            adapters are replaced by :class:`~monitor.archive.bounded_http.TrackingAdapter`.
         sleep: Called with the backoff in seconds (injected by tests).
+        deadline_s: Total time for one file (all attempts and waits), seconds.
+        listing_deadline_s: Total time for one listing or HEAD request, seconds.
+        max_listing_bytes: Largest listing body accepted, bytes.
+        max_product_bytes: Largest file accepted, bytes.
+        allowed_hosts: Hosts (``host`` or ``host:port``) that redirects and listing links
+            may lead to, besides the base URL's host.
+        max_retry_after_s: Longest ``Retry-After`` waited for within a request, seconds.
     """
 
     name = "licsar-http"
@@ -98,6 +127,12 @@ class LicsarHttpArchive:
         backoff_s: float = 1.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        deadline_s: float = 120.0,
+        listing_deadline_s: float = 30.0,
+        max_listing_bytes: int = 8 * 1024 * 1024,
+        max_product_bytes: int = 512 * 1024 * 1024,
+        allowed_hosts: Sequence[str] = (),
+        max_retry_after_s: float = 60.0,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"archive base_url={base_url!r} must start with http:// or https://")
@@ -105,69 +140,89 @@ class LicsarHttpArchive:
             raise InputError(f"archive retries={retries}, backoff_s={backoff_s}, "
                              f"timeout_s={timeout_s}: expected retries >= 0, backoff_s >= 0 "
                              "and positive timeouts")
+        limits = {"deadline_s": deadline_s, "listing_deadline_s": listing_deadline_s,
+                  "max_listing_bytes": max_listing_bytes,
+                  "max_product_bytes": max_product_bytes,
+                  "max_retry_after_s": max_retry_after_s}
+        bad = {k: v for k, v in limits.items()
+               if not (math.isfinite(v) and (v >= 0 if k == "max_retry_after_s" else v > 0))}
+        if bad or max_listing_bytes > MAX_LISTING_BYTES:
+            raise InputError(f"archive limits {bad or limits}: expected finite positive "
+                             f"deadlines and caps, max_listing_bytes <= {MAX_LISTING_BYTES:,}")
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
         self.session = session if session is not None else requests.Session()
+        track_connections(self.session)  # so that the deadline also bounds the headers
         self._sleep = sleep
+        self.deadline_s = deadline_s
+        self.listing_deadline_s = listing_deadline_s
+        self.max_listing_bytes = max_listing_bytes
+        self.max_product_bytes = max_product_bytes
+        self.max_retry_after_s = max_retry_after_s
+        self.hosts = HostAllowList.of(self.base_url, allowed_hosts)
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _with_retries(self, url: str, attempt_once: Callable[[], T]) -> T:
+    def _with_retries(self, url: str, deadline: Deadline, attempt_once: Callable[[], T]) -> T:
+        """``attempt_once`` until it succeeds, retrying transient failures while ``retries``
+        and the deadline allow (a ``Retry-After`` within the cap is waited for)."""
         for attempt in range(self.retries + 1):
             try:
                 return attempt_once()
             except ArchiveUnavailable as exc:
-                if attempt == self.retries:
-                    raise type(exc)(  # the kind (timeout or not) is kept for the metrics
-                        f"{exc} (gave up after {attempt + 1} attempts)") from None
+                left = deadline.remaining()
+                if left <= 0:  # the whole request ran out of time: no retry in this poll
+                    raise
                 delay = self.backoff_s * 2**attempt
+                if isinstance(exc, ArchiveThrottled) and exc.retry_after_s is not None:
+                    if exc.retry_after_s > self.max_retry_after_s or exc.retry_after_s >= left:
+                        raise throttled_beyond(url, exc, self.max_retry_after_s, left) from None
+                    delay = max(delay, exc.retry_after_s)
+                if attempt == self.retries:
+                    raise gave_up(exc, f"gave up after {attempt + 1} attempts") from None
+                if delay >= left:
+                    raise gave_up(exc, f"gave up after {attempt + 1} attempts: the next "
+                                  f"in {delay:.1f} s would pass the deadline") from None
                 log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
                             url, attempt + 1, self.retries + 1, delay, exc)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request(self, method: str, url: str, *, stream: bool = False) -> requests.Response:
-        try:
-            resp = self.session.request(method, url, timeout=self.timeout_s, stream=stream)
-        except requests.RequestException as exc:
-            raise archive_error(url, exc=exc) from None
-        check_response(resp, url)
-        return resp
+    def _open(self, method: str, url: str, deadline: Deadline) -> requests.Response:
+        return open_response(self.session, method, url, timeout_s=self.timeout_s,
+                             deadline=deadline, hosts=self.hosts)
 
-    def _listing(self, url: str) -> Listing:
-        listing = self._listing_or_none(url, missing_ok=False)
+    def _scope(self, frame: str) -> LinkScope:
+        """Where the links of ``frame``'s listings may point."""
+        return LinkScope(self.hosts, f"/{track_of(frame)}/{frame}/")
+
+    def _listing(self, url: str, scope: LinkScope) -> Listing:
+        listing = self._listing_or_none(url, scope, missing_ok=False)
         if listing is None:  # pragma: no cover - only missing_ok answers None
             raise ArchiveError(f"{url}: no listing")
         return listing
 
-    def _listing_or_none(self, url: str, *, missing_ok: bool = True) -> Listing | None:
+    def _listing_or_none(self, url: str, scope: LinkScope, *,
+                         missing_ok: bool = True) -> Listing | None:
         """The parsed listing at ``url``; None on HTTP 404 when ``missing_ok``."""
+        deadline = Deadline(self.listing_deadline_s)
+
         def once() -> Listing | None:
-            try:
-                resp = self.session.request("GET", url, timeout=self.timeout_s, stream=True)
-            except requests.RequestException as exc:
-                raise archive_error(url, exc=exc) from None
+            resp = self._open("GET", url, deadline)
             if missing_ok and resp.status_code == 404:
                 resp.close()
                 return None
-            check_response(resp, url)
+            raise_for_status(resp, url, deadline)
             body = bytearray()
-            try:
-                for chunk in resp.iter_content(64 * 1024):
-                    body.extend(chunk)
-                    if len(body) > MAX_LISTING_BYTES:
-                        raise ArchiveError(f"{url}: listing larger than "
-                                           f"{MAX_LISTING_BYTES:,} bytes; refusing it")
-            except requests.RequestException as exc:
-                raise archive_error(url, exc=exc) from None
-            finally:
-                resp.close()
-            text = bytes(body).decode(resp.encoding or "utf-8", errors="replace")
-            return parse_listing(text, resp.url or url, resp.headers.get("Content-Type", ""))
+            stream_body(resp, url, deadline=deadline, cap_bytes=self.max_listing_bytes,
+                        what="listing", sink=body.extend, chunk_bytes=64 * 1024)
+            return parse_listing_bytes(bytes(body), resp.url or url,
+                                       resp.headers.get("Content-Type", ""), resp.encoding,
+                                       scope)
 
-        listing = self._with_retries(url, once)
+        listing = self._with_retries(url, deadline, once)
         if listing is not None:
             for href, reason in listing.rejected:
                 log.warning("archive listing %s: link %r refused and skipped: %s", url, href,
@@ -180,14 +235,15 @@ class LicsarHttpArchive:
         """URL of a frame's directory (track without leading zeros)."""
         return f"{self.base_url}/{track_of(frame)}/{frame}/"
 
-    def _resolve_file(self, listing: Listing, name: str) -> RemoteFile | None:
+    def _resolve_file(self, listing: Listing, name: str, scope: LinkScope
+                      ) -> RemoteFile | None:
         entry = listing.find(name)
         if entry is not None and not entry.is_dir:
             return RemoteFile(url=entry.url, name=name)
         feed_entry = listing.find(name + ".xml")
         if feed_entry is None:
             return None
-        enclosure = self._listing(feed_entry.url).find(name)
+        enclosure = self._listing(feed_entry.url, scope).find(name)
         return None if enclosure is None else RemoteFile(url=enclosure.url, name=name)
 
     def list_products(self, frame: str, since: date | None = None) -> list[ProductRef]:
@@ -197,11 +253,15 @@ class LicsarHttpArchive:
 
         Raises:
             ArchiveUnavailable: the portal cannot be reached after the retries.
-            ArchiveError: the frame is unknown (HTTP 404) or a listing is malformed.
+            ArchiveTimeout: a listing did not arrive within ``listing_deadline_s`` (a partial
+                listing is never read as "nothing new").
+            ArchiveError: the frame is unknown (HTTP 404), a listing is malformed, too large
+                or not a listing at all (a login page), or redirects to a host not allowed.
         """
         ifg_url = self.frame_url(frame) + "interferograms/"
+        scope = self._scope(frame)
         refs: list[ProductRef] = []
-        for entry in self._listing(ifg_url).entries:
+        for entry in self._listing(ifg_url, scope).entries:
             if not PAIR_RE.match(entry.name):
                 continue
             try:
@@ -212,45 +272,46 @@ class LicsarHttpArchive:
             if since is not None and d2 <= since:
                 continue
             pair_url = entry.url if entry.url.endswith("/") else entry.url + "/"
-            pair_listing = self._listing(pair_url)
-            unw = self._resolve_file(pair_listing, f"{entry.name}.geo.unw.tif")
+            pair_listing = self._listing(pair_url, scope)
+            unw = self._resolve_file(pair_listing, f"{entry.name}.geo.unw.tif", scope)
             if unw is None:
                 log.warning("archive %s: pair %s lists no %s.geo.unw.tif, skipped",
                             pair_url, entry.name, entry.name)
                 continue
-            cc = self._resolve_file(pair_listing, f"{entry.name}.geo.cc.tif")
+            cc = self._resolve_file(pair_listing, f"{entry.name}.geo.cc.tif", scope)
             refs.append(ProductRef(frame, d1, d2, unw, cc))
         return products_since(refs, since)
 
     # -- fetching ---------------------------------------------------------------------------
 
     def _head(self, url: str) -> tuple[int | None, str | None]:
+        deadline = Deadline(self.listing_deadline_s)
+
         def once() -> tuple[int | None, str | None]:
-            resp = self._request("HEAD", url)
+            resp = self._open("HEAD", url, deadline)
+            raise_for_status(resp, url, deadline)
             resp.close()
             length = resp.headers.get("Content-Length")
             size = int(length) if length and length.isdigit() else None
             return size, resp.headers.get("Last-Modified")
 
-        return self._with_retries(url, once)
+        return self._with_retries(url, deadline, once)
 
-    def _download_once(self, url: str, kind: str, final: Path,
-                       head_size: int | None) -> tuple[int, str, str | None]:
-        resp = self._request("GET", url, stream=True)
+    def _download_once(self, url: str, kind: str, final: Path, head_size: int | None,
+                       deadline: Deadline) -> tuple[int, str, str | None]:
+        resp = self._open("GET", url, deadline)
+        raise_for_status(resp, url, deadline)
+        refuse_announced_oversize(resp, url, self.max_product_bytes, "product")
         fd, part = cache.temp_part(final)
         h = hashlib.sha256()
-        n = 0
         try:
             with os.fdopen(fd, "wb") as out:
-                try:
-                    for chunk in resp.iter_content(cache.CHUNK_BYTES):
-                        out.write(chunk)
-                        h.update(chunk)
-                        n += len(chunk)
-                except requests.RequestException as exc:
-                    raise archive_error(url, exc=exc, detail="download truncated") from None
-                finally:
-                    resp.close()
+                def sink(chunk: bytes) -> None:
+                    out.write(chunk)
+                    h.update(chunk)
+
+                n = stream_body(resp, url, deadline=deadline, cap_bytes=self.max_product_bytes,
+                                what="product", sink=sink, chunk_bytes=cache.CHUNK_BYTES)
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else head_size
             if expected is not None and n != expected:
@@ -269,13 +330,17 @@ class LicsarHttpArchive:
 
     def _fetch_into(self, remote: RemoteFile, kind: str, final: Path) -> tuple[Path, str]:
         size, last_modified = self._head(remote.url)
+        if size is not None and size > self.max_product_bytes:
+            raise too_large(remote.url, "product", self.max_product_bytes, announced=size)
         side = cache.reusable(final, remote.url, size, last_modified)
         if side is not None:
             log.debug("archive %s unchanged (size %d, %s); cached copy kept",
                       remote.url, size, last_modified)
             return final, side.sha256
+        deadline = Deadline(self.deadline_s)
         n, digest, get_lm = self._with_retries(
-            remote.url, lambda: self._download_once(remote.url, kind, final, size))
+            remote.url, deadline,
+            lambda: self._download_once(remote.url, kind, final, size, deadline))
         cache.write_sidecar(final, cache.Sidecar(remote.url, n, get_lm or last_modified, digest))
         return final, digest
 
@@ -314,14 +379,15 @@ class LicsarHttpArchive:
                 and nothing is left under its final name.
         """
         url = self.frame_url(frame) + "metadata/"
-        listing = self._listing_or_none(url)
+        scope = self._scope(frame)
+        listing = self._listing_or_none(url, scope)
         out: dict[str, str | None] = {"hgt": None, "U": None, "metadata_txt": None}
         if listing is None:
             log.info("archive %s: no metadata directory (HTTP 404)", url)
             return FrameMetadata(frame, None, None, None)
         for kind, name in (("hgt", f"{frame}.geo.hgt.tif"), ("U", f"{frame}.geo.U.tif"),
                            ("metadata_txt", "metadata.txt")):
-            remote = self._resolve_file(listing, name)
+            remote = self._resolve_file(listing, name, scope)
             if remote is None:
                 continue
             final = cache.frame_file_path(Path(cache_dir), frame, "metadata", name)
@@ -341,14 +407,15 @@ class LicsarHttpArchive:
         """
         day = format_date(epoch)
         url = f"{self.frame_url(frame)}epochs/{day}/"
-        listing = self._listing_or_none(url)
+        scope = self._scope(frame)
+        listing = self._listing_or_none(url, scope)
         if listing is None:
             log.info("archive %s: no epoch directory (HTTP 404), no delays", url)
             return {}
         out: dict[str, str] = {}
         for kind in check_delay_kinds(kinds):
             name = delay_file_name(epoch, kind)
-            remote = self._resolve_file(listing, name)
+            remote = self._resolve_file(listing, name, scope)
             if remote is None:
                 continue
             final = cache.frame_file_path(Path(cache_dir), frame, "epochs", day, name)

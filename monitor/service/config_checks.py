@@ -188,6 +188,7 @@ def check_http_archive(name: str, a: ArchiveSettings, frames: Iterable[str],
     """
     from monitor.archive import LicsarHttpArchive
     from monitor.archive.http_errors import archive_error
+    from monitor.service.context import http_limits
 
     where = f"archive {name}"
     url = str(a.base_url).rstrip("/") + "/"
@@ -202,7 +203,7 @@ def check_http_archive(name: str, a: ArchiveSettings, frames: Iterable[str],
         if resp.status_code >= 400:
             return [_error(where, archive_error(url, response=resp), ArchiveError)]
         archive = LicsarHttpArchive(url, timeout_s=(t, t), retries=0, backoff_s=0.0,
-                                    session=session)
+                                    session=session, **http_limits(a))
         out = []
         for frame in frames:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.config import ArchiveSettings, Settings
@@ -27,7 +28,18 @@ def build_archive(settings: ArchiveSettings) -> Archive:
         return LocalArchive(str(settings.root))
     connect_s = min(5.0, settings.timeout_s)
     return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
-                             retries=settings.retries)
+                             retries=settings.retries, **http_limits(settings))
+
+
+def http_limits(settings: ArchiveSettings) -> dict[str, Any]:
+    """The deadlines, size caps and allowed hosts of an http archive section, as keyword
+    arguments of :class:`~monitor.archive.LicsarHttpArchive`."""
+    return {"deadline_s": settings.deadline_s,
+            "listing_deadline_s": settings.listing_deadline_s,
+            "max_listing_bytes": settings.max_listing_bytes,
+            "max_product_bytes": settings.max_product_bytes,
+            "max_retry_after_s": settings.max_retry_after_s,
+            "allowed_hosts": settings.allowed_hosts}
 
 
 def build_notifier(settings: Settings) -> Notifier:
