@@ -86,20 +86,24 @@ def control_characters(text: str) -> list[str]:
     return [f"U+{ord(c):04X}" for c in sorted(bad)]
 
 
-def _check_one_line(value: Any, what: str = "") -> None:
+def _check_one_line(value: Any) -> None:
+    """Refuse control characters in a raw value: a string, the strings of a list, the keys
+    of a table (nested tables are sections, checked by their own model, so that the error
+    names the innermost key)."""
+    items: list[tuple[str, Any]] = []
     if isinstance(value, str):
-        bad = control_characters(value)
+        items = [("", value)]
+    elif isinstance(value, list | tuple):
+        items = [(f"item {i} ", v) for i, v in enumerate(value) if isinstance(v, str)]
+    elif isinstance(value, dict):
+        items = [(f"name {k!r} " if len(k) <= 80 else "a name ", k) for k in value
+                 if isinstance(k, str)]
+    for what, text in items:
+        bad = control_characters(text)
         if bad:
             raise ValueError(f"{what}contains control character{'s' if len(bad) > 1 else ''} "
                              f"{', '.join(bad)}; configuration values are one line of "
                              "printable text")
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            _check_one_line(item, f"{what}item {i} ")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_one_line(key, f"{what}name {key!r} ")
-            _check_one_line(item, f"{what}{key!r} ")
 
 
 class _Section(BaseModel):
@@ -107,7 +111,7 @@ class _Section(BaseModel):
     # is also a finite range).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    @field_validator("*")
+    @field_validator("*", mode="before")
     @classmethod
     def _one_line(cls, v: Any) -> Any:
         _check_one_line(v)
@@ -177,9 +181,20 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^(sqlite|postgresql)(\+[a-z0-9_]+)?://", v):
-            raise ValueError("expected a SQLAlchemy URL of SQLite or PostgreSQL "
-                             "(sqlite:///FILE or postgresql://user@host/db)")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = ("expected a SQLAlchemy URL of SQLite or PostgreSQL (sqlite:///FILE or "
+                    "postgresql://user@host/db)")
+        try:
+            url = make_url(v)
+            port = url.port
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ValueError(expected) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(expected)
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port {port} is out of range (1-65535)")
         return v
 
 
@@ -409,7 +424,6 @@ class TargetSettings(_Section):
     @field_validator("recipients")
     @classmethod
     def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        _check_one_line(v)  # before the pattern, which would echo a line break
         bad = [r for r in v if len(r) > 254 or not re.fullmatch(EMAIL_PATTERN, r)]
         if bad:
             raise ValueError(f"recipients {bad} are not e-mail addresses (user@domain.tld)")
