@@ -7,7 +7,13 @@ option with its unit and default) and then from environment variables, which win
 TOML literals when they parse (numbers, booleans, ``[1, 2]``) and kept as strings otherwise.
 
 Everything is validated when loaded; a bad key or value raises :class:`ConfigError` naming
-the file (or the environment variable), the key and the value.
+the file (or the environment variable), the key and the value. Validation is strict where a
+daemon that runs for months would otherwise misbehave: numbers are finite and within sane
+ranges, an integer is never a boolean (``raise_after = true`` is refused) nor a float, a
+boolean is never a number, and no string holds a control character (every value is one line;
+names end up in e-mail headers, log lines, feeds and HTML). Messages never show a secret:
+the database URL's password and the values of secret-looking keys are masked
+(:func:`monitor.redact.mask_secrets`).
 """
 
 from __future__ import annotations
@@ -15,14 +21,25 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
+from monitor.redact import MASK, is_secret_key, mask_secrets
 from monitor.science.second_look_settings import SecondLookSettings
 
 ENV_PREFIX = "MONITOR__"
@@ -30,57 +47,118 @@ ENV_PREFIX = "MONITOR__"
 _LOOK = SecondLookSettings()
 
 
+#: Longest time a poll interval may span, seconds (30 days).
+MAX_POLL_INTERVAL_S = 30 * 86400.0
+
+
+def _no_bool_or_float(v: Any) -> Any:
+    if isinstance(v, bool | float):
+        raise ValueError(f"expected one of the listed choices, not {type(v).__name__} {v!r}")
+    return v
+
+
+def _flag(v: Any) -> Any:
+    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+        return v.strip().lower() == "true"  # MONITOR__X__ENABLED=True from a shell
+    return v
+
+
+#: An integer: ``true`` or ``2.0`` are refused, not read as 1 or 2.
+Int = Annotated[int, Strict()]
+#: A number (an integer is accepted, a boolean is not); finite by :class:`_Section`.
+Real = Annotated[float, Strict()]
+#: A boolean: ``true`` or ``false`` (a number is refused).
+Flag = Annotated[bool, BeforeValidator(_flag), Strict()]
+#: A wrap gain: finite, in (0, 64].
+Gain = Annotated[float, Strict(), Field(gt=0, le=64)]
+#: An order in height of the empirical fit (``true`` is not 1).
+Order = Annotated[Literal[1, 2, "auto"], BeforeValidator(_no_bool_or_float)]
+
+#: Format characters that reorder text (bidi embeddings, overrides, isolates): refused
+#: like controls, since they disguise what a name or address says.
+_BIDI = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+
+def control_characters(text: str) -> list[str]:
+    """The control characters of ``text`` as ``U+000A``: C0 and C1 controls (CR, LF, TAB
+    included), DEL, the Unicode line and paragraph separators and bidi controls."""
+    bad = {c for c in text if c in _BIDI or unicodedata.category(c) in ("Cc", "Zl", "Zp")}
+    return [f"U+{ord(c):04X}" for c in sorted(bad)]
+
+
+def _check_one_line(value: Any) -> None:
+    """Refuse control characters in a raw value: a string, the strings of a list, the keys
+    of a table (nested tables are sections, checked by their own model, so that the error
+    names the innermost key)."""
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, str):
+        items = [("", value)]
+    elif isinstance(value, list | tuple):
+        items = [(f"item {i} ", v) for i, v in enumerate(value) if isinstance(v, str)]
+    elif isinstance(value, dict):
+        items = [(f"name {k!r} " if len(k) <= 80 else "a name ", k) for k in value
+                 if isinstance(k, str)]
+    for what, text in items:
+        bad = control_characters(text)
+        if bad:
+            raise ValueError(f"{what}contains control character{'s' if len(bad) > 1 else ''} "
+                             f"{', '.join(bad)}; configuration values are one line of "
+                             "printable text")
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: no float of the configuration may be inf or nan (every range below
+    # is also a finite range).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _one_line(cls, v: Any) -> Any:
+        _check_one_line(v)
+        return v
 
 
 class RasterSettings(_Section):
     """Limits applied when reading rasters."""
 
     #: Largest raster, in pixels, that the readers accept (absurd sizes are refused).
-    max_pixels: int = Field(50_000_000, gt=0)
+    max_pixels: Int = Field(50_000_000, gt=0, le=2**32)
 
 
 class ScienceSettings(_Section):
     """Parameters shared by the scoring science."""
 
     #: LOS metres per fringe at gain 1 (Anantrasirichai et al. 2019b; 2.8 cm for Sentinel-1).
-    fringe_spacing_m: float = Field(0.028, gt=0)
-    #: Wrap gains mu for multi-gain fusion (Anantrasirichai et al. 2019b).
-    gains: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    fringe_spacing_m: Real = Field(0.028, gt=0, le=1)
+    #: Wrap gains mu for multi-gain fusion (Anantrasirichai et al. 2019b), each in (0, 64].
+    gains: tuple[Gain, ...] = Field((1.0, 2.0, 4.0, 8.0), min_length=1, max_length=16)
     #: Pixels with coherence at or below this are incoherent (NaN) (as in the Taal
     #: application of Sugiyama et al. 2011).
-    coherence_threshold: float = Field(0.1, ge=0, lt=1)
+    coherence_threshold: Real = Field(0.1, ge=0, lt=1)
     #: Fused probability above which an image is flagged (Anantrasirichai et al. 2019a).
-    flag_threshold: float = Field(0.5, gt=0, lt=1)
-
-    @field_validator("gains")
-    @classmethod
-    def _gains_positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v:
-            raise ValueError("at least one gain is needed")
-        if any(g <= 0 for g in v):
-            raise ValueError(f"gains must be positive, got {list(v)}")
-        return v
+    flag_threshold: Real = Field(0.5, gt=0, lt=1)
 
 
 class SynthSettings(_Section):
     """Defaults of the synthetic interferogram generator (Anantrasirichai et al. 2019a, s. 3)."""
 
     #: Sample size (rows, columns) of training datasets; 224 is the CNN input.
-    shape: tuple[int, int] = (224, 224)
+    shape: tuple[Annotated[Int, Field(ge=1, le=16384)],
+                 Annotated[Int, Field(ge=1, le=16384)]] = (224, 224)
     #: Pixel spacing, metres (Sentinel-1 LiCSAR products are about 100 m).
-    pixel_m: float = Field(100.0, gt=0)
+    pixel_m: Real = Field(100.0, gt=0, le=10_000)
     #: Samples per ``.npz`` shard.
-    shard_size: int = Field(500, gt=0)
+    shard_size: Int = Field(500, gt=0, le=1_000_000)
     #: Turbulent delay: standard deviation range, metres (Anantrasirichai et al. 2019a:
     #: sigma^2 5-9 mm^2).
-    turbulent_sigma_m: tuple[float, float] = (0.0022, 0.0030)
+    turbulent_sigma_m: tuple[Annotated[Real, Field(le=1)],
+                             Annotated[Real, Field(le=1)]] = (0.0022, 0.0030)
     #: Turbulent delay: e-folding length range, metres (Anantrasirichai et al. 2019a: 4-18 km).
-    turbulent_length_m: tuple[float, float] = (4000.0, 18000.0)
+    turbulent_length_m: tuple[Annotated[Real, Field(le=1e6)],
+                              Annotated[Real, Field(le=1e6)]] = (4000.0, 18000.0)
     #: Fraction of samples with incoherent patches (Anantrasirichai et al. 2019a name their
     #: absence).
-    decorrelation_fraction: float = Field(0.5, ge=0, le=1)
+    decorrelation_fraction: Real = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ranges_ordered(self) -> SynthSettings:
@@ -98,7 +176,26 @@ class DatabaseSettings(_Section):
     """Where scores and alerts are stored."""
 
     #: SQLAlchemy URL; the embedded default is a SQLite file in the working directory.
-    url: str = "sqlite:///insar-monitor.db"
+    url: str = Field("sqlite:///insar-monitor.db", min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = ("expected a SQLAlchemy URL of SQLite or PostgreSQL (sqlite:///FILE or "
+                    "postgresql://user@host/db)")
+        try:
+            url = make_url(v)
+            port = url.port
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+            raise ValueError(expected) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(expected)
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port {port} is out of range (1-65535)")
+        return v
 
 
 class LoggingSettings(_Section):
@@ -106,7 +203,7 @@ class LoggingSettings(_Section):
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: One JSON object per line instead of human text.
-    json_lines: bool = False
+    json_lines: Flag = False
 
     @field_validator("level", mode="before")
     @classmethod
@@ -115,7 +212,18 @@ class LoggingSettings(_Section):
 
 
 FRAME_PATTERN = r"^\d{3}[AD]_\d{5}_\d{6}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_LOCAL_PART = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: An observatory's e-mail address (RFC 5322 dot-atom, ASCII, a domain with a dot); no
+#: display name, quotes, spaces or line breaks that could reach a header.
+EMAIL_PATTERN = rf"^{_LOCAL_PART}@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+$"
+#: The ``From`` address: as :data:`EMAIL_PATTERN`, the domain may be one label
+#: (``insar-monitor@localhost``).
+SENDER_PATTERN = rf"^{_LOCAL_PART}@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*$"
+#: A host name or IP address to connect to or bind (no scheme, port, path or spaces).
+HOST_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*|[A-Za-z0-9_.-]{1,253})$"
+#: A name of an archive: 1-64 printable characters (it appears in logs and metrics).
+ARCHIVE_NAME_MAX = 64
 
 
 #: An ``allowed_hosts`` entry: ``host`` or ``host:port``, a DNS name or IPv4 address.
@@ -131,24 +239,24 @@ class ArchiveSettings(_Section):
     root: str | None = None
     #: Base URL (``licsar_http``), under which ``<track>/<frame>/...`` are listed.
     base_url: str | None = None
-    #: Per-request timeout, seconds.
-    timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False)
+    #: Per-request timeout, seconds (at most an hour).
+    timeout_s: Real = Field(60.0, gt=0, le=3600)
     #: Retries of a failed request (timeouts, 5xx), with exponential backoff.
-    retries: int = Field(3, ge=0, le=10)
+    retries: Int = Field(3, ge=0, le=10)
     #: ``licsar_http``: total time for one file (all attempts, waits and the transfer),
     #: seconds; a file not complete by then fails with a timeout, retried at a later poll.
-    deadline_s: float = Field(120.0, gt=0, allow_inf_nan=False)
+    deadline_s: Real = Field(120.0, gt=0, le=86400)
     #: ``licsar_http``: total time for one listing or HEAD request, seconds (a trickled
     #: listing holds a worker no longer; a partial listing is never "nothing new").
-    listing_deadline_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    listing_deadline_s: Real = Field(30.0, gt=0, le=3600)
     #: ``licsar_http``: largest listing body accepted, bytes (at most 64 MiB).
-    max_listing_bytes: int = Field(8 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
+    max_listing_bytes: Int = Field(8 * 1024 * 1024, gt=0, le=64 * 1024 * 1024)
     #: ``licsar_http``: largest file accepted, bytes; refused from its Content-Length, or
     #: while counting, before more than this reaches the disk.
-    max_product_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    max_product_bytes: Int = Field(512 * 1024 * 1024, gt=0, le=64 * 1024**3)
     #: ``licsar_http``: longest Retry-After (HTTP 429 / 503) waited for within a request,
     #: seconds; a longer one fails the request at once, retried at a later poll.
-    max_retry_after_s: float = Field(60.0, ge=0, allow_inf_nan=False)
+    max_retry_after_s: Real = Field(60.0, ge=0, le=3600)
     #: ``licsar_http``: hosts (``"host"`` or ``"host:port"``) that redirects and listing
     #: links may lead to besides the base URL's host; [] (the default): that host only.
     allowed_hosts: tuple[str, ...] = ()
@@ -167,52 +275,61 @@ class ArchiveSettings(_Section):
     def _location(self) -> ArchiveSettings:
         if self.kind == "local" and not self.root:
             raise ValueError("a local archive needs root = \"DIRECTORY\"")
-        if self.kind == "licsar_http" and not (
-                self.base_url and self.base_url.startswith(("http://", "https://"))):
-            raise ValueError("a licsar_http archive needs base_url = \"http(s)://...\"")
+        if self.kind == "licsar_http" and not (self.base_url and _http_url(self.base_url)):
+            raise ValueError("a licsar_http archive needs base_url = \"http(s)://HOST/...\"")
         return self
+
+
+def _http_url(url: str) -> bool:
+    """Whether ``url`` is an ``http://`` or ``https://`` URL with a host (and a valid port)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
 
 
 class AlertSettings(_Section):
     """Alert policy: CNN probability and LSTT p-value with hysteresis and levels."""
 
     #: Fused CNN probability over the target at or above which a step counts for ``watch``.
-    p_watch: float = Field(0.5, gt=0, lt=1)
+    p_watch: Real = Field(0.5, gt=0, lt=1)
     #: ... and for ``warning``.
-    p_warning: float = Field(0.8, gt=0, lt=1)
+    p_warning: Real = Field(0.8, gt=0, lt=1)
     #: LSTT p-value at or below which the target differs from the references.
-    lstt_alpha: float = Field(0.05, gt=0, lt=1)
+    lstt_alpha: Real = Field(0.05, gt=0, lt=1)
     #: ``cnn`` alone, ``cnn_and_lstt`` (both must agree) or ``cnn_or_lstt``.
     combine: Literal["cnn", "cnn_and_lstt", "cnn_or_lstt"] = "cnn_and_lstt"
     #: Consecutive qualifying steps before a level is raised.
-    raise_after: int = Field(2, ge=1)
+    raise_after: Int = Field(2, ge=1, le=1000)
     #: Consecutive quiet steps before the level is cleared.
-    clear_after: int = Field(3, ge=1)
+    clear_after: Int = Field(3, ge=1, le=1000)
     #: Time-series rule (:mod:`monitor.science.trend`): |z| of the best new change of the
     #: series at or above which a step counts for ``watch`` (raised at once) ...
-    trend_z_watch: float = Field(4.5, gt=0, allow_inf_nan=False)
+    trend_z_watch: Real = Field(4.5, gt=0, le=1000)
     #: ... and for ``warning``. Both, with ``trend_min_epochs`` and
     #: ``trend_confirm_epochs``, set from the false alerts per volcano-year against the
     #: delays measured by ``insar-monitor evaluate series`` (docs/detection_series.md).
-    trend_z_warning: float = Field(7.0, gt=0, allow_inf_nan=False)
+    trend_z_warning: Real = Field(7.0, gt=0, le=1000)
     #: Candidate onsets among the last this many epochs of a series.
-    trend_window_epochs: int = Field(15, ge=1)
+    trend_window_epochs: Int = Field(15, ge=1, le=10_000)
     #: Epochs of a series the fit uses (the newest).
-    trend_history_epochs: int = Field(60, ge=4)
+    trend_history_epochs: Int = Field(60, ge=4, le=10_000)
     #: Fewest epochs of a series before the time-series rule speaks.
-    trend_min_epochs: int = Field(15, ge=4)
+    trend_min_epochs: Int = Field(15, ge=4, le=10_000)
     #: Consecutive epochs of a series whose best new change must reach the threshold
     #: before the time-series rule qualifies (2: an outlier of one date's atmosphere is
     #: not a change until the next epoch confirms it; a change at ``trend_z_warning`` or
     #: more needs no confirmation).
-    trend_confirm_epochs: int = Field(2, ge=1)
+    trend_confirm_epochs: Int = Field(2, ge=1, le=1000)
     #: Fast path: fused P at or above this ...
-    fast_p: float = Field(0.95, gt=0, lt=1)
+    fast_p: Real = Field(0.95, gt=0, lt=1)
     #: ... with the LSTT p-value of the newest interferogram alone at or below this ...
-    fast_lstt_alpha: float = Field(0.02, gt=0, lt=1)
+    fast_lstt_alpha: Real = Field(0.02, gt=0, lt=1)
     #: ... and the newest interferogram moving the target by at least this many metres
     #: (95th percentile of |increment - median| over the target) raises warning at once.
-    fast_step_m: float = Field(0.03, gt=0, allow_inf_nan=False)
+    fast_step_m: Real = Field(0.03, gt=0, le=100)
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertSettings:
@@ -238,12 +355,12 @@ class CorrectionSettings(_Section):
     """
 
     #: Correct and rescore flagged steps at all.
-    enabled: bool = True
+    enabled: Flag = True
     #: Sources tried in this order: ``gacos`` and ``icams`` are the archive's per-epoch
     #: delay files (``epochs/<date>/<date>.sltd.geo.tif``, ``<date>.icams.sltd.geo.tif``);
     #: ``empirical`` fits delay against DEM height outside the target.
-    methods: tuple[Literal["gacos", "icams", "empirical"], ...] = ("gacos", "icams",
-                                                                   "empirical")
+    methods: tuple[Literal["gacos", "icams", "empirical"], ...] = Field(
+        ("gacos", "icams", "empirical"), min_length=1)
     #: Geometry of the archive's delay files: ``zenith`` delays are projected to the line
     #: of sight with the frame's incidence (``metadata/<frame>.geo.U.tif`` or
     #: ``metadata.txt``); ``slant`` delays are used as they are.
@@ -251,20 +368,20 @@ class CorrectionSettings(_Section):
     #: The empirical fit (:class:`~monitor.science.second_look_settings.
     #: SecondLookSettings`, where each is documented with its measurement): polynomial
     #: order in height (1, 2 or ``auto``) with the target known, and without one.
-    order: Literal[1, 2, "auto"] = _LOOK.order
-    untargeted_order: Literal[1, 2, "auto"] = _LOOK.untargeted_order
+    order: Order = _LOOK.order
+    untargeted_order: Order = _LOOK.untargeted_order
     #: Gaussian sigma (metres) of the low-pass removed before the empirical coefficients
     #: are estimated (scale separation); 0 fits the whole band (the plain fit).
-    band_sigma_m: float = Field(_LOOK.band_sigma_m, ge=0)
+    band_sigma_m: Real = Field(_LOOK.band_sigma_m, ge=0, le=100_000)
     #: Disc on the target left out of the empirical fit, in target radii (>= 1).
-    fit_exclusion_radii: float = Field(_LOOK.fit_exclusion_radii, ge=1)
+    fit_exclusion_radii: Real = Field(_LOOK.fit_exclusion_radii, ge=1, le=100)
     #: Radius around the detected peak left out of the empirical fit, in target radii
     #: (the P > threshold region is left out too, unless too few pixels would remain).
-    peak_exclusion_radii: float = Field(_LOOK.peak_exclusion_radii, ge=0)
+    peak_exclusion_radii: Real = Field(_LOOK.peak_exclusion_radii, ge=0, le=100)
     #: Fewest pixels the empirical fit may use.
-    min_pixels: int = Field(_LOOK.min_pixels, ge=10)
+    min_pixels: Int = Field(_LOOK.min_pixels, ge=10, le=2**32)
     #: Smallest height range (metres) among those pixels for the fit to be attempted.
-    min_height_range_m: float = Field(_LOOK.min_height_range_m, gt=0)
+    min_height_range_m: Real = Field(_LOOK.min_height_range_m, gt=0, le=10_000)
 
     def second_look(self, exclusion_radius_m: float | None = None) -> SecondLookSettings:
         """The fit's settings as the science takes them (``exclusion_radius_m``: the disc
@@ -288,9 +405,9 @@ class CorrectionSettings(_Section):
 class ReferenceRegion(_Section):
     """A stable reference region: a disc on the ground."""
 
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    radius_km: float = Field(gt=0, le=100)
+    lon: Real = Field(ge=-180, le=180)
+    lat: Real = Field(ge=-90, le=90)
+    radius_km: Real = Field(gt=0, le=100)
 
 
 class TargetSettings(_Section):
@@ -298,29 +415,38 @@ class TargetSettings(_Section):
 
     #: Stable identifier, e.g. the Smithsonian GVP volcano number.
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    name: str = Field(min_length=1)
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
+    #: Name shown in e-mail subjects, feeds and pages: one line, at most 200 characters.
+    name: str = Field(min_length=1, max_length=200)
+    lon: Real = Field(ge=-180, le=180)
+    lat: Real = Field(ge=-90, le=90)
     #: Radius of the target disc, kilometres.
-    radius_km: float = Field(3.0, gt=0, le=100)
+    radius_km: Real = Field(3.0, gt=0, le=100)
     #: Name of an entry of ``[archives]``.
-    archive: str
+    archive: str = Field(min_length=1)
     frames: tuple[str, ...] = Field(min_length=1)
-    #: ``"auto"`` or a list of reference discs.
-    references: Literal["auto"] | tuple[ReferenceRegion, ...] = "auto"
-    #: Observatory e-mail addresses.
+    #: ``"auto"`` or a (non-empty) list of reference discs.
+    references: Literal["auto"] | Annotated[tuple[ReferenceRegion, ...],
+                                            Field(min_length=1)] = "auto"
+    #: Observatory e-mail addresses (plain ``user@domain``, no display names).
     recipients: tuple[str, ...] = ()
-    #: Wrap gains for this target (default: ``science.gains``).
-    gains: tuple[float, ...] | None = None
-    #: Seconds between polls of this target.
-    poll_interval_s: float = Field(3600.0, ge=10)
+    #: Wrap gains for this target, each in (0, 64] (default: ``science.gains``).
+    gains: tuple[Gain, ...] | None = None
+    #: Seconds between polls of this target (10 s to 30 days).
+    poll_interval_s: Real = Field(3600.0, ge=10, le=MAX_POLL_INTERVAL_S)
     #: Alert policy of this target (default: ``[alerts]``).
     alerts: AlertSettings | None = None
+
+    @field_validator("gains")
+    @classmethod
+    def _gains(cls, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if v is not None and not 1 <= len(v) <= 16:
+            raise ValueError(f"expected 1 to 16 gains, got {len(v)}")
+        return v
 
     @field_validator("frames")
     @classmethod
     def _frames(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [f for f in v if not re.match(FRAME_PATTERN, f)]
+        bad = [f for f in v if not re.fullmatch(FRAME_PATTERN, f)]
         if bad:
             raise ValueError(f"frame ids {bad} do not look like LiCSAR frames "
                              "(e.g. 022D_04826_121209)")
@@ -329,10 +455,14 @@ class TargetSettings(_Section):
     @field_validator("recipients")
     @classmethod
     def _emails(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [r for r in v if not re.match(EMAIL_PATTERN, r)]
+        bad = [r for r in v if len(r) > 254 or not re.fullmatch(EMAIL_PATTERN, r)]
         if bad:
-            raise ValueError(f"recipients {bad} are not e-mail addresses")
+            raise ValueError(f"recipients {bad} are not e-mail addresses (user@domain.tld)")
         return v
+
+
+WEBHOOK_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 
 class EmailSettings(_Section):
@@ -340,19 +470,18 @@ class EmailSettings(_Section):
 
     mode: Literal["dry-run", "smtp"] = "dry-run"
     #: Folder where dry-run messages are written as ``.eml`` files.
-    outbox_dir: str = "insar-monitor-data/outbox"
-    host: str = "localhost"
-    port: int = Field(587, gt=0, lt=65536)
+    outbox_dir: str = Field("insar-monitor-data/outbox", min_length=1)
+    host: str = Field("localhost", pattern=HOST_PATTERN)
+    port: Int = Field(587, gt=0, lt=65536)
     security: Literal["starttls", "ssl", "none"] = "starttls"
-    sender: str = "insar-monitor@localhost"
-    #: Names of the environment variables holding the SMTP credentials (never the values).
-    username_env: str = "MONITOR_SMTP_USERNAME"
-    password_env: str = "MONITOR_SMTP_PASSWORD"
-    timeout_s: float = Field(30.0, gt=0)
-
-
-WEBHOOK_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+    #: ``From`` address (plain ``user@domain``; its domain ends each ``Message-ID``).
+    sender: str = Field("insar-monitor@localhost", max_length=254, pattern=SENDER_PATTERN)
+    #: Names of the environment variables holding the SMTP credentials (never the values;
+    #: empty: no login).
+    username_env: str = Field("MONITOR_SMTP_USERNAME", pattern=r"^$|" + ENV_NAME_PATTERN)
+    password_env: str = Field("MONITOR_SMTP_PASSWORD", pattern=r"^$|" + ENV_NAME_PATTERN)
+    #: Seconds (at most 10 minutes).
+    timeout_s: Real = Field(30.0, gt=0, le=600)
 
 
 class WebhookSettings(_Section):
@@ -364,11 +493,11 @@ class WebhookSettings(_Section):
     #: Name of the environment variable holding the HMAC-SHA256 secret (never the value).
     secret_env: str = Field(pattern=ENV_NAME_PATTERN)
     #: Read timeout of one POST, seconds (the connect timeout is at most 5 s of it).
-    timeout_s: float = Field(10.0, gt=0, le=300)
+    timeout_s: Real = Field(10.0, gt=0, le=300)
     #: Target ids whose alerts go to this webhook; empty: every target.
     targets: tuple[str, ...] = ()
     #: Also POST when a level clears (kind ``cleared``).
-    notify_cleared: bool = True
+    notify_cleared: Flag = True
     #: Public base URL under which the quicklook PNGs (``watch.quicklook_dir``) are
     #: served; None: the payload carries no quicklook URL.
     quicklook_base_url: str | None = None
@@ -378,8 +507,7 @@ class WebhookSettings(_Section):
     def _http(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _http_url(v):
             raise ValueError("expected an http:// or https:// URL with a host")
         return v
 
@@ -393,22 +521,23 @@ class WebhookSettings(_Section):
 class MetricsSettings(_Section):
     """The Prometheus endpoint."""
 
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(9309, ge=0, lt=65536)
+    enabled: Flag = True
+    host: str = Field("127.0.0.1", pattern=HOST_PATTERN)
+    port: Int = Field(9309, ge=0, lt=65536)
 
 
 class StatusPageSettings(_Section):
     """The read-only status page the daemon serves (watch list, histories, quicklooks)."""
 
-    enabled: bool = True
+    enabled: Flag = True
     #: Listen address; 127.0.0.1 keeps the page on this machine (expose it deliberately,
     #: e.g. behind a reverse proxy that authenticates).
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", pattern=HOST_PATTERN)
     #: TCP port; 0 picks a free one (the daemon logs the URL).
-    port: int = Field(9310, ge=0, lt=65536)
-    #: Seconds between the browser's automatic reloads of a page; 0: no reload.
-    refresh_s: int = Field(300, ge=0)
+    port: Int = Field(9310, ge=0, lt=65536)
+    #: Seconds between the browser's automatic reloads of a page; 0: no reload (at most a
+    #: day).
+    refresh_s: Int = Field(300, ge=0, le=86400)
 
 
 #: CAP 1.2 forbids spaces, commas, ``<`` and ``&`` in the sender (OASIS CAP 1.2, 3.2.1).
@@ -423,7 +552,7 @@ class FeedSettings(_Section):
     are automated deformation notices, never an official volcano alert level."""
 
     #: Write the feeds after every poll of the daemon.
-    enabled: bool = True
+    enabled: Flag = True
     #: Folder the feeds are written to (``cap/*.xml``, ``atom.xml``, ``alerts.geojson``,
     #: ``quicklooks/*.png``); empty: ``feeds`` beside ``watch.quicklook_dir``
     #: (``insar-monitor-data/feeds`` by default).
@@ -433,13 +562,15 @@ class FeedSettings(_Section):
     base_url: str = ""
     #: CAP ``sender``: an address that identifies the originator (no spaces, commas,
     #: ``<`` or ``&``); its domain is part of each CAP identifier.
-    sender: str = Field("insar-monitor@localhost", pattern=CAP_SENDER_PATTERN)
+    sender: str = Field("insar-monitor@localhost", max_length=254,
+                        pattern=CAP_SENDER_PATTERN)
     #: CAP ``status``: ``Actual``, ``Exercise``, ``System``, ``Test`` or ``Draft``.
     status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual"
     #: CAP ``language`` of the texts (RFC 3066).
     language: str = Field("en-US", pattern=LANGUAGE_PATTERN)
     #: Title of the Atom feed.
-    title: str = Field("insar-monitor: automated InSAR deformation notices", min_length=1)
+    title: str = Field("insar-monitor: automated InSAR deformation notices", min_length=1,
+                       max_length=200)
 
     @field_validator("base_url")
     @classmethod
@@ -455,13 +586,14 @@ class WatchSettings(_Section):
     """Where the daemon keeps its files."""
 
     #: Cumulative series arrays, one file per target, written atomically.
-    series_dir: str = "insar-monitor-data/series"
+    series_dir: str = Field("insar-monitor-data/series", min_length=1)
     #: Downloaded products.
-    cache_dir: str = "insar-monitor-data/cache"
+    cache_dir: str = Field("insar-monitor-data/cache", min_length=1)
     #: Quicklook images of alerts.
-    quicklook_dir: str = "insar-monitor-data/quicklooks"
-    #: Random delay added to each poll, seconds (spreads load on the archive).
-    jitter_s: float = Field(30.0, ge=0)
+    quicklook_dir: str = Field("insar-monitor-data/quicklooks", min_length=1)
+    #: Random delay added to each poll, seconds (spreads load on the archive; at most a
+    #: day).
+    jitter_s: Real = Field(30.0, ge=0, le=86400)
 
 
 class Settings(_Section):
@@ -489,13 +621,17 @@ class Settings(_Section):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"target ids must be unique; repeated: {dup}")
+        long = [n for n in self.archives if not 1 <= len(n) <= ARCHIVE_NAME_MAX]
+        if long:
+            raise ValueError(f"archives: a name is 1-{ARCHIVE_NAME_MAX} characters, got "
+                             f"{[n[:80] for n in long]}")
         for k, t in enumerate(self.targets):
             if t.archive not in self.archives:
                 raise ValueError(
                     f"targets[{k}] ({t.id}): archive {t.archive!r} is not defined; defined "
                     f"archives: {sorted(self.archives) or 'none'}")
         for name, hook in self.webhooks.items():
-            if not re.match(WEBHOOK_NAME_PATTERN, name):
+            if not re.fullmatch(WEBHOOK_NAME_PATTERN, name):
                 raise ValueError(f"webhooks.{name}: a webhook name is 1-64 letters, digits, "
                                  "'_', '.' or '-'")
             unknown = [t for t in hook.targets if t not in ids]
@@ -518,22 +654,65 @@ class Settings(_Section):
                           f"{', '.join(t.id for t in self.targets) or 'none'}")
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
+#: Longest value echoed in an error message, characters.
+_SHOWN_MAX = 120
+
+
+def _shown(value: Any, depth: int = 0) -> str:
+    """A value as an error message echoes it: secrets masked before it is cut to length,
+    nesting and length bounded (a hostile file cannot make the message huge)."""
+    if isinstance(value, str):
+        text = mask_secrets(value)
+        return repr(text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "...")
+    if isinstance(value, list | tuple):
+        if depth >= 2:
+            return "[...]"
+        items = [_shown(v, depth + 1) for v in value[:8]]
+        return "[" + ", ".join(items + (["..."] if len(value) > 8 else [])) + "]"
+    if isinstance(value, Mapping):
+        return "{...}"
+    text = repr(value)
+    return text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
+
+
+def _key_text(loc: tuple[int | str, ...]) -> str:
+    """``targets.0.name``; a part that is not printable is shown as its repr."""
+    parts = [str(p) if str(p) and not control_characters(str(p)) else repr(str(p))[:80]
+             for p in loc]
+    return ".".join(parts) or "<root>"
+
+
+def _format_validation_error(err: ValidationError, source: str,
+                             origin: Mapping[str, str] | None = None) -> str:
+    """One line per error: ``  KEY = VALUE: what is wrong`` (``KEY: ...`` for a whole
+    section, whose keys the message names), with the environment variable that set the key
+    and every secret masked."""
     lines = [f"invalid configuration in {source}:"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])
+        key = _key_text(loc)
         value = e.get("input")
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling against deploy/monitor.example.toml)"
-        lines.append(f"  {key} = {value!r}: {msg}")
-    return "\n".join(lines)
+        names = [str(p) for p in loc]
+        env = next((v for k, v in (origin or {}).items()
+                    if names[:len(k.split("."))] == k.split(".")), None)
+        if env:
+            key = f"{key} (from {env})"
+        if isinstance(value, Mapping):
+            lines.append(f"  {key}: {msg}")
+        elif any(is_secret_key(n) for n in names):
+            lines.append(f"  {key} = {MASK!r}: {msg}")
+        else:
+            lines.append(f"  {key} = {_shown(value)}: {msg}")
+    return mask_secrets("\n".join(lines))
 
 
 def _parse_env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
@@ -575,12 +754,22 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def settings_from_mapping(data: Mapping[str, Any], source: str = "<mapping>") -> Settings:
-    """Validate a nested mapping (as parsed from TOML) into :class:`Settings`."""
+def settings_from_mapping(data: Mapping[str, Any], source: str = "<mapping>",
+                          origin: Mapping[str, str] | None = None) -> Settings:
+    """Validate a nested mapping (as parsed from TOML) into :class:`Settings`.
+
+    Args:
+        data: The mapping.
+        source: What it came from, named in errors (the file).
+        origin: Dotted keys set by environment variables, to name those in errors.
+
+    Raises:
+        ConfigError: one line per invalid key, secrets masked.
+    """
     try:
         return Settings.model_validate(dict(data))
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(_format_validation_error(err, source, origin)) from None
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
@@ -609,8 +798,11 @@ def load_settings(path: str | os.PathLike[str] | None = None,
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration file {p} is not valid TOML: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"configuration file {p} nests arrays or tables too deeply "
+                              "to be a configuration") from None
     overrides, origin = env_overrides(os.environ if environ is None else environ)
     if overrides:
         source = f"{source} with environment overrides ({', '.join(sorted(origin.values()))})"
         data = _merge(data, overrides)
-    return settings_from_mapping(data, source)
+    return settings_from_mapping(data, source, origin)

@@ -136,3 +136,243 @@ def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["config", "check", str(bad)]) == ConfigError.exit_code
     err = capsys.readouterr().err
     assert "science.coherence_threshold = 2" in err and str(bad) in err
+
+
+# -- every value range-checked, strictly typed and one line (step 10) -------------------------
+
+#: (where, key, TOML value, what the message says): ``where`` is a section, ``archive`` (the
+#: archive ``a`` of ``TARGET``) or ``target`` (its ``[[targets]]`` table).
+BAD_VALUES = [
+    ("target", "poll_interval_s", "inf", "finite number"),
+    ("target", "poll_interval_s", "nan", "finite number"),
+    ("target", "poll_interval_s", "5", "greater than or equal to 10"),
+    ("target", "poll_interval_s", "1e9", "less than or equal to"),
+    ("target", "poll_interval_s", "true", "valid number"),
+    ("target", "poll_interval_s", '"3600"', "valid number"),
+    ("target", "gains", "[inf]", "finite number"),
+    ("target", "gains", "[]", "1 to 16 gains"),
+    ("target", "gains", "[0.0]", "greater than 0"),
+    ("target", "gains", "[65]", "less than or equal to 64"),
+    ("target", "gains", "[true]", "valid number"),
+    ("target", "radius_km", "-inf", "finite number"),
+    ("target", "lon", "nan", "finite number"),
+    ("target", "references", "[]", "at least 1 item"),
+    ("target", "name", '"Etna\\r\\nBcc: all@example.org"', "U+000A, U+000D"),
+    ("target", "name", '"Etna\\tnord"', "U+0009"),
+    ("target", "name", '"Etna\\u0085"', "U+0085"),
+    ("target", "name", '"Etna\\u2028"', "U+2028"),
+    ("target", "name", '"Etna\\u0000"', "U+0000"),
+    ("target", "name", '"Etna\\u202e"', "U+202E"),
+    ("target", "name", '"' + "x" * 201 + '"', "at most 200"),
+    ("target", "recipients", '["duty@example.org\\r\\nBcc: x@example.org"]', "U+000A"),
+    ("target", "recipients", '["Duty <duty@example.org>"]', "not e-mail addresses"),
+    ("target", "recipients", '["duty@localhost"]', "not e-mail addresses"),
+    ("target", "recipients", '["duty@@example.org"]', "not e-mail addresses"),
+    ("target", "alerts", "{ raise_after = true }", "valid integer"),
+    ("science", "gains", "[nan]", "finite number"),
+    ("science", "gains", "[1, 100]", "less than or equal to 64"),
+    ("science", "fringe_spacing_m", "inf", "finite number"),
+    ("science", "flag_threshold", "1.0", "less than 1"),
+    ("science", "coherence_threshold", "nan", "finite number"),
+    ("alerts", "raise_after", "true", "valid integer"),
+    ("alerts", "raise_after", "2.0", "valid integer"),
+    ("alerts", "raise_after", "0", "greater than or equal to 1"),
+    ("alerts", "clear_after", "1e6", "valid integer"),
+    ("alerts", "p_watch", "nan", "finite number"),
+    ("alerts", "trend_z_watch", "inf", "finite number"),
+    ("alerts", "fast_step_m", "-0.1", "greater than 0"),
+    ("rasters", "max_pixels", "true", "valid integer"),
+    ("rasters", "max_pixels", "1e7", "valid integer"),
+    ("rasters", "max_pixels", "0", "greater than 0"),
+    ("synth", "shape", "[0, 224]", "greater than or equal to 1"),
+    ("synth", "shape", "[true, 224]", "valid integer"),
+    ("synth", "turbulent_sigma_m", "[0.001, inf]", "finite number"),
+    ("synth", "decorrelation_fraction", "nan", "finite number"),
+    ("archive", "timeout_s", "0", "greater than 0"),
+    ("archive", "timeout_s", "inf", "finite number"),
+    ("archive", "timeout_s", "1e6", "less than or equal to 3600"),
+    ("archive", "retries", "true", "valid integer"),
+    ("archive", "retries", "11", "less than or equal to 10"),
+    ("archive", "root", '""', "needs root"),
+    ("archive", "root", '"/data\\n"', "U+000A"),
+    ("email", "port", "0", "greater than 0"),
+    ("email", "port", "65536", "less than 65536"),
+    ("email", "port", "true", "valid integer"),
+    ("email", "timeout_s", "inf", "finite number"),
+    ("email", "timeout_s", "0", "greater than 0"),
+    ("email", "sender", '"monitor@example.org\\r\\nBcc: x@example.org"', "U+000A"),
+    ("email", "sender", '"Monitor <monitor@example.org>"', "pattern"),
+    ("email", "host", '"smtp.example.org:25"', "pattern"),
+    ("email", "outbox_dir", '""', "at least 1 character"),
+    ("email", "password_env", '"not a name"', "pattern"),
+    ("metrics", "port", "-1", "greater than or equal to 0"),
+    ("metrics", "port", "65536", "less than 65536"),
+    ("metrics", "enabled", "1", "valid boolean"),
+    ("metrics", "host", '"0.0.0.0 "', "pattern"),
+    ("status_page", "refresh_s", "100000", "less than or equal to 86400"),
+    ("status_page", "port", "9310.5", "valid integer"),
+    ("watch", "jitter_s", "-inf", "finite number"),
+    ("watch", "jitter_s", "nan", "finite number"),
+    ("watch", "series_dir", '""', "at least 1 character"),
+    ("watch", "cache_dir", '"cache\\u0000"', "U+0000"),
+    ("feeds", "title", '"Notices\\nX-Injected: 1"', "U+000A"),
+    ("feeds", "title", '""', "at least 1 character"),
+    ("feeds", "sender", '"a\\u0007b"', "U+0007"),
+    ("correction", "order", "true", "listed choices"),
+    ("correction", "untargeted_order", "1.0", "listed choices"),
+    ("correction", "methods", "[]", "at least 1 item"),
+    ("correction", "band_sigma_m", "nan", "finite number"),
+    ("correction", "min_pixels", "true", "valid integer"),
+    ("correction", "enabled", "0", "valid boolean"),
+    ("logging", "json_lines", "1", "valid boolean"),
+    ("database", "url", '"mysql://u@h/db"', "SQLite or PostgreSQL"),
+    ("database", "url", '""', "at least 1 character"),
+    ("database", "url", '"postgresql://u@h:99999/db"', "port 99999"),
+]
+
+
+def bad_document(where: str, key: str, value: str) -> tuple[str, str]:
+    """A watch list with one bad value, and the dotted key an error must name."""
+    line = f"{key} = {value}\n"
+    if where == "target":
+        kept = [x for x in TARGET.split("\n") if not x.startswith(f"{key} = ")
+                or x == 'lon = 1.0' and key != "lon"]
+        return "\n".join(kept) + line, f"targets.0.{key}"
+    if where == "archive":
+        text = TARGET.replace('root = "/data"\n', "") if key == "root" else TARGET
+        return text.replace('kind = "local"\n', 'kind = "local"\n' + line), \
+            "archives.a" if key == "root" and value == '""' else f"archives.a.{key}"
+    return f"[{where}]\n{line}" + TARGET, f"{where}.{key}"
+
+
+@pytest.mark.parametrize(("where", "key", "value", "needle"), BAD_VALUES,
+                         ids=[f"{w}.{k}={v[:24]}" for w, k, v, _ in BAD_VALUES])
+def test_every_bad_value_names_file_and_key(tmp_path: Path, where: str, key: str, value: str,
+                                            needle: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    text, dotted = bad_document(where, key, value)
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    message = str(err.value)
+    assert str(cfg) in message
+    assert dotted in message, message
+    assert needle in message, message
+
+
+@pytest.mark.parametrize("name", ['"a\\nb"', '"a\\tb"', '"a\\u0085b"'])
+def test_control_characters_refused_in_archive_and_webhook_names(tmp_path: Path,
+                                                                 name: str) -> None:
+    cfg = tmp_path / "names.toml"
+    cfg.write_text(TARGET.replace("[archives.a]", f"[archives.{name}]\nkind = \"local\"\n"
+                                  "root = \"/x\"\n[archives.a]"))
+    with pytest.raises(ConfigError, match="archives: Value error, name .* contains control"):
+        load_settings(cfg, environ={})
+    cfg.write_text(f"[webhooks.{name}]\nurl = \"https://h.example.org/\"\n"
+                   "secret_env = \"S\"\n")
+    with pytest.raises(ConfigError, match="webhooks: Value error, name .* contains control"):
+        load_settings(cfg, environ={})
+
+
+def test_good_values_still_load(tmp_path: Path) -> None:
+    """Integers where numbers are expected, plain addresses, 0 ports, an empty username_env
+    and shell-style booleans from the environment all pass."""
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text(TARGET + "poll_interval_s = 600\ngains = [1, 2]\n"
+                   "recipients = [\"duty+insar@observatory.example.org\"]\n"
+                   "[email]\nusername_env = \"\"\nsender = \"monitor@obs.example.org\"\n"
+                   "[metrics]\nport = 0\n")
+    s = load_settings(cfg, environ={"MONITOR__METRICS__ENABLED": "False",
+                                    "MONITOR__WATCH__JITTER_S": "0"})
+    assert s.targets[0].poll_interval_s == 600.0 and s.targets[0].gains == (1.0, 2.0)
+    assert s.metrics.enabled is False and s.metrics.port == 0 and s.watch.jitter_s == 0.0
+
+
+def test_environment_override_is_named_and_checked() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, environ={"MONITOR__ALERTS__RAISE_AFTER": "true"})
+    assert "alerts.raise_after (from MONITOR__ALERTS__RAISE_AFTER) = True" in str(err.value)
+    with pytest.raises(ConfigError, match="finite number"):
+        load_settings(None, environ={"MONITOR__WATCH__JITTER_S": "nan"})
+
+
+# -- secrets never shown ----------------------------------------------------------------------
+
+SECRET = "s3cretpw"
+PG_URL = f"postgresql://u:{SECRET}@127.0.0.1:1/x"
+
+
+def test_config_show_masks_the_database_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "pg.toml"
+    cfg.write_text(f'[database]\nurl = "{PG_URL}"\n')
+    assert main(["config", "show", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    assert '"url": "postgresql://u:***@127.0.0.1:1/x"' in out
+    assert '"password_env": "MONITOR_SMTP_PASSWORD"' in out  # names of variables stay
+
+
+@pytest.mark.parametrize("extra", [
+    "[alerts]\nraise_after = true\n",                 # an error elsewhere in the file
+    "[database]\npool = 3\n",                         # an unknown key beside the URL
+    "[database]\nurl = \"mysql://u:s3cretpw@h/x\"\n",  # the URL itself is wrong
+    "[database]\nurl = \"postgresql://u:s3cretpw@h:70000/x\"\n",
+    "[database]\nurl = \"postgresql://u:s3cretpw@h/x\\n\"\n",
+    "[email]\npassword = \"s3cretpw\"\n",             # a secret where none belongs
+    "[webhooks.w]\nurl = \"https://h.example.org/\"\nsecret_env = \"s3cretpw!\"\n",
+    "[webhooks.w]\nurl = \"ftp://h.example.org/?token=s3cretpw\"\nsecret_env = \"S\"\n",
+    "[feeds]\nbase_url = \"https://u:s3cretpw@h.example.org/ x\"\n",
+])
+def test_config_errors_never_show_the_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str) -> None:
+    cfg = tmp_path / "pg.toml"
+    base = f'[database]\nurl = "{PG_URL}"\n'
+    cfg.write_text(extra if extra.startswith("[database]") else base + extra)
+    if extra.startswith("[database]\npool"):
+        cfg.write_text(base + "pool = 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={})
+    assert SECRET not in str(err.value) and str(cfg) in str(err.value)
+    assert main(["config", "check", str(cfg)]) == ConfigError.exit_code
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err
+
+
+def test_environment_secrets_are_masked() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, environ={"MONITOR__DATABASE__URL": PG_URL + "\t",
+                                     "MONITOR__EMAIL__SMTP_PASSWORD": SECRET})
+    assert SECRET not in str(err.value)
+    assert "email.smtp_password (from MONITOR__EMAIL__SMTP_PASSWORD) = '***'" in str(err.value)
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["db", "current"], ["run", "--once"],
+                                     ["config", "check", "--online"]])
+def test_unreachable_postgresql_is_reported_without_the_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+        command: list[str]) -> None:
+    cfg = tmp_path / "pg.toml"
+    cfg.write_text(f'[database]\nurl = "{PG_URL}"\n[metrics]\nenabled = false\n'
+                   "[status_page]\nenabled = false\n[feeds]\nenabled = false\n"
+                   + TARGET.replace("/data", str(tmp_path)))
+    (tmp_path / "022D_04826_121209" / "interferograms").mkdir(parents=True)
+    args = [*command, str(cfg)] if command[0] == "config" else [*command, "--config", str(cfg)]
+    assert main(args) == 5
+    captured = capsys.readouterr()
+    assert "u:***@127.0.0.1:1/x" in captured.out + captured.err
+    assert SECRET not in captured.out + captured.err + caplog.text
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("postgresql://u:s3cretpw@db/x", "postgresql://u:***@db/x"),
+    ("postgresql+psycopg2://u:pa ss@db:5432/x", "postgresql+psycopg2://u:***@db:5432/x"),
+    ("url 'postgresql://u:s3cretpw@db/x' is wrong", "url 'postgresql://u:***@db/x' is wrong"),
+    ("postgresql://u@db/x", "postgresql://u@db/x"),
+    ("https://h.example.org/hook?a=1&token=s3cretpw", "https://h.example.org/hook?a=1&token=***"),
+    ("https://h.example.org/?design=1", "https://h.example.org/?design=1"),
+])
+def test_mask_secrets(text: str, masked: str) -> None:
+    from monitor.redact import mask_secrets
+
+    assert mask_secrets(text) == masked

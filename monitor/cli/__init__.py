@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from monitor import __version__
 from monitor.cli.logs import configure_logging
 from monitor.errors import MonitorError
+from monitor.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except MonitorError as exc:
-        print(f"insar-monitor {args.command}: error: {exc}", file=sys.stderr)
+        # Masked once more here: no error message shows a URL's password.
+        print(f"insar-monitor {args.command}: error: {mask_secrets(str(exc))}",
+              file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,6 +6,9 @@ webhook: its alerts reach nobody``) and ``FILE: OK (N warnings)``. With ``--onli
 reaches the archives, the SMTP server (nothing is sent) and the database. Exit status: 0 with
 warnings only; an invalid file exits 2 (``ConfigError``); a failed online check exits with the
 code of the first failure's error class (archive 4, database 5, SMTP 7, outbox folder 2).
+
+``config show`` prints the effective configuration as JSON with the database URL's password
+(and any other secret, :func:`monitor.redact.mask_tree`) replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="also reach the archives, the SMTP server (nothing is sent) and "
                             "the database, with short timeouts")
     check.set_defaults(func=run_check)
-    show = sub.add_parser("show", help="print the effective configuration as JSON")
+    show = sub.add_parser("show", help="print the effective configuration as JSON "
+                                       "(passwords masked)")
     show.add_argument("file", nargs="?", help="TOML file (default: embedded defaults)")
     show.set_defaults(func=run_show)
 
@@ -57,7 +61,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from monitor.config import load_settings
+    from monitor.redact import mask_tree
 
     settings = load_settings(args.file)
-    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    shown = mask_tree(settings.model_dump(mode="json"), keep_env_names=True)
+    print(json.dumps(shown, indent=2))
     return 0

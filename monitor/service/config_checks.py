@@ -36,6 +36,7 @@ from monitor.errors import (
     MonitorError,
     StoreError,
 )
+from monitor.redact import mask_secrets
 
 Severity = Literal["info", "warning", "error"]
 
@@ -63,7 +64,7 @@ class Finding:
 
     def line(self) -> str:
         """``WARNING target etna: no recipients ...`` (one line of ``config check``)."""
-        return f"{self.severity.upper()} {self.where}: {self.message}"
+        return mask_secrets(f"{self.severity.upper()} {self.where}: {self.message}")
 
 
 def _error(where: str, exc: BaseException, fallback: type[MonitorError]) -> Finding:
@@ -251,8 +252,9 @@ def check_database(settings: Settings, config_file: str | None = None) -> list[F
     url = settings.database.url
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        return [Finding("error", "database", f"URL is not a valid SQLAlchemy URL: {exc}",
+    except (ArgumentError, ValueError) as exc:
+        return [Finding("error", "database",
+                        f"URL is not a valid SQLAlchemy URL: {mask_secrets(str(exc))}",
                         StoreError.exit_code)]
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
             and not Path(str(parsed.database)).is_file():

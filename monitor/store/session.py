@@ -20,23 +20,25 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import StoreError
+from monitor.redact import mask_secrets
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL as a string with its password replaced by ``***`` (for messages and logs)."""
+    """The URL as a string with its password replaced by ``***`` (for messages and logs);
+    one SQLAlchemy cannot parse is masked by :func:`monitor.redact.mask_secrets`."""
     try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
+        return mask_secrets(sa.make_url(url).render_as_string(hide_password=True))
+    except (ArgumentError, ValueError):
+        return mask_secrets(str(url))
 
 
 def _parse(url: str | URL) -> URL:
     try:
         parsed = sa.make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"database URL {url!r} is not a valid SQLAlchemy URL "
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise StoreError(f"database URL {mask_url(url)!r} is not a valid SQLAlchemy URL "
                          f"(expected e.g. sqlite:///monitor.db or "
-                         f"postgresql://user@host/db): {exc}") from None
+                         f"postgresql://user@host/db): {mask_secrets(str(exc))}") from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -77,7 +79,8 @@ def make_engine(url: str | URL, *, connect_timeout_s: float = 10.0,
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except (NoSuchModuleError, ImportError) as exc:
-        raise StoreError(f"database URL {mask_url(parsed)}: driver unavailable ({exc}); "
+        raise StoreError(f"database URL {mask_url(parsed)}: driver unavailable "
+                         f"({mask_secrets(str(exc))}); "
                          f"install psycopg2-binary for PostgreSQL") from None
     if parsed.get_backend_name() == "sqlite":
         file_db = parsed.database not in (None, "", ":memory:")
@@ -96,7 +99,7 @@ def make_engine(url: str | URL, *, connect_timeout_s: float = 10.0,
 
 def _reason(exc: DBAPIError) -> str:
     text = str(exc.orig).strip() if exc.orig is not None else str(exc)
-    return " ".join(text.split())
+    return mask_secrets(" ".join(text.split()))
 
 
 @contextmanager
