@@ -66,6 +66,7 @@ from monitor.io.licsar import (
     format_date,
     parse_pair,
 )
+from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class LicsarHttpArchive:
         backoff_s: float = 1.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"archive base_url={base_url!r} must start with http:// or https://")
@@ -111,6 +113,7 @@ class LicsarHttpArchive:
         self.backoff_s = backoff_s
         self.session = session if session is not None else requests.Session()
         self._sleep = sleep
+        self.max_bytes = max_bytes
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -256,7 +259,7 @@ class LicsarHttpArchive:
             if expected is not None and n != expected:
                 raise BrokenProduct(f"{url}: broken product, received {n} bytes but the server "
                                    f"announced {expected}; not installed in the cache")
-            cache.validate_product(part, kind, url)
+            cache.validate_product(part, kind, url, self.max_bytes)
             cache.install(part, final)
         except BaseException:
             cache.discard(part)
@@ -301,7 +304,8 @@ class LicsarHttpArchive:
         """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
         :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
         return decode_licsar_product(fetched, max_pixels,
-                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign),
+                                     max_bytes=self.max_bytes)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into
