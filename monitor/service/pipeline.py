@@ -685,16 +685,18 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
             excluded.add(p.id)
             continue
         # Written in the crash-safe order: series file -> product ingested -> epoch -> score.
+        if grid is None:  # no height file: the first product fixes the series grid
+            grid = pgrid
         try:
             if state is None:
-                frame_state.save_grid(gpath, pgrid)
+                frame_state.save_grid(gpath, grid)
             save_state(path, new)
         except OSError as exc:  # the disk under the series (full): try again later
             _fail(ctx, target, p, "ingest", exc, now, tally, reason="other")
             return
         if first is not None:
             _record_scoring(ctx, target, frame, path, now, tally, first)
-        grid, state, cursor = pgrid, new, new.last_epoch
+        state, cursor = new, new.last_epoch
         store.mark_product_ingested(p.id, now)
         tally.ingested += 1
         if ctx.metrics is not None:
