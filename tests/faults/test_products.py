@@ -524,7 +524,7 @@ def test_a_target_is_never_wedged_and_its_emails_go_out(
     assert summary["blocked"] and summary["blocked"][0]["at"] == E[10].isoformat()
     outbox = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(outbox) == summary["alerts_raised"]
-    for k in range(2):
+    for _ in range(2):
         code = main(["poll", "t1", "--once", "--config", str(cfg)])
         again = json.loads(capsys.readouterr().out.splitlines()[-1])["summary"]
         wedged += int(code != 4 or again["blocked"] == [] or again["sent"] != 0)
