@@ -145,7 +145,6 @@ def check_real_dtype(header: RasterHeader, *, floating: bool) -> None:
                           "values (an unwrapped phase or a coherence, not a wrapped "
                           "complex interferogram)")
     if floating and kind != "f":
-        raise RasterError(f"{header.path}: data type {header.dtype}; expected floating "
-                          "point (float32 radians)")
+        raise RasterError(f"{header.path}: expected a float raster, found {header.dtype}")
     if kind not in "fiu":
         raise RasterError(f"{header.path}: data type {header.dtype} is not numeric")

@@ -211,7 +211,7 @@ def spoil(kind: str, tmp: Path, d1: date, d2: date) -> None:
 KINDS = {
     "truncated": "not a readable raster", "corrupt": "broken product", "inf": "infinite",
     "nan-only": "no finite value", "1e30": "|phase| above", "complex": "complex",
-    "int": "floating point", "13 m LOS": "above 10 m", "incoherent": "coherence above",
+    "int": "expected a float raster", "13 m LOS": "above 10 m", "incoherent": "coherence above",
     "other grid": "differs from the series grid", "bomb": "rasters.max_bytes",
 }
 
