@@ -6,18 +6,29 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
 1. **list**: products the archive lists after the series cursor (the state's
    ``last_epoch``; everything when there is no series file) are recorded
    (``record_listed_products``).
-2. **fetch**: the products that continue the daisy chain (first one starting at the cursor,
-   then consecutive) are copied into ``watch.cache_dir`` in date order. A failure is
-   recorded on the product (``mark_product_failed``, reason and message, retried with
-   backoff) and stops the chain of that frame there: a daisy chain cannot skip a pair, so
-   later products stay pending. Other frames and targets go on.
-3. **ingest**: the archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS
-   metres with its own encodings and sensor, coherence 0-1, the grid), appended to the
-   daisy-chain state (the first product starts the chain, with the reference regions of
-   :mod:`monitor.service.frame_state`). Order, for crash safety: ``save_state`` (atomic) ->
+2. **fetch**: the products that continue the daisy chain (the shortest pair starting at
+   the cursor, then from its second date on) are copied into ``watch.cache_dir`` in date
+   order, their headers and values validated by the archive
+   (:func:`monitor.archive.cache.validate_product`). A product refused for what it holds
+   (:class:`~monitor.errors.BrokenProduct`) is **quarantined** (``quarantine_product``:
+   reason naming the file and the check; not retried until an operator re-queues it) and
+   the chain **bridges** it with the next listed pair from the same date when there is
+   one (a 24-day pair of a 3-nearest network); otherwise the frame is **blocked** there
+   (``PollReport.blocked``, exit 4). A failure that may pass (the archive, the disk) is
+   recorded (``mark_product_failed``, retried with backoff) and the frame's chain waits
+   for it. Other frames and targets go on.
+3. **ingest**: in memory, nothing written yet: the header against the memory budget and
+   the series grid (the frame metadata's height file fixes a new series' grid), the
+   archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS metres with
+   its own encodings and sensor, coherence 0-1, the grid), its values are checked
+   (:mod:`monitor.science.product_checks`), it is appended to the daisy-chain state (the
+   first product starts the chain, with the reference regions of
+   :mod:`monitor.service.frame_state`) and the new epoch is scored (stage 4); a product
+   failing any of these is quarantined as in stage 2. Then, in this order, for crash
+   safety: ``save_state`` (atomic) ->
    ``mark_product_ingested`` -> ``record_epoch`` -> ``record_score``. A poll killed after
-   ``save_state`` leaves a product not marked although the series includes it; the next poll
-   first **reconciles**: every due, un-ingested product of the frame with
+   ``save_state`` leaves a product not marked although the series includes it; the next
+   poll first **reconciles**: every due, un-ingested product of the frame with
    ``date2 <= state.last_epoch`` is marked ingested without being appended again (it is
    covered by the series), and when the state's last epoch has no score it is scored from
    the state. The same rule marks pairs of a redundant network (e.g. LiCSAR's 3-nearest)
