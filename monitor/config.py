@@ -123,6 +123,15 @@ class RasterSettings(_Section):
 
     #: Largest raster, in pixels, that the readers accept (absurd sizes are refused).
     max_pixels: Int = Field(50_000_000, gt=0, le=2**32)
+    #: Memory budget of one product, bytes: a product whose header claims more pixels
+    #: than the watch can process within it (64 float32 images per pixel,
+    #: monitor/io/raster_header.py) is refused before its pixels are read (a
+    #: decompression bomb). 2 GiB takes a whole LiCSAR frame.
+    max_bytes: Int = Field(2 * 1024**3, gt=0, le=2**40)
+    #: Smallest fraction of a product's pixels that must be finite and coherent for it to
+    #: join a series (monitor/science/product_checks.py); lower it for a frame mostly
+    #: over sea.
+    min_valid_fraction: Real = Field(0.05, ge=0, le=1)
 
 
 class ScienceSettings(_Section):

@@ -35,12 +35,20 @@ ALERT_KIND_CLEARED = "cleared"
 
 
 class ProductStatus(enum.StrEnum):
-    """Where a product is in the pipeline."""
+    """Where a product is in the pipeline.
+
+    ``failed`` products (the archive could not be reached, the disk was full) are retried
+    with backoff; ``quarantined`` ones were refused for what they hold (corrupt, a
+    decompression bomb, values no interferogram can hold, another grid, a scoring
+    failure): they are not retried automatically, ``last_error`` says why, and an
+    operator re-queues one with ``insar-monitor products retry ID``.
+    """
 
     LISTED = "listed"
     FETCHED = "fetched"
     INGESTED = "ingested"
     FAILED = "failed"
+    QUARANTINED = "quarantined"
 
 
 @dataclass(frozen=True)

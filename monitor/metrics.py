@@ -287,6 +287,14 @@ class WatchMetrics:
         self.products_failed = Counter(
             f"{p}_products_failed", "Product attempts that failed, by reason",
             ["target", "reason"], registry=registry)
+        self.listings_failed = Counter(
+            f"{p}_listings_failed", "Listings of a target's frame that failed, by reason "
+            "(no product of the frame is tried in that poll)", ["target", "reason"],
+            registry=registry)
+        self.frames_blocked = Gauge(
+            f"{p}_frames_blocked", "Frames of the target whose series cannot go on: a "
+            "quarantined product that no listed pair bridges (insar-monitor products list "
+            "--status quarantined)", ["target"], registry=registry)
         self.poll_duration = Histogram(
             f"{p}_poll_duration_seconds", "Duration of one poll of a target",
             ["target"], buckets=POLL_BUCKETS_S, registry=registry)
@@ -330,6 +338,8 @@ class WatchMetrics:
         self.products_ingested.labels(target=target)
         for reason in FAILURE_REASONS:
             self.products_failed.labels(target=target, reason=reason)
+            self.listings_failed.labels(target=target, reason=reason)
+        self.frames_blocked.labels(target=target)
         for level in ALERT_LEVELS:
             self.alerts_raised.labels(target=target, level=level)
         for method in CORRECTION_METHODS:
@@ -357,6 +367,15 @@ class WatchMetrics:
     def product_failed(self, target: str, reason: str) -> None:
         """Count a failed product; ``reason`` outside :data:`FAILURE_REASONS` -> ``other``."""
         self.products_failed.labels(target=target, reason=failure_reason(reason)).inc()
+
+    def listing_failed(self, target: str, reason: str) -> None:
+        """Count a failed listing of one of ``target``'s frames; ``reason`` as for
+        :meth:`product_failed`."""
+        self.listings_failed.labels(target=target, reason=failure_reason(reason)).inc()
+
+    def set_frames_blocked(self, target: str, count: int) -> None:
+        """Frames of ``target`` blocked after its latest poll."""
+        self.frames_blocked.labels(target=target).set(count)
 
     def observe_poll(self, target: str, duration_s: float, *,
                      finished_at: datetime | None = None,

@@ -9,6 +9,7 @@ The first poll, the repeated poll and the crash test run on SQLite and, when
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -20,9 +21,10 @@ import pytest
 import torch
 from prometheus_client import CollectorRegistry
 
+from monitor.archive import LocalArchive
 from monitor.cli import main
 from monitor.config import Settings, load_settings
-from monitor.domain import AlertLevel, ProductStatus
+from monitor.domain import AlertLevel, FetchedProduct, ProductRef, ProductStatus
 from monitor.errors import DeliveryError, InputError
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.io.models import LoadedModel
@@ -280,18 +282,27 @@ def test_broken_product_stops_its_chain_only(tmp_path: Path, staging: Path,
     failure = report.failures[0]
     assert (failure.pair, failure.stage, failure.reason) == ("20240211_20240223", "fetch",
                                                              "validate")
+    # What the archive holds is unusable: quarantined (not retried by itself), and with no
+    # other pair starting at 2024-02-11 in a daisy chain the frame is blocked there.
     row = ctx.store.get_product("synth1", FRAME1, date(2024, 2, 11), date(2024, 2, 23))
-    assert row.status == ProductStatus.FAILED.value and row.attempts == 1
+    assert row.status == ProductStatus.QUARANTINED.value and row.attempts == 1
     assert row.last_error is not None and "broken product" in row.last_error
+    assert [(b.frame, b.at) for b in report.blocked] == [(FRAME1, date(2024, 2, 11))]
+    assert not report.ok and report.quarantined == 1
     later = ctx.store.get_product("synth1", FRAME1, date(2024, 2, 23), date(2024, 3, 6))
     assert later.status == ProductStatus.LISTED.value
     assert state1(settings).last_epoch == date(2024, 2, 11)
     other = poll_target(ctx, settings.target("synth2"), NOW)
     assert other.failures == () and other.ingested == 5 and other.alerts_raised == 0
-    # Repaired and past its backoff, the product and those after it go in.
+    assert other.ok
+    # Repaired, the product is still set aside (and the frame reported blocked) ...
     broken.write_bytes(good)
+    waiting = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=2))
+    assert waiting.ingested == 0 and waiting.failures == () and len(waiting.blocked) == 1
+    # ... until an operator re-queues it; then it and those after it go in.
+    ctx.store.requeue_product(row.id, NOW + timedelta(hours=2))
     retry = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=2))
-    assert retry.failures == () and retry.ingested == 8
+    assert retry.ok and retry.ingested == 8
     assert state1(settings).last_epoch == date(2024, 5, 17)
 
 
@@ -362,22 +373,41 @@ def test_cli_refuses_a_database_not_upgraded(tmp_path: Path,
         assert f"insar-monitor db upgrade --config {cfg}" in err
 
 
-def test_a_broken_first_product_holds_back_the_whole_chain(tmp_path: Path, staging: Path,
-                                                          model: LoadedModel) -> None:
+def test_a_failing_first_product_holds_back_the_whole_chain(
+        tmp_path: Path, staging: Path, model: LoadedModel,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first product that fails for a reason that may pass (the disk, the archive) holds
+    the new series back until its retry; one that is broken is quarantined and the series
+    starts after it, so one product never keeps a target from starting."""
     settings, ctx, _ = make_world(tmp_path, staging, model, n_pairs1=4)
-    unw = (tmp_path / "archive" / FRAME1 / "interferograms" / "20240106_20240118"
-           / "20240106_20240118.geo.unw.tif")
-    good = unw.read_bytes()
-    unw.write_bytes(good[:100])
+    archive = ctx.archives["local"]
+    original = type(archive).fetch
+    outage = {"on": True}
+
+    def fetch(self: LocalArchive, ref: ProductRef, cache_dir: Path) -> FetchedProduct:
+        if outage["on"] and ref.date1 == SCENARIO1.start:
+            raise OSError(errno.EIO, "Input/output error", str(cache_dir))
+        return original(self, ref, cache_dir)
+
+    monkeypatch.setattr(type(archive), "fetch", fetch)
     first = poll_target(ctx, settings.target("synth1"), NOW)
-    assert first.ingested == 0 and len(first.failures) == 1
+    assert first.ingested == 0 and len(first.failures) == 1 and first.blocked == ()
     assert load_state(series_path(settings.watch.series_dir, "synth1", FRAME1)) is None
     # Within the backoff the chain does not start at the second product instead.
     waiting = poll_target(ctx, settings.target("synth1"), NOW + timedelta(seconds=10))
     assert waiting.ingested == 0 and waiting.failures == () and "retry" in waiting.notes[0]
-    unw.write_bytes(good)
+    outage["on"] = False
     resumed = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=1))
     assert resumed.ingested == 4 and state1(settings).first_epoch == SCENARIO1.start
+    # A broken first product of a new series: set aside, the series starts after it.
+    s2, ctx2, _ = make_world(tmp_path / "broken", staging, model, n_pairs1=4)
+    unw = (tmp_path / "broken" / "archive" / FRAME1 / "interferograms" / "20240106_20240118"
+           / "20240106_20240118.geo.unw.tif")
+    unw.write_bytes(unw.read_bytes()[:100])
+    report = poll_target(ctx2, s2.target("synth1"), NOW)
+    assert report.quarantined == 1 and report.ingested == 3 and report.blocked == ()
+    assert state1(s2).first_epoch == date(2024, 1, 18)
+    assert any("starts the series after" in n for n in report.notes)
 
 
 class FailingSender:

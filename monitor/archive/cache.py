@@ -24,7 +24,14 @@ from monitor.domain import ProductRef
 from monitor.errors import ArchiveError, BrokenProduct, DatasetError, RasterError
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar import check_frame_id, parse_metadata_txt
+from monitor.io.raster_header import (
+    DEFAULT_MAX_BYTES,
+    check_budget,
+    check_real_dtype,
+    read_header,
+)
 from monitor.io.rasters import read_raster
+from monitor.science.product_checks import phase_problem
 
 CHUNK_BYTES = 1 << 20
 
@@ -112,12 +119,18 @@ def temp_part(final: Path) -> tuple[int, Path]:
 PRODUCT_KINDS = ("unw", "cc", "delay", "hgt", "U", "metadata_txt")
 
 
-def validate_product(part: Path, kind: str, url: str) -> None:
+def validate_product(part: Path, kind: str, url: str,
+                     max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     """Check a downloaded file is usable before it gets its final name.
 
-    Kinds: ``unw`` (float radians; 0 and NaN are nodata; at least one finite value),
-    ``cc`` (any single-band raster), ``delay`` and ``U`` (single-band float rasters with at
-    least one finite value), ``hgt`` (single-band numeric raster with a finite value),
+    Rasters are judged from their header first (:mod:`monitor.io.raster_header`): one
+    band, a real data type, and no more pixels than the watch can process within
+    ``max_bytes``; a decompression bomb is refused there, before its pixels are read.
+    Then, per kind: ``unw`` (float radians; 0 and NaN are nodata; at least one finite
+    value; no infinity and no |phase| beyond
+    :data:`~monitor.science.product_checks.MAX_ABS_PHASE_RAD`), ``cc`` (any real
+    single-band raster), ``delay`` and ``U`` (single-band float rasters with at least one
+    finite value), ``hgt`` (single-band numeric raster with a finite value),
     ``metadata_txt`` (``key=value`` lines).
 
     Raises:
@@ -129,10 +142,17 @@ def validate_product(part: Path, kind: str, url: str) -> None:
         if kind == "metadata_txt":
             parse_metadata_txt(part)
             return
+        header = read_header(part)
+        if header.count != 1:
+            raise RasterError(f"{part}: expected a single-band raster, found "
+                              f"{header.count} bands")
+        check_real_dtype(header, floating=kind in ("unw", "delay", "U"))
+        check_budget(header, max_bytes)
         raster = read_raster(part, zero_is_nodata=kind == "unw", require_finite=kind != "cc")
-        dtype = raster.source_dtype or ""
-        if kind in ("delay", "U") and not dtype.startswith("float"):
-            raise RasterError(f"{part}: expected a float raster, found {dtype}")
+        if kind == "unw":
+            problem = phase_problem(raster.data)
+            if problem is not None:
+                raise RasterError(f"{part}: {problem}")
     except (RasterError, DatasetError, UnicodeDecodeError) as exc:
         raise BrokenProduct(f"{url}: broken product, not installed in the cache "
                            f"({str(exc).replace(str(part), 'download')})") from None

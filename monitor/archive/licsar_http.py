@@ -87,6 +87,7 @@ from monitor.io.licsar import (
     format_date,
     parse_pair,
 )
+from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class LicsarHttpArchive:
         allowed_hosts: Hosts (``host`` or ``host:port``) that redirects and listing links
             may lead to, besides the base URL's host.
         max_retry_after_s: Longest ``Retry-After`` waited for within a request, seconds.
+        max_bytes: Memory budget of one decoded product (``[rasters] max_bytes``): a file
+            whose header claims more pixels than fit in it is refused before its pixels
+            are read (:mod:`monitor.io.raster_header`); not a download size.
     """
 
     name = "licsar-http"
@@ -133,6 +137,7 @@ class LicsarHttpArchive:
         max_product_bytes: int = 512 * 1024 * 1024,
         allowed_hosts: Sequence[str] = (),
         max_retry_after_s: float = 60.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"archive base_url={base_url!r} must start with http:// or https://")
@@ -162,6 +167,7 @@ class LicsarHttpArchive:
         self.max_product_bytes = max_product_bytes
         self.max_retry_after_s = max_retry_after_s
         self.hosts = HostAllowList.of(self.base_url, allowed_hosts)
+        self.max_bytes = max_bytes
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -317,7 +323,7 @@ class LicsarHttpArchive:
             if expected is not None and n != expected:
                 raise BrokenProduct(f"{url}: broken product, received {n} bytes but the server "
                                    f"announced {expected}; not installed in the cache")
-            cache.validate_product(part, kind, url)
+            cache.validate_product(part, kind, url, self.max_bytes)
             cache.install(part, final)
         except BaseException:
             cache.discard(part)
@@ -366,7 +372,8 @@ class LicsarHttpArchive:
         """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
         :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
         return decode_licsar_product(fetched, max_pixels,
-                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign),
+                                     max_bytes=self.max_bytes)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

@@ -32,6 +32,7 @@ from monitor.io.licsar import (
     format_date,
     pair_name,
 )
+from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,18 @@ class LocalArchive:
 
     Args:
         root: Archive root holding ``<track>/<frame>`` or ``<frame>`` directories.
+        max_bytes: Memory budget of one product (``[rasters] max_bytes``): larger
+            rasters are refused from their header (:mod:`monitor.io.raster_header`).
     """
 
     name = "local"
     wavelength_m: float = SENTINEL1.wavelength_m
     phase_sign: int = SENTINEL1.phase_sign
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str],
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes
 
     def layout(self, frame: str) -> FrameLayout:
         """Where ``frame`` lives under the root."""
@@ -112,7 +117,7 @@ class LocalArchive:
             with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
                 for chunk in iter(lambda: fh.read(cache.CHUNK_BYTES), b""):
                     out.write(chunk)
-            cache.validate_product(part, kind, remote.url)
+            cache.validate_product(part, kind, remote.url, self.max_bytes)
             digest = cache.sha256_file(part)
             size = part.stat().st_size
             cache.install(part, final)
@@ -155,7 +160,8 @@ class LocalArchive:
         """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
         :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
         return decode_licsar_product(fetched, max_pixels,
-                                     Sensor(self.name, self.wavelength_m, self.phase_sign))
+                                     Sensor(self.name, self.wavelength_m, self.phase_sign),
+                                     max_bytes=self.max_bytes)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Copy the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

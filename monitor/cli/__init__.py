@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "monitor.cli.scan_series_cmd",
     "monitor.cli.watch_cmds",
     "monitor.cli.run_cmd",
+    "monitor.cli.products_cmd",
     "monitor.cli.feeds_cmd",
 )
 

@@ -4,7 +4,8 @@
 SIGTERM or SIGINT, then lets the poll under way finish, stops the metrics endpoint and exits
 0. ``--once`` polls every target once, sends the outbox and exits (for cron and tests): 0
 when every target polled cleanly, 4 (the archive errors' code) when a product or a listing
-failed or a poll raised. Each poll logs one line (target, counts, duration) at info level
+failed, a frame is blocked (a quarantined product that no listed pair bridges) or a poll
+raised. Each poll logs one line (target, counts, duration) at info level
 (``-v``).
 
 The signal handlers are installed here, only while the daemon runs, and restored after.

@@ -8,9 +8,11 @@ poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliv
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
 ``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
 and a summary line (``alerts_raised``, ``alerts_cleared``, ``deliveries_queued`` over
-every channel...), and exits with 4 (the archive errors' code) when a product or a listing
-failed. It logs as the configuration's ``[logging]`` section says unless ``-v`` or
-``--log-json`` is given, like ``run``.
+every channel..., ``quarantined`` and ``blocked`` frames with their reason), and exits
+with 4 (the archive errors' code) when a product or a listing failed or a frame of the
+target is blocked (a quarantined product no listed pair bridges: ``insar-monitor products
+list --status quarantined``, then ``products retry ID``). It logs as the configuration's
+``[logging]`` section says unless ``-v`` or ``--log-json`` is given, like ``run``.
 
 ``alerts list`` prints one JSON line per alert: ``kind`` is ``deformation`` (a level
 raised; ``level`` is that level) or ``cleared`` (a raised level fell back; ``level`` is
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from monitor.config import Settings
     from monitor.store import Store
 
-#: Exit status of ``poll`` when a product failed.
+#: Exit status of ``poll`` when a product failed or a frame is blocked.
 EXIT_PRODUCT_FAILED = ArchiveError.exit_code
 
 
@@ -121,8 +123,11 @@ def run_poll(args: argparse.Namespace) -> int:
         "delivery_failed": delivery.failed, "outbox_depth": delivery.outbox_depth,
         "failures": [{"frame": f.frame, "pair": f.pair, "stage": f.stage,
                       "reason": f.reason, "message": f.message} for f in report.failures],
+        "quarantined": report.quarantined,
+        "blocked": [{"frame": b.frame, "at": b.at, "reason": b.reason}
+                    for b in report.blocked],
         "notes": list(report.notes)}})
-    return EXIT_PRODUCT_FAILED if report.failures else 0
+    return 0 if report.ok else EXIT_PRODUCT_FAILED
 
 
 def run_targets_list(args: argparse.Namespace) -> int:

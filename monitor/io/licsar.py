@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from monitor.errors import DatasetError, InputError
+from monitor.errors import DatasetError, InputError, RasterError
+from monitor.io.raster_header import dtype_kind
 from monitor.io.rasters import DEFAULT_MAX_PIXELS, Raster, read_raster
 
 FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
@@ -174,13 +175,27 @@ class FrameLayout:
         return read_cc_file(self.cc(d1, d2))
 
 
-def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Raster:
+def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  max_bytes: int | None = None) -> Raster:
     """A LiCSAR unwrapped-phase file, radians ``(ny, nx)``; LiCSAR's 0 and NaN both become
-    NaN (the portal writes 0 where there is no data)."""
-    return read_raster(path, zero_is_nodata=True, max_pixels=max_pixels)
+    NaN (the portal writes 0 where there is no data).
+
+    Raises:
+        RasterError: not a readable single-band raster, too large (``max_pixels``, or the
+            memory budget ``max_bytes`` judged from the header), not floating point
+            (unwrapped phase is float32 radians: integer or complex data is something
+            else), or without a finite value.
+    """
+    raster = read_raster(path, zero_is_nodata=True, max_pixels=max_pixels,
+                         max_bytes=max_bytes)
+    if raster.source_dtype is not None and dtype_kind(raster.source_dtype) != "f":
+        raise RasterError(f"{path}: unwrapped phase of data type {raster.source_dtype}; "
+                          "expected floating point (float32 radians)")
+    return raster
 
 
-def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[np.float32]:
+def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int | None = None) -> NDArray[np.float32]:
     """A LiCSAR coherence file as 0-1 float32 ``(ny, nx)``, NaN where nodata.
 
     The portal writes uint8 0-255 (0 = nodata); float 0-1 files are taken as they are.
@@ -189,7 +204,7 @@ def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDAr
     Raises:
         DatasetError: values outside [0, 1] after scaling, naming the file.
     """
-    r = read_raster(path, require_finite=False, max_pixels=max_pixels)
+    r = read_raster(path, require_finite=False, max_pixels=max_pixels, max_bytes=max_bytes)
     data = r.data
     if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
         data = data / np.float32(255.0)

@@ -4,7 +4,9 @@ Readers return a :class:`Raster`: float32 data of shape ``(ny, nx)`` with NaN wh
 file marks nodata, plus the georeference (CRS and affine transform) when the file has one.
 They refuse, with a :class:`~monitor.errors.RasterError` naming the file, anything that is
 not a raster, has more or fewer than one band, is absurdly large (``max_pixels``, default
-50 million, configurable as ``rasters.max_pixels``) or holds no finite value at all.
+50 million, configurable as ``rasters.max_pixels``; with ``max_bytes``, also the memory
+the watch would need for it, judged from the header before any pixel is decompressed:
+:mod:`monitor.io.raster_header`), holds complex values, or holds no finite value at all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.transform import Affine
 
 from monitor.errors import RasterError
+from monitor.io.raster_header import RasterHeader, check_budget, dtype_kind
 
 DEFAULT_MAX_PIXELS = 50_000_000
 _NPY_SUFFIXES = {".npy"}
@@ -83,6 +86,7 @@ def read_raster(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     zero_is_nodata: bool = False,
     require_finite: bool = True,
+    max_bytes: int | None = None,
 ) -> Raster:
     """Read a single-band GeoTIFF or ``.npy`` file.
 
@@ -92,13 +96,16 @@ def read_raster(
         zero_is_nodata: Also treat exact zeros as nodata (LiCSAR ``.unw`` products mark
             nodata with 0 as well as NaN).
         require_finite: Refuse rasters without a single finite value.
+        max_bytes: Refuse, from the header, rasters the watch could not process within
+            this many bytes (:func:`monitor.io.raster_header.check_budget`); None: no
+            budget.
 
     Returns:
         The raster, float32 ``(ny, nx)`` with NaN as nodata.
 
     Raises:
         RasterError: the file is missing, is not a raster, has a band count other than 1,
-            is too large, or holds no finite value.
+            is too large, holds complex values, or holds no finite value.
     """
     p = Path(path)
     name = str(p)
@@ -117,9 +124,15 @@ def read_raster(
                         f"{name}: expected a single-band raster, found {src.count} bands"
                     )
                 _check_size(name, src.height, src.width, max_pixels)
+                source_dtype = str(src.dtypes[0])
+                if dtype_kind(source_dtype) == "c":
+                    raise RasterError(f"{name}: complex data ({source_dtype}); expected "
+                                      "real values")
+                if max_bytes is not None:
+                    check_budget(RasterHeader(name, src.width, src.height, src.count,
+                                              source_dtype, None, None), max_bytes)
                 raw = src.read(1, masked=True)
                 crs = src.crs.to_string() if src.crs else None
-                source_dtype = str(src.dtypes[0])
                 transform = None if src.transform == Affine.identity() else src.transform
     except RasterError:
         raise
@@ -145,7 +158,7 @@ def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bo
             f"{name}: expected a single-band 2-D array, found shape {tuple(arr.shape)}"
         )
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise RasterError(f"{name}: expected a numeric array, found dtype {arr.dtype}")
+        raise RasterError(f"{name}: expected a real numeric array, found dtype {arr.dtype}")
     _check_size(name, int(arr.shape[0]), int(arr.shape[1]), max_pixels)
     out = np.array(arr, dtype=np.float32)
     if zero_is_nodata:

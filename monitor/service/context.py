@@ -15,6 +15,7 @@ from typing import Any
 from monitor.archive import LicsarHttpArchive, LocalArchive
 from monitor.config import ArchiveSettings, Settings
 from monitor.io.models import LoadedModel
+from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.metrics import WatchMetrics
 from monitor.notify.email import EmailNotifier
 from monitor.notify.smtp import DryRunSender, Sender, SmtpSender, SmtpSettings
@@ -22,13 +23,15 @@ from monitor.notify.webhook import WebhookNotifier
 from monitor.ports import Archive, Notifier, Store
 
 
-def build_archive(settings: ArchiveSettings) -> Archive:
-    """The archive adapter an ``[archives.NAME]`` section describes."""
+def build_archive(settings: ArchiveSettings, max_bytes: int = DEFAULT_MAX_BYTES) -> Archive:
+    """The archive adapter an ``[archives.NAME]`` section describes; ``max_bytes`` is the
+    memory budget of one product (``[rasters] max_bytes``)."""
     if settings.kind == "local":
-        return LocalArchive(str(settings.root))
+        return LocalArchive(str(settings.root), max_bytes=max_bytes)
     connect_s = min(5.0, settings.timeout_s)
     return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
-                             retries=settings.retries, **http_limits(settings))
+                             retries=settings.retries, max_bytes=max_bytes,
+                             **http_limits(settings))
 
 
 def http_limits(settings: ArchiveSettings) -> dict[str, Any]:
@@ -92,6 +95,7 @@ class WatchContext:
                       config_file: str | Path | None = None) -> WatchContext:
         """Build every configured archive with :func:`build_archive` and the notifiers
         with :func:`build_notifiers`; ``config_file`` is made absolute."""
-        archives = {name: build_archive(a) for name, a in settings.archives.items()}
+        archives = {name: build_archive(a, settings.rasters.max_bytes)
+                    for name, a in settings.archives.items()}
         return cls(settings, store, archives, model, metrics, build_notifiers(settings),
                    None if config_file is None else str(Path(config_file).absolute()))

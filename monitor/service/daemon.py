@@ -76,8 +76,9 @@ class PollOutcome:
 
     @property
     def ok(self) -> bool:
-        """True when nothing raised and no product or listing failed."""
-        return self.error is None and self.report is not None and not self.report.failures
+        """True when nothing raised, no product or listing failed and no frame is
+        blocked."""
+        return self.error is None and self.report is not None and self.report.ok
 
 
 def _default_model_loader() -> LoadedModel:

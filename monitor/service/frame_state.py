@@ -19,6 +19,7 @@ from rasterio.transform import Affine
 from monitor.errors import DatasetError
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
+from monitor.io.raster_header import RasterHeader
 from monitor.io.rasters import Raster
 from monitor.science.grids import FrameGrid
 
@@ -57,3 +58,14 @@ def load_grid(path: str | Path) -> FrameGrid:
                            "beside it to rebuild the series from the archive") from None
     placeholder = np.broadcast_to(np.float32(0.0), shape)
     return frame_grid(Raster(placeholder, "EPSG:4326", transform, source))
+
+
+def header_grid(header: RasterHeader) -> FrameGrid:
+    """The grid a raster's header describes (no pixels read): the frame's height file
+    fixes the grid of a new series this way.
+
+    Raises:
+        DatasetError: no georeference, another CRS, or a rotated transform.
+    """
+    placeholder = np.broadcast_to(np.float32(0.0), header.shape)
+    return frame_grid(Raster(placeholder, header.crs, header.transform, header.path))

@@ -6,18 +6,29 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
 1. **list**: products the archive lists after the series cursor (the state's
    ``last_epoch``; everything when there is no series file) are recorded
    (``record_listed_products``).
-2. **fetch**: the products that continue the daisy chain (first one starting at the cursor,
-   then consecutive) are copied into ``watch.cache_dir`` in date order. A failure is
-   recorded on the product (``mark_product_failed``, reason and message, retried with
-   backoff) and stops the chain of that frame there: a daisy chain cannot skip a pair, so
-   later products stay pending. Other frames and targets go on.
-3. **ingest**: the archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS
-   metres with its own encodings and sensor, coherence 0-1, the grid), appended to the
-   daisy-chain state (the first product starts the chain, with the reference regions of
-   :mod:`monitor.service.frame_state`). Order, for crash safety: ``save_state`` (atomic) ->
+2. **fetch**: the products that continue the daisy chain (the shortest pair starting at
+   the cursor, then from its second date on) are copied into ``watch.cache_dir`` in date
+   order, their headers and values validated by the archive
+   (:func:`monitor.archive.cache.validate_product`). A product refused for what it holds
+   (:class:`~monitor.errors.BrokenProduct`) is **quarantined** (``quarantine_product``:
+   reason naming the file and the check; not retried until an operator re-queues it) and
+   the chain **bridges** it with the next listed pair from the same date when there is
+   one (a 24-day pair of a 3-nearest network); otherwise the frame is **blocked** there
+   (``PollReport.blocked``, exit 4). A failure that may pass (the archive, the disk) is
+   recorded (``mark_product_failed``, retried with backoff) and the frame's chain waits
+   for it. Other frames and targets go on.
+3. **ingest**: in memory, nothing written yet: the header against the memory budget and
+   the series grid (the frame metadata's height file fixes a new series' grid), the
+   archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS metres with
+   its own encodings and sensor, coherence 0-1, the grid), its values are checked
+   (:mod:`monitor.science.product_checks`), it is appended to the daisy-chain state (the
+   first product starts the chain, with the reference regions of
+   :mod:`monitor.service.frame_state`) and the new epoch is scored (stage 4); a product
+   failing any of these is quarantined as in stage 2. Then, in this order, for crash
+   safety: ``save_state`` (atomic) ->
    ``mark_product_ingested`` -> ``record_epoch`` -> ``record_score``. A poll killed after
-   ``save_state`` leaves a product not marked although the series includes it; the next poll
-   first **reconciles**: every due, un-ingested product of the frame with
+   ``save_state`` leaves a product not marked although the series includes it; the next
+   poll first **reconciles**: every due, un-ingested product of the frame with
    ``date2 <= state.last_epoch`` is marked ingested without being appended again (it is
    covered by the series), and when the state's last epoch has no score it is scored from
    the state. The same rule marks pairs of a redundant network (e.g. LiCSAR's 3-nearest)
@@ -55,23 +66,41 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from rasterio.transform import Affine
 
 from monitor import __version__
 from monitor.config import AlertSettings, TargetSettings
-from monitor.domain import ALERT_KIND_CLEARED, ALERT_KIND_DEFORMATION, AlertLevel, ProductStatus
-from monitor.errors import DatasetError, InputError, MonitorError
+from monitor.domain import (
+    ALERT_KIND_CLEARED,
+    ALERT_KIND_DEFORMATION,
+    AlertLevel,
+    FetchedProduct,
+    ProductStatus,
+    ScoreCorrection,
+)
+from monitor.errors import BrokenProduct, DatasetError, InputError, MonitorError, StoreError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
+from monitor.io.raster_header import check_budget, read_header
 from monitor.io.rasters import Raster
 from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
-from monitor.science.scoring import MapScore, SecondLook, cnn_detector, cumulative_max_m
+from monitor.science.product_checks import displacement_problem
+from monitor.science.scoring import (
+    EpochScore,
+    MapScore,
+    Regions,
+    SecondLook,
+    cnn_detector,
+    cumulative_max_m,
+)
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
 from monitor.service.alert_maps import (
@@ -127,6 +156,22 @@ class ProductFailureNote:
 
 
 @dataclass(frozen=True)
+class BlockedFrame:
+    """A frame whose series cannot go on until an operator acts.
+
+    Attributes:
+        frame: Frame id.
+        at: The series' last epoch, where the chain stops (None: the series cannot start).
+        reason: Why: the quarantined product (its id, pair and check) that no other listed
+            pair bridges, or a target that does not fit the frame.
+    """
+
+    frame: str
+    at: date | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class EpochResult:
     """A new epoch of this poll and its scores (None where not scored).
 
@@ -167,8 +212,12 @@ class PollReport:
         deliveries_queued: New deliveries (every channel).
         epochs: The new epochs, in date order.
         failures: What failed.
-        notes: Other conditions worth a log line (gaps in the chain).
+        notes: Other conditions worth a log line (gaps in the chain, bridges).
         alerts_cleared: New alerts of a level that cleared (kind ``cleared``).
+        quarantined: Products set aside in this poll for what they hold.
+        blocked: Frames whose series cannot go on (a quarantined product no listed pair
+            bridges); reported at every poll until an operator re-queues the product or
+            the archive publishes a bridging pair.
     """
 
     target_id: str
@@ -183,6 +232,13 @@ class PollReport:
     failures: tuple[ProductFailureNote, ...] = ()
     notes: tuple[str, ...] = ()
     alerts_cleared: int = 0
+    quarantined: int = 0
+    blocked: tuple[BlockedFrame, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and no frame is blocked (``poll --once`` exits 0)."""
+        return not self.failures and not self.blocked
 
 
 @dataclass
@@ -195,6 +251,8 @@ class _Tally:
     epochs: list[EpochResult] = field(default_factory=list)
     failures: list[ProductFailureNote] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quarantined: int = 0
+    blocked: list[BlockedFrame] = field(default_factory=list)
     #: Maps of epochs that may raise an alert: epoch -> (cumulative, fused P, target mask).
     maps: dict[date, tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_]]] = \
         field(default_factory=dict)
@@ -204,22 +262,39 @@ def _alert_settings(ctx: WatchContext, target: TargetSettings) -> AlertSettings:
     return alert_settings_of(ctx.settings, target)
 
 
-def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
-                 state: DaisyChainState, series_file: Path, now: datetime,
-                 tally: _Tally, increment: NDArray[np.float64] | None = None) -> None:
-    """Record the state's last epoch and score it (stage 4, :mod:`monitor.service.scoring`).
+@dataclass(frozen=True)
+class _EpochScoring:
+    """The scores of a state's last epoch, computed but not yet recorded (stage 4).
+
+    Scoring runs in memory before anything of the step is written, so that a step whose
+    scoring fails never reaches the series file nor the store (the product is quarantined
+    instead); :func:`_record_scoring` then writes the epoch and its score.
+    """
+
+    state: DaisyChainState
+    regions: Regions
+    cum_max: float | None
+    scored: EpochScore | None = None
+    correction: ScoreCorrection | None = None
+    signal: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
+                 state: DaisyChainState, increment: NDArray[np.float64] | None = None
+                 ) -> _EpochScoring:
+    """Score the state's last epoch (stage 4, :mod:`monitor.service.scoring`); writes
+    nothing but the cache of the archive's frame files.
 
     ``increment`` is the newest interferogram as summed into the chain (None when it is not
     at hand, e.g. an epoch scored again after a crash: its step is then not measured and
     the fast path cannot fire for it)."""
-    store, epoch = ctx.store, state.last_epoch
+    epoch = state.last_epoch
     disc, discs = target_discs(target)
     regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
     cum_max = cumulative_max_m(state.cumulative_m, regions.target_mask)
-    store.record_epoch(target.id, epoch, state.n_epochs - 1, 0, str(series_file), cum_max)
     if state.n_epochs < 2 or cum_max is None:
-        tally.epochs.append(EpochResult(epoch, frame, cum_max, None, None))
-        return
+        return _EpochScoring(state, regions, cum_max)
     t0 = time.perf_counter()
     alert_settings = _alert_settings(ctx, target)
     params = scoring_params(ctx.settings, gains=target.gains)
@@ -229,10 +304,26 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                                            grid.pixel_m), state.image, regions,
                               epoch, params, span_start=state.first_epoch, files=files,
                               settings=ctx.settings, alerts=alert_settings)
-    sc, decided = scored.raw, scored.decided
     correction = stored_correction(scored, state.first_epoch)
     signal = {**epoch_signal(state.image, increment, regions, epoch, params).record(),
               "series": series_key(frame, state.first_epoch)}
+    return _EpochScoring(state, regions, cum_max, scored, correction, signal,
+                         time.perf_counter() - t0)
+
+
+def _record_scoring(ctx: WatchContext, target: TargetSettings, frame: str,
+                    series_file: Path, now: datetime, tally: _Tally,
+                    scoring: _EpochScoring) -> None:
+    """Record the epoch and its score computed by :func:`_score_state`."""
+    store, state, cum_max = ctx.store, scoring.state, scoring.cum_max
+    epoch = state.last_epoch
+    store.record_epoch(target.id, epoch, state.n_epochs - 1, 0, str(series_file), cum_max)
+    scored = scoring.scored
+    if scored is None:
+        tally.epochs.append(EpochResult(epoch, frame, cum_max, None, None))
+        return
+    alert_settings = _alert_settings(ctx, target)
+    sc, decided, correction = scored.raw, scored.decided, scoring.correction
     if scored.look is not None:
         _log_second_look(target, frame, epoch, sc, scored.look)
         if ctx.metrics is not None:
@@ -258,7 +349,7 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
     # that qualify on their own stay in memory for this poll's quicklooks.
     image = state.image if scored.look is None or scored.look.image is None \
         else scored.look.image
-    maps = (image, decided.prob_map, regions.target_mask)
+    maps = (image, decided.prob_map, scoring.regions.target_mask)
     save_maps(maps_path(ctx.settings.watch.series_dir, target.id, epoch), maps)
     if level > AlertLevel.NONE:
         tally.maps[epoch] = maps
@@ -269,7 +360,7 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                        now=now, peak_row=sc.peak_row, peak_col=sc.peak_col,
                        peak_lon=sc.peak_lon, peak_lat=sc.peak_lat, lstt_p=sc.lstt_p,
                        lstt_pe=sc.lstt_pe, lstt_by_reference=sc.lstt_by_reference,
-                       correction=correction, signal=signal)
+                       correction=correction, signal=scoring.signal)
     tally.scored += 1
     tally.epochs.append(EpochResult(epoch, frame, cum_max, sc.p_fused, sc.lstt_p,
                                     p_corrected=None if correction is None
@@ -277,7 +368,7 @@ def _record_and_score(ctx: WatchContext, target: TargetSettings, frame: str, gri
                                     correction=None if correction is None
                                     else correction.method))
     if ctx.metrics is not None:
-        ctx.metrics.observe_scoring(target.id, time.perf_counter() - t0)
+        ctx.metrics.observe_scoring(target.id, scoring.duration_s)
 
 
 def _log_second_look(target: TargetSettings, frame: str, epoch: date, raw: MapScore,
@@ -326,19 +417,30 @@ def _reconcile(ctx: WatchContext, target: TargetSettings, frame: str,
             tally.reconciled += 1
 
 
-def _chain(work: list[Product], cursor: date | None) -> tuple[list[Product], str | None]:
-    """The products that continue the daisy chain from ``cursor``, and why it stops."""
-    chain: list[Product] = []
+def _next_link(work: list[Product], cursor: date | None, excluded: set[int]
+               ) -> Product | None:
+    """The product that continues the daisy chain from ``cursor``: the shortest pair
+    starting there (the earliest pair of all for a new series), leaving out ``excluded``
+    (quarantined in this poll). When the shortest pair was quarantined, the next one
+    starting at the same date bridges the bad date (e.g. a 24-day pair of a LiCSAR
+    3-nearest network)."""
     for p in sorted(work, key=lambda p: (p.date1, p.date2)):
-        if cursor is not None and p.date2 <= cursor:
+        if p.id in excluded or (cursor is not None and p.date2 <= cursor):
             continue
         if cursor is None or p.date1 == cursor:
-            chain.append(p)
-            cursor = p.date2
-        elif p.date1 > cursor:
-            return chain, (f"no product starts at {cursor}; the chain waits for it (next "
-                           f"listed: {p.date1:%Y%m%d}_{p.date2:%Y%m%d})")
-    return chain, None
+            return p
+    return None
+
+
+def _waiting_note(work: list[Product], cursor: date | None, excluded: set[int]) -> str | None:
+    """Why the chain stops at ``cursor`` although later products are listed, or None."""
+    later = [p for p in work if p.id not in excluded and cursor is not None
+             and p.date1 > cursor]
+    if not later:
+        return None
+    p = min(later, key=lambda p: (p.date1, p.date2))
+    return (f"no product starts at {cursor}; the chain waits for it (next listed: "
+            f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d})")
 
 
 def _due(p: Product, now: datetime) -> bool:
@@ -349,18 +451,134 @@ def _due(p: Product, now: datetime) -> bool:
     return (at.replace(tzinfo=now.tzinfo) if at.tzinfo is None else at) <= now
 
 
+def _pair(p: Product) -> str:
+    return f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
+
+
 def _fail(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
-          exc: BaseException, now: datetime, tally: _Tally) -> None:
-    reason = failure_label(exc) if stage == "fetch" else "validate"
+          exc: BaseException, now: datetime, tally: _Tally, reason: str | None = None) -> None:
+    """A failure that may pass (the archive or the disk): recorded, retried with backoff;
+    the frame's chain waits for it."""
+    reason = reason or failure_label(exc)
     message = f"{stage} ({reason}): {exc}"
     ctx.store.mark_product_failed(p.id, message, now)
-    pair = f"{p.date1:%Y%m%d}_{p.date2:%Y%m%d}"
     log.warning("target %s frame %s product %s failed: %s; later products of the frame wait",
-                target.id, p.frame, pair, message,
+                target.id, p.frame, _pair(p), message,
                 extra={"target": target.id, "frame": p.frame, "epoch": p.date2})
-    tally.failures.append(ProductFailureNote(p.frame, pair, stage, reason, str(exc)))
+    tally.failures.append(ProductFailureNote(p.frame, _pair(p), stage, reason, str(exc)))
     if ctx.metrics is not None:
         ctx.metrics.product_failed(target.id, reason)
+
+
+def _quarantine(ctx: WatchContext, target: TargetSettings, p: Product, stage: str,
+                exc: BaseException, now: datetime, tally: _Tally) -> None:
+    """A product refused for what it holds: quarantined (not retried until an operator
+    re-queues it), counted as ``validate``; the chain looks for a bridge."""
+    message = f"{stage} (validate): {exc}"
+    ctx.store.quarantine_product(p.id, message, now)
+    log.warning("target %s frame %s product %s quarantined: %s", target.id, p.frame,
+                _pair(p), message,
+                extra={"target": target.id, "frame": p.frame, "epoch": p.date2})
+    tally.failures.append(ProductFailureNote(p.frame, _pair(p), stage, "validate", str(exc)))
+    tally.quarantined += 1
+    if ctx.metrics is not None:
+        ctx.metrics.product_failed(target.id, "validate")
+
+
+def _block(target: TargetSettings, frame: str, at: date | None, reason: str,
+           tally: _Tally) -> None:
+    log.warning("target %s frame %s: series blocked at %s: %s", target.id, frame,
+                at or "its start", reason, extra={"target": target.id, "frame": frame})
+    tally.blocked.append(BlockedFrame(frame, at, reason))
+
+
+def _blocking_product(ctx: WatchContext, target: TargetSettings, frame: str,
+                      cursor: date | None) -> Product | None:
+    """A quarantined product of the frame where the chain stands (None: nothing blocks)."""
+    for p in ctx.store.list_products(target.id, frame=frame,
+                                     status=ProductStatus.QUARANTINED.value):
+        if cursor is None or p.date1 == cursor:
+            return p
+    return None
+
+
+def _series_grid(ctx: WatchContext, target: TargetSettings, frame: str, tally: _Tally
+                 ) -> FrameGrid | None:
+    """The grid a new series of the frame must be on: the frame metadata's height file
+    (read from its header) when the archive publishes one, else None (the first product
+    fixes it, as :func:`~monitor.io.licsar_frame.read_grid` does)."""
+    archive = ctx.archives[target.archive]
+    try:
+        hgt = archive.fetch_metadata(frame, Path(ctx.settings.watch.cache_dir)).hgt_path
+        return None if hgt is None else frame_state.header_grid(read_header(hgt))
+    except (MonitorError, OSError) as exc:
+        note = (f"target {target.id} frame {frame}: the frame's grid could not be read from "
+                f"its metadata ({exc}); the first product fixes the series grid")
+        log.warning(note)
+        tally.notes.append(note)
+        return None
+
+
+def _check_header(ctx: WatchContext, fetched: FetchedProduct, grid: FrameGrid | None,
+                  where: str) -> None:
+    """Judge the fetched phase from its header before its pixels are decoded: the memory
+    budget (a decompression bomb costs milliseconds here) and the series grid.
+
+    Raises:
+        RasterError: over the budget, or not readable.
+        DatasetError: on another grid than ``grid`` (named by ``where``).
+    """
+    header = read_header(fetched.unw_path)
+    check_budget(header, ctx.settings.rasters.max_bytes)
+    if grid is not None:
+        _check_grid(fetched.unw_path, header.shape, header.transform, grid, where)
+
+
+def _check_grid(path: str, shape: tuple[int, int], transform: Affine | None, grid: FrameGrid,
+                where: str) -> None:
+    if shape != grid.shape or transform is None \
+            or not transform.almost_equals(grid.transform):
+        raise DatasetError(f"{path}: grid {shape[0]} x {shape[1]} "
+                           f"{tuple(transform or ())[:6]} differs from the series grid "
+                           f"{grid.shape[0]} x {grid.shape[1]} {tuple(grid.transform)[:6]} "
+                           f"({where})")
+
+
+def _target_fits(target: TargetSettings, frame: str, grid: FrameGrid, tally: _Tally) -> bool:
+    """Whether the target's disc and explicit references fit the frame grid; when they do
+    not, the configuration is at fault (not a product): the frame is blocked, no product
+    is touched."""
+    disc, discs = target_discs(target)
+    try:
+        frame_regions(grid, disc, discs, None, f"target {target.id}")
+        if discs is not None:
+            series_reference(grid, disc, discs, np.ones(grid.shape, np.float32), 0.0, None,
+                             f"target {target.id}")
+    except InputError as exc:
+        tally.failures.append(ProductFailureNote(frame, "configuration", "ingest", "other",
+                                                 str(exc)))
+        _block(target, frame, None, f"the target does not fit the frame: {exc}", tally)
+        return False
+    return True
+
+
+def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
+                 state: DaisyChainState, path: Path, now: datetime, tally: _Tally) -> None:
+    """Crash recovery: score the state's last epoch, saved but not scored. A failure is
+    reported and the frame goes on (the step is in the series already)."""
+    try:
+        scoring = _score_state(ctx, target, frame, grid, state)
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one epoch's scoring must not wedge the target
+        log.warning("target %s frame %s: epoch %s of the series cannot be scored: %s",
+                    target.id, frame, state.last_epoch, exc)
+        tally.failures.append(ProductFailureNote(frame, f"{state.last_epoch:%Y%m%d}",
+                                                 "score", "other", str(exc)))
+        if ctx.metrics is not None:
+            ctx.metrics.product_failed(target.id, "other")
+        return
+    _record_scoring(ctx, target, frame, path, now, tally, scoring)
 
 
 def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: datetime,
@@ -375,79 +593,142 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     grid = frame_state.load_grid(gpath) if state is not None else None
     if state is not None and grid is not None and state.n_epochs > 1 \
             and state.last_epoch not in scored_epochs:
-        _record_and_score(ctx, target, frame, grid, state, path, now, tally)
+        _score_again(ctx, target, frame, grid, state, path, now, tally)
     # Stage 1: list.
     try:
         refs = archive.list_products(frame, state.last_epoch if state else None)
     except MonitorError as exc:
+        reason = failure_label(exc)
         log.warning("target %s frame %s: listing failed: %s", target.id, frame, exc,
                     extra={"target": target.id, "frame": frame})
-        tally.failures.append(ProductFailureNote(frame, "listing", "list",
-                                                 failure_label(exc), str(exc)))
+        tally.failures.append(ProductFailureNote(frame, "listing", "list", reason, str(exc)))
+        if ctx.metrics is not None:
+            ctx.metrics.listing_failed(target.id, reason)
         return
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
-    if state is None:  # a new (or rebuilt) series considers every listed product
+    if state is None:  # a new (or rebuilt) series considers every listed product ...
         due = [store.get_product(target.id, r.frame, r.date1, r.date2) for r in refs]
+        # ... but those set aside for what they hold.
+        due = [p for p in due if p.status != ProductStatus.QUARANTINED.value]
     by_pair = {(r.date1, r.date2): r for r in refs}
-    chain, stop = _chain([p for p in due if p.frame == frame],
-                         state.last_epoch if state else None)
-    if stop:
-        tally.notes.append(f"target {target.id} frame {frame}: {stop}")
-        log.info("target %s frame %s: %s", target.id, frame, stop)
+    work = [p for p in due if p.frame == frame]
+    cursor = state.last_epoch if state else None
+    excluded: set[int] = set()
     cache_dir = Path(settings.watch.cache_dir)
-    for p in chain:
+    grid_source = str(gpath)
+    if state is None and work:
+        grid = _series_grid(ctx, target, frame, tally)
+        grid_source = "the frame's metadata" if grid is not None else "the series' first product"
+    if grid is not None and work and not _target_fits(target, frame, grid, tally):
+        return
+    while (p := _next_link(work, cursor, excluded)) is not None:
         ref = by_pair[(p.date1, p.date2)]
         if not _due(p, now):  # failed earlier, its retry is not due: the chain waits
-            tally.notes.append(f"target {target.id} frame {frame}: {p.date1:%Y%m%d}_"
-                               f"{p.date2:%Y%m%d} failed before, retry at {p.next_attempt_at}")
-            break
+            tally.notes.append(f"target {target.id} frame {frame}: {_pair(p)} failed before, "
+                               f"retry at {p.next_attempt_at}")
+            return
+        if excluded:
+            note = (f"target {target.id} frame {frame}: {_pair(p)} "
+                    + ("starts the series after the quarantined product(s)" if cursor is None
+                       else f"bridges the quarantined product(s) at {cursor}"))
+            log.warning(note)
+            tally.notes.append(note)
         # Stage 2: fetch.
         try:
             fetched = archive.fetch(ref, cache_dir)
-        except (MonitorError, OSError) as exc:
+        except BrokenProduct as exc:  # what the archive holds is unusable: set aside
+            _quarantine(ctx, target, p, "fetch", exc, now, tally)
+            excluded.add(p.id)
+            continue
+        except (MonitorError, OSError) as exc:  # the archive or the disk: try again later
             _fail(ctx, target, p, "fetch", exc, now, tally)
-            break
+            return
         store.mark_product_fetched(p.id, fetched.sha256, now)
         tally.fetched += 1
-        # Stage 3: ingest.
+        # Stage 3: ingest, in memory: header, decode, plausibility, append.
+        where = grid_source
         try:
+            _check_header(ctx, fetched, grid, where)
             decoded = archive.decode(fetched, settings.rasters.max_pixels)
             pgrid = frame_grid(Raster(decoded.displacement_m, decoded.crs, decoded.transform,
                                       decoded.source))
+            if grid is not None:
+                _check_grid(decoded.source, pgrid.shape, pgrid.transform, grid, where)
+            if grid is None and not _target_fits(target, frame, pgrid, tally):
+                return  # the configuration, not the product, is at fault
             coherence = decoded.coherence
+            problem = displacement_problem(
+                decoded.displacement_m, coherence,
+                coherence_threshold=settings.science.coherence_threshold,
+                min_valid_fraction=settings.rasters.min_valid_fraction)
+            if problem is not None:
+                raise DatasetError(f"{decoded.source}: {problem}")
             if state is None:
                 reference = _new_series_reference(ctx, target, frame, pgrid, coherence,
                                                   tally)
                 new = start_daisy_chain(p.date1, pgrid.shape, reference=reference,
                                         coherence_threshold=settings.science.coherence_threshold)
             else:
-                if grid is None or pgrid.shape != grid.shape \
-                        or not pgrid.transform.almost_equals(grid.transform):
-                    raise DatasetError(f"{fetched.unw_path}: grid {pgrid.shape} differs from "
-                                       f"the series' ({gpath})")
                 new = state
             before = new.cumulative_m
             new = append(new, Interferogram(p.date1, p.date2, decoded.displacement_m,
                                             coherence))
             increment = new.cumulative_m - before
         except MonitorError as exc:
+            _quarantine(ctx, target, p, "ingest", exc, now, tally)
+            excluded.add(p.id)
+            continue
+        except OSError as exc:  # reading the cache failed: try again later
             _fail(ctx, target, p, "ingest", exc, now, tally)
-            break
-        if state is None:
-            frame_state.save_grid(gpath, pgrid)
-            first = start_daisy_chain(p.date1, pgrid.shape, reference=new.reference_mask,
-                                      coherence_threshold=new.coherence_threshold)
-            _record_and_score(ctx, target, frame, pgrid, first, path, now, tally)
-        grid = pgrid
-        save_state(path, new)
-        state = new
+            return
+        # Stage 4: score, in memory, before anything of the step is written.
+        try:
+            first = None if state is not None else _score_state(
+                ctx, target, frame, pgrid, start_daisy_chain(
+                    p.date1, pgrid.shape, reference=new.reference_mask,
+                    coherence_threshold=new.coherence_threshold))
+            scoring = _score_state(ctx, target, frame, pgrid, new, increment)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a product whose scoring fails is set aside
+            _quarantine(ctx, target, p, "score", exc, now, tally)
+            excluded.add(p.id)
+            continue
+        # Written in the crash-safe order: series file -> product ingested -> epoch -> score.
+        if grid is None:  # no height file: the first product fixes the series grid
+            grid = pgrid
+        try:
+            if state is None:
+                frame_state.save_grid(gpath, grid)
+            save_state(path, new)
+        except OSError as exc:  # the disk under the series (full): try again later
+            _fail(ctx, target, p, "ingest", exc, now, tally, reason="other")
+            return
+        if first is not None:
+            _record_scoring(ctx, target, frame, path, now, tally, first)
+        state, cursor = new, new.last_epoch
         store.mark_product_ingested(p.id, now)
         tally.ingested += 1
         if ctx.metrics is not None:
             ctx.metrics.product_ingested(target.id)
-        # Stage 4: score.
-        _record_and_score(ctx, target, frame, pgrid, state, path, now, tally, increment)
+        try:
+            _record_scoring(ctx, target, frame, path, now, tally, scoring)
+        except OSError as exc:  # the quicklook maps could not be written: scored next poll
+            log.warning("target %s frame %s: epoch %s not recorded (%s); scored again at "
+                        "the next poll", target.id, frame, state.last_epoch, exc)
+            tally.failures.append(ProductFailureNote(frame, _pair(p), "score", "other",
+                                                     str(exc)))
+            return
+    blocking = _blocking_product(ctx, target, frame, cursor)
+    if blocking is not None:
+        _block(target, frame, cursor,
+               f"product {blocking.id} ({_pair(blocking)}) is quarantined and no other "
+               f"listed pair starts at {cursor or 'the series start'}: {blocking.last_error}",
+               tally)
+    elif (waiting := _waiting_note(work, cursor, excluded)) is not None:
+        tally.notes.append(f"target {target.id} frame {frame}: {waiting}")
+        log.info("target %s frame %s: %s", target.id, frame, waiting)
     _reconcile(ctx, target, frame, state, now, tally)
 
 
@@ -573,8 +854,10 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
         now: The time of the poll, timezone-aware UTC (recorded on every row).
 
     Returns:
-        What was done. Product and listing failures are in ``failures``; they do not
-        raise.
+        What was done. Product and listing failures are in ``failures``, frames that
+        cannot go on in ``blocked``; they do not raise. One product never stops the
+        poll: what it holds sets it aside (quarantined), what may pass (the archive, the
+        disk) makes its frame wait for the retry; the alert stage runs in every case.
 
     Raises:
         InputError: naive ``now``, or the target's archive is not in ``ctx.archives``.
@@ -603,8 +886,11 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
         # database as at the daemon's start (monitor.service.metrics_restore).
         export_target(ctx.metrics, ctx.store, ctx.settings, target)
         ctx.metrics.observe_poll(target.id, time.perf_counter() - t0,
-                                 finished_at=None if tally.failures else now,
+                                 finished_at=None if tally.failures or tally.blocked
+                                 else now,
                                  attempted_at=now)
+        ctx.metrics.set_frames_blocked(target.id, len(tally.blocked))
     return PollReport(target.id, tally.listed, tally.fetched, tally.ingested,
                       tally.reconciled, tally.scored, raised, queued, epochs,
-                      tuple(tally.failures), tuple(tally.notes), alerts_cleared=cleared)
+                      tuple(tally.failures), tuple(tally.notes), alerts_cleared=cleared,
+                      quarantined=tally.quarantined, blocked=tuple(tally.blocked))

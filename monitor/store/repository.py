@@ -238,6 +238,54 @@ class Store:
             p.next_attempt_at = now + backoff.delay(p.attempts)
             return p
 
+    def quarantine_product(self, product_id: int, reason: str, now: datetime) -> Product:
+        """Set a product aside for what it holds: not retried until re-queued
+        (:meth:`requeue_product`); ``reason`` names the file and the check. A product
+        already ingested is left as it is."""
+        _aware(now)
+        with session_scope(self.engine) as s:
+            p = self._product(s, product_id)
+            if p.status == ProductStatus.INGESTED.value:
+                return p
+            p.attempts += 1
+            p.status = ProductStatus.QUARANTINED.value
+            p.last_error = reason
+            p.next_attempt_at = None
+            return p
+
+    def requeue_product(self, product_id: int, now: datetime) -> Product:
+        """Make a quarantined or failed product due again at once (an operator's retry);
+        ``last_error`` is kept until the next attempt replaces it.
+
+        Raises:
+            InputError: no such product, or it is already ingested.
+        """
+        _aware(now)
+        with session_scope(self.engine) as s:
+            p = self._product(s, product_id)
+            if p.status == ProductStatus.INGESTED.value:
+                raise InputError(f"product {product_id} ({p.frame} {p.date1:%Y%m%d}_"
+                                 f"{p.date2:%Y%m%d}) is already ingested; nothing to retry")
+            p.status = ProductStatus.LISTED.value
+            p.attempts = 0
+            p.next_attempt_at = None
+            return p
+
+    def list_products(self, target_id: str | None = None, *, frame: str | None = None,
+                      status: str | None = None) -> list[Product]:
+        """Products, by target, frame and date pair; optionally of one target, frame or
+        status (a :class:`~monitor.domain.ProductStatus` value)."""
+        stmt = sa.select(Product)
+        if target_id is not None:
+            stmt = stmt.where(Product.target_id == target_id)
+        if frame is not None:
+            stmt = stmt.where(Product.frame == frame)
+        if status is not None:
+            stmt = stmt.where(Product.status == status)
+        with session_scope(self.engine) as s:
+            return list(s.scalars(stmt.order_by(Product.target_id, Product.frame,
+                                                Product.date1, Product.date2)))
+
     # -- epochs and scores -------------------------------------------------------------
 
     def record_epoch(self, target_id: str, epoch: date, n_products: int, segment: int,
