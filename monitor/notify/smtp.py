@@ -261,7 +261,9 @@ def _refused_recipients(refused: Mapping[str, tuple[int, bytes]], host: str, por
     only for a 5xx that is not 552 and not a 5.7.x policy refusal."""
     where = f"{host}:{port}"
     codes = [code for code, _ in refused.values()]
-    text = f"SMTP server {where} {what}: {refused!r}"
+    said = "; ".join(f"{addr}: {_reply(code, reply)}" for addr, (code, reply)
+                     in refused.items())
+    text = f"SMTP server {where} {what}: {said}"
     policy = [c for c, t in refused.values()
               if c >= 500 and (enhanced_status(t) or (0, 0, 0))[1] == 7]
     if policy:
