@@ -38,6 +38,7 @@ from monitor.io.models import LoadedModel
 from monitor.metrics import WatchMetrics
 from monitor.ports import Notifier
 from monitor.service.context import WatchContext, build_notifiers
+from monitor.service.metrics_restore import restore_metrics
 from monitor.service.outbox import DeliveryReport, deliver_outbox
 from monitor.store import Alert, Store, make_engine, upgrade
 from tests.faults.conftest import FaultTally
@@ -372,6 +373,10 @@ def test_550_and_per_recipient_554_fail_visibly_and_outbox_retry_resends_after_t
     assert w.gauge("insar_monitor_deliveries_failed", "email") == 2
     assert w.registry.get_sample_value("insar_monitor_deliveries_given_up_total",
                                        {"channel": "email"}) == 2
+    restarted = CollectorRegistry()  # a daemon started now shows them from the first scrape
+    restore_metrics(WatchMetrics(restarted), w.store, w.settings, T0)
+    assert restarted.get_sample_value("insar_monitor_deliveries_failed",
+                                      {"channel": "email"}) == 2
     docs = {d["id"]: d for d in alerts_list(w, capsys)}
     assert [x["status"] for x in docs[good.id]["deliveries"]] == ["sent"]
     shown = {x["recipient"]: x for x in docs[bad.id]["deliveries"]}
@@ -637,3 +642,59 @@ poll_interval_s = 86400
     faults.injected("daemon: poll stuck while a delivery is queued", 1)
     faults.measured("outbox: seconds from queue to sent with a stuck poll", took)
     faults.lost(0)
+
+
+# -- poll --once and run --once say when the outbox is not clean --------------------------------
+
+
+def test_poll_and_run_once_exit_7_while_deliveries_fail_or_wait(
+        tmp_path: Path, smtp: SmtpServer, receiver: Receiver, faults: FaultTally,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    db_url = f"sqlite:///{tmp_path / 'watch.db'}"
+    cfg = write_config(tmp_path, db_url, smtp.port, receiver.url)
+    (tmp_path / "archive" / FRAME / "interferograms").mkdir(parents=True)  # nothing new
+    cfg.write_text(cfg.read_text() + f"""
+[archives.local]
+kind = "local"
+root = "{tmp_path / 'archive'}"
+[[targets]]
+id = "quiet"
+name = "Quiet volcano"
+lon = 14.0
+lat = 37.7
+archive = "local"
+frames = ["{FRAME}"]
+""", encoding="utf-8")
+    monkeypatch.setenv(SECRET_ENV, "s3cret")
+    upgrade(db_url)
+    settings = load_settings(cfg, environ={})
+    engine = make_engine(db_url)
+    try:
+        w = World(settings, WatchContext(settings, Store(engine), {}, cast(LoadedModel, None)),
+                  CollectorRegistry(), cfg)
+
+        def poll_once() -> tuple[int, dict[str, Any]]:
+            capsys.readouterr()
+            code = main(["poll", "quiet", "--once", "--config", str(cfg)])
+            return code, json.loads(capsys.readouterr().out.splitlines()[-1])["summary"]
+
+        w.add_alert("other", "Other volcano", 0, ["obs@exmaple.org"], now=datetime.now(UTC))
+        smtp.mailbox.rcpt_reply = "550 5.1.1 no such user"
+        code, summary = poll_once()
+        assert code == 7 and summary["outbox"] == "deliveries failed permanently"
+        assert (summary["delivery_given_up"], summary["deliveries_failed"]) == (1, 1)
+        # Still failed, still said, until an operator re-sends it.
+        assert main(["run", "--config", str(cfg), "--once"]) == 7
+        smtp.mailbox.rcpt_reply = None
+        assert main(["outbox", "retry", "--all-failed", "--config", str(cfg)]) == 0
+        assert main(["run", "--config", str(cfg), "--once"]) == 0
+        assert len(smtp.mailbox.message_ids()) == 1
+        # A failure to be retried: exit 7 as well, and the summary says which.
+        w.add_alert("other", "Other volcano", 1, ["obs@example.org"], now=datetime.now(UTC))
+        smtp.down()
+        code, summary = poll_once()
+        assert code == 7 and summary["outbox"] == "deliveries remain queued after errors"
+        assert summary["deliveries_failed"] == 0 and summary["outbox_depth"] == 1
+    finally:
+        engine.dispose()
+    faults.injected("cli --once with failing deliveries", 3)
