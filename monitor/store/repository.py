@@ -419,13 +419,14 @@ class Store:
             return [s.get_one(Delivery, i) for i in new_ids]
 
     def pending_deliveries(self, now: datetime) -> list[Delivery]:
-        """Deliveries due at ``now`` (queued, or retrying with the backoff expired)."""
+        """Deliveries due at ``now`` (queued, or retrying with the backoff expired), in
+        the order they were queued (a claim or a backoff does not move one back)."""
         _aware(now)
         stmt = (sa.select(Delivery)
                 .where(Delivery.status.in_(DELIVERY_WAITING),
                        Delivery.next_attempt_at.is_not(None),
                        Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at, Delivery.id))
+                .order_by(Delivery.id))
         with session_scope(self.engine) as s:
             return list(s.scalars(stmt))
 
