@@ -493,6 +493,29 @@ class EmailSettings(_Section):
     timeout_s: Real = Field(30.0, gt=0, le=600)
 
 
+class OutboxSettings(_Section):
+    """How the outbox sends and retries deliveries (:mod:`monitor.service.outbox`)."""
+
+    #: Seconds between the daemon's own passes over the outbox (besides the pass after
+    #: each poll), so a retry never waits for the next poll.
+    interval_s: Real = Field(60.0, ge=1, le=86400)
+    #: Delay before the first retry of a delivery that failed and may succeed later,
+    #: seconds; each further failure doubles it up to ``max_backoff_s``.
+    first_backoff_s: Real = Field(60.0, gt=0, le=86400)
+    #: Longest delay between two attempts of one delivery, seconds. Retryable failures
+    #: are retried forever at most this far apart (no attempt limit).
+    max_backoff_s: Real = Field(3600.0, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> OutboxSettings:
+        if self.max_backoff_s < self.first_backoff_s:
+            raise ValueError(f"max_backoff_s ({self.max_backoff_s:g}) must be >= "
+                             f"first_backoff_s ({self.first_backoff_s:g})")
+        return self
+
+
+
+
 class WebhookSettings(_Section):
     """One receiver of alerts as a signed JSON POST (``[webhooks.NAME]``, see
     :mod:`monitor.notify.webhook` and ``docs/webhooks.md``)."""
@@ -617,6 +640,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     correction: CorrectionSettings = CorrectionSettings()
     email: EmailSettings = EmailSettings()
+    outbox: OutboxSettings = OutboxSettings()
     metrics: MetricsSettings = MetricsSettings()
     status_page: StatusPageSettings = StatusPageSettings()
     feeds: FeedSettings = FeedSettings()

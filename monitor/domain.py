@@ -334,8 +334,12 @@ class DeliveryResult:
         retryable: When not delivered, whether a later attempt may succeed (a 4xx reply, a
             timeout) rather than never (a 5xx reply, a message that cannot be built).
         detail: The channel's answer or the error, for the outbox row and the log.
+        needs_operator: The failure is the set-up's, not the message's (a rejected
+            login, a missing password or secret): retryable, logged at ERROR with what to
+            fix, and the fix alone makes the delivery go out.
     """
 
     delivered: bool
     retryable: bool = False
     detail: str = ""
+    needs_operator: bool = False

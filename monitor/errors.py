@@ -114,14 +114,18 @@ class DeliveryError(MonitorError, ConnectionError):
         host: SMTP server host.
         port: SMTP server port.
         smtp_code: The server's reply code, when it answered with one.
+        needs_operator: The failure is the set-up's, not the message's (a rejected login,
+            missing credentials, our sender or relay refused): still retryable, so the fix
+            alone makes the message go out, but someone must act.
     """
 
     exit_code = 7
 
     def __init__(self, message: str, *, retryable: bool, host: str, port: int,
-                 smtp_code: int | None = None) -> None:
+                 smtp_code: int | None = None, needs_operator: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.host = host
         self.port = port
         self.smtp_code = smtp_code
+        self.needs_operator = needs_operator

@@ -321,16 +321,28 @@ class WatchMetrics:
             f"{p}_deliveries", "Alert delivery attempts, by channel and outcome",
             ["channel", "status"], registry=registry)
         self.deliveries_given_up = Counter(
-            f"{p}_deliveries_given_up", "Deliveries that failed for good (permanent error "
-            "or out of attempts), by channel", ["channel"], registry=registry)
+            f"{p}_deliveries_given_up", "Deliveries that failed permanently (a bad address, "
+            "a webhook 4xx, a message that cannot be built; kept for `outbox retry`), by "
+            "channel", ["channel"], registry=registry)
         self.outbox_depth = Gauge(
-            f"{p}_outbox_depth", "Deliveries queued and not yet sent, by channel",
+            f"{p}_outbox_depth", "Deliveries queued or retrying, not yet sent, by channel",
+            ["channel"], registry=registry)
+        self.deliveries_failed = Gauge(
+            f"{p}_deliveries_failed", "Deliveries that failed permanently and wait for an "
+            "operator (`insar-monitor outbox retry`), by channel (a function of the database: "
+            "restored at start, updated after each outbox pass)",
+            ["channel"], registry=registry)
+        self.outbox_oldest_age = Gauge(
+            f"{p}_outbox_oldest_age_seconds", "Age of the oldest delivery still in the "
+            "outbox (queued or retrying), seconds since it was queued; 0 when empty",
             ["channel"], registry=registry)
         for channel in DELIVERY_CHANNELS:  # export zeros so rate() works from the start
             for status in DELIVERY_STATUSES:
                 self.deliveries.labels(channel=channel, status=status)
             self.deliveries_given_up.labels(channel=channel)
             self.outbox_depth.labels(channel=channel)
+            self.deliveries_failed.labels(channel=channel)
+            self.outbox_oldest_age.labels(channel=channel)
 
     def declare_target(self, target: str) -> None:
         """Start the target's counters and histograms at zero (every bounded label set), so
@@ -416,6 +428,18 @@ class WatchMetrics:
         if depth < 0:
             raise InputError(f"set_outbox_depth: depth must be >= 0, got {depth!r}")
         self.outbox_depth.labels(channel=channel).set(depth)
+
+    def set_deliveries_failed(self, count: int, channel: str = "email") -> None:
+        """Number of deliveries of ``channel`` that failed permanently and wait for an
+        operator."""
+        if count < 0:
+            raise InputError(f"set_deliveries_failed: count must be >= 0, got {count!r}")
+        self.deliveries_failed.labels(channel=channel).set(count)
+
+    def set_outbox_oldest_age(self, age_s: float, channel: str = "email") -> None:
+        """Seconds since the oldest delivery of ``channel`` still waiting was queued (0:
+        none waits)."""
+        self.outbox_oldest_age.labels(channel=channel).set(max(0.0, float(age_s)))
 
 
 def failure_label(exc: BaseException) -> str:

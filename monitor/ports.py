@@ -35,7 +35,7 @@ from monitor.science.detect.detector import Detector as Detector  # the port, re
 from monitor.store.models import Alert, Delivery, Epoch, Product, Score, Target
 
 if TYPE_CHECKING:  # the detector record lives with the science; torch only when typing
-    pass
+    from monitor.store.repository import Backoff
 
 
 @runtime_checkable
@@ -158,12 +158,28 @@ class Store(Protocol):
 
     def pending_deliveries(self, now: datetime) -> list[Delivery]: ...
 
+    def claim_delivery(self, delivery_id: int, now: datetime, lease_s: float) -> bool: ...
+
+    def get_delivery(self, delivery_id: int) -> Delivery: ...
+
     def mark_delivery_sent(self, delivery_id: int, now: datetime) -> Delivery: ...
 
-    def mark_delivery_failed(self, delivery_id: int, error: str, now: datetime, *,
-                             max_attempts: int | None = None) -> Delivery: ...
+    def mark_delivery_failed(self, delivery_id: int, error: str, now: datetime,
+                             backoff: Backoff = ..., max_attempts: int | None = None, *,
+                             permanent: bool = False) -> Delivery: ...
 
     def outbox_depth(self, channel: str | None = None) -> int: ...
+
+    def failed_count(self, channel: str | None = None) -> int: ...
+
+    def oldest_waiting(self, channel: str | None = None) -> datetime | None: ...
+
+    def list_deliveries(self, *, alert_ids: Iterable[int] | None = None,
+                        failed_only: bool = False) -> list[Delivery]: ...
+
+    def requeue_deliveries(self, now: datetime, *, delivery_ids: Sequence[int] = (),
+                           alert_id: int | None = None,
+                           all_failed: bool = False) -> list[Delivery]: ...
 
 
 @runtime_checkable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -35,6 +36,7 @@ from monitor.notify.smtp import (
     Sender,
     SmtpSender,
     SmtpSettings,
+    _classify,
     retry_delay_s,
 )
 
@@ -188,15 +190,19 @@ def test_starttls_with_login(certificate: tuple[Path, ssl.SSLContext]) -> None:
         assert logins == [(b"volcano", b"s3cret")]
         with pytest.raises(DeliveryError) as err:
             SmtpSender(s, environ={**env, "SMTP_PASS": "wrong"}).send(message())
-        assert not err.value.retryable and err.value.smtp_code == 535
-        # without the private CA the certificate does not verify: permanent
+        # a rejected login is the set-up's problem, not the message's: retried, and the
+        # outbox logs it at ERROR with what to fix
+        assert err.value.retryable and err.value.needs_operator
+        assert err.value.smtp_code == 535
+        # without the private CA the certificate does not verify: the set-up's as well
         with pytest.raises(DeliveryError) as err:
             SmtpSender(settings(ctl.port, security="starttls"), environ={}).send(message())
-        assert not err.value.retryable and "certificate" in str(err.value)
-        # a plain client on a server that requires STARTTLS is refused permanently (530)
+        assert err.value.retryable and err.value.needs_operator
+        assert "certificate" in str(err.value)
+        # a plain client on a server that requires STARTTLS is refused (530): the set-up's
         with pytest.raises(DeliveryError) as err:
             SmtpSender(settings(ctl.port), environ={}).send(message())
-        assert not err.value.retryable and err.value.smtp_code == 530
+        assert err.value.needs_operator and err.value.smtp_code == 530
     finally:
         ctl.stop()
     assert len(handler.messages) == 1
@@ -379,3 +385,49 @@ def test_new_episode_is_in_the_subject_and_the_reason_in_the_body() -> None:
     body = msg.get_body(("plain",))
     assert body is not None and "+8.5 cm/yr since 2024-06-01" in body.get_content()
     assert "NEW EPISODE" not in message()["Subject"]
+
+
+@pytest.mark.parametrize("exc, retryable, operator", [
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (550, b"5.1.1 no such user")}), False, False),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (553, b"mailbox name not allowed")}), False,
+     False),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (554, b"transaction failed")}), False, False),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (554, b"5.7.1 relay access denied")}), True,
+     True),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (552, b"mailbox full")}), True, False),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (450, b"mailbox busy")}), True, False),
+    (smtplib.SMTPRecipientsRefused({"a@x.org": (421, b"closing")}), True, False),
+    (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), True, True),
+    (smtplib.SMTPSenderRefused(530, b"5.7.0 authentication required", "m@x.org"), True, True),
+    (smtplib.SMTPResponseException(534, b"mechanism too weak"), True, True),
+    (smtplib.SMTPResponseException(454, b"4.7.0 temporary auth failure"), True, True),
+    (smtplib.SMTPSenderRefused(553, b"sender not allowed", "m@x.org"), True, True),
+    (smtplib.SMTPConnectError(554, b"no SMTP service here"), True, True),
+    (smtplib.SMTPConnectError(421, b"too busy"), True, False),
+    (smtplib.SMTPDataError(554, b"transaction failed"), True, True),
+    (smtplib.SMTPDataError(552, b"message too big"), False, False),
+    (smtplib.SMTPDataError(550, b"5.6.0 content refused"), False, False),
+    (smtplib.SMTPDataError(451, b"local error"), True, False),
+    (smtplib.SMTPNotSupportedError("STARTTLS extension not supported"), True, True),
+    (ConnectionRefusedError(111, "Connection refused"), True, False),
+    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), True, False),
+])
+def test_reply_table_permanent_only_for_the_message(exc: BaseException, retryable: bool,
+                                                    operator: bool) -> None:
+    """The table of ``monitor/notify/smtp.py``: permanent only when the server refuses the
+    message itself (per recipient, or its content); the session's problems need an operator
+    and are retried so the fix alone sends the message."""
+    err = _classify(exc, "mail.example.org", 25)
+    assert (err.retryable, err.needs_operator) == (retryable, operator), str(err)
+    assert "mail.example.org:25" in str(err)
+
+
+def test_missing_password_is_retried_and_needs_an_operator(
+        smtp_server: tuple[Controller, Collect]) -> None:
+    ctl, handler = smtp_server
+    sender = SmtpSender(settings(ctl.port, username_env="U", password_env="P"),
+                        environ={"U": "me"})
+    with pytest.raises(DeliveryError) as err:
+        sender.send(message())
+    assert err.value.retryable and err.value.needs_operator and "'P'" in str(err.value)
+    assert handler.messages == []

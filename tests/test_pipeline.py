@@ -436,10 +436,21 @@ def test_delivery_failures_back_off_or_give_up(tmp_path: Path, staging: Path,
     assert deliver_outbox(ctx, NOW + timedelta(seconds=30),
                           notifier=EmailNotifier(settings.email.sender, transient)).failed == 0
     assert transient.calls == n  # still backing off (60 s after the first failure)
+    # Transient failures are retried forever, at most [outbox] max_backoff_s (1 h) apart:
+    # twelve more attempts (the old outbox gave up after eight) and they are still queued.
+    now = NOW
+    for _ in range(12):
+        now += timedelta(hours=1)
+        again = deliver_outbox(ctx, now, notifier=EmailNotifier(settings.email.sender,
+                                                                 transient))
+        assert (again.failed, again.given_up, again.outbox_depth) == (n, 0, n)
+    assert transient.calls == 13 * n
     permanent = FailingSender(retryable=False)
-    last = deliver_outbox(ctx, NOW + timedelta(minutes=2),
+    last = deliver_outbox(ctx, now + timedelta(hours=1),
                           notifier=EmailNotifier(settings.email.sender, permanent))
     assert (last.failed, last.given_up, last.outbox_depth) == (n, n, 0)
+    assert last.failed_total == ctx.store.failed_count() == n  # kept for `outbox retry`
+    assert last.problem == "deliveries failed permanently"
     assert emails(settings) == []
 
 

@@ -358,7 +358,7 @@ def test_deliveries_outbox(store: Store) -> None:
     assert store.outbox_depth() == 1
     backoff = Backoff(base_s=30, factor=3, max_s=1000)
     f = store.mark_delivery_failed(db_.id, "421 busy", now=T0, backoff=backoff, max_attempts=2)
-    assert (f.status, f.attempts, f.last_error) == ("failed", 1, "421 busy")
+    assert (f.status, f.attempts, f.last_error) == ("retrying", 1, "421 busy")
     assert f.next_attempt_at == T0 + timedelta(seconds=30)
     assert store.pending_deliveries(T0 + timedelta(seconds=29)) == []
     assert [d.id for d in store.pending_deliveries(T0 + timedelta(seconds=30))] == [db_.id]
@@ -366,9 +366,63 @@ def test_deliveries_outbox(store: Store) -> None:
     f = store.mark_delivery_failed(db_.id, "550 no such user", now=T0, backoff=backoff,
                                    max_attempts=2)
     assert f.attempts == 2 and f.next_attempt_at is None  # given up, kept with its reason
+    assert f.status == "failed" and store.failed_count() == store.failed_count("email") == 1
     assert store.outbox_depth() == 0 and store.pending_deliveries(T0 + timedelta(days=9)) == []
     with pytest.raises(InputError, match="alert id 77"):
         store.queue_deliveries(77, ["a@ov.it"], now=T0)
+
+
+def test_retryable_failures_retry_forever_permanent_ones_wait_for_requeue(
+        store: Store) -> None:
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "P=0.8", now=T0)
+    assert a is not None
+    d, bad = store.queue_deliveries(a.id, ["a@ov.it", "nobody@ov.it"], now=T0)
+    backoff = Backoff(base_s=60, max_s=3600)
+    now = T0
+    for _ in range(40):  # far beyond the 8 attempts after which the old outbox gave up
+        row = store.mark_delivery_failed(d.id, "421 busy", now=now, backoff=backoff)
+        assert row.status == "retrying" and row.next_attempt_at is not None
+        assert row.next_attempt_at - now <= timedelta(hours=1)
+        now = row.next_attempt_at
+    assert row.attempts == 40 and store.outbox_depth() == 2 and store.failed_count() == 0
+    assert store.oldest_waiting() == T0 and store.oldest_waiting("webhook") is None
+    gone = store.mark_delivery_failed(bad.id, "550 5.1.1 no such user", now=T0,
+                                      permanent=True)
+    assert (gone.status, gone.next_attempt_at, gone.attempts) == ("failed", None, 1)
+    assert store.failed_count("email") == 1 and store.outbox_depth() == 1
+    assert [x.id for x in store.list_deliveries(failed_only=True)] == [bad.id]
+    assert [x.id for x in store.list_deliveries(alert_ids=[a.id])] == [d.id, bad.id]
+    # Re-queued by an operator: due at once, attempts and last error kept as history.
+    (again,) = store.requeue_deliveries(now, all_failed=True)
+    assert (again.id, again.status, again.next_attempt_at, again.attempts,
+            again.last_error) == (bad.id, "queued", now, 1, "550 5.1.1 no such user")
+    assert store.failed_count() == 0 and store.outbox_depth() == 2
+    store.mark_delivery_sent(bad.id, now=now)
+    assert [x.id for x in store.requeue_deliveries(now, alert_id=a.id)] == [d.id]
+    assert store.requeue_deliveries(now, delivery_ids=[bad.id]) == []  # sent stays sent
+    with pytest.raises(InputError, match="delivery id 999"):
+        store.requeue_deliveries(now, delivery_ids=[999])
+    with pytest.raises(InputError, match="alert id 999"):
+        store.requeue_deliveries(now, alert_id=999)
+    with pytest.raises(InputError, match="name delivery ids"):
+        store.requeue_deliveries(now)
+
+
+def test_a_due_delivery_is_claimed_by_one_pass_only(store: Store) -> None:
+    a = store.raise_alert("211010", date(2026, 2, 6), "deformation", AlertLevel.WATCH,
+                          "P=0.8", now=T0)
+    assert a is not None
+    (d,) = store.queue_deliveries(a.id, ["a@ov.it"], now=T0)
+    assert store.claim_delivery(d.id, T0, lease_s=120)
+    assert not store.claim_delivery(d.id, T0, lease_s=120)  # the other pass leaves it
+    assert store.pending_deliveries(T0 + timedelta(seconds=119)) == []
+    # A pass that died while sending: due again once the lease has run out.
+    assert store.claim_delivery(d.id, T0 + timedelta(seconds=120), lease_s=120)
+    store.mark_delivery_sent(d.id, now=T0 + timedelta(seconds=121))
+    assert not store.claim_delivery(d.id, T0 + timedelta(days=1), lease_s=120)
+    with pytest.raises(InputError, match="lease_s"):
+        store.claim_delivery(d.id, T0, lease_s=0)
 
 
 def test_deliveries_are_queued_per_channel(store: Store) -> None:

@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "monitor.cli.evaluate_cmd",
     "monitor.cli.scan_series_cmd",
     "monitor.cli.watch_cmds",
+    "monitor.cli.outbox_cmd",
     "monitor.cli.run_cmd",
     "monitor.cli.products_cmd",
     "monitor.cli.feeds_cmd",

@@ -3,10 +3,12 @@
 ``insar-monitor run --config FILE`` polls every target on its ``poll_interval_s`` until
 SIGTERM or SIGINT, then lets the poll under way finish, stops the metrics endpoint and exits
 0. ``--once`` polls every target once, sends the outbox and exits (for cron and tests): 0
-when every target polled cleanly, 4 (the archive errors' code) when a product or a listing
-failed, a frame is blocked (a quarantined product that no listed pair bridges) or a poll
-raised. Each poll logs one line (target, counts, duration) at info level
-(``-v``).
+when every target polled cleanly and the outbox is clean, 4 (the archive errors' code)
+when a product or a listing failed, a frame is blocked (a quarantined product that no
+listed pair bridges) or a poll raised, else 7 (the delivery errors' code) when deliveries
+failed permanently (they wait for ``insar-monitor outbox retry``) or remain queued after
+errors; a WARNING line says which. Each poll logs one line (target, counts, duration) at
+info level (``-v``).
 
 The signal handlers are installed here, only while the daemon runs, and restored after.
 """
@@ -21,12 +23,15 @@ from types import FrameType
 
 from monitor.cli.detector_options import load_detector
 from monitor.cli.logs import apply_configured_logging
-from monitor.errors import ArchiveError
+from monitor.errors import ArchiveError, DeliveryError
 
 log = logging.getLogger(__name__)
 
 #: Exit status of ``run --once`` when a target's poll failed.
 EXIT_POLL_FAILED = ArchiveError.exit_code
+#: Exit status of ``run --once`` when deliveries failed permanently or remain queued
+#: after errors (and every poll was clean).
+EXIT_DELIVERY_FAILED = DeliveryError.exit_code
 #: Signals that stop the daemon.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -55,7 +60,22 @@ def run(args: argparse.Namespace) -> int:
                     model_loader=lambda: load_detector(args.model, args.arch))
     if args.once:
         outcomes = daemon.run_once()
-        return 0 if all(o.ok for o in outcomes) else EXIT_POLL_FAILED
+        if not all(o.ok for o in outcomes):
+            return EXIT_POLL_FAILED
+        reports = [o.delivery for o in outcomes if o.delivery is not None]
+        given_up = sum(r.given_up for r in reports)
+        retrying = sum(r.retrying for r in reports)
+        waiting = reports[-1].failed_total if reports else 0
+        if given_up or waiting:
+            log.warning("run --once: deliveries failed permanently (%d this run, %d waiting "
+                        "for `insar-monitor outbox retry`; see `insar-monitor outbox list "
+                        "--failed --config FILE`)", given_up, waiting)
+            return EXIT_DELIVERY_FAILED
+        if retrying:
+            log.warning("run --once: %d deliveries remain queued after errors (retried "
+                        "with backoff by the next run)", retrying)
+            return EXIT_DELIVERY_FAILED
+        return 0
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

@@ -8,15 +8,21 @@ poll_target`) then one pass over the outbox (:func:`monitor.service.outbox.deliv
 prints one JSON line per new epoch (``epoch``, ``frame``, ``cum_max_m``, ``p_fused``,
 ``lstt_p``, ``p_corrected`` and ``correction`` for flagged steps' second look, ``level``)
 and a summary line (``alerts_raised``, ``alerts_cleared``, ``deliveries_queued`` over
-every channel..., ``quarantined`` and ``blocked`` frames with their reason), and exits
-with 4 (the archive errors' code) when a product or a listing failed or a frame of the
-target is blocked (a quarantined product no listed pair bridges: ``insar-monitor products
-list --status quarantined``, then ``products retry ID``). It logs as the configuration's
-``[logging]`` section says unless ``-v`` or ``--log-json`` is given, like ``run``.
+every channel, ``quarantined`` and ``blocked`` frames with their reason, ``sent``,
+``delivery_failed``, ``delivery_given_up``, ``deliveries_failed`` (every delivery waiting
+for ``outbox retry``), ``outbox``: ``ok``, ``deliveries failed permanently`` or
+``deliveries remain queued after errors``...), and exits with 4 (the archive errors'
+code) when a product or a listing failed or a frame of the target is blocked (a
+quarantined product no listed pair bridges: ``insar-monitor products list --status
+quarantined``, then ``products retry ID``), else 7 (the delivery errors' code) when the
+outbox is not ``ok``. It logs as the configuration's ``[logging]`` section says unless
+``-v`` or ``--log-json`` is given, like ``run``.
 
 ``alerts list`` prints one JSON line per alert: ``kind`` is ``deformation`` (a level
 raised; ``level`` is that level) or ``cleared`` (a raised level fell back; ``level`` is
-``none`` and the message names the level that cleared). ``alerts ack ID --by NAME
+``none`` and the message names the level that cleared) with its ``deliveries``: channel,
+recipient, status (``queued``, ``retrying``, ``sent``, ``failed``), attempts, last error,
+when the next attempt is due and since when it waits. ``alerts ack ID --by NAME
 --config FILE`` is the command every alert e-mail and webhook payload spells out.
 """
 
@@ -30,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.cli.detector_options import load_detector
 from monitor.cli.logs import apply_configured_logging
 from monitor.domain import AlertLevel
-from monitor.errors import ArchiveError
+from monitor.errors import ArchiveError, DeliveryError
 
 if TYPE_CHECKING:
     from monitor.config import Settings
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 
 #: Exit status of ``poll`` when a product failed or a frame is blocked.
 EXIT_PRODUCT_FAILED = ArchiveError.exit_code
+#: Exit status of ``poll`` and ``run --once`` when deliveries failed permanently or remain
+#: queued after errors (and no product failed).
+EXIT_DELIVERY_FAILED = DeliveryError.exit_code
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -120,14 +129,18 @@ def run_poll(args: argparse.Namespace) -> int:
         "scored": report.scored, "alerts_raised": report.alerts_raised,
         "alerts_cleared": report.alerts_cleared,
         "deliveries_queued": report.deliveries_queued, "sent": delivery.sent,
-        "delivery_failed": delivery.failed, "outbox_depth": delivery.outbox_depth,
+        "delivery_failed": delivery.failed, "delivery_given_up": delivery.given_up,
+        "deliveries_failed": delivery.failed_total, "outbox_depth": delivery.outbox_depth,
+        "outbox": delivery.problem or "ok",
         "failures": [{"frame": f.frame, "pair": f.pair, "stage": f.stage,
                       "reason": f.reason, "message": f.message} for f in report.failures],
         "quarantined": report.quarantined,
         "blocked": [{"frame": b.frame, "at": b.at, "reason": b.reason}
                     for b in report.blocked],
         "notes": list(report.notes)}})
-    return 0 if report.ok else EXIT_PRODUCT_FAILED
+    if not report.ok:
+        return EXIT_PRODUCT_FAILED
+    return EXIT_DELIVERY_FAILED if delivery.problem else 0
 
 
 def run_targets_list(args: argparse.Namespace) -> int:
@@ -151,12 +164,31 @@ def _alert_doc(a: Any) -> dict[str, Any]:
             "acknowledged_at": a.acknowledged_at}
 
 
+def delivery_doc(d: Any, now: datetime) -> dict[str, Any]:
+    """What ``alerts list`` and ``outbox list`` say of one delivery: ``waiting_s`` is how
+    long it has been queued without being sent (None once sent)."""
+    created = d.created_at if d.created_at.tzinfo else d.created_at.replace(tzinfo=UTC)
+    return {"id": d.id, "alert_id": d.alert_id, "channel": d.channel,
+            "recipient": d.recipient, "status": d.status, "attempts": d.attempts,
+            "last_error": d.last_error, "next_attempt_at": d.next_attempt_at,
+            "created_at": d.created_at, "sent_at": d.sent_at,
+            "waiting_s": None if d.sent_at is not None
+            else round((now - created).total_seconds())}
+
+
 def run_alerts_list(args: argparse.Namespace) -> int:
     settings, store = _open(args)
     if args.target is not None:
         settings.target(args.target)
-    for a in store.list_alerts(args.target, bool(args.unacknowledged)):
-        _print(_alert_doc(a))
+    alerts = store.list_alerts(args.target, bool(args.unacknowledged))
+    by_alert: dict[int, list[dict[str, Any]]] = {}
+    now = _now()
+    for d in store.list_deliveries(alert_ids=[a.id for a in alerts]):
+        doc = delivery_doc(d, now)
+        del doc["alert_id"]
+        by_alert.setdefault(d.alert_id, []).append(doc)
+    for a in alerts:
+        _print({**_alert_doc(a), "deliveries": by_alert.get(a.id, [])})
     return 0
 
 

@@ -203,7 +203,8 @@ class EmailNotifier:
 
     def deliver(self, delivery: AlertDelivery) -> DeliveryResult:
         """Compose the alert e-mail and send it; a transport failure is a result, not an
-        exception (retryable as the SMTP reply says); a message that cannot be built is a
+        exception (retryable as the SMTP reply says, see :mod:`monitor.notify.smtp`); a
+        message that cannot be built (a header with a line break, a bad address) is a
         permanent failure."""
         mid = message_id(delivery.alert_id, delivery.recipient, self.sender)
         try:
@@ -211,9 +212,16 @@ class EmailNotifier:
                 delivery.message, sender=self.sender, recipients=[delivery.recipient],
                 created_at=delivery.created_at, quicklook_png=delivery.quicklook_png,
                 message_id=mid)
+        except (MonitorError, ValueError, TypeError) as exc:  # the message's own fault
+            return DeliveryResult(False, retryable=False, detail=(
+                f"the e-mail of alert {delivery.alert_id} to {delivery.recipient} cannot be "
+                f"built: {exc}"))
+        try:
             self.transport.send(email)
         except DeliveryError as exc:
-            return DeliveryResult(False, retryable=exc.retryable, detail=str(exc))
-        except MonitorError as exc:  # a message that cannot be built, no credentials
-            return DeliveryResult(False, retryable=False, detail=str(exc))
+            return DeliveryResult(False, retryable=exc.retryable, detail=str(exc),
+                                  needs_operator=exc.needs_operator)
+        except MonitorError as exc:  # a transport's set-up (credentials, a folder)
+            return DeliveryResult(False, retryable=True, detail=str(exc),
+                                  needs_operator=True)
         return DeliveryResult(True, detail=f"sent as {mid}")

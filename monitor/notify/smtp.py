@@ -1,10 +1,49 @@
 """Sending alert e-mail: over SMTP, or into a folder (dry run), behind one small protocol.
 
 SMTP errors are mapped in one place (:func:`_classify`) to :class:`DeliveryError`, which says
-whether a later attempt may succeed (``retryable``: 4xx replies, refused or dropped
-connections, timeouts) or not (5xx replies such as 550 "no such user", authentication
-failures, a server without STARTTLS). The caller decides when to retry from that, with
-:func:`retry_delay_s`; the outbox that records attempts lives with the store.
+whether a later attempt may succeed (``retryable``) and whether someone must act first
+(``needs_operator``). The outbox (:mod:`monitor.service.outbox`) retries every retryable
+failure with a capped backoff and no attempt limit, and keeps a permanent one as ``failed``
+until ``insar-monitor outbox retry`` re-queues it.
+
+**Replies and what they mean** (RFC 5321 section 4.2 and 4.5.3.1.10, RFC 4954 for AUTH,
+RFC 3207 for STARTTLS, RFC 3463 enhanced status codes ``class.subject.detail``). The
+question is always: is it this *message* (its recipient, its content) that the server
+refuses, or the *session* (our login, our sender, our relay permission, the server's
+state)? Only the first is permanent: a session problem is fixed once by an operator and
+then every waiting message must go out by itself.
+
+=========================================  =================================  ============
+reply (where)                              meaning                            outcome
+=========================================  =================================  ============
+refused/reset connection, timeout, closed  server or network down             retry
+421 (any step)                             service closing, busy              retry
+450, 451, 452, other 4xx                   transient: mailbox busy, local     retry
+                                           error, no storage
+552 to RCPT TO                             storage exceeded; 4.5.3.1.10 says  retry
+                                           clients treat it as 452
+454 to AUTH or STARTTLS                    temporary auth/TLS failure         retry, operator
+530, 534, 535, 538 (AUTH)                  auth required, mechanism too weak, retry, operator
+                                           bad credentials, encryption needed
+username set, password variable unset      our set-up                         retry, operator
+no STARTTLS or AUTH offered, certificate   our set-up (``[email] security``,  retry, operator
+that does not verify                       ``ca_file``)
+5xx greeting (554 "no SMTP service"),      the server refuses *us*            retry, operator
+5xx to EHLO or MAIL FROM (550, 553, 555)
+5xx to RCPT TO with 5.7.x (554 5.7.1       policy: relaying denied for us,    retry, operator
+relay denied, 550 5.7.1)                   not this recipient
+5xx to RCPT TO otherwise (550 5.1.1,       this recipient does not exist or   permanent
+551, 553, 554 "transaction failed")        is refused: per recipient, so the
+                                           message cannot be delivered
+552 or 5.3.4 / 5.6.x to DATA               this message is too big or its     permanent
+                                           content is refused
+other 5xx to DATA (554 without recipient)  the server's policy for the        retry, operator
+                                           session, not named per recipient
+=========================================  =================================  ============
+
+554 "transaction failed" is therefore permanent for a message only when the server says it
+per recipient (in the RCPT TO reply); the same code at the greeting or after DATA refuses
+the session and is retried, logged at ERROR, until an operator fixes it.
 
 Credentials never sit in settings files: :class:`SmtpSettings` holds the *names* of the
 environment variables that hold them.
@@ -133,7 +172,13 @@ class SmtpSender:
             ConfigError: Credentials half configured.
         """
         s = self.settings
-        credentials = s.credentials(self._environ)
+        try:
+            credentials = s.credentials(self._environ)
+        except ConfigError as exc:  # the set-up's fault, not the message's: keep it
+            raise DeliveryError(f"{exc} (the SMTP server {self.where} was not contacted; "
+                                "the message is retried until the variable is set and the "
+                                "daemon restarted)", retryable=True, host=s.host,
+                                port=s.port, needs_operator=True) from exc
         try:
             client: smtplib.SMTP
             if s.security == "ssl":
@@ -152,11 +197,7 @@ class SmtpSender:
         except (smtplib.SMTPException, OSError) as exc:
             raise _classify(exc, s.host, s.port) from exc
         if refused:
-            codes = [code for code, _ in refused.values()]
-            raise DeliveryError(
-                f"SMTP server {self.where} refused recipients {refused!r}",
-                retryable=any(400 <= c < 500 for c in codes), host=s.host, port=s.port,
-                smtp_code=codes[0])
+            raise _refused_recipients(refused, s.host, s.port, "refused recipients")
         logger.info("e-mail %r sent via %s to %s", message["Subject"], self.where,
                     message["To"])
 
@@ -193,31 +234,82 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {body}".strip()
 
 
+#: AUTH replies that say our login is wrong or missing (RFC 4954): 530 authentication
+#: required, 534 mechanism too weak, 535 credentials invalid, 538 encryption required;
+#: 454 temporary authentication failure.
+AUTH_CODES = frozenset({454, 530, 534, 535, 538})
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_status(text: bytes | str) -> tuple[int, int, int] | None:
+    """The RFC 3463 enhanced status code at the start of a reply's text (``5.1.1 no such
+    user`` -> ``(5, 1, 1)``), or None."""
+    body = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    m = _ENHANCED.match(body)
+    return None if m is None else (int(m[1]), int(m[2]), int(m[3]))
+
+
+def _operator(message: str, host: str, port: int, code: int | None = None) -> DeliveryError:
+    return DeliveryError(message, retryable=True, host=host, port=port, smtp_code=code,
+                         needs_operator=True)
+
+
+def _refused_recipients(refused: Mapping[str, tuple[int, bytes]], host: str, port: int,
+                        what: str) -> DeliveryError:
+    """The result of RCPT TO replies refusing recipients (the module's table): permanent
+    only for a 5xx that is not 552 and not a 5.7.x policy refusal."""
+    where = f"{host}:{port}"
+    codes = [code for code, _ in refused.values()]
+    said = "; ".join(f"{addr}: {_reply(code, reply)}" for addr, (code, reply)
+                     in refused.items())
+    text = f"SMTP server {where} {what}: {said}"
+    policy = [c for c, t in refused.values()
+              if c >= 500 and (enhanced_status(t) or (0, 0, 0))[1] == 7]
+    if policy:
+        return _operator(f"{text}; a policy refusal (relaying, our sender): check the relay's "
+                         "permission for this host and [email] sender", host, port, policy[0])
+    transient = any(c < 500 or c == 552 for c in codes)
+    return DeliveryError(text, retryable=transient, host=host, port=port,
+                         smtp_code=codes[0] if codes else None)
+
+
 def _classify(exc: BaseException, host: str, port: int) -> DeliveryError:
-    """The one place where smtplib and socket errors become :class:`DeliveryError`."""
+    """The one place where smtplib and socket errors become :class:`DeliveryError` (the
+    module docstring's table)."""
     where = f"{host}:{port}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        retry = any(400 <= c < 500 for c in codes)
-        return DeliveryError(f"SMTP server {where} refused every recipient: {exc.recipients!r}",
-                             retryable=retry, host=host, port=port,
-                             smtp_code=codes[0] if codes else None)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return DeliveryError(
-            f"SMTP server {where} rejected the login ({_reply(exc.smtp_code, exc.smtp_error)}); "
-            "check the credential environment variables", retryable=False, host=host,
-            port=port, smtp_code=exc.smtp_code)
+        return _refused_recipients(exc.recipients, host, port, "refused every recipient")
+    if isinstance(exc, smtplib.SMTPAuthenticationError) or (
+            isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code in AUTH_CODES):
+        return _operator(f"SMTP server {where} rejected the login "
+                         f"({_reply(exc.smtp_code, exc.smtp_error)}); check the credentials "
+                         "in the environment variables [email] username_env and password_env "
+                         "name, and [email] security", host, port, exc.smtp_code)
     if isinstance(exc, smtplib.SMTPResponseException):
         code = int(exc.smtp_code)
-        retry = not 500 <= code < 600
-        kind = "temporarily refused" if retry else "permanently rejected"
-        return DeliveryError(f"SMTP server {where} {kind} the message: "
-                             f"{_reply(code, exc.smtp_error)}", retryable=retry, host=host,
-                             port=port, smtp_code=code)
+        reply = _reply(code, exc.smtp_error)
+        if not 500 <= code < 600:
+            return DeliveryError(f"SMTP server {where} temporarily refused the message: "
+                                 f"{reply}", retryable=True, host=host, port=port,
+                                 smtp_code=code)
+        if isinstance(exc, smtplib.SMTPDataError):
+            status = enhanced_status(exc.smtp_error)
+            content = status is not None and (status[1] == 6 or status[1:] == (3, 4))
+            if code == 552 or content:
+                return DeliveryError(f"SMTP server {where} permanently rejected this "
+                                     f"message: {reply}", retryable=False, host=host,
+                                     port=port, smtp_code=code)
+            what = "refused the message after DATA"
+        elif isinstance(exc, smtplib.SMTPSenderRefused):
+            what = f"refused the sender {exc.sender!r} (check [email] sender)"
+        else:
+            what = "refused the session"
+        return _operator(f"SMTP server {where} {what}: {reply}; retried until the server "
+                         "accepts it", host, port, code)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(f"SMTP server {where} does not support a required extension "
-                             f"({exc}); check [email] security", retryable=False, host=host,
-                             port=port)
+        return _operator(f"SMTP server {where} does not support a required extension "
+                         f"({exc}); check [email] security", host, port)
     if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__,
                                                                       TimeoutError):
         return DeliveryError(f"SMTP server {where} did not answer in time: {exc.__context__}",
@@ -229,12 +321,15 @@ def _classify(exc: BaseException, host: str, port: int) -> DeliveryError:
         return DeliveryError(f"SMTP server {where} did not answer in time: {exc}",
                              retryable=True, host=host, port=port)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryError(f"SMTP server {where} presented a certificate that does not "
-                             f"verify ({exc.verify_message}); set [email] ca_file or fix the "
-                             "server", retryable=False, host=host, port=port)
+        return _operator(f"SMTP server {where} presented a certificate that does not "
+                         f"verify ({exc.verify_message}); set [email] ca_file or fix the "
+                         "server", host, port)
     if isinstance(exc, OSError):
         return DeliveryError(f"cannot reach SMTP server {where}: {exc}", retryable=True,
                              host=host, port=port)
+    if isinstance(exc, smtplib.SMTPException) and "authentication" in str(exc).lower():
+        return _operator(f"SMTP server {where}: {exc}; check [email] security and the "
+                         "server's AUTH mechanisms", host, port)
     return DeliveryError(f"SMTP exchange with {where} failed: {exc!r}", retryable=True,
                          host=host, port=port)
 

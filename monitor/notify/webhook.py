@@ -26,7 +26,9 @@ more than a few minutes from your clock (a replayed request), then deduplicate b
 retried with backoff. Any other 4xx: given up at once (the receiver refuses the message
 and would refuse it again). A redirect (3xx) is not followed, so a signed alert never
 goes to an address nobody configured; it is a permanent failure naming the new location
-(fix ``url``). A secret variable that is unset is a permanent failure naming it
+(fix ``url``). A secret variable that is unset is the set-up's fault, not the
+message's: it is retried with backoff (``needs_operator``: logged at ERROR naming the
+variable) so that setting it and restarting is all it takes
 (:func:`webhook_secret_problems` lets ``config check`` tell before).
 
 HTTP failures are mapped in one place (:func:`classify_response`,
@@ -278,8 +280,8 @@ class WebhookNotifier:
                 f"webhook {name!r} is not configured (known: "
                 f"{', '.join(sorted(self.webhooks)) or 'none'}); add [webhooks.{name}]"))
         secret = self._secret(hook)
-        if secret is None:
-            return DeliveryResult(False, retryable=False, detail=(
+        if secret is None:  # the set-up's fault, not the message's: retried until fixed
+            return DeliveryResult(False, retryable=True, needs_operator=True, detail=(
                 f"webhook {name}: environment variable {hook.secret_env} (secret_env) is not "
                 "set; set it to the shared secret and restart the daemon"))
         body = encode_payload(webhook_payload(delivery, name, hook))

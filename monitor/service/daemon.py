@@ -7,7 +7,16 @@ then :func:`~monitor.service.outbox.deliver_outbox`; any exception of a run is l
 counted when the poll itself raised (``products_failed{reason="other"}`` and the poll
 duration without a successful-poll time) and never stops the other targets nor later runs.
 
-The scheduler's executor has ONE worker thread: polls of different targets run one at a time.
+**The outbox has its own schedule** (``[outbox] interval_s``, default 60 s): a job
+``outbox`` running :func:`~monitor.service.outbox.deliver_outbox` on its own executor (one
+thread of its own, ``max_instances=1``, coalesced, first run at start), so a retry is due
+within a minute of its backoff whatever the poll intervals are, and a long poll does not
+hold deliveries back. The pass after each poll still runs (an alert goes out as soon as it
+is raised). The two never send the same delivery at once: both take the daemon's outbox
+lock, and each delivery is claimed in the store before it is sent (which also covers a
+``poll --once`` in another process).
+
+The scheduler's poll executor has ONE worker thread: polls of different targets run one at a time.
 The CNN scoring already uses the machine's cores through torch, the watch machines are small
 (2 cores), and one writer at a time keeps SQLite free of lock contention. A target whose poll
 is still running when its next run is due is skipped (``max_instances=1``) and late runs are
@@ -121,6 +130,9 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._outcomes: list[PollOutcome] = []
+        #: Held by every outbox pass of this daemon (the outbox job and after each poll).
+        self._outbox_lock = threading.Lock()
+        self._passes: list[DeliveryReport] = []
 
     @property
     def outcomes(self) -> tuple[PollOutcome, ...]:
@@ -154,7 +166,7 @@ class Daemon:
             self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics,
                                                    config_file=config)
             # Dashboards are right from the first scrape, before any new acquisition.
-            restore_metrics(self.metrics, store, self.settings)
+            restore_metrics(self.metrics, store, self.settings, self.clock.now())
         return self._ctx
 
     def poll_and_deliver(self, target: TargetSettings) -> PollOutcome:
@@ -175,7 +187,8 @@ class Daemon:
         error: str | None = None
         try:
             report = poll_target(ctx, target, now)
-            delivery = deliver_outbox(ctx, self.clock.now())
+            with self._outbox_lock:
+                delivery = deliver_outbox(ctx, self.clock.now())
         except Exception as exc:  # one broken target must not stop the others
             error = f"{type(exc).__name__}: {exc}"
             log.exception("poll %s failed: %s", target.id, error)
@@ -191,6 +204,31 @@ class Daemon:
         with self._lock:
             self._outcomes.append(outcome)
         return outcome
+
+    @property
+    def outbox_passes(self) -> tuple[DeliveryReport, ...]:
+        """Every pass of the outbox job so far (not those after polls), oldest first."""
+        with self._lock:
+            return tuple(self._passes)
+
+    def deliver_pending(self) -> DeliveryReport | None:
+        """One pass over the outbox (the ``outbox`` job, every ``[outbox] interval_s``).
+        Never raises: a failure of the pass itself (the database down) is logged and the
+        next pass tries again; None then."""
+        ctx = self.prepare()
+        try:
+            with self._outbox_lock:
+                report = deliver_outbox(ctx, self.clock.now())
+        except Exception as exc:  # the schedule must outlive a failed pass
+            log.exception("outbox pass failed: %s: %s", type(exc).__name__, exc)
+            return None
+        if report.sent or report.failed:
+            log.info("outbox: sent=%d failed=%d (permanently %d) waiting=%d failed_total=%d",
+                     report.sent, report.failed, report.given_up, report.outbox_depth,
+                     report.failed_total)
+        with self._lock:
+            self._passes.append(report)
+        return report
 
     def _publish_feeds(self, ctx: WatchContext) -> None:
         """Write the feeds (``[feeds]``); a failure is logged, the watch goes on."""
@@ -231,9 +269,14 @@ class Daemon:
             except OSError:
                 self.stop()
                 raise
-        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
+        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1),
+                                                   "outbox": ThreadPoolExecutor(1)},
                                         timezone=UTC)
         first = datetime.now(UTC)
+        every = float(self.settings.outbox.interval_s)
+        scheduler.add_job(self.deliver_pending, IntervalTrigger(seconds=every), id="outbox",
+                          name="outbox", executor="outbox", max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(every)), next_run_time=first)
         for target in self.settings.targets:
             interval = float(target.poll_interval_s)
             scheduler.add_job(
@@ -243,7 +286,8 @@ class Daemon:
                 coalesce=True, misfire_grace_time=max(1, int(interval)), next_run_time=first)
         scheduler.start()
         self._scheduler = scheduler
-        log.info("daemon started: %d target(s), metrics %s", len(self.settings.targets),
+        log.info("daemon started: %d target(s), outbox every %g s, metrics %s",
+                 len(self.settings.targets), every,
                  self.metrics_server.url if self.metrics_server else "disabled")
 
     def stop(self, wait: bool = True) -> None:

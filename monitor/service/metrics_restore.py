@@ -15,6 +15,9 @@ process (they start at zero, as Prometheus expects of a restarted process).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
 from monitor.config import Settings, TargetSettings
 from monitor.metrics import DELIVERY_CHANNELS, FrameReading, TargetReading, WatchMetrics
 from monitor.ports import Store
@@ -62,16 +65,28 @@ def export_target(metrics: WatchMetrics, store: Store, settings: Settings,
     return status
 
 
-def restore_metrics(metrics: WatchMetrics, store: Store, settings: Settings
-                    ) -> list[TargetStatus]:
+def export_outbox(metrics: WatchMetrics, store: Store, now: datetime,
+                  channels: Iterable[str] = DELIVERY_CHANNELS) -> None:
+    """Set the outbox gauges of each channel from the store: deliveries waiting
+    (``outbox_depth``), failed permanently (``deliveries_failed``) and the age of the
+    oldest one waiting at ``now`` (``outbox_oldest_age_seconds``)."""
+    for channel in sorted(set(channels) | set(DELIVERY_CHANNELS)):
+        metrics.set_outbox_depth(store.outbox_depth(channel), channel)
+        metrics.set_deliveries_failed(store.failed_count(channel), channel)
+        oldest = store.oldest_waiting(channel)
+        metrics.set_outbox_oldest_age(
+            0.0 if oldest is None else (now - oldest).total_seconds(), channel)
+
+
+def restore_metrics(metrics: WatchMetrics, store: Store, settings: Settings,
+                    now: datetime | None = None) -> list[TargetStatus]:
     """Set every gauge the database determines, for every configured target, and the
-    outbox depth of each delivery channel (at the daemon's start, before the first poll);
-    returns the statuses."""
+    outbox gauges of each delivery channel (at the daemon's start, before the first poll;
+    ``now``: the clock's time, default the system's); returns the statuses."""
     metrics.set_targets(len(settings.targets))
     statuses = watch_status(store, settings)
     for status in statuses:
         metrics.declare_target(status.target.id)
         metrics.set_target(target_reading(settings, status))
-    for channel in DELIVERY_CHANNELS:
-        metrics.set_outbox_depth(store.outbox_depth(channel), channel)
+    export_outbox(metrics, store, now or datetime.now(UTC))
     return statuses

@@ -1,17 +1,35 @@
 """Stage 6 of the watch: hand the queued alerts (the outbox) to their delivery channels.
 
-Each due delivery (:meth:`~monitor.ports.Store.pending_deliveries`) becomes an
-:class:`~monitor.domain.AlertDelivery` built from its alert, the epoch's score and the
-quicklook PNG written when the alert was raised, and goes to the
-:class:`~monitor.ports.Notifier` of its row's ``channel`` (``email``: the recipient is an
-address, and the message carries a deterministic ``Message-ID`` from the alert id and
-recipient; ``webhook``: the recipient is a ``[webhooks.NAME]`` name, and the POST carries
-a stable id from the alert id and that name; so a message sent twice after a crash is the
-same message). The outbox treats every channel alike: success -> ``mark_delivery_sent``;
-a retryable failure (an SMTP 4xx, an HTTP 5xx, 408 or 429, a connection, a timeout) ->
-``mark_delivery_failed`` with exponential backoff up to :data:`MAX_DELIVERY_ATTEMPTS`; a
-permanent one (an SMTP 5xx, an HTTP 4xx, a bad address, a missing secret, a message that
-cannot be built, a channel nobody delivers) gives up at once.
+Each due delivery (:meth:`~monitor.ports.Store.pending_deliveries`) is first *claimed*
+(:meth:`~monitor.ports.Store.claim_delivery`: its next attempt moves :data:`CLAIM_LEASE_S`
+ahead in one conditional UPDATE, so two passes, in two threads or two processes, never
+send it at the same time), then becomes an :class:`~monitor.domain.AlertDelivery` built
+from its alert, the epoch's score and the quicklook PNG written when the alert was raised,
+and goes to the :class:`~monitor.ports.Notifier` of its row's ``channel`` (``email``: the
+recipient is an address, and the message carries a deterministic ``Message-ID`` from the
+alert id and recipient; ``webhook``: the recipient is a ``[webhooks.NAME]`` name, and the
+POST carries a stable id from the alert id and that name; so a message sent twice after a
+crash is the same message).
+
+Outcomes, the same for every channel:
+
+* success -> ``sent``;
+* a retryable failure (an SMTP 4xx, an HTTP 5xx, 408 or 429, a refused connection, a
+  timeout, and the set-up's failures: a rejected login, a missing password or secret,
+  which are also logged at ERROR with what to fix) -> ``retrying``, due again after an
+  exponential backoff (``[outbox] first_backoff_s`` doubling up to ``max_backoff_s``),
+  with **no attempt limit**: an outage of a day loses nothing;
+* a permanent failure (an SMTP 5xx naming the recipient, an HTTP 4xx, a message that
+  cannot be built, a channel nobody delivers) -> ``failed``: it stays in the database with
+  its last error, is counted (``deliveries_given_up_total``, the ``deliveries_failed``
+  gauge), shown by ``alerts list`` and ``outbox list --failed``, and sent again by
+  ``insar-monitor outbox retry``.
+
+One poisoned delivery never stops the pass: any exception while building its message or
+inside its channel is caught for that delivery alone, recorded as its failure (permanent
+when it is an input error of the message, such as a line break in a header; retryable
+otherwise) and logged with the delivery id; the pass goes on with the next one.
+``KeyboardInterrupt`` and ``SystemExit`` are not caught.
 """
 
 from __future__ import annotations
@@ -29,23 +47,26 @@ from monitor.domain import (
     AlertMessage,
     DeliveryResult,
 )
-from monitor.errors import InputError, MonitorError
+from monitor.errors import ConfigError, InputError
 from monitor.notify.policy import evaluate
 from monitor.ports import Notifier
 from monitor.service.alert_maps import quicklook_path
 from monitor.service.context import WatchContext, build_notifiers
+from monitor.service.metrics_restore import export_outbox
 from monitor.service.target_status import (
     POLICY_HISTORY,
     alert_settings_of,
     policy_input,
     score_frame,
 )
-from monitor.store import Alert, Score
+from monitor.store import Alert, Backoff, Delivery, Score
 
 log = logging.getLogger(__name__)
 
-#: Attempts of a delivery before it leaves the outbox as failed.
-MAX_DELIVERY_ATTEMPTS = 8
+#: Seconds a pass holds a delivery it is sending (the claim's lease). Longer than one
+#: attempt with the default timeouts (SMTP 30 s, webhooks 10 s); a pass that dies while
+#: sending leaves the delivery due again this long after it claimed it.
+CLAIM_LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -55,14 +76,36 @@ class DeliveryReport:
     Attributes:
         sent: Deliveries accepted by the server (or written by the dry run).
         failed: Deliveries that failed this time (retried later unless given up).
-        given_up: Of those, deliveries that will not be retried.
+        given_up: Of those, deliveries that failed permanently (status ``failed``).
         outbox_depth: Deliveries still waiting afterwards (every channel).
+        needs_operator: Of the failures, those of the set-up (a rejected login, a
+            missing password or secret): retried, but someone must fix something.
+        failed_total: Deliveries in the store that failed permanently and wait for
+            ``outbox retry`` after the pass (this pass's and earlier ones).
     """
 
     sent: int
     failed: int
     given_up: int
     outbox_depth: int
+    needs_operator: int = 0
+    failed_total: int = 0
+
+    @property
+    def retrying(self) -> int:
+        """Failures of this pass that stay queued for a retry."""
+        return self.failed - self.given_up
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong after the pass, in words (None: nothing): ``"deliveries failed
+        permanently"`` when any wait for ``outbox retry``, else ``"deliveries remain queued
+        after errors"`` when a failure of this pass is to be retried."""
+        if self.given_up or self.failed_total:
+            return "deliveries failed permanently"
+        if self.failed:
+            return "deliveries remain queued after errors"
+        return None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -139,6 +182,46 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
     return msg, png_path.read_bytes(), png_path.name
 
 
+def _input_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the message itself is bad (retrying cannot help): the
+    package's input errors and the builtins a malformed value raises (a line break in a
+    header is a ``ValueError``); a set-up problem (``ConfigError``) is not."""
+    if isinstance(exc, ConfigError):
+        return False
+    return isinstance(exc, (InputError, ValueError, TypeError, UnicodeError))
+
+
+def _attempt(ctx: WatchContext, channels: Mapping[str, Notifier], d: Delivery
+             ) -> tuple[DeliveryResult, Alert | None]:
+    """One attempt of one delivery; never raises an ``Exception`` (a failure is a
+    result), so one poisoned delivery cannot stop the pass."""
+    alert: Alert | None = None
+    stage = "reading its alert"
+    try:
+        alert = ctx.store.get_alert(d.alert_id)
+        channel = channels.get(d.channel)
+        if channel is None:
+            return DeliveryResult(False, retryable=False, detail=(
+                f"no notifier delivers channel {d.channel!r} (configured: "
+                f"{', '.join(sorted(channels))})")), alert
+        stage = "building its message"
+        msg, png, png_name = _message(ctx, alert)
+        stage = f"handing it to the {d.channel} channel"
+        return channel.deliver(AlertDelivery(
+            delivery_id=d.id, alert_id=alert.id, recipient=d.recipient, message=msg,
+            created_at=_utc(alert.created_at), quicklook_png=png,
+            quicklook_name=png_name, channel=d.channel)), alert
+    except Exception as exc:  # one poisoned message must not stop the others
+        bad_input = _input_error(exc)
+        log.error("delivery %s of alert %s: %s raised %s: %s", d.id, d.alert_id, stage,
+                  type(exc).__name__, exc, exc_info=not bad_input,
+                  extra={"alert_id": d.alert_id, "delivery_id": d.id, "channel": d.channel})
+        what = "cannot be built" if stage == "building its message" or bad_input else \
+            "failed unexpectedly"
+        return DeliveryResult(False, retryable=not bad_input, detail=(
+            f"the delivery {what} ({stage}): {type(exc).__name__}: {exc}")), alert
+
+
 def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None = None
                    ) -> DeliveryReport:
     """Hand every due delivery to the notifier of its channel once.
@@ -148,11 +231,13 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
     worse than a duplicate). The copy is the same message (for e-mail the same
     ``Message-ID``, from the alert id and the recipient; for a webhook the same delivery
     id, from the alert id and the webhook's name), so receivers can drop it
-    (``tests/test_restart.py``, ``tests/test_webhook.py``).
+    (``tests/test_restart.py``, ``tests/test_webhook.py``). Two passes at once (the
+    daemon's own schedule and the pass after a poll, or another process) never send the
+    same delivery together: each claims a delivery before sending it.
 
     Args:
         ctx: The context (its ``notifiers``; none: :func:`~monitor.service.context.
-            build_notifiers`).
+            build_notifiers`; the backoff: ``settings.outbox``).
         now: The time, timezone-aware UTC.
         notifier: Replaces the context's notifier of its own channel (tests).
     """
@@ -162,51 +247,63 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
     channels: Mapping[str, Notifier] = dict(ctx.notifiers) or build_notifiers(ctx.settings)
     if notifier is not None:
         channels = {**channels, notifier.channel: notifier}
-    sent = failed = given_up = 0
+    policy = ctx.settings.outbox
+    backoff = Backoff(base_s=policy.first_backoff_s, max_s=policy.max_backoff_s)
+    sent = failed = given_up = operator = 0
     seen = set(channels)
     for d in store.pending_deliveries(now):
         seen.add(d.channel)
-        alert = store.get_alert(d.alert_id)
-        channel = channels.get(d.channel)
-        if channel is None:
-            result = DeliveryResult(False, retryable=False, detail=(
-                f"no notifier delivers channel {d.channel!r} (configured: "
-                f"{', '.join(sorted(channels))})"))
-        else:
-            try:
-                msg, png, png_name = _message(ctx, alert)
-            except MonitorError as exc:
-                result = DeliveryResult(False, retryable=False, detail=str(exc))
-            else:
-                result = channel.deliver(AlertDelivery(
-                    delivery_id=d.id, alert_id=alert.id, recipient=d.recipient,
-                    message=msg, created_at=_utc(alert.created_at), quicklook_png=png,
-                    quicklook_name=png_name, channel=d.channel))
-        if not result.delivered:
-            limit = MAX_DELIVERY_ATTEMPTS if result.retryable else d.attempts + 1
-            row = store.mark_delivery_failed(d.id, result.detail, now, max_attempts=limit)
-            failed += 1
-            gave_up = row.next_attempt_at is None
-            given_up += gave_up
-            log.warning("delivery %s of alert %s to %s by %s failed (%s): %s", d.id,
-                        alert.id, d.recipient, d.channel,
-                        "given up" if gave_up else "will retry", result.detail,
-                        extra={"target": alert.target_id, "epoch": alert.epoch,
-                               "alert_id": alert.id, "delivery_id": d.id,
-                               "channel": d.channel})
-            if ctx.metrics is not None:
-                ctx.metrics.delivery(sent=False, channel=d.channel, given_up=gave_up)
+        if not store.claim_delivery(d.id, now, CLAIM_LEASE_S):
+            log.debug("delivery %s is being sent by another pass", d.id)
             continue
-        store.mark_delivery_sent(d.id, now)
-        log.info("delivery %s of alert %s to %s by %s sent", d.id, alert.id, d.recipient,
-                 d.channel, extra={"target": alert.target_id, "epoch": alert.epoch,
-                                   "alert_id": alert.id, "delivery_id": d.id,
-                                   "channel": d.channel})
-        sent += 1
+        result, alert = _attempt(ctx, channels, d)
+        fields = {"target": alert.target_id if alert else None,
+                  "epoch": alert.epoch if alert else None, "alert_id": d.alert_id,
+                  "delivery_id": d.id, "channel": d.channel}
+        if result.delivered:
+            store.mark_delivery_sent(d.id, now)
+            log.info("delivery %s of alert %s to %s by %s sent", d.id, d.alert_id,
+                     d.recipient, d.channel, extra=fields)
+            sent += 1
+            if ctx.metrics is not None:
+                ctx.metrics.delivery(sent=True, channel=d.channel)
+            continue
+        permanent = not result.retryable
+        row = store.mark_delivery_failed(d.id, result.detail, now, backoff,
+                                         permanent=permanent)
+        failed += 1
+        given_up += permanent
+        waiting = _age(now, d.created_at)
+        if permanent:
+            log.error("delivery %s of alert %s to %s by %s failed permanently after %d "
+                      "attempt(s): %s. It is kept as failed; once the cause is fixed, send "
+                      "it again with `insar-monitor outbox retry --delivery %s --config "
+                      "FILE`", d.id, d.alert_id, d.recipient, d.channel, row.attempts,
+                      result.detail, d.id, extra=fields)
+        elif result.needs_operator:
+            operator += 1
+            log.error("delivery %s of alert %s to %s by %s cannot go out until the set-up "
+                      "is fixed (attempt %d, waiting for %s; retried at %s): %s", d.id,
+                      d.alert_id, d.recipient, d.channel, row.attempts, waiting,
+                      _iso(row.next_attempt_at), result.detail, extra=fields)
+        else:
+            log.warning("delivery %s of alert %s to %s by %s failed (attempt %d, waiting "
+                        "for %s; retried at %s): %s", d.id, d.alert_id, d.recipient,
+                        d.channel, row.attempts, waiting, _iso(row.next_attempt_at),
+                        result.detail, extra=fields)
         if ctx.metrics is not None:
-            ctx.metrics.delivery(sent=True, channel=d.channel)
+            ctx.metrics.delivery(sent=False, channel=d.channel, given_up=permanent)
     depth = store.outbox_depth()
     if ctx.metrics is not None:
-        for name in sorted(seen):
-            ctx.metrics.set_outbox_depth(store.outbox_depth(name), name)
-    return DeliveryReport(sent, failed, given_up, depth)
+        export_outbox(ctx.metrics, store, now, seen)
+    return DeliveryReport(sent, failed, given_up, depth, operator, store.failed_count())
+
+
+def _age(now: datetime, since: datetime) -> str:
+    seconds = max(0, int((now - _utc(since)).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60} s"
+
+
+def _iso(moment: datetime | None) -> str:
+    return "never" if moment is None else _utc(moment).isoformat(timespec="seconds")

@@ -24,10 +24,17 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-#: Delivery states of the outbox.
+#: Delivery states of the outbox: ``queued`` (due at ``next_attempt_at``, not yet tried
+#: or re-queued by ``outbox retry``), ``retrying`` (a retryable failure; tried again at
+#: ``next_attempt_at``, forever), ``sent``, ``failed`` (a permanent failure: no
+#: ``next_attempt_at``; waits for ``insar-monitor outbox retry``). Rows written before
+#: ``retrying`` existed say ``failed`` with a ``next_attempt_at``: they are retrying.
 DELIVERY_QUEUED = "queued"
+DELIVERY_RETRYING = "retrying"
 DELIVERY_SENT = "sent"
 DELIVERY_FAILED = "failed"
+#: States of a delivery still in the outbox (with a ``next_attempt_at``).
+DELIVERY_WAITING = (DELIVERY_QUEUED, DELIVERY_RETRYING, DELIVERY_FAILED)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -228,11 +235,11 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(sa.String(16), server_default=DEFAULT_CHANNEL)
     #: An e-mail address (``email``) or a webhook's ``[webhooks.NAME]`` name (``webhook``).
     recipient: Mapped[str] = mapped_column(sa.String(320))
-    #: ``queued``, ``sent`` or ``failed``.
+    #: ``queued``, ``retrying``, ``sent`` or ``failed`` (see :data:`DELIVERY_QUEUED`).
     status: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
-    #: When the next try is due; None once sent or given up.
+    #: When the next try is due; None once sent or failed permanently.
     next_attempt_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +25,9 @@ from monitor.store.models import (
     DEFAULT_CHANNEL,
     DELIVERY_FAILED,
     DELIVERY_QUEUED,
+    DELIVERY_RETRYING,
     DELIVERY_SENT,
+    DELIVERY_WAITING,
     Alert,
     Base,
     Delivery,
@@ -465,21 +467,59 @@ class Store:
             return [s.get_one(Delivery, i) for i in new_ids]
 
     def pending_deliveries(self, now: datetime) -> list[Delivery]:
-        """Deliveries due at ``now`` (queued, or failed with the backoff expired)."""
+        """Deliveries due at ``now`` (queued, or retrying with the backoff expired), in
+        the order they were queued (a claim or a backoff does not move one back)."""
         _aware(now)
         stmt = (sa.select(Delivery)
-                .where(Delivery.status.in_((DELIVERY_QUEUED, DELIVERY_FAILED)),
+                .where(Delivery.status.in_(DELIVERY_WAITING),
                        Delivery.next_attempt_at.is_not(None),
                        Delivery.next_attempt_at <= now)
-                .order_by(Delivery.next_attempt_at, Delivery.id))
+                .order_by(Delivery.id))
         with session_scope(self.engine) as s:
             return list(s.scalars(stmt))
+
+    def claim_delivery(self, delivery_id: int, now: datetime, lease_s: float) -> bool:
+        """Take a due delivery for one attempt: its ``next_attempt_at`` moves to ``now +
+        lease_s`` in one conditional UPDATE, so another pass (a thread, another process)
+        that read the same due row gets False and leaves it alone. A pass that dies after
+        claiming leaves the row due again once the lease has run out (at least once).
+
+        Returns:
+            True when this call claimed it; False when it is no longer due at ``now``
+            (sent, failed, or claimed by someone else).
+        """
+        _aware(now)
+        if not lease_s > 0:
+            raise InputError(f"lease_s={lease_s!r} must be > 0 seconds")
+        with session_scope(self.engine) as s:
+            result = s.execute(
+                sa.update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status.in_(DELIVERY_WAITING),
+                       Delivery.next_attempt_at.is_not(None),
+                       Delivery.next_attempt_at <= now)
+                .values(next_attempt_at=now + timedelta(seconds=lease_s))
+                .execution_options(synchronize_session=False))
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     def _delivery(self, s: Session, delivery_id: int) -> Delivery:
         row = s.get(Delivery, delivery_id, with_for_update=True)
         if row is None:
-            raise InputError(f"delivery id {delivery_id} does not exist in the store")
+            raise InputError(f"delivery id {delivery_id} does not exist in the store; see "
+                             "`insar-monitor outbox list --config FILE`")
         return row
+
+    def get_delivery(self, delivery_id: int) -> Delivery:
+        """The delivery with this id.
+
+        Raises:
+            InputError: no such delivery.
+        """
+        with session_scope(self.engine) as s:
+            row = s.get(Delivery, delivery_id)
+            if row is None:
+                raise InputError(f"delivery id {delivery_id} does not exist in the store; "
+                                 "see `insar-monitor outbox list --config FILE`")
+            return row
 
     def mark_delivery_sent(self, delivery_id: int, now: datetime) -> Delivery:
         """Record the email accepted by the server; no change once sent."""
@@ -496,11 +536,15 @@ class Store:
 
     def mark_delivery_failed(self, delivery_id: int, error: str, now: datetime,
                              backoff: Backoff = Backoff(),
-                             max_attempts: int | None = None) -> Delivery:
+                             max_attempts: int | None = None, *,
+                             permanent: bool = False) -> Delivery:
         """Count a failed attempt, keep its reason and schedule the retry.
 
-        After ``max_attempts`` failures (when given) no retry is scheduled: the delivery
-        stays ``failed`` with its last error and leaves the outbox.
+        A retryable failure leaves the delivery ``retrying``, due again after
+        ``backoff.delay(attempts)``, with no limit on attempts unless ``max_attempts`` is
+        given. A ``permanent`` one (or the ``max_attempts``-th) makes it ``failed`` with
+        no retry scheduled: it leaves the outbox, is counted by :meth:`failed_count` and
+        waits for :meth:`requeue_deliveries`.
         """
         _aware(now)
         if max_attempts is not None and max_attempts < 1:
@@ -510,19 +554,96 @@ class Store:
             if d.status == DELIVERY_SENT:
                 return d
             d.attempts += 1
-            d.status = DELIVERY_FAILED
             d.last_error = error
-            give_up = max_attempts is not None and d.attempts >= max_attempts
+            give_up = permanent or (max_attempts is not None and d.attempts >= max_attempts)
+            d.status = DELIVERY_FAILED if give_up else DELIVERY_RETRYING
             d.next_attempt_at = None if give_up else now + backoff.delay(d.attempts)
             return d
 
+    def _waiting(self, channel: str | None) -> sa.ColumnElement[bool]:
+        cond = sa.and_(Delivery.status.in_(DELIVERY_WAITING),
+                       Delivery.next_attempt_at.is_not(None))
+        return cond if channel is None else sa.and_(cond, Delivery.channel == channel)
+
+    def _failed(self, channel: str | None) -> sa.ColumnElement[bool]:
+        cond = sa.and_(Delivery.status == DELIVERY_FAILED, Delivery.next_attempt_at.is_(None))
+        return cond if channel is None else sa.and_(cond, Delivery.channel == channel)
+
     def outbox_depth(self, channel: str | None = None) -> int:
-        """Deliveries still to be sent (queued or failed with a retry scheduled), of one
-        channel or (None) of all."""
-        stmt = (sa.select(sa.func.count()).select_from(Delivery)
-                .where(Delivery.status.in_((DELIVERY_QUEUED, DELIVERY_FAILED)),
-                       Delivery.next_attempt_at.is_not(None)))
-        if channel is not None:
-            stmt = stmt.where(Delivery.channel == channel)
+        """Deliveries still to be sent (queued or retrying), of one channel or (None) of
+        all."""
+        stmt = sa.select(sa.func.count()).select_from(Delivery).where(self._waiting(channel))
         with session_scope(self.engine) as s:
             return int(s.execute(stmt).scalar_one())
+
+    def failed_count(self, channel: str | None = None) -> int:
+        """Deliveries that failed permanently and wait for an operator (``outbox retry``),
+        of one channel or (None) of all."""
+        stmt = sa.select(sa.func.count()).select_from(Delivery).where(self._failed(channel))
+        with session_scope(self.engine) as s:
+            return int(s.execute(stmt).scalar_one())
+
+    def oldest_waiting(self, channel: str | None = None) -> datetime | None:
+        """When the oldest delivery still in the outbox was queued (None: the outbox is
+        empty): how long the outbox has been failing to get it out."""
+        stmt = sa.select(sa.func.min(Delivery.created_at)).where(self._waiting(channel))
+        with session_scope(self.engine) as s:
+            value = s.execute(stmt).scalar_one_or_none()
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite's min() of the column comes back as text
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+    def list_deliveries(self, *, alert_ids: Iterable[int] | None = None,
+                        failed_only: bool = False) -> list[Delivery]:
+        """Deliveries by alert and id, of some alerts (None: all), optionally only those
+        that failed permanently."""
+        stmt = sa.select(Delivery).order_by(Delivery.alert_id, Delivery.id)
+        if alert_ids is not None:
+            stmt = stmt.where(Delivery.alert_id.in_(list(alert_ids)))
+        if failed_only:
+            stmt = stmt.where(self._failed(None))
+        with session_scope(self.engine) as s:
+            return list(s.scalars(stmt))
+
+    def requeue_deliveries(self, now: datetime, *, delivery_ids: Sequence[int] = (),
+                           alert_id: int | None = None,
+                           all_failed: bool = False) -> list[Delivery]:
+        """Make deliveries due at ``now`` again (``insar-monitor outbox retry``).
+
+        ``delivery_ids`` and ``alert_id`` re-queue those deliveries that are not sent
+        (failed permanently or retrying: a retrying one is tried at once instead of after
+        its backoff); ``all_failed`` every permanently failed one. Attempts and the last
+        error are kept (they say what happened); the status becomes ``queued``.
+
+        Returns:
+            The re-queued deliveries, by id (sent ones are left out).
+
+        Raises:
+            InputError: A delivery id or the alert id does not exist, or nothing was chosen.
+        """
+        _aware(now)
+        if not delivery_ids and alert_id is None and not all_failed:
+            raise InputError("requeue_deliveries: name delivery ids, an alert id or "
+                             "all_failed=True")
+        with session_scope(self.engine) as s:
+            for i in delivery_ids:
+                self._delivery(s, i)
+            if alert_id is not None and s.get(Alert, alert_id) is None:
+                raise InputError(f"alert id {alert_id} does not exist; see "
+                                 "`insar-monitor alerts list`")
+            chosen: list[sa.ColumnElement[bool]] = []
+            if delivery_ids:
+                chosen.append(Delivery.id.in_(list(delivery_ids)))
+            if alert_id is not None:
+                chosen.append(Delivery.alert_id == alert_id)
+            if all_failed:
+                chosen.append(self._failed(None))
+            rows = list(s.scalars(
+                sa.select(Delivery).where(sa.or_(*chosen), Delivery.status != DELIVERY_SENT)
+                .order_by(Delivery.id).with_for_update()))
+            for d in rows:
+                d.status = DELIVERY_QUEUED
+                d.next_attempt_at = now
+            return rows
