@@ -129,7 +129,8 @@ def test_rules_pass_promtool() -> None:
     alerts = {r["alert"] for r in rules() if "alert" in r}
     assert alerts == {"InsarMonitorDown", "InsarMonitorPollStalled",
                       "InsarMonitorArchiveLagGrowing", "InsarMonitorDeliveriesFailing",
-                      "InsarMonitorOutboxGrowing", "InsarMonitorTargetAboveThreshold"}
+                      "InsarMonitorOutboxGrowing", "InsarMonitorFrameBlocked",
+                      "InsarMonitorTargetAboveThreshold"}
     tested = set(re.findall(r"alertname: (\w+)", RULES_TEST.read_text()))
     assert tested == alerts
     for r in rules():
