@@ -111,7 +111,8 @@ def test_run_once_subprocess_writes_structured_json_lines(tmp_path: Path) -> Non
     poll = next(d for d in docs if d["message"].startswith("poll synth1: listed="))
     assert poll["level"] == "INFO" and poll["target"] == "synth1"
     assert isinstance(poll["duration_s"], float) and poll["duration_s"] > 0
-    failed = next(d for d in docs if "product 20240101_20240113 failed" in d["message"])
+    # A product that is not a raster is quarantined (refused for what it holds).
+    failed = next(d for d in docs if "product 20240101_20240113 quarantined" in d["message"])
     assert (failed["target"], failed["frame"], failed["epoch"]) == ("broken", BROKEN,
                                                                     "2024-01-13")
     raised = [d for d in docs if "alert_level" in d]

@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
 DAYS_PER_YEAR = 365.25
 
-#: ``trend_z_watch`` / ``trend_z_warning`` that no series reaches (the rule switched off).
-OFF_Z = 1e9
-#: ``fast_step_m`` that no interferogram reaches (the fast path switched off), metres.
-OFF_STEP_M = 1e9
+#: ``trend_z_watch`` / ``trend_z_warning`` that no series reaches (the rule switched off):
+#: the largest the configuration accepts (a 14 cm dyke over 0.3 cm of series noise is
+#: about 50 sigma).
+OFF_Z = 1000.0
+#: ``fast_step_m`` that no interferogram reaches (the fast path switched off), metres: the
+#: largest the configuration accepts.
+OFF_STEP_M = 100.0
 
 
 def with_alerts(base: AlertSettings, **changes: Any) -> AlertSettings:
