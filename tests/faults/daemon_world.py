@@ -164,6 +164,25 @@ def backfill_done(rows: dict[str, list[tuple[Any, ...]]],
             and all(d[-1] == "sent" for d in rows["deliveries"]))
 
 
+#: Floats of the rows (scores, displacements) are compared to this.
+FLOAT_TOLERANCE = 1e-6
+
+
+def assert_rows_match(rows: dict[str, list[tuple[Any, ...]]],
+                      expected: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The same rows, floats to :data:`FLOAT_TOLERANCE`, the rest as text (dates come back
+    as strings from SQLite and as dates from PostgreSQL)."""
+    for table, want in expected.items():
+        got = rows[table]
+        assert len(got) == len(want), (table, got, want)
+        for g, w in zip(got, want, strict=True):
+            for a, b in zip(g, w, strict=True):
+                if isinstance(b, float) and a is not None:
+                    assert abs(float(a) - b) <= FLOAT_TOLERANCE, (table, g, w)
+                else:
+                    assert str(a) == str(b), (table, g, w)
+
+
 def orphan_temp_files(tmp: Path) -> list[str]:
     """Temporary files left anywhere under the world's data folders."""
     found = []

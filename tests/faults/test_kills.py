@@ -49,6 +49,7 @@ import pytest
 from faults.conftest import FaultTally
 from faults.daemon_world import (
     TARGETS,
+    assert_rows_match,
     backfill_done,
     dry_run_writes,
     fork_server,
@@ -72,7 +73,7 @@ MAX_LIVES = 150
 SEED = 10_2024
 #: Shortest delay before a kill, seconds.
 MIN_DELAY_S = 0.05
-#: Columns compared to 1e-6 rather than exactly (floats from the database).
+#: Series compared to 1e-6.
 FLOAT_TOLERANCE = 1e-6
 
 
@@ -166,19 +167,6 @@ def campaign(server: ForkServerContext, folder: Path, staging: Path, db_url: str
     run.rows = read_rows(db_url)
     assert run.rows == before, "a poll after the backfill changed the rows"
     return run
-
-
-def assert_rows_match(rows: dict[str, list[tuple[Any, ...]]],
-                      expected: dict[str, list[tuple[Any, ...]]]) -> None:
-    for table, want in expected.items():
-        got = rows[table]
-        assert len(got) == len(want), (table, got, want)
-        for g, w in zip(got, want, strict=True):
-            for a, b in zip(g, w, strict=True):
-                if isinstance(b, float) and a is not None:
-                    assert abs(float(a) - b) <= FLOAT_TOLERANCE, (table, g, w)
-                else:
-                    assert str(a) == str(b), (table, g, w)
 
 
 def assert_series_match(run: Run, reference: Run) -> None:
