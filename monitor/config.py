@@ -505,6 +505,11 @@ class OutboxSettings(_Section):
     #: Longest delay between two attempts of one delivery, seconds. Retryable failures
     #: are retried forever at most this far apart (no attempt limit).
     max_backoff_s: Real = Field(3600.0, gt=0, le=86400)
+    #: How long a pass holds a delivery it is sending, seconds (a claim in the store, so
+    #: two passes never send one delivery together). Longer than one attempt of any
+    #: channel; a process killed while sending leaves the delivery due again this long
+    #: after it claimed it (at least once).
+    claim_lease_s: Real = Field(120.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _backoff_order(self) -> OutboxSettings:
@@ -647,6 +652,18 @@ class Settings(_Section):
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     targets: tuple[TargetSettings, ...] = ()
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        # A claim shorter than one attempt would let a second pass send it meanwhile.
+        longest = max([self.email.timeout_s] + [5.0 + h.timeout_s
+                                                for h in self.webhooks.values()])
+        if self.outbox.claim_lease_s <= longest:
+            raise ValueError(f"outbox.claim_lease_s ({self.outbox.claim_lease_s:g} s) must "
+                             f"be longer than the longest delivery attempt ({longest:g} s: "
+                             "email.timeout_s, or 5 s of connection plus a webhook's "
+                             "timeout_s)")
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.config import Settings, WebhookSettings, load_settings
+from monitor.config import Settings, WebhookSettings, load_settings, settings_from_mapping
 from monitor.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "monitor.example.toml"
@@ -376,3 +376,15 @@ def test_mask_secrets(text: str, masked: str) -> None:
     from monitor.redact import mask_secrets
 
     assert mask_secrets(text) == masked
+
+
+def test_the_outbox_claim_outlasts_one_delivery_attempt() -> None:
+    """A claim shorter than an attempt would let a second pass send the delivery again
+    meanwhile: refused, naming the key and what it must exceed."""
+    hook = {"url": "https://example.org/hook", "secret_env": "HOOK_SECRET", "timeout_s": 200}
+    with pytest.raises(ConfigError, match=r"claim_lease_s \(120 s\).*205 s"):
+        settings_from_mapping({"webhooks": {"obs": hook}})
+    ok = settings_from_mapping({"webhooks": {"obs": hook}, "outbox": {"claim_lease_s": 300}})
+    assert ok.outbox.claim_lease_s == 300
+    with pytest.raises(ConfigError, match="claim_lease_s"):
+        settings_from_mapping({"email": {"timeout_s": 30}, "outbox": {"claim_lease_s": 30}})

@@ -164,6 +164,26 @@ def test_failed_product_counts_attempts_and_backs_off(store: Store) -> None:
     assert ok.status == ProductStatus.FETCHED and ok.next_attempt_at is None
 
 
+def test_a_quarantined_product_returns_when_the_archive_republishes_it(store: Store) -> None:
+    """Quarantine waits for an operator, unless the archive lists the phase file again
+    with another size or time (a file caught mid-copy, a corrected product): then it is
+    due again, once per change."""
+    p = store.record_listed_products("211010", REFS[:1], now=T0)[0]
+    q = store.quarantine_product(p.id, "fetch (validate): truncated", now=T0)
+    assert q.status == ProductStatus.QUARANTINED
+    t1 = T0 + timedelta(hours=1)
+    assert store.record_listed_products("211010", REFS[:1], now=t1) == []  # same file
+    old = REFS[0]
+    bigger = ProductRef(old.frame, old.date1, old.date2,
+                        RemoteFile(old.unw.url, old.unw.name, 5678, t1))
+    (again,) = store.record_listed_products("211010", [bigger], now=t1)
+    assert again.id == p.id and again.status == ProductStatus.LISTED
+    assert again.attempts == 0 and again.size_bytes == 5678
+    assert again.last_error is not None and "truncated" in again.last_error
+    store.quarantine_product(p.id, "fetch (validate): still broken", now=t1)
+    assert store.record_listed_products("211010", [bigger], now=t1) == []  # no change
+
+
 def test_unknown_target_violates_the_foreign_key(store: Store) -> None:
     with pytest.raises(StoreError, match="database error"):
         store.record_listed_products("no-such-volcano", REFS[:1], now=T0)

@@ -109,9 +109,12 @@ def sha256_file(path: Path) -> str:
 
 
 def temp_part(final: Path) -> tuple[int, Path]:
-    """Open a unique ``.part`` file beside ``final`` (directory created)."""
+    """Open a unique ``.part`` file beside ``final`` (directory created), named with this
+    process's id so that a killed writer's file can be told from a live one's
+    (:func:`monitor.io.atomic.sweep_orphaned_temp_files`)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=final.name + ".", suffix=".part", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{final.name}.{os.getpid()}.", suffix=".part",
+                               dir=final.parent)
     return fd, Path(tmp)
 
 

@@ -149,7 +149,11 @@ def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bo
     name = str(p)
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    # numpy parses the header of an untrusted file with tokenize and ast and maps its
+    # declared size: a hostile file raises far more than ValueError/OSError (EOFError on an
+    # empty file, OverflowError on a huge shape, tokenize.TokenError on a torn header: the
+    # fault suite's fuzzing found each). Whatever it raises, the file is not a raster.
+    except Exception as exc:
         raise RasterError(f"{name}: not a readable .npy array ({exc})") from None
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]

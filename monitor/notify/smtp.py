@@ -358,7 +358,9 @@ class DryRunSender:
         path = self.path_for(message)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".eml.part")
+            # The writer's pid in the name: the daemon removes a killed writer's file
+            # (monitor.io.atomic.sweep_orphaned_temp_files).
+            tmp = path.with_suffix(f".eml.{os.getpid()}.part")
             tmp.write_bytes(message.as_bytes())
             tmp.replace(path)
         except OSError as exc:

@@ -44,6 +44,7 @@ from prometheus_client import CollectorRegistry
 
 from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
+from monitor.io.atomic import sweep_orphaned_temp_files
 from monitor.io.models import LoadedModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
 from monitor.notify.webhook import webhook_secret_problems
@@ -146,8 +147,9 @@ class Daemon:
         return self._scheduler is not None
 
     def prepare(self) -> WatchContext:
-        """Check the schema, open the store, load the model and restore the metrics from the
-        database (once); no scheduling.
+        """Check the schema, remove the temporary files killed writers left in the watch's
+        folders, open the store, load the model and restore the metrics from the database
+        (once); no scheduling.
 
         Raises:
             StoreError: The database is not at the code's schema revision (the message
@@ -156,6 +158,9 @@ class Daemon:
         """
         if self._ctx is None:
             require_current(self.settings.database.url, self.config_file)
+            watch = self.settings.watch
+            sweep_orphaned_temp_files(watch.series_dir, watch.cache_dir, watch.quicklook_dir,
+                                      self.settings.email.outbox_dir, feeds_dir(self.settings))
             for problem in webhook_secret_problems(self.settings.webhooks):
                 log.warning("%s", problem)
             store = Store(make_engine(self.settings.database.url))

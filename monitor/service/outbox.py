@@ -1,15 +1,16 @@
 """Stage 6 of the watch: hand the queued alerts (the outbox) to their delivery channels.
 
 Each due delivery (:meth:`~monitor.ports.Store.pending_deliveries`) is first *claimed*
-(:meth:`~monitor.ports.Store.claim_delivery`: its next attempt moves :data:`CLAIM_LEASE_S`
-ahead in one conditional UPDATE, so two passes, in two threads or two processes, never
-send it at the same time), then becomes an :class:`~monitor.domain.AlertDelivery` built
-from its alert, the epoch's score and the quicklook PNG written when the alert was raised,
-and goes to the :class:`~monitor.ports.Notifier` of its row's ``channel`` (``email``: the
-recipient is an address, and the message carries a deterministic ``Message-ID`` from the
-alert id and recipient; ``webhook``: the recipient is a ``[webhooks.NAME]`` name, and the
-POST carries a stable id from the alert id and that name; so a message sent twice after a
-crash is the same message).
+(:meth:`~monitor.ports.Store.claim_delivery`: its next attempt moves ``[outbox]
+claim_lease_s`` ahead in one conditional UPDATE, so two passes, in two threads or two
+processes, never send it at the same time), then becomes an
+:class:`~monitor.domain.AlertDelivery` built from its alert, the epoch's score and the
+quicklook PNG written when the alert was raised, and goes to the
+:class:`~monitor.ports.Notifier` of its row's ``channel`` (``email``: the recipient is an
+address, and the message carries a deterministic ``Message-ID`` from the alert id and
+recipient; ``webhook``: the recipient is a ``[webhooks.NAME]`` name, and the POST carries
+a stable id from the alert id and that name; so a message sent twice after a crash is the
+same message).
 
 Outcomes, the same for every channel:
 
@@ -63,10 +64,6 @@ from monitor.store import Alert, Backoff, Delivery, Score
 
 log = logging.getLogger(__name__)
 
-#: Seconds a pass holds a delivery it is sending (the claim's lease). Longer than one
-#: attempt with the default timeouts (SMTP 30 s, webhooks 10 s); a pass that dies while
-#: sending leaves the delivery due again this long after it claimed it.
-CLAIM_LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,7 @@ def deliver_outbox(ctx: WatchContext, now: datetime, notifier: Notifier | None =
     seen = set(channels)
     for d in store.pending_deliveries(now):
         seen.add(d.channel)
-        if not store.claim_delivery(d.id, now, CLAIM_LEASE_S):
+        if not store.claim_delivery(d.id, now, ctx.settings.outbox.claim_lease_s):
             log.debug("delivery %s is being sent by another pass", d.id)
             continue
         result, alert = _attempt(ctx, channels, d)

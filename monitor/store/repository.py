@@ -140,9 +140,33 @@ class Store:
                     listed_at=now)
                 s.execute(stmt.on_conflict_do_nothing(
                     index_elements=["target_id", "frame", "date1", "date2"]))
+                self._requeue_if_republished(s, target_id, ref)
             keys = {(r.frame, r.date1, r.date2) for r in refs}
             due = self._due_products(s, target_id, now)
             return [p for p in due if (p.frame, p.date1, p.date2) in keys]
+
+    def _requeue_if_republished(self, s: Session, target_id: str, ref: ProductRef) -> None:
+        """A quarantined product whose phase file the archive now lists with another size
+        or modification time was published again (a file caught mid-copy, a corrected
+        product): it goes back to the queue, once per change of the file."""
+        row = s.scalars(sa.select(Product).where(
+            Product.target_id == target_id, Product.frame == ref.frame,
+            Product.date1 == ref.date1, Product.date2 == ref.date2,
+            Product.status == ProductStatus.QUARANTINED.value)).one_or_none()
+        if row is None:
+            return
+        size, modified = ref.unw.size_bytes, ref.unw.last_modified
+        changed = ((size is not None and size != row.size_bytes)
+                   or (modified is not None and row.last_modified is not None
+                       and modified != row.last_modified))
+        if not changed:
+            return
+        row.status = ProductStatus.LISTED.value
+        row.attempts = 0
+        row.next_attempt_at = None
+        row.size_bytes, row.last_modified = size, modified
+        row.last_error = (f"re-queued: the archive lists a changed file (was quarantined: "
+                          f"{row.last_error})")
 
     def _due_products(self, s: Session, target_id: str, now: datetime) -> list[Product]:
         stmt = (sa.select(Product)

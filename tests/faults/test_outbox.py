@@ -626,12 +626,14 @@ poll_interval_s = 86400
         queued_at = time.monotonic()
         w.add_alert("slow", "Slow volcano", 0, ["obs@example.org"], ["observatory"],
                     now=datetime.now(UTC))
-        deadline = queued_at + 10
+        # The poll stays stuck for up to 30 s: a delivery sent before then went out on the
+        # outbox's own schedule (interval 1 s), not after a poll. How long it took is a
+        # figure of the tally, not a timed assertion (the machine may be busy).
+        deadline = queued_at + 25
         while time.monotonic() < deadline and store.outbox_depth() > 0:
             time.sleep(0.05)
         took = time.monotonic() - queued_at
         assert store.outbox_depth() == 0, "the outbox job did not send during the poll"
-        assert took < 1 + 3  # one interval and some slack
         assert polling.is_set() and not release.is_set()
         assert len(smtp.mailbox.message_ids()) == 1 and len(receiver.accepted()) == 1
         assert any(p.sent for p in daemon.outbox_passes)
