@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 import torch
 from prometheus_client import CollectorRegistry
 
@@ -295,13 +296,16 @@ def test_broken_product_stops_its_chain_only(tmp_path: Path, staging: Path,
     other = poll_target(ctx, settings.target("synth2"), NOW)
     assert other.failures == () and other.ingested == 5 and other.alerts_raised == 0
     assert other.ok
-    # Repaired, the product is still set aside (and the frame reported blocked) ...
-    broken.write_bytes(good)
+    # Polled again unchanged, the product stays set aside (and the frame reported blocked)
+    # until an operator re-queues it ...
     waiting = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=2))
     assert waiting.ingested == 0 and waiting.failures == () and len(waiting.blocked) == 1
-    # ... until an operator re-queues it; then it and those after it go in.
     ctx.store.requeue_product(row.id, NOW + timedelta(hours=2))
-    retry = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=2))
+    again = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=3))
+    assert again.ingested == 0 and again.quarantined == 1  # still truncated: set aside
+    # ... or the archive publishes it again (another size): then it and those after it go in.
+    broken.write_bytes(good)
+    retry = poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=4))
     assert retry.ok and retry.ingested == 8
     assert state1(settings).last_epoch == date(2024, 5, 17)
 
@@ -480,3 +484,23 @@ def test_target_status_reads_what_the_poll_decided(tmp_path: Path, staging: Path
     assert quiet.target.id == "synth2" and quiet.level == AlertLevel.NONE
     assert quiet.latest is None and quiet.frames[0].newest_epoch is None
     assert quiet.frames[0].lag_s(NOW) is None
+
+
+def test_a_first_epoch_lost_after_the_series_was_saved_is_recorded_again(
+        tmp_path: Path, staging: Path, model: LoadedModel) -> None:
+    """A new series' file is written before its first epoch's row (the crash-safe order);
+    a process killed, or a database that went away, between the two leaves the row
+    missing: the next poll records it, with the values the first poll would have."""
+    settings, ctx, _ = make_world(tmp_path, staging, model, n_pairs1=2)
+    poll_target(ctx, settings.target("synth1"), NOW)
+    first = ctx.store.list_epochs("synth1")[0]
+    with ctx.store.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM scores WHERE target_id = 'synth1' AND epoch = :e"),
+                     {"e": first.epoch})
+        conn.execute(sa.text("DELETE FROM epochs WHERE target_id = 'synth1' AND epoch = :e"),
+                     {"e": first.epoch})
+    assert [e.epoch for e in ctx.store.list_epochs("synth1")][0] != first.epoch
+    poll_target(ctx, settings.target("synth1"), NOW + timedelta(hours=1))
+    again = ctx.store.list_epochs("synth1")[0]
+    assert (again.epoch, again.n_products, again.cum_max_m) == (
+        first.epoch, first.n_products, first.cum_max_m)

@@ -591,6 +591,14 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     # Crash recovery: products the series already includes, and an unscored last epoch.
     _reconcile(ctx, target, frame, state, now, tally)
     grid = frame_state.load_grid(gpath) if state is not None else None
+    if state is not None and grid is not None and state.first_epoch not in {
+            e.epoch for e in store.list_epochs(target.id)}:
+        # Killed (or the database lost) after the new series' file was saved but before
+        # its first epoch was recorded: record it now, as the first poll would have.
+        _record_scoring(ctx, target, frame, path, now, tally, _score_state(
+            ctx, target, frame, grid, start_daisy_chain(
+                state.first_epoch, grid.shape, reference=state.reference_mask,
+                coherence_threshold=state.coherence_threshold)))
     if state is not None and grid is not None and state.n_epochs > 1 \
             and state.last_epoch not in scored_epochs:
         _score_again(ctx, target, frame, grid, state, path, now, tally)

@@ -18,6 +18,8 @@ its stdout and stderr in a log file; the test kills it with a real ``SIGKILL``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import multiprocessing
 import os
 import re
@@ -34,15 +36,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-import monitor.cli
 import monitor.figures.alert  # noqa: F401  (imported once in the fork server: quicklooks)
 import monitor.service.daemon  # noqa: F401
+from monitor.cli import main
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.synth_series import SeriesScenario
 from monitor.store import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
-monitor.cli.build_parser()  # imports every command's module once, in the fork server
+
+
+def _preload_commands() -> None:
+    """Import every command's module once, here in the fork server (``--help`` builds the
+    whole parser), so that each forked daemon starts without importing them again."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(["--help"])
+
+
+_preload_commands()
 FRAME_UP = "022D_04826_121209"
 FRAME_QUIET = "087A_05000_131313"
 ONSET = date(2024, 1, 24)
@@ -239,7 +250,7 @@ def run_cli(argv: list[str], log_path: str) -> None:
         import torch
 
         torch.set_num_threads(1)
-        code = monitor.cli.main(argv)
+        code = main(argv)
     except SystemExit as exc:  # --help, --version, argparse errors
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException as exc:  # a child must always report its exit

