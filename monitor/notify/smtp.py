@@ -51,13 +51,14 @@ environment variables that hold them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -180,19 +181,7 @@ class SmtpSender:
                                 "daemon restarted)", retryable=True, host=s.host,
                                 port=s.port, needs_operator=True) from exc
         try:
-            client: smtplib.SMTP
-            if s.security == "ssl":
-                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
-                                          context=self._tls_context())
-            else:
-                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-            with client:
-                client.ehlo()
-                if s.security == "starttls":
-                    client.starttls(context=self._tls_context())
-                    client.ehlo()
-                if credentials is not None:
-                    client.login(*credentials)
+            with self._session(credentials) as client:
                 refused = client.send_message(message, from_addr=s.sender)
         except (smtplib.SMTPException, OSError) as exc:
             raise _classify(exc, s.host, s.port) from exc
@@ -200,6 +189,27 @@ class SmtpSender:
             raise _refused_recipients(refused, s.host, s.port, "refused recipients")
         logger.info("e-mail %r sent via %s to %s", message["Subject"], self.where,
                     message["To"])
+
+    @contextlib.contextmanager
+    def _session(self, credentials: tuple[str, str] | None) -> Iterator[smtplib.SMTP]:
+        """An SMTP session as configured: connected (SSL or plain), greeted, STARTTLS when
+        asked, logged in when ``credentials`` are given; QUIT on leaving. The one place
+        :meth:`send` and :meth:`check_connection` open a session."""
+        s = self.settings
+        client: smtplib.SMTP
+        if s.security == "ssl":
+            client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
+                                      context=self._tls_context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
+        with client:
+            client.ehlo()
+            if s.security == "starttls":
+                client.starttls(context=self._tls_context())
+                client.ehlo()
+            if credentials is not None:
+                client.login(*credentials)
+            yield client
 
     def check_connection(self) -> None:
         """Connect, EHLO, STARTTLS or SSL as configured, log in when credentials are set,
@@ -212,19 +222,8 @@ class SmtpSender:
         s = self.settings
         credentials = s.credentials(self._environ)
         try:
-            client: smtplib.SMTP
-            if s.security == "ssl":
-                client = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
-                                          context=self._tls_context())
-            else:
-                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-            with client:
-                client.ehlo()
-                if s.security == "starttls":
-                    client.starttls(context=self._tls_context())
-                    client.ehlo()
-                if credentials is not None:
-                    client.login(*credentials)
+            with self._session(credentials):
+                pass
         except (smtplib.SMTPException, OSError) as exc:
             raise _classify(exc, s.host, s.port) from exc
 

@@ -302,7 +302,7 @@ def test_atheris_short_run(tmp_path: Path, faults: FaultTally, target: str) -> N
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "fuzz_atheris.py"), target,
-         "--runs", "3000", "--max-time-s", "5", "--workdir", str(tmp_path)],
+         "--runs", "1500", "--max-time-s", "3", "--workdir", str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     runs = [line for line in proc.stderr.splitlines() if "Done " in line]
     executed = int(runs[-1].split("Done ")[1].split()[0]) if runs else 0
