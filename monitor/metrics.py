@@ -27,7 +27,6 @@ import time as _time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -36,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from monitor import __version__
 from monitor.errors import ArchiveError, ArchiveUnavailable, BrokenProduct, InputError
+from monitor.wsgi_thread import ServedApp, serve_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -466,39 +466,14 @@ def _unit(value: float, name: str) -> float:
     return v
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        logger.debug("metrics %s - " + format, self.address_string(), *args)
-
-
-@dataclass
-class MetricsServer:
-    """The ``/metrics`` HTTP endpoint running in a daemon thread.
-
-    Attributes:
-        host: Address it listens on.
-        port: Port it listens on (the real one when 0 was asked for).
-    """
-
-    host: str
-    port: int
-    _server: WSGIServer
-    _thread: threading.Thread
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
-
-    def shutdown(self) -> None:
-        """Stop serving, close the socket and wait for the thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+#: The running ``/metrics`` endpoint (:func:`start_metrics_server`).
+MetricsServer = ServedApp
 
 
 def start_metrics_server(registry: CollectorRegistry, host: str = "127.0.0.1",
                          port: int = 9309) -> MetricsServer:
-    """Serve ``registry`` over HTTP (``/metrics``) from a daemon thread.
+    """Serve ``registry`` over HTTP (``/metrics``) from a daemon thread
+    (:func:`monitor.wsgi_thread.serve_in_thread`).
 
     Args:
         registry: The registry :class:`WatchMetrics` was created on.
@@ -511,15 +486,5 @@ def start_metrics_server(registry: CollectorRegistry, host: str = "127.0.0.1",
     Raises:
         OSError: The address is in use or cannot be bound (message names host:port).
     """
-    app = make_wsgi_app(registry)
-    try:
-        server = make_server(host, port, app, handler_class=_QuietHandler)
-    except OSError as exc:
-        raise OSError(exc.errno, f"metrics endpoint cannot listen on {host}:{port}: "
-                      f"{exc.strerror}; choose another [metrics] host/port") from exc
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name=f"metrics-{host}:{server.server_port}", daemon=True)
-    thread.start()
-    logger.info("metrics served on http://%s:%d/metrics", host, server.server_port)
-    return MetricsServer(host=host, port=int(server.server_port), _server=server,
-                         _thread=thread)
+    return serve_in_thread(make_wsgi_app(registry), host, port, name="metrics",
+                           section="metrics", path="/metrics")

@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http import HTTPStatus
 from pathlib import Path
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import jinja2
 
 from monitor.domain import AlertLevel
 from monitor.errors import StoreError
 from monitor.web.page_data import StatusSource, TargetRow
+from monitor.wsgi_thread import ServedApp, serve_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -215,48 +213,14 @@ class StatusPageApp:
         return self._error(404, "Not found", "There is no such page, target or image.")
 
 
-class _Handler(WSGIRequestHandler):
-    timeout = REQUEST_TIMEOUT_S
-
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("status page %s - " + format, self.address_string(), *args)
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    """One thread per request: a browser's idle preconnection must not hold the page."""
-
-    daemon_threads = True
-
-
-@dataclass
-class StatusPageServer:
-    """The status page running in a daemon thread.
-
-    Attributes:
-        host: Address it listens on.
-        port: Port it listens on (the real one when 0 was asked for).
-    """
-
-    host: str
-    port: int
-    _server: WSGIServer
-    _thread: threading.Thread
-
-    @property
-    def url(self) -> str:
-        """The page's address."""
-        return f"http://{self.host}:{self.port}/"
-
-    def shutdown(self) -> None:
-        """Stop serving, close the socket and wait for the thread."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+#: The running status page (:func:`start_status_page_server`).
+StatusPageServer = ServedApp
 
 
 def start_status_page_server(app: StatusPageApp, host: str = "127.0.0.1",
                              port: int = 9310) -> StatusPageServer:
-    """Serve ``app`` over HTTP from a daemon thread.
+    """Serve ``app`` over HTTP from a daemon thread, one thread per request (a browser's
+    idle preconnection must not hold the page; :func:`monitor.wsgi_thread.serve_in_thread`).
 
     Args:
         app: The application.
@@ -269,16 +233,5 @@ def start_status_page_server(app: StatusPageApp, host: str = "127.0.0.1",
     Raises:
         OSError: The address is in use or cannot be bound (message names host:port).
     """
-    try:
-        server = make_server(host, port, app, server_class=_ThreadingWSGIServer,
-                             handler_class=_Handler)
-    except OSError as exc:
-        raise OSError(exc.errno, f"status page cannot listen on {host}:{port}: "
-                      f"{exc.strerror}; choose another [status_page] host/port") from exc
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name=f"status-page-{host}:{server.server_port}", daemon=True)
-    thread.start()
-    page = StatusPageServer(host=host, port=int(server.server_port), _server=server,
-                            _thread=thread)
-    log.info("status page served on %s", page.url)
-    return page
+    return serve_in_thread(app, host, port, name="status page", section="status_page",
+                           request_timeout_s=REQUEST_TIMEOUT_S)
