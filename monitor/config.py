@@ -588,7 +588,8 @@ class FeedSettings(_Section):
     Atom feed of them and a GeoJSON map of every target's level and latest scores. They
     are automated deformation notices, never an official volcano alert level."""
 
-    #: Write the feeds after every poll of the daemon.
+    #: Write the feeds after the daemon's first poll and every poll that records
+    #: something (new epochs, scores or alerts).
     enabled: Flag = True
     #: Folder the feeds are written to (``cap/*.xml``, ``atom.xml``, ``alerts.geojson``,
     #: ``quicklooks/*.png``); empty: ``feeds`` beside ``watch.quicklook_dir``

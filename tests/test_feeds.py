@@ -435,7 +435,7 @@ def test_cli_feeds_writes_and_prints_what_it_wrote(world: World, tmp_path: Path,
     assert out["validated"] == len(out["cap"])
 
 
-def test_daemon_publishes_after_each_poll_and_a_failure_never_stops_it(
+def test_daemon_publishes_after_polls_and_a_failure_never_stops_it(
         world: World, model: LoadedModel, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     folder = feeds_dir(world.settings)
@@ -451,6 +451,11 @@ def test_daemon_publishes_after_each_poll_and_a_failure_never_stops_it(
 
     monkeypatch.setattr("monitor.service.daemon.publish_feeds", broken)
     caplog.set_level(logging.ERROR, logger="monitor")
+    # A poll that records nothing leaves the feeds as they are (they read every target).
+    assert daemon.poll_and_deliver(world.settings.target("synth1")).ok
+    assert "publishing the feeds" not in caplog.text
+    # A daemon's first poll writes them: a failure is logged and the watch goes on.
+    daemon = Daemon(world.settings, str(world.cfg), model_loader=lambda: model)
     outcome = daemon.poll_and_deliver(world.settings.target("synth1"))
     assert outcome.ok and outcome.error is None
     assert "publishing the feeds" in caplog.text and "alert 1" in caplog.text

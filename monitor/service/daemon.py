@@ -98,6 +98,12 @@ def _default_model_loader() -> LoadedModel:
     return load_detector(None, None)
 
 
+def _changed_records(report: PollReport | None) -> bool:
+    """Whether a poll may have changed what the feeds show (None: it raised midway)."""
+    return report is None or bool(report.ingested or report.reconciled or report.scored
+                                  or report.alerts_raised or report.alerts_cleared)
+
+
 class Daemon:
     """Polls every configured target on its interval until stopped.
 
@@ -131,6 +137,9 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._outcomes: list[PollOutcome] = []
+        #: The feeds are written after the first poll, then after a poll that recorded
+        #: something (they read every target's status: not after every idle poll).
+        self._feeds_due = True
         #: Held by every outbox pass of this daemon (the outbox job and after each poll).
         self._outbox_lock = threading.Lock()
         self._passes: list[DeliveryReport] = []
@@ -201,8 +210,8 @@ class Daemon:
                 self.metrics.product_failed(target.id, "other")
                 self.metrics.observe_poll(target.id, time.perf_counter() - t0,
                                           attempted_at=now)
-        if self.settings.feeds.enabled:
-            self._publish_feeds(ctx)
+        if self.settings.feeds.enabled and (self._feeds_due or _changed_records(report)):
+            self._feeds_due = not self._publish_feeds(ctx)
         duration = time.perf_counter() - t0
         outcome = PollOutcome(target.id, now, duration, report, delivery, error)
         self._log(outcome)
@@ -235,13 +244,16 @@ class Daemon:
             self._passes.append(report)
         return report
 
-    def _publish_feeds(self, ctx: WatchContext) -> None:
-        """Write the feeds (``[feeds]``); a failure is logged, the watch goes on."""
+    def _publish_feeds(self, ctx: WatchContext) -> bool:
+        """Write the feeds (``[feeds]``); a failure is logged (and the feeds written again
+        after the next poll), the watch goes on. Returns whether they were written."""
         try:
             publish_feeds(ctx.store, self.settings, None, self.clock.now())
         except Exception as exc:  # the feeds must never stop the watch
             log.exception("publishing the feeds to %s failed: %s", feeds_dir(self.settings),
                           exc)
+            return False
+        return True
 
     def run_once(self) -> tuple[PollOutcome, ...]:
         """Poll every target once, in configuration order (``insar-monitor run --once``).
