@@ -8,7 +8,7 @@ duration.
 A *campaign* takes another fresh copy and runs the daemon (``run --config FILE``, the real
 command line in a real process, see :func:`~tests.faults.daemon_world.run_cli`) over and
 over, each life ended by ``SIGKILL`` after a delay drawn from a seeded
-:class:`random.Random`, uniform over ``[0.05 s, T / 3]``: each life gets a little further
+:class:`random.Random`, uniform over ``[0.05 s, T / 2]``: each life gets a little further
 into the backfill, so the kills land all over it (listing, copying, series writes,
 scoring, alerts, quicklooks, queued deliveries, e-mails written and not yet marked sent).
 A campaign ends when the database shows the backfill complete (every epoch scored, every
@@ -205,7 +205,7 @@ def test_random_kills_leave_every_alert_once_and_every_email_at_least_once(
     assert len(reference.rows["alerts"]) == 2 and len(ref_mail) == 4, reference.rows
     assert all(ref_mail.values())
     rng = random.Random(SEED)
-    max_delay_s = max(0.5, reference.seconds / 3)
+    max_delay_s = max(0.5, reference.seconds / 2)
     runs: list[Run] = []
     while sum(r.kills for r in runs) < MIN_KILLS_BY_BACKEND[backend]:
         folder = tmp_path / f"campaign{len(runs)}"
