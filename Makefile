@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 #   make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (auto: one per core); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 DEMO_OUT ?= demo-out
 STAMP := $(VENV)/.installed
 
@@ -26,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/insar-monitor demo --out $(DEMO_OUT)
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # System packages the tests use: promtool (Debian's prometheus) lints the metrics
 # exposition; chromium (Debian's) renders the status page headless. Those missing are

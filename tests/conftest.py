@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from faults.tally import TALLY
 
 from monitor.io.models import LoadedModel
 
@@ -120,3 +122,25 @@ def watch_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     """An empty database for one test, on each backend of :data:`BACKENDS`."""
     with _fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+# The fault suite's tally (tests/faults/tally.py). Under pytest-xdist each worker sends its
+# own back when it finishes (tests/faults/conftest.py); the controller adds them up here,
+# then prints the total and writes it to ``MONITOR_FAULT_REPORT``.
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    sent = getattr(node, "workeroutput", {}).get("fault_tally")
+    if sent:
+        TALLY.merge(json.loads(sent))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    report = TALLY.as_dict()
+    if not any(report[k] for k in ("injected", "bad_inputs", "figures")):
+        return
+    terminalreporter.section("fault suite tally")
+    for key, value in report.items():
+        terminalreporter.write_line(f"{key}: {json.dumps(value)}")
+    path = os.environ.get("MONITOR_FAULT_REPORT")
+    if path:
+        Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
