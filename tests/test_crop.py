@@ -205,6 +205,8 @@ def test_a_reference_outside_the_crop_is_refused(tmp_path: Path, small_archive: 
     with pytest.raises(ConfigError, match=r"target t1: reference 1 \(disc 120.3,14.0 "
                                           r"radius 2 km\) lies outside the crop of 25 km"):
         world(tmp_path, small_archive, model, lon=120.0, lat=14.0, references=far)
+    with pytest.raises(ConfigError, match=r"crop_km \(1 km\) must be larger than radius_km"):
+        world(tmp_path, small_archive, model, lon=120.0, lat=14.0, crop_km=1.0)
     archive = tmp_path / "archive"
     shutil.copytree(small_archive / FRAME, archive / FRAME)
     last = sorted((archive / FRAME / "interferograms").iterdir())[-1]

@@ -4,8 +4,11 @@ Stages, in order, for each frame of the target; each skips work the store (or th
 file) already records, so a repeated poll changes nothing and a poll after a crash resumes:
 
 1. **list**: products the archive lists after the series cursor (the state's
-   ``last_epoch``; everything when there is no series file) are recorded
-   (``record_listed_products``).
+   ``last_epoch``; everything when there is no series file, but for a new series only
+   those whose first date is on or after the target's ``start``, else its archive's:
+   earlier ones are not recorded at all) are recorded (``record_listed_products``). The
+   frame's poll then reports its progress through the chain ahead (products done / total,
+   rate, time left: :mod:`monitor.service.progress`).
 2. **fetch**: the products that continue the daisy chain (the shortest pair starting at
    the cursor, then from its second date on) are copied into ``watch.cache_dir`` in date
    order, their headers and values validated by the archive
@@ -17,8 +20,14 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    (``PollReport.blocked``, exit 4). A failure that may pass (the archive, the disk) is
    recorded (``mark_product_failed``, retried with backoff) and the frame's chain waits
    for it. Other frames and targets go on.
-3. **ingest**: in memory, nothing written yet: the header against the memory budget and
-   the series grid (the frame metadata's height file fixes a new series' grid), the
+3. **ingest**: in memory, nothing written yet. The series grid is the target's **crop**
+   of the frame (``[[targets]] crop_km`` around the target, clipped to the frame:
+   :mod:`monitor.science.crop`), recorded with the series
+   (:class:`~monitor.service.frame_state.SeriesGrid`) and kept, whatever the
+   configuration says later, until the series is rebuilt; explicit references outside it
+   block the frame. The header is checked against the frame grid (the frame metadata's
+   height file fixes a new series' frame grid) and only the crop is decoded (and judged
+   against the memory budget); the
    archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS metres with
    its own encodings and sensor, coherence 0-1, the grid), its values are checked
    (:mod:`monitor.science.product_checks`), it is appended to the daisy-chain state (the
