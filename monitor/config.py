@@ -23,6 +23,7 @@ import re
 import tomllib
 import unicodedata
 from collections.abc import Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -40,6 +41,8 @@ from pydantic import (
 
 from monitor.errors import ConfigError
 from monitor.redact import MASK, is_secret_key, mask_secrets
+from monitor.science.crop import default_crop_km, square_holds_disc
+from monitor.science.grids import GroundDisc
 from monitor.science.second_look_settings import SecondLookSettings
 
 ENV_PREFIX = "MONITOR__"
@@ -73,6 +76,24 @@ Flag = Annotated[bool, BeforeValidator(_flag), Strict()]
 Gain = Annotated[float, Strict(), Field(gt=0, le=64)]
 #: An order in height of the empirical fit (``true`` is not 1).
 Order = Annotated[Literal[1, 2, "auto"], BeforeValidator(_no_bool_or_float)]
+
+
+
+def _day(v: Any) -> Any:
+    if isinstance(v, datetime):  # a TOML date-time is a datetime, itself a date
+        raise ValueError(f"expected a date such as 2021-01-01, not a date and time ({v})")
+    if isinstance(v, str):
+        try:
+            return date.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"expected a date YYYY-MM-DD such as 2021-01-01, got {v!r}"
+                             ) from None
+    return v
+
+
+#: A calendar date: a TOML date (``start = 2021-01-01``) or ``"YYYY-MM-DD"`` (from the
+#: environment); a date-time or a number is refused.
+Day = Annotated[date, BeforeValidator(_day), Strict()]
 
 #: Format characters that reorder text (bidi embeddings, overrides, isolates): refused
 #: like controls, since they disguise what a name or address says.
@@ -269,6 +290,9 @@ class ArchiveSettings(_Section):
     #: ``licsar_http``: hosts (``"host"`` or ``"host:port"``) that redirects and listing
     #: links may lead to besides the base URL's host; [] (the default): that host only.
     allowed_hosts: tuple[str, ...] = ()
+    #: Default ``start`` of the targets on this archive (a target's own wins): products
+    #: whose first date is before it are not listed as due nor fetched. None: no bound.
+    start: Day | None = None
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -444,6 +468,36 @@ class TargetSettings(_Section):
     poll_interval_s: Real = Field(3600.0, ge=10, le=MAX_POLL_INTERVAL_S)
     #: Alert policy of this target (default: ``[alerts]``).
     alerts: AlertSettings | None = None
+    # -- crop and backfill (issue 17) --
+    #: Half-width of the square window of each frame read and scored around the target,
+    #: kilometres (default: 25 km, or 5 target radii when that is more). Recorded with a
+    #: new series; a later change applies when the series is rebuilt.
+    crop_km: Real | None = Field(None, gt=0, le=1000)
+    #: Earliest first date of the products watched (backfill bound); None: the archive's
+    #: ``start``, else the frame's whole history.
+    start: Day | None = None
+
+    @property
+    def crop_half_km(self) -> float:
+        """The crop's half-width in effect, kilometres (``crop_km`` or its default)."""
+        return float(self.crop_km) if self.crop_km is not None \
+            else default_crop_km(self.radius_km)
+
+    @model_validator(mode="after")
+    def _crop_holds_discs(self) -> TargetSettings:
+        half = self.crop_half_km
+        if half <= self.radius_km:
+            raise ValueError(f"crop_km ({half:g} km) must be larger than radius_km "
+                             f"({self.radius_km:g} km): the crop must hold the target disc")
+        if self.references != "auto":
+            for k, r in enumerate(self.references, 1):
+                if not square_holds_disc(self.lon, self.lat, half,
+                                         GroundDisc(r.lon, r.lat, r.radius_km)):
+                    raise ValueError(
+                        f"target {self.id}: reference {k} (disc {r.lon},{r.lat} radius "
+                        f"{r.radius_km:g} km) lies outside the crop of {half:g} km around "
+                        "the target; raise crop_km or move the reference closer")
+        return self
 
     @field_validator("gains")
     @classmethod
@@ -695,6 +749,13 @@ class Settings(_Section):
         """Names of the webhooks an alert of ``target_id`` (a clear when ``cleared``) goes
         to, sorted."""
         return sorted(n for n, h in self.webhooks.items() if h.wants(target_id, cleared))
+
+    def target_start(self, target: TargetSettings) -> date | None:
+        """The backfill bound of ``target``: its ``start``, else its archive's, else None."""
+        if target.start is not None:
+            return target.start
+        archive = self.archives.get(target.archive)
+        return None if archive is None else archive.start
 
     def target(self, target_id: str) -> TargetSettings:
         """The target with this id, with a clear error listing the known ones."""

@@ -22,6 +22,7 @@ Two kinds of metric:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping
@@ -336,6 +337,19 @@ class WatchMetrics:
             f"{p}_outbox_oldest_age_seconds", "Age of the oldest delivery still in the "
             "outbox (queued or retrying), seconds since it was queued; 0 when empty",
             ["channel"], registry=registry)
+        # -- backfill progress (issue 17): one frame's poll through its due products --
+        self.backfill_remaining = Gauge(
+            f"{p}_backfill_products_remaining", "Products the frame's poll under way still "
+            "has to ingest (the daisy chain ahead of its series); after the poll, those it "
+            "did not reach (0: caught up)", ["target", "frame"], registry=registry)
+        self.backfill_rate = Gauge(
+            f"{p}_backfill_rate_products_per_second", "Products per second of the frame's "
+            "poll under way (0 when no poll works on the frame)", ["target", "frame"],
+            registry=registry)
+        self.backfill_eta = Gauge(
+            f"{p}_backfill_eta_seconds", "Estimated seconds left of the frame's poll under "
+            "way at its rate so far (0 when no poll works on the frame)",
+            ["target", "frame"], registry=registry)
         for channel in DELIVERY_CHANNELS:  # export zeros so rate() works from the start
             for status in DELIVERY_STATUSES:
                 self.deliveries.labels(channel=channel, status=status)
@@ -358,6 +372,32 @@ class WatchMetrics:
             self.corrections.labels(target=target, method=method)
         self.poll_duration.labels(target=target)
         self.scoring_duration.labels(target=target)
+
+    def declare_frames(self, target: str, frames: Iterable[str]) -> None:
+        """Start the backfill gauges of the target's frames (at 0 until a poll sets them;
+        values already set are kept)."""
+        for frame in frames:
+            self.backfill_remaining.labels(target=target, frame=frame)
+            self.backfill_rate.labels(target=target, frame=frame)
+            self.backfill_eta.labels(target=target, frame=frame)
+
+    def set_backfill(self, target: str, frame: str, *, remaining: int, rate_per_s: float,
+                     eta_s: float) -> None:
+        """Where a frame's poll stands (:mod:`monitor.service.progress`): products left,
+        products per second, estimated seconds left.
+
+        Raises:
+            InputError: a negative or non-finite value; nothing is changed then.
+        """
+        values = {"remaining": float(remaining), "rate_per_s": float(rate_per_s),
+                  "eta_s": float(eta_s)}
+        bad = {k: v for k, v in values.items() if not (math.isfinite(v) and v >= 0)}
+        if bad:
+            raise InputError(f"set_backfill {target} {frame}: expected finite values >= 0, "
+                             f"got {bad}")
+        self.backfill_remaining.labels(target=target, frame=frame).set(values["remaining"])
+        self.backfill_rate.labels(target=target, frame=frame).set(values["rate_per_s"])
+        self.backfill_eta.labels(target=target, frame=frame).set(values["eta_s"])
 
     def set_targets(self, count: int) -> None:
         """Number of configured targets."""

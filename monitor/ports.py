@@ -31,6 +31,7 @@ from monitor.domain import (
     ProductRef,
     ScoreCorrection,
 )
+from monitor.science.crop import PixelWindow
 from monitor.science.detect.detector import Detector as Detector  # the port, re-exported
 from monitor.store.models import Alert, Delivery, Epoch, Product, Score, Target
 
@@ -60,11 +61,14 @@ class Archive(Protocol):
         left under the final name) and return its local paths and checksum."""
         ...
 
-    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
+    def decode(self, fetched: FetchedProduct, max_pixels: int,
+               window: PixelWindow | None = None) -> DecodedProduct:
         """Read a fetched product in the watch's units: LOS metres (NaN = no data),
         coherence 0-1, and the grid (transform, CRS) they lie on. The adapter applies its
-        own encodings (no-data value, coherence scale, wavelength and sign). Raises
-        ``RasterError`` (unreadable, more than ``max_pixels``) or ``DatasetError``."""
+        own encodings (no-data value, coherence scale, wavelength and sign). With
+        ``window`` (a target's crop, in the product's pixels) only those pixels are read
+        and the transform is the window's. Raises ``RasterError`` (unreadable, more than
+        ``max_pixels``, the window not inside the product) or ``DatasetError``."""
         ...
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:

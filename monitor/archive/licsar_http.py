@@ -88,6 +88,7 @@ from monitor.io.licsar import (
     parse_pair,
 )
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
+from monitor.science.crop import PixelWindow
 from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
@@ -368,12 +369,13 @@ class LicsarHttpArchive:
 
     # -- frame files fetched on demand (issue 6) --------------------------------------------
 
-    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
-        """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
-        :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
+    def decode(self, fetched: FetchedProduct, max_pixels: int,
+               window: PixelWindow | None = None) -> DecodedProduct:
+        """The fetched pair (``window`` of it, when given) in LOS metres and coherence 0-1
+        (the LiCSAR decoder, :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
         return decode_licsar_product(fetched, max_pixels,
                                      Sensor(self.name, self.wavelength_m, self.phase_sign),
-                                     max_bytes=self.max_bytes)
+                                     max_bytes=self.max_bytes, window=window)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Download the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

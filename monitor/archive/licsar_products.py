@@ -13,12 +13,14 @@ import numpy as np
 from monitor.domain import DecodedProduct, FetchedProduct
 from monitor.errors import DatasetError, RasterError
 from monitor.io.licsar import read_cc_file, read_unw_file
+from monitor.science.crop import PixelWindow
 from monitor.science.geometry import Sensor, phase_to_displacement
 from monitor.science.product_checks import phase_problem
 
 
 def decode_licsar_product(fetched: FetchedProduct, max_pixels: int,
-                          sensor: Sensor, *, max_bytes: int | None = None) -> DecodedProduct:
+                          sensor: Sensor, *, max_bytes: int | None = None,
+                          window: PixelWindow | None = None) -> DecodedProduct:
     """The fetched LiCSAR pair in LOS metres and coherence 0-1.
 
     Args:
@@ -26,7 +28,10 @@ def decode_licsar_product(fetched: FetchedProduct, max_pixels: int,
         max_pixels: Largest raster accepted.
         sensor: Wavelength and phase sign of the archive (``d = sign * lambda / 4 pi * phi``).
         max_bytes: Memory budget of the product, judged from the headers before any
-            pixel is read (:mod:`monitor.io.raster_header`); None: no budget.
+            pixel is read (:mod:`monitor.io.raster_header`); None: no budget. With
+            ``window``, judged on the window.
+        window: Decode only these pixels of both files (a target's crop); the transform
+            returned is the window's. None: the whole product.
 
     Raises:
         RasterError: a file cannot be read, is larger than ``max_pixels`` or the budget,
@@ -34,14 +39,16 @@ def decode_licsar_product(fetched: FetchedProduct, max_pixels: int,
             (infinite, or beyond :data:`~monitor.science.product_checks.MAX_ABS_PHASE_RAD`).
         DatasetError: coherence outside [0, 1], or on another shape than the phase.
     """
-    unw = read_unw_file(fetched.unw_path, max_pixels=max_pixels, max_bytes=max_bytes)
+    unw = read_unw_file(fetched.unw_path, max_pixels=max_pixels, max_bytes=max_bytes,
+                        window=window)
     problem = phase_problem(unw.data)
     if problem is not None:
         raise RasterError(f"{fetched.unw_path}: {problem}")
     if fetched.cc_path is None:
         coherence = np.ones(unw.shape, np.float32)
     else:
-        coherence = read_cc_file(fetched.cc_path, max_pixels=max_pixels, max_bytes=max_bytes)
+        coherence = read_cc_file(fetched.cc_path, max_pixels=max_pixels, max_bytes=max_bytes,
+                                 window=window)
         if coherence.shape != unw.shape:
             raise DatasetError(f"{fetched.cc_path}: coherence shape {coherence.shape} differs "
                                f"from the phase's {unw.shape}")

@@ -33,6 +33,7 @@ from monitor.io.licsar import (
     pair_name,
 )
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
+from monitor.science.crop import PixelWindow
 from monitor.science.geometry import SENTINEL1, Sensor
 
 log = logging.getLogger(__name__)
@@ -156,12 +157,13 @@ class LocalArchive:
         self._copy_file(src, remote, kind, final)
         return str(final)
 
-    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
-        """The fetched pair in LOS metres and coherence 0-1 (the LiCSAR decoder,
-        :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
+    def decode(self, fetched: FetchedProduct, max_pixels: int,
+               window: PixelWindow | None = None) -> DecodedProduct:
+        """The fetched pair (``window`` of it, when given) in LOS metres and coherence 0-1
+        (the LiCSAR decoder, :func:`~monitor.archive.licsar_products.decode_licsar_product`)."""
         return decode_licsar_product(fetched, max_pixels,
                                      Sensor(self.name, self.wavelength_m, self.phase_sign),
-                                     max_bytes=self.max_bytes)
+                                     max_bytes=self.max_bytes, window=window)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """Copy the frame's ``hgt`` and ``U`` rasters and ``metadata.txt`` into

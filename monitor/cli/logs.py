@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 #: :class:`JsonLineFormatter` copies into the JSON object when present. ``level`` is the
 #: record's severity, so an alert's level travels as ``alert_level``.
 STRUCTURED_FIELDS: tuple[str, ...] = ("target", "frame", "epoch", "alert_level", "duration_s",
-                                      "alert_id", "delivery_id", "channel")
+                                      "alert_id", "delivery_id", "channel",
+                                      # backfill progress (monitor.service.progress)
+                                      "done", "total", "rate_per_s", "eta_s")
 
 
 def _json_safe(value: Any) -> Any:

@@ -8,7 +8,8 @@ when a product or a listing failed, a frame is blocked (a quarantined product th
 listed pair bridges) or a poll raised, else 7 (the delivery errors' code) when deliveries
 failed permanently (they wait for ``insar-monitor outbox retry``) or remain queued after
 errors; a WARNING line says which. Each poll logs one line (target, counts, duration) at
-info level (``-v``).
+info level (``-v``). With ``--once`` and standard output a terminal, a backfill draws one
+progress bar per frame (products done / total, rate, time left: :mod:`monitor.cli.progress_bar`).
 
 The signal handlers are installed here, only while the daemon runs, and restored after.
 """
@@ -51,13 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from monitor.cli.progress_bar import terminal_progress
     from monitor.config import load_settings
     from monitor.service.daemon import Daemon
 
     settings = load_settings(args.config)
     apply_configured_logging(args, settings.logging)
     daemon = Daemon(settings, args.config,
-                    model_loader=lambda: load_detector(args.model, args.arch))
+                    model_loader=lambda: load_detector(args.model, args.arch),
+                    progress=terminal_progress() if args.once else None)
     if args.once:
         outcomes = daemon.run_once()
         if not all(o.ok for o in outcomes):

@@ -12,6 +12,11 @@ Every reader returns float32 ``(ny, nx)`` arrays on the frame grid (NaN where th
 no data) and raises :class:`~monitor.errors.DatasetError` naming the file and the problem, so
 that the caller can record it and fall back to another source. A file on another grid is
 resampled bilinearly with :func:`rasterio.warp.reproject`.
+
+Only the part of a file that covers the grid is read (a windowed read: the grid is a
+target's crop of a frame, a few hundred pixels of a file of thousands): exactly the grid's
+pixels when the file is on the same pixel lattice (the frame's own height and U rasters),
+else the pixels around the grid with a margin of one pixel for the bilinear resampling.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from rasterio.warp import Resampling, reproject
 
 from monitor.errors import DatasetError, RasterError
 from monitor.io.licsar import metadata_float, parse_metadata_txt
+from monitor.io.raster_header import RasterHeader, read_header
 from monitor.io.rasters import Raster, read_raster
+from monitor.science.crop import PixelWindow
 from monitor.science.grids import FrameGrid
 
 #: Largest |delay| accepted, metres (a total delay is about 2.3 m at sea level;
@@ -39,10 +46,44 @@ INCIDENCE_KEYS = ("avg_incidence_angle", "incidence_angle")
 _GRID_CRS = "EPSG:4326"
 
 
+#: Tolerance, pixels, within which a grid edge lies on the file's pixel edges.
+_ALIGNED_PX = 1e-4
+
+
+def covering_window(header: RasterHeader, grid: FrameGrid) -> PixelWindow | None:
+    """The pixels of a file that cover ``grid`` (module docstring): the grid's own pixels
+    when the file is on the same lattice, else the covering ones plus one pixel of margin,
+    clipped to the file; None when the whole file must be read (no georeference, another
+    CRS, a rotated transform, or no overlap: the reader then says what is wrong)."""
+    t = header.transform
+    if t is None or header.crs not in (None, _GRID_CRS) or t.b != 0 or t.d != 0 \
+            or t.a <= 0 or t.e >= 0:
+        return None
+    gt, (gy, gx) = grid.transform, grid.shape
+    inv = ~t
+    col0, row0 = inv @ (gt.c, gt.f)
+    col1, row1 = inv @ (gt.c + gt.a * gx, gt.f + gt.e * gy)
+    corners = (row0, col0, row1, col1)
+    same_scale = abs(t.a - gt.a) <= 1e-9 * abs(gt.a) and abs(t.e - gt.e) <= 1e-9 * abs(gt.e)
+    if same_scale and all(abs(v - round(v)) <= _ALIGNED_PX for v in corners):
+        r0, c0, r1, c1 = (round(v) for v in corners)
+    else:
+        r0, c0 = math.floor(min(row0, row1)) - 1, math.floor(min(col0, col1)) - 1
+        r1, c1 = math.ceil(max(row0, row1)) + 1, math.ceil(max(col0, col1)) + 1
+    r0, c0 = max(0, r0), max(0, c0)
+    r1, c1 = min(header.height, r1), min(header.width, c1)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return PixelWindow(r0, c0, r1 - r0, c1 - c0)
+
+
 def _on_grid(path: str | Path, grid: FrameGrid, what: str) -> NDArray[np.float32]:
-    """Read a single-band raster and put it on ``grid`` (bilinear when the grids differ)."""
+    """Read the part of a single-band raster that covers ``grid`` and put it on ``grid``
+    (bilinear when the grids differ)."""
     try:
-        raster = read_raster(path, require_finite=False)
+        header = read_header(path)
+        raster = read_raster(path, require_finite=False,
+                             window=covering_window(header, grid))
     except RasterError as exc:
         raise DatasetError(f"{what} {path}: unreadable ({exc})") from None
     if raster.shape == grid.shape and raster.transform is not None \

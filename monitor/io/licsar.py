@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 from monitor.errors import DatasetError, InputError, RasterError
 from monitor.io.raster_header import dtype_kind
 from monitor.io.rasters import DEFAULT_MAX_PIXELS, Raster, read_raster
+from monitor.science.crop import PixelWindow
 
 FRAME_RE = re.compile(r"^\d{3}[AD]_\d{5}_\d{6}$")
 PAIR_RE = re.compile(r"^(\d{8})_(\d{8})$")
@@ -176,9 +177,10 @@ class FrameLayout:
 
 
 def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  max_bytes: int | None = None) -> Raster:
+                  max_bytes: int | None = None, window: PixelWindow | None = None) -> Raster:
     """A LiCSAR unwrapped-phase file, radians ``(ny, nx)``; LiCSAR's 0 and NaN both become
-    NaN (the portal writes 0 where there is no data).
+    NaN (the portal writes 0 where there is no data). With ``window``, only those pixels
+    (:func:`~monitor.io.rasters.read_raster`).
 
     Raises:
         RasterError: not a readable single-band raster, too large (``max_pixels``, or the
@@ -187,7 +189,7 @@ def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
             else), or without a finite value.
     """
     raster = read_raster(path, zero_is_nodata=True, max_pixels=max_pixels,
-                         max_bytes=max_bytes)
+                         max_bytes=max_bytes, window=window)
     if raster.source_dtype is not None and dtype_kind(raster.source_dtype) != "f":
         raise RasterError(f"{path}: unwrapped phase of data type {raster.source_dtype}; "
                           "expected floating point (float32 radians)")
@@ -195,8 +197,10 @@ def read_unw_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_bytes: int | None = None) -> NDArray[np.float32]:
-    """A LiCSAR coherence file as 0-1 float32 ``(ny, nx)``, NaN where nodata.
+                 max_bytes: int | None = None, window: PixelWindow | None = None
+                 ) -> NDArray[np.float32]:
+    """A LiCSAR coherence file as 0-1 float32 ``(ny, nx)``, NaN where nodata (with
+    ``window``, only those pixels).
 
     The portal writes uint8 0-255 (0 = nodata); float 0-1 files are taken as they are.
     This is the one coherence reader of the package.
@@ -204,7 +208,8 @@ def read_cc_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises:
         DatasetError: values outside [0, 1] after scaling, naming the file.
     """
-    r = read_raster(path, require_finite=False, max_pixels=max_pixels, max_bytes=max_bytes)
+    r = read_raster(path, require_finite=False, max_pixels=max_pixels, max_bytes=max_bytes,
+                    window=window)
     data = r.data
     if r.source_dtype is not None and np.issubdtype(np.dtype(r.source_dtype), np.integer):
         data = data / np.float32(255.0)

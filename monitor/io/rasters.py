@@ -7,6 +7,10 @@ not a raster, has more or fewer than one band, is absurdly large (``max_pixels``
 50 million, configurable as ``rasters.max_pixels``; with ``max_bytes``, also the memory
 the watch would need for it, judged from the header before any pixel is decompressed:
 :mod:`monitor.io.raster_header`), holds complex values, or holds no finite value at all.
+
+A GeoTIFF can be read through a window (:class:`~monitor.science.crop.PixelWindow`, the
+crop of a target): only the window's pixels are decoded (rasterio ``window=``), the
+memory budget is judged on the window, and the transform returned is the window's.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import rasterio
 from numpy.typing import ArrayLike, NDArray
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.transform import Affine
+from rasterio.windows import Window
 
 from monitor.errors import RasterError
 from monitor.io.raster_header import RasterHeader, check_budget, dtype_kind
+from monitor.science.crop import PixelWindow
 
 DEFAULT_MAX_PIXELS = 50_000_000
 _NPY_SUFFIXES = {".npy"}
@@ -87,8 +93,9 @@ def read_raster(
     zero_is_nodata: bool = False,
     require_finite: bool = True,
     max_bytes: int | None = None,
+    window: PixelWindow | None = None,
 ) -> Raster:
-    """Read a single-band GeoTIFF or ``.npy`` file.
+    """Read a single-band GeoTIFF or ``.npy`` file, whole or a window of it.
 
     Args:
         path: ``.tif``/``.tiff`` (any GDAL-readable raster also works) or ``.npy`` (2-D).
@@ -98,14 +105,18 @@ def read_raster(
         require_finite: Refuse rasters without a single finite value.
         max_bytes: Refuse, from the header, rasters the watch could not process within
             this many bytes (:func:`monitor.io.raster_header.check_budget`); None: no
-            budget.
+            budget. With ``window``, judged on the window's pixels.
+        window: Read only these pixels (GeoTIFF: a windowed read, nothing else decoded;
+            ``.npy``: a slice of the memory map); the transform is the window's.
+            ``max_pixels`` still bounds the whole file.
 
     Returns:
-        The raster, float32 ``(ny, nx)`` with NaN as nodata.
+        The raster, float32 ``(ny, nx)`` (the window's shape) with NaN as nodata.
 
     Raises:
         RasterError: the file is missing, is not a raster, has a band count other than 1,
-            is too large, holds complex values, or holds no finite value.
+            is too large, holds complex values, holds no finite value, or does not hold
+            the whole window.
     """
     p = Path(path)
     name = str(p)
@@ -114,7 +125,7 @@ def read_raster(
     if p.is_dir():
         raise RasterError(f"{name}: is a directory, not a raster file")
     if p.suffix.lower() in _NPY_SUFFIXES:
-        return _read_npy(p, max_pixels, zero_is_nodata, require_finite)
+        return _read_npy(p, max_pixels, zero_is_nodata, require_finite, window)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -128,12 +139,19 @@ def read_raster(
                 if dtype_kind(source_dtype) == "c":
                     raise RasterError(f"{name}: complex data ({source_dtype}); expected "
                                       "real values")
+                _check_window(name, (src.height, src.width), window)
                 if max_bytes is not None:
-                    check_budget(RasterHeader(name, src.width, src.height, src.count,
+                    width, height = (src.width, src.height) if window is None \
+                        else (window.cols, window.rows)
+                    check_budget(RasterHeader(name, width, height, src.count,
                                               source_dtype, None, None), max_bytes)
-                raw = src.read(1, masked=True)
+                rio_window = None if window is None else Window(
+                    window.col0, window.row0, window.cols, window.rows)
+                raw = src.read(1, masked=True, window=rio_window)
                 crs = src.crs.to_string() if src.crs else None
-                transform = None if src.transform == Affine.identity() else src.transform
+                transform = None if src.transform == Affine.identity() else (
+                    src.transform if rio_window is None
+                    else src.window_transform(rio_window))
     except RasterError:
         raise
     except (RasterioError, OSError) as exc:
@@ -145,7 +163,15 @@ def read_raster(
     return Raster(_finalise(name, arr, require_finite), crs, transform, name, source_dtype)
 
 
-def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bool) -> Raster:
+def _check_window(name: str, shape: tuple[int, int], window: PixelWindow | None) -> None:
+    if window is not None and not window.fits(shape):
+        raise RasterError(f"{name}: raster is {shape[0]} x {shape[1]} pixels and does not "
+                          f"hold the window rows {window.row0}-{window.row0 + window.rows - 1}"
+                          f", cols {window.col0}-{window.col0 + window.cols - 1}")
+
+
+def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bool,
+              window: PixelWindow | None = None) -> Raster:
     name = str(p)
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
@@ -164,6 +190,9 @@ def _read_npy(p: Path, max_pixels: int, zero_is_nodata: bool, require_finite: bo
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise RasterError(f"{name}: expected a real numeric array, found dtype {arr.dtype}")
     _check_size(name, int(arr.shape[0]), int(arr.shape[1]), max_pixels)
+    _check_window(name, (int(arr.shape[0]), int(arr.shape[1])), window)
+    if window is not None:
+        arr = arr[window.row0: window.row0 + window.rows, window.col0: window.col0 + window.cols]
     out = np.array(arr, dtype=np.float32)
     if zero_is_nodata:
         out[out == 0] = np.nan

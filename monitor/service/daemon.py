@@ -54,6 +54,7 @@ from monitor.service.feeds import feeds_dir, publish_feeds
 from monitor.service.metrics_restore import restore_metrics
 from monitor.service.outbox import DeliveryReport, deliver_outbox
 from monitor.service.pipeline import PollReport, poll_target
+from monitor.service.progress import ProgressSink
 from monitor.service.status_page import start_status_page
 from monitor.store import Store, make_engine, require_current
 from monitor.web.status_page import StatusPageServer
@@ -117,11 +118,14 @@ class Daemon:
             new one, so several daemons in one process do not collide).
         model_loader: Returns the detector; called once by :meth:`start` (default: the
             packaged ``compact`` weights).
+        progress: Receives the backfill progress of every frame's poll
+            (:mod:`monitor.service.progress`), e.g. the terminal bar of ``run --once``.
     """
 
     def __init__(self, settings: Settings, config_file: str, *, clock: Clock | None = None,
                  registry: CollectorRegistry | None = None,
-                 model_loader: Callable[[], LoadedModel] | None = None) -> None:
+                 model_loader: Callable[[], LoadedModel] | None = None,
+                 progress: ProgressSink | None = None) -> None:
         if not settings.targets:
             raise InputError(f"configuration {config_file!r} has no [[targets]]; the daemon "
                              "needs at least one target to watch")
@@ -131,6 +135,7 @@ class Daemon:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = WatchMetrics(self.registry)
         self._model_loader = model_loader or _default_model_loader
+        self._progress = progress
         self.metrics_server: MetricsServer | None = None
         self.status_server: StatusPageServer | None = None
         self._ctx: WatchContext | None = None
@@ -178,7 +183,7 @@ class Daemon:
             # passes a description instead).
             config = self.config_file if Path(self.config_file).is_file() else None
             self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics,
-                                                   config_file=config)
+                                                   config_file=config, progress=self._progress)
             # Dashboards are right from the first scrape, before any new acquisition.
             restore_metrics(self.metrics, store, self.settings, self.clock.now())
         return self._ctx

@@ -61,6 +61,7 @@ def export_target(metrics: WatchMetrics, store: Store, settings: Settings,
     """Set the target's gauges from the store (after a poll of it); returns its status."""
     status = target_status(store, settings, target)
     metrics.declare_target(target.id)
+    metrics.declare_frames(target.id, target.frames)
     metrics.set_target(target_reading(settings, status))
     return status
 
@@ -87,6 +88,7 @@ def restore_metrics(metrics: WatchMetrics, store: Store, settings: Settings,
     statuses = watch_status(store, settings)
     for status in statuses:
         metrics.declare_target(status.target.id)
+        metrics.declare_frames(status.target.id, status.target.frames)
         metrics.set_target(target_reading(settings, status))
     export_outbox(metrics, store, now or datetime.now(UTC))
     return statuses

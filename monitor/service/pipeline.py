@@ -4,8 +4,11 @@ Stages, in order, for each frame of the target; each skips work the store (or th
 file) already records, so a repeated poll changes nothing and a poll after a crash resumes:
 
 1. **list**: products the archive lists after the series cursor (the state's
-   ``last_epoch``; everything when there is no series file) are recorded
-   (``record_listed_products``).
+   ``last_epoch``; everything when there is no series file, but for a new series only
+   those whose first date is on or after the target's ``start``, else its archive's:
+   earlier ones are not recorded at all) are recorded (``record_listed_products``). The
+   frame's poll then reports its progress through the chain ahead (products done / total,
+   rate, time left: :mod:`monitor.service.progress`).
 2. **fetch**: the products that continue the daisy chain (the shortest pair starting at
    the cursor, then from its second date on) are copied into ``watch.cache_dir`` in date
    order, their headers and values validated by the archive
@@ -17,8 +20,14 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    (``PollReport.blocked``, exit 4). A failure that may pass (the archive, the disk) is
    recorded (``mark_product_failed``, retried with backoff) and the frame's chain waits
    for it. Other frames and targets go on.
-3. **ingest**: in memory, nothing written yet: the header against the memory budget and
-   the series grid (the frame metadata's height file fixes a new series' grid), the
+3. **ingest**: in memory, nothing written yet. The series grid is the target's **crop**
+   of the frame (``[[targets]] crop_km`` around the target, clipped to the frame:
+   :mod:`monitor.science.crop`), recorded with the series
+   (:class:`~monitor.service.frame_state.SeriesGrid`) and kept, whatever the
+   configuration says later, until the series is rebuilt; explicit references outside it
+   block the frame. The header is checked against the frame grid (the frame metadata's
+   height file fixes a new series' frame grid) and only the crop is decoded (and judged
+   against the memory budget); the
    archive decodes the product (:meth:`~monitor.ports.Archive.decode`: LOS metres with
    its own encodings and sensor, coherence 0-1, the grid), its values are checked
    (:mod:`monitor.science.product_checks`), it is appended to the daisy-chain state (the
@@ -79,6 +88,7 @@ from monitor.domain import (
     ALERT_KIND_DEFORMATION,
     AlertLevel,
     FetchedProduct,
+    ProductRef,
     ProductStatus,
     ScoreCorrection,
 )
@@ -86,10 +96,11 @@ from monitor.errors import BrokenProduct, DatasetError, InputError, MonitorError
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
-from monitor.io.raster_header import check_budget, read_header
+from monitor.io.raster_header import RasterHeader, check_budget, read_header
 from monitor.io.rasters import Raster
 from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
+from monitor.science.crop import crop_window, disc_outside_window
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.product_checks import displacement_problem
@@ -113,7 +124,9 @@ from monitor.service.alert_maps import (
 )
 from monitor.service.context import WatchContext
 from monitor.service.correction import FrameFiles
+from monitor.service.frame_state import SeriesGrid
 from monitor.service.metrics_restore import export_target
+from monitor.service.progress import BackfillTracker
 from monitor.service.scoring import (
     epoch_signal,
     frame_regions,
@@ -502,6 +515,33 @@ def _blocking_product(ctx: WatchContext, target: TargetSettings, frame: str,
     return None
 
 
+def _from_start(ctx: WatchContext, target: TargetSettings, frame: str,
+                refs: list[ProductRef]) -> list[ProductRef]:
+    """The listed products a new series of the frame starts from: those whose first date
+    is on or after the target's ``start`` (else its archive's); earlier ones are not
+    recorded at all (neither due nor fetched). Without a start the whole history is
+    backfilled, and the log says so."""
+    start = ctx.settings.target_start(target)
+    kept = refs if start is None else [r for r in refs if r.date1 >= start]
+    fields = {"target": target.id, "frame": frame}
+    if start is not None and len(kept) < len(refs):
+        log.info("target %s frame %s: %d listed product(s) before start %s left out",
+                 target.id, frame, len(refs) - len(kept), start, extra=fields)
+    if not kept:
+        return kept
+    first, last = min(r.date1 for r in kept), max(r.date2 for r in kept)
+    if start is None:
+        log.info("target %s frame %s: no start date: the series backfills the frame's whole "
+                 "history, %d product(s) from %s to %s (set start = YYYY-MM-DD in the "
+                 "target's [[targets]] entry, or its archive's, to bound it)", target.id,
+                 frame, len(kept), first, last, extra=fields)
+    else:
+        log.info("target %s frame %s: the series backfills from start %s: %d product(s) "
+                 "from %s to %s", target.id, frame, start, len(kept), first, last,
+                 extra=fields)
+    return kept
+
+
 def _series_grid(ctx: WatchContext, target: TargetSettings, frame: str, tally: _Tally
                  ) -> FrameGrid | None:
     """The grid a new series of the frame must be on: the frame metadata's height file
@@ -519,47 +559,117 @@ def _series_grid(ctx: WatchContext, target: TargetSettings, frame: str, tally: _
         return None
 
 
-def _check_header(ctx: WatchContext, fetched: FetchedProduct, grid: FrameGrid | None,
-                  where: str) -> None:
-    """Judge the fetched phase from its header before its pixels are decoded: the memory
-    budget (a decompression bomb costs milliseconds here) and the series grid.
+def _check_header(ctx: WatchContext, fetched: FetchedProduct, sgrid: SeriesGrid | None,
+                  where: str) -> RasterHeader:
+    """Judge the fetched phase from its header before its pixels are decoded: on the
+    series' frame grid, only the crop is decoded and the memory budget is judged on it
+    when decoding; a product on another grid (or the first product of a series without a
+    height file) is judged whole: a decompression bomb costs milliseconds here.
 
     Raises:
         RasterError: over the budget, or not readable.
-        DatasetError: on another grid than ``grid`` (named by ``where``).
+        DatasetError: on another grid than the frame's (named by ``where``).
     """
     header = read_header(fetched.unw_path)
-    check_budget(header, ctx.settings.rasters.max_bytes)
-    if grid is not None:
-        _check_grid(fetched.unw_path, header.shape, header.transform, grid, where)
+    if sgrid is not None and _on_grid(header.shape, header.transform, sgrid.frame):
+        return header
+    if sgrid is not None:
+        check_budget(header, ctx.settings.rasters.max_bytes)
+        _check_grid(fetched.unw_path, header.shape, header.transform, sgrid.frame, where)
+    return header
+
+
+def _on_grid(shape: tuple[int, int], transform: Affine | None, grid: FrameGrid) -> bool:
+    return shape == grid.shape and transform is not None \
+        and transform.almost_equals(grid.transform)
 
 
 def _check_grid(path: str, shape: tuple[int, int], transform: Affine | None, grid: FrameGrid,
                 where: str) -> None:
-    if shape != grid.shape or transform is None \
-            or not transform.almost_equals(grid.transform):
+    if not _on_grid(shape, transform, grid):
         raise DatasetError(f"{path}: grid {shape[0]} x {shape[1]} "
                            f"{tuple(transform or ())[:6]} differs from the series grid "
                            f"{grid.shape[0]} x {grid.shape[1]} {tuple(grid.transform)[:6]} "
                            f"({where})")
 
 
-def _target_fits(target: TargetSettings, frame: str, grid: FrameGrid, tally: _Tally) -> bool:
-    """Whether the target's disc and explicit references fit the frame grid; when they do
-    not, the configuration is at fault (not a product): the frame is blocked, no product
-    is touched."""
+def _target_fits(target: TargetSettings, frame: str, fgrid: FrameGrid,
+                 recorded: SeriesGrid | None, tally: _Tally) -> SeriesGrid | None:
+    """The series grid of the target on the frame: the recorded one, or a new crop of
+    ``fgrid`` (the whole frame) around the target (:mod:`monitor.science.crop`), when the
+    target's disc and explicit references fit it; when they do not (the target outside
+    the frame, a reference outside the crop), the configuration is at fault, not a
+    product: the frame is blocked, no product is touched, None."""
     disc, discs = target_discs(target)
+    name = f"target {target.id}"
     try:
-        frame_regions(grid, disc, discs, None, f"target {target.id}")
+        if recorded is None:
+            window = crop_window(fgrid, target.lon, target.lat, target.crop_half_km, name)
+            sgrid = SeriesGrid.cut(fgrid, window, target.crop_half_km)
+        else:
+            sgrid = recorded
+        for k, ref in enumerate(discs or (), 1):
+            if disc_outside_window(sgrid.frame, sgrid.window, ref):
+                w = sgrid.window
+                raise InputError(
+                    f"{name}: reference {k} (disc {ref.lon},{ref.lat} radius "
+                    f"{ref.radius_km:g} km) lies outside the crop of the frame (rows "
+                    f"{w.row0}-{w.row0 + w.rows - 1}, cols {w.col0}-{w.col0 + w.cols - 1}, "
+                    f"cut with crop_km {_km_text(sgrid.crop_km)}); raise crop_km and rebuild "
+                    "the series (delete its series file), or move the reference closer")
+        frame_regions(sgrid.grid, disc, discs, None, name)
         if discs is not None:
-            series_reference(grid, disc, discs, np.ones(grid.shape, np.float32), 0.0, None,
-                             f"target {target.id}")
+            series_reference(sgrid.grid, disc, discs, np.ones(sgrid.grid.shape, np.float32),
+                             0.0, None, name)
     except InputError as exc:
         tally.failures.append(ProductFailureNote(frame, "configuration", "ingest", "other",
                                                  str(exc)))
         _block(target, frame, None, f"the target does not fit the frame: {exc}", tally)
-        return False
-    return True
+        return None
+    return sgrid
+
+
+def _km_text(km: float | None) -> str:
+    return "none (the whole frame)" if km is None else f"{km:g} km"
+
+
+def _recorded_crop_note(target: TargetSettings, frame: str, sgrid: SeriesGrid,
+                        tally: _Tally) -> None:
+    """Warn when the configuration would now cut another crop than the series' recorded
+    one (``crop_km`` or the target's place changed, or a series from before crops): the
+    recorded crop is kept until the series is rebuilt."""
+    try:
+        wanted = crop_window(sgrid.frame, target.lon, target.lat, target.crop_half_km,
+                             f"target {target.id}")
+    except InputError:
+        return  # the target left the frame: the disc check of the poll says so
+    if wanted == sgrid.window:
+        return
+    w = sgrid.window
+    note = (f"target {target.id} frame {frame}: the series was cut with crop_km "
+            f"{_km_text(sgrid.crop_km)} (frame rows {w.row0}-{w.row0 + w.rows - 1}, cols "
+            f"{w.col0}-{w.col0 + w.cols - 1}); the configuration now gives crop_km "
+            f"{target.crop_half_km:g} km: the recorded crop is kept until the series is "
+            "rebuilt (delete its series file to rebuild it from the archive)")
+    log.warning(note, extra={"target": target.id, "frame": frame})
+    tally.notes.append(note)
+
+
+def _chain_length(work: list[Product], cursor: date | None) -> int:
+    """Products the daisy chain will go through from ``cursor`` if none fails (the
+    shortest pair from each date, as :func:`_next_link` takes them): the backfill's
+    total."""
+    shortest: dict[date, date] = {}
+    for p in work:
+        if cursor is None or p.date2 > cursor:
+            shortest[p.date1] = min(shortest.get(p.date1, p.date2), p.date2)
+    if not shortest:
+        return 0
+    at = cursor if cursor is not None else min(shortest)
+    n = 0
+    while at in shortest:
+        n, at = n + 1, shortest[at]
+    return n
 
 
 def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
@@ -582,7 +692,7 @@ def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
 
 
 def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: datetime,
-                tally: _Tally, scored_epochs: set[date]) -> None:
+                tally: _Tally, scored_epochs: set[date], progress: BackfillTracker) -> None:
     settings, store = ctx.settings, ctx.store
     archive = ctx.archives[target.archive]
     path = series_path(settings.watch.series_dir, target.id, frame)
@@ -590,7 +700,10 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     state = load_state(path)
     # Crash recovery: products the series already includes, and an unscored last epoch.
     _reconcile(ctx, target, frame, state, now, tally)
-    grid = frame_state.load_grid(gpath) if state is not None else None
+    sgrid = frame_state.load_series_grid(gpath) if state is not None else None
+    grid = None if sgrid is None else sgrid.grid
+    if sgrid is not None:
+        _recorded_crop_note(target, frame, sgrid, tally)
     if state is not None and grid is not None and state.first_epoch not in {
             e.epoch for e in store.list_epochs(target.id)}:
         # Killed (or the database lost) after the new series' file was saved but before
@@ -613,6 +726,8 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         if ctx.metrics is not None:
             ctx.metrics.listing_failed(target.id, reason)
         return
+    if state is None:  # a new series starts at the target's (or its archive's) start date
+        refs = _from_start(ctx, target, frame, refs)
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
     if state is None:  # a new (or rebuilt) series considers every listed product ...
@@ -626,10 +741,17 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     cache_dir = Path(settings.watch.cache_dir)
     grid_source = str(gpath)
     if state is None and work:
-        grid = _series_grid(ctx, target, frame, tally)
-        grid_source = "the frame's metadata" if grid is not None else "the series' first product"
-    if grid is not None and work and not _target_fits(target, frame, grid, tally):
+        fgrid = _series_grid(ctx, target, frame, tally)
+        grid_source = "the frame's metadata" if fgrid is not None else "the series' first product"
+        if fgrid is not None:
+            sgrid = _target_fits(target, frame, fgrid, None, tally)
+            if sgrid is None:
+                return
+            grid = sgrid.grid
+    elif sgrid is not None and work and _target_fits(target, frame, sgrid.frame, sgrid,
+                                                     tally) is None:
         return
+    progress.start(_chain_length(work, cursor))
     while (p := _next_link(work, cursor, excluded)) is not None:
         ref = by_pair[(p.date1, p.date2)]
         if not _due(p, now):  # failed earlier, its retry is not due: the chain waits
@@ -648,6 +770,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         except BrokenProduct as exc:  # what the archive holds is unusable: set aside
             _quarantine(ctx, target, p, "fetch", exc, now, tally)
             excluded.add(p.id)
+            progress.step()
             continue
         except (MonitorError, OSError) as exc:  # the archive or the disk: try again later
             _fail(ctx, target, p, "fetch", exc, now, tally)
@@ -657,14 +780,20 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         # Stage 3: ingest, in memory: header, decode, plausibility, append.
         where = grid_source
         try:
-            _check_header(ctx, fetched, grid, where)
-            decoded = archive.decode(fetched, settings.rasters.max_pixels)
+            header = _check_header(ctx, fetched, sgrid, where)
+            psgrid = sgrid
+            if psgrid is None:  # no height file: the first product fixes the frame grid
+                psgrid = _target_fits(target, frame, frame_state.header_grid(header), None,
+                                      tally)
+                if psgrid is None:
+                    return  # the configuration, not the product, is at fault
+            # Only the crop's pixels are decoded (and judged against the memory budget).
+            decoded = archive.decode(fetched, settings.rasters.max_pixels,
+                                     window=psgrid.window)
             pgrid = frame_grid(Raster(decoded.displacement_m, decoded.crs, decoded.transform,
                                       decoded.source))
-            if grid is not None:
-                _check_grid(decoded.source, pgrid.shape, pgrid.transform, grid, where)
-            if grid is None and not _target_fits(target, frame, pgrid, tally):
-                return  # the configuration, not the product, is at fault
+            _check_grid(decoded.source, pgrid.shape, pgrid.transform, psgrid.grid, where)
+            pgrid = psgrid.grid
             coherence = decoded.coherence
             problem = displacement_problem(
                 decoded.displacement_m, coherence,
@@ -686,6 +815,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         except MonitorError as exc:
             _quarantine(ctx, target, p, "ingest", exc, now, tally)
             excluded.add(p.id)
+            progress.step()
             continue
         except OSError as exc:  # reading the cache failed: try again later
             _fail(ctx, target, p, "ingest", exc, now, tally)
@@ -702,13 +832,14 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         except Exception as exc:  # noqa: BLE001 - a product whose scoring fails is set aside
             _quarantine(ctx, target, p, "score", exc, now, tally)
             excluded.add(p.id)
+            progress.step()
             continue
         # Written in the crash-safe order: series file -> product ingested -> epoch -> score.
-        if grid is None:  # no height file: the first product fixes the series grid
-            grid = pgrid
+        if sgrid is None:  # no height file: the first product fixes the series grid
+            sgrid, grid = psgrid, psgrid.grid
         try:
             if state is None:
-                frame_state.save_grid(gpath, grid)
+                frame_state.save_grid(gpath, sgrid)
             save_state(path, new)
         except OSError as exc:  # the disk under the series (full): try again later
             _fail(ctx, target, p, "ingest", exc, now, tally, reason="other")
@@ -718,6 +849,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         state, cursor = new, new.last_epoch
         store.mark_product_ingested(p.id, now)
         tally.ingested += 1
+        progress.step()
         if ctx.metrics is not None:
             ctx.metrics.product_ingested(target.id)
         try:
@@ -884,7 +1016,11 @@ def poll_target(ctx: WatchContext, target: TargetSettings, now: datetime) -> Pol
     scored_epochs = {s.epoch for s in ctx.store.latest_scores(target.id, POLICY_HISTORY)} | {
         e.epoch for e in ctx.store.list_epochs(target.id) if e.cum_max_m is None}
     for frame in target.frames:
-        _poll_frame(ctx, target, frame, now, tally, scored_epochs)
+        progress = BackfillTracker(target.id, frame, ctx.metrics, ctx.progress)
+        try:
+            _poll_frame(ctx, target, frame, now, tally, scored_epochs, progress)
+        finally:
+            progress.finish()
     raised, cleared, queued, levels = _alert_stage(ctx, target, now, tally)
     epochs = tuple(sorted(
         (replace(e, level=levels.get(e.epoch, AlertLevel.NONE)) for e in tally.epochs),
