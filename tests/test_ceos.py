@@ -389,6 +389,16 @@ def test_l15_amplitude_image_is_not_an_slc(tmp_path: Path) -> None:
         read_slc(product)
 
 
+def test_leader_and_image_of_different_line_rates_are_refused(tmp_path: Path) -> None:
+    written = write_ceos_product(simulated_scene(), tmp_path)
+    raw = bytearray(written.leader.read_bytes())
+    raw[720 + 934:720 + 950] = b" 2100000.0000000"  # the PRF, mHz (2000 Hz written)
+    written.leader.write_bytes(bytes(raw))
+    with pytest.raises(CeosError, match=r"LED-.*record 2 \(dataset summary\), field prf: "
+                       r"the image's lines are 0.000500000 s apart"):
+        read_slc(tmp_path)
+
+
 def test_ceos_error_is_a_dataset_error_and_pickles() -> None:
     err = CeosError("LED-x", "bad", "fetch it again", record=2, record_type="dataset summary",
                     field="wavelength")

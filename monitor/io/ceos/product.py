@@ -225,8 +225,21 @@ def read_slc(path: str | Path, polarisation: str = "HH", *, window: Window | Non
                           "fetch the product again")
     p2l, l2p = (leader.coordinates.polynomials() if leader.coordinates is not None
                 else (None, None))
+    first_time = image.line_time(0)
+    line_interval_s = 1.0 / summary.prf_hz
+    if d.n_lines > 1:
+        # Lines are 1/PRF apart in an L1.1 product; their times (to the microsecond) say
+        # whether this one is.
+        elapsed = (image.line_time(d.n_lines - 1) - first_time).total_seconds()
+        measured = elapsed / (d.n_lines - 1)
+        if abs(measured - line_interval_s) > 2e-6 / (d.n_lines - 1) + 1e-12:
+            raise CeosError(files.leader, f"the image's lines are {measured:.9f} s apart "
+                            f"(line times of {d.path.name}), 1/PRF is {line_interval_s:.9f} "
+                            "s", "the leader and image do not belong together, or the "
+                            "product is not sampled at its PRF, which this reader does not "
+                            "support", record=2, record_type="dataset summary", field="prf")
     geometry = SlcGeometry(
-        first_line_time=image.line_time(0), line_interval_s=1.0 / summary.prf_hz,
+        first_line_time=first_time, line_interval_s=line_interval_s,
         slant_range_first_m=float(near_range), range_pixel_spacing_m=summary.pixel_spacing_m,
         wavelength_m=summary.wavelength_m, n_lines=d.n_lines, n_pixels=d.n_pixels,
         look_side=summary.look_side, orbit=leader.orbit, pixel_to_lonlat=p2l,
