@@ -237,6 +237,17 @@ def test_write_read_round_trip(tmp_path: Path, look_side: str, polarisation: str
     assert read_trailer(written.trailer).low_resolution_shape is None
 
 
+def test_near_range_is_written_in_whole_metres(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    scene = simulated_scene()
+    g = scene.geometry
+    fractional = SlcGeometry(**{**g.__dict__, "slant_range_first_m": 851_234.4})
+    write_ceos_product(SlcScene(scene.scene_id, scene.acquired, "HH", scene.slc, fractional),
+                       tmp_path)
+    assert read_slc(tmp_path).geometry.slant_range_first_m == 851_234.0
+    assert "written as 851234 m" in caplog.text
+
+
 def test_window_reads_the_window(tmp_path: Path) -> None:
     scene = simulated_scene()
     write_ceos_product(scene, tmp_path)

@@ -19,6 +19,7 @@ better.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,8 @@ from monitor.io.ceos.coordinates import FacilityCoordinates
 from monitor.io.ceos.fields import encode_record
 from monitor.io.ceos.image import SAMPLE_TYPES
 from monitor.science.sar.scene import SlcScene
+
+log = logging.getLogger(__name__)
 
 _SPEED_OF_LIGHT = 299_792_458.0
 _COMMON = {"ascii_flag": "A", "document_id": "CEOS-SAR", "document_revision": " A",
@@ -239,6 +242,9 @@ def _write_image(scene: SlcScene, path: Path, descriptor: bytes, record_length: 
     tx, rx = (pol.get(c, 0) for c in (scene.polarisation + "HH")[:2])
     prf_mhz = round(1000.0 / g.line_interval_s)
     near = round(g.slant_range_first_m)
+    if abs(near - g.slant_range_first_m) > 1e-6:
+        log.warning("%s: slant range to the first pixel %s m written as %s m (the signal "
+                    "data record holds whole metres)", path.name, g.slant_range_first_m, near)
     record = np.dtype([("prefix", np.uint8, layouts.SIGNAL_PREFIX_BYTES),
                        ("samples", ">c8", (g.n_pixels,))])
     assert record.itemsize == record_length
