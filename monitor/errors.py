@@ -52,6 +52,36 @@ class DatasetError(MonitorError, OSError):
     exit_code = 3
 
 
+class CeosError(DatasetError):
+    """A CEOS file (volume directory, leader, image or trailer of an ALOS-2 PALSAR-2
+    product) is malformed, truncated or of an unsupported kind. The message names the file,
+    the record (sequence number and type) and the field, and says what to do.
+
+    Attributes:
+        path: The file.
+        record: Sequence number of the record (1-based), when one is concerned.
+        record_type: The record's type as the format names it.
+        field: The field, when one is concerned.
+    """
+
+    def __init__(self, path: object, problem: str | None = None, action: str | None = None,
+                 *, record: int | None = None, record_type: str | None = None,
+                 field: str | None = None) -> None:
+        where = str(path)
+        if record is not None:
+            where += f": record {record}" + (f" ({record_type})" if record_type else "")
+        elif record_type:
+            where += f": {record_type}"
+        if field:
+            where += f", field {field}"
+        # With the message alone (as pickle rebuilds it), the message is the first argument.
+        super().__init__(where if problem is None else f"{where}: {problem}; {action}")
+        self.path = str(path)
+        self.record = record
+        self.record_type = record_type
+        self.field = field
+
+
 class ArchiveError(MonitorError, OSError):
     """An archive listing or product is invalid."""
 
