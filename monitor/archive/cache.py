@@ -15,11 +15,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from monitor.archive.listing import validate_name
+from monitor.config import PALSAR2_FRAME_PATTERN
 from monitor.domain import ProductRef
 from monitor.errors import ArchiveError, BrokenProduct, DatasetError, RasterError
 from monitor.io.atomic import atomic_write
@@ -46,9 +48,15 @@ class Sidecar:
     sha256: str
 
 
+def _check_frame(frame: str) -> None:
+    """A LiCSAR frame id, or a PALSAR-2 one (``P018F2900``) of a tellus archive."""
+    if not re.fullmatch(PALSAR2_FRAME_PATTERN, frame):
+        check_frame_id(frame)
+
+
 def cache_path(cache_dir: Path, ref: ProductRef, name: str) -> Path:
     """Final path of one file of ``ref`` in the cache (names validated again here)."""
-    check_frame_id(ref.frame)
+    _check_frame(ref.frame)
     validate_name(name, f"product {ref.frame} {ref.pair}")
     return Path(cache_dir) / ref.frame / ref.pair / name
 
@@ -56,7 +64,7 @@ def cache_path(cache_dir: Path, ref: ProductRef, name: str) -> Path:
 def frame_file_path(cache_dir: Path, frame: str, *parts: str) -> Path:
     """Final path of a frame file that belongs to no pair, e.g. ``(frame, "metadata",
     name)`` or ``(frame, "epochs", "20240106", name)``; every part validated as a name."""
-    check_frame_id(frame)
+    _check_frame(frame)
     for part in parts:
         validate_name(part, f"frame {frame} file {'/'.join(parts)}")
     return Path(cache_dir).joinpath(frame, *parts)
