@@ -2,7 +2,9 @@
 
 A product file lands at ``<cache_dir>/<frame>/<pair>/<name>`` (metadata files at
 ``<cache_dir>/<frame>/metadata/<name>``, weather-model delays at
-``<cache_dir>/<frame>/epochs/<YYYYMMDD>/<name>``) only once it is complete, checksummed and
+``<cache_dir>/<frame>/epochs/<YYYYMMDD>/<name>``, PALSAR-2 scenes at
+``<cache_dir>/<frame>/scenes/<dataset_id>/<name>`` through :mod:`monitor.archive.resumable`)
+only once it is complete, checksummed and
 valid (:func:`validate_product`): it is written to a temporary ``.part`` file
 in the same directory, validated, then moved with ``os.replace``. A JSON sidecar
 ``<name>.meta.json`` records where it came from, its size, Last-Modified and sha256, so that an
