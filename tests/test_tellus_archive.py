@@ -335,11 +335,10 @@ def test_scene_download_verifies_and_keeps_only_what_is_needed(server: TellusSta
     sid = _scene_id(DATES[0])
     scene_dir = _archive(server).fetch_scene(FRAME, sid, tmp_path)
     assert scene_dir == tmp_path / FRAME / "scenes" / sid
-    names = sorted(p.name for p in scene_dir.iterdir() if not p.name.endswith((".json",
-                                                                               ".lock")))
-    assert names == sorted(n for n in server.scenes[sid] if n.startswith(("VOL", "LED", "TRL",
-                                                                          "IMG-HH")))
-    for name in names:
+    names = sorted(p.name for p in scene_dir.iterdir())  # the files, nothing else
+    assert names == [".download", *sorted(n for n in server.scenes[sid]
+                                          if n.startswith(("VOL", "LED", "TRL", "IMG-HH")))]
+    for name in names[1:]:
         assert (scene_dir / name).read_bytes() == server.blobs[name]
     before = len(server.seen("/files/"))
     _archive(server).fetch_scene(FRAME, sid, tmp_path)  # intact cached copies are kept
@@ -355,7 +354,7 @@ def test_dropped_connection_resumes_with_range(server: TellusState, tmp_path: Pa
     assert len(gets) == 2 and "Range" not in gets[0]
     # What had arrived before the read that broke was kept: the rest is asked for.
     assert gets[1]["Range"] == f"bytes={CHUNK_BYTES}-" and gets[1]["If-Range"] == '"v1"'
-    assert not list(scene_dir.glob("*.partial*"))
+    assert not list(scene_dir.rglob("*.partial*"))
 
 
 def test_server_ignoring_range_restarts_cleanly(server: TellusState, tmp_path: Path) -> None:
@@ -364,13 +363,33 @@ def test_server_ignoring_range_restarts_cleanly(server: TellusState, tmp_path: P
     archive = _archive(server, retries=0)
     with pytest.raises(ArchiveUnavailable):  # half the file arrives, no retry left
         archive.fetch_scene(FRAME, _scene_id(DATES[2]), tmp_path)
-    partial = tmp_path / FRAME / "scenes" / _scene_id(DATES[2]) / f"{name}.partial"
+    partial = tmp_path / FRAME / "scenes" / _scene_id(DATES[2]) / ".download" / f"{name}.partial"
     assert partial.stat().st_size == CHUNK_BYTES  # half the file sent: one whole read kept
     server.file_fault[name] = "ignore-range"  # the next poll's server sends 200 in full
     scene_dir = archive.fetch_scene(FRAME, _scene_id(DATES[2]), tmp_path)
     assert (scene_dir / name).read_bytes() == server.blobs[name]
     assert server.seen(f"/files/{name}")[-1][2]["Range"].startswith("bytes=")
     assert not partial.exists()
+
+
+@pytest.mark.parametrize("leftover", ["complete", "too-long"])
+def test_partial_left_by_a_killed_poll(server: TellusState, tmp_path: Path,
+                                       leftover: str) -> None:
+    name, sid = _img(DATES[4]), _scene_id(DATES[4])
+    book = tmp_path / FRAME / "scenes" / sid / ".download"
+    book.mkdir(parents=True)
+    data = server.blobs[name]
+    (book / f"{name}.partial").write_bytes(data if leftover == "complete" else data + b"xx")
+    (book / f"{name}.partial.json").write_text(json.dumps(
+        {"url": f"{server.base}/files/{name}", "validator": '"v1"'}))
+    scene_dir = _archive(server).fetch_scene(FRAME, sid, tmp_path)
+    assert (scene_dir / name).read_bytes() == data
+    gets = [h for _, _, h in server.seen(f"/files/{name}")]
+    if leftover == "complete":  # whole but never verified: verified, not fetched again
+        assert gets == []
+    else:  # longer than the file: 416, then the whole file
+        assert [h.get("Range") for h in gets] == [f"bytes={len(data) + 2}-", None]
+    assert not list(book.glob("*.partial*"))
 
 
 @pytest.mark.parametrize("checked_by", ["checksum", "size"])
@@ -386,7 +405,7 @@ def test_broken_download_is_refused_and_not_cached(server: TellusState, tmp_path
         _archive(server).fetch_scene(FRAME, _scene_id(DATES[3]), tmp_path)
     scene_dir = tmp_path / FRAME / "scenes" / _scene_id(DATES[3])
     assert not (scene_dir / name).exists()
-    assert not list(scene_dir.glob(f"{name}.partial*"))
+    assert not list(scene_dir.rglob(f"{name}.partial*"))
 
 
 def test_zipped_product_is_downloaded_and_extracted(server: TellusState,

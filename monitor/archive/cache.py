@@ -87,10 +87,11 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".meta.json")
 
 
-def read_sidecar(path: Path) -> Sidecar | None:
-    """The sidecar of a cached file, or None when missing, unreadable or stale."""
+def read_sidecar(path: Path, at: Path | None = None) -> Sidecar | None:
+    """The sidecar of a cached file (at ``at`` when given, else beside it), or None when
+    missing, unreadable or stale."""
     try:
-        raw = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+        raw = json.loads((at or sidecar_path(path)).read_text(encoding="utf-8"))
         side = Sidecar(str(raw["url"]), int(raw["size_bytes"]), raw.get("last_modified"),
                        str(raw["sha256"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -103,9 +104,9 @@ def read_sidecar(path: Path) -> Sidecar | None:
     return side
 
 
-def write_sidecar(path: Path, side: Sidecar) -> None:
-    """Write the sidecar atomically."""
-    target = sidecar_path(path)
+def write_sidecar(path: Path, side: Sidecar, at: Path | None = None) -> None:
+    """Write the sidecar atomically (at ``at`` when given, else beside the file)."""
+    target = at or sidecar_path(path)
     with atomic_write(target, "w") as fh:
         json.dump(asdict(side), fh, indent=1)
 

@@ -1,10 +1,12 @@
 """Downloads that resume: large scene files fetched into the cache over several attempts.
 
 A PALSAR-2 L1.1 image file is gigabytes; a dropped connection or a deadline passed must
-not throw away what arrived. The bytes go to ``<name>.partial`` beside the final file,
-with ``<name>.partial.json`` recording the URL and the server's validator (ETag, else
-Last-Modified). The next attempt (a retry, or a later poll, even after a restart) asks for
-the rest with ``Range: bytes=<size>-`` and ``If-Range: <validator>``:
+not throw away what arrived. The bytes go to ``.download/<name>.partial`` in the final
+file's directory, with ``.download/<name>.partial.json`` recording the URL and the
+server's validator (ETag, else Last-Modified); the cache's sidecar and the lock live in
+``.download/`` too, so the directory itself holds only the files (what a reader that
+globs ``IMG-HH-*`` expects). The next attempt (a retry, or a later poll, even after a
+restart) asks for the rest with ``Range: bytes=<size>-`` and ``If-Range: <validator>``:
 
 * ``206 Partial Content`` starting at that offset: appended;
 * ``200 OK`` (a server that ignores Range, or a file that changed since): the partial file
@@ -18,7 +20,7 @@ sha256, sha512), else against its announced size; a mismatch is
 installed. Only then is it moved to its final name (``os.replace``) with the cache's
 sidecar (:mod:`monitor.archive.cache`), so a file under its final name is always whole and
 verified. Two processes (the daemon and a ``poll --once``) never write one partial file at
-once: the second finds it locked (``<name>.lock``, ``flock``) and fails with
+once: the second finds it locked (``.download/<name>.lock``, ``flock``) and fails with
 :class:`~monitor.errors.ArchiveUnavailable`, retried at a later poll.
 """
 
@@ -58,18 +60,32 @@ class Opener(Protocol):
                  allow: tuple[int, ...]) -> requests.Response: ...
 
 
+#: The hidden directory, beside the files, of the downloads' bookkeeping.
+BOOKKEEPING_DIR = ".download"
+
+
+def _book(final: Path, suffix: str) -> Path:
+    return final.parent / BOOKKEEPING_DIR / (final.name + suffix)
+
+
 def partial_path(final: Path) -> Path:
     """Where the bytes of an unfinished download of ``final`` are kept."""
-    return final.with_name(final.name + ".partial")
+    return _book(final, ".partial")
+
+
+def sidecar_path(final: Path) -> Path:
+    """Where the cache's sidecar of a downloaded ``final`` is kept."""
+    return _book(final, ".meta.json")
 
 
 def _state_path(final: Path) -> Path:
-    return final.with_name(final.name + ".partial.json")
+    return _book(final, ".partial.json")
 
 
 @contextlib.contextmanager
 def _locked(final: Path) -> Iterator[None]:
-    lock = final.with_name(final.name + ".lock")
+    lock = _book(final, ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a+b") as fh:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -120,7 +136,7 @@ def reusable(final: Path, url: str, size_bytes: int | None,
              checksum: tuple[str, str] | None) -> cache.Sidecar | None:
     """The sidecar of a cached ``final`` still good for this file: same URL, the announced
     size and sha256 (when given) matching, and its content intact."""
-    side = cache.read_sidecar(final) if final.is_file() else None
+    side = cache.read_sidecar(final, sidecar_path(final)) if final.is_file() else None
     if side is None or side.url != url:
         return None
     if (size_bytes is not None and side.size_bytes != size_bytes) or (
@@ -249,6 +265,6 @@ def _verify_and_install(url: str, final: Path, size: int, size_bytes: int | None
                             "cache, the partial download was discarded")
     os.replace(part, final)
     side = cache.Sidecar(url, size, last_modified, sha256)
-    cache.write_sidecar(final, side)
+    cache.write_sidecar(final, side, sidecar_path(final))
     cache.discard(_state_path(final))
     return side
