@@ -21,7 +21,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,11 +36,15 @@ from monitor.archive.resumable import CHUNK_BYTES
 from monitor.archive.tellus_api import TellusClient
 from monitor.archive.tellus_pairs import SceneInfo
 from monitor.config import settings_from_mapping
+from monitor.domain import ProductStatus
 from monitor.errors import ArchiveError, ArchiveUnavailable, BrokenProduct, InputError
+from monitor.io.models import LoadedModel
 from monitor.io.rasters import write_raster
 from monitor.ports import Archive
 from monitor.service.config_checks import online_findings
-from monitor.service.context import build_archive, frame_areas
+from monitor.service.context import WatchContext, build_archive, frame_areas
+from monitor.service.pipeline import poll_target
+from monitor.store import Store, make_engine, upgrade
 
 TOKEN = "tellus-test-token-0123456789"
 FRAME = "P018F2900"
@@ -582,3 +586,30 @@ def test_config_check_online_searches_with_the_token(server: TellusState,
                                         timeout_s=2.0) if f.where.startswith("archive")]
     assert len(wrong) == 1 and "HTTP 401" in wrong[0].message
     assert "nope-nope-nope" not in wrong[0].message
+
+
+def test_a_poll_lists_the_pairs_and_waits_for_the_interferometry(
+        server: TellusState, tmp_path: Path, model: LoadedModel,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watch polls a tellus target like any other: the pairs are recorded, and until
+    the interferometry is wired the first one fails for a reason that may pass (retried
+    with backoff), nothing downloaded, the series not started."""
+    monkeypatch.setenv("TELLUS_TOKEN", TOKEN)
+    settings = _settings(server)
+    url = f"sqlite:///{tmp_path / 'watch.db'}"
+    settings = settings.model_copy(update={
+        "database": settings.database.model_copy(update={"url": url}),
+        "watch": settings.watch.model_copy(update={"cache_dir": str(tmp_path / "cache"),
+                                                   "series_dir": str(tmp_path / "series")})})
+    upgrade(url)
+    ctx = WatchContext.from_settings(settings, Store(make_engine(url)), model)
+    report = poll_target(ctx, settings.target("tokyo-bay"), datetime(2025, 1, 1, tzinfo=UTC))
+    rows = ctx.store.list_products("tokyo-bay")
+    assert report.listed == len(rows) == 6 and report.ingested == 0
+    assert [(f.stage, f.pair) for f in report.failures] == [("fetch", "20180322_20180628")]
+    first = next(p for p in rows if p.date1 == DATES[0])
+    assert first.status == ProductStatus.FAILED.value and first.next_attempt_at is not None
+    assert "interferometry not available" in (first.last_error or "")
+    assert first.unw_url == f"urn:tellus:palsar2-l11:{_scene_id(DATES[0])}:" \
+                            f"{_scene_id(DATES[1])}"
+    assert server.seen("/files/") == [] and not (tmp_path / "series").exists()
