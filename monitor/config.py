@@ -242,6 +242,9 @@ class LoggingSettings(_Section):
 
 
 FRAME_PATTERN = r"^\d{3}[AD]_\d{5}_\d{6}$"
+#: A PALSAR-2 frame of a ``kind = "tellus"`` archive: ``P<path>F<frame>`` (path 001-207,
+#: frame 0000-7199), e.g. ``P018F2900`` (monitor/archive/tellus_pairs.py).
+PALSAR2_FRAME_PATTERN = r"^P(00[1-9]|0[1-9]\d|1\d\d|20[0-7])F([0-6]\d{3}|7[01]\d\d)$"
 _LOCAL_PART = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
 _DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 #: An observatory's e-mail address (RFC 5322 dot-atom, ASCII, a domain with a dot); no
@@ -263,11 +266,13 @@ HOST_ENTRY_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")
 class ArchiveSettings(_Section):
     """One archive the watch can poll, referred to by its name from the targets."""
 
-    #: ``local`` (a directory in the LiCSAR layout) or ``licsar_http`` (the portal).
-    kind: Literal["local", "licsar_http"]
+    #: ``local`` (a directory in the LiCSAR layout), ``licsar_http`` (the portal) or
+    #: ``tellus`` (ALOS-2 PALSAR-2 scenes from a Tellus-style search API, docs/alos2.md).
+    kind: Literal["local", "licsar_http", "tellus"]
     #: Root directory (``local``).
     root: str | None = None
-    #: Base URL (``licsar_http``), under which ``<track>/<frame>/...`` are listed.
+    #: Base URL (``licsar_http``), under which ``<track>/<frame>/...`` are listed; the API
+    #: root of a ``tellus`` archive (``<base_url>/search/palsar2-l11``).
     base_url: str | None = None
     #: Per-request timeout, seconds (at most an hour).
     timeout_s: Real = Field(60.0, gt=0, le=3600)
@@ -294,6 +299,41 @@ class ArchiveSettings(_Section):
     #: whose first date is before it are not listed as due nor fetched. None: no bound.
     start: Day | None = None
 
+    # -- kind = "tellus" only (docs/alos2.md, "Archive") ---------------------------------
+    #: Name of the environment variable holding the API token (never the token itself).
+    token_env: str = "TELLUS_TOKEN"
+    #: Polarisation of the image files paired (``HH``, ``HV``, ``VH`` or ``VV``).
+    polarisation: Literal["HH", "HV", "VH", "VV"] = "HH"
+    #: Beam number of the scenes watched (e.g. ``"U2-8"``); unset: the frame's only one
+    #: (a frame seen in several beams is then refused, never mixed into one series).
+    beam: str | None = None
+    #: Observation mode of the scenes watched (e.g. ``"SM1"``); unset: the frame's only one.
+    mode: str | None = None
+    #: Longest time between the two acquisitions of a pair, days.
+    max_gap_days: Int = Field(365, ge=1, le=3650)
+    #: Pairs of each scene with later acquisitions besides the next one (0: the bare daisy
+    #: chain); they let the watch bridge a bad date.
+    extra_pairs: Int = Field(1, ge=0, le=5)
+    #: Most search pages followed in one listing; more is an error, never a cut listing.
+    max_pages: Int = Field(100, ge=1, le=10_000)
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, v: str) -> str:
+        if not re.fullmatch(ENV_NAME_PATTERN, v):
+            raise ValueError("expected the name of an environment variable (letters, digits "
+                             "and '_', not starting with a digit), e.g. \"TELLUS_TOKEN\"; "
+                             "the token itself never goes in the file")
+        return v
+
+    @field_validator("beam", "mode")
+    @classmethod
+    def _beam_mode(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,15}", v):
+            raise ValueError("expected a PALSAR-2 beam number or observation mode as the "
+                             "search API writes it, e.g. beam = \"U2-8\", mode = \"SM1\"")
+        return v
+
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
@@ -310,7 +350,19 @@ class ArchiveSettings(_Section):
             raise ValueError("a local archive needs root = \"DIRECTORY\"")
         if self.kind == "licsar_http" and not (self.base_url and _http_url(self.base_url)):
             raise ValueError("a licsar_http archive needs base_url = \"http(s)://HOST/...\"")
+        if self.kind == "tellus" and not (self.base_url and _http_url(self.base_url)):
+            raise ValueError("a tellus archive needs base_url = \"http(s)://HOST/...\", the "
+                             "API root (e.g. \"https://file.tellusxdp.com/api/v1/origin\")")
+        misplaced = sorted(self.model_fields_set & set(TELLUS_ONLY_KEYS))
+        if self.kind != "tellus" and misplaced:
+            raise ValueError(f"{', '.join(misplaced)} apply to kind = \"tellus\" archives "
+                             f"only, not to kind = \"{self.kind}\"")
         return self
+
+
+#: The keys of ``[archives.NAME]`` that only a ``kind = "tellus"`` archive takes.
+TELLUS_ONLY_KEYS = ("token_env", "polarisation", "beam", "mode", "max_gap_days",
+                    "extra_pairs", "max_pages")
 
 
 def _http_url(url: str) -> bool:
@@ -509,10 +561,12 @@ class TargetSettings(_Section):
     @field_validator("frames")
     @classmethod
     def _frames(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [f for f in v if not re.fullmatch(FRAME_PATTERN, f)]
+        bad = [f for f in v if not (re.fullmatch(FRAME_PATTERN, f)
+                                    or re.fullmatch(PALSAR2_FRAME_PATTERN, f))]
         if bad:
             raise ValueError(f"frame ids {bad} do not look like LiCSAR frames "
-                             "(e.g. 022D_04826_121209)")
+                             "(e.g. 022D_04826_121209) nor PALSAR-2 frames of a tellus "
+                             "archive (P<path>F<frame>, e.g. P018F2900)")
         return v
 
     @field_validator("recipients")
@@ -735,6 +789,7 @@ class Settings(_Section):
                 raise ValueError(
                     f"targets[{k}] ({t.id}): archive {t.archive!r} is not defined; defined "
                     f"archives: {sorted(self.archives) or 'none'}")
+            _frames_fit_archive(k, t, self.archives[t.archive])
         for name, hook in self.webhooks.items():
             if not re.fullmatch(WEBHOOK_NAME_PATTERN, name):
                 raise ValueError(f"webhooks.{name}: a webhook name is 1-64 letters, digits, "
@@ -764,6 +819,23 @@ class Settings(_Section):
                 return t
         raise ConfigError(f"no target {target_id!r} in the configuration; known targets: "
                           f"{', '.join(t.id for t in self.targets) or 'none'}")
+
+
+def _frames_fit_archive(k: int, target: TargetSettings, archive: ArchiveSettings) -> None:
+    """A tellus archive watches PALSAR-2 frames (``P018F2900``), the others LiCSAR ones."""
+    tellus = archive.kind == "tellus"
+    bad = [f for f in target.frames
+           if not re.fullmatch(PALSAR2_FRAME_PATTERN if tellus else FRAME_PATTERN, f)]
+    if bad and tellus:
+        raise ValueError(f"targets[{k}] ({target.id}): frames {bad} are not PALSAR-2 frames, "
+                         f"but archive {target.archive!r} is kind = \"tellus\": name them "
+                         "P<path>F<frame>, e.g. P018F2900 (path 18, frame 2900; the beam and "
+                         "mode are the archive's)")
+    if bad:
+        raise ValueError(f"targets[{k}] ({target.id}): frames {bad} are PALSAR-2 frames, "
+                         f"which only a kind = \"tellus\" archive serves; archive "
+                         f"{target.archive!r} is kind = \"{archive.kind}\" (LiCSAR frames, "
+                         "e.g. 022D_04826_121209)")
 
 
 #: Longest value echoed in an error message, characters.

@@ -1,6 +1,7 @@
 """The small interfaces the watch depends on; adapters implement them.
 
-- :class:`Archive`: ``monitor.archive.LocalArchive``, ``monitor.archive.LicsarHttpArchive``
+- :class:`Archive`: ``monitor.archive.LocalArchive``, ``monitor.archive.LicsarHttpArchive``,
+  ``monitor.archive.TellusArchive``
 - :class:`Store`: ``monitor.store.Store`` (SQLite, PostgreSQL)
 - :class:`Notifier`: ``monitor.notify.email.EmailNotifier`` (SMTP or a dry-run folder),
   ``monitor.notify.webhook.WebhookNotifier`` (a signed JSON POST)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config import ENV_PREFIX, load_settings
+from monitor.config import ENV_PREFIX, ArchiveSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -161,7 +161,9 @@ def test_env_template_names_only_variables_the_configuration_reads() -> None:
     s = load_settings(DEPLOY / "monitor.example.toml", environ=overrides)
     assert s.database.url == overrides[f"{ENV_PREFIX}DATABASE__URL"]
     email = load_settings(DEPLOY / "monitor.example.toml", environ={}).email
-    read = {email.username_env, email.password_env}
+    # ... and a tellus archive's token, under its default token_env
+    read = {email.username_env, email.password_env,
+            ArchiveSettings.model_fields["token_env"].default}
     others = [k for k in env if not k.startswith(ENV_PREFIX)]
     assert read <= set(others)
     # webhook secrets are named by each [webhooks.NAME] secret_env, chosen by the operator

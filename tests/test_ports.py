@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from monitor import ports
-from monitor.archive import LicsarHttpArchive, LocalArchive
+from monitor.archive import LicsarHttpArchive, LocalArchive, TellusArchive
 from monitor.domain import AlertDelivery, AlertMessage, DeliveryResult
 from monitor.errors import DeliveryError
 from monitor.notify.email import EmailNotifier
@@ -33,6 +33,7 @@ from monitor.store import Store, upgrade
 IMPLEMENTATIONS: list[tuple[type, type]] = [
     (ports.Archive, LocalArchive),
     (ports.Archive, LicsarHttpArchive),
+    (ports.Archive, TellusArchive),
     (ports.Store, Store),
     (ports.Notifier, EmailNotifier),
     (ports.Clock, ports.SystemClock),

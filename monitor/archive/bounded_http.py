@@ -22,12 +22,13 @@ What each failure becomes is decided in :mod:`monitor.archive.http_errors`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -40,10 +41,16 @@ from monitor.archive.http_errors import (
     archive_error,
     check_response,
     deadline_exceeded,
+    gave_up,
     redirect_refused,
+    throttled_beyond,
     too_large,
 )
 from monitor.archive.listing import decode_body
+from monitor.errors import ArchiveThrottled, ArchiveUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Redirect hops followed per request.
 MAX_REDIRECTS = 5
@@ -173,8 +180,12 @@ def _redirect_refusal(current: str, location: str, hosts: HostAllowList) -> str 
 
 def open_response(session: requests.Session, method: str, url: str, *,
                   timeout_s: tuple[float, float], deadline: Deadline,
-                  hosts: HostAllowList) -> requests.Response:
+                  hosts: HostAllowList,
+                  headers: Mapping[str, str] | None = None) -> requests.Response:
     """Send ``method url`` (streamed) and follow redirects to allowed hosts only.
+
+    ``headers`` (a bearer token, a ``Range``) go with every hop; they can only reach an
+    allowed host, since a redirect anywhere else is refused before it is followed.
 
     Returns:
         The final response, any status; its body not read yet (``resp.url`` is where it
@@ -195,7 +206,8 @@ def open_response(session: requests.Session, method: str, url: str, *,
         try:
             with dog:
                 resp = session.request(method, current, stream=True, allow_redirects=False,
-                                       timeout=(min(timeout_s[0], read_s), read_s))
+                                       timeout=(min(timeout_s[0], read_s), read_s),
+                                       headers=dict(headers) if headers else None)
             if dog.fired:
                 resp.close()
                 raise deadline_exceeded(url, deadline.seconds, 0)
@@ -289,3 +301,42 @@ def raise_for_status(resp: requests.Response, url: str, deadline: Deadline) -> N
     resp.close()
     text = decode_body(bytes(start), resp.encoding)
     check_response(resp, url, body_start=text)
+
+
+def with_retries(url: str, deadline: Deadline, attempt_once: Callable[[], T], *,
+                 retries: int, backoff_s: float, max_retry_after_s: float,
+                 sleep: Callable[[float], None] = time.sleep) -> T:
+    """``attempt_once()`` until it succeeds, retrying transient failures while ``retries``
+    and the deadline allow.
+
+    Only :class:`~monitor.errors.ArchiveUnavailable` is retried, after
+    ``backoff_s * 2**attempt`` seconds; a ``Retry-After`` is waited for when it is at most
+    ``max_retry_after_s`` and within the deadline, else
+    :class:`~monitor.errors.ArchiveThrottled` is raised at once (retried at a later poll).
+
+    Raises:
+        ArchiveUnavailable: the last attempt's failure, annotated with why the retries
+            stopped (its type and ``retry_after_s`` kept).
+        ArchiveError: any other failure of an attempt, at once.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return attempt_once()
+        except ArchiveUnavailable as exc:
+            left = deadline.remaining()
+            if left <= 0:  # the whole request ran out of time: no retry in this poll
+                raise
+            delay = backoff_s * 2**attempt
+            if isinstance(exc, ArchiveThrottled) and exc.retry_after_s is not None:
+                if exc.retry_after_s > max_retry_after_s or exc.retry_after_s >= left:
+                    raise throttled_beyond(url, exc, max_retry_after_s, left) from None
+                delay = max(delay, exc.retry_after_s)
+            if attempt == retries:
+                raise gave_up(exc, f"gave up after {attempt + 1} attempts") from None
+            if delay >= left:
+                raise gave_up(exc, f"gave up after {attempt + 1} attempts: the next "
+                              f"in {delay:.1f} s would pass the deadline") from None
+            log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
+                        url, attempt + 1, retries + 1, delay, exc)
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

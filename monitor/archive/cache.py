@@ -2,7 +2,9 @@
 
 A product file lands at ``<cache_dir>/<frame>/<pair>/<name>`` (metadata files at
 ``<cache_dir>/<frame>/metadata/<name>``, weather-model delays at
-``<cache_dir>/<frame>/epochs/<YYYYMMDD>/<name>``) only once it is complete, checksummed and
+``<cache_dir>/<frame>/epochs/<YYYYMMDD>/<name>``, PALSAR-2 scenes at
+``<cache_dir>/<frame>/scenes/<dataset_id>/<name>`` through :mod:`monitor.archive.resumable`)
+only once it is complete, checksummed and
 valid (:func:`validate_product`): it is written to a temporary ``.part`` file
 in the same directory, validated, then moved with ``os.replace``. A JSON sidecar
 ``<name>.meta.json`` records where it came from, its size, Last-Modified and sha256, so that an
@@ -15,11 +17,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from monitor.archive.listing import validate_name
+from monitor.config import PALSAR2_FRAME_PATTERN
 from monitor.domain import ProductRef
 from monitor.errors import ArchiveError, BrokenProduct, DatasetError, RasterError
 from monitor.io.atomic import atomic_write
@@ -46,9 +50,15 @@ class Sidecar:
     sha256: str
 
 
+def _check_frame(frame: str) -> None:
+    """A LiCSAR frame id, or a PALSAR-2 one (``P018F2900``) of a tellus archive."""
+    if not re.fullmatch(PALSAR2_FRAME_PATTERN, frame):
+        check_frame_id(frame)
+
+
 def cache_path(cache_dir: Path, ref: ProductRef, name: str) -> Path:
     """Final path of one file of ``ref`` in the cache (names validated again here)."""
-    check_frame_id(ref.frame)
+    _check_frame(ref.frame)
     validate_name(name, f"product {ref.frame} {ref.pair}")
     return Path(cache_dir) / ref.frame / ref.pair / name
 
@@ -56,7 +66,7 @@ def cache_path(cache_dir: Path, ref: ProductRef, name: str) -> Path:
 def frame_file_path(cache_dir: Path, frame: str, *parts: str) -> Path:
     """Final path of a frame file that belongs to no pair, e.g. ``(frame, "metadata",
     name)`` or ``(frame, "epochs", "20240106", name)``; every part validated as a name."""
-    check_frame_id(frame)
+    _check_frame(frame)
     for part in parts:
         validate_name(part, f"frame {frame} file {'/'.join(parts)}")
     return Path(cache_dir).joinpath(frame, *parts)
@@ -77,10 +87,11 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + ".meta.json")
 
 
-def read_sidecar(path: Path) -> Sidecar | None:
-    """The sidecar of a cached file, or None when missing, unreadable or stale."""
+def read_sidecar(path: Path, at: Path | None = None) -> Sidecar | None:
+    """The sidecar of a cached file (at ``at`` when given, else beside it), or None when
+    missing, unreadable or stale."""
     try:
-        raw = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+        raw = json.loads((at or sidecar_path(path)).read_text(encoding="utf-8"))
         side = Sidecar(str(raw["url"]), int(raw["size_bytes"]), raw.get("last_modified"),
                        str(raw["sha256"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -93,9 +104,9 @@ def read_sidecar(path: Path) -> Sidecar | None:
     return side
 
 
-def write_sidecar(path: Path, side: Sidecar) -> None:
-    """Write the sidecar atomically."""
-    target = sidecar_path(path)
+def write_sidecar(path: Path, side: Sidecar, at: Path | None = None) -> None:
+    """Write the sidecar atomically (at ``at`` when given, else beside the file)."""
+    target = at or sidecar_path(path)
     with atomic_write(target, "w") as fh:
         json.dump(asdict(side), fh, indent=1)
 

@@ -163,3 +163,21 @@ def gave_up(exc: ArchiveUnavailable, note: str) -> ArchiveUnavailable:
     if isinstance(exc, ArchiveThrottled):
         return ArchiveThrottled(f"{exc} ({note})", retry_after_s=exc.retry_after_s)
     return type(exc)(f"{exc} ({note})")
+
+
+def token_refused(exc: ArchiveError, token_env: str) -> ArchiveError:
+    """An HTTP 401 or 403 from an archive that takes a bearer token (the Tellus search and
+    download API): the token, not the URL, is what to check. ``exc`` is the mapped error of
+    that answer; the token itself is never part of the message (the caller masks any echo
+    of it in the server's answer)."""
+    return ArchiveError(f"{exc}; the archive refused the API token read from the "
+                        f"environment variable {token_env}: check that it is set to a valid, "
+                        "unexpired token for this archive")
+
+
+def bad_json(url: str, what: str, reason: str) -> ArchiveError:
+    """A JSON answer of an API (a search page, a file list) that is not what it should be:
+    not JSON, a field missing or of the wrong type, a page loop. ``what`` names the part
+    (``item 3 (ALOS2...) field 'path_number'``)."""
+    return ArchiveError(f"{url}: {what}: {reason}; the archive's answer is not the expected "
+                        "search JSON (check base_url, or report the change of the API)")

@@ -57,10 +57,11 @@ from monitor.archive.bounded_http import (
     refuse_announced_oversize,
     stream_body,
     track_connections,
+    with_retries,
 )
 from monitor.archive.cursor import products_since
 from monitor.archive.hosts import HostAllowList, LinkScope
-from monitor.archive.http_errors import gave_up, throttled_beyond, too_large
+from monitor.archive.http_errors import too_large
 from monitor.archive.licsar_products import decode_licsar_product
 from monitor.archive.listing import MAX_LISTING_BYTES, Listing, parse_listing_bytes
 from monitor.archive.local import track_of
@@ -73,8 +74,6 @@ from monitor.domain import (
 )
 from monitor.errors import (
     ArchiveError,
-    ArchiveThrottled,
-    ArchiveUnavailable,
     BrokenProduct,
     DatasetError,
     InputError,
@@ -174,28 +173,10 @@ class LicsarHttpArchive:
 
     def _with_retries(self, url: str, deadline: Deadline, attempt_once: Callable[[], T]) -> T:
         """``attempt_once`` until it succeeds, retrying transient failures while ``retries``
-        and the deadline allow (a ``Retry-After`` within the cap is waited for)."""
-        for attempt in range(self.retries + 1):
-            try:
-                return attempt_once()
-            except ArchiveUnavailable as exc:
-                left = deadline.remaining()
-                if left <= 0:  # the whole request ran out of time: no retry in this poll
-                    raise
-                delay = self.backoff_s * 2**attempt
-                if isinstance(exc, ArchiveThrottled) and exc.retry_after_s is not None:
-                    if exc.retry_after_s > self.max_retry_after_s or exc.retry_after_s >= left:
-                        raise throttled_beyond(url, exc, self.max_retry_after_s, left) from None
-                    delay = max(delay, exc.retry_after_s)
-                if attempt == self.retries:
-                    raise gave_up(exc, f"gave up after {attempt + 1} attempts") from None
-                if delay >= left:
-                    raise gave_up(exc, f"gave up after {attempt + 1} attempts: the next "
-                                  f"in {delay:.1f} s would pass the deadline") from None
-                log.warning("archive %s unavailable (attempt %d of %d), retrying in %.1f s: %s",
-                            url, attempt + 1, self.retries + 1, delay, exc)
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        and the deadline allow (:func:`~monitor.archive.bounded_http.with_retries`)."""
+        return with_retries(url, deadline, attempt_once, retries=self.retries,
+                            backoff_s=self.backoff_s,
+                            max_retry_after_s=self.max_retry_after_s, sleep=self._sleep)
 
     def _open(self, method: str, url: str, deadline: Deadline) -> requests.Response:
         return open_response(self.session, method, url, timeout_s=self.timeout_s,

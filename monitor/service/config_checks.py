@@ -7,9 +7,11 @@ the metrics endpoint or the status page bound to an address other machines can r
 SQLite database behind a watch list. :func:`online_findings` does IO with short timeouts and
 never changes anything remote: local archive roots and frame directories, the HTTP archive's
 base URL and each frame's listing (through :meth:`~monitor.ports.Archive.list_products`),
-the SMTP server (connect, EHLO, STARTTLS or SSL, login when credentials are set, QUIT: no
-message is sent, :meth:`~monitor.notify.smtp.SmtpSender.check_connection`), the dry-run
-outbox folder, and the database's schema revision.
+a tellus archive's search with its token (one search per frame, or one search when no
+target uses it), the SMTP server (connect, EHLO, STARTTLS or SSL, login when credentials
+are set, QUIT: no message is sent,
+:meth:`~monitor.notify.smtp.SmtpSender.check_connection`), the dry-run outbox folder, and
+the database's schema revision.
 
 Each problem is a :class:`Finding`; ``error`` findings carry the exit code of the error
 class they stand for (:mod:`monitor.errors`), which the CLI returns.
@@ -216,6 +218,41 @@ def check_http_archive(name: str, a: ArchiveSettings, frames: Iterable[str],
         session.close()
 
 
+def check_tellus_archive(name: str, a: ArchiveSettings, frames: Iterable[str],
+                         timeout_s: float = ONLINE_TIMEOUT_S,
+                         environ: Mapping[str, str] | None = None) -> list[Finding]:
+    """The token is set and the search API answers it: for each frame, the adapter's own
+    :meth:`~monitor.archive.TellusArchive.list_products` with ``since`` past every date (one
+    page, no pair, nothing downloaded); without frames, one search for scenes after that
+    date. No retries."""
+    from monitor.archive import TellusArchive
+    from monitor.service.context import http_limits, tellus_options
+
+    where = f"archive {name}"
+    t = min(timeout_s, a.timeout_s)
+    archive = TellusArchive(str(a.base_url), timeout_s=(t, t), retries=0, backoff_s=0.0,
+                            environ=environ, **tellus_options(a), **http_limits(a))
+    try:
+        archive.client.token()
+    except ArchiveError as exc:
+        return [_error(where, exc, ArchiveError)]
+    out = []
+    try:
+        for frame in frames:
+            try:
+                archive.list_products(frame, since=date.max)
+            except MonitorError as exc:
+                out.append(_error(f"{where} frame {frame}", exc, ArchiveError))
+        if not out and not list(frames):
+            try:
+                archive.client.search(after=date.max)
+            except MonitorError as exc:
+                out.append(_error(where, exc, ArchiveError))
+    finally:
+        archive.client.session.close()
+    return out
+
+
 def check_email(settings: Settings, environ: Mapping[str, str] | None = None,
                 timeout_s: float = ONLINE_TIMEOUT_S) -> list[Finding]:
     """SMTP: the server greets, secures and (with credentials) logs in; nothing is sent.
@@ -276,7 +313,8 @@ def online_findings(settings: Settings, config_file: str | None = None, *,
     Args:
         settings: The configuration.
         config_file: Its path, named in the ``db upgrade`` advice.
-        environ: Where the SMTP credential variables are read (default ``os.environ``).
+        environ: Where the SMTP credential variables and a tellus archive's token are read
+            (default ``os.environ``).
         timeout_s: Longest wait for any one server, seconds.
 
     Returns:
@@ -287,6 +325,8 @@ def online_findings(settings: Settings, config_file: str | None = None, *,
         frames = _frames_of(settings, name)
         if a.kind == "local":
             out.extend(check_local_archive(name, a, frames))
+        elif a.kind == "tellus":
+            out.extend(check_tellus_archive(name, a, frames, timeout_s, environ))
         else:
             out.extend(check_http_archive(name, a, frames, timeout_s))
     out.extend(check_email(settings, environ, timeout_s))

@@ -7,12 +7,13 @@ both take a :class:`WatchContext`; it lives here so that neither imports the oth
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from monitor.archive import LicsarHttpArchive, LocalArchive
+from monitor.archive import LicsarHttpArchive, LocalArchive, TellusArchive
 from monitor.config import ArchiveSettings, Settings
 from monitor.io.models import LoadedModel
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
@@ -24,12 +25,20 @@ from monitor.ports import Archive, Notifier, Store
 from monitor.service.progress import ProgressSink
 
 
-def build_archive(settings: ArchiveSettings, max_bytes: int = DEFAULT_MAX_BYTES) -> Archive:
+def build_archive(settings: ArchiveSettings, max_bytes: int = DEFAULT_MAX_BYTES,
+                  areas: Mapping[str, tuple[float, float, float, float]] | None = None
+                  ) -> Archive:
     """The archive adapter an ``[archives.NAME]`` section describes; ``max_bytes`` is the
-    memory budget of one product (``[rasters] max_bytes``)."""
+    memory budget of one product (``[rasters] max_bytes``); ``areas`` the bounding box
+    watched in each frame (:func:`frame_areas`), which a tellus archive searches."""
     if settings.kind == "local":
         return LocalArchive(str(settings.root), max_bytes=max_bytes)
     connect_s = min(5.0, settings.timeout_s)
+    if settings.kind == "tellus":
+        # The interferometry hook (make_product) is not wired yet: fetch says so.
+        return TellusArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
+                             retries=settings.retries, max_bytes=max_bytes, areas=areas,
+                             **tellus_options(settings), **http_limits(settings))
     return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
                              retries=settings.retries, max_bytes=max_bytes,
                              **http_limits(settings))
@@ -44,6 +53,38 @@ def http_limits(settings: ArchiveSettings) -> dict[str, Any]:
             "max_product_bytes": settings.max_product_bytes,
             "max_retry_after_s": settings.max_retry_after_s,
             "allowed_hosts": settings.allowed_hosts}
+
+
+def tellus_options(settings: ArchiveSettings) -> dict[str, Any]:
+    """The scene selection of a tellus archive section, as keyword arguments of
+    :class:`~monitor.archive.TellusArchive`."""
+    return {"token_env": settings.token_env, "polarisation": settings.polarisation,
+            "beam": settings.beam, "mode": settings.mode,
+            "max_gap_days": settings.max_gap_days, "extra_pairs": settings.extra_pairs,
+            "max_pages": settings.max_pages}
+
+
+#: Kilometres per degree of latitude (and of longitude at the equator), WGS84 mean.
+_KM_PER_DEGREE = 111.32
+
+
+def frame_areas(settings: Settings, archive: str) -> dict[str, tuple[float, float, float,
+                                                                      float]]:
+    """Per frame of ``archive``, the bounding box ``(lon_min, lat_min, lon_max, lat_max)``
+    (degrees) of the target discs watched in it: what a scene search needs to cover."""
+    out: dict[str, tuple[float, float, float, float]] = {}
+    for t in settings.targets:
+        if t.archive != archive:
+            continue
+        dlat = t.radius_km / _KM_PER_DEGREE
+        dlon = min(180.0, dlat / max(math.cos(math.radians(t.lat)), 1e-6))
+        box = (max(-180.0, t.lon - dlon), max(-90.0, t.lat - dlat),
+               min(180.0, t.lon + dlon), min(90.0, t.lat + dlat))
+        for frame in t.frames:
+            old = out.get(frame)
+            out[frame] = box if old is None else (min(old[0], box[0]), min(old[1], box[1]),
+                                                  max(old[2], box[2]), max(old[3], box[3]))
+    return out
 
 
 def build_notifier(settings: Settings) -> Notifier:
@@ -100,7 +141,8 @@ class WatchContext:
                       progress: ProgressSink | None = None) -> WatchContext:
         """Build every configured archive with :func:`build_archive` and the notifiers
         with :func:`build_notifiers`; ``config_file`` is made absolute."""
-        archives = {name: build_archive(a, settings.rasters.max_bytes)
+        archives = {name: build_archive(a, settings.rasters.max_bytes,
+                                        frame_areas(settings, name))
                     for name, a in settings.archives.items()}
         return cls(settings, store, archives, model, metrics, build_notifiers(settings),
                    None if config_file is None else str(Path(config_file).absolute()),
