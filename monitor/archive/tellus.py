@@ -55,6 +55,7 @@ from monitor.errors import (
 )
 from monitor.io.licsar import DELAY_SUFFIXES, check_delay_kinds
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
+from monitor.science.crop import PixelWindow
 from monitor.science.geometry import ALOS2
 
 log = logging.getLogger(__name__)
@@ -353,10 +354,12 @@ class TellusArchive:
                               {"unw_url": ref.unw.url, "cc_sha256": digests[1][2],
                                "scenes": f"{id1},{id2}"})
 
-    def decode(self, fetched: FetchedProduct, max_pixels: int) -> DecodedProduct:
-        """The product in LOS metres and coherence 0-1: the LiCSAR decoder with the ALOS-2
-        sensor (wavelength 0.2384 m, sign -1)."""
-        return decode_licsar_product(fetched, max_pixels, ALOS2, max_bytes=self.max_bytes)
+    def decode(self, fetched: FetchedProduct, max_pixels: int,
+               window: PixelWindow | None = None) -> DecodedProduct:
+        """The product (``window`` of it, when given) in LOS metres and coherence 0-1: the
+        LiCSAR decoder with the ALOS-2 sensor (wavelength 0.2384 m, sign -1)."""
+        return decode_licsar_product(fetched, max_pixels, ALOS2, max_bytes=self.max_bytes,
+                                     window=window)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """A PALSAR-2 frame has no published height, LOS up or ``metadata.txt`` files: all
