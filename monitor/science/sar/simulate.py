@@ -387,12 +387,10 @@ def simulate_pair(
 
     # terrain
     if dem is None and cone_height_m > 0:
-        corners = geolocate(prim0, orbit1, np.array([-pad, -pad, ny + pad, ny + pad]),
-                            np.array([-pad, nx + pad, -pad, nx + pad]))
-        for h in (cone_height_m,):
-            corners = np.concatenate([corners, geolocate(
-                prim0, orbit1, np.array([-pad, -pad, ny + pad, ny + pad]),
-                np.array([-pad, nx + pad, -pad, nx + pad]), height_m=h)])
+        cl = np.array([-pad, -pad, ny + pad, ny + pad], dtype=np.float64)
+        cp = np.array([-pad, nx + pad, -pad, nx + pad], dtype=np.float64)
+        corners = np.concatenate([geolocate(prim0, orbit1, cl, cp),
+                                  geolocate(prim0, orbit1, cl, cp, height_m=cone_height_m)])
         lon_c, lat_c, _ = ecef_to_geodetic(corners)
         bounds = (float(lon_c.min()) - 0.01, float(lat_c.min()) - 0.01,
                   float(lon_c.max()) + 0.01, float(lat_c.max()) + 0.01)
@@ -421,7 +419,7 @@ def simulate_pair(
         source_lonlat = (src_lon, src_lat)
         basis = enu_basis(src_lon, src_lat)
         rel = ground - geodetic_to_ecef(src_lon, src_lat, 0.0)
-        enu = mogi(rel @ basis[0], rel @ basis[1], depth_m=source_depth_m + 0.0,
+        enu = mogi(rel @ basis[0], rel @ basis[1], depth_m=source_depth_m,
                    dvolume_m3=source_dvolume_m3)
         disp_xyz = (enu.east[..., None] * basis[0] + enu.north[..., None] * basis[1]
                     + enu.up[..., None] * basis[2])
@@ -464,13 +462,10 @@ def simulate_pair(
                          np.ascontiguousarray(slc2[inner]), g_full[1], margin, margin)
 
     # truth on the crop
-    r1c = r0 + 0.0
     sin_inc = math.sin(math.radians(incidence_deg))
-    crop = (slice(None), slice(None))
     if geometry_step == 1:
-        crop = inner
-        los_m = disp[crop]
-        lon_c2, lat_c2, hgt_c = lon[crop], lat[crop], hgt[crop]
+        los_m = disp[inner]
+        lon_c2, lat_c2, hgt_c = lon[inner], lat[inner], hgt[inner]
     else:
         los_m = _upsample(disp, rows, cols, shape_p)[inner]
         lon_c2 = _upsample(lon, rows, cols, shape_p)[inner]
@@ -486,7 +481,7 @@ def simulate_pair(
         dem=dem,
         offset_px=(dl, dp),
         perpendicular_baseline_m=float(perpendicular_baseline_m),
-        height_of_ambiguity_m=wavelength_m * r1c * sin_inc / (2.0 * abs(perpendicular_baseline_m))
+        height_of_ambiguity_m=wavelength_m * r0 * sin_inc / (2.0 * abs(perpendicular_baseline_m))
         if perpendicular_baseline_m else math.inf,
         incidence_deg=float(incidence_deg),
         source_lonlat=source_lonlat,
