@@ -159,3 +159,11 @@ class DeliveryError(MonitorError, ConnectionError):
         self.port = port
         self.smtp_code = smtp_code
         self.needs_operator = needs_operator
+
+
+class ProcessingError(MonitorError, RuntimeError):
+    """An external processing program (e.g. SNAPHU, the phase unwrapper of the ALOS-2
+    path) failed or returned no usable result; the message names the program, the
+    input and what it said."""
+
+    exit_code = 8

@@ -58,16 +58,21 @@ class LonLatPolynomial:
     """A 2-D polynomial between image coordinates and longitude/latitude (the leader's
     facility-related record of ALOS-2 L1.1/L1.5 products gives one each way).
 
-    ``value = sum_ij coeffs[i, j] * u**i * v**j`` for the inputs ``(u, v)`` (line and
-    pixel, or latitude and longitude in degrees, as the field says).
+    ``value = sum_ij coeffs[i, j] * (u - u0)**i * (v - v0)**j`` for the inputs ``(u, v)``
+    (line and pixel, or latitude and longitude in degrees, as the field says) and the
+    ``origin`` ``(u0, v0)`` (the leader's reference latitude/longitude; without it a
+    polynomial of degree 3 in raw degrees near longitude 121 loses a tenth of a pixel to
+    rounding).
 
     Attributes:
         lon: ``(k, k)`` coefficients giving longitude (or pixel).
         lat: ``(k, k)`` coefficients giving latitude (or line).
+        origin: ``(u0, v0)`` subtracted from the inputs (default ``(0, 0)``).
     """
 
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
+    origin: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True, eq=False)
