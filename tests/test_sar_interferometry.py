@@ -44,7 +44,7 @@ def cone_pair():  # type: ignore[no-untyped-def]
 def _coregister(pair, whole_pixel: bool = False):  # type: ignore[no-untyped-def]
     field = measure_offsets(pair.primary.slc, pair.secondary.slc, window=48, n_windows=(4, 4))
     model = fit_offsets(field, pair.primary.slc.shape, degree=1)
-    if whole_pixel:  # what the tutorial of seed 001 does: round the shift
+    if whole_pixel:  # what the Tellus InSAR tutorial does: round the shift
         d_line, d_pixel = model(63.5, 63.5)
         model = OffsetModel.constant(float(np.round(d_line)), float(np.round(d_pixel)))
     return model, resample(pair.secondary.slc, model, pair.primary.slc.shape)

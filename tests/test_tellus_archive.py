@@ -1,7 +1,7 @@
 """The Tellus-style PALSAR-2 archive: search client, downloads, adapter (step 12).
 
 A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``) speaks the search API of the
-Tellus tutorial (seed 001): ``/api/search/palsar2-l11`` answers pages of scenes with a
+Tellus InSAR tutorial: ``/api/search/palsar2-l11`` answers pages of scenes with a
 ``next`` link, ``/api/publish/palsar2-l11/<id>`` the scene's files, ``/files/<name>`` the
 files with HTTP Range support; every request must carry the bearer token. Faults are
 injected in the handler: a server that ignores Range, one that drops the connection mid

@@ -1,4 +1,5 @@
-"""Client of the Tellus-style PALSAR-2 L1.1 search and download API (seed 001, section 1).
+"""Client of the Tellus-style PALSAR-2 L1.1 search and download API (the Tellus web
+tutorial "Using Tellus to Determine Land Subsidence via InSAR Analysis", section 1).
 
 Endpoints, under the archive's ``base_url`` (Tellus: ``https://file.tellusxdp.com/api/v1/
 origin``), every request with the header ``Authorization: Bearer <token>``:

@@ -2,7 +2,7 @@
 
 Two PALSAR-2 acquisitions make a usable interferogram only when they were taken from the
 same orbit track, in the same observation mode and beam, and not too far apart in time
-(the Tellus InSAR tutorial, seed 001, section 1: "path number", "frame number",
+(the Tellus InSAR tutorial, section 1: "path number", "frame number",
 "beam number" and "mode" must match; "most analyses are made in intervals of a couple of
 months"). :func:`select_pairs` keeps the scenes of one geometry (path, frame, beam, mode)
 that carry the wanted polarisation, and pairs consecutive acquisitions into a daisy chain,

@@ -25,7 +25,7 @@ between the primary's and the secondary's dates; LOS displacement is
 ``d = -lambda / (4 pi) * phase``, metres, positive towards the satellite (the project's
 convention and LiCSAR's sign, ``phase_sign = -1``). Put the earlier scene first to get
 the displacement from the first date to the second. Incoherent pixels (coherence at or
-below the threshold, 0.1 as in seed 000) are NaN, never 0.
+below the threshold, 0.1 as in the LSTT study of the 2020 Taal eruption) are NaN, never 0.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def make_differential_interferogram(
         dem: Terrain for the topographic phase and the geocoding (None: the ellipsoid).
         geoid_undulation_m: Added to a :class:`~monitor.io.dem.DemTile`'s geoid heights.
         looks: ``(azimuth, range)`` looks.
-        coherence_threshold: Coherence at or below which a pixel is NaN (seed 000: 0.1).
+        coherence_threshold: Coherence at or below which a pixel is NaN (0.1, as for Taal 2020).
         flat_earth: ``"orbits"`` (flat-earth, orbital and topographic phase from the state
             vectors) or ``"plane"`` (a plane fitted to the interferogram, no DEM).
         remove_residual_plane: After the orbits, also fit and remove a residual plane

@@ -57,7 +57,7 @@ def unwrap(ifg: NDArray[np.complexfloating], coherence: NDArray[np.floating], *,
         nlooks: Equivalent number of independent looks of the coherence estimate
             (SNAPHU's statistical cost needs it; azimuth x range looks when the samples
             are about a resolution cell apart).
-        threshold: Coherence at or below which a pixel is masked (seed 000: 0.1).
+        threshold: Coherence at or below which a pixel is masked (0.1, as for Taal 2020).
         cost: ``"smooth"`` (generic) or ``"defo"`` (deformation, allows larger jumps).
         init: Initialisation, ``"mcf"`` or ``"mst"``.
         ntiles: Tiles along rows and columns (``(1, 1)``: one tile).

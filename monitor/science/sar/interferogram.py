@@ -11,7 +11,7 @@
   biased upwards for few looks and low coherence (for ``N`` independent looks its mean is
   about ``sqrt(pi / 4N)`` when the true coherence is 0; Touzi, R., Lopes, A., Bruniquel,
   J. & Vachon, P. W. (1999), Coherence estimation for SAR imagery, IEEE TGRS 37(1),
-  135-149): with 4 x 4 looks a threshold of 0.1 (seed 000) keeps pure noise at about
+  135-149): with 4 x 4 looks a threshold of 0.1 (as for Taal 2020) keeps pure noise at about
   0.22, so raise the looks or the threshold where noise must go.
 * :func:`fit_phase_plane` estimates a phase ramp from the data alone, for scenes without
   usable orbits: the peak of the zero-padded 2-D spectrum of the unit-magnitude
