@@ -32,6 +32,7 @@ from monitor.io.ceos import layouts
 from monitor.io.ceos.coordinates import FacilityCoordinates
 from monitor.io.ceos.fields import encode_record
 from monitor.io.ceos.image import SAMPLE_TYPES
+from monitor.science.sar.polynomial import evaluate
 from monitor.science.sar.scene import SlcScene
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,8 @@ def _leader(scene: SlcScene) -> list[bytes]:
     coords = None
     if g.pixel_to_lonlat is not None and g.lonlat_to_pixel is not None:
         u, v = float(centre_line), float(centre_pixel)
-        lon = float(np.polynomial.polynomial.polyval2d(u, v, g.pixel_to_lonlat.lon))
-        lat = float(np.polynomial.polynomial.polyval2d(u, v, g.pixel_to_lonlat.lat))
+        lon_a, lat_a = evaluate(g.pixel_to_lonlat, u, v)
+        lon, lat = float(lon_a), float(lat_a)
         summary.update(centre_lat=lat, centre_lon=lon)
         # Centre on the origin as the file will hold it (E20.10), not on more digits.
         lat, lon = float(f"{lat:.10E}"), float(f"{lon:.10E}")
