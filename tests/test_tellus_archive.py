@@ -33,6 +33,7 @@ from affine import Affine
 
 from monitor.archive import TellusArchive
 from monitor.archive.resumable import CHUNK_BYTES
+from monitor.archive.tellus import PairRequest
 from monitor.archive.tellus_api import TellusClient
 from monitor.archive.tellus_pairs import SceneInfo
 from monitor.config import settings_from_mapping
@@ -476,11 +477,14 @@ class KnownPhase:
 
     def __init__(self, phase: np.ndarray | None = None) -> None:
         self.calls: list[tuple[Path, Path]] = []
+        self.requests: list[PairRequest] = []
         self.phase = phase if phase is not None else np.linspace(
             -20, 20, 64, dtype=np.float32).reshape(8, 8)
 
-    def __call__(self, primary: Path, secondary: Path, out: Path) -> tuple[Path, Path]:
+    def __call__(self, primary: Path, secondary: Path, out: Path,
+                 request: PairRequest) -> tuple[Path, Path]:
         self.calls.append((primary, secondary))
+        self.requests.append(request)
         transform = Affine(0.001, 0, 139.85, 0, -0.001, 35.65)
         unw = write_raster(out / "pair.unw.tif", self.phase, crs="EPSG:4326",
                            transform=transform)
@@ -523,7 +527,8 @@ def test_fetch_without_interferometry_says_so_and_downloads_nothing(
 @pytest.mark.parametrize("fault", ["refused", "not-a-raster"])
 def test_broken_product_is_not_installed(server: TellusState, tmp_path: Path,
                                          fault: str) -> None:
-    def hook(primary: Path, secondary: Path, out: Path) -> tuple[Path, Path]:
+    def hook(primary: Path, secondary: Path, out: Path,
+             request: PairRequest) -> tuple[Path, Path]:
         if fault == "refused":
             raise InputError(f"{primary}: record 2 of the leader is not a leader record")
         (out / "u.tif").write_bytes(b"not a tiff")
@@ -588,12 +593,14 @@ def test_config_check_online_searches_with_the_token(server: TellusState,
     assert "nope-nope-nope" not in wrong[0].message
 
 
-def test_a_poll_lists_the_pairs_and_waits_for_the_interferometry(
+def test_a_poll_quarantines_scenes_that_are_not_ceos(
         server: TellusState, tmp_path: Path, model: LoadedModel,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The watch polls a tellus target like any other: the pairs are recorded, and until
-    the interferometry is wired the first one fails for a reason that may pass (retried
-    with backoff), nothing downloaded, the series not started."""
+    """The watch polls a tellus target like any other, with the PALSAR-2 chain wired in:
+    the pairs are recorded, both scenes of each due pair downloaded, and scenes whose
+    files are not CEOS (these are random bytes) are quarantined with the file and the
+    record that is wrong; the series is not started. (tests/test_alos2_watch.py runs the
+    watch on real CEOS files.)"""
     monkeypatch.setenv("TELLUS_TOKEN", TOKEN)
     settings = _settings(server)
     url = f"sqlite:///{tmp_path / 'watch.db'}"
@@ -606,10 +613,12 @@ def test_a_poll_lists_the_pairs_and_waits_for_the_interferometry(
     report = poll_target(ctx, settings.target("tokyo-bay"), datetime(2025, 1, 1, tzinfo=UTC))
     rows = ctx.store.list_products("tokyo-bay")
     assert report.listed == len(rows) == 6 and report.ingested == 0
-    assert [(f.stage, f.pair) for f in report.failures] == [("fetch", "20180322_20180628")]
+    assert report.failures[0].stage == "fetch"
+    assert report.failures[0].pair == "20180322_20180628"
     first = next(p for p in rows if p.date1 == DATES[0])
-    assert first.status == ProductStatus.FAILED.value and first.next_attempt_at is not None
-    assert "interferometry not available" in (first.last_error or "")
+    assert first.status == ProductStatus.QUARANTINED.value
+    assert f"LED-{_scene_id(DATES[0])}-UBSR1.1__D: record 1 (leader file descriptor)" \
+        in (first.last_error or "")
     assert first.unw_url == f"urn:tellus:palsar2-l11:{_scene_id(DATES[0])}:" \
                             f"{_scene_id(DATES[1])}"
-    assert server.seen("/files/") == [] and not (tmp_path / "series").exists()
+    assert server.seen("/files/") and not (tmp_path / "series").exists()
