@@ -21,6 +21,7 @@ primary's ground points.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -54,6 +55,7 @@ from monitor.science.sar.interferogram import multilooked_centres, multilooked_i
 from monitor.science.sar.orbit import Orbit
 from monitor.science.sar.scene import LonLatPolynomial, SlcGeometry, SlcScene
 from monitor.science.sar.simulate import SimulatedPair, simulate_pair
+from monitor.service.config_checks import tool_findings
 from monitor.service.context import WatchContext, frame_process_areas
 from monitor.service.pipeline import poll_target
 from monitor.store import Store, make_engine, upgrade
@@ -361,3 +363,20 @@ def test_a_broken_leader_is_a_broken_product_naming_file_and_record(
     with pytest.raises(BrokenProduct, match=rf"LED-{scene_id(DATES[BROKEN])}-UBSR1.1__A: "
                        r"record 2 \(.*\): sequence number 99"):
         archive.fetch(ref, tmp_path)
+
+
+def test_config_check_says_whether_snaphu_runs(server: TellusState, tmp_path: Path,
+                                               scenes: Scenes,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(server, tmp_path, scenes)
+    found = tool_findings(settings)
+    assert [(f.severity, f.where) for f in found] == [("info", "archive alos2")]
+    assert found[0].message.startswith("SNAPHU runs (snaphu package ")
+    broken = settings.model_copy(update={"archives": {"alos2": settings.archives[
+        "alos2"].model_copy(update={"dem_dir": str(tmp_path / "nowhere")})}})
+    monkeypatch.setitem(sys.modules, "snaphu", None)  # as if not installed
+    found = tool_findings(broken)
+    assert [(f.severity, f.exit_code) for f in found] == [("error", 8), ("warning", 0)]
+    assert "install the snaphu package" in found[0].message
+    assert "nowhere is not a folder of SRTM .hgt tiles" in found[1].message
+    assert tool_findings(settings_from_mapping({})) == []
