@@ -24,7 +24,7 @@ import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from monitor.config import settings_from_mapping
 from monitor.domain import FetchedProduct, ProductRef, ProductStatus, RemoteFile
 from monitor.errors import BrokenProduct
 from monitor.io.ceos import LonLatBox, read_slc
-from monitor.io.ceos_write import write_ceos_product
+from monitor.io.ceos_write import crop_as_scene, write_ceos_product
 from monitor.io.dem import read_hgt
 from monitor.io.models import LoadedModel
 from monitor.io.palsar2_product import ChainOptions, make_palsar2_product
@@ -53,7 +53,7 @@ from monitor.science.sar.coregistration import (
 from monitor.science.sar.geometric_phase import geometric_phase
 from monitor.science.sar.interferogram import multilooked_centres, multilooked_interferogram
 from monitor.science.sar.orbit import Orbit
-from monitor.science.sar.scene import LonLatPolynomial, SlcGeometry, SlcScene
+from monitor.science.sar.scene import SlcGeometry, SlcScene
 from monitor.science.sar.simulate import SimulatedPair, simulate_pair
 from monitor.service.config_checks import tool_findings
 from monitor.service.context import WatchContext, frame_process_areas
@@ -77,26 +77,6 @@ OPTIONS = {"looks": [4, 4], "spacing_deg": 0.0006, "remove_residual_plane": True
 
 def scene_id(d: date) -> str:
     return f"ALOS2{30000 + d.toordinal() % 1000:05d}0270-{d:%y%m%d}"
-
-
-def full_scene(scene: SlcScene, new_id: str) -> SlcScene:
-    """A simulated crop as a full scene of its own (what a CEOS product holds): the
-    geometry moved to the crop's first line and pixel, the polynomials re-centred."""
-    g = scene.geometry
-    ny, nx = scene.slc.shape
-    m_l, m_p = scene.line0, scene.pixel0
-    assert g.pixel_to_lonlat is not None and g.lonlat_to_pixel is not None
-    fwd, inv = g.pixel_to_lonlat, g.lonlat_to_pixel
-    inv_lon, inv_lat = inv.lon.copy(), inv.lat.copy()
-    inv_lon[0, 0] -= m_p
-    inv_lat[0, 0] -= m_l
-    geometry = SlcGeometry(
-        g.first_line_time + timedelta(seconds=m_l * g.line_interval_s), g.line_interval_s,
-        g.slant_range_first_m + m_p * g.range_pixel_spacing_m, g.range_pixel_spacing_m,
-        g.wavelength_m, ny, nx, g.look_side, g.orbit,
-        LonLatPolynomial(fwd.lon, fwd.lat, (fwd.origin[0] - m_l, fwd.origin[1] - m_p)),
-        LonLatPolynomial(inv_lon, inv_lat, inv.origin))
-    return SlcScene(new_id, scene.acquired, scene.polarisation, scene.slc, geometry)
 
 
 def write_cone_hgt(folder: Path) -> Path:
@@ -141,7 +121,7 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> Scenes:
     dirs = []
     for d, scene in zip(DATES, written, strict=True):
         out = root / "scenes" / scene_id(d)
-        write_ceos_product(full_scene(scene, scene_id(d)), out)
+        write_ceos_product(crop_as_scene(scene, scene_id(d)), out)
         dirs.append(out)
     return Scenes(sims, dirs, dem_dir)
 
@@ -220,7 +200,7 @@ def test_decoded_los_uses_the_wavelength_the_product_records(scenes: Scenes,
         moved = SlcScene(scene.scene_id, scene.acquired, "HH", scene.slc,
                          SlcGeometry(**{**g.__dict__, "wavelength_m": real}),
                          scene.line0, scene.pixel0)
-        dirs.append(write_ceos_product(full_scene(moved, scene_id(d)),
+        dirs.append(write_ceos_product(crop_as_scene(moved, scene_id(d)),
                                        tmp_path / scene_id(d)).directory)
     assert read_slc(dirs[0]).geometry.wavelength_m == real
     archive = TellusArchive("http://127.0.0.1:9/api", environ={"TELLUS_TOKEN": TOKEN})

@@ -33,7 +33,7 @@ from monitor.io.ceos.coordinates import FacilityCoordinates
 from monitor.io.ceos.fields import encode_record
 from monitor.io.ceos.image import SAMPLE_TYPES
 from monitor.science.sar.polynomial import evaluate
-from monitor.science.sar.scene import SlcScene
+from monitor.science.sar.scene import LonLatPolynomial, SlcGeometry, SlcScene
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,34 @@ def write_ceos_product(scene: SlcScene, directory: str | Path,
     paths.volume.write_bytes(volume)
     _write_image(scene, paths.image, image_fd, record_length)
     return paths
+
+
+def crop_as_scene(scene: SlcScene, scene_id: str | None = None) -> SlcScene:
+    """A crop (e.g. of the scene simulator) as a full scene of its own, as a CEOS product
+    holds one: the geometry moved to the crop's first line and pixel (first line time,
+    near range), its size the crop's, the lon/lat polynomials re-based on it.
+
+    Args:
+        scene: The crop.
+        scene_id: Its new scene id (default: the crop's).
+    """
+    g = scene.geometry
+    ny, nx = scene.slc.shape
+    m_l, m_p = scene.line0, scene.pixel0
+    fwd, inv = g.pixel_to_lonlat, g.lonlat_to_pixel
+    if fwd is not None:
+        fwd = LonLatPolynomial(fwd.lon, fwd.lat, (fwd.origin[0] - m_l, fwd.origin[1] - m_p))
+    if inv is not None:
+        inv_lon, inv_lat = np.array(inv.lon, dtype=np.float64), np.array(inv.lat, np.float64)
+        inv_lon[0, 0] -= m_p  # the polynomial's constant term: outputs move, not inputs
+        inv_lat[0, 0] -= m_l
+        inv = LonLatPolynomial(inv_lon, inv_lat, inv.origin)
+    geometry = SlcGeometry(
+        g.first_line_time + timedelta(seconds=m_l * g.line_interval_s), g.line_interval_s,
+        g.slant_range_first_m + m_p * g.range_pixel_spacing_m, g.range_pixel_spacing_m,
+        g.wavelength_m, ny, nx, g.look_side, g.orbit, fwd, inv)
+    return SlcScene(scene_id or scene.scene_id, scene.acquired, scene.polarisation, scene.slc,
+                    geometry)
 
 
 def _leader(scene: SlcScene) -> list[bytes]:
