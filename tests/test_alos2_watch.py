@@ -193,9 +193,9 @@ def test_decoded_los_uses_the_wavelength_the_product_records(scenes: Scenes,
     """A scene whose leader gives another wavelength (a real one gave 0.2424525 m): the
     product records it and the archive decodes with it, not with the nominal 0.2384."""
     real = 0.2424525
-    sims = [s for s in scenes.sims[:1]]
     dirs = []
-    for scene, d in ((sims[0].primary, DATES[0]), (sims[0].secondary, DATES[1])):
+    sim = scenes.sims[0]
+    for scene, d in ((sim.primary, DATES[0]), (sim.secondary, DATES[1])):
         g = scene.geometry
         moved = SlcScene(scene.scene_id, scene.acquired, "HH", scene.slc,
                          SlcGeometry(**{**g.__dict__, "wavelength_m": real}),
@@ -291,7 +291,6 @@ def _settings(state: TellusState, tmp_path: Path, scenes: Scenes) -> Any:
                      "radius_km": 1.0, "archive": "alos2", "frames": [FRAME]}]})
 
 
-@pytest.mark.slow
 def test_the_watch_makes_scores_and_quarantines_a_broken_scene(
         scenes: Scenes, server: TellusState, tmp_path: Path, model: LoadedModel,
         monkeypatch: pytest.MonkeyPatch) -> None:
