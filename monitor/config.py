@@ -316,6 +316,34 @@ class ArchiveSettings(_Section):
     extra_pairs: Int = Field(1, ge=0, le=5)
     #: Most search pages followed in one listing; more is an error, never a cut listing.
     max_pages: Int = Field(100, ge=1, le=10_000)
+    # -- kind = "tellus": the interferometry of each pair (docs/alos2.md) ----------------
+    #: Half-width of the square of each scene processed around each target of a frame, km
+    #: (at most the target's crop; only these lines of the scenes are read).
+    process_km: Real = Field(10.0, gt=0, le=100)
+    #: ``[azimuth, range]`` looks of the interferogram (each 1-64).
+    looks: tuple[Int, Int] = (4, 4)
+    #: Multilooked coherence at or below which a pixel is NaN in the product.
+    coherence_threshold: Real = Field(0.1, ge=0, lt=1)
+    #: Also remove a phase plane fitted after the orbits' phase (orbit errors; it also
+    #: takes up deformation planar at the scale of the processed square).
+    remove_residual_plane: bool = False
+    #: Spacing of the geocoded product grid, degrees (LiCSAR's: 0.001, about 110 m).
+    spacing_deg: Real = Field(0.001, gt=0, lt=0.1)
+    #: A folder of SRTM ``.hgt`` tiles (``N14E120.hgt``...) for the topographic phase;
+    #: unset: the packaged SRTM3 crops where they cover the square, else the ellipsoid.
+    dem_dir: str | None = None
+    #: Geoid undulation added to the DEM's (EGM96) heights to make them ellipsoidal,
+    #: metres (about +45 at Taal; 0 leaves a mostly constant error of a quarter fringe for
+    #: a 300 m baseline).
+    geoid_undulation_m: Real = Field(0.0, ge=-120, le=120)
+
+    @field_validator("looks")
+    @classmethod
+    def _looks(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not all(1 <= k <= 64 for k in v):
+            raise ValueError("expected [azimuth, range] looks, each from 1 to 64, e.g. "
+                             "looks = [4, 4]")
+        return v
 
     @field_validator("token_env")
     @classmethod
@@ -362,7 +390,9 @@ class ArchiveSettings(_Section):
 
 #: The keys of ``[archives.NAME]`` that only a ``kind = "tellus"`` archive takes.
 TELLUS_ONLY_KEYS = ("token_env", "polarisation", "beam", "mode", "max_gap_days",
-                    "extra_pairs", "max_pages")
+                    "extra_pairs", "max_pages", "process_km", "looks",
+                    "coherence_threshold", "remove_residual_plane", "spacing_deg", "dem_dir",
+                    "geoid_undulation_m")
 
 
 def _http_url(url: str) -> bool:
@@ -790,6 +820,13 @@ class Settings(_Section):
                     f"targets[{k}] ({t.id}): archive {t.archive!r} is not defined; defined "
                     f"archives: {sorted(self.archives) or 'none'}")
             _frames_fit_archive(k, t, self.archives[t.archive])
+            a = self.archives[t.archive]
+            if a.kind == "tellus" and a.process_km <= t.radius_km:
+                raise ValueError(
+                    f"targets[{k}] ({t.id}): archives.{t.archive}.process_km = "
+                    f"{a.process_km:g} km does not exceed its radius_km = {t.radius_km:g}: "
+                    "the interferometry would not cover the target and its reference "
+                    "regions; raise process_km (default 10)")
         for name, hook in self.webhooks.items():
             if not re.fullmatch(WEBHOOK_NAME_PATTERN, name):
                 raise ValueError(f"webhooks.{name}: a webhook name is 1-64 letters, digits, "

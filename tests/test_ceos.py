@@ -26,7 +26,9 @@ from monitor.io.ceos import (
     read_trailer,
     read_volume,
 )
+from monitor.io.ceos.coordinates import FacilityCoordinates
 from monitor.io.ceos_write import write_ceos_product
+from monitor.science.sar.polynomial import evaluate
 from monitor.science.sar.scene import LonLatPolynomial, SlcGeometry, SlcScene, StateVectors
 
 REAL = Path(__file__).parent / "data" / "alos2_ceos"
@@ -134,14 +136,35 @@ def test_real_polynomials_map_the_scene_centre_and_corners(summary: dict[str, st
     np.testing.assert_allclose(np.stack(c.lat_lon(pixels, lines), axis=1), corners, atol=1e-6)
     back = np.stack(c.pixel_line(corners[:, 0], corners[:, 1]), axis=1)
     np.testing.assert_allclose(back, np.stack([pixels, lines], axis=1), atol=2e-3)
-    # The contract's uncentred polynomials agree with the centred ones.
+    # The contract's polynomials keep the leader's centring as their origin (no
+    # expansion into powers of raw degrees, which loses precision far from 0) and agree
+    # with the file's centred form to rounding.
     p2l, l2p = c.polynomials()
+    assert p2l.origin == (c.origin_line, c.origin_pixel) == (6580.0, 6435.0)
+    assert l2p.origin == (c.origin_lat, c.origin_lon) == (-11.051031594, -62.532240322)
     grid_p, grid_l = np.meshgrid(np.linspace(0, n_pixels - 1, 5), np.linspace(0, n_lines - 1, 5))
     lat_g, lon_g = c.lat_lon(grid_p, grid_l)
-    np.testing.assert_allclose(npoly.polyval2d(grid_l, grid_p, p2l.lat), lat_g, atol=1e-12)
-    np.testing.assert_allclose(npoly.polyval2d(grid_l, grid_p, p2l.lon), lon_g, atol=1e-12)
-    np.testing.assert_allclose(npoly.polyval2d(lat_g, lon_g, l2p.lon), grid_p, atol=1e-5)
-    np.testing.assert_allclose(npoly.polyval2d(lat_g, lon_g, l2p.lat), grid_l, atol=1e-5)
+    lon_p, lat_p = evaluate(p2l, grid_l, grid_p)
+    np.testing.assert_allclose(lat_p, lat_g, atol=1e-13)
+    np.testing.assert_allclose(lon_p, lon_g, atol=1e-13)
+    pix_p, line_p = evaluate(l2p, lat_g, lon_g)
+    np.testing.assert_allclose(np.stack([pix_p, line_p]), np.stack(c.pixel_line(lat_g, lon_g)),
+                               atol=1e-9)
+    np.testing.assert_allclose(pix_p, grid_p, atol=2e-3)
+    np.testing.assert_allclose(line_p, grid_l, atol=2e-3)
+    # Expanded into raw degrees (what the reader did before), the inverse polynomial
+    # evaluated in float64 near (-11, -62.5) drifts from the centred form.
+    raw = FacilityCoordinates.from_polynomials(p2l, l2p, 0.0, 0.0, 0.0, 0.0)
+    raw_pix = npoly.polyval2d(lat_g, lon_g, raw.polynomials()[1].lon)
+    assert np.abs(raw_pix - pix_p).max() > 1e3 * np.abs(pix_p - c.pixel_line(lat_g, lon_g)[0]
+                                                        ).max()
+    # Written back by the fixture writer and read again, the centring survives.
+    again = FacilityCoordinates.from_polynomials(p2l, l2p, c.origin_pixel, c.origin_line,
+                                                 c.origin_lat, c.origin_lon)
+    np.testing.assert_allclose(again.lat_lon_to_pixel, c.lat_lon_to_pixel, rtol=1e-12,
+                               atol=0)
+    np.testing.assert_allclose(again.pixel_line_to_lon, c.pixel_line_to_lon, rtol=1e-12,
+                               atol=0)
 
 
 def test_real_image_and_trailer_descriptors(summary: dict[str, str]) -> None:
@@ -221,16 +244,11 @@ def test_write_read_round_trip(tmp_path: Path, look_side: str, polarisation: str
     assert h.pixel_to_lonlat is not None and h.lonlat_to_pixel is not None
     assert g.pixel_to_lonlat is not None and g.lonlat_to_pixel is not None
     lines, pixels = np.meshgrid(np.arange(0, 64, 9.0), np.arange(0, 48, 7.0))
-    for k in ("lon", "lat"):
-        np.testing.assert_allclose(
-            npoly.polyval2d(lines, pixels, getattr(h.pixel_to_lonlat, k)),
-            npoly.polyval2d(lines, pixels, getattr(g.pixel_to_lonlat, k)), atol=1e-10)
-    lat = npoly.polyval2d(lines, pixels, g.pixel_to_lonlat.lat)
-    lon = npoly.polyval2d(lines, pixels, g.pixel_to_lonlat.lon)
-    np.testing.assert_allclose(npoly.polyval2d(lat, lon, h.lonlat_to_pixel.lon),
-                               npoly.polyval2d(lat, lon, g.lonlat_to_pixel.lon), atol=1e-6)
-    np.testing.assert_allclose(npoly.polyval2d(lat, lon, h.lonlat_to_pixel.lat),
-                               npoly.polyval2d(lat, lon, g.lonlat_to_pixel.lat), atol=1e-6)
+    np.testing.assert_allclose(evaluate(h.pixel_to_lonlat, lines, pixels),
+                               evaluate(g.pixel_to_lonlat, lines, pixels), atol=1e-10)
+    lon, lat = evaluate(g.pixel_to_lonlat, lines, pixels)
+    np.testing.assert_allclose(evaluate(h.lonlat_to_pixel, lat, lon),
+                               evaluate(g.lonlat_to_pixel, lat, lon), atol=1e-6)
     # The volume directory and leader agree with what was written.
     assert read_volume(written.volume).scene_id == scene.scene_id
     assert read_leader(written.leader).summary.processing_level == "1.1"

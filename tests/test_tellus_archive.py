@@ -1,6 +1,6 @@
 """The Tellus-style PALSAR-2 archive: search client, downloads, adapter (step 12).
 
-A real HTTP server on 127.0.0.1 (``ThreadingHTTPServer``) speaks the search API of the
+A real HTTP server on 127.0.0.1 (``tests/tellus_server.py``) speaks the search API of the
 Tellus InSAR tutorial: ``/api/search/palsar2-l11`` answers pages of scenes with a
 ``next`` link, ``/api/publish/palsar2-l11/<id>`` the scene's files, ``/files/<name>`` the
 files with HTTP Range support; every request must carry the bearer token. Faults are
@@ -13,16 +13,12 @@ decode is checked in ALOS-2 units.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
-import threading
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -33,6 +29,7 @@ from affine import Affine
 
 from monitor.archive import TellusArchive
 from monitor.archive.resumable import CHUNK_BYTES
+from monitor.archive.tellus import PairRequest
 from monitor.archive.tellus_api import TellusClient
 from monitor.archive.tellus_pairs import SceneInfo
 from monitor.config import settings_from_mapping
@@ -45,8 +42,8 @@ from monitor.service.config_checks import online_findings
 from monitor.service.context import WatchContext, build_archive, frame_areas
 from monitor.service.pipeline import poll_target
 from monitor.store import Store, make_engine, upgrade
+from tests.tellus_server import TOKEN, TellusState, serving
 
-TOKEN = "tellus-test-token-0123456789"
 FRAME = "P018F2900"
 #: The five Tokyo Bay acquisitions of the tutorial (path 18, frame 2900, U2-8, SM1) ...
 DATES = [date(2018, 3, 22), date(2018, 6, 28), date(2018, 10, 18), date(2018, 11, 29),
@@ -80,152 +77,6 @@ def _ceos_files(dataset_id: str) -> dict[str, bytes]:
             for n, size in zip(names, sizes, strict=True)}
 
 
-@dataclass
-class TellusState:
-    """What the test server serves and what it saw."""
-
-    base: str = ""
-    items: list[dict[str, Any]] = field(default_factory=list)
-    blobs: dict[str, bytes] = field(default_factory=dict)
-    scenes: dict[str, list[str]] = field(default_factory=dict)
-    page_size: int = 2
-    search_mode: str = ""
-    file_fault: dict[str, str] = field(default_factory=dict)
-    bad_checksum: set[str] = field(default_factory=set)
-    no_checksum: bool = False
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    first_search_url: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def reset(self) -> None:
-        self.search_mode, self.no_checksum = "", False
-        self.file_fault.clear()
-        self.bad_checksum.clear()
-        self.requests.clear()
-
-    def seen(self, prefix: str) -> list[tuple[str, str, dict[str, str]]]:
-        return [r for r in self.requests if r[1].startswith(prefix)]
-
-
-class TellusHandler(BaseHTTPRequestHandler):
-    server: _TellusServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _send(self, code: int, body: bytes, ctype: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, data: Any) -> None:
-        self._send(200, json.dumps(data).encode())
-
-    def do_GET(self) -> None:  # noqa: N802
-        st = self.server.state
-        parts = urlsplit(self.path)
-        with st.lock:
-            st.requests.append(("GET", parts.path, dict(self.headers.items())))
-            if parts.path.startswith("/api/search") and "page=" not in parts.query:
-                st.first_search_url = self.path
-        auth = self.headers.get("Authorization", "")
-        if auth != f"Bearer {TOKEN}":  # answers like a careless API: echoing what it got
-            self._send(401, json.dumps({"error": f"invalid credentials {auth!r}"}).encode())
-            return
-        if parts.path == "/api/search/palsar2-l11":
-            self._search(st, parse_qs(parts.query))
-        elif parts.path.startswith("/api/publish/palsar2-l11/"):
-            self._publish(st, parts.path.rsplit("/", 1)[1])
-        elif parts.path.startswith("/files/"):
-            self._file(st, parts.path.rsplit("/", 1)[1])
-        else:
-            self._send(404, b'{"error": "not found"}')
-
-    def _search(self, st: TellusState, q: dict[str, list[str]]) -> None:
-        if st.search_mode == "not-json":
-            self._send(200, b"<html>maintenance</html>", "text/html")
-            return
-        items = st.items
-        if "after" in q:
-            items = [i for i in items if i["begin_datetime"][:10] >= q["after"][0][:10]]
-        if "bbox" in q:
-            lo0, la0, lo1, la1 = (float(v) for v in q["bbox"][0].split(","))
-            items = [i for i in items if i["bbox"][0] <= lo1 and i["bbox"][2] >= lo0
-                     and i["bbox"][1] <= la1 and i["bbox"][3] >= la0]
-        page = int(q.get("page", ["0"])[0])
-        chunk = items[page * st.page_size:(page + 1) * st.page_size]
-        if st.search_mode == "missing-field":
-            chunk = [{k: v for k, v in i.items() if k != "path_number"} for i in chunk]
-        others = "&".join(f"{k}={v[0]}" for k, v in q.items() if k != "page")
-        nxt: str | None = f"{st.base}/api/search/palsar2-l11?{others}&page={page + 1}"
-        if st.search_mode == "loop":
-            nxt = f"{st.base}/api/search/palsar2-l11?{others}&page=0" if page else nxt
-        elif st.search_mode == "foreign-next":
-            nxt = "http://elsewhere.example/api/search/palsar2-l11?page=1"
-        elif st.search_mode != "endless" and (page + 1) * st.page_size >= len(items):
-            nxt = None
-        self._json({"items": chunk, "next": nxt})
-
-    def _publish(self, st: TellusState, dataset_id: str) -> None:
-        if dataset_id not in st.scenes:
-            self._send(404, b'{"error": "no such scene"}')
-            return
-        files = []
-        for name in st.scenes[dataset_id]:
-            data = st.blobs[name]
-            digest = hashlib.sha256(data).hexdigest()
-            if name in st.bad_checksum:
-                digest = hashlib.sha256(data + b"x").hexdigest()
-            entry: dict[str, Any] = {"file_name": name, "url": f"{st.base}/files/{name}",
-                                     "file_size": len(data)}
-            if not st.no_checksum:
-                entry["checksum"] = f"sha256:{digest}"
-            files.append(entry)
-        self._json({"files": files})
-
-    def _file(self, st: TellusState, name: str) -> None:
-        data = st.blobs.get(name)
-        if data is None:
-            self._send(404, b"no such file")
-            return
-        fault = st.file_fault.get(name, "")
-        if fault == "short":  # a file that is not the one the file list announces
-            data = data[:-10]
-        if fault == "drop-once":  # announce the whole file, send half, hang up
-            st.file_fault[name] = ""
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("ETag", '"v1"')
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        rng = self.headers.get("Range", "")
-        if rng.startswith("bytes=") and fault != "ignore-range":
-            start = int(rng[len("bytes="):].split("-")[0])
-            if start >= len(data):
-                self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
-                return
-            self._send(206, data[start:], "application/octet-stream",
-                       {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
-                        "ETag": '"v1"'})
-            return
-        self._send(200, data, "application/octet-stream", {"ETag": '"v1"'})
-
-
-class _TellusServer(ThreadingHTTPServer):
-    state: TellusState
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client hanging up on a refused file is expected here
-
-
 @pytest.fixture(scope="module")
 def tellus_server() -> Iterator[TellusState]:
     state = TellusState()
@@ -237,13 +88,8 @@ def tellus_server() -> Iterator[TellusState]:
         state.scenes[sid] = list(files)
     for sid, *rest in OTHERS:
         state.items.append(_item(sid, *rest))  # type: ignore[arg-type]
-    srv = _TellusServer(("127.0.0.1", 0), TellusHandler)
-    srv.state = state
-    state.base = f"http://127.0.0.1:{srv.server_address[1]}"
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield state
-    srv.shutdown()
-    srv.server_close()
+    with serving(state):
+        yield state
 
 
 @pytest.fixture()
@@ -476,11 +322,14 @@ class KnownPhase:
 
     def __init__(self, phase: np.ndarray | None = None) -> None:
         self.calls: list[tuple[Path, Path]] = []
+        self.requests: list[PairRequest] = []
         self.phase = phase if phase is not None else np.linspace(
             -20, 20, 64, dtype=np.float32).reshape(8, 8)
 
-    def __call__(self, primary: Path, secondary: Path, out: Path) -> tuple[Path, Path]:
+    def __call__(self, primary: Path, secondary: Path, out: Path,
+                 request: PairRequest) -> tuple[Path, Path]:
         self.calls.append((primary, secondary))
+        self.requests.append(request)
         transform = Affine(0.001, 0, 139.85, 0, -0.001, 35.65)
         unw = write_raster(out / "pair.unw.tif", self.phase, crs="EPSG:4326",
                            transform=transform)
@@ -523,7 +372,8 @@ def test_fetch_without_interferometry_says_so_and_downloads_nothing(
 @pytest.mark.parametrize("fault", ["refused", "not-a-raster"])
 def test_broken_product_is_not_installed(server: TellusState, tmp_path: Path,
                                          fault: str) -> None:
-    def hook(primary: Path, secondary: Path, out: Path) -> tuple[Path, Path]:
+    def hook(primary: Path, secondary: Path, out: Path,
+             request: PairRequest) -> tuple[Path, Path]:
         if fault == "refused":
             raise InputError(f"{primary}: record 2 of the leader is not a leader record")
         (out / "u.tif").write_bytes(b"not a tiff")
@@ -588,12 +438,14 @@ def test_config_check_online_searches_with_the_token(server: TellusState,
     assert "nope-nope-nope" not in wrong[0].message
 
 
-def test_a_poll_lists_the_pairs_and_waits_for_the_interferometry(
+def test_a_poll_quarantines_scenes_that_are_not_ceos(
         server: TellusState, tmp_path: Path, model: LoadedModel,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """The watch polls a tellus target like any other: the pairs are recorded, and until
-    the interferometry is wired the first one fails for a reason that may pass (retried
-    with backoff), nothing downloaded, the series not started."""
+    """The watch polls a tellus target like any other, with the PALSAR-2 chain wired in:
+    the pairs are recorded, both scenes of each due pair downloaded, and scenes whose
+    files are not CEOS (these are random bytes) are quarantined with the file and the
+    record that is wrong; the series is not started. (tests/test_alos2_watch.py runs the
+    watch on real CEOS files.)"""
     monkeypatch.setenv("TELLUS_TOKEN", TOKEN)
     settings = _settings(server)
     url = f"sqlite:///{tmp_path / 'watch.db'}"
@@ -606,10 +458,12 @@ def test_a_poll_lists_the_pairs_and_waits_for_the_interferometry(
     report = poll_target(ctx, settings.target("tokyo-bay"), datetime(2025, 1, 1, tzinfo=UTC))
     rows = ctx.store.list_products("tokyo-bay")
     assert report.listed == len(rows) == 6 and report.ingested == 0
-    assert [(f.stage, f.pair) for f in report.failures] == [("fetch", "20180322_20180628")]
+    assert report.failures[0].stage == "fetch"
+    assert report.failures[0].pair == "20180322_20180628"
     first = next(p for p in rows if p.date1 == DATES[0])
-    assert first.status == ProductStatus.FAILED.value and first.next_attempt_at is not None
-    assert "interferometry not available" in (first.last_error or "")
+    assert first.status == ProductStatus.QUARANTINED.value
+    assert f"LED-{_scene_id(DATES[0])}-UBSR1.1__D: record 1 (leader file descriptor)" \
+        in (first.last_error or "")
     assert first.unw_url == f"urn:tellus:palsar2-l11:{_scene_id(DATES[0])}:" \
                             f"{_scene_id(DATES[1])}"
-    assert server.seen("/files/") == [] and not (tmp_path / "series").exists()
+    assert server.seen("/files/") and not (tmp_path / "series").exists()

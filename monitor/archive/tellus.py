@@ -6,15 +6,19 @@ the scenes of a watched frame (:mod:`monitor.archive.tellus_api`), pairs them
 daisy chain plus ``extra_pairs``, at most ``max_gap_days`` apart), downloads the two
 scenes of a pair into the cache with resume and checksum (:mod:`monitor.archive.resumable`)
 and hands their directories to a product-making hook, ``make_product(primary_dir,
-secondary_dir, out_dir) -> (unw_path, cc_path)``: the interferometry chain, which writes
-the LiCSAR product format (unwrapped phase in radians, GeoTIFF, and coherence). Without a
-hook, :meth:`TellusArchive.fetch` raises "interferometry not available" before downloading
-anything. The products are then decoded like LiCSAR's with the ALOS-2 sensor (L-band,
-0.2384 m, sign -1).
+secondary_dir, out_dir, request) -> (unw_path, cc_path[, provenance_path])`` (the
+:class:`PairRequest` names the frame, the pair, the polarisation and the lon/lat box to
+process): the interferometry chain (:class:`monitor.archive.tellus_products.Palsar2Maker`),
+which writes the LiCSAR product format (unwrapped phase in radians, GeoTIFF, and
+coherence). Without a hook, :meth:`TellusArchive.fetch` raises "interferometry not
+available" before downloading anything. The products are then decoded like LiCSAR's with
+the wavelength their phase file records (tag ``WAVELENGTH_M``: the scene's, e.g. 0.2424525 m
+for a real leader) and sign -1; the nominal ALOS-2 0.2384 m only when it records none.
 
 Cache layout, under ``watch.cache_dir``: ``<frame>/scenes/<dataset_id>/<file>`` (a zip is
 also extracted beside itself, into ``<dataset_id>/<zip name without .zip>/``) and
-``<frame>/<d1>_<d2>/<d1>_<d2>.geo.unw.tif`` / ``.geo.cc.tif``. A product's URL, as the
+``<frame>/<d1>_<d2>/<d1>_<d2>.geo.unw.tif`` / ``.geo.cc.tif`` (and the hook's
+``<d1>_<d2>.provenance.json``). A product's URL, as the
 store records it, names its two scenes: ``urn:tellus:palsar2-l11:<id1>:<id2>``.
 """
 
@@ -28,6 +32,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -54,16 +59,42 @@ from monitor.errors import (
     RasterError,
 )
 from monitor.io.licsar import DELAY_SUFFIXES, check_delay_kinds
+from monitor.io.palsar2_product import read_product_tags
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.science.crop import PixelWindow
-from monitor.science.geometry import ALOS2
+from monitor.science.geometry import ALOS2, Sensor
 
 log = logging.getLogger(__name__)
 
-#: The interferometry hook: the two scenes' directories (primary first) and a directory
-#: to write into; returns the unwrapped phase (radians) and coherence GeoTIFFs it wrote
-#: there, in the LiCSAR product format.
-ProductMaker = Callable[[Path, Path, Path], tuple[Path, Path]]
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """What the interferometry hook is asked to make.
+
+    Attributes:
+        frame: The PALSAR-2 frame (``P018F2900``).
+        pair: ``<d1>_<d2>``, the acquisition dates the search gave.
+        primary_id: The earlier scene's dataset id.
+        secondary_id: The later scene's.
+        polarisation: The image files downloaded (``HH``...).
+        area: ``(lon_min, lat_min, lon_max, lat_max)`` to process in this frame, degrees
+            (the targets' crops there), or None when the archive was given none.
+    """
+
+    frame: str
+    pair: str
+    primary_id: str
+    secondary_id: str
+    polarisation: str
+    area: tuple[float, float, float, float] | None
+
+
+#: The interferometry hook: the two scenes' directories (primary first), a directory to
+#: write into and the :class:`PairRequest`; returns the unwrapped phase (radians) and
+#: coherence GeoTIFFs it wrote there in the LiCSAR product format, optionally followed by
+#: a provenance JSON installed beside them.
+ProductMaker = Callable[[Path, Path, Path, PairRequest], tuple[Path, ...]]
 #: A product's URL: the pair of scene ids it is made from.
 PAIR_URN_PREFIX = "urn:tellus:palsar2-l11:"
 _URN_RE = re.compile(r"^urn:tellus:palsar2-l11:([A-Za-z0-9][A-Za-z0-9._-]*):"
@@ -148,6 +179,8 @@ class TellusArchive:
         areas: Per frame, ``(lon_min, lat_min, lon_max, lat_max)`` of what is watched
             there (the targets' discs), sent as the search's bounding box; frames without
             one are searched by path and frame number only.
+        process_areas: Per frame, the box the interferometry processes (the targets'
+            crops; default ``areas``), handed to the hook in the :class:`PairRequest`.
         make_product: The interferometry hook (None: :meth:`fetch` raises "interferometry
             not available").
         environ: Where the token is read (default ``os.environ``).
@@ -175,6 +208,7 @@ class TellusArchive:
                  polarisation: str = "HH", beam: str | None = None, mode: str | None = None,
                  max_gap_days: int = 365, extra_pairs: int = 1,
                  areas: Mapping[str, tuple[float, float, float, float]] | None = None,
+                 process_areas: Mapping[str, tuple[float, float, float, float]] | None = None,
                  make_product: ProductMaker | None = None,
                  environ: Mapping[str, str] | None = None,
                  timeout_s: tuple[float, float] = (5.0, 60.0), retries: int = 3,
@@ -201,6 +235,7 @@ class TellusArchive:
         self.max_gap_days = max_gap_days
         self.extra_pairs = extra_pairs
         self.areas = dict(areas or {})
+        self.process_areas = dict(process_areas if process_areas is not None else self.areas)
         self.make_product = make_product
         self.deadline_s = deadline_s
         self.max_product_bytes = max_product_bytes
@@ -289,6 +324,12 @@ class TellusArchive:
 
     # -- products -----------------------------------------------------------------------------
 
+    def request(self, ref: ProductRef) -> PairRequest:
+        """What the hook is asked to make for ``ref``."""
+        id1, id2 = scenes_of(ref)
+        return PairRequest(ref.frame, ref.pair, id1, id2, self.polarisation,
+                           self.process_areas.get(ref.frame))
+
     def _cached(self, ref: ProductRef, unw: Path, cc: Path) -> FetchedProduct | None:
         """The product already made for this pair, when both files are intact."""
         digests = []
@@ -307,8 +348,12 @@ class TellusArchive:
             ArchiveError: no interferometry hook ("interferometry not available": nothing
                 is downloaded), an HTTP error, or a hook that wrote outside its directory.
             ArchiveUnavailable: the archive failed after the retries (retried later).
-            BrokenProduct: a scene file broken, the interferometry refusing the scenes,
-                or a product that is not a usable raster (nothing installed).
+            BrokenProduct: a scene file broken, the interferometry refusing the scenes
+                (a malformed CEOS file, scenes that do not overlap, an incoherent pair:
+                ``InputError``, ``DatasetError``, ``RasterError`` of the hook), or a product
+                that is not a usable raster (nothing installed).
+            ProcessingError: the hook failed in a way that may pass (SNAPHU crashed):
+                retried.
         """
         id1, id2 = scenes_of(ref)
         if self.make_product is None:
@@ -331,19 +376,27 @@ class TellusArchive:
                                     dir=unw_final.parent))
         try:
             try:
-                made = self.make_product(primary, secondary, out)
+                made = self.make_product(primary, secondary, out, self.request(ref))
             except (InputError, DatasetError, RasterError) as exc:
                 raise BrokenProduct(f"product {ref.frame} {ref.pair} (scenes {id1}, {id2}): "
                                     f"the interferometry refused the scenes: {exc}") from None
-            digests = []
-            for path, kind, final in zip(made, ("unw", "cc"), (unw_final, cc_final),
-                                         strict=True):
+            if len(made) not in (2, 3):
+                raise ArchiveError(f"product {ref.frame} {ref.pair}: make_product returned "
+                                   f"{len(made)} paths; expected (unw, cc[, provenance])")
+            for path in made:
                 path = Path(path)
                 if not path.resolve().is_relative_to(out.resolve()) or not path.is_file():
                     raise ArchiveError(f"product {ref.frame} {ref.pair}: make_product "
                                        f"returned {path}, not a file it wrote under {out}")
+            digests = []
+            for path, kind, final in zip(made[:2], ("unw", "cc"), (unw_final, cc_final),
+                                         strict=True):
+                path = Path(path)
                 cache.validate_product(path, kind, ref.unw.url, self.max_bytes)
                 digests.append((path, final, cache.sha256_file(path)))
+            if len(made) == 3:  # the provenance first: the product files mark completion
+                cache.install(Path(made[2]), cache.cache_path(
+                    cache_dir, ref, f"{ref.pair}.provenance.json"))
             for path, final, digest in digests:
                 cache.install(path, final)
                 cache.write_sidecar(final, cache.Sidecar(ref.unw.url, final.stat().st_size,
@@ -354,12 +407,30 @@ class TellusArchive:
                               {"unw_url": ref.unw.url, "cc_sha256": digests[1][2],
                                "scenes": f"{id1},{id2}"})
 
+    def sensor_of(self, fetched: FetchedProduct) -> Sensor:
+        """The wavelength and sign a product's phase file records (tags ``WAVELENGTH_M``,
+        ``PHASE_SIGN``); the nominal ALOS-2 values (0.2384 m, -1) for what it does not
+        record, with a warning (a real scene's carrier may differ by 2 %: its leader gave
+        0.2424525 m).
+
+        Raises:
+            RasterError: the file cannot be read, or its tags are not a wavelength and sign.
+        """
+        wavelength, sign = read_product_tags(fetched.unw_path)
+        if wavelength is None:
+            log.warning("tellus product %s %s: %s records no wavelength (tag WAVELENGTH_M); "
+                        "decoded with the nominal ALOS-2 %s m", fetched.ref.frame,
+                        fetched.ref.pair, fetched.unw_path, ALOS2.wavelength_m)
+        return Sensor(ALOS2.name, wavelength or ALOS2.wavelength_m,
+                      ALOS2.phase_sign if sign is None else sign)
+
     def decode(self, fetched: FetchedProduct, max_pixels: int,
                window: PixelWindow | None = None) -> DecodedProduct:
         """The product (``window`` of it, when given) in LOS metres and coherence 0-1: the
-        LiCSAR decoder with the ALOS-2 sensor (wavelength 0.2384 m, sign -1)."""
-        return decode_licsar_product(fetched, max_pixels, ALOS2, max_bytes=self.max_bytes,
-                                     window=window)
+        LiCSAR decoder with the wavelength and sign the product records
+        (:meth:`sensor_of`)."""
+        return decode_licsar_product(fetched, max_pixels, self.sensor_of(fetched),
+                                     max_bytes=self.max_bytes, window=window)
 
     def fetch_metadata(self, frame: str, cache_dir: Path) -> FrameMetadata:
         """A PALSAR-2 frame has no published height, LOS up or ``metadata.txt`` files: all

@@ -39,10 +39,12 @@ def run_check(args: argparse.Namespace) -> int:
         offline_findings,
         online_findings,
         secret_findings,
+        tool_findings,
     )
 
     settings = load_settings(args.file)
-    findings = offline_findings(settings) + secret_findings(settings)
+    findings = offline_findings(settings) + secret_findings(settings) \
+        + tool_findings(settings)
     if args.online:
         findings += online_findings(settings, args.file)
     for f in findings:

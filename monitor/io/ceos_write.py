@@ -32,7 +32,8 @@ from monitor.io.ceos import layouts
 from monitor.io.ceos.coordinates import FacilityCoordinates
 from monitor.io.ceos.fields import encode_record
 from monitor.io.ceos.image import SAMPLE_TYPES
-from monitor.science.sar.scene import SlcScene
+from monitor.science.sar.polynomial import evaluate
+from monitor.science.sar.scene import LonLatPolynomial, SlcGeometry, SlcScene
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,34 @@ def write_ceos_product(scene: SlcScene, directory: str | Path,
     return paths
 
 
+def crop_as_scene(scene: SlcScene, scene_id: str | None = None) -> SlcScene:
+    """A crop (e.g. of the scene simulator) as a full scene of its own, as a CEOS product
+    holds one: the geometry moved to the crop's first line and pixel (first line time,
+    near range), its size the crop's, the lon/lat polynomials re-based on it.
+
+    Args:
+        scene: The crop.
+        scene_id: Its new scene id (default: the crop's).
+    """
+    g = scene.geometry
+    ny, nx = scene.slc.shape
+    m_l, m_p = scene.line0, scene.pixel0
+    fwd, inv = g.pixel_to_lonlat, g.lonlat_to_pixel
+    if fwd is not None:
+        fwd = LonLatPolynomial(fwd.lon, fwd.lat, (fwd.origin[0] - m_l, fwd.origin[1] - m_p))
+    if inv is not None:
+        inv_lon, inv_lat = np.array(inv.lon, dtype=np.float64), np.array(inv.lat, np.float64)
+        inv_lon[0, 0] -= m_p  # the polynomial's constant term: outputs move, not inputs
+        inv_lat[0, 0] -= m_l
+        inv = LonLatPolynomial(inv_lon, inv_lat, inv.origin)
+    geometry = SlcGeometry(
+        g.first_line_time + timedelta(seconds=m_l * g.line_interval_s), g.line_interval_s,
+        g.slant_range_first_m + m_p * g.range_pixel_spacing_m, g.range_pixel_spacing_m,
+        g.wavelength_m, ny, nx, g.look_side, g.orbit, fwd, inv)
+    return SlcScene(scene_id or scene.scene_id, scene.acquired, scene.polarisation, scene.slc,
+                    geometry)
+
+
 def _leader(scene: SlcScene) -> list[bytes]:
     g = scene.geometry
     centre_line, centre_pixel = g.n_lines // 2, g.n_pixels // 2
@@ -135,8 +164,8 @@ def _leader(scene: SlcScene) -> list[bytes]:
     coords = None
     if g.pixel_to_lonlat is not None and g.lonlat_to_pixel is not None:
         u, v = float(centre_line), float(centre_pixel)
-        lon = float(np.polynomial.polynomial.polyval2d(u, v, g.pixel_to_lonlat.lon))
-        lat = float(np.polynomial.polynomial.polyval2d(u, v, g.pixel_to_lonlat.lat))
+        lon_a, lat_a = evaluate(g.pixel_to_lonlat, u, v)
+        lon, lat = float(lon_a), float(lat_a)
         summary.update(centre_lat=lat, centre_lon=lon)
         # Centre on the origin as the file will hold it (E20.10), not on more digits.
         lat, lon = float(f"{lat:.10E}"), float(f"{lon:.10E}")

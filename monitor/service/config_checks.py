@@ -11,7 +11,8 @@ a tellus archive's search with its token (one search per frame, or one search wh
 target uses it), the SMTP server (connect, EHLO, STARTTLS or SSL, login when credentials
 are set, QUIT: no message is sent,
 :meth:`~monitor.notify.smtp.SmtpSender.check_connection`), the dry-run outbox folder, and
-the database's schema revision.
+the database's schema revision. :func:`tool_findings` (always run) checks on this machine
+what a tellus archive's interferometry needs: that SNAPHU runs, and its ``dem_dir``.
 
 Each problem is a :class:`Finding`; ``error`` findings carry the exit code of the error
 class they stand for (:mod:`monitor.errors`), which the CLI returns.
@@ -36,6 +37,7 @@ from monitor.errors import (
     ConfigError,
     DeliveryError,
     MonitorError,
+    ProcessingError,
     StoreError,
 )
 from monitor.redact import mask_secrets
@@ -140,6 +142,37 @@ def offline_findings(settings: Settings) -> list[Finding]:
         out.append(Finding("info", "database",
                            "SQLite: fine for one daemon on one machine; use PostgreSQL "
                            "(postgresql://user@host/db) for a production watch"))
+    return out
+
+
+def tool_findings(settings: Settings) -> list[Finding]:
+    """The programs and files a tellus archive's interferometry needs, checked on this
+    machine (no network): SNAPHU runs on a small test interferogram (an ``info`` finding
+    saying so, or an ``error``), and each ``dem_dir`` is a folder holding ``.hgt`` tiles
+    (a ``warning`` otherwise: the products would keep the topographic phase). Nothing
+    when no archive is of kind ``tellus``."""
+    tellus = {name: a for name, a in settings.archives.items() if a.kind == "tellus"}
+    if not tellus:
+        return []
+    from monitor.io.snaphu_unwrap import check_snaphu
+
+    out: list[Finding] = []
+    where = f"archive {', '.join(sorted(tellus))}"
+    try:
+        out.append(Finding("info", where, check_snaphu()))
+    except MonitorError as exc:
+        out.append(_error(where, exc, ProcessingError))
+    for name, a in sorted(tellus.items()):
+        if a.dem_dir is None:
+            continue
+        folder = Path(a.dem_dir)
+        tiles = sorted(folder.glob("*.hgt")) + sorted(folder.glob("*.HGT")) \
+            if folder.is_dir() else []
+        if not tiles:
+            out.append(Finding("warning", f"archive {name}",
+                               f"dem_dir {folder} is not a folder of SRTM .hgt tiles: the "
+                               "packaged DEM crops are used where they cover a frame, else "
+                               "the ellipsoid (the topographic phase stays in the products)"))
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from monitor.archive import LicsarHttpArchive, LocalArchive, TellusArchive
 from monitor.config import ArchiveSettings, Settings
 from monitor.io.models import LoadedModel
+from monitor.io.palsar2_product import ChainOptions
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.metrics import WatchMetrics
 from monitor.notify.email import EmailNotifier
@@ -26,18 +27,26 @@ from monitor.service.progress import ProgressSink
 
 
 def build_archive(settings: ArchiveSettings, max_bytes: int = DEFAULT_MAX_BYTES,
-                  areas: Mapping[str, tuple[float, float, float, float]] | None = None
+                  areas: Mapping[str, tuple[float, float, float, float]] | None = None,
+                  process_areas: Mapping[str, tuple[float, float, float, float]] | None = None
                   ) -> Archive:
     """The archive adapter an ``[archives.NAME]`` section describes; ``max_bytes`` is the
     memory budget of one product (``[rasters] max_bytes``); ``areas`` the bounding box
-    watched in each frame (:func:`frame_areas`), which a tellus archive searches."""
+    watched in each frame (:func:`frame_areas`), which a tellus archive searches;
+    ``process_areas`` the box its interferometry processes in each frame
+    (:func:`frame_process_areas`; default ``areas``). A tellus archive gets the PALSAR-2
+    chain (:class:`~monitor.archive.tellus_products.Palsar2Maker`) with the section's
+    options."""
     if settings.kind == "local":
         return LocalArchive(str(settings.root), max_bytes=max_bytes)
     connect_s = min(5.0, settings.timeout_s)
     if settings.kind == "tellus":
-        # The interferometry hook (make_product) is not wired yet: fetch says so.
+        from monitor.archive.tellus_products import Palsar2Maker
+
         return TellusArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
                              retries=settings.retries, max_bytes=max_bytes, areas=areas,
+                             process_areas=process_areas,
+                             make_product=Palsar2Maker(chain_options(settings)),
                              **tellus_options(settings), **http_limits(settings))
     return LicsarHttpArchive(str(settings.base_url), timeout_s=(connect_s, settings.timeout_s),
                              retries=settings.retries, max_bytes=max_bytes,
@@ -64,19 +73,42 @@ def tellus_options(settings: ArchiveSettings) -> dict[str, Any]:
             "max_pages": settings.max_pages}
 
 
+def chain_options(settings: ArchiveSettings) -> ChainOptions:
+    """The interferometry options of a tellus archive section."""
+    return ChainOptions(
+        looks=(int(settings.looks[0]), int(settings.looks[1])),
+        coherence_threshold=settings.coherence_threshold,
+        remove_residual_plane=settings.remove_residual_plane,
+        spacing_deg=settings.spacing_deg, geoid_undulation_m=settings.geoid_undulation_m,
+        dem_dir=None if settings.dem_dir is None else Path(settings.dem_dir))
+
+
 #: Kilometres per degree of latitude (and of longitude at the equator), WGS84 mean.
 _KM_PER_DEGREE = 111.32
 
 
-def frame_areas(settings: Settings, archive: str) -> dict[str, tuple[float, float, float,
-                                                                      float]]:
+def frame_process_areas(settings: Settings, archive: str
+                        ) -> dict[str, tuple[float, float, float, float]]:
+    """Per frame of a tellus ``archive``, the box its interferometry processes: the union
+    of squares of half-width ``min(process_km, crop)`` around its targets (the watch reads
+    no more than a target's crop), degrees."""
+    a = settings.archives.get(archive)
+    half = None if a is None else float(a.process_km)
+    return frame_areas(settings, archive, half_km=half)
+
+
+def frame_areas(settings: Settings, archive: str, half_km: float | None = None
+                ) -> dict[str, tuple[float, float, float, float]]:
     """Per frame of ``archive``, the bounding box ``(lon_min, lat_min, lon_max, lat_max)``
-    (degrees) of the target discs watched in it: what a scene search needs to cover."""
+    (degrees) of the target discs watched in it: what a scene search needs to cover.
+    With ``half_km``, of squares of that half-width (at most each target's crop) instead
+    of the discs."""
     out: dict[str, tuple[float, float, float, float]] = {}
     for t in settings.targets:
         if t.archive != archive:
             continue
-        dlat = t.radius_km / _KM_PER_DEGREE
+        size_km = t.radius_km if half_km is None else min(half_km, t.crop_half_km)
+        dlat = size_km / _KM_PER_DEGREE
         dlon = min(180.0, dlat / max(math.cos(math.radians(t.lat)), 1e-6))
         box = (max(-180.0, t.lon - dlon), max(-90.0, t.lat - dlat),
                min(180.0, t.lon + dlon), min(90.0, t.lat + dlat))
@@ -142,7 +174,8 @@ class WatchContext:
         """Build every configured archive with :func:`build_archive` and the notifiers
         with :func:`build_notifiers`; ``config_file`` is made absolute."""
         archives = {name: build_archive(a, settings.rasters.max_bytes,
-                                        frame_areas(settings, name))
+                                        frame_areas(settings, name),
+                                        frame_process_areas(settings, name))
                     for name, a in settings.archives.items()}
         return cls(settings, store, archives, model, metrics, build_notifiers(settings),
                    None if config_file is None else str(Path(config_file).absolute()),

@@ -13,8 +13,10 @@ first corner to 1e-7 degrees, and the second maps the four corners to (0, 0),
 (12869, 0), (0, 13160) and (12869, 13160) within 0.001 pixel (``tests/test_ceos.py``).
 
 :class:`FacilityCoordinates` keeps them as the file has them (the centred form evaluates
-well) and converts to and from the uncentred :class:`~monitor.science.sar.scene.
-LonLatPolynomial` of the scene contract, ``sum_ij k[i, j] u**i v**j``.
+well) and converts to and from the scene contract's
+:class:`~monitor.science.sar.scene.LonLatPolynomial`, ``sum_ij k[i, j] (u - u0)**i
+(v - v0)**j``, keeping the leader's centring as its ``origin`` (expanding into powers of raw
+degrees near longitude 121 would lose about a tenth of a pixel at degree 3).
 """
 
 from __future__ import annotations
@@ -111,35 +113,35 @@ class FacilityCoordinates:
                            dtype=np.float64))
 
     def polynomials(self) -> tuple[LonLatPolynomial, LonLatPolynomial]:
-        """The scene contract's ``(pixel_to_lonlat, lonlat_to_pixel)``.
+        """The scene contract's ``(pixel_to_lonlat, lonlat_to_pixel)``, centred as the file.
 
-        ``pixel_to_lonlat``: inputs (line, pixel); ``lonlat_to_pixel``: inputs (lat, lon),
-        its ``lon`` giving the pixel and its ``lat`` the line. Expanded from the centred
-        form exactly in exact arithmetic; in float64 the expansion agrees with the
-        centred form to about 1e-7 pixel and 1e-14 degree over the real scene of
-        ``tests/data/alos2_ceos`` (tested; origins farther from 0 lose a little more).
+        ``pixel_to_lonlat``: inputs (line, pixel) about ``origin = (L0, P0)``;
+        ``lonlat_to_pixel``: inputs (lat, lon) about ``origin = (lat0, lon0)``, its ``lon``
+        giving the pixel and its ``lat`` the line. The coefficients are the file's,
+        reordered (no expansion, so nothing is lost to rounding: tested on the real
+        leader of ``tests/data/alos2_ceos``).
         """
-        sp, sl = _shift(self.origin_pixel), _shift(self.origin_line)
-        sa, sb = _shift(self.origin_lat), _shift(self.origin_lon)
-
         def forward(c: NDArray[np.float64]) -> NDArray[np.float64]:
             # rows: powers of pixel, columns: powers of line; the contract wants (line, pixel)
-            return np.asarray((sp @ _powers(c) @ sl.T).T)
+            return np.ascontiguousarray(_powers(c).T)
 
         def inverse(c: NDArray[np.float64]) -> NDArray[np.float64]:
-            return np.asarray(sa @ _powers(c) @ sb.T)
+            return np.ascontiguousarray(_powers(c))
 
+        fwd_origin = (self.origin_line, self.origin_pixel)
+        inv_origin = (self.origin_lat, self.origin_lon)
         return (LonLatPolynomial(lon=forward(self.pixel_line_to_lon),
-                                 lat=forward(self.pixel_line_to_lat)),
+                                 lat=forward(self.pixel_line_to_lat), origin=fwd_origin),
                 LonLatPolynomial(lon=inverse(self.lat_lon_to_pixel),
-                                 lat=inverse(self.lat_lon_to_line)))
+                                 lat=inverse(self.lat_lon_to_line), origin=inv_origin))
 
     @classmethod
     def from_polynomials(cls, pixel_to_lonlat: LonLatPolynomial,
                          lonlat_to_pixel: LonLatPolynomial, origin_pixel: float,
                          origin_line: float, origin_lat: float,
                          origin_lon: float) -> FacilityCoordinates:
-        """Centre the contract's polynomials on an origin, as the file holds them.
+        """Centre the contract's polynomials on an origin, as the file holds them (each
+        polynomial is moved from its own ``origin`` to the one given).
 
         Raises:
             InputError: A polynomial of degree above 4 in either input.
@@ -154,8 +156,10 @@ class FacilityCoordinates:
             out[:k.shape[0], :k.shape[1]] = k
             return out
 
-        sp, sl = _shift(-origin_pixel), _shift(-origin_line)
-        sa, sb = _shift(-origin_lat), _shift(-origin_lon)
+        fl, fp = pixel_to_lonlat.origin
+        il, io = lonlat_to_pixel.origin
+        sp, sl = _shift(fp - origin_pixel), _shift(fl - origin_line)
+        sa, sb = _shift(il - origin_lat), _shift(io - origin_lon)
 
         def forward(k: NDArray[np.float64], name: str) -> NDArray[np.float64]:
             return _file_order(sp @ pad(k, name).T @ sl.T)
