@@ -107,6 +107,18 @@ def test_snaphu_wrapper_refuses_bad_input() -> None:
         unwrap(np.ones((20, 20)), np.ones((20, 20)), nlooks=4)
 
 
+def test_a_pair_too_fragmented_to_unwrap_is_refused_not_retried() -> None:
+    """Scattered coherent pixels (15%, none connected to a region of 1% of the image) of
+    random phase: SNAPHU keeps no connected component. That is what the pair holds, an
+    InputError (the archive quarantines the product), not a ProcessingError retried at
+    every poll."""
+    rng = np.random.default_rng(1)
+    ifg = np.exp(1j * rng.uniform(-np.pi, np.pi, (120, 120))).astype(np.complex64)
+    coh = np.where(rng.random((120, 120)) < 0.15, 0.5, 0.0).astype(np.float32)
+    with pytest.raises(InputError, match="no pixel of interferogram in a connected component"):
+        unwrap(ifg, coh, nlooks=4)
+
+
 @pytest.fixture(scope="module")
 def small_pair():  # type: ignore[no-untyped-def]
     return simulate_pair(np.random.default_rng(22), (96, 96), coherence=0.9)

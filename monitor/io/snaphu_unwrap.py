@@ -71,8 +71,9 @@ def unwrap(ifg: NDArray[np.complexfloating], coherence: NDArray[np.floating], *,
         The :class:`Unwrapped` phase.
 
     Raises:
-        InputError: shapes differ, the coherence is outside [0, 1], or nothing is coherent.
-        ProcessingError: SNAPHU failed.
+        InputError: shapes differ, the coherence is outside [0, 1], nothing is coherent,
+            or SNAPHU leaves no pixel in a connected component (too noisy or fragmented).
+        ProcessingError: SNAPHU failed (the program: may pass on a retry).
     """
     snaphu = _snaphu()
     ifg = np.asarray(ifg)
@@ -109,7 +110,9 @@ def unwrap(ifg: NDArray[np.complexfloating], coherence: NDArray[np.floating], *,
     phase = np.asarray(unw, dtype=np.float32)
     keep = mask & (comp > 0)
     if not keep.any():
-        raise ProcessingError(f"SNAPHU left no pixel of {label} in a connected component "
+        # What the pair holds, not a failure that may pass: the product is refused (the
+        # archive quarantines it) rather than retried at every poll.
+        raise InputError(f"SNAPHU left no pixel of {label} in a connected component "
                               f"({int(mask.sum())} coherent pixels): the interferogram is "
                               "too noisy or too fragmented to unwrap")
     phase = np.where(keep, phase, np.nan).astype(np.float32)
