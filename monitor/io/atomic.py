@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,35 +91,43 @@ def _alive(pid: int) -> bool:
 
 
 def sweep_orphaned_temp_files(*folders: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporary files that writers killed mid-write left in ``folders``.
+    """Remove the temporary files (and working directories) that writers killed mid-write
+    left in ``folders``.
 
-    Only files named by this module's rule (``ORPHAN_TEMP_RE``) whose writer process is no
-    longer running are removed; missing folders are skipped, and a file that cannot be
-    removed is logged and left.
+    Only paths named by this module's rule (``ORPHAN_TEMP_RE``) whose writer process is no
+    longer running are removed: files, and directories with all they hold (the working
+    directory of a PALSAR-2 product or of a zip being extracted, made with that rule);
+    missing folders are skipped, and a path that cannot be removed is logged and left.
 
     Args:
         folders: Folders searched recursively (the watch's series, cache, quicklook,
             dry-run outbox and feeds folders).
 
     Returns:
-        The files removed.
+        The files and directories removed.
     """
     removed: list[Path] = []
     for folder in folders:
         base = Path(folder)
         if not base.is_dir():
             continue
-        for path in base.rglob("*"):
-            match = ORPHAN_TEMP_RE.search(path.name)
-            if match is None or _alive(int(match.group(1))) or not path.is_file():
+        orphans = [p for p in base.rglob("*")
+                   if (m := ORPHAN_TEMP_RE.search(p.name)) and not _alive(int(m.group(1)))]
+        for path in sorted(orphans, key=lambda p: len(p.parts)):  # a directory before its files
+            if any(path.is_relative_to(done) for done in removed):
                 continue
             try:
-                path.unlink()
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                elif path.is_file():
+                    path.unlink()
+                else:
+                    continue
             except OSError as exc:
-                log.warning("cannot remove the orphaned temporary file %s: %s", path, exc)
+                log.warning("cannot remove the orphaned temporary path %s: %s", path, exc)
                 continue
             removed.append(path)
     if removed:
-        log.info("removed %d temporary file(s) left by killed writers, e.g. %s",
+        log.info("removed %d temporary file(s) or folder(s) left by killed writers, e.g. %s",
                  len(removed), removed[0])
     return removed

@@ -245,9 +245,10 @@ def test_random_kills_leave_every_alert_once_and_every_email_at_least_once(
 
 
 def test_the_sweep_removes_only_files_of_writers_that_are_gone(tmp_path: Path) -> None:
-    """What a killed writer leaves is removed at the daemon's start; a live writer's
-    temporary file (this process's, or another running process's) and ordinary files
-    whose names merely end like one are left."""
+    """What a killed writer leaves (a file, or a working directory with its contents) is
+    removed at the daemon's start; a live writer's temporary file or directory (this
+    process's, or another running process's) and ordinary files whose names merely end
+    like one are left."""
     from monitor.io.atomic import atomic_write, sweep_orphaned_temp_files
 
     dead = _dead_pid()
@@ -262,6 +263,16 @@ def test_the_sweep_removes_only_files_of_writers_that_are_gone(tmp_path: Path) -
     for path in orphans + kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
+    # The working directory of a PALSAR-2 product (tempfile.mkdtemp under the same rule),
+    # killed with what it held; a live process's stays.
+    work = tmp_path / "cache" / "P122F0650" / f".20240101_20240301.{dead}.k2_x9a.tmp"
+    (work / "sub").mkdir(parents=True)
+    (work / "sub" / "x.geo.unw.tif").write_bytes(b"x")
+    live_work = tmp_path / "cache" / f".20240101_20240301.{os.getpid()}.abc.tmp"
+    live_work.mkdir()
+    (live_work / "x.tif").write_bytes(b"x")
+    orphans.append(work)
+    kept.append(live_work / "x.tif")
     with atomic_write(tmp_path / "series" / "live.npz") as fh:
         (live,) = [p for p in (tmp_path / "series").glob(".live.npz.*.tmp")]
         removed = sweep_orphaned_temp_files(tmp_path / "series", tmp_path / "cache",
