@@ -326,7 +326,12 @@ class ArchiveSettings(_Section):
     coherence_threshold: Real = Field(0.1, ge=0, lt=1)
     #: Also remove a phase plane fitted after the orbits' phase (orbit errors; it also
     #: takes up deformation planar at the scale of the processed square).
-    remove_residual_plane: bool = False
+    remove_residual_plane: Flag = False
+    #: Keep every downloaded scene in the cache. False (the default): once a pair's product
+    #: is made, the frame's scenes acquired more than ``max_gap_days`` before its second
+    #: date are deleted (no later pair can use them; an older pair made again, e.g. after
+    #: ``products retry``, downloads its scenes again). An L1.1 scene is 1-2 GB.
+    keep_scenes: Flag = False
     #: Spacing of the geocoded product grid, degrees (LiCSAR's: 0.001, about 110 m).
     spacing_deg: Real = Field(0.001, gt=0, lt=0.1)
     #: A folder of SRTM ``.hgt`` tiles (``N14E120.hgt``...) for the topographic phase;
@@ -390,7 +395,7 @@ class ArchiveSettings(_Section):
 
 #: The keys of ``[archives.NAME]`` that only a ``kind = "tellus"`` archive takes.
 TELLUS_ONLY_KEYS = ("token_env", "polarisation", "beam", "mode", "max_gap_days",
-                    "extra_pairs", "max_pages", "process_km", "looks",
+                    "extra_pairs", "max_pages", "process_km", "looks", "keep_scenes",
                     "coherence_threshold", "remove_residual_plane", "spacing_deg", "dem_dir",
                     "geoid_undulation_m")
 

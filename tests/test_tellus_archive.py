@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -358,6 +359,31 @@ def test_fetch_downloads_both_scenes_and_decodes_alos2(server: TellusState,
     assert again.sha256 == fetched.sha256 and len(hook.calls) == 1
     assert len(server.seen("/files/")) == n_files
     assert not [p for p in (tmp_path / FRAME / ref.pair).iterdir() if p.name.startswith(".")]
+
+
+def test_scenes_no_later_pair_can_use_are_deleted_unless_kept(server: TellusState,
+                                                              tmp_path: Path) -> None:
+    """After each product, the frame's scenes acquired more than max_gap_days (200) before
+    its second date are deleted; a pair made again downloads its scenes again; with
+    keep_scenes every scene stays."""
+    archive = _archive(server, make_product=KnownPhase())
+    chain = [r for r in archive.list_products(FRAME)
+             if (r.date1, r.date2) in set(zip(DATES, DATES[1:], strict=False))]
+    scenes = tmp_path / FRAME / "scenes"
+    for ref in chain[:3]:
+        archive.fetch(ref, tmp_path)
+    # made until 2018-11-29: 2018-03-22 is more than 200 days before it, 2018-06-28 is not
+    assert sorted(p.name for p in scenes.iterdir()) == [_scene_id(d) for d in DATES[1:4]]
+    archive.fetch(chain[3], tmp_path)  # until 2019-03-21: 2018-06-28 goes too
+    assert sorted(p.name for p in scenes.iterdir()) == [_scene_id(d) for d in DATES[2:]]
+    shutil.rmtree(tmp_path / FRAME / chain[0].pair)  # made again (a rebuilt series) ...
+    again = archive.fetch(chain[0], tmp_path)
+    assert Path(again.unw_path).is_file()  # ... its scenes are downloaded again
+    assert {_scene_id(DATES[0]), _scene_id(DATES[1])} <= {p.name for p in scenes.iterdir()}
+    kept = _archive(server, make_product=KnownPhase(), keep_scenes=True)
+    for ref in [r for r in kept.list_products(FRAME) if r in chain]:
+        kept.fetch(ref, tmp_path / "kept")
+    assert len(list((tmp_path / "kept" / FRAME / "scenes").iterdir())) == len(DATES)
 
 
 def test_fetch_without_interferometry_says_so_and_downloads_nothing(

@@ -198,6 +198,8 @@ class TellusArchive:
         allowed_hosts: Hosts besides the base URL's that links and file URLs may use.
         max_retry_after_s: Longest ``Retry-After`` waited for, seconds.
         max_bytes: Memory budget of one decoded product (``[rasters] max_bytes``).
+        keep_scenes: Keep every downloaded scene (False: :meth:`prune_scenes` after each
+            product made).
     """
 
     name = "tellus"
@@ -217,7 +219,7 @@ class TellusArchive:
                  listing_deadline_s: float = 30.0, max_listing_bytes: int = 8 * 1024 * 1024,
                  max_product_bytes: int = 512 * 1024 * 1024, max_pages: int = 100,
                  allowed_hosts: Sequence[str] = (), max_retry_after_s: float = 60.0,
-                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, keep_scenes: bool = False) -> None:
         if max_gap_days < 1 or extra_pairs < 0 or deadline_s <= 0 or max_product_bytes <= 0:
             raise InputError(f"tellus archive: max_gap_days={max_gap_days}, extra_pairs="
                              f"{extra_pairs}, deadline_s={deadline_s}, max_product_bytes="
@@ -240,6 +242,9 @@ class TellusArchive:
         self.deadline_s = deadline_s
         self.max_product_bytes = max_product_bytes
         self.max_bytes = max_bytes
+        self.keep_scenes = keep_scenes
+        #: Acquisition date of each scene id seen in a listing, per frame (for pruning).
+        self._scene_dates: dict[str, dict[str, date]] = {}
 
     # -- listing ------------------------------------------------------------------------------
 
@@ -278,8 +283,10 @@ class TellusArchive:
                              max_gap_days=self.max_gap_days, beam=self.beam, mode=self.mode,
                              extra_pairs=self.extra_pairs, since=since)
         refs = []
+        dates = self._scene_dates.setdefault(frame, {})
         for pair in pairs:
             d1, d2 = pair.primary.acquired, pair.secondary.acquired
+            dates[pair.primary.dataset_id], dates[pair.secondary.dataset_id] = d1, d2
             name = f"{d1:%Y%m%d}_{d2:%Y%m%d}"
             urn = pair_urn(pair)
             refs.append(ProductRef(frame, d1, d2, RemoteFile(urn, f"{name}.geo.unw.tif"),
@@ -403,9 +410,43 @@ class TellusArchive:
                                                          None, digest))
         finally:
             shutil.rmtree(out, ignore_errors=True)
+        if not self.keep_scenes:
+            self.prune_scenes(ref.frame, ref.date2, cache_dir)
         return FetchedProduct(ref, str(unw_final), str(cc_final), digests[0][2],
                               {"unw_url": ref.unw.url, "cc_sha256": digests[1][2],
                                "scenes": f"{id1},{id2}"})
+
+    def prune_scenes(self, frame: str, made_until: date, cache_dir: Path) -> list[Path]:
+        """Delete the frame's cached scenes acquired more than ``max_gap_days`` before
+        ``made_until`` (the second date of the newest product made): a pair after it cannot
+        use them. Scenes of unknown date (not in a listing of this process) are kept; a
+        scene deleted and needed again (a pair made again) is downloaded again.
+
+        Returns:
+            The scene directories deleted.
+        """
+        dates = self._scene_dates.get(frame, {})
+        scenes = cache.frame_file_path(Path(cache_dir), frame, "scenes")
+        if not scenes.is_dir():
+            return []
+        oldest_kept = made_until - timedelta(days=self.max_gap_days)
+        removed = []
+        for scene_dir in sorted(p for p in scenes.iterdir() if p.is_dir()):
+            acquired = dates.get(scene_dir.name)
+            if acquired is None or acquired >= oldest_kept:
+                continue
+            try:
+                shutil.rmtree(scene_dir)
+            except OSError as exc:
+                log.warning("tellus frame %s: cannot delete the scene %s: %s", frame,
+                            scene_dir, exc)
+                continue
+            removed.append(scene_dir)
+        if removed:
+            log.info("tellus frame %s: deleted %d scene(s) acquired before %s (no later pair "
+                     "uses them; keep_scenes = true keeps them)", frame, len(removed),
+                     oldest_kept)
+        return removed
 
     def sensor_of(self, fetched: FetchedProduct) -> Sensor:
         """The wavelength and sign a product's phase file records (tags ``WAVELENGTH_M``,

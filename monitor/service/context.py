@@ -70,7 +70,7 @@ def tellus_options(settings: ArchiveSettings) -> dict[str, Any]:
     return {"token_env": settings.token_env, "polarisation": settings.polarisation,
             "beam": settings.beam, "mode": settings.mode,
             "max_gap_days": settings.max_gap_days, "extra_pairs": settings.extra_pairs,
-            "max_pages": settings.max_pages}
+            "max_pages": settings.max_pages, "keep_scenes": settings.keep_scenes}
 
 
 def chain_options(settings: ArchiveSettings) -> ChainOptions:
