@@ -59,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     daemon = Daemon(settings, args.config,
                     model_loader=lambda: load_detector(args.model, args.arch))
     if args.once:
-        outcomes = daemon.run_once()
+        try:
+            outcomes = daemon.run_once()
+        finally:
+            daemon.stop()  # the executor's workers or Dask client
         if not all(o.ok for o in outcomes):
             return EXIT_POLL_FAILED
         reports = [o.delivery for o in outcomes if o.delivery is not None]

@@ -21,6 +21,7 @@ from monitor.notify.email import EmailNotifier
 from monitor.notify.smtp import DryRunSender, Sender, SmtpSender, SmtpSettings
 from monitor.notify.webhook import WebhookNotifier
 from monitor.ports import Archive, Notifier, Store
+from monitor.service.executors import Executor, InlineExecutor
 
 
 def build_archive(settings: ArchiveSettings, max_bytes: int = DEFAULT_MAX_BYTES) -> Archive:
@@ -79,6 +80,8 @@ class WatchContext:
             ``webhook``); empty: those of :func:`build_notifiers`. Tests put their own.
         config_file: Absolute path of the configuration file the context was built from
             (the acknowledge command in alerts names it); None when unknown.
+        executor: Where the scoring tasks run (``[executor]``,
+            :mod:`monitor.service.executors`); default: in the polling thread.
     """
 
     settings: Settings
@@ -88,14 +91,18 @@ class WatchContext:
     metrics: WatchMetrics | None = None
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     config_file: str | None = None
+    executor: Executor = field(default_factory=InlineExecutor)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
                       metrics: WatchMetrics | None = None,
-                      config_file: str | Path | None = None) -> WatchContext:
+                      config_file: str | Path | None = None,
+                      executor: Executor | None = None) -> WatchContext:
         """Build every configured archive with :func:`build_archive` and the notifiers
-        with :func:`build_notifiers`; ``config_file`` is made absolute."""
+        with :func:`build_notifiers`; ``config_file`` is made absolute; ``executor``
+        (default: inline) is the caller's, who closes it."""
         archives = {name: build_archive(a, settings.rasters.max_bytes)
                     for name, a in settings.archives.items()}
         return cls(settings, store, archives, model, metrics, build_notifiers(settings),
-                   None if config_file is None else str(Path(config_file).absolute()))
+                   None if config_file is None else str(Path(config_file).absolute()),
+                   executor or InlineExecutor())
