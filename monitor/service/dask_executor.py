@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from distributed import Client, Future, WorkerPlugin, wait
+from distributed import Client, Future, WorkerPlugin
 from distributed.scheduler import KilledWorker
 
 from monitor.errors import ExecutorError, ExecutorTimeout
@@ -58,25 +58,22 @@ class _DaskHandle(TaskHandle[R]):
     def result(self) -> R:
         future = self._future
         try:
-            wait(future, timeout=self._timeout_s)
+            return future.result(timeout=self._timeout_s)
         except TimeoutError:
+            if future.done():
+                raise  # the task's own
             future.cancel()
             raise ExecutorTimeout(
                 f"scoring {self._name}: no result from the Dask cluster at {self._address} "
                 f"within {self._timeout_s:g} s ([executor] task_timeout_s); the product is "
                 "retried at a later poll") from None
-        if future.status == "finished":
-            return future.result()
-        if future.status == "error":
-            error = future.exception()
-            if not isinstance(error, KilledWorker):
-                raise error  # the task's own exception
-            raise ExecutorError(f"scoring {self._name}: the Dask workers running it were "
-                                f"lost too often ({error}); the product is retried at a "
-                                "later poll") from error
-        raise ExecutorError(f"scoring {self._name}: the task was {future.status} on the "
-                            f"Dask cluster at {self._address}; the product is retried at "
-                            "a later poll")
+        except Exception as exc:
+            if future.status == "error" and not isinstance(exc, KilledWorker):
+                raise  # the task's own exception
+            raise ExecutorError(
+                f"scoring {self._name}: the task could not be run on the Dask cluster at "
+                f"{self._address} (status {future.status}: {type(exc).__name__}: {exc}); the "
+                "product is retried at a later poll") from exc
 
 
 class DaskExecutor(Executor):
@@ -128,8 +125,8 @@ class DaskExecutor(Executor):
         return self._connect()
 
     def submit(self, fn: Callable[[A], R], arg: A, *, name: str) -> TaskHandle[R]:
-        key = "-".join((fn.__name__, re.sub(r"[^A-Za-z0-9_.]+", "_", name),
-                        uuid.uuid4().hex[:8]))
+        task = getattr(fn, "__name__", type(fn).__name__)
+        key = "-".join((task, re.sub(r"[^A-Za-z0-9_.]+", "_", name), uuid.uuid4().hex[:8]))
         future = self.client.submit(fn, arg, key=key, pure=False, retries=self.retries)
         return _DaskHandle(future, name, self.address, self.timeout_s)
 

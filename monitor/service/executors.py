@@ -190,6 +190,10 @@ class ProcessExecutor(Executor):
         workers: Worker processes (and targets polled at once).
         retries: Resubmissions of a task whose worker was lost.
         timeout_s: Longest wait for one task, seconds.
+        torch_threads: Torch threads of each worker (None: the machine's cores divided
+            by ``workers``). CNN probabilities depend on it in their last float32 digits
+            (how a convolution's sums are split between threads): a worker scores
+            exactly as the daemon's own process when the two use as many threads.
 
     Raises:
         ModelError: the model's file cannot be read or has changed.
@@ -198,11 +202,11 @@ class ProcessExecutor(Executor):
     kind = "process"
 
     def __init__(self, model: LoadedModel, workers: int, retries: int = 2,
-                 timeout_s: float = 600.0) -> None:
+                 timeout_s: float = 600.0, torch_threads: int | None = None) -> None:
         self.workers = max(1, int(workers))
         self.retries, self.timeout_s = int(retries), float(timeout_s)
-        self._initargs = (model_bytes(model), model.sha256, model.path,
-                          max(1, (os.cpu_count() or 1) // self.workers))
+        threads = torch_threads or max(1, (os.cpu_count() or 1) // self.workers)
+        self._initargs = (model_bytes(model), model.sha256, model.path, threads)
         self._lock = threading.Lock()
         self._pool: cf.ProcessPoolExecutor | None = None
         self._generation = 0

@@ -3,9 +3,10 @@
 The watch's writer (the thread polling a target) reads everything an epoch's scoring needs
 (the cumulative map, the newest increment, the regions, and, for a step that gets a second
 look, the correction sources' delays and DEM:
-:func:`~monitor.service.correction.read_source_inputs`) and hands it to an executor (:mod:`monitor.service.executors`) as one of these tasks. A task
-opens no file, no archive, no database and reads no clock, so it can run in the writer's
-thread, in a worker process or on a Dask worker, and be run again when its worker is lost:
+:func:`~monitor.service.correction.read_source_inputs`) and hands it to an executor
+(:mod:`monitor.service.executors`) as one of these tasks. A task opens no file, no archive,
+no database and reads no clock, so it can run in the writer's thread, in a worker process
+or on a Dask worker, and be run again when its worker is lost:
 
 * :func:`score_raw` (:class:`ScoringJob` -> :class:`RawScoring`): rules 1-2 of
   :mod:`monitor.science.scoring` on the map and what the time-series rule reads of it
