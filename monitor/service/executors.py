@@ -40,6 +40,7 @@ from typing import Generic, TypeVar
 from monitor.config import ExecutorSettings
 from monitor.errors import ExecutorError, ExecutorTimeout, ModelError
 from monitor.io.models import LoadedModel
+from monitor.service.scoring_task import register_model
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,20 @@ class _Done(TaskHandle[R]):
 
 
 class InlineExecutor(Executor):
-    """Runs each task in the calling (writer's) thread, at :meth:`submit`."""
+    """Runs each task in the calling (writer's) thread, at :meth:`submit`.
+
+    Args:
+        workers: Targets polled at once.
+        model: The watch's model, registered for this process's tasks (the watch also
+            registers it before each scoring).
+    """
 
     kind = "inline"
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, model: LoadedModel | None = None) -> None:
         self.workers = max(1, int(workers))
+        if model is not None:
+            register_model(model)
 
     def submit(self, fn: Callable[[A], R], arg: A, *, name: str) -> TaskHandle[R]:
         return _Done(fn, arg)
@@ -256,7 +265,7 @@ def build_executor(settings: ExecutorSettings, model: LoadedModel) -> Executor:
     """
     workers = settings.worker_count()
     if settings.kind == "inline":
-        return InlineExecutor(workers)
+        return InlineExecutor(workers, model)
     if settings.kind == "process":
         return ProcessExecutor(model, workers, settings.task_retries,
                                settings.task_timeout_s)

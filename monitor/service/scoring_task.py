@@ -26,6 +26,7 @@ pool's initializer, a Dask worker plugin) from the file's bytes shipped once.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -175,3 +176,14 @@ def score_second_look(look: LookJob) -> SecondLook:
                                        job.params.flag_threshold)) for s in look.sources]
     return second_look(_detector(job), job.image, look.raw, job.regions, job.epoch,
                        job.params, sources)
+
+
+def worker_ready(sha256: str) -> int:
+    """A task that checks that its worker has the model of ``sha256`` loaded; returns the
+    worker's process id (to start every worker of an executor and see them answer).
+
+    Raises:
+        ModelError: the model is not loaded there.
+    """
+    loaded_model(sha256)
+    return os.getpid()
