@@ -160,7 +160,12 @@ def dask_cluster() -> Iterator[str]:
     try:
         yield str(cluster.scheduler_address)
     finally:
-        cluster.close()
+        try:  # a worker the nanny is still starting again (one was killed) is waited for:
+            # closing the cluster under it can hang
+            with distributed.Client(cluster, set_as_default=False) as client:
+                client.wait_for_workers(2, timeout=60)
+        finally:
+            cluster.close(timeout=30)
 
 
 # -- configuration ------------------------------------------------------------------------
