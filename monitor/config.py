@@ -777,6 +777,52 @@ class WatchSettings(_Section):
     jitter_s: Real = Field(30.0, ge=0, le=86400)
 
 
+#: A Dask scheduler address: ``tcp://host:port`` (or ``tls://``, ``ucx://``, ``inproc://``).
+DASK_ADDRESS_PATTERN = r"^(tcp|tls|ucx|inproc)://[^\s/]+$"
+
+
+class ExecutorSettings(_Section):
+    """Where scoring runs and how many targets are polled at once
+    (:mod:`monitor.service.executors`, docs/scaling.md)."""
+
+    #: ``inline``: in the polling thread (the default); ``process``: a pool of ``workers``
+    #: worker processes on this machine; ``dask``: an existing Dask distributed cluster
+    #: (``dask_scheduler``).
+    kind: Literal["inline", "process", "dask"] = "inline"
+    #: Targets polled at once (one writer thread each) and, for ``process``, the worker
+    #: processes; 0: the machine's cores.
+    workers: Int = Field(0, ge=0, le=1024)
+    #: The Dask scheduler's address (``tcp://host:8786``); required with ``kind = "dask"``.
+    dask_scheduler: str = ""
+    #: Seconds to wait for the Dask scheduler when the daemon starts.
+    dask_connect_timeout_s: Real = Field(10.0, gt=0, le=600)
+    #: Times a scoring task is run again when its worker is lost (a killed process).
+    task_retries: Int = Field(2, ge=0, le=10)
+    #: Longest wait for one scoring task, seconds; past it the product is failed and
+    #: retried at a later poll.
+    task_timeout_s: Real = Field(600.0, gt=0, le=86400)
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        if v and not re.match(DASK_ADDRESS_PATTERN, v):
+            raise ValueError(f"dask_scheduler must be a scheduler address such as "
+                             f"tcp://host:8786, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _dask_needs_an_address(self) -> ExecutorSettings:
+        if self.kind == "dask" and not self.dask_scheduler:
+            raise ValueError("executor.dask_scheduler is required with executor.kind = "
+                             "\"dask\": the address of a running scheduler, e.g. "
+                             "\"tcp://scheduler-host:8786\" (docs/scaling.md)")
+        return self
+
+    def worker_count(self) -> int:
+        """``workers``, or the machine's cores when it is 0."""
+        return self.workers or os.cpu_count() or 1
+
+
 class Settings(_Section):
     """The whole configuration. Immutable once loaded."""
 
@@ -796,6 +842,7 @@ class Settings(_Section):
     archives: dict[str, ArchiveSettings] = Field(default_factory=dict)
     webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
     targets: tuple[TargetSettings, ...] = ()
+    executor: ExecutorSettings = ExecutorSettings()
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Settings:

@@ -167,3 +167,18 @@ class ProcessingError(MonitorError, RuntimeError):
     input and what it said."""
 
     exit_code = 8
+
+
+class ExecutorError(MonitorError, RuntimeError):
+    """A scoring task could not be run where the ``[executor]`` sends it: its worker was
+    lost more times than ``task_retries`` allows, or the Dask scheduler cannot be reached.
+    Nothing of the step is written; the product is recorded as failed and retried at a
+    later poll (it is not quarantined: what it holds is not at fault)."""
+
+    exit_code = 8
+
+
+class ExecutorTimeout(ExecutorError, TimeoutError):
+    """A scoring task did not finish within ``[executor] task_timeout_s``."""
+
+    exit_code = 8

@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
                     model_loader=lambda: load_detector(args.model, args.arch),
                     progress=terminal_progress() if args.once else None)
     if args.once:
-        outcomes = daemon.run_once()
+        try:
+            outcomes = daemon.run_once()
+        finally:
+            daemon.stop()  # the executor's workers or Dask client
         if not all(o.ok for o in outcomes):
             return EXIT_POLL_FAILED
         reports = [o.delivery for o in outcomes if o.delivery is not None]

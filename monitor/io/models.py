@@ -17,6 +17,7 @@ file. :func:`model_sha256` gives the hash recorded as provenance with every scor
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import zipfile
@@ -158,8 +159,28 @@ def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> Loade
     name = os.fspath(path)
     if not Path(name).is_file():
         raise ModelError(f"model file {name!r} does not exist (or is not a file)")
+    return _rebuild(name, name, map_location, model_sha256(name))
+
+
+def load_model_bytes(data: bytes, source: str, map_location: str = "cpu") -> LoadedModel:
+    """A model file's bytes, read as :func:`load_model` reads the file (the executors ship
+    them to worker processes that may not see the file, ``monitor.service.executors``).
+
+    Args:
+        data: The file's content.
+        source: The file it came from (named in errors, kept as ``path``).
+        map_location: Device for the weights.
+
+    Raises:
+        ModelError: as :func:`load_model`.
+    """
+    return _rebuild(io.BytesIO(data), source, map_location, hashlib.sha256(data).hexdigest())
+
+
+def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
+             ) -> LoadedModel:
     try:
-        payload = torch.load(name, map_location=map_location, weights_only=True)
+        payload = torch.load(where, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
             AttributeError, TypeError, OSError) as exc:
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -195,7 +216,7 @@ def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> Loade
         ) from exc
     model.to(map_location)
     model.eval()
-    return LoadedModel(model, arch, config, meta, model_sha256(name), name)
+    return LoadedModel(model, arch, config, meta, sha256, name)
 
 
 

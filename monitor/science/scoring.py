@@ -44,7 +44,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from monitor.errors import InputError, MonitorError
-from monitor.science.atmocorr import correct_with_dem
+from monitor.science.atmocorr import (
+    DelayGeometry,
+    correct_with_dem,
+    delay_difference_los,
+    remove_delay,
+)
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.calibration import Calibration
 from monitor.science.detect.detector import Detector
@@ -318,6 +323,30 @@ def empirical_source(dem_m: NDArray[np.floating] | None, regions: Regions,
     return correct
 
 
+def delay_source(first_m: NDArray[np.floating], last_m: NDArray[np.floating],
+                 cos_incidence: NDArray[np.floating] | float, geometry: DelayGeometry,
+                 regions: Regions, details: dict[str, Any]) -> CorrectionSource:
+    """A weather model's delays as a correction source (rule 3): the difference of the
+    delays of the segment's first and scored epochs, projected to the line of sight
+    (:func:`~monitor.science.atmocorr.delay_difference_los`), removed from the map, which
+    is re-referenced to the series reference.
+
+    Args:
+        first_m, last_m: The model's delays of the two epochs on the frame grid, metres,
+            ``(ny, nx)``; zenith or slant as ``geometry`` says.
+        cos_incidence: Cosine of the incidence angle, ``(ny, nx)`` or a scalar (1 for
+            slant delays).
+        geometry: ``"zenith"`` or ``"slant"``.
+        regions: The frame's target and references.
+        details: What to record of the source (files, geometry, incidence).
+    """
+    def correct(image: NDArray[np.float32], raw: MapScore
+                ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        atmosphere = delay_difference_los(first_m, last_m, cos_incidence, geometry)
+        return remove_delay(image, atmosphere, regions.reference_union), dict(details)
+    return correct
+
+
 @dataclass(frozen=True, eq=False)
 class EpochScore:
     """An epoch's raw scores and its second look (None: not needed or not asked for).
@@ -360,6 +389,12 @@ def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions
     look = None
     if needs_second_look is not None and needs_second_look(raw):
         look = second_look(detector, image, raw, regions, epoch, params, sources)
-    record = {**params.record(epoch), "n_references": len(regions.references),
-              "lstt_spacing_px": raw.lstt_spacing_px}
-    return EpochScore(epoch, raw, look, record)
+    return EpochScore(epoch, raw, look, epoch_record(raw, regions, epoch, params))
+
+
+def epoch_record(raw: MapScore, regions: Regions, epoch: date, params: ScoringParams
+                 ) -> dict[str, Any]:
+    """The provenance of an epoch's score (:attr:`EpochScore.params`): the parameters, the
+    LSTT seed of the epoch, the number of references and the LSTT step used."""
+    return {**params.record(epoch), "n_references": len(regions.references),
+            "lstt_spacing_px": raw.lstt_spacing_px}

@@ -23,6 +23,7 @@ from monitor.notify.email import EmailNotifier
 from monitor.notify.smtp import DryRunSender, Sender, SmtpSender, SmtpSettings
 from monitor.notify.webhook import WebhookNotifier
 from monitor.ports import Archive, Notifier, Store
+from monitor.service.executors import Executor, InlineExecutor
 from monitor.service.progress import ProgressSink
 
 
@@ -155,6 +156,8 @@ class WatchContext:
             (the acknowledge command in alerts names it); None when unknown.
         progress: Receives the progress of every frame's poll through its due products
             (:mod:`monitor.service.progress`; the terminal bar of ``run --once``), or None.
+        executor: Where the scoring tasks run (``[executor]``,
+            :mod:`monitor.service.executors`); default: in the polling thread.
     """
 
     settings: Settings
@@ -165,18 +168,21 @@ class WatchContext:
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     config_file: str | None = None
     progress: ProgressSink | None = None
+    executor: Executor = field(default_factory=InlineExecutor)
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
                       metrics: WatchMetrics | None = None,
                       config_file: str | Path | None = None,
-                      progress: ProgressSink | None = None) -> WatchContext:
+                      progress: ProgressSink | None = None,
+                      executor: Executor | None = None) -> WatchContext:
         """Build every configured archive with :func:`build_archive` and the notifiers
-        with :func:`build_notifiers`; ``config_file`` is made absolute."""
+        with :func:`build_notifiers`; ``config_file`` is made absolute; ``executor``
+        (default: inline) is the caller's, who closes it."""
         archives = {name: build_archive(a, settings.rasters.max_bytes,
                                         frame_areas(settings, name),
                                         frame_process_areas(settings, name))
                     for name, a in settings.archives.items()}
         return cls(settings, store, archives, model, metrics, build_notifiers(settings),
                    None if config_file is None else str(Path(config_file).absolute()),
-                   progress)
+                   progress, executor or InlineExecutor())

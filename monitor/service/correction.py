@@ -26,6 +26,7 @@ flags from P 0.7 to 0.3.)
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,17 @@ from numpy.typing import NDArray
 
 from monitor.config import CorrectionSettings
 from monitor.domain import FrameMetadata
-from monitor.errors import DatasetError, MonitorError
+from monitor.errors import DatasetError, InputError, MonitorError
 from monitor.io.delays import read_cos_incidence, read_delay_on_grid, read_heights_on_grid
 from monitor.ports import Archive
-from monitor.science.atmocorr import delay_difference_los, remove_delay
 from monitor.science.grids import FrameGrid
-from monitor.science.scoring import CorrectionSource, MapScore, Regions, empirical_source
+from monitor.science.scoring import (
+    CorrectionSource,
+    MapScore,
+    Regions,
+    delay_source,
+    empirical_source,
+)
 
 #: Methods that read the archive's weather-model delay files.
 WEATHER_MODELS = ("gacos", "icams")
@@ -83,37 +89,102 @@ class FrameFiles:
             return None, str(exc)
 
 
-def _weather_model(files: FrameFiles, kind: str, span: tuple[date, date],
-                   regions: Regions, settings: CorrectionSettings) -> CorrectionSource:
-    def correct(image: NDArray[np.float32], raw: MapScore
-                ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-        paths = []
-        for epoch in span:
-            delays = files.archive.fetch_epoch_delays(files.frame, epoch, files.cache_dir,
-                                                      (kind,))
-            if kind not in delays:
-                raise DatasetError(f"the archive publishes no {kind} delay for {epoch} "
-                                   f"(frame {files.frame})")
-            paths.append(delays[kind])
-        first, last = (read_delay_on_grid(p, files.grid) for p in paths)
-        details: dict[str, Any] = {"files": [Path(p).name for p in paths],
-                                   "geometry": settings.delay_geometry}
-        cos_inc: NDArray[np.float32] | float = 1.0
-        if settings.delay_geometry == "zenith":
-            meta = files.files()
-            cos_inc = read_cos_incidence(meta.u_path, meta.metadata_txt_path, files.grid)
-            details["incidence_from"] = "U raster" if meta.u_path else "metadata.txt"
-            details["mean_incidence_deg"] = round(float(np.degrees(np.arccos(
-                np.nanmean(cos_inc)))), 2)
-        atmosphere = delay_difference_los(first, last, cos_inc, settings.delay_geometry)
-        return remove_delay(image, atmosphere, regions.reference_union), details
-    return correct
+@dataclass(frozen=True, eq=False)
+class SourceInputs:
+    """What one correction source needs, read from the archive beforehand, so that the
+    second look itself runs anywhere (a worker process, a Dask worker) without a file.
+
+    Attributes:
+        method: ``gacos``, ``icams`` or ``empirical``.
+        error: Why the source cannot be used (its files missing, unreadable, the archive
+            unreachable), worded as the second look records it; None when it can.
+        first_m, last_m: A weather model's delays of the segment's first and scored
+            epochs on the frame grid, metres ``(ny, nx)``.
+        cos_incidence: Cosine of the incidence on the grid (zenith delays), or 1.0.
+        details: What the second look records of a weather model (files, geometry,
+            incidence).
+        dem_m: Heights on the frame grid, metres ``(ny, nx)`` (``empirical``).
+    """
+
+    method: str
+    error: str | None = None
+    first_m: NDArray[np.float32] | None = None
+    last_m: NDArray[np.float32] | None = None
+    cos_incidence: NDArray[np.float32] | float = 1.0
+    details: dict[str, Any] = field(default_factory=dict)
+    dem_m: NDArray[np.float32] | None = None
+
+
+def _weather_inputs(files: FrameFiles, kind: str, span: tuple[date, date],
+                    settings: CorrectionSettings) -> SourceInputs:
+    paths = []
+    for epoch in span:
+        delays = files.archive.fetch_epoch_delays(files.frame, epoch, files.cache_dir, (kind,))
+        if kind not in delays:
+            raise DatasetError(f"the archive publishes no {kind} delay for {epoch} "
+                               f"(frame {files.frame})")
+        paths.append(delays[kind])
+    first, last = (read_delay_on_grid(p, files.grid) for p in paths)
+    details: dict[str, Any] = {"files": [Path(p).name for p in paths],
+                               "geometry": settings.delay_geometry}
+    cos_inc: NDArray[np.float32] | float = 1.0
+    if settings.delay_geometry == "zenith":
+        meta = files.files()
+        cos_inc = read_cos_incidence(meta.u_path, meta.metadata_txt_path, files.grid)
+        details["incidence_from"] = "U raster" if meta.u_path else "metadata.txt"
+        details["mean_incidence_deg"] = round(float(np.degrees(np.arccos(
+            np.nanmean(cos_inc)))), 2)
+    return SourceInputs(kind, first_m=first, last_m=last, cos_incidence=cos_inc,
+                        details=details)
+
+
+def read_source_inputs(files: FrameFiles, method: str, span: tuple[date, date],
+                       settings: CorrectionSettings) -> SourceInputs:
+    """Read what ``method`` needs (I/O: the archive's delay files, the frame's metadata and
+    DEM). A source that cannot be used is returned with its ``error``, worded as
+    :func:`~monitor.science.scoring.second_look` words a source that raised.
+
+    Args:
+        files: The frame's archive files.
+        method: ``gacos``, ``icams`` or ``empirical``.
+        span: First epoch of the series segment and the scored epoch.
+        settings: The ``[correction]`` settings.
+    """
+    try:
+        if method in WEATHER_MODELS:
+            return _weather_inputs(files, method, span, settings)
+        return SourceInputs(method, dem_m=files.dem())
+    except (MonitorError, OSError) as exc:
+        return SourceInputs(method, error=str(exc))
+    except (ValueError, ArithmeticError) as exc:  # numerics, as the second look words them
+        return SourceInputs(method, error=f"failed: {type(exc).__name__}: {exc}")
+
+
+def input_source(inputs: SourceInputs, regions: Regions, settings: CorrectionSettings,
+                 flag_threshold: float) -> CorrectionSource:
+    """The correction source of inputs read beforehand (pure: no file, no archive)."""
+    if inputs.error is not None:
+        error = inputs.error
+
+        def unavailable(image: NDArray[np.float32], raw: MapScore
+                        ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+            raise InputError(error)
+        return unavailable
+    if inputs.method in WEATHER_MODELS:
+        if inputs.first_m is None or inputs.last_m is None:
+            raise InputError(f"{inputs.method} correction inputs without delays")
+        return delay_source(inputs.first_m, inputs.last_m, inputs.cos_incidence,
+                            settings.delay_geometry, regions, inputs.details)
+    return empirical_source(inputs.dem_m, regions, settings.second_look(), flag_threshold)
 
 
 def correction_sources(files: FrameFiles, span: tuple[date, date], regions: Regions,
                        settings: CorrectionSettings, flag_threshold: float
                        ) -> list[tuple[str, CorrectionSource]]:
-    """The sources of ``settings.methods``, in order (module docstring).
+    """The sources of ``settings.methods``, in order (module docstring), each reading its
+    files only when it is tried (``scan-series``; the watch reads them in its writer
+    thread with :func:`read_source_inputs`, in the same order and only as far as needed,
+    and builds the same sources with :func:`input_source` in its scoring task).
 
     Args:
         files: The frame's archive files.
@@ -122,14 +193,10 @@ def correction_sources(files: FrameFiles, span: tuple[date, date], regions: Regi
         settings: The ``[correction]`` settings.
         flag_threshold: The flag threshold (the flagged region is left out of the fit).
     """
-    look = settings.second_look()
-    out: list[tuple[str, CorrectionSource]] = []
-    for method in settings.methods:
-        if method in WEATHER_MODELS:
-            out.append((method, _weather_model(files, method, span, regions, settings)))
-        else:
-            def empirical(image: NDArray[np.float32], raw: MapScore
-                          ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-                return empirical_source(files.dem(), regions, look, flag_threshold)(image, raw)
-            out.append((method, empirical))
-    return out
+    def lazy(method: str) -> CorrectionSource:
+        def correct(image: NDArray[np.float32], raw: MapScore
+                    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+            inputs = read_source_inputs(files, method, span, settings)
+            return input_source(inputs, regions, settings, flag_threshold)(image, raw)
+        return correct
+    return [(method, lazy(method)) for method in settings.methods]

@@ -16,15 +16,21 @@ is raised). The two never send the same delivery at once: both take the daemon's
 lock, and each delivery is claimed in the store before it is sent (which also covers a
 ``poll --once`` in another process).
 
-The scheduler's poll executor has ONE worker thread: polls of different targets run one at a time.
-The CNN scoring already uses the machine's cores through torch, the watch machines are small
-(2 cores), and one writer at a time keeps SQLite free of lock contention. A target whose poll
-is still running when its next run is due is skipped (``max_instances=1``) and late runs are
-merged into one (``coalesce=True``).
+**Targets are polled concurrently** (issue 17): the scheduler's poll executor has
+``[executor] workers`` threads (default: the machine's cores), so up to that many targets
+are polled at once, each by its own thread, the one writer of that target (its series
+files, its rows); a target is never polled twice at once (``max_instances=1``: a run due
+while the last is still going is skipped, late runs are merged, ``coalesce=True``).
+``run --once`` polls the targets the same way. The database is the only state the polls
+share (SQLite in WAL mode with a busy timeout; PostgreSQL), the model is read-only and the
+metrics are thread-safe; nothing of a target is kept between its polls, so memory grows
+with the targets in flight, not with those watched. The scoring of each epoch goes to the
+executor (:mod:`monitor.service.executors`: in the writer's thread, a process pool or a
+Dask cluster), built when the daemon starts and closed when it stops.
 
 The daemon installs no signal handler: the CLI (``insar-monitor run``) turns SIGTERM/SIGINT
-into a set :class:`threading.Event` given to :meth:`Daemon.run_until`, and the poll under way
-finishes before :meth:`Daemon.stop` returns.
+into a set :class:`threading.Event` given to :meth:`Daemon.run_until`, and the polls under
+way finish before :meth:`Daemon.stop` returns.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.pool import ThreadPoolExecutor as PollThreads
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
@@ -50,6 +57,7 @@ from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
 from monitor.notify.webhook import webhook_secret_problems
 from monitor.ports import Clock, SystemClock
 from monitor.service.context import WatchContext
+from monitor.service.executors import build_executor
 from monitor.service.feeds import feeds_dir, publish_feeds
 from monitor.service.metrics_restore import restore_metrics
 from monitor.service.outbox import DeliveryReport, deliver_outbox
@@ -148,6 +156,9 @@ class Daemon:
         #: Held by every outbox pass of this daemon (the outbox job and after each poll).
         self._outbox_lock = threading.Lock()
         self._passes: list[DeliveryReport] = []
+        #: Polls run at once (``[executor] workers``); the feeds are written by one at a time.
+        self.workers = settings.executor.worker_count()
+        self._feeds_lock = threading.Lock()
 
     @property
     def outcomes(self) -> tuple[PollOutcome, ...]:
@@ -169,6 +180,7 @@ class Daemon:
             StoreError: The database is not at the code's schema revision (the message
                 says to run ``insar-monitor db upgrade --config FILE``).
             ModelError: The detector cannot be loaded.
+            ExecutorError: The Dask scheduler cannot be reached (``[executor]``).
         """
         if self._ctx is None:
             require_current(self.settings.database.url, self.config_file)
@@ -179,11 +191,15 @@ class Daemon:
                 log.warning("%s", problem)
             store = Store(make_engine(self.settings.database.url))
             model = self._model_loader()
+            executor = build_executor(self.settings.executor, model)
             # Alerts name the file in their acknowledge command when it is one (the demo
             # passes a description instead).
             config = self.config_file if Path(self.config_file).is_file() else None
             self._ctx = WatchContext.from_settings(self.settings, store, model, self.metrics,
-                                                   config_file=config, progress=self._progress)
+                                                   config_file=config, progress=self._progress,
+                                                   executor=executor)
+            log.info("scoring: %s executor; up to %d target(s) polled at once",
+                     executor.kind, self.workers)
             # Dashboards are right from the first scrape, before any new acquisition.
             restore_metrics(self.metrics, store, self.settings, self.clock.now())
         return self._ctx
@@ -215,8 +231,10 @@ class Daemon:
                 self.metrics.product_failed(target.id, "other")
                 self.metrics.observe_poll(target.id, time.perf_counter() - t0,
                                           attempted_at=now)
-        if self.settings.feeds.enabled and (self._feeds_due or _changed_records(report)):
-            self._feeds_due = not self._publish_feeds(ctx)
+        if self.settings.feeds.enabled:
+            with self._feeds_lock:
+                if self._feeds_due or _changed_records(report):
+                    self._feeds_due = not self._publish_feeds(ctx)
         duration = time.perf_counter() - t0
         outcome = PollOutcome(target.id, now, duration, report, delivery, error)
         self._log(outcome)
@@ -261,13 +279,20 @@ class Daemon:
         return True
 
     def run_once(self) -> tuple[PollOutcome, ...]:
-        """Poll every target once, in configuration order (``insar-monitor run --once``).
+        """Poll every target once (``insar-monitor run --once``), up to :attr:`workers` at
+        once; the outcomes in configuration order.
 
         Raises:
             StoreError: Old schema (see :meth:`prepare`).
+            ExecutorError: The Dask scheduler cannot be reached.
         """
         self.prepare()
-        return tuple(self.poll_and_deliver(t) for t in self.settings.targets)
+        targets = self.settings.targets
+        if self.workers == 1 or len(targets) == 1:
+            return tuple(self.poll_and_deliver(t) for t in targets)
+        with ThreadPoolExecutor(min(self.workers, len(targets)),
+                                thread_name_prefix="poll") as pool:
+            return tuple(pool.map(self.poll_and_deliver, targets))
 
     def start(self) -> None:
         """Check the schema, load the model, start the metrics server, the status page and
@@ -291,8 +316,8 @@ class Daemon:
             except OSError:
                 self.stop()
                 raise
-        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1),
-                                                   "outbox": ThreadPoolExecutor(1)},
+        scheduler = BackgroundScheduler(executors={"default": PollThreads(self.workers),
+                                                   "outbox": PollThreads(1)},
                                         timezone=UTC)
         first = datetime.now(UTC)
         every = float(self.settings.outbox.interval_s)
@@ -313,10 +338,14 @@ class Daemon:
                  self.metrics_server.url if self.metrics_server else "disabled")
 
     def stop(self, wait: bool = True) -> None:
-        """Stop scheduling; with ``wait`` the poll under way finishes first. Idempotent."""
+        """Stop scheduling; with ``wait`` the polls under way finish first; then close the
+        executor (its worker processes, its Dask client; a later poll opens it again).
+        Idempotent."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.shutdown(wait=wait)
+        if self._ctx is not None:
+            self._ctx.executor.close()
         page, self.status_server = self.status_server, None
         if page is not None:
             page.shutdown()

@@ -92,7 +92,14 @@ from monitor.domain import (
     ProductStatus,
     ScoreCorrection,
 )
-from monitor.errors import BrokenProduct, DatasetError, InputError, MonitorError, StoreError
+from monitor.errors import (
+    BrokenProduct,
+    DatasetError,
+    ExecutorError,
+    InputError,
+    MonitorError,
+    StoreError,
+)
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
@@ -109,8 +116,8 @@ from monitor.science.scoring import (
     MapScore,
     Regions,
     SecondLook,
-    cnn_detector,
     cumulative_max_m,
+    epoch_record,
 )
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service import frame_state
@@ -123,19 +130,25 @@ from monitor.service.alert_maps import (
     saved_epochs,
 )
 from monitor.service.context import WatchContext
-from monitor.service.correction import FrameFiles
+from monitor.service.correction import FrameFiles, SourceInputs, read_source_inputs
 from monitor.service.frame_state import SeriesGrid
 from monitor.service.metrics_restore import export_target
 from monitor.service.progress import BackfillTracker
 from monitor.service.scoring import (
-    epoch_signal,
     frame_regions,
-    score_cumulative,
+    needs_second_look,
     scoring_params,
     series_key,
     series_reference,
     stored_correction,
     target_discs,
+)
+from monitor.service.scoring_task import (
+    LookJob,
+    ScoringJob,
+    register_model,
+    score_raw,
+    score_second_look,
 )
 from monitor.service.series_files import load_state, save_state, series_path
 from monitor.service.target_status import POLICY_HISTORY, alert_settings_of, policy_input
@@ -299,9 +312,18 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     """Score the state's last epoch (stage 4, :mod:`monitor.service.scoring`); writes
     nothing but the cache of the archive's frame files.
 
+    The writer (this thread) reads what the scoring needs and the executor runs the pure
+    tasks of :mod:`monitor.service.scoring_task` (``[executor]``): the raw scores and
+    signal, then, for a step that qualifies, the second look with the correction sources'
+    files read here beforehand.
+
     ``increment`` is the newest interferogram as summed into the chain (None when it is not
     at hand, e.g. an epoch scored again after a crash: its step is then not measured and
-    the fast path cannot fire for it)."""
+    the fast path cannot fire for it).
+
+    Raises:
+        ExecutorError: the task could not be run (worker lost, timeout, cluster gone).
+    """
     epoch = state.last_epoch
     disc, discs = target_discs(target)
     regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
@@ -311,17 +333,43 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     t0 = time.perf_counter()
     alert_settings = _alert_settings(ctx, target)
     params = scoring_params(ctx.settings, gains=target.gains)
-    files = FrameFiles(ctx.archives[target.archive], frame, grid,
-                       Path(ctx.settings.watch.cache_dir))
-    scored = score_cumulative(cnn_detector(ctx.model.model, params, ctx.model.calibration,
-                                           grid.pixel_m), state.image, regions,
-                              epoch, params, span_start=state.first_epoch, files=files,
-                              settings=ctx.settings, alerts=alert_settings)
+    register_model(ctx.model)  # the inline executor's tasks find it in this process
+    job = ScoringJob(ctx.model.sha256, state.image, increment, regions, epoch, params,
+                     f"target {target.id} frame {frame} epoch {epoch}")
+    first = ctx.executor.run(score_raw, job, name=job.label)
+    look = None
+    if ctx.settings.correction.enabled and needs_second_look(alert_settings)(first.raw):
+        files = FrameFiles(ctx.archives[target.archive], frame, grid,
+                           Path(ctx.settings.watch.cache_dir))
+        look = _second_look(ctx, job, first.raw, files, state.first_epoch)
+    scored = EpochScore(epoch, first.raw, look, epoch_record(first.raw, regions, epoch, params))
     correction = stored_correction(scored, state.first_epoch)
-    signal = {**epoch_signal(state.image, increment, regions, epoch, params).record(),
-              "series": series_key(frame, state.first_epoch)}
+    signal = {**first.signal, "series": series_key(frame, state.first_epoch)}
     return _EpochScoring(state, regions, cum_max, scored, correction, signal,
                          time.perf_counter() - t0)
+
+
+def _second_look(ctx: WatchContext, job: ScoringJob, raw: MapScore, files: FrameFiles,
+                 span_start: date) -> SecondLook:
+    """Rule 3 of the scoring as a task, its sources' files read here, in the order of
+    ``[correction] methods`` and only as far as needed: up to the first source whose files
+    could be read, then the task; when that source fails in the task too, the next ones are
+    read and the task runs again over all of them (the earlier fail again, the same way),
+    so the files read and the outcome are those of a second look reading its files as it
+    tries each source (:func:`~monitor.service.correction.correction_sources`)."""
+    settings = ctx.settings.correction
+    pending = list(settings.methods)
+    sources: list[SourceInputs] = []
+    while True:
+        while pending:
+            sources.append(read_source_inputs(files, pending.pop(0), (span_start, job.epoch),
+                                              settings))
+            if sources[-1].error is None:
+                break
+        look = ctx.executor.run(score_second_look,
+                                LookJob(job, raw, tuple(sources), settings), name=job.label)
+        if look.score is not None or not pending:
+            return look
 
 
 def _record_scoring(ctx: WatchContext, target: TargetSettings, frame: str,
@@ -827,6 +875,9 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     p.date1, pgrid.shape, reference=new.reference_mask,
                     coherence_threshold=new.coherence_threshold))
             scoring = _score_state(ctx, target, frame, pgrid, new, increment)
+        except ExecutorError as exc:  # the task could not run (not the product's fault)
+            _fail(ctx, target, p, "score", exc, now, tally)
+            return
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - a product whose scoring fails is set aside

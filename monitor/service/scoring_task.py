@@ -1,0 +1,189 @@
+"""Scoring an epoch as a pure task: maps and parameters in, scores out (issue 17).
+
+The watch's writer (the thread polling a target) reads everything an epoch's scoring needs
+(the cumulative map, the newest increment, the regions, and, for a step that gets a second
+look, the correction sources' delays and DEM:
+:func:`~monitor.service.correction.read_source_inputs`) and hands it to an executor
+(:mod:`monitor.service.executors`) as one of these tasks. A task opens no file, no archive,
+no database and reads no clock, so it can run in the writer's thread, in a worker process
+or on a Dask worker, and be run again when its worker is lost:
+
+* :func:`score_raw` (:class:`ScoringJob` -> :class:`RawScoring`): rules 1-2 of
+  :mod:`monitor.science.scoring` on the map and what the time-series rule reads of it
+  (:func:`~monitor.service.scoring.epoch_signal`).
+* :func:`score_second_look` (:class:`LookJob` -> :class:`~monitor.science.scoring.SecondLook`):
+  rule 3 with the sources read beforehand.
+
+The writer decides between the two (:func:`~monitor.service.scoring.needs_second_look`) and
+assembles the :class:`~monitor.science.scoring.EpochScore`, so the numbers are those of
+:func:`~monitor.service.scoring.score_cumulative`.
+
+**The model** is not part of a task: each process keeps the detectors it has loaded by
+their SHA-256 (:func:`register_model`, :func:`loaded_model`). The writer's process
+registers the model it loaded; a worker process loads it once when it starts (the process
+pool's initializer, a Dask worker plugin) from the file's bytes shipped once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.config import CorrectionSettings
+from monitor.errors import ModelError
+from monitor.io.models import LoadedModel, load_model_bytes
+from monitor.science.detect.fusion import CnnDetector
+from monitor.science.scoring import (
+    MapScore,
+    Regions,
+    ScoringParams,
+    SecondLook,
+    cnn_detector,
+    score_map,
+    second_look,
+)
+from monitor.service.correction import SourceInputs, input_source
+from monitor.service.scoring import epoch_signal
+
+#: The detectors this process has loaded, by the SHA-256 of their file.
+_MODELS: dict[str, LoadedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def register_model(model: LoadedModel) -> None:
+    """Keep ``model`` for the tasks of this process (by its SHA-256)."""
+    with _MODELS_LOCK:
+        _MODELS.setdefault(model.sha256, model)
+
+
+def load_model_once(data: bytes, sha256: str, source: str) -> LoadedModel:
+    """The model of ``sha256``, loaded from its file's bytes the first time (a worker).
+
+    Raises:
+        ModelError: the bytes are not a model file, or not the file of ``sha256``.
+    """
+    with _MODELS_LOCK:
+        model = _MODELS.get(sha256)
+    if model is not None:
+        return model
+    model = load_model_bytes(data, source)
+    if model.sha256 != sha256:
+        raise ModelError(f"model {source!r}: the bytes shipped to this worker hash to "
+                         f"{model.sha256}, not {sha256}")
+    register_model(model)
+    return model
+
+
+def loaded_model(sha256: str) -> LoadedModel:
+    """The model of ``sha256`` loaded in this process.
+
+    Raises:
+        ModelError: this process has not loaded it (a worker started without the
+            executor's initializer or plugin).
+    """
+    with _MODELS_LOCK:
+        model = _MODELS.get(sha256)
+    if model is None:
+        raise ModelError(f"model {sha256[:12]} is not loaded in this process; scoring tasks "
+                         "run where the executor loaded the watch's model "
+                         "(monitor.service.executors)")
+    return model
+
+
+@dataclass(frozen=True, eq=False)
+class ScoringJob:
+    """What scoring one epoch needs, read by the writer.
+
+    Attributes:
+        model_sha256: The detector (loaded in the worker's process).
+        image: Cumulative LOS displacement of the epoch, metres, ``(ny, nx)``, NaN =
+            incoherent.
+        increment: The newest interferogram as summed into the series, metres
+            ``(ny, nx)`` (None when not at hand: the step is then not measured).
+        regions: Target and references on the frame grid.
+        epoch: The epoch (seeds the LSTT).
+        params: The scoring parameters.
+        label: ``target T frame F epoch D``, for task names and messages.
+    """
+
+    model_sha256: str
+    image: NDArray[np.float32]
+    increment: NDArray[np.floating] | None
+    regions: Regions
+    epoch: date
+    params: ScoringParams
+    label: str
+
+
+@dataclass(frozen=True, eq=False)
+class RawScoring:
+    """Rules 1-2 of one epoch and its signal.
+
+    Attributes:
+        raw: The map's scores.
+        signal: :meth:`~monitor.science.series_signal.TargetSignal.record` of the epoch.
+    """
+
+    raw: MapScore
+    signal: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class LookJob:
+    """What the second look of one epoch needs.
+
+    Attributes:
+        job: The epoch's scoring job.
+        raw: Its raw scores (:func:`score_raw`).
+        sources: The correction sources' inputs, in the order they are tried.
+        correction: The ``[correction]`` settings.
+    """
+
+    job: ScoringJob
+    raw: MapScore
+    sources: tuple[SourceInputs, ...]
+    correction: CorrectionSettings
+
+
+def _detector(job: ScoringJob) -> CnnDetector:
+    model = loaded_model(job.model_sha256)
+    return cnn_detector(model.model, job.params, model.calibration, job.regions.grid.pixel_m)
+
+
+def score_raw(job: ScoringJob) -> RawScoring:
+    """Rules 1-2 (:func:`~monitor.science.scoring.score_map`) and the epoch's signal.
+
+    Raises:
+        InputError: the map is not on the regions' grid, or holds no finite pixel.
+        ModelError: the job's model is not loaded in this process.
+    """
+    raw = score_map(_detector(job), job.image, job.regions, job.epoch, job.params)
+    signal = epoch_signal(job.image, job.increment, job.regions, job.epoch, job.params)
+    return RawScoring(raw, signal.record())
+
+
+def score_second_look(look: LookJob) -> SecondLook:
+    """Rule 3 (:func:`~monitor.science.scoring.second_look`) with the sources read
+    beforehand (:func:`~monitor.service.correction.input_source`)."""
+    job = look.job
+    sources = [(s.method, input_source(s, job.regions, look.correction,
+                                       job.params.flag_threshold)) for s in look.sources]
+    return second_look(_detector(job), job.image, look.raw, job.regions, job.epoch,
+                       job.params, sources)
+
+
+def worker_ready(sha256: str) -> int:
+    """A task that checks that its worker has the model of ``sha256`` loaded; returns the
+    worker's process id (to start every worker of an executor and see them answer).
+
+    Raises:
+        ModelError: the model is not loaded there.
+    """
+    loaded_model(sha256)
+    return os.getpid()
