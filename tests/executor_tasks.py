@@ -33,3 +33,8 @@ def always_killed(marker: str) -> int:
     """Kills its worker process every time (a task no retry can save)."""
     Path(marker).write_text(str(os.getpid()), encoding="utf-8")
     os._exit(1)
+
+
+def worker_pid(_: object) -> int:
+    """The id of the worker process that runs the task."""
+    return os.getpid()
