@@ -50,6 +50,7 @@ from monitor.science.synth_series import SeriesScenario
 from monitor.service import pipeline
 from monitor.service.context import WatchContext
 from monitor.service.pipeline import poll_target
+from monitor.service.scoring_task import RawScoring, ScoringJob
 from monitor.service.series_files import load_state, series_path
 from monitor.store import Store, make_engine, upgrade
 
@@ -377,14 +378,14 @@ def test_a_failed_scoring_is_rolled_back_and_bridged(
     """Scoring that raises for one step: the step never reaches the series file nor the
     store, the product is quarantined (stage ``score``), the chain bridges it."""
     settings, ctx, _ = make_world(tmp_path, staging["nearest3"], model)
-    original = pipeline.score_cumulative
+    original = pipeline.score_raw
 
-    def fails_at_e2(*args: object, **kwargs: object) -> object:
-        if args[3] == E[2]:
+    def fails_at_e2(job: ScoringJob) -> RawScoring:
+        if job.epoch == E[2]:
             raise FloatingPointError("scoring blew up at E2")
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(job)
 
-    monkeypatch.setattr(pipeline, "score_cumulative", fails_at_e2)
+    monkeypatch.setattr(pipeline, "score_raw", fails_at_e2)
     faults.injected("scoring exception")
     report = poll_target(ctx, settings.target("t1"), NOW)
     (failure,) = report.failures
