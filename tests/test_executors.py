@@ -11,6 +11,7 @@ once). The Dask cluster is a ``LocalCluster`` of 2 worker processes, one per mod
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -155,6 +156,10 @@ def assert_same(run: Snapshot, reference: Snapshot) -> None:
 def dask_cluster() -> Iterator[str]:
     """A LocalCluster of 2 single-threaded worker processes; its scheduler's address."""
     distributed = pytest.importorskip("distributed")
+    # Starting a LocalCluster writes Dask's worker environment (MALLOC_TRIM_THRESHOLD_,
+    # one OpenMP/BLAS thread) into this process's os.environ; it is put back afterwards so
+    # that later tests' subprocesses and pools do not inherit it.
+    saved = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None, host="127.0.0.1")
     try:
@@ -166,6 +171,8 @@ def dask_cluster() -> Iterator[str]:
                 client.wait_for_workers(2, timeout=60)
         finally:
             cluster.close(timeout=30)
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -264,7 +271,6 @@ if __name__ == "__main__":
 def test_pool_workers_end_when_the_daemon_is_killed(tmp_path: Path) -> None:
     """A daemon killed with SIGKILL cannot close its pool: its workers notice they were
     re-parented and exit (within ORPHAN_CHECK_S), instead of holding 0.45 GB each."""
-    import os
     import signal
     import subprocess
     import sys

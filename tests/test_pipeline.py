@@ -320,6 +320,30 @@ def test_naive_time_and_unknown_archive_are_refused(tmp_path: Path, staging: Pat
         poll_target(bare, settings.target("synth1"), NOW)
 
 
+def test_cli_poll_scores_where_the_executor_says(tmp_path: Path, staging: Path,
+                                                 model: LoadedModel,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``poll --once`` builds the configured ``[executor]`` as the daemon does (one rule for
+    every command): an unreachable Dask scheduler is its error, naming the address (exit
+    code 8), and nothing is ingested."""
+    import socket
+
+    pytest.importorskip("distributed")
+    settings, ctx, cfg = make_world(tmp_path, staging, model)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg.write_text(cfg.read_text() + f"""
+[executor]
+kind = "dask"
+dask_scheduler = "tcp://127.0.0.1:{port}"
+dask_connect_timeout_s = 1
+""")
+    assert main(["poll", "synth1", "--once", "--config", str(cfg)]) == 8
+    assert f"tcp://127.0.0.1:{port}" in capsys.readouterr().err
+    assert ctx.store.list_epochs("synth1") == []
+
+
 def test_cli_poll_targets_and_alerts(tmp_path: Path, staging: Path, model: LoadedModel,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     settings, _, cfg = make_world(tmp_path, staging, model)

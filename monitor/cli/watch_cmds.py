@@ -109,6 +109,7 @@ def _print(doc: dict[str, Any]) -> None:
 
 def run_poll(args: argparse.Namespace) -> int:
     from monitor.service.context import WatchContext
+    from monitor.service.executors import build_executor
     from monitor.service.outbox import deliver_outbox
     from monitor.service.pipeline import poll_target
 
@@ -116,8 +117,14 @@ def run_poll(args: argparse.Namespace) -> int:
     apply_configured_logging(args, settings.logging)
     target = settings.target(args.target)
     model = load_detector(args.model, args.arch)
-    ctx = WatchContext.from_settings(settings, store, model, config_file=args.config)
-    report = poll_target(ctx, target, _now())
+    # The scoring runs where the daemon's would ([executor]): one rule for every command.
+    executor = build_executor(settings.executor, model)
+    try:
+        ctx = WatchContext.from_settings(settings, store, model, config_file=args.config,
+                                         executor=executor)
+        report = poll_target(ctx, target, _now())
+    finally:
+        executor.close()
     for e in report.epochs:
         _print({"epoch": e.epoch.isoformat(), "frame": e.frame, "cum_max_m": e.cum_max_m,
                 "p_fused": e.p_fused, "lstt_p": e.lstt_p, "p_corrected": e.p_corrected,
