@@ -26,10 +26,10 @@ from math import comb
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.polynomial import polynomial as npoly
 from numpy.typing import ArrayLike, NDArray
 
 from monitor.errors import InputError
+from monitor.science.sar.polynomial import evaluate
 from monitor.science.sar.scene import LonLatPolynomial
 
 if TYPE_CHECKING:
@@ -95,22 +95,13 @@ class FacilityCoordinates:
     def lat_lon(self, pixel: ArrayLike, line: ArrayLike
                 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Latitude and longitude (degrees) of image points (pixel, line counted from 0)."""
-        p = np.asarray(pixel, dtype=np.float64) - self.origin_pixel
-        q = np.asarray(line, dtype=np.float64) - self.origin_line
-        return (np.asarray(npoly.polyval2d(p, q, _powers(self.pixel_line_to_lat)),
-                           dtype=np.float64),
-                np.asarray(npoly.polyval2d(p, q, _powers(self.pixel_line_to_lon)),
-                           dtype=np.float64))
+        lon, lat = evaluate(self.polynomials()[0], line, pixel)
+        return lat, lon
 
     def pixel_line(self, lat: ArrayLike, lon: ArrayLike
                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Pixel and line (counted from 0) of points given in degrees."""
-        a = np.asarray(lat, dtype=np.float64) - self.origin_lat
-        b = np.asarray(lon, dtype=np.float64) - self.origin_lon
-        return (np.asarray(npoly.polyval2d(a, b, _powers(self.lat_lon_to_pixel)),
-                           dtype=np.float64),
-                np.asarray(npoly.polyval2d(a, b, _powers(self.lat_lon_to_line)),
-                           dtype=np.float64))
+        return evaluate(self.polynomials()[1], lat, lon)
 
     def polynomials(self) -> tuple[LonLatPolynomial, LonLatPolynomial]:
         """The scene contract's ``(pixel_to_lonlat, lonlat_to_pixel)``, centred as the file.
