@@ -92,7 +92,8 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
                  "--n-inject", "2", "--threads", "1", "--out", str(tmp_path / "ev")]) == 0
     report = json.loads((tmp_path / "ev" / "detection_real.json").read_text())
     assert report["counts"]["products"] == 12 and report["years"] == [2016]
-    assert set(report["summary"]) == {"cal", "cal (raw fusion)", "baseline", "mogi matched filter"}
+    assert set(report["summary"]) == {"cal", "cal (raw fusion)", "baseline", "mogi matched filter",
+                                      "mogi GLS filter"}
     assert 0 <= report["summary"]["cal"]["reliability"]["ece"] <= 1
     assert (tmp_path / "ev" / "detection_reliability.png").stat().st_size > 0
     assert "Reliability" in (tmp_path / "ev" / "detection_real.md").read_text()

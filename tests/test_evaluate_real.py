@@ -39,7 +39,7 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
     assert len({e["pair"] for e in injected}) == 3  # without replacement
     assert set(report["summary"]) == {"compact", "compact (raw fusion)", "baseline",
-                                      "mogi matched filter"}
+                                      "mogi matched filter", "mogi GLS filter"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
         assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1
@@ -62,9 +62,29 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "after the second look" in md
     every = report["epochs"][0]["scores"]
     assert "ratio" in every["baseline"] and all(
-        "p_by_gain" in v for k, v in every.items() if k not in ("baseline", "mogi matched filter"))
+        "p_by_gain" in v for k, v in every.items()
+        if k not in ("baseline", "mogi matched filter", "mogi GLS filter"))
     assert "False-positive rate" in md and "AUC >= 2 cm" in md
     assert "at one false-alarm rate" in md and "| mogi matched filter |" in md
+    # Every year is scored, so the GLS filter's noise correlation is in-sample, and says so.
+    gls = report["detectors"]["mogi GLS filter"]
+    assert gls["correlation_maps"] == 13 and "in-sample" in gls["correlation_from"]
+    # 13 maps are too few for an empirical 95% quantile: the Gaussian bound, and it says so
+    assert gls["block_px"] == 6 and gls["threshold_maps"] == 0
+    assert gls["threshold_t"] == pytest.approx(3.5, abs=0.3)
+    assert "Bonferroni" in gls["threshold_from"] and "need at least 20" in md
+    assert "whitened with the frame's noise correlation (from 13 the scored quiet" in md
+
+
+def test_gls_noise_correlation_comes_from_other_years(tmp_path: Path) -> None:
+    """Scoring 2017 only, the correlation comes from the 12 quiet products of 2016."""
+    assert _run("--events", "2017-01-11:2018-12-31", "--years", "2017", "--n-inject", "1",
+                "--out", str(tmp_path)) == 0
+    report = json.loads((tmp_path / "detection_real.json").read_text())
+    gls = report["detectors"]["mogi GLS filter"]
+    assert gls["correlation_maps"] == 12
+    assert gls["correlation_from"] == "quiet products of the years not scored"
+    assert report["counts"]["quiet"] == 1
 
 
 def test_bad_events_refused(capsys: pytest.CaptureFixture[str]) -> None:

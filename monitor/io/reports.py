@@ -214,6 +214,15 @@ def real_markdown(report: dict[str, Any]) -> str:
                          f"{', '.join(f'{z / 1e3:g}' for z in d['depths_m'])} km, positions "
                          f"every {d['step_m'] / 1e3:g} km within "
                          f"{d['max_offset_m'] / 1e3:g} km of the centre); flagged above 0.5")
+        elif label == "mogi GLS filter":
+            lines.append(f"- {label} (a reference, as the matched filter): the same templates"
+                         f" on {d['block_m']:.0f} m blocks, the map whitened with the frame's "
+                         f"noise correlation (from {d['correlation_maps']} "
+                         f"{d['correlation_from']}; "
+                         + ", ".join(f"{c:.2f}" for c in d["correlation_1_2_4_blocks"])
+                         + " at 1, 2, 4 blocks), the largest |t| of a template's amplitude "
+                         f"with the map's own noise scale; flagged above "
+                         f"{d['threshold_t']:.2f}, {d['threshold_from']}")
         elif label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "

@@ -50,11 +50,12 @@ MIN_VALID_PIXELS = 100
 
 
 @lru_cache(maxsize=4)
-def _templates(shape: tuple[int, int], pixel_m: tuple[float, float],
-               depths_m: tuple[float, ...], max_offset_m: float, step_m: float,
-               incidence_deg: float, heading_deg: float
-               ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Unit-peak LOS templates ``(K, ny * nx)`` and their ``(K, 3)`` east, north, depth."""
+def mogi_templates(shape: tuple[int, int], pixel_m: tuple[float, float],
+                   depths_m: tuple[float, ...], max_offset_m: float, step_m: float,
+                   incidence_deg: float, heading_deg: float
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit-peak LOS templates ``(K, ny * nx)`` and their ``(K, 3)`` east, north, depth
+    (metres from the grid centre), cached."""
     n_steps = int(math.floor(max_offset_m / step_m))
     offsets = np.arange(-n_steps, n_steps + 1) * step_m
     patterns, where = [], []
@@ -123,7 +124,7 @@ class MogiMatchedFilter:
         if ok.sum() < MIN_VALID_PIXELS:
             raise InputError(f"matched filter: {int(ok.sum())} valid pixels; need at least "
                              f"{MIN_VALID_PIXELS}")
-        templates, where = _templates(d.shape, tuple(self.pixel_m), tuple(self.depths_m),
+        templates, where = mogi_templates(d.shape, tuple(self.pixel_m), tuple(self.depths_m),
                                       self.max_offset_m, self.step_m, self.incidence_deg,
                                       self.heading_deg)
         ny, nx = d.shape
