@@ -104,6 +104,10 @@ def test_bad_maps_and_settings_are_refused(gls: GlsMogiFilter) -> None:
     holes[:6, :6] = 0.0
     with pytest.raises(InputError, match="valid blocks"):
         gls.measure(holes)
+    sparse = gls.detect(holes)  # scored as holding no evidence, not an error
+    assert sparse.p_fused == 0.0 and not sparse.flag
+    with pytest.raises(InputError, match="blocks"):
+        gls.detect(np.zeros((40, 40)))
     corr = gls.correlation
     with pytest.raises(InputError, match="alpha"):
         GlsMogiFilter(PIXEL, corr, alpha=1.5)

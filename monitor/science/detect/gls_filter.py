@@ -221,8 +221,21 @@ class GlsMogiFilter:
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
         """Score a map: ``p_fused = 1 - 2^(-score / threshold)`` (0.5 at the threshold),
-        the peak the pixel of the best template's source, ``p_by_gain`` empty."""
+        the peak the pixel of the best template's source, ``p_by_gain`` empty. A map with
+        fewer than :data:`MIN_VALID_BLOCKS` valid blocks holds no evidence for a source:
+        P 0, not flagged (:meth:`measure` refuses it).
+
+        Raises:
+            InputError: not a 2-D map, or one whose block grid is not the correlation's.
+        """
         d = np.asarray(displacement_m)
+        if d.ndim == 2 and d.shape[0] // self.correlation.factor == self.correlation.shape[0] \
+                and d.shape[1] // self.correlation.factor == self.correlation.shape[1]:
+            valid = np.isfinite(block_mean(d, self.correlation.factor))
+            if int(valid.sum()) < MIN_VALID_BLOCKS:
+                return Detection(p_fused=0.0, p_by_gain={}, flag=False,
+                                 peak_row=(d.shape[0] - 1) // 2, peak_col=(d.shape[1] - 1) // 2,
+                                 prob_map=np.zeros(d.shape, np.float32), threshold=0.5)
         m = self.measure(d)
         thr = self.threshold
         p = float(1.0 - 2.0 ** (-m.t / thr))
