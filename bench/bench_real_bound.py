@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from monitor.config import load_settings
-from monitor.event_windows import in_years, overlaps, parse_events, parse_years
-from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+from monitor.event_windows import in_years, parse_events, parse_years
+from monitor.noise_bank import load_noise_bank
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.training import roc_auc
@@ -141,13 +141,8 @@ def main() -> None:
     years = parse_years(args.years)
     amplitudes = [float(a) for a in args.amplitudes_cm.split(",")]
     settings = load_settings(None)
-    layout = open_frame(args.archive, args.frame)
-    grid, dem = read_grid(layout, settings.rasters.max_pixels)
-    products = read_frame(layout, grid, dem,
-                          coherence_threshold=settings.science.coherence_threshold,
-                          max_pixels=settings.rasters.max_pixels)
-    quiet_all = [i for i in products.interferograms
-                 if not overlaps((i.date1, i.date2), events)]
+    bank = load_noise_bank(args.archive, args.frame, settings, events=events)
+    grid, quiet_all = bank.grid, bank.epochs
     test = [i for i in quiet_all if in_years((i.date1, i.date2), years)]
     other = [i.displacement_m for i in quiet_all if not in_years((i.date1, i.date2), years)]
     start = time.perf_counter()
