@@ -29,14 +29,22 @@ The 60-day goal for 8.5 cm/yr with 1 cm of atmosphere per epoch needs ``z`` of a
    holds two dates' atmospheres, so the per-date scatter is the increment's over sqrt(2);
    the delays are those of step 2 with it.
 
+4. With ``--policy --target LON,LAT,R`` as well: the frame scored as ``evaluate series
+   --archive`` scores it (the watch's path), then the alert policy run twice over the same
+   epochs, once with the watch's bell amplitudes and once with GLS amplitudes of the same
+   cumulative maps (the correlation from the series' own increments: all of them, or only
+   those before the first event window). False alerts outside the event windows at the
+   operating point and over the sweep of ``trend_z_watch``, and the delay of each event.
+
 Run: ``python bench/bench_series_bound.py`` (about a minute on 2 cores); the real part
-adds about 20 s for nine years of one frame.
+adds about 20 s for nine years of one frame, the policy part about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import numpy as np
 from affine import Affine
@@ -167,6 +175,60 @@ def real_scatter(args: argparse.Namespace) -> None:
               f"{100 * per_date[0]:.2f} / {100 * per_date[1]:.2f} cm | {days[0]} / {days[1]} |")
 
 
+def policy_runs(args: argparse.Namespace) -> None:
+    """Part 4 of the module docstring."""
+    import dataclasses
+
+    from monitor.cli.scan_series_cmd import parse_target
+    from monitor.evaluation.series_defaults import DEFAULT_Z_SWEEP
+    from monitor.evaluation.series_policy import sweep_settings
+    from monitor.evaluation.series_real import (
+        RealSeriesOptions,
+        ScoredFrame,
+        policy_summary,
+        score_frame_series,
+    )
+
+    events = parse_events(args.events)
+    target = parse_target(args.target)
+    settings = load_settings(None)
+    frame, prepared = score_frame_series(RealSeriesOptions(
+        archive=args.archive, frame=args.frame, target=target, events=events, threads=2))
+    series, maps, grid = prepared.series, prepared.maps, prepared.regions.grid
+    centre = grid.centre_rc(target.lon, target.lat)
+    assert centre is not None  # score_frame_series refuses a target outside the frame
+    window, columns = _bell_columns(grid, centre, target.radius_km * 1000)
+    first_event = min((w[0] for w in events), default=None)
+    increments = [(series.epochs[k], maps[k] - maps[k - 1]) for k in range(1, len(maps))]
+    print(f"\npolicy over {len(frame.scores)} scored epochs of {args.frame}, target "
+          f"{args.target}; false alerts outside {args.events} (at the operating point; then "
+          "per trend_z_watch of the sweep) and the delay of each event in acquisitions")
+    print("| bell amplitude | robust sigma per epoch | false alerts | per year | event delay "
+          "| sweep z: false alerts |")
+    runs: list[tuple[str, list[Any]]] = [("watch (least squares)", list(frame.scores))]
+    for label, before in (("GLS, correlation from every increment", None),
+                          ("GLS, correlation from increments before the events",
+                           first_event)):
+        use = [inc for epoch, inc in increments if before is None or epoch <= before]
+        corr = estimate_correlation(use, block_factor(grid.pixel_m, args.block_m, grid.shape))
+        runs.append((label, [dataclasses.replace(
+            s, bell_m=gls_bell(maps[series.epochs.index(s.epoch)], corr, window, columns))
+            for s in frame.scores]))
+    for label, scores in runs:
+        scored = ScoredFrame(frame.listed, (), tuple(scores), (), {}, ())
+        point, _ = policy_summary(scored, settings.alerts, events)
+        sweep = " ".join(
+            f"{z:g}: {policy_summary(scored, alerts, events)[0]['false_alerts']['alerts']}"
+            for z, alerts in sweep_settings(settings.alerts, DEFAULT_Z_SWEEP))
+        bells = np.array([s.bell_m for s in scores if s.bell_m is not None])
+        diffs = np.diff(bells)
+        sigma = 1.4826 * float(np.median(np.abs(diffs - np.median(diffs)))) / math.sqrt(2)
+        fa = point["false_alerts"]
+        delays = ", ".join(str(e["delay_acquisitions"]) for e in point["events"])
+        print(f"| {label} | {100 * sigma:.2f} cm | {fa['alerts']} in {fa['years']:.2f} yr | "
+              f"{fa['per_year']:.2f} | {delays} | {sweep} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--turbulence-cm", type=float, default=1.0)
@@ -183,6 +245,9 @@ def main() -> None:
                                                     "2017,2018,2023,2024"],
                     help="blocks of years scored in turn")
     ap.add_argument("--block-m", type=float, default=650.0)
+    ap.add_argument("--policy", action="store_true",
+                    help="also run the alert policy with both estimators (needs --target)")
+    ap.add_argument("--target", default=None, help="LON,LAT,RADIUS_KM of the target")
     args = ap.parse_args()
     sigma = args.turbulence_cm / 100
     radius = args.radius_km * 1000
@@ -208,6 +273,10 @@ def main() -> None:
         if args.frame is None:
             ap.error("--archive needs --frame")
         real_scatter(args)
+        if args.policy:
+            if args.target is None:
+                ap.error("--policy needs --target LON,LAT,RADIUS_KM")
+            policy_runs(args)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from monitor.evaluation.series_policy import (
 )
 from monitor.event_windows import Window, overlaps
 from monitor.notify.policy import PolicyStep, StepScore, evaluate
+
+if TYPE_CHECKING:
+    from monitor.service.series_scan import PreparedSeries
 from monitor.science.grids import GroundDisc
 from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
 from monitor.science.trend import series_noise
@@ -146,6 +149,19 @@ def score_frame(opts: RealSeriesOptions) -> ScoredFrame:
         DatasetError: the archive or frame cannot be read.
         ModelError: the model cannot be loaded.
     """
+    return score_frame_series(opts)[0]
+
+
+def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSeries]:
+    """:func:`score_frame`, and the cumulative series it scored (for measurements that
+    read the maps themselves, e.g. ``bench/bench_series_bound.py --policy``).
+
+    Raises:
+        InputError: bad options, a target or reference outside the frame, an event window
+            outside the archive.
+        DatasetError: the archive or frame cannot be read.
+        ModelError: the model cannot be loaded.
+    """
     from monitor.archive import LocalArchive
     from monitor.compute_device import resolve_device, set_threads
     from monitor.evaluation.series import model_record
@@ -200,7 +216,7 @@ def score_frame(opts: RealSeriesOptions) -> ScoredFrame:
                     for f in products.failures)
     return ScoredFrame(products.listed_epochs, tuple(records), tuple(scores), skipped,
                        model_record(opts.model, loaded),
-                       tuple(prepared.describe_references()))
+                       tuple(prepared.describe_references())), prepared
 
 
 def _in_event(epoch: date, previous: dict[date, date], events: tuple[Window, ...]
