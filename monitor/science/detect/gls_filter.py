@@ -20,8 +20,8 @@ Theory, Prentice Hall, sections 7.3 and 9.4); ``score`` is the generalised likel
 ratio over the template grid.
 
 Were the noise Gaussian with exactly ``R``, ``t_k`` would be Student-t and the Bonferroni
-bound of the ``K`` two-sided tests (``z = Phi^-1(1 - alpha / 2K)``, 3.9 for the 116
-templates at 1%) a valid threshold. ``R`` is an estimate, regularised
+bound of the ``K`` two-sided tests (``z = Phi^-1(1 - alpha / 2K)``, 3.5 for the 116
+templates at 5%) a valid threshold. ``R`` is an estimate, regularised
 (:data:`monitor.science.noise_covariance.EIGEN_FLOOR`), and real noise is not Gaussian:
 on the generator's exponential turbulence the oracle ``t`` scatters by about 3, not 1.
 So the threshold is taken from the frame itself: the ``1 - alpha`` quantile of ``score``
