@@ -62,7 +62,12 @@ from monitor.science.noise_covariance import (
     block_mean,
     estimate_correlation,
 )
-from monitor.science.series_signal import DEPTH_RADII, WINDOW_RADII, bell_amplitude
+from monitor.science.series_signal import (
+    DEPTH_RADII,
+    WINDOW_RADII,
+    bell_amplitude,
+    bell_design,
+)
 
 
 def ols_scatter(sigma_m: float, length_m: float, radius_m: float, pixel_m: float,
@@ -112,20 +117,6 @@ def shortest_delay_days(rate_m_per_yr: float, sigma_m: float, z: float, before: 
     return -1, float("nan")
 
 
-def _bell_columns(grid: FrameGrid, centre: tuple[float, float], radius_m: float
-                  ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """The watch's window and its four columns (offset, plane, bell) on the pixel grid."""
-    ny, nx = grid.shape
-    rows, cols = np.mgrid[0:ny, 0:nx]
-    x = (cols - centre[1]) * grid.pixel_m[0]
-    y = (centre[0] - rows) * grid.pixel_m[1]
-    r2 = x ** 2 + y ** 2
-    depth = DEPTH_RADII * radius_m
-    columns = np.stack([np.ones_like(x, dtype=np.float64), x / radius_m, y / radius_m,
-                        (1.0 + r2 / depth ** 2) ** -1.5], axis=-1)
-    return r2 <= (WINDOW_RADII * radius_m) ** 2, columns
-
-
 def gls_bell(x: NDArray[np.floating], corr: StationaryCorrelation,
              window: NDArray[np.bool_], columns: NDArray[np.float64]) -> float:
     """The bell amplitude by GLS with the frame's correlation, on the window's blocks."""
@@ -146,7 +137,7 @@ def real_scatter(args: argparse.Namespace) -> None:
     grid = bank.grid
     centre = ((grid.shape[0] - 1) / 2.0, (grid.shape[1] - 1) / 2.0)
     radius = args.radius_km * 1000
-    window, columns = _bell_columns(grid, centre, radius)
+    window, columns = bell_design(grid, centre, radius)
     factor = block_factor(grid.pixel_m, args.block_m, grid.shape)
     print(f"\nreal: frame {args.frame}, {len(bank.epochs)} quiet increments, target at the "
           f"frame centre, radius {args.radius_km:g} km, blocks of {factor} px; scatter of "
@@ -197,7 +188,7 @@ def policy_runs(args: argparse.Namespace) -> None:
     series, maps, grid = prepared.series, prepared.maps, prepared.regions.grid
     centre = grid.centre_rc(target.lon, target.lat)
     assert centre is not None  # score_frame_series refuses a target outside the frame
-    window, columns = _bell_columns(grid, centre, target.radius_km * 1000)
+    window, columns = bell_design(grid, centre, target.radius_km * 1000)
     first_event = min((w[0] for w in events), default=None)
     increments = [(series.epochs[k], maps[k] - maps[k - 1]) for k in range(1, len(maps))]
     print(f"\npolicy over {len(frame.scores)} scored epochs of {args.frame}, target "

@@ -84,8 +84,10 @@ class TargetSignal:
                 "step_lstt_p": self.step_lstt_p}
 
 
-def _bell_design(grid: FrameGrid, centre_rc: tuple[float, float], radius_m: float
-                 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+def bell_design(grid: FrameGrid, centre_rc: tuple[float, float], radius_m: float
+                ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """The fitting window ``(ny, nx)`` and the four columns ``(ny, nx, 4)`` of the bell
+    fit: offset, east and north tilt (per target radius), the bell itself."""
     ny, nx = grid.shape
     east, north = grid.pixel_m
     rows, cols = np.mgrid[0:ny, 0:nx]
@@ -112,7 +114,7 @@ def bell_amplitude(image: NDArray[np.floating], grid: FrameGrid,
                          f"({grid.source})")
     if not radius_m > 0:
         raise InputError(f"target radius must be positive, got {radius_m!r} m")
-    window, columns = _bell_design(grid, centre_rc, radius_m)
+    window, columns = bell_design(grid, centre_rc, radius_m)
     use = window & np.isfinite(image)
     if int(use.sum()) < MIN_WINDOW_PIXELS:
         return None
