@@ -52,6 +52,7 @@ from monitor.science.detect.matched_filter import (
     DEFAULT_MAX_OFFSET_M,
     DEFAULT_STEP_M,
     mogi_templates,
+    template_positions,
 )
 from monitor.science.injection import S1_ASCENDING_HEADING_DEG, S1_INCIDENCE_DEG
 from monitor.science.noise_covariance import StationaryCorrelation, block_mean
@@ -133,10 +134,7 @@ class GlsMogiFilter:
     @property
     def n_templates(self) -> int:
         """Templates on the grid (``K``)."""
-        n = int(math.floor(self.max_offset_m / self.step_m))
-        offsets = np.arange(-n, n + 1) * self.step_m
-        inside = np.add.outer(offsets ** 2, offsets ** 2) <= self.max_offset_m ** 2 * (1 + 1e-9)
-        return int(inside.sum()) * len(self.depths_m)
+        return len(template_positions(tuple(self.depths_m), self.max_offset_m, self.step_m))
 
     @property
     def threshold(self) -> float:
@@ -169,6 +167,17 @@ class GlsMogiFilter:
         cut = float(np.quantile(scores, 1.0 - self.alpha, method="higher"))
         return replace(self, null_threshold=cut, null_maps=len(scores))
 
+    def _blocks(self, d: NDArray[np.float64]
+                ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """The map's block means and their validity, checked against the correlation."""
+        if d.ndim != 2:
+            raise InputError(f"GLS filter: the map must be 2-D, got shape {d.shape}")
+        b = block_mean(d, self.correlation.factor)
+        if b.shape != self.correlation.shape:
+            raise InputError(f"GLS filter: map {d.shape} gives blocks {b.shape}, the noise "
+                             f"correlation was estimated on {self.correlation.shape}")
+        return b, np.isfinite(b)
+
     def t_values(self, displacement_m: NDArray[np.floating],
                  templates: NDArray[np.floating] | None = None) -> NDArray[np.float64]:
         """``t_k`` of every template (or of the given block-grid ``templates``, ``(K, by,
@@ -179,19 +188,18 @@ class GlsMogiFilter:
                 or fewer than :data:`MIN_VALID_BLOCKS` valid blocks.
         """
         d = np.asarray(displacement_m, dtype=np.float64)
-        if d.ndim != 2:
-            raise InputError(f"GLS filter: the map must be 2-D, got shape {d.shape}")
-        b = block_mean(d, self.correlation.factor)
-        if b.shape != self.correlation.shape:
-            raise InputError(f"GLS filter: map {d.shape} gives blocks {b.shape}, the noise "
-                             f"correlation was estimated on {self.correlation.shape}")
-        valid = np.isfinite(b)
+        b, valid = self._blocks(d)
+        return self._t_of_blocks(b, valid, d.shape, templates)
+
+    def _t_of_blocks(self, b: NDArray[np.float64], valid: NDArray[np.bool_],
+                     shape: tuple[int, ...], templates: NDArray[np.floating] | None
+                     ) -> NDArray[np.float64]:
         n = int(valid.sum())
         if n < MIN_VALID_BLOCKS:
             raise InputError(f"GLS filter: {n} valid blocks; need at least "
                              f"{MIN_VALID_BLOCKS}")
         if templates is None:
-            s = self._templates(d.shape)[0][:, valid.ravel()]
+            s = self._templates((shape[0], shape[1]))[0][:, valid.ravel()]
         else:
             s = np.asarray(templates, dtype=np.float64).reshape(len(templates), -1)
             s = s[:, valid.ravel()]
@@ -212,12 +220,15 @@ class GlsMogiFilter:
             t = sd / np.sqrt(np.maximum(ss, 1e-300)) / sigma
         return np.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
+    def _best(self, t: NDArray[np.float64], shape: tuple[int, ...]) -> GlsScore:
+        where = self._templates((shape[0], shape[1]))[1]
+        k = int(np.argmax(np.abs(t)))
+        return GlsScore(float(abs(t[k])), *where[k])
+
     def measure(self, displacement_m: NDArray[np.floating]) -> GlsScore:
         """The best template's ``|t|`` and where it sits."""
-        t = np.abs(self.t_values(displacement_m))
-        where = self._templates(np.shape(displacement_m))[1]
-        k = int(np.argmax(t))
-        return GlsScore(float(t[k]), *where[k])
+        d = np.asarray(displacement_m, dtype=np.float64)
+        return self._best(self.t_values(d), d.shape)
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
         """Score a map: ``p_fused = 1 - 2^(-score / threshold)`` (0.5 at the threshold),
@@ -228,21 +239,18 @@ class GlsMogiFilter:
         Raises:
             InputError: not a 2-D map, or one whose block grid is not the correlation's.
         """
-        d = np.asarray(displacement_m)
-        if d.ndim == 2 and d.shape[0] // self.correlation.factor == self.correlation.shape[0] \
-                and d.shape[1] // self.correlation.factor == self.correlation.shape[1]:
-            valid = np.isfinite(block_mean(d, self.correlation.factor))
-            if int(valid.sum()) < MIN_VALID_BLOCKS:
-                return Detection(p_fused=0.0, p_by_gain={}, flag=False,
-                                 peak_row=(d.shape[0] - 1) // 2, peak_col=(d.shape[1] - 1) // 2,
-                                 prob_map=np.zeros(d.shape, np.float32), threshold=0.5)
-        m = self.measure(d)
+        d = np.asarray(displacement_m, dtype=np.float64)
+        b, valid = self._blocks(d)
+        ny, nx = d.shape
+        prob = np.zeros(d.shape, np.float32)
+        if int(valid.sum()) < MIN_VALID_BLOCKS:
+            return Detection(p_fused=0.0, p_by_gain={}, flag=False, peak_row=(ny - 1) // 2,
+                             peak_col=(nx - 1) // 2, prob_map=prob, threshold=0.5)
+        m = self._best(self._t_of_blocks(b, valid, d.shape, None), d.shape)
         thr = self.threshold
         p = float(1.0 - 2.0 ** (-m.t / thr))
-        ny, nx = d.shape
         row = int(np.clip(round((ny - 1) / 2.0 - m.north_m / self.pixel_m[1]), 0, ny - 1))
         col = int(np.clip(round((nx - 1) / 2.0 + m.east_m / self.pixel_m[0]), 0, nx - 1))
-        prob = np.zeros(d.shape, np.float32)
         prob[row, col] = p
         return Detection(p_fused=p, p_by_gain={}, flag=m.t > thr, peak_row=row,
                          peak_col=col, prob_map=prob, threshold=0.5)

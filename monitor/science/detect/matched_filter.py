@@ -49,6 +49,16 @@ DEFAULT_STEP_M = 1000.0
 MIN_VALID_PIXELS = 100
 
 
+def template_positions(depths_m: tuple[float, ...], max_offset_m: float, step_m: float
+                       ) -> list[tuple[float, float, float]]:
+    """East, north (metres from the grid centre) and depth of every template: positions
+    every ``step_m`` within ``max_offset_m`` of the centre, at each depth."""
+    n_steps = int(math.floor(max_offset_m / step_m))
+    offsets = np.arange(-n_steps, n_steps + 1) * step_m
+    return [(float(xs), float(ys), depth) for depth in depths_m for xs in offsets
+            for ys in offsets if xs * xs + ys * ys <= max_offset_m ** 2 * (1 + 1e-9)]
+
+
 @lru_cache(maxsize=4)
 def mogi_templates(shape: tuple[int, int], pixel_m: tuple[float, float],
                    depths_m: tuple[float, ...], max_offset_m: float, step_m: float,
@@ -56,17 +66,9 @@ def mogi_templates(shape: tuple[int, int], pixel_m: tuple[float, float],
                    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Unit-peak LOS templates ``(K, ny * nx)`` and their ``(K, 3)`` east, north, depth
     (metres from the grid centre), cached."""
-    n_steps = int(math.floor(max_offset_m / step_m))
-    offsets = np.arange(-n_steps, n_steps + 1) * step_m
-    patterns, where = [], []
-    for depth in depths_m:
-        for xs in offsets:
-            for ys in offsets:
-                if xs * xs + ys * ys > max_offset_m ** 2 * (1 + 1e-9):
-                    continue
-                patterns.append(mogi_unit_los(shape, pixel_m, float(xs), float(ys), depth,
-                                              incidence_deg, heading_deg).ravel())
-                where.append((xs, ys, depth))
+    where = template_positions(depths_m, max_offset_m, step_m)
+    patterns = [mogi_unit_los(shape, pixel_m, xs, ys, depth, incidence_deg,
+                              heading_deg).ravel() for xs, ys, depth in where]
     return np.stack(patterns), np.array(where, dtype=np.float64)
 
 
