@@ -12,6 +12,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from monitor.config import Settings
 from monitor.errors import InputError
 from monitor.event_windows import Window, in_years, overlaps
@@ -22,11 +25,13 @@ from monitor.science.semireal import NoiseEpoch
 
 @dataclass(frozen=True)
 class NoiseBank:
-    """Quiet epochs of one frame, in date order, and where they come from."""
+    """Quiet epochs of one frame, in date order, where they come from, and the frame's
+    heights on its grid (None when the frame has no ``hgt``)."""
 
     epochs: list[NoiseEpoch]
     grid: FrameGrid
     source: dict[str, Any]
+    dem: NDArray[np.float32] | None = None
 
 
 def load_noise_bank(archive: str, frame: str, settings: Settings, *,
@@ -56,4 +61,4 @@ def load_noise_bank(archive: str, frame: str, settings: Settings, *,
               "years": sorted(years) if years is not None else "all",
               "events": [[a.isoformat(), b.isoformat()] for a, b in events],
               "grid": {"shape": list(grid.shape), "pixel_m": list(grid.pixel_m)}}
-    return NoiseBank(kept, grid, source)
+    return NoiseBank(kept, grid, source, dem)

@@ -74,6 +74,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert gls["threshold_t"] == pytest.approx(3.5, abs=0.3)
     assert "Bonferroni" in gls["threshold_from"] and "need at least 20" in md
     assert "whitened with the frame's noise correlation (from 13 the scored quiet" in md
+    # the crop has its heights: each map's stratified delay is a nuisance of the filter
+    assert gls["nuisance"] == "plane and height" and "plane and height as nuisance" in md
 
 
 def test_gls_noise_correlation_comes_from_other_years(tmp_path: Path) -> None:

@@ -269,7 +269,7 @@ def run_real(opts: RealOptions) -> list[str]:
     noise_maps, noise_from = _noise_correlation_maps(products.interferograms, opts)
     correlation = estimate_correlation(noise_maps,
                                        block_factor(grid.pixel_m, GLS_BLOCK_M, grid.shape))
-    gls = GlsMogiFilter(grid.pixel_m, correlation)
+    gls = GlsMogiFilter(grid.pixel_m, correlation, height_m=dem)
     try:
         gls = gls.with_null_threshold(noise_maps)
         threshold_from = (f"the {1 - gls.alpha:g} quantile of that score on those "
@@ -348,6 +348,7 @@ def run_real(opts: RealOptions) -> list[str]:
                   "correlation_1_2_4_blocks": [correlation.at(0, k) for k in (1, 2, 4)],
                   "threshold_t": gls.threshold, "alpha": gls.alpha,
                   "threshold_maps": gls.null_maps, "threshold_from": threshold_from,
+                  "nuisance": "plane" if dem is None else "plane and height",
                   "score": "largest |t| of one Mogi template's amplitude, GLS with the "
                            "frame's noise correlation and the map's own scale; "
                            "P = 1 - 2^(-|t| / threshold); flag P > 0.5"}},

@@ -220,7 +220,9 @@ def real_markdown(report: dict[str, Any]) -> str:
                          f"noise correlation (from {d['correlation_maps']} "
                          f"{d['correlation_from']}; "
                          + ", ".join(f"{c:.2f}" for c in d["correlation_1_2_4_blocks"])
-                         + " at 1, 2, 4 blocks), the largest |t| of a template's amplitude "
+                         + " at 1, 2, 4 blocks), each map's "
+                         + d.get("nuisance", "plane")
+                         + " as nuisance, the largest |t| of a template's amplitude "
                          f"with the map's own noise scale; flagged above "
                          f"{d['threshold_t']:.2f}, {d['threshold_from']}")
         elif label == "baseline":
