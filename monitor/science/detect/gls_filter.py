@@ -204,9 +204,10 @@ class GlsMogiFilter:
         valid = np.isfinite(b)
         heights = self._height_blocks
         if heights is not None:
-            if np.shape(self.height_m) != d.shape:
-                raise InputError(f"GLS filter: heights {np.shape(self.height_m)} are not on "
-                                 f"the map's grid {d.shape}")
+            grid = tuple(np.asarray(self.height_m).shape)
+            if grid != d.shape:
+                raise InputError(f"GLS filter: heights {grid} are not on the map's grid "
+                                 f"{d.shape}")
             valid &= np.isfinite(heights)
         return b, valid
 
