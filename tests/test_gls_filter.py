@@ -1,7 +1,7 @@
 """The GLS Mogi filter: a source it knows is found and placed; whitening with the noise's
 correlation tames correlated noise that fools the white filter; the relief as nuisance
-takes out stratified delay; the empirical threshold holds its rate; bad maps and settings
-are refused."""
+takes out stratified delay; a large source no template fits still scores high; the
+empirical threshold holds its rate; bad maps and settings are refused."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ from monitor.science.atmosphere import turbulent_delay
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.training import roc_auc
-from monitor.science.injection import draw_mogi_injection
+from monitor.science.geometry import project_to_los
+from monitor.science.injection import (
+    S1_ASCENDING_HEADING_DEG,
+    S1_INCIDENCE_DEG,
+    draw_mogi_injection,
+)
 from monitor.science.noise_covariance import block_mean, estimate_correlation
+from monitor.science.sources.draws import draw_source
 
 SHAPE = (72, 72)
 PIXEL = (250.0, 250.0)
@@ -127,6 +133,41 @@ def test_the_height_nuisance_takes_out_stratified_delay(gls: GlsMogiFilter) -> N
     assert replace(gls, height_m=holed).measure(quiet[0]).t > 0
 
 
+def _dyke(amplitude_m: float) -> np.ndarray:
+    """A dyke at the centre, LOS metres, scaled to a peak |LOS| of ``amplitude_m``."""
+    ny, nx = SHAPE
+    east = (np.arange(nx) - (nx - 1) / 2.0) * PIXEL[0]
+    north = ((ny - 1) / 2.0 - np.arange(ny)) * PIXEL[1]
+    xx, yy = np.meshgrid(east, north)
+    enu = draw_source(np.random.default_rng(3), "dyke").displacement(xx, yy)
+    los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
+                         S1_ASCENDING_HEADING_DEG).astype(np.float64)
+    return los * amplitude_m / float(np.max(np.abs(los)))
+
+
+def test_a_large_source_no_template_fits_scores_high(gls: GlsMogiFilter) -> None:
+    """A 15 cm dyke fits no Mogi template. With the scale taken from the whole map its
+    misfit inflates the scale and the score stays near that of a small source; with the
+    scale from the blocks beyond 6 km (the default) it scores far above it."""
+    assert gls.scale_beyond_m == 6000.0
+    whole = replace(gls, scale_beyond_m=None)
+    noise = _noise(np.random.default_rng(13), 1, 0.005)[0]
+    big = noise + _dyke(0.15)
+    small = noise + draw_mogi_injection(np.random.default_rng(14), SHAPE, PIXEL).scaled(0.03)
+    assert gls.measure(big).t > 2 * whole.measure(big).t
+    assert gls.measure(big).t > 2 * gls.measure(small).t
+    # the scale of quiet maps hardly changes: the two agree within a third on noise alone
+    quiet = _noise(np.random.default_rng(15), 10, 0.005)
+    ratio = np.median([gls.measure(x).t / whole.measure(x).t for x in quiet])
+    assert 0.67 < ratio < 1.5
+    # too few valid blocks that far: the whole map gives the scale
+    centre = noise.copy()
+    ny, nx = SHAPE
+    yy, xx = np.mgrid[:ny, :nx]
+    centre[np.hypot((yy - (ny - 1) / 2) * PIXEL[1], (xx - (nx - 1) / 2) * PIXEL[0]) > 6000] = np.nan
+    assert gls.measure(centre).t == pytest.approx(whole.measure(centre).t)
+
+
 def test_the_empirical_threshold_holds_its_rate(gls: GlsMogiFilter) -> None:
     quiet = _noise(np.random.default_rng(8), 40)
     quiet.append(np.full(SHAPE, np.nan))  # too few blocks: left out, not an error
@@ -163,6 +204,8 @@ def test_bad_maps_and_settings_are_refused(gls: GlsMogiFilter) -> None:
     with pytest.raises(InputError, match="depths"):
         GlsMogiFilter(PIXEL, corr, depths_m=())
     assert GlsMogiFilter(PIXEL, corr).n_templates == 116
+    with pytest.raises(InputError, match="scale_beyond_m"):
+        GlsMogiFilter(PIXEL, corr, scale_beyond_m=-1.0)
     with pytest.raises(InputError, match="heights must be a 2-D"):
         GlsMogiFilter(PIXEL, corr, height_m=np.zeros(5))
     with pytest.raises(InputError, match="heights .* are not on the map's grid"):
