@@ -146,9 +146,10 @@ def _dyke(amplitude_m: float) -> np.ndarray:
 
 
 def test_a_large_source_no_template_fits_scores_high(gls: GlsMogiFilter) -> None:
-    """A 15 cm dyke fits no Mogi template. With the scale taken from the whole map its
+    """A 15 cm dyke fits no Mogi template. With the scale of the whole residual alone its
     misfit inflates the scale and the score stays near that of a small source; with the
-    scale from the blocks beyond 6 km (the default) it scores far above it."""
+    smaller of that and the scale of the blocks beyond 6 km (the default) it scores far
+    above it."""
     assert gls.scale_beyond_m == 6000.0
     whole = replace(gls, scale_beyond_m=None)
     noise = _noise(np.random.default_rng(13), 1, 0.005)[0]
@@ -159,7 +160,7 @@ def test_a_large_source_no_template_fits_scores_high(gls: GlsMogiFilter) -> None
     # the scale of quiet maps hardly changes: the two agree within a third on noise alone
     quiet = _noise(np.random.default_rng(15), 10, 0.005)
     ratio = np.median([gls.measure(x).t / whole.measure(x).t for x in quiet])
-    assert 0.67 < ratio < 1.5
+    assert 1.0 <= ratio < 1.33
     # too few valid blocks that far: the whole map gives the scale
     centre = noise.copy()
     ny, nx = SHAPE

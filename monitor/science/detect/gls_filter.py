@@ -11,21 +11,23 @@ correlation ``R``:
 
     P = I - W X (X' W' W X)^-1 X' W',  W = chol(R)^-1
     a_k = (P W s_k)' (P W d) / |P W s_k|^2
-    sigma^2 = |P_o W_o d_o|^2 / (n_o - p),  p = columns of X
-    t_k = a_k |P W s_k| / sigma
+    sigma_k^2 = (|P W d|^2 - a_k^2 |P W s_k|^2) / (n - p - 1),  p = columns of X
+    sigma_o^2 = |P_o W_o d_o|^2 / (n_o - p)
+    t_k = a_k |P W s_k| / min(sigma_k, sigma_o)
     score = max_k |t_k|
 
-where ``sigma`` is the map's own noise scale, measured the same way on the ``n_o`` valid
-blocks farther than ``scale_beyond_m`` from the centre (``_o``: those blocks, their
-correlation and nuisance), where the templates' sources are not: as the LSTT measures its
-null on reference regions. Measured on the whole map instead (the residual after the best
-template, the textbook t), a large source that no template fits, such as the real dyke
-intrusion of January 2017 at Erta Ale (17 cm), inflates its own ``sigma`` and scores
-barely above the threshold (1.3-1.6 times it, against 5.7-7.0 times with the scale from
-beyond 6 km), at a cost of at most 0.01 in the AUC of injected Mogi sources
-(``docs/detection.md``). Maps with fewer than :data:`MIN_VALID_BLOCKS` valid blocks that
-far take the scale from the whole residual, ``(|P W d|^2 - a_k^2 |P W s_k|^2) / (n - p -
-1)``, as does a filter with ``scale_beyond_m`` None.
+``sigma_k`` is the map's own noise scale from its whole residual after the template (the
+textbook t); ``sigma_o`` the same measured on the ``n_o`` valid blocks farther than
+``scale_beyond_m`` from the centre alone (``_o``: those blocks, their correlation and
+nuisance), where the templates' sources are not, as the LSTT measures its null on
+reference regions. The whole residual is the better estimate when a template fits; when
+none does, a large source inflates it: the real dyke intrusion of January 2017 at Erta
+Ale (17 cm) scored 1.3-1.6 times the threshold with ``sigma_k`` alone, 5.6-6.9 times with
+the smaller of the two, while the AUC of injected Mogi sources on the validation years
+stayed within 0.001 (with ``sigma_o`` alone it fell by 0.009; ``docs/detection.md``).
+Both are estimates of one scale under the null, and the empirical threshold (below) is
+taken on the same statistic. Maps with fewer than :data:`MIN_VALID_BLOCKS` valid blocks
+that far, and a filter with ``scale_beyond_m`` None, use ``sigma_k``.
 
 The height column is the stratified tropospheric delay: on one date it is close to linear
 in elevation across a frame, with a coefficient that changes from date to date (Doin et
@@ -84,10 +86,8 @@ from monitor.science.noise_covariance import StationaryCorrelation, block_mean
 MIN_VALID_BLOCKS = 20
 #: False-alarm rate of the threshold (empirical or Bonferroni).
 DEFAULT_ALPHA = 0.05
-#: Blocks farther than this from the centre give a map's noise scale (module docstring):
-#: twice the templates' largest offset from the centre, metres. On the validation years
-#: of the real Erta Ale frame, 4, 6 and 8 km gave AUC 0.926, 0.920, 0.913 for injected
-#: sources and 3.1, 7.0, 7.8 times the threshold for the 2017 dyke.
+#: Blocks farther than this from the centre give a map's second noise scale (module
+#: docstring): twice the templates' largest offset from the centre, metres.
 DEFAULT_SCALE_BEYOND_M = 2 * DEFAULT_MAX_OFFSET_M
 
 
@@ -130,7 +130,8 @@ class GlsMogiFilter:
             becomes a nuisance of every map (module docstring). Blocks without a finite
             height are left out.
         scale_beyond_m: Distance from the centre beyond which the blocks give the map's
-            noise scale, metres; None: the whole map (module docstring).
+            second noise scale, metres; None: the whole residual's alone (module
+            docstring).
     """
 
     pixel_m: tuple[float, float]
@@ -278,13 +279,12 @@ class GlsMogiFilter:
         sw -= q @ (q.T @ sw)
         ss = np.einsum("ij,ij->j", sw, sw)
         sd = sw.T @ dw
+        resid = np.maximum(float(dw @ dw) - sd ** 2 / np.maximum(ss, 1e-300), 0.0)
+        sigma = np.sqrt(resid / (n - x.shape[1] - 1))
         far_grid = self._far_blocks(b.shape, shape)
         far = None if far_grid is None else far_grid[valid]
         if far is not None and int(far.sum()) >= MIN_VALID_BLOCKS:
-            sigma = self._far_scale(b[valid][far], valid, far, x[far])
-        else:
-            resid = np.maximum(float(dw @ dw) - sd ** 2 / np.maximum(ss, 1e-300), 0.0)
-            sigma = np.sqrt(resid / (n - x.shape[1] - 1))
+            sigma = np.minimum(sigma, self._far_scale(b[valid][far], valid, far, x[far]))
         with np.errstate(divide="ignore", invalid="ignore"):
             t = sd / np.sqrt(np.maximum(ss, 1e-300)) / sigma
         return np.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
