@@ -93,7 +93,7 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
     report = json.loads((tmp_path / "ev" / "detection_real.json").read_text())
     assert report["counts"]["products"] == 12 and report["years"] == [2016]
     assert set(report["summary"]) == {"cal", "cal (raw fusion)", "baseline", "mogi matched filter",
-                                      "mogi GLS filter"}
+                                      "mogi GLS filter", "cal, confirmed by GLS"}
     assert 0 <= report["summary"]["cal"]["reliability"]["ece"] <= 1
     assert (tmp_path / "ev" / "detection_reliability.png").stat().st_size > 0
     assert "Reliability" in (tmp_path / "ev" / "detection_real.md").read_text()

@@ -39,7 +39,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
     assert len({e["pair"] for e in injected}) == 3  # without replacement
     assert set(report["summary"]) == {"compact", "compact (raw fusion)", "baseline",
-                                      "mogi matched filter", "mogi GLS filter"}
+                                      "mogi matched filter", "mogi GLS filter",
+                                      "compact, confirmed by GLS"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
         assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1
@@ -63,7 +64,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     every = report["epochs"][0]["scores"]
     assert "ratio" in every["baseline"] and all(
         "p_by_gain" in v for k, v in every.items()
-        if k not in ("baseline", "mogi matched filter", "mogi GLS filter"))
+        if k not in ("baseline", "mogi matched filter", "mogi GLS filter",
+                     "compact, confirmed by GLS"))
     assert "False-positive rate" in md and "AUC >= 2 cm" in md
     assert "at one false-alarm rate" in md and "| mogi matched filter |" in md
     # Every year is scored, so the GLS filter's noise correlation is in-sample, and says so.
@@ -74,6 +76,16 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert gls["threshold_t"] == pytest.approx(3.5, abs=0.3)
     assert "Bonferroni" in gls["threshold_from"] and "need at least 20" in md
     assert "whitened with the frame's noise correlation (from 13 the scored quiet" in md
+    # the network confirmed by the GLS filter: flagged only where both flag, P the smaller
+    for e in report["epochs"]:
+        sc = e["scores"]
+        both = sc["compact, confirmed by GLS"]
+        assert both["p"] == min(sc["compact"]["p"], sc["mogi GLS filter"]["p"])
+        assert both["flag"] == (sc["compact"]["flag"] and sc["mogi GLS filter"]["flag"])
+        if "flag_second_look" in sc["compact"]:
+            assert both["flag_second_look"] == (sc["compact"]["flag_second_look"]
+                                                and sc["mogi GLS filter"]["flag"])
+    assert "compact, confirmed by GLS: compact's flags where mogi GLS filter" in md
     # the crop has its heights: each map's stratified delay is a nuisance of the filter
     assert gls["nuisance"] == "plane and height" and "plane and height as nuisance" in md
 

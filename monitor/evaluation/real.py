@@ -72,6 +72,9 @@ GLS_BLOCK_M = 650.0
 FIXED_FPR = 0.05
 #: Label suffix of a calibrated model scored with the raw fusion of every gain.
 RAW_SUFFIX = " (raw fusion)"
+#: Label suffix of the first model's row confirmed by the GLS filter: flagged only where
+#: both flag, P the smaller of the two (each is 0.5 at its own threshold).
+CONFIRMED_SUFFIX = ", confirmed by GLS"
 #: Smallest injected peak (cm) of the second AUC.
 AUC_MIN_PEAK_CM = 2.0
 
@@ -132,10 +135,21 @@ def _noise_correlation_maps(interferograms: Sequence[Interferogram], opts: RealO
             "the scored quiet products themselves (in-sample: no other year)")
 
 
+def _confirmed(network: dict[str, Any], gls: dict[str, Any]) -> dict[str, Any]:
+    """A network's record confirmed by the GLS filter's (:data:`CONFIRMED_SUFFIX`)."""
+    p = min(network["p"], gls["p"])
+    rec: dict[str, Any] = {"p": p, "flag": bool(p > 0.5)}
+    if "p_second_look" in network:
+        rec["p_second_look"] = min(network["p_second_look"], gls["p"])
+        rec["flag_second_look"] = bool(network["flag_second_look"] and gls["flag"])
+    return rec
+
+
 def _score(detectors: list[tuple[str, Detector]], x: np.ndarray,
            baseline: PeakToNoiseDetector, seconds: dict[str, float],
-           look: _Look | None = None) -> dict[str, Any]:
-    """Every detector's scores of one map (and the CNNs' after the second look)."""
+           look: _Look | None = None, confirmed: Sequence[str] = ()) -> dict[str, Any]:
+    """Every detector's scores of one map (and the CNNs' after the second look), and the
+    ``confirmed`` networks' rows (their label plus :data:`CONFIRMED_SUFFIX`)."""
     out: dict[str, Any] = {}
     for label, det in detectors:
         start = time.perf_counter()
@@ -154,6 +168,8 @@ def _score(detectors: list[tuple[str, Detector]], x: np.ndarray,
                 rec["flag_second_look"] = bool(final.flag)
         out[label] = rec
     out[BASELINE]["ratio"] = baseline.measure(x).ratio
+    for label in confirmed:
+        out[label + CONFIRMED_SUFFIX] = _confirmed(out[label], out[GLS])
     return out
 
 
@@ -278,6 +294,7 @@ def run_real(opts: RealOptions) -> list[str]:
         threshold_from = (f"the Bonferroni bound at alpha {gls.alpha:g} over the templates "
                           f"(valid for Gaussian noise of that correlation only; {err})")
     detectors.append((GLS, gls))
+    confirmed = [models[0][0]] if models else []
     look = None if dem is None else _Look(dem, grid.pixel_m, settings.correction.second_look())
     seconds = {label: 0.0 for label, _ in detectors}
     start = time.perf_counter()
@@ -289,7 +306,7 @@ def run_real(opts: RealOptions) -> list[str]:
         records.append({"pair": _pair(ifg), "year": ifg.date2.year,
                         "kind": "quiet" if quiet else "event", "amplitude_cm": None,
                         "scores": _score(detectors, ifg.displacement_m, baseline, seconds,
-                                         look)})
+                                         look, confirmed)})
 
     rng = np.random.default_rng(opts.seed)
     k = opts.n_inject
@@ -306,11 +323,12 @@ def run_real(opts: RealOptions) -> list[str]:
                 "amplitude_cm": amp,
                 "source": {"east_m": source.east_m, "north_m": source.north_m,
                            "depth_m": source.depth_m},
-                "scores": _score(detectors, x, baseline, seconds)})
+                "scores": _score(detectors, x, baseline, seconds, confirmed=confirmed)})
     quiet_recs = [r for r in records if r["kind"] == "quiet"]
     event_recs = [r for r in records if r["kind"] == "event"]
+    labels = [label for label, _ in detectors] + [c + CONFIRMED_SUFFIX for c in confirmed]
     summaries = {label: _summary(label, quiet_recs, injected, event_recs, opts.amplitudes_cm)
-                 for label, _ in detectors}
+                 for label in labels}
     elapsed = time.perf_counter() - start
     report: dict[str, Any] = {
         "kind": "real", "code_version": __version__, "frame": opts.frame,
@@ -349,9 +367,14 @@ def run_real(opts: RealOptions) -> list[str]:
                   "threshold_t": gls.threshold, "alpha": gls.alpha,
                   "threshold_maps": gls.null_maps, "threshold_from": threshold_from,
                   "nuisance": "plane" if dem is None else "plane and height",
+                  "scale_beyond_m": gls.scale_beyond_m,
                   "score": "largest |t| of one Mogi template's amplitude, GLS with the "
                            "frame's noise correlation and the map's own scale; "
-                           "P = 1 - 2^(-|t| / threshold); flag P > 0.5"}},
+                           "P = 1 - 2^(-|t| / threshold); flag P > 0.5"},
+            **{c + CONFIRMED_SUFFIX: {
+                "label": c + CONFIRMED_SUFFIX, "confirmed": [c, GLS],
+                "score": f"P = min(P of {c}, P of {GLS}): flagged only when both flag"}
+               for c in confirmed}},
         "summary": summaries, "seconds": elapsed,
         "epochs": records + injected,
     }

@@ -223,8 +223,16 @@ def real_markdown(report: dict[str, Any]) -> str:
                          + " at 1, 2, 4 blocks), each map's "
                          + d.get("nuisance", "plane")
                          + " as nuisance, the largest |t| of a template's amplitude "
-                         f"with the map's own noise scale; flagged above "
+                         "with the map's own noise scale"
+                         + (f" (the smaller of its whole residual's and that of the blocks "
+                            f"beyond {d['scale_beyond_m'] / 1e3:g} km of the centre)"
+                            if d.get("scale_beyond_m") else "")
+                         + f"; flagged above "
                          f"{d['threshold_t']:.2f}, {d['threshold_from']}")
+        elif "confirmed" in d:
+            lines.append(f"- {label}: {d['confirmed'][0]}'s flags where {d['confirmed'][1]} "
+                         "flags the map too, P the smaller of the two (each is 0.5 at its "
+                         "own threshold)")
         elif label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "
