@@ -33,9 +33,9 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
+from real_frame_args import add_real_frame_arguments  # bench/, beside this script
 
 from monitor.config import load_settings
 from monitor.event_windows import overlaps, parse_events
@@ -48,11 +48,7 @@ from monitor.science.noise_covariance import block_factor, estimate_correlation
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    crop = Path(__file__).resolve().parent.parent / "tests" / "data" / "erta_ale_014A"
-    ap.add_argument("--archive", default=str(crop))
-    ap.add_argument("--frame", default="014A_07688_131313")
-    ap.add_argument("--events", default="2017-01-11:2018-12-31",
-                    help="event windows A:B[,A:B]: used to score, never to fit")
+    add_real_frame_arguments(ap, "event windows A:B[,A:B]: used to score, never to fit")
     ap.add_argument("--warm-up", type=int, default=20,
                     help="products before the first score (the threshold needs 20)")
     ap.add_argument("--refresh", type=int, default=10,

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from real_frame_args import add_real_frame_arguments  # bench/, beside this script
 
 from monitor.config import load_settings
 from monitor.event_windows import in_years, parse_events, parse_years
@@ -123,11 +124,7 @@ def _other_shapes(args: argparse.Namespace, grid: Any, test: list[Any], settings
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    crop = Path(__file__).resolve().parent.parent / "tests" / "data" / "erta_ale_014A"
-    ap.add_argument("--archive", default=str(crop))
-    ap.add_argument("--frame", default="014A_07688_131313")
-    ap.add_argument("--events", default="2017-01-11:2018-12-31",
-                    help="event windows A:B[,A:B]")
+    add_real_frame_arguments(ap, "event windows A:B[,A:B]")
     ap.add_argument("--years", default="2016", help="the evaluated (held-out) years")
     ap.add_argument("--n-inject", type=int, default=40)
     ap.add_argument("--seed", type=int, default=707)

@@ -5,6 +5,7 @@ empirical threshold holds its rate; bad maps and settings are refused."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -50,6 +51,13 @@ def _white_t(x: np.ndarray, unit: np.ndarray) -> float:
     return float(a * np.sqrt(t @ t) / np.sqrt((v @ v - a * a * (t @ t)) / (v.size - 4)))
 
 
+def _auc(score: Callable[[np.ndarray], float], quiet: list[np.ndarray],
+         injected: list[np.ndarray]) -> float:
+    """How well ``score`` ranks the injected maps above the quiet ones."""
+    y = np.r_[np.zeros(len(quiet)), np.ones(len(injected))]
+    return roc_auc(np.array([score(x) for x in quiet + injected]), y)
+
+
 def test_a_source_is_found_and_placed(gls: GlsMogiFilter) -> None:
     rng = np.random.default_rng(1)
     source = draw_mogi_injection(rng, SHAPE, PIXEL, depth_range_m=(3000.0, 3000.0),
@@ -85,9 +93,8 @@ def test_gls_ranks_sources_above_noise_better_than_the_white_filter(
     quiet = _noise(rng, 30)
     injected = [x + draw_mogi_injection(rng, SHAPE, PIXEL).scaled(0.02)
                 for x in _noise(rng, 30)]
-    y = np.r_[np.zeros(30), np.ones(30)]
-    auc_gls = roc_auc(np.array([gls.measure(x).t for x in quiet + injected]), y)
-    auc_white = roc_auc(np.array([white.measure(x).r2 for x in quiet + injected]), y)
+    auc_gls = _auc(lambda x: gls.measure(x).t, quiet, injected)
+    auc_white = _auc(lambda x: white.measure(x).r2, quiet, injected)
     assert auc_gls > auc_white + 0.03
 
 
@@ -116,9 +123,8 @@ def test_the_height_nuisance_takes_out_stratified_delay(gls: GlsMogiFilter) -> N
     quiet = _stratified(rng, 30)
     injected = [x + draw_mogi_injection(rng, SHAPE, PIXEL).scaled(0.02)
                 for x in _stratified(rng, 30)]
-    y = np.r_[np.zeros(30), np.ones(30)]
-    auc_h = roc_auc(np.array([with_h.measure(x).t for x in quiet + injected]), y)
-    auc_plane = roc_auc(np.array([gls.measure(x).t for x in quiet + injected]), y)
+    auc_h = _auc(lambda x: with_h.measure(x).t, quiet, injected)
+    auc_plane = _auc(lambda x: gls.measure(x).t, quiet, injected)
     assert auc_h > 0.9 and auc_h > auc_plane + 0.1
     turbulence = [with_h.measure(x).t for x in _noise(np.random.default_rng(12), 30, 0.005)]
     cut = np.quantile(turbulence, 0.9)  # what turbulence alone exceeds one time in ten
