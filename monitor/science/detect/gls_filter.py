@@ -76,6 +76,7 @@ from monitor.science.detect.matched_filter import (
     DEFAULT_DEPTHS_M,
     DEFAULT_MAX_OFFSET_M,
     DEFAULT_STEP_M,
+    check_template_grid,
     mogi_templates,
     template_positions,
 )
@@ -148,13 +149,8 @@ class GlsMogiFilter:
     scale_beyond_m: float | None = DEFAULT_SCALE_BEYOND_M
 
     def __post_init__(self) -> None:
-        if not all(p > 0 and math.isfinite(p) for p in self.pixel_m):
-            raise InputError(f"GLS filter: pixel sizes must be positive, got {self.pixel_m}")
-        if not self.depths_m or not all(d > 0 for d in self.depths_m):
-            raise InputError(f"GLS filter: depths must be positive, got {self.depths_m}")
-        if not (self.step_m > 0 and self.max_offset_m >= 0):
-            raise InputError(f"GLS filter: need step_m > 0 and max_offset_m >= 0, got "
-                             f"{self.step_m}, {self.max_offset_m}")
+        check_template_grid("GLS filter", self.pixel_m, self.depths_m, self.max_offset_m,
+                            self.step_m)
         if not 0 < self.alpha < 1:
             raise InputError(f"GLS filter: alpha must be in (0, 1), got {self.alpha}")
         if self.null_threshold is not None and not self.null_threshold > 0:

@@ -59,6 +59,23 @@ def template_positions(depths_m: tuple[float, ...], max_offset_m: float, step_m:
             for ys in offsets if xs * xs + ys * ys <= max_offset_m ** 2 * (1 + 1e-9)]
 
 
+def check_template_grid(who: str, pixel_m: tuple[float, float], depths_m: tuple[float, ...],
+                        max_offset_m: float, step_m: float) -> None:
+    """Refuse a template grid that cannot be built; errors name ``who`` (the filter).
+
+    Raises:
+        InputError: non-positive or non-finite pixel sizes, no depth or a non-positive
+            one, a non-positive step or a negative offset.
+    """
+    if not all(p > 0 and math.isfinite(p) for p in pixel_m):
+        raise InputError(f"{who}: pixel sizes must be positive, got {pixel_m}")
+    if not depths_m or not all(d > 0 for d in depths_m):
+        raise InputError(f"{who}: depths must be positive, got {depths_m}")
+    if not (step_m > 0 and max_offset_m >= 0):
+        raise InputError(f"{who}: need step_m > 0 and max_offset_m >= 0, got {step_m}, "
+                         f"{max_offset_m}")
+
+
 @lru_cache(maxsize=4)
 def mogi_templates(shape: tuple[int, int], pixel_m: tuple[float, float],
                    depths_m: tuple[float, ...], max_offset_m: float, step_m: float,
@@ -102,13 +119,8 @@ class MogiMatchedFilter:
     threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if not all(p > 0 and math.isfinite(p) for p in self.pixel_m):
-            raise InputError(f"matched filter: pixel sizes must be positive, got {self.pixel_m}")
-        if not self.depths_m or not all(d > 0 for d in self.depths_m):
-            raise InputError(f"matched filter: depths must be positive, got {self.depths_m}")
-        if not (self.step_m > 0 and self.max_offset_m >= 0):
-            raise InputError(f"matched filter: need step_m > 0 and max_offset_m >= 0, got "
-                             f"{self.step_m}, {self.max_offset_m}")
+        check_template_grid("matched filter", self.pixel_m, self.depths_m,
+                            self.max_offset_m, self.step_m)
         if not 0 < self.threshold < 1:
             raise InputError(f"matched filter: threshold must be in (0, 1), got "
                              f"{self.threshold}")
