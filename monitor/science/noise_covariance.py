@@ -131,16 +131,42 @@ def estimate_correlation(maps: Sequence[NDArray[np.floating]],
     if len(shapes) != 1:
         raise InputError(f"noise correlation: the maps differ in shape: {sorted(shapes)}")
     first = block_mean(maps[0], factor)
-    ny, nx = first.shape
-    if ny * nx > MAX_BLOCKS:
-        raise InputError(f"noise correlation: a block grid of {ny} x {nx} is more than "
-                         f"{MAX_BLOCKS} blocks; use larger blocks (factor {factor} now)")
+    _check_grid(first.shape, factor)
+    return correlation_of_blocks([first] + [block_mean(m, factor) for m in maps[1:]],
+                                 factor)
+
+
+def _check_grid(shape: tuple[int, ...], factor: int) -> None:
+    if shape[0] * shape[1] > MAX_BLOCKS:
+        raise InputError(f"noise correlation: a block grid of {shape[0]} x {shape[1]} is "
+                         f"more than {MAX_BLOCKS} blocks; use larger blocks (factor {factor} "
+                         "now)")
+
+
+def correlation_of_blocks(blocks: Sequence[NDArray[np.floating]],
+                          factor: int) -> StationaryCorrelation:
+    """:func:`estimate_correlation` from maps already averaged over blocks of ``factor``
+    pixels (:func:`block_mean`; NaN: an invalid block), e.g. the block means a watch keeps
+    of a series' increments instead of the maps themselves.
+
+    Raises:
+        InputError: no map, block grids of different shapes or larger than
+            :data:`MAX_BLOCKS`, or no map with :data:`MIN_VALID_BLOCKS` valid blocks.
+    """
+    if len(blocks) == 0:
+        raise InputError("noise correlation: no quiet map to estimate it from")
+    shapes = {np.shape(b) for b in blocks}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InputError(f"noise correlation: the block grids differ or are not 2-D: "
+                         f"{sorted(shapes)}")
+    ny, nx = np.shape(blocks[0])
+    _check_grid((ny, nx), factor)
     size = (2 * ny, 2 * nx)
     num = np.zeros(size)
     den = np.zeros(size)
     used = 0
-    for m in maps:
-        b = block_mean(m, factor)
+    for block in blocks:
+        b = np.asarray(block, dtype=np.float64)
         ok = np.isfinite(b)
         if ok.sum() < MIN_VALID_BLOCKS:
             continue
@@ -155,7 +181,7 @@ def estimate_correlation(maps: Sequence[NDArray[np.floating]],
         den += np.fft.irfft2(np.abs(fm) ** 2, size)
         used += 1
     if used == 0:
-        raise InputError(f"noise correlation: none of the {len(maps)} maps has "
+        raise InputError(f"noise correlation: none of the {len(blocks)} maps has "
                          f"{MIN_VALID_BLOCKS} valid blocks of {factor} pixels and any "
                          "variance")
     lags = num / np.maximum(den, 1.0)

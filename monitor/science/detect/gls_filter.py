@@ -92,6 +92,22 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_SCALE_BEYOND_M = 2 * DEFAULT_MAX_OFFSET_M
 
 
+def null_quantile(scores: Sequence[float], alpha: float = DEFAULT_ALPHA) -> float:
+    """The empirical threshold: the ``1 - alpha`` quantile (the higher order statistic) of
+    ``scores`` of quiet maps.
+
+    Raises:
+        InputError: fewer than ``1 / alpha`` scores (the quantile would be the largest
+            score or beyond it).
+    """
+    need = math.ceil(1.0 / alpha)
+    if len(scores) < need:
+        raise InputError(f"GLS filter: {len(scores)} usable quiet maps for a threshold "
+                         f"at alpha {alpha:g}; need at least {need}")
+    return float(np.quantile(np.asarray(scores, dtype=np.float64), 1.0 - alpha,
+                             method="higher"))
+
+
 @dataclass(frozen=True)
 class GlsScore:
     """The best template of one map: its ``|t|`` and where it sits."""
@@ -206,12 +222,8 @@ class GlsMogiFilter:
                 scores.append(self.measure(m).t)
             except InputError:
                 continue
-        need = math.ceil(1.0 / self.alpha)
-        if len(scores) < need:
-            raise InputError(f"GLS filter: {len(scores)} usable quiet maps for a threshold "
-                             f"at alpha {self.alpha:g}; need at least {need}")
-        cut = float(np.quantile(scores, 1.0 - self.alpha, method="higher"))
-        return replace(self, null_threshold=cut, null_maps=len(scores))
+        return replace(self, null_threshold=null_quantile(scores, self.alpha),
+                       null_maps=len(scores))
 
     def _blocks(self, d: NDArray[np.float64]
                 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -219,18 +231,22 @@ class GlsMogiFilter:
         if d.ndim != 2:
             raise InputError(f"GLS filter: the map must be 2-D, got shape {d.shape}")
         b = block_mean(d, self.correlation.factor)
+        return b, self._valid(b, (d.shape[0], d.shape[1]))
+
+    def _valid(self, b: NDArray[np.float64], shape: tuple[int, int]) -> NDArray[np.bool_]:
+        """The valid blocks of block means ``b`` of a map of ``shape`` pixels."""
         if b.shape != self.correlation.shape:
-            raise InputError(f"GLS filter: map {d.shape} gives blocks {b.shape}, the noise "
+            raise InputError(f"GLS filter: map {shape} gives blocks {b.shape}, the noise "
                              f"correlation was estimated on {self.correlation.shape}")
         valid = np.isfinite(b)
         heights = self._height_blocks
         if heights is not None:
             grid = tuple(np.asarray(self.height_m).shape)
-            if grid != d.shape:
+            if grid != shape:
                 raise InputError(f"GLS filter: heights {grid} are not on the map's grid "
-                                 f"{d.shape}")
+                                 f"{shape}")
             valid &= np.isfinite(heights)
-        return b, valid
+        return np.asarray(valid)
 
     def t_values(self, displacement_m: NDArray[np.floating],
                  templates: NDArray[np.floating] | None = None) -> NDArray[np.float64]:
@@ -316,6 +332,18 @@ class GlsMogiFilter:
         """The best template's ``|t|`` and where it sits."""
         d = np.asarray(displacement_m, dtype=np.float64)
         return self._best(self.t_values(d), d.shape)
+
+    def measure_blocks(self, blocks: NDArray[np.floating], shape: tuple[int, int]
+                       ) -> GlsScore:
+        """:meth:`measure` of a map of ``shape`` pixels given by its block means
+        (:func:`~monitor.science.noise_covariance.block_mean` with the correlation's
+        factor), as a watch keeps its earlier increments.
+
+        Raises:
+            InputError: blocks not on the correlation's grid, or too few valid.
+        """
+        b = np.asarray(blocks, dtype=np.float64)
+        return self._best(self._t_of_blocks(b, self._valid(b, shape), shape, None), shape)
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
         """Score a map: ``p_fused = 1 - 2^(-score / threshold)`` (0.5 at the threshold),

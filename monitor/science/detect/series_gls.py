@@ -1,0 +1,264 @@
+"""The GLS Mogi filter of a watched series: its noise from the series' own past.
+
+A watch has no list of quiet dates and no other years to take a noise model from: when a
+new product arrives it has the products of the series before it. This module keeps what
+the GLS filter (:mod:`monitor.science.detect.gls_filter`) needs of them, and scores an
+epoch's cumulative map with it, so that the filter can confirm the network's single-map
+level (:mod:`monitor.notify.policy`):
+
+* **The window** (:func:`gls_window`): the square of :data:`HALF_WINDOW_M` around the
+  target, shrunk symmetrically where the series grid ends, so that the target is its
+  centre (the templates' sources lie within 3 km of it). The filter was measured on
+  clips of this size (the real Erta Ale frame, about 20 km); a square of a 50 km crop
+  would cost a correlation matrix of thousands of blocks per epoch.
+* **The history** (:class:`NoiseHistory`): for every increment of the series (the newest
+  interferogram as summed into the chain), its block means over the window (900 numbers
+  for a 20 km square of 650 m blocks) and the filter's score of it when it arrived.
+* **The filter of an epoch** (:func:`confirm`): the correlation from the block means of
+  every earlier increment (:func:`~monitor.science.noise_covariance.correlation_of_blocks`),
+  events included (a few increments with deformation barely move a correlation of
+  hundreds), the frame's heights as nuisance, and the threshold the ``1 - alpha``
+  quantile of the earlier increments' arrival scores
+  (:func:`~monitor.science.detect.gls_filter.null_quantile`): one number kept per
+  product, instead of scoring the whole past again at every epoch. The first time the
+  history is long enough (:data:`WARM_UP` increments, the quantile's least), its
+  increments are scored with that first filter and keep those scores.
+* **What it judges**: the epoch's cumulative map, the same map the network judges, so
+  that a slow deformation that the network sees accumulate is not vetoed because each
+  of its steps is small. The noise model comes from increments; a cumulative map of a
+  daisy chain holds the atmosphere of two dates like an increment does, and the filter
+  measures each map's scale from the map itself.
+
+Measured on the real Erta Ale series (Sentinel-1 014A, nine years) in
+``bench/bench_watch_confirm.py`` and ``docs/detection.md``.
+
+Everything here is deterministic: the filter of an epoch depends only on the history
+before it, so an epoch scored again after a crash gets the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError
+from monitor.science.detect.gls_filter import (
+    DEFAULT_ALPHA,
+    MIN_VALID_BLOCKS,
+    GlsMogiFilter,
+    null_quantile,
+)
+from monitor.science.noise_covariance import block_factor, block_mean, correlation_of_blocks
+
+#: Half-width of the square the filter judges around the target, metres (module
+#: docstring).
+HALF_WINDOW_M = 10_000.0
+#: Block size of the filter's noise model, metres (``evaluate real``'s).
+BLOCK_M = 650.0
+#: Earlier increments the filter needs before it judges an epoch: the empirical
+#: threshold's least at the filter's false-alarm rate (``1 / alpha``).
+WARM_UP = math.ceil(1.0 / DEFAULT_ALPHA)
+
+
+@dataclass(frozen=True)
+class GlsWindow:
+    """The square the filter judges, on the series grid.
+
+    Attributes:
+        rows, cols: Its first and past-the-last row and column.
+        factor: Block size, pixels.
+    """
+
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    factor: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows[1] - self.rows[0], self.cols[1] - self.cols[0]
+
+    @property
+    def blocks(self) -> tuple[int, int]:
+        """Its block grid."""
+        return self.shape[0] // self.factor, self.shape[1] // self.factor
+
+    def cut(self, grid_map: NDArray[np.floating]) -> NDArray[np.float64]:
+        """The window of a map of the series grid."""
+        return np.asarray(grid_map, dtype=np.float64)[self.rows[0]:self.rows[1],
+                                                       self.cols[0]:self.cols[1]]
+
+    def record(self) -> dict[str, Any]:
+        return {"rows": list(self.rows), "cols": list(self.cols), "factor": self.factor}
+
+
+def gls_window(shape: tuple[int, int], pixel_m: tuple[float, float],
+               centre_rc: tuple[float, float], *, half_m: float = HALF_WINDOW_M,
+               block_m: float = BLOCK_M) -> GlsWindow:
+    """The window centred on the target pixel ``centre_rc`` (module docstring).
+
+    Raises:
+        InputError: the target lies off the grid, or so near its edge that the window
+            holds fewer than the filter's least valid blocks.
+    """
+    ny, nx = shape
+    r, c = int(round(centre_rc[0])), int(round(centre_rc[1]))
+    if not (0 <= r < ny and 0 <= c < nx):
+        raise InputError(f"GLS window: the target pixel {centre_rc} is off the grid {shape}")
+    hr = min(int(round(half_m / pixel_m[1])), r, ny - 1 - r)
+    hc = min(int(round(half_m / pixel_m[0])), c, nx - 1 - c)
+    rows, cols = (r - hr, r + hr + 1), (c - hc, c + hc + 1)
+    factor = block_factor(pixel_m, block_m, (rows[1] - rows[0], cols[1] - cols[0]))
+    window = GlsWindow(rows, cols, factor)
+    by, bx = window.blocks
+    if by * bx < MIN_VALID_BLOCKS:
+        raise InputError(f"GLS window: the target at pixel ({r}, {c}) of a {ny} x {nx} "
+                         f"grid leaves a square of {window.shape[0]} x {window.shape[1]} "
+                         f"pixels around it, {by * bx} blocks of {block_m:g} m; the filter "
+                         f"needs {MIN_VALID_BLOCKS}")
+    return window
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseHistory:
+    """What the filter keeps of a series' increments, in date order (module docstring).
+
+    Attributes:
+        window: The square judged.
+        blocks: Block means of each increment over the window, metres,
+            ``(n, by, bx)`` float32, NaN: an invalid block.
+        arrivals: The filter's score (``max |t|``) of each increment when it arrived,
+            ``(n,)``; NaN for increments that arrived before the first filter.
+    """
+
+    window: GlsWindow
+    blocks: NDArray[np.float32]
+    arrivals: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        b, a = np.shape(self.blocks), np.shape(self.arrivals)
+        if len(b) != 3 or b[1:] != self.window.blocks or a != (b[0],):
+            raise InputError(f"noise history: blocks {b} and scores {a} do not match a "
+                             f"window of {self.window.blocks} blocks")
+
+    @classmethod
+    def empty(cls, window: GlsWindow) -> NoiseHistory:
+        by, bx = window.blocks
+        return cls(window, np.zeros((0, by, bx), np.float32), np.zeros(0))
+
+    def __len__(self) -> int:
+        return int(self.blocks.shape[0])
+
+    def head(self, n: int) -> NoiseHistory:
+        """The first ``n`` increments (an epoch scored again: those before it)."""
+        return NoiseHistory(self.window, self.blocks[:n], self.arrivals[:n])
+
+    def appended(self, increment_m: NDArray[np.floating], score: float | None
+                 ) -> NoiseHistory:
+        """This history with one more increment (a map of the series grid) and its
+        arrival score (None: it arrived before the first filter)."""
+        b = block_mean(self.window.cut(increment_m), self.window.factor)
+        b = b[:self.window.blocks[0], :self.window.blocks[1]].astype(np.float32)
+        return NoiseHistory(self.window, np.concatenate([self.blocks, b[None]]),
+                            np.append(self.arrivals, np.nan if score is None else score))
+
+
+@dataclass(frozen=True)
+class GlsConfirmation:
+    """The filter's judgement of one cumulative map.
+
+    Attributes:
+        p: ``1 - 2^(-t / threshold)``: 0.5 at the threshold, a rank, not a calibrated
+            probability.
+        t: The best template's ``|t|``.
+        threshold: The empirical threshold of the epoch's filter.
+        history: Earlier increments its noise model and threshold come from.
+        east_m, north_m, depth_m: The best template's source, from the target.
+    """
+
+    p: float
+    t: float
+    threshold: float
+    history: int
+    east_m: float
+    north_m: float
+    depth_m: float
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready (stored with the epoch's signal)."""
+        return {"gls_p": self.p, "gls_t": self.t, "gls_threshold": self.threshold,
+                "gls_history": self.history,
+                "gls_source_m": [self.east_m, self.north_m, self.depth_m]}
+
+
+def _filter(history: NoiseHistory, pixel_m: tuple[float, float],
+            height_m: NDArray[np.floating] | None) -> GlsMogiFilter:
+    window = history.window
+    corr = correlation_of_blocks(list(history.blocks), window.factor)
+    heights = None if height_m is None else window.cut(height_m)
+    return GlsMogiFilter(pixel_m, corr, height_m=heights)
+
+
+def _confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
+             pixel_m: tuple[float, float], height_m: NDArray[np.floating] | None
+             ) -> tuple[NoiseHistory, GlsConfirmation | None, GlsMogiFilter | None]:
+    if len(history) < WARM_UP:
+        return history, None, None
+    try:
+        gls = _filter(history, pixel_m, height_m)
+    except InputError:
+        return history, None, None
+    shape = history.window.shape
+    arrivals = history.arrivals.copy()
+    for k in np.flatnonzero(~np.isfinite(arrivals)):
+        try:
+            arrivals[k] = gls.measure_blocks(history.blocks[k].astype(np.float64), shape).t
+        except InputError:  # too few valid blocks: the increment gives no score
+            continue
+    history = NoiseHistory(history.window, history.blocks, arrivals)
+    scores = arrivals[np.isfinite(arrivals)]
+    try:
+        best = gls.measure(history.window.cut(cumulative_m))
+    except InputError:  # too few valid blocks: no evidence either way
+        return history, None, gls
+    if scores.size < WARM_UP:
+        return history, None, gls
+    threshold = null_quantile(list(scores), gls.alpha)
+    return history, GlsConfirmation(float(1.0 - 2.0 ** (-best.t / threshold)), best.t,
+                                    threshold, len(history), best.east_m, best.north_m,
+                                    best.depth_m), gls
+
+
+def confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
+            pixel_m: tuple[float, float], height_m: NDArray[np.floating] | None
+            ) -> tuple[NoiseHistory, GlsConfirmation | None]:
+    """Judge an epoch's cumulative map (series grid, metres) with the filter of the
+    increments before it (module docstring).
+
+    Returns:
+        The history with the arrival scores of its first increments filled when this is
+        the first filter, and the judgement; None when the history is shorter than
+        :data:`WARM_UP`, its noise model cannot be estimated, or the map's window or too
+        many earlier increments have too few valid blocks.
+    """
+    history, judged, _ = _confirm(history, cumulative_m, pixel_m, height_m)
+    return history, judged
+
+
+def step(history: NoiseHistory, cumulative_m: NDArray[np.floating],
+         increment_m: NDArray[np.floating], pixel_m: tuple[float, float],
+         height_m: NDArray[np.floating] | None
+         ) -> tuple[NoiseHistory, GlsConfirmation | None]:
+    """:func:`confirm` the new epoch, then add its increment to the history with the score
+    the same filter gives it (None before the first filter, or too few valid blocks)."""
+    history, judged, gls = _confirm(history, cumulative_m, pixel_m, height_m)
+    score = None
+    if gls is not None:
+        try:
+            score = gls.measure(history.window.cut(increment_m)).t
+        except InputError:
+            score = None
+    return history.appended(increment_m, score), judged

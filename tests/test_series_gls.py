@@ -1,0 +1,106 @@
+"""The GLS filter of a watched series: its window is centred on the target, it judges
+nothing before its warm-up, then flags a source in a cumulative map and few quiet ones,
+from the increments before the epoch only, the same way again when the epoch is scored
+again; block means stand for the maps they come from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monitor.errors import InputError
+from monitor.science.atmosphere import turbulent_delay
+from monitor.science.detect.gls_filter import GlsMogiFilter
+from monitor.science.detect.series_gls import (
+    WARM_UP,
+    GlsWindow,
+    NoiseHistory,
+    confirm,
+    gls_window,
+    step,
+)
+from monitor.science.injection import mogi_unit_los
+from monitor.science.noise_covariance import (
+    block_mean,
+    correlation_of_blocks,
+    estimate_correlation,
+)
+
+SHAPE = (72, 72)
+PIXEL = (250.0, 250.0)
+CENTRE = (35.5, 35.5)
+
+
+def _atmospheres(seed: int, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [turbulent_delay(SHAPE, PIXEL[0], 0.005, 3000.0, rng).astype(np.float64)
+            for _ in range(n)]
+
+
+def _series(seed: int, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Cumulative maps and increments of a quiet daisy chain: each date's atmosphere."""
+    a = _atmospheres(seed, n + 1)
+    return [x - a[0] for x in a[1:]], [a[k] - a[k - 1] for k in range(1, n + 1)]
+
+
+def test_window_is_centred_on_the_target_and_shrinks_at_the_edge() -> None:
+    w = gls_window(SHAPE, PIXEL, CENTRE)
+    assert w.shape == (71, 71) and w.factor == 3  # 650 m blocks of 250 m pixels
+    edge = gls_window((200, 200), (100.0, 100.0), (30.0, 150.0))
+    assert edge.rows == (0, 61) and edge.cols == (101, 200)  # 30 and 49 px each side
+    with pytest.raises(InputError, match="off the grid"):
+        gls_window(SHAPE, PIXEL, (80.0, 10.0))
+    with pytest.raises(InputError, match="needs 20"):
+        gls_window(SHAPE, PIXEL, (0.0, 35.0))
+
+
+def test_nothing_is_judged_before_the_warm_up() -> None:
+    cums, incs = _series(1, WARM_UP)
+    history = NoiseHistory.empty(gls_window(SHAPE, PIXEL, CENTRE))
+    for cum, inc in zip(cums, incs, strict=True):
+        history, judged = step(history, cum, inc, PIXEL, None)
+        assert judged is None
+    assert len(history) == WARM_UP and np.isnan(history.arrivals).all()
+
+
+def test_a_source_is_confirmed_and_quiet_maps_rarely_are() -> None:
+    cums, incs = _series(2, WARM_UP + 30)
+    history = NoiseHistory.empty(gls_window(SHAPE, PIXEL, CENTRE))
+    source = mogi_unit_los(SHAPE, PIXEL, 500.0, -500.0, 3000.0)
+    source /= np.abs(source).max()
+    quiet, found = [], []
+    for k, (cum, inc) in enumerate(zip(cums, incs, strict=True)):
+        if k >= WARM_UP:
+            _, injected = confirm(history, cum + 0.05 * source, PIXEL, None)
+            assert injected is not None
+            found.append(injected.p > 0.5)
+        history, judged = step(history, cum, inc, PIXEL, None)
+        if k >= WARM_UP:
+            assert judged is not None and judged.history == k
+            quiet.append(judged.p > 0.5)
+            if k == WARM_UP:  # the first filter scored the warm-up's increments
+                assert np.isfinite(history.arrivals).all()
+    assert np.mean(found) >= 0.9
+    assert np.sum(quiet) <= 4  # 5% of 30 is 1.5: the cumulative null is close to it
+    last = confirm(history.head(len(history) - 1), cums[-1], PIXEL, None)[1]
+    again = step(history.head(len(history) - 1), cums[-1], incs[-1], PIXEL, None)[1]
+    assert last == again  # an epoch scored again gets the same judgement
+
+
+def test_block_means_stand_for_their_maps() -> None:
+    maps = _atmospheres(3, 12)
+    a = estimate_correlation(maps, 3)
+    b = correlation_of_blocks([block_mean(m, 3) for m in maps], 3)
+    np.testing.assert_allclose(a.matrix_full, b.matrix_full)
+    gls = GlsMogiFilter(PIXEL, a)
+    assert gls.measure_blocks(block_mean(maps[0], 3), SHAPE) == gls.measure(maps[0])
+
+
+def test_a_history_that_does_not_match_its_window_is_refused() -> None:
+    window = GlsWindow((0, 72), (0, 72), 3)
+    with pytest.raises(InputError, match="do not match"):
+        NoiseHistory(window, np.zeros((2, 20, 24), np.float32), np.zeros(2))
+    with pytest.raises(InputError, match="do not match"):
+        NoiseHistory(window, np.zeros((2, 24, 24), np.float32), np.zeros(3))
+    with pytest.raises(InputError, match="differ"):
+        correlation_of_blocks([np.zeros((4, 4)), np.zeros((4, 5))], 2)
