@@ -104,10 +104,10 @@ def main() -> None:
         for j in range(1, len(series.epochs)):
             cum = prepared.maps[j].astype(np.float64)
             inc = cum - prepared.maps[j - 1]
-            history, gls = step(history, cum, inc, grid.pixel_m, dem)
+            epoch = series.epochs[j]
+            history, gls = step(history, cum, inc, grid.pixel_m, dem, epoch)
             if gls is None:
                 continue
-            epoch = series.epochs[j]
             raw = score_map(cnn, cum.astype(np.float32), regions, epoch, params)
             quiet = not overlaps((series.epochs[0], epoch), events)
             base = baseline.detect(window.cut(cum)).p_fused
@@ -126,7 +126,7 @@ def main() -> None:
                 r0, c0 = window.rows[0], window.cols[0]
                 x[r0:window.rows[1], c0:window.cols[1]] += source.scaled(a / 100.0)
                 p_cnn = score_map(cnn, x.astype(np.float32), regions, epoch, params).p_fused
-                _, g = confirm(history.head(len(history) - 1), x, grid.pixel_m, dem)
+                _, g = confirm(history.before(epoch), x, grid.pixel_m, dem)
                 p_gls = 0.0 if g is None else g.p
                 p_base = baseline.detect(window.cut(x)).p_fused
                 hits[a]["cnn"].append(p_cnn > 0.5)

@@ -421,6 +421,11 @@ class AlertSettings(_Section):
     lstt_alpha: Real = Field(0.05, gt=0, lt=1)
     #: ``cnn`` alone, ``cnn_and_lstt`` (both must agree) or ``cnn_or_lstt``.
     combine: Literal["cnn", "cnn_and_lstt", "cnn_or_lstt"] = "cnn_and_lstt"
+    #: ``gls``: the CNN's P counts only as far as the series' own GLS Mogi filter on the
+    #: same map confirms it (the smaller of the two P; the filter judges an epoch once the
+    #: series holds 20 increments, ``monitor.science.detect.series_gls``); ``none``: the
+    #: CNN's P alone.
+    confirm: Literal["gls", "none"] = "gls"
     #: Consecutive qualifying steps before a level is raised.
     raise_after: Int = Field(2, ge=1, le=1000)
     #: Consecutive quiet steps before the level is cleared.

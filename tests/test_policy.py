@@ -28,6 +28,25 @@ def test_qualifying_levels_by_combination() -> None:
     assert qualifying_level(only_lstt, AlertSettings(combine="cnn_and_lstt")) == N
 
 
+def test_the_gls_filter_confirms_the_network() -> None:
+    def step(p: float, gls: float | None) -> StepScore:
+        return StepScore(START, p, 0.01, gls_p=gls)
+
+    settings = AlertSettings()
+    assert settings.confirm == "gls"
+    assert qualifying_level(step(0.9, 0.3), settings) == N  # not confirmed
+    assert qualifying_level(step(0.9, 0.6), settings) == AlertLevel.WATCH  # the smaller
+    assert qualifying_level(step(0.9, 0.95), settings) == W
+    assert qualifying_level(step(0.4, 0.99), settings) == N  # the filter alone raises nothing
+    assert qualifying_level(step(0.9, None), settings) == W  # not judged: the network alone
+    assert qualifying_level(step(0.9, 0.3), AlertSettings(confirm="none")) == W
+    with pytest.raises(ValueError, match="confirm"):
+        AlertSettings(confirm="both")  # type: ignore[arg-type]
+    unconfirmed = [StepScore(START + timedelta(days=12 * i), 0.9, 0.01, gls_p=0.2)
+                   for i in range(5)]
+    assert not any(s.raised for s in evaluate(unconfirmed, settings))
+
+
 def test_raise_after_k_and_only_when_level_rises() -> None:
     settings = AlertSettings(raise_after=2, clear_after=2)
     steps = evaluate(_history([0.2, 0.6, 0.6, 0.6, 0.9, 0.9, 0.9, 0.6]), settings)

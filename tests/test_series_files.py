@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 from monitor.errors import DatasetError
+from monitor.science.detect.series_gls import NoiseHistory, gls_window
 from monitor.science.timeseries import Interferogram, append, start_daisy_chain
-from monitor.service.series_files import load_state, save_state, series_path
+from monitor.service.series_files import load_noise, load_state, save_state, series_path
 
 
 def _state(rng: np.random.Generator):  # type: ignore[no-untyped-def]
@@ -56,3 +58,58 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, rng: np.random.Generato
         save_state(path, _state(rng))
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_the_noise_history_travels_with_the_state(tmp_path: Path,
+                                                  rng: np.random.Generator) -> None:
+    state = _state(rng)
+    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    noise = NoiseHistory.empty(window).appended(state.cumulative_m, None, date(2024, 1, 18))
+    noise = noise.appended(state.cumulative_m * 2, 3.5, date(2024, 1, 30))
+    path = save_state(tmp_path / "t.series.npz", state, noise)
+    back = load_noise(path)
+    assert back is not None and back.window == window
+    assert back.last_epoch == date(2024, 1, 30)
+    np.testing.assert_array_equal(back.blocks, noise.blocks)
+    np.testing.assert_array_equal(back.arrivals, noise.arrivals)  # NaN: before the filter
+    assert load_noise(tmp_path / "none.series.npz") is None
+    assert load_noise(save_state(tmp_path / "bare.series.npz", state)) is None
+
+
+def test_a_file_of_format_1_is_read_without_history(tmp_path: Path,
+                                                    rng: np.random.Generator) -> None:
+    state = _state(rng)
+    header = {"format_version": 1, "first_epoch": "2024-01-06", "last_epoch": "2024-01-18",
+              "n_epochs": 2, "coherence_threshold": state.coherence_threshold}
+    path = tmp_path / "old.series.npz"
+    with path.open("wb") as f:
+        np.savez(f, cumulative_m=state.cumulative_m, support=state.support,
+                 header=np.array(json.dumps(header)))
+    back = load_state(path)
+    assert back is not None and back.last_epoch == date(2024, 1, 18)
+    assert load_noise(path) is None
+    header["format_version"] = 3
+    with path.open("wb") as f:
+        np.savez(f, cumulative_m=state.cumulative_m, support=state.support,
+                 header=np.array(json.dumps(header)))
+    with pytest.raises(DatasetError, match="series format 3"):
+        load_state(path)
+
+
+def test_a_bad_noise_history_is_an_error_naming_the_file(tmp_path: Path,
+                                                         rng: np.random.Generator) -> None:
+    state = _state(rng)
+    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    noise = NoiseHistory.empty(window).appended(state.cumulative_m, None)
+    path = save_state(tmp_path / "t.series.npz", state, noise)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["noise_arrivals"] = np.zeros(5)
+    with path.open("wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(DatasetError, match="t.series.npz: unreadable noise history"):
+        load_noise(path)
+    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    save_state(path, state, NoiseHistory.empty(window))
+    with pytest.raises(DatasetError, match="do not fit the series grid"):
+        load_noise(path, (10, 10))

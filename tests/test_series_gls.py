@@ -5,6 +5,8 @@ again; block means stand for the maps they come from."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
@@ -82,9 +84,11 @@ def test_a_source_is_confirmed_and_quiet_maps_rarely_are() -> None:
                 assert np.isfinite(history.arrivals).all()
     assert np.mean(found) >= 0.9
     assert np.sum(quiet) <= 4  # 5% of 30 is 1.5: the cumulative null is close to it
-    last = confirm(history.head(len(history) - 1), cums[-1], PIXEL, None)[1]
-    again = step(history.head(len(history) - 1), cums[-1], incs[-1], PIXEL, None)[1]
-    assert last == again  # an epoch scored again gets the same judgement
+    before = NoiseHistory(history.window, history.blocks[:-1], history.arrivals[:-1])
+    last = step(before, cums[-1], incs[-1], PIXEL, None, date(2024, 5, 1))
+    again = confirm(last[0].before(date(2024, 5, 1)), cums[-1], PIXEL, None)[1]
+    assert last[1] == again  # an epoch scored again gets the same judgement
+    assert last[0].before(date(2024, 6, 1)) is last[0]  # a later epoch: all before it
 
 
 def test_block_means_stand_for_their_maps() -> None:

@@ -20,7 +20,11 @@ of windows of the same map), ``lstt_reject``
 ``peak_lon``, ``peak_lat``, and provenance: ``frame``, ``series_method``, ``model``
 (path, arch, sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the
 time-series rule reads of the epoch: the bell amplitude of its map and the step of its
-newest interferogram, :mod:`monitor.science.series_signal`) and ``policy``: the watch's
+newest interferogram, :mod:`monitor.science.series_signal`); ``gls_p``, ``gls_t``,
+``gls_threshold``, ``gls_history`` and ``gls_source_m`` (the judgement of the segment's
+GLS Mogi filter, from the increments before the epoch, null during its warm-up of 20
+increments: :mod:`monitor.science.detect.series_gls`; with ``[alerts] confirm = "gls"``
+the level reads the smaller of ``p_fused`` and ``gls_p``) and ``policy``: the watch's
 alert policy run over the scored epochs so far, as ``poll`` runs it (``level`` after the
 epoch, ``qualifies``, ``alert`` raised at this epoch or null, ``new_episode``, ``fast``,
 ``trend_z`` and ``change`` of the time-series rule, ``reason``).
@@ -184,7 +188,10 @@ def _text_line(item: SeriesEpoch, record: dict[str, Any]) -> str:
     alert = f" ALERT {policy['alert']}" if policy.get("alert") else ""
     z = policy.get("trend_z")
     trend = "" if z is None else f" trend z={z:.1f}"
-    return (f"{head}: {verdict} P={record['p_fused']:.3f} [{gains}] level {record['level']}"
+    gls = "" if record["gls_p"] is None else (
+        f" GLS P={record['gls_p']:.3f} (t {record['gls_t']:.1f} / {record['gls_threshold']:.1f})")
+    return (f"{head}: {verdict} P={record['p_fused']:.3f} [{gains}]{gls} "
+            f"level {record['level']}"
             f" policy {policy.get('level', 'none')}{alert}{trend}"
             f"  cum_max {1000 * (item.cum_max_m or 0.0):.1f} mm  {lstt}  n={item.n_valid} "
             f"support>={item.support_min}  (since {item.relative_to})")
@@ -231,10 +238,11 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="scan-series-") as cache:
         # The archive's files reach the second look through the watch's own port.
         files = FrameFiles(LocalArchive(str(args.archive)), args.frame, grid, Path(cache))
-        dem, why = files.dem_if_any() if references is None else (None, None)
+        dem, why = files.dem_if_any()  # places references, and the GLS filter's nuisance
         if why is not None:
-            print(f"insar-monitor scan-series: warning: references placed without a DEM: "
-                  f"{why}", file=sys.stderr)
+            print("insar-monitor scan-series: warning: "
+                  + ("references placed and " if references is None else "")
+                  + f"the GLS filter run without a DEM: {why}", file=sys.stderr)
         prepared = prepare_series(products, target, references, network=args.network,
                                   coherence_threshold=threshold, dem=dem)
         for line in prepared.describe_references():

@@ -4,8 +4,14 @@ Three kinds of evidence, each defined once here:
 
 * **The single-map rule** (``qualifying_level``): the epoch's fused CNN probability over
   the target against ``p_watch`` / ``p_warning``, combined with the LSTT p-value against
-  ``lstt_alpha`` as ``combine`` says (``cnn``, ``cnn_and_lstt``, ``cnn_or_lstt``). The
-  level rises to L after ``raise_after`` consecutive epochs qualifying for L or above.
+  ``lstt_alpha`` as ``combine`` says (``cnn``, ``cnn_and_lstt``, ``cnn_or_lstt``). With
+  ``confirm = "gls"`` (the default) the CNN's P is first replaced by the smaller of it and
+  the P of the series' own GLS Mogi filter on the same cumulative map
+  (:mod:`monitor.science.detect.series_gls`), where that filter has judged the epoch
+  (after its warm-up of 20 increments): the network must be confirmed by a test that
+  weighs the frame's correlated noise. On real interferograms of Erta Ale the network
+  alone flagged 13% of quiet pairs of held-out years, confirmed 0% (``docs/detection.md``).
+  The level rises to L after ``raise_after`` consecutive epochs qualifying for L or above.
 * **The time-series rule** (:mod:`monitor.science.trend`): the epoch judged with the
   epochs before it of the same frame and chain segment: the most significant new change
   (a ramp or a step of the bell amplitude, :mod:`monitor.science.series_signal`) beyond the
@@ -70,6 +76,7 @@ class StepScore:
         series: Which series the epoch belongs to (frame and chain segment): the
             time-series rule compares epochs of one series only.
         step_lstt_p: LSTT p-value of the newest interferogram alone (fast path).
+        gls_p: P of the series' GLS filter on the cumulative map (None: not judged).
     """
 
     epoch: date
@@ -79,6 +86,7 @@ class StepScore:
     step_m: float | None = None
     series: str = ""
     step_lstt_p: float | None = None
+    gls_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +152,7 @@ def trend_settings(settings: AlertSettings) -> TrendSettings:
 
 def qualifying_level(score: StepScore, settings: AlertSettings) -> AlertLevel:
     """The highest level the single-map rule gives this epoch (NONE if unscored or quiet)."""
-    p, q = score.p_fused, score.lstt_p
+    p, q = confirmed_p(score, settings), score.lstt_p
     lstt = q is not None and q <= settings.lstt_alpha
     cnn = AlertLevel.NONE
     if p is not None:
@@ -159,6 +167,16 @@ def qualifying_level(score: StepScore, settings: AlertSettings) -> AlertLevel:
     if cnn > AlertLevel.NONE:
         return cnn
     return AlertLevel.WATCH if lstt else AlertLevel.NONE
+
+
+def confirmed_p(score: StepScore, settings: AlertSettings) -> float | None:
+    """The CNN's P as the single-map rule reads it: with ``confirm = "gls"``, the smaller
+    of it and the GLS filter's P where the filter has judged the epoch (module
+    docstring)."""
+    p = score.p_fused
+    if p is not None and settings.confirm == "gls" and score.gls_p is not None:
+        return min(p, score.gls_p)
+    return p
 
 
 def is_fast(score: StepScore, settings: AlertSettings) -> bool:

@@ -108,6 +108,8 @@ from monitor.io.rasters import Raster
 from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.science.crop import crop_window, disc_outside_window
+from monitor.science.detect.series_gls import WARM_UP as GLS_WARM_UP
+from monitor.science.detect.series_gls import NoiseHistory, gls_window
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.product_checks import displacement_problem
@@ -150,7 +152,7 @@ from monitor.service.scoring_task import (
     score_raw,
     score_second_look,
 )
-from monitor.service.series_files import load_state, save_state, series_path
+from monitor.service.series_files import load_noise, load_state, save_state, series_path
 from monitor.service.target_status import POLICY_HISTORY, alert_settings_of, policy_input
 from monitor.store import Product, Score
 
@@ -304,11 +306,12 @@ class _EpochScoring:
     correction: ScoreCorrection | None = None
     signal: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    noise: NoiseHistory | None = None
 
 
 def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
-                 state: DaisyChainState, increment: NDArray[np.float64] | None = None
-                 ) -> _EpochScoring:
+                 state: DaisyChainState, increment: NDArray[np.float64] | None = None,
+                 noise: NoiseHistory | None = None) -> _EpochScoring:
     """Score the state's last epoch (stage 4, :mod:`monitor.service.scoring`); writes
     nothing but the cache of the archive's frame files.
 
@@ -319,7 +322,8 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
 
     ``increment`` is the newest interferogram as summed into the chain (None when it is not
     at hand, e.g. an epoch scored again after a crash: its step is then not measured and
-    the fast path cannot fire for it).
+    the fast path cannot fire for it). ``noise`` is the series' GLS noise history (None:
+    no filter); the result's ``noise`` is the history to save with the state.
 
     Raises:
         ExecutorError: the task could not be run (worker lost, timeout, cluster gone).
@@ -329,13 +333,19 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
     cum_max = cumulative_max_m(state.cumulative_m, regions.target_mask)
     if state.n_epochs < 2 or cum_max is None:
-        return _EpochScoring(state, regions, cum_max)
+        kept = noise if increment is None or noise is None else noise.appended(
+            increment, None, epoch)  # an increment without a score: no filter judged it
+        return _EpochScoring(state, regions, cum_max, noise=kept)
     t0 = time.perf_counter()
     alert_settings = _alert_settings(ctx, target)
     params = scoring_params(ctx.settings, gains=target.gains)
     register_model(ctx.model)  # the inline executor's tasks find it in this process
+    heights = None
+    if noise is not None and len(noise) >= GLS_WARM_UP - 1:  # a filter may judge
+        heights = FrameFiles(ctx.archives[target.archive], frame, grid,
+                             Path(ctx.settings.watch.cache_dir)).dem_if_any()[0]
     job = ScoringJob(ctx.model.sha256, state.image, increment, regions, epoch, params,
-                     f"target {target.id} frame {frame} epoch {epoch}")
+                     f"target {target.id} frame {frame} epoch {epoch}", noise, heights)
     first = ctx.executor.run(score_raw, job, name=job.label)
     look = None
     if ctx.settings.correction.enabled and needs_second_look(alert_settings)(first.raw):
@@ -346,7 +356,7 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     correction = stored_correction(scored, state.first_epoch)
     signal = {**first.signal, "series": series_key(frame, state.first_epoch)}
     return _EpochScoring(state, regions, cum_max, scored, correction, signal,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, first.noise)
 
 
 def _second_look(ctx: WatchContext, job: ScoringJob, raw: MapScore, files: FrameFiles,
@@ -389,7 +399,8 @@ def _record_scoring(ctx: WatchContext, target: TargetSettings, frame: str,
         _log_second_look(target, frame, epoch, sc, scored.look)
         if ctx.metrics is not None:
             ctx.metrics.correction_made(target.id, scored.look.method)
-    level = qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p), alert_settings)
+    level = qualifying_level(StepScore(epoch, decided.p_fused, decided.lstt_p,
+                                       gls_p=scoring.signal.get("gls_p")), alert_settings)
     kept = _other_frame_score(ctx, target, frame, epoch, level, decided.p_fused,
                               alert_settings)
     if kept is not None:
@@ -458,7 +469,7 @@ def _other_frame_score(ctx: WatchContext, target: TargetSettings, frame: str, ep
     if other is None or other.params.get("frame") in (None, frame):
         return None
     other_p = other.decision_p_fused
-    other_level = qualifying_level(StepScore(epoch, other_p, other.decision_lstt_p), settings)
+    other_level = qualifying_level(policy_input(other), settings)
     mine = (level, -1.0 if p_fused is None else p_fused)
     theirs = (other_level, -1.0 if other_p is None else other_p)
     return other if theirs >= mine else None
@@ -725,7 +736,8 @@ def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     """Crash recovery: score the state's last epoch, saved but not scored. A failure is
     reported and the frame goes on (the step is in the series already)."""
     try:
-        scoring = _score_state(ctx, target, frame, grid, state)
+        scoring = _score_state(ctx, target, frame, grid, state, None,
+                               load_noise(path, state.cumulative_m.shape))
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - one epoch's scoring must not wedge the target
@@ -746,6 +758,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     path = series_path(settings.watch.series_dir, target.id, frame)
     gpath = frame_state.grid_path(path)
     state = load_state(path)
+    noise = None if state is None else load_noise(path, state.cumulative_m.shape)
     # Crash recovery: products the series already includes, and an unscored last epoch.
     _reconcile(ctx, target, frame, state, now, tally)
     sgrid = frame_state.load_series_grid(gpath) if state is not None else None
@@ -874,7 +887,9 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                 ctx, target, frame, pgrid, start_daisy_chain(
                     p.date1, pgrid.shape, reference=new.reference_mask,
                     coherence_threshold=new.coherence_threshold))
-            scoring = _score_state(ctx, target, frame, pgrid, new, increment)
+            if noise is None:  # a new series, or one from before the filter
+                noise = _new_noise(target, frame, pgrid)
+            scoring = _score_state(ctx, target, frame, pgrid, new, increment, noise)
         except ExecutorError as exc:  # the task could not run (not the product's fault)
             _fail(ctx, target, p, "score", exc, now, tally)
             return
@@ -891,13 +906,13 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         try:
             if state is None:
                 frame_state.save_grid(gpath, sgrid)
-            save_state(path, new)
+            save_state(path, new, scoring.noise)
         except OSError as exc:  # the disk under the series (full): try again later
             _fail(ctx, target, p, "ingest", exc, now, tally, reason="other")
             return
         if first is not None:
             _record_scoring(ctx, target, frame, path, now, tally, first)
-        state, cursor = new, new.last_epoch
+        state, cursor, noise = new, new.last_epoch, scoring.noise
         store.mark_product_ingested(p.id, now)
         tally.ingested += 1
         progress.step()
@@ -921,6 +936,21 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         tally.notes.append(f"target {target.id} frame {frame}: {waiting}")
         log.info("target %s frame %s: %s", target.id, frame, waiting)
     _reconcile(ctx, target, frame, state, now, tally)
+
+
+def _new_noise(target: TargetSettings, frame: str, grid: FrameGrid) -> NoiseHistory | None:
+    """An empty noise history for the series' GLS filter, its window centred on the target
+    (None: the target lies too near the grid's edge for the filter, which then never
+    judges this series; the network alone does)."""
+    centre = grid.centre_rc(target.lon, target.lat)
+    if centre is None:
+        return None
+    try:
+        return NoiseHistory.empty(gls_window(grid.shape, grid.pixel_m, centre))
+    except InputError as exc:
+        log.debug("target %s frame %s: no GLS filter for this series: %s", target.id, frame,
+                  exc)
+        return None
 
 
 def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,

@@ -9,8 +9,10 @@ no database and reads no clock, so it can run in the writer's thread, in a worke
 or on a Dask worker, and be run again when its worker is lost:
 
 * :func:`score_raw` (:class:`ScoringJob` -> :class:`RawScoring`): rules 1-2 of
-  :mod:`monitor.science.scoring` on the map and what the time-series rule reads of it
-  (:func:`~monitor.service.scoring.epoch_signal`).
+  :mod:`monitor.science.scoring` on the map, what the time-series rule reads of it
+  (:func:`~monitor.service.scoring.epoch_signal`) and the series' GLS filter's judgement
+  of it with the noise history that goes on with the series
+  (:mod:`monitor.science.detect.series_gls`).
 * :func:`score_second_look` (:class:`LookJob` -> :class:`~monitor.science.scoring.SecondLook`):
   rule 3 with the sources read beforehand.
 
@@ -39,6 +41,8 @@ from monitor.config import CorrectionSettings
 from monitor.errors import ModelError
 from monitor.io.models import LoadedModel, load_model_bytes
 from monitor.science.detect.fusion import CnnDetector
+from monitor.science.detect.series_gls import GlsConfirmation, NoiseHistory, confirm
+from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.scoring import (
     MapScore,
     Regions,
@@ -110,6 +114,9 @@ class ScoringJob:
         epoch: The epoch (seeds the LSTT).
         params: The scoring parameters.
         label: ``target T frame F epoch D``, for task names and messages.
+        noise: The series' GLS noise history (:mod:`monitor.science.detect.series_gls`;
+            None: the series has no filter).
+        height_m: Heights on the grid, metres (the filter's nuisance), or None.
     """
 
     model_sha256: str
@@ -119,6 +126,8 @@ class ScoringJob:
     epoch: date
     params: ScoringParams
     label: str
+    noise: NoiseHistory | None = None
+    height_m: NDArray[np.floating] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,11 +136,17 @@ class RawScoring:
 
     Attributes:
         raw: The map's scores.
-        signal: :meth:`~monitor.science.series_signal.TargetSignal.record` of the epoch.
+        signal: :meth:`~monitor.science.series_signal.TargetSignal.record` of the epoch,
+            with the GLS filter's judgement
+            (:meth:`~monitor.science.detect.series_gls.GlsConfirmation.record`) when it
+            made one.
+        noise: The noise history to keep with the series after this epoch (the job's
+            with the new increment; the job's own when the increment was not at hand).
     """
 
     raw: MapScore
     signal: dict[str, Any]
+    noise: NoiseHistory | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +180,24 @@ def score_raw(job: ScoringJob) -> RawScoring:
     """
     raw = score_map(_detector(job), job.image, job.regions, job.epoch, job.params)
     signal = epoch_signal(job.image, job.increment, job.regions, job.epoch, job.params)
-    return RawScoring(raw, signal.record())
+    noise, judged = _gls(job)
+    record = signal.record()
+    if judged is not None:
+        record.update(judged.record())
+    return RawScoring(raw, record, noise)
+
+
+def _gls(job: ScoringJob) -> tuple[NoiseHistory | None, GlsConfirmation | None]:
+    """The series' GLS filter on the epoch's map: with the new increment, the history
+    grows by it; without (an epoch scored again), the epoch is judged from the history
+    before it and the history stays as it is."""
+    if job.noise is None:
+        return None, None
+    pixel_m = job.regions.grid.pixel_m
+    if job.increment is None:
+        judged = confirm(job.noise.before(job.epoch), job.image, pixel_m, job.height_m)[1]
+        return job.noise, judged
+    return gls_step(job.noise, job.image, job.increment, pixel_m, job.height_m, job.epoch)
 
 
 def score_second_look(look: LookJob) -> SecondLook:

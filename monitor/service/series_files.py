@@ -3,8 +3,14 @@
 The database holds products, scores and alerts; the arrays live here. A file holds the
 incremental daisy-chain state (:class:`monitor.science.timeseries.DaisyChainState`): the
 latest cumulative displacement and its support, so that a new product costs one image of
-work. Writing goes to a temporary file in the same directory followed by ``os.replace``, so
-a crash leaves either the old file or the new one, never a torn one; a file that cannot be
+work; and, in the same file so that the two never disagree after a crash, the noise
+history of the series' GLS filter (:class:`~monitor.science.detect.series_gls.NoiseHistory`:
+block means and arrival scores of its increments, a few kilobytes per product). A file of
+format 1 (before the filter) has no history: it starts with the next product, and the
+filter judges once it holds 20 increments.
+
+Writing goes to a temporary file in the same directory followed by ``os.replace``, so a
+crash leaves either the old file or the new one, never a torn one; a file that cannot be
 read back is an error that names it, never an empty series.
 """
 
@@ -17,11 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.errors import DatasetError
+from monitor.errors import DatasetError, InputError
 from monitor.io.atomic import atomic_write
+from monitor.science.detect.series_gls import GlsWindow, NoiseHistory
 from monitor.science.timeseries import DaisyChainState
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Formats this version reads (1: without the noise history).
+READABLE_FORMATS = (1, 2)
 
 
 def series_path(series_dir: str | Path, target_id: str, frame: str) -> Path:
@@ -29,8 +38,10 @@ def series_path(series_dir: str | Path, target_id: str, frame: str) -> Path:
     return Path(series_dir) / f"{target_id}__{frame}.series.npz"
 
 
-def save_state(path: str | Path, state: DaisyChainState) -> Path:
-    """Write a daisy-chain state atomically (temporary file + ``os.replace``)."""
+def save_state(path: str | Path, state: DaisyChainState,
+               noise: NoiseHistory | None = None) -> Path:
+    """Write a daisy-chain state and its noise history (None: the series has none)
+    atomically (temporary file + ``os.replace``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     header = {
@@ -44,6 +55,12 @@ def save_state(path: str | Path, state: DaisyChainState) -> Path:
               "header": np.array(json.dumps(header))}
     if state.reference_mask is not None:
         arrays["reference_mask"] = state.reference_mask
+    if noise is not None:
+        header["noise"] = {**noise.window.record(), "last_epoch": None
+                           if noise.last_epoch is None else noise.last_epoch.isoformat()}
+        arrays["header"] = np.array(json.dumps(header))
+        arrays["noise_blocks"] = noise.blocks
+        arrays["noise_arrivals"] = noise.arrivals
     with atomic_write(p, fsync=True) as f:
         np.savez(f, **arrays)  # type: ignore[arg-type]
     return p
@@ -67,9 +84,9 @@ def load_state(path: str | Path) -> DaisyChainState | None:
     except (OSError, ValueError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"{p}: unreadable series file ({exc}); restore it from a backup "
                            "or delete it to rebuild the series from the archive") from None
-    if header.get("format_version") != FORMAT_VERSION:
+    if header.get("format_version") not in READABLE_FORMATS:
         raise DatasetError(f"{p}: series format {header.get('format_version')!r}, expected "
-                           f"{FORMAT_VERSION}")
+                           f"one of {READABLE_FORMATS}")
     if cumulative.ndim != 2 or support.shape != cumulative.shape or (
             ref is not None and ref.shape != cumulative.shape):
         raise DatasetError(f"{p}: inconsistent array shapes in the series file")
@@ -80,3 +97,41 @@ def load_state(path: str | Path) -> DaisyChainState | None:
         cumulative_m=cumulative, support=support, reference_mask=ref,
         coherence_threshold=float(header["coherence_threshold"]),
     )
+
+
+def load_noise(path: str | Path, shape: tuple[int, int] | None = None
+               ) -> NoiseHistory | None:
+    """The noise history of a series file; None when the file does not exist or holds
+    none (format 1, or a target too near its grid's edge for the filter's window).
+
+    Raises:
+        DatasetError: the file is unreadable, or its history is inconsistent (in itself,
+            or with a series grid of ``shape``).
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            if "noise" not in header:
+                return None
+            blocks = np.array(z["noise_blocks"], dtype=np.float32)
+            arrivals = np.array(z["noise_arrivals"], dtype=np.float64)
+        meta = header["noise"]
+        last = meta.get("last_epoch")
+        rows, cols = meta["rows"], meta["cols"]
+        window = GlsWindow((int(rows[0]), int(rows[1])), (int(cols[0]), int(cols[1])),
+                           int(meta["factor"]))
+        if not (0 <= window.rows[0] < window.rows[1] and 0 <= window.cols[0] < window.cols[1]
+                and window.factor >= 1) or (shape is not None and (
+                    window.rows[1] > shape[0] or window.cols[1] > shape[1])):
+            raise ValueError(f"window rows {rows} cols {cols} factor {meta['factor']} do "
+                             f"not fit the series grid {shape}")
+        return NoiseHistory(window, blocks, arrivals,
+                            None if last is None else date.fromisoformat(last))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError,
+            zipfile.BadZipFile, InputError) as exc:
+        raise DatasetError(f"{p}: unreadable noise history in the series file ({exc}); "
+                           "restore it from a backup or delete it to rebuild the series "
+                           "from the archive") from None

@@ -35,7 +35,10 @@ Rules, in order:
    reaches, and an epoch without a valid pixel in the target disc.
 7. **Signal.** What the alert policy's time-series rule reads of the epoch
    (:func:`~monitor.service.scoring.epoch_signal`): the bell amplitude of its map and the
-   step of its newest increment (none for the first epoch after a gap).
+   step of its newest increment (none for the first epoch after a gap); and the judgement
+   of the segment's GLS filter (:mod:`monitor.science.detect.series_gls`, from the
+   segment's increments before the epoch, with the frame's heights), which confirms the
+   CNN's P in the single-map rule as in the watch (``[alerts] confirm``).
 8. **Scores.** :func:`~monitor.service.scoring.score_cumulative`: CNN within the target
    disc and over the frame, LSTT against every reference, and the second look (the
    archive's GACOS/ICAMS delays, then the phase-elevation fit) for a step whose raw scores
@@ -48,7 +51,7 @@ multi-gain fusion; Sugiyama et al. (2011) for the LSTT.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -60,7 +63,9 @@ from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts
 from monitor.notify.policy import StepScore, qualifying_level
 from monitor.science.detect.detector import Detector
-from monitor.science.grids import GroundDisc
+from monitor.science.detect.series_gls import GlsConfirmation, NoiseHistory, gls_window
+from monitor.science.detect.series_gls import step as gls_step
+from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.network import NetworkGap
 from monitor.science.references import ReferencePlacement
 from monitor.science.scoring import (
@@ -99,6 +104,7 @@ class PreparedSeries:
         series: The cumulative series.
         maps: Displacement of each series epoch relative to its segment's first epoch,
             ``(n_epochs, ny, nx)`` metres float32.
+        judged: The GLS filter's judgement of each epoch it judged (rule 7).
     """
 
     products: FrameProducts
@@ -108,6 +114,7 @@ class PreparedSeries:
     regions: Regions
     series: CumulativeSeries
     maps: NDArray[np.float32]
+    judged: dict[date, GlsConfirmation] = field(default_factory=dict)
 
     @property
     def gaps(self) -> tuple[NetworkGap, ...]:
@@ -163,7 +170,34 @@ def prepare_series(products: FrameProducts, target: GroundDisc,
     maps = series.displacement if series.segment_displacement is None \
         else series.segment_displacement
     regions = frame_regions(grid, target, references, union, "--target")
-    return PreparedSeries(products, target, references, placement, regions, series, maps)
+    return PreparedSeries(products, target, references, placement, regions, series, maps,
+                          _judge_segments(series, maps, grid, target, dem))
+
+
+def _judge_segments(series: CumulativeSeries, maps: NDArray[np.float32], grid: FrameGrid,
+                    target: GroundDisc, dem: NDArray[np.floating] | None
+                    ) -> dict[date, GlsConfirmation]:
+    """Each segment's GLS filter over its epochs in order, as the watch runs it (rule 7);
+    none for a target too near the frame's edge for the filter's window."""
+    centre = grid.centre_rc(target.lon, target.lat)
+    if centre is None:
+        return {}
+    try:
+        window = gls_window(grid.shape, grid.pixel_m, centre)
+    except InputError as exc:
+        log.info("no GLS filter for this target: %s", exc)
+        return {}
+    judged: dict[date, GlsConfirmation] = {}
+    for segment in series.segments:
+        history = NoiseHistory.empty(window)
+        ks = [series.epochs.index(e) for e in segment]
+        for previous, k in zip(ks, ks[1:], strict=False):
+            cum = maps[k].astype(np.float64)
+            history, one = gls_step(history, cum, cum - maps[previous], grid.pixel_m, dem,
+                                    series.epochs[k])
+            if one is not None:
+                judged[series.epochs[k]] = one
+    return judged
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,6 +228,7 @@ class SeriesEpoch:
     level: str | None = None
     signal: TargetSignal | None = None
     series: str = ""
+    gls: GlsConfirmation | None = None
 
     def policy_input(self) -> StepScore:
         """What the alert policy reads of this epoch."""
@@ -203,7 +238,8 @@ class SeriesEpoch:
                          None if d is None else d.lstt_p,
                          None if sig is None else sig.bell_m,
                          None if sig is None else sig.step_m, self.series,
-                         None if sig is None else sig.step_lstt_p)
+                         None if sig is None else sig.step_lstt_p,
+                         None if self.gls is None else self.gls.p)
 
     @property
     def scored(self) -> bool:
@@ -243,6 +279,7 @@ class SeriesEpoch:
             "bell_m": None if self.signal is None else self.signal.bell_m,
             "step_m": None if self.signal is None else self.signal.step_m,
             "step_lstt_p": None if self.signal is None else self.signal.step_lstt_p,
+            **GlsConfirmation.empty_record(self.gls),
         })
         return out
 
@@ -289,11 +326,14 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector
                               span_start=start, files=files, settings=settings,
                               alerts=settings.alerts)
     d = scored.decided
-    level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p), settings.alerts)
+    judged = prepared.judged.get(epoch)
+    level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p,
+                                       gls_p=None if judged is None else judged.p),
+                             settings.alerts)
     previous = series.epochs[k - 1] if k > 0 else None
     increment = None if previous is None or _segment_start(series, previous) != start \
         else field - prepared.maps[k - 1]
     signal = epoch_signal(field, increment, prepared.regions, epoch, params)
     return SeriesEpoch(epoch, start, None, cum_max, n_valid, support_min, scored,
                        level.name.lower(), signal,
-                       series_key(prepared.products.layout.frame, start))
+                       series_key(prepared.products.layout.frame, start), judged)

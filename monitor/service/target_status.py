@@ -34,7 +34,7 @@ def policy_input(score: Score) -> StepScore:
     signal = score.signal or {}
     return StepScore(score.epoch, score.decision_p_fused, score.decision_lstt_p,
                      signal.get("bell_m"), signal.get("step_m"), str(signal.get("series", "")),
-                     signal.get("step_lstt_p"))
+                     signal.get("step_lstt_p"), signal.get("gls_p"))
 
 
 def score_frame(score: Score, frames: Sequence[str]) -> str | None:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -132,11 +133,13 @@ class NoiseHistory:
             ``(n, by, bx)`` float32, NaN: an invalid block.
         arrivals: The filter's score (``max |t|``) of each increment when it arrived,
             ``(n,)``; NaN for increments that arrived before the first filter.
+        last_epoch: The second date of the newest increment (None: empty).
     """
 
     window: GlsWindow
     blocks: NDArray[np.float32]
     arrivals: NDArray[np.float64]
+    last_epoch: date | None = None
 
     def __post_init__(self) -> None:
         b, a = np.shape(self.blocks), np.shape(self.arrivals)
@@ -152,18 +155,22 @@ class NoiseHistory:
     def __len__(self) -> int:
         return int(self.blocks.shape[0])
 
-    def head(self, n: int) -> NoiseHistory:
-        """The first ``n`` increments (an epoch scored again: those before it)."""
-        return NoiseHistory(self.window, self.blocks[:n], self.arrivals[:n])
+    def before(self, epoch: date) -> NoiseHistory:
+        """The increments before ``epoch`` (an epoch scored again, whose increment the
+        history may already hold: it is the newest, or none of them is)."""
+        if self.last_epoch is None or self.last_epoch < epoch or len(self) == 0:
+            return self
+        return NoiseHistory(self.window, self.blocks[:-1], self.arrivals[:-1], None)
 
-    def appended(self, increment_m: NDArray[np.floating], score: float | None
-                 ) -> NoiseHistory:
-        """This history with one more increment (a map of the series grid) and its
-        arrival score (None: it arrived before the first filter)."""
+    def appended(self, increment_m: NDArray[np.floating], score: float | None,
+                 epoch: date | None = None) -> NoiseHistory:
+        """This history with one more increment (a map of the series grid) ending at
+        ``epoch`` and its arrival score (None: it arrived before the first filter)."""
         b = block_mean(self.window.cut(increment_m), self.window.factor)
         b = b[:self.window.blocks[0], :self.window.blocks[1]].astype(np.float32)
         return NoiseHistory(self.window, np.concatenate([self.blocks, b[None]]),
-                            np.append(self.arrivals, np.nan if score is None else score))
+                            np.append(self.arrivals, np.nan if score is None else score),
+                            epoch)
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,15 @@ class GlsConfirmation:
     east_m: float
     north_m: float
     depth_m: float
+
+    @staticmethod
+    def empty_record(judged: GlsConfirmation | None) -> dict[str, Any]:
+        """:meth:`record` of ``judged``, or its keys with None when the filter did not
+        judge."""
+        if judged is not None:
+            return judged.record()
+        return {"gls_p": None, "gls_t": None, "gls_threshold": None, "gls_history": None,
+                "gls_source_m": None}
 
     def record(self) -> dict[str, Any]:
         """JSON-ready (stored with the epoch's signal)."""
@@ -218,7 +234,7 @@ def _confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
             arrivals[k] = gls.measure_blocks(history.blocks[k].astype(np.float64), shape).t
         except InputError:  # too few valid blocks: the increment gives no score
             continue
-    history = NoiseHistory(history.window, history.blocks, arrivals)
+    history = NoiseHistory(history.window, history.blocks, arrivals, history.last_epoch)
     scores = arrivals[np.isfinite(arrivals)]
     try:
         best = gls.measure(history.window.cut(cumulative_m))
@@ -250,7 +266,7 @@ def confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
 
 def step(history: NoiseHistory, cumulative_m: NDArray[np.floating],
          increment_m: NDArray[np.floating], pixel_m: tuple[float, float],
-         height_m: NDArray[np.floating] | None
+         height_m: NDArray[np.floating] | None, epoch: date | None = None
          ) -> tuple[NoiseHistory, GlsConfirmation | None]:
     """:func:`confirm` the new epoch, then add its increment to the history with the score
     the same filter gives it (None before the first filter, or too few valid blocks)."""
@@ -261,4 +277,4 @@ def step(history: NoiseHistory, cumulative_m: NDArray[np.floating],
             score = gls.measure(history.window.cut(increment_m)).t
         except InputError:
             score = None
-    return history.appended(increment_m, score), judged
+    return history.appended(increment_m, score, epoch), judged

@@ -1,0 +1,157 @@
+"""The watch's GLS confirmation: the series file keeps the filter's noise history, the
+filter judges every epoch after its warm-up of 20 increments and the policy reads its P;
+an epoch scored again after a crash gets the judgement a clean run gives it, and
+``scan-series`` gives every epoch the watch's judgement.
+
+The archive is synthetic (:func:`monitor.io.synth_archive.write_synthetic_archive`): 26
+epochs 12 days apart over 128 x 128 pixels of 0.001 degree, weak turbulence, a Mogi source
+inflating at 0.5 m/yr from the 22nd epoch; the detector is the packaged ``compact`` model.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from monitor.cli import main
+from monitor.config import Settings, load_settings
+from monitor.io.models import LoadedModel
+from monitor.io.synth_archive import write_synthetic_archive
+from monitor.science.detect.series_gls import WARM_UP
+from monitor.science.synth_series import SeriesScenario
+from monitor.service.context import WatchContext
+from monitor.service.pipeline import poll_target
+from monitor.service.series_files import load_noise, series_path
+from monitor.service.target_status import policy_input
+from monitor.store import Product, Store, make_engine, upgrade
+
+torch.set_num_threads(1)
+
+FRAME = "022D_04826_121209"
+START = date(2024, 1, 6)
+ONSET = START + timedelta(days=12 * 21)
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+SCENARIO = SeriesScenario(n_epochs=26, onset=ONSET, rate_m_per_yr=0.5,
+                          stratified_strength="none", decorrelate=False)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gls_archive")
+    write_synthetic_archive(root, scenario=SCENARIO, frame=FRAME, volcano="synthetic",
+                            size_px=128, centre_lonlat=(120.0, 14.0), seed=5)
+    return root
+
+
+def _world(tmp: Path, archive: Path, model: LoadedModel) -> tuple[Settings, WatchContext]:
+    cfg = tmp / "monitor.toml"
+    cfg.write_text(f"""
+[database]
+url = "sqlite:///{tmp}/watch.db"
+[watch]
+series_dir = "{tmp}/series"
+cache_dir = "{tmp}/cache"
+quicklook_dir = "{tmp}/quicklooks"
+[email]
+mode = "dry-run"
+outbox_dir = "{tmp}/outbox"
+[archives.local]
+kind = "local"
+root = "{archive}"
+[[targets]]
+id = "gls"
+name = "Synthetic"
+lon = 120.0
+lat = 14.0
+radius_km = 1.5
+archive = "local"
+frames = ["{FRAME}"]
+recipients = ["observatory@example.org"]
+""", encoding="utf-8")
+    settings = load_settings(cfg, environ={})
+    upgrade(settings.database.url)
+    store = Store(make_engine(settings.database.url))
+    return settings, WatchContext.from_settings(settings, store, model)
+
+
+def _judgements(ctx: WatchContext) -> dict[date, dict[str, object]]:
+    return {s.epoch: {k: v for k, v in (s.signal or {}).items() if k.startswith("gls")}
+            for s in ctx.store.latest_scores("gls", 1000)}
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory, archive: Path,
+          model: LoadedModel) -> tuple[Settings, WatchContext]:
+    settings, ctx = _world(tmp_path_factory.mktemp("clean"), archive, model)
+    report = poll_target(ctx, settings.target("gls"), NOW)
+    assert report.ingested == 25 and report.scored == 25 and report.failures == ()
+    return settings, ctx
+
+
+def test_the_filter_judges_after_its_warm_up_and_the_policy_reads_it(
+        clean: tuple[Settings, WatchContext]) -> None:
+    settings, ctx = clean
+    judged = _judgements(ctx)
+    epochs = sorted(judged)
+    assert len(epochs) == 25
+    # The k-th scored epoch has k - 1 increments before it.
+    assert all(not judged[e] for e in epochs[:WARM_UP])
+    assert all(judged[e]["gls_history"] == k for k, e in enumerate(epochs) if k >= WARM_UP)
+    last = judged[epochs[-1]]
+    assert float(last["gls_p"]) > 0.5 and float(last["gls_t"]) > float(last["gls_threshold"])
+    scores = {s.epoch: s for s in ctx.store.latest_scores("gls", 1000)}
+    assert policy_input(scores[epochs[-1]]).gls_p == last["gls_p"]
+    assert policy_input(scores[epochs[0]]).gls_p is None
+    noise = load_noise(series_path(settings.watch.series_dir, "gls", FRAME))
+    assert noise is not None and len(noise) == 25 and noise.last_epoch == epochs[-1]
+    assert np.isfinite(noise.arrivals).all()  # the first filter scored the warm-up's
+
+
+def test_an_epoch_scored_again_after_a_crash_is_judged_as_in_a_clean_run(
+        tmp_path: Path, archive: Path, model: LoadedModel,
+        clean: tuple[Settings, WatchContext], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, ctx = _world(tmp_path, archive, model)
+    original = Store.mark_product_ingested
+    calls = {"n": 0}
+
+    def killed(self: Store, product_id: int, now: datetime) -> Product:
+        calls["n"] += 1
+        if calls["n"] == WARM_UP + 3:
+            raise RuntimeError("killed between save_state and mark_product_ingested")
+        return original(self, product_id, now)
+
+    monkeypatch.setattr(Store, "mark_product_ingested", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        poll_target(ctx, settings.target("gls"), NOW)
+    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    resumed = poll_target(ctx, settings.target("gls"), NOW + timedelta(minutes=5))
+    assert resumed.reconciled == 1 and resumed.failures == ()
+    assert _judgements(ctx) == _judgements(clean[1])
+    path = series_path(settings.watch.series_dir, "gls", FRAME)
+    noise, ok = load_noise(path), load_noise(series_path(clean[0].watch.series_dir, "gls",
+                                                         FRAME))
+    assert noise is not None and ok is not None
+    np.testing.assert_array_equal(noise.blocks, ok.blocks)
+    np.testing.assert_array_equal(noise.arrivals, ok.arrivals)
+
+
+def test_scan_series_judges_as_the_watch_does(archive: Path,
+                                              clean: tuple[Settings, WatchContext],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["scan-series", str(archive), "--frame", FRAME, "--target", "120.0,14.0,1.5",
+                 "--json", "--no-second-look", "--permutations", "20"])
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    scanned = {date.fromisoformat(r["epoch"]): r["gls_p"] for r in records if r["scored"]}
+    watched = {e: j.get("gls_p") for e, j in _judgements(clean[1]).items()}
+    assert scanned.keys() == watched.keys()
+    for epoch, p in watched.items():
+        assert (p is None) == (scanned[epoch] is None), epoch
+        if p is not None:
+            assert scanned[epoch] == pytest.approx(p, abs=1e-6), epoch
+    assert sum(p is not None for p in scanned.values()) == 25 - WARM_UP
