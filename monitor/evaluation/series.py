@@ -40,7 +40,9 @@ Rules, in order:
    through the watch's port (:class:`~monitor.service.correction.FrameFiles`), so that a
    qualifying epoch gets the watch's second look: no weather-model delay is published,
    the phase-elevation fit over the DEM decides. An epoch with no valid target pixel is
-   not scored, as in ``scan-series``.
+   not scored, as in ``scan-series``. With the CNN, the series' GLS filter judges every
+   epoch after its warm-up as the watch's does (:mod:`monitor.science.detect.series_gls`,
+   the frame's DEM as nuisance), and the policy reads its P (``[alerts] confirm``).
 5. **Policy.** :func:`monitor.notify.policy.evaluate` over the epochs' ``StepScore``
    records (:mod:`monitor.evaluation.series_policy` for the sweep). An alert at or before
    the onset epoch is a false alert (quiet years: the scored epochs up to the onset, 12
@@ -87,6 +89,7 @@ from monitor.io.synth_archive import resample_dem_to_grid
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.notify.policy import StepScore
 from monitor.science.detect.detector import Detector
+from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.geometry import SENTINEL1, los_unit_vector
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
@@ -97,6 +100,7 @@ from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
     epoch_signal,
     frame_regions,
+    new_noise_history,
     score_cumulative,
     scoring_params,
     series_key,
@@ -435,9 +439,10 @@ def dem_archives(root: Path, frames: Sequence[SyntheticFrame]) -> dict[str, Fram
 
 
 def _score_epoch(scorer: Scorer, dem: str, image: np.ndarray, increment: np.ndarray,
-                 regions: Regions, epoch: date, first: date, key: str
-                 ) -> tuple[StepScore, str | None]:
-    """The epoch's policy input and its second look's method (None: none made)."""
+                 regions: Regions, epoch: date, first: date, key: str,
+                 gls_p: float | None = None) -> tuple[StepScore, str | None]:
+    """The epoch's policy input and its second look's method (None: none made);
+    ``gls_p``: the series' GLS filter's judgement of the epoch (None: none)."""
     if cumulative_max_m(image, regions.target_mask) is None:
         return StepScore(epoch, None, None, None, None, key), None
     p = q = look = None
@@ -453,7 +458,7 @@ def _score_epoch(scorer: Scorer, dem: str, image: np.ndarray, increment: np.ndar
         p, q = scored.decided.p_fused, scored.decided.lstt_p
         look = None if scored.look is None else scored.look.method
     return StepScore(epoch, p, q, signal.bell_m, signal.step_m, key,
-                     signal.step_lstt_p), look
+                     signal.step_lstt_p, gls_p if scorer.detectors is not None else None), look
 
 
 def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
@@ -477,14 +482,20 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
     key = series_key(f"synthetic-{case.dem}", epochs[0])
     previous = np.zeros(grid.shape, np.float32)
     scores, truth_m, looks = [], [], []
+    noise = None if scorer.detectors is None else new_noise_history(grid, frame.target)
     for i in range(1, len(epochs)):
         if i > 1:
             ifg = interferogram(rng, truth, scenario, i - 1, i, pixel_m,
                                 SENTINEL1.wavelength_m)
         state = append(state, Interferogram(epochs[i - 1], epochs[i], ifg[0], ifg[1]))
         image = state.image
+        judged = None
+        if noise is not None:  # the watch's GLS confirmation (rule 4)
+            noise, judged = gls_step(noise, image, image - previous, grid.pixel_m,
+                                     frame.dem, epochs[i])
         score, look = _score_epoch(scorer, case.dem, image, image - previous, regions,
-                                   epochs[i], epochs[0], key)
+                                   epochs[i], epochs[0], key,
+                                   None if judged is None else judged.p)
         scores.append(score)
         looks.append(look)
         truth_m.append(float(truth.amplitudes_m[i] - truth.amplitudes_m[0]))

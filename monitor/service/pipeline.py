@@ -109,7 +109,7 @@ from monitor.metrics import failure_label
 from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.science.crop import crop_window, disc_outside_window
 from monitor.science.detect.series_gls import WARM_UP as GLS_WARM_UP
-from monitor.science.detect.series_gls import NoiseHistory, gls_window
+from monitor.science.detect.series_gls import NoiseHistory
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.product_checks import displacement_problem
@@ -139,6 +139,7 @@ from monitor.service.progress import BackfillTracker
 from monitor.service.scoring import (
     frame_regions,
     needs_second_look,
+    new_noise_history,
     scoring_params,
     series_key,
     series_reference,
@@ -888,7 +889,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     p.date1, pgrid.shape, reference=new.reference_mask,
                     coherence_threshold=new.coherence_threshold))
             if noise is None:  # a new series, or one from before the filter
-                noise = _new_noise(target, frame, pgrid)
+                noise = new_noise_history(pgrid, target_discs(target)[0])
             scoring = _score_state(ctx, target, frame, pgrid, new, increment, noise)
         except ExecutorError as exc:  # the task could not run (not the product's fault)
             _fail(ctx, target, p, "score", exc, now, tally)
@@ -936,21 +937,6 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         tally.notes.append(f"target {target.id} frame {frame}: {waiting}")
         log.info("target %s frame %s: %s", target.id, frame, waiting)
     _reconcile(ctx, target, frame, state, now, tally)
-
-
-def _new_noise(target: TargetSettings, frame: str, grid: FrameGrid) -> NoiseHistory | None:
-    """An empty noise history for the series' GLS filter, its window centred on the target
-    (None: the target lies too near the grid's edge for the filter, which then never
-    judges this series; the network alone does)."""
-    centre = grid.centre_rc(target.lon, target.lat)
-    if centre is None:
-        return None
-    try:
-        return NoiseHistory.empty(gls_window(grid.shape, grid.pixel_m, centre))
-    except InputError as exc:
-        log.debug("target %s frame %s: no GLS filter for this series: %s", target.id, frame,
-                  exc)
-        return None
 
 
 def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,

@@ -15,6 +15,8 @@ makes its inputs from the configuration, once for every caller (the watch's ``po
   explicit discs, or the connected components of the series reference.
 * :func:`epoch_signal`: what the time-series rule reads of the epoch
   (:mod:`monitor.science.series_signal`), and :func:`series_key`, which series it belongs to.
+* :func:`new_noise_history`: the empty history of a new series' GLS filter
+  (:mod:`monitor.science.detect.series_gls`), which confirms the CNN's P.
 * :func:`score_cumulative`: the epoch scored, with its second look from the archive's
   correction sources (:mod:`monitor.service.correction`).
 """
@@ -33,6 +35,7 @@ from monitor.domain import AlertLevel, ScoreCorrection
 from monitor.errors import InputError
 from monitor.notify.policy import StepScore, qualifying_level
 from monitor.science.detect.detector import Detector
+from monitor.science.detect.series_gls import NoiseHistory, gls_window
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.references import ReferencePlacement, place_references, split_references
@@ -186,6 +189,20 @@ def epoch_signal(image: NDArray[np.floating], increment: NDArray[np.floating] | 
         return signal
     test, _ = run_lstt(np.asarray(increment, np.float32), regions, epoch, params)
     return replace(signal, step_lstt_p=None if test is None else float(test.p_value))
+
+
+def new_noise_history(grid: FrameGrid, target: GroundDisc) -> NoiseHistory | None:
+    """An empty noise history for a new series' GLS filter, its window centred on the
+    target (:func:`~monitor.science.detect.series_gls.gls_window`); None when the target
+    lies off the grid or too near its edge for the window: the filter then never judges
+    the series, and the network's P stands alone."""
+    centre = grid.centre_rc(target.lon, target.lat)
+    if centre is None:
+        return None
+    try:
+        return NoiseHistory.empty(gls_window(grid.shape, grid.pixel_m, centre))
+    except InputError:
+        return None
 
 
 def series_key(frame: str, segment_start: date) -> str:

@@ -63,7 +63,7 @@ from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts
 from monitor.notify.policy import StepScore, qualifying_level
 from monitor.science.detect.detector import Detector
-from monitor.science.detect.series_gls import GlsConfirmation, NoiseHistory, gls_window
+from monitor.science.detect.series_gls import GlsConfirmation
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.network import NetworkGap
@@ -81,6 +81,7 @@ from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
     epoch_signal,
     frame_regions,
+    new_noise_history,
     score_cumulative,
     series_key,
     series_reference,
@@ -179,17 +180,13 @@ def _judge_segments(series: CumulativeSeries, maps: NDArray[np.float32], grid: F
                     ) -> dict[date, GlsConfirmation]:
     """Each segment's GLS filter over its epochs in order, as the watch runs it (rule 7);
     none for a target too near the frame's edge for the filter's window."""
-    centre = grid.centre_rc(target.lon, target.lat)
-    if centre is None:
-        return {}
-    try:
-        window = gls_window(grid.shape, grid.pixel_m, centre)
-    except InputError as exc:
-        log.info("no GLS filter for this target: %s", exc)
-        return {}
     judged: dict[date, GlsConfirmation] = {}
+    empty = new_noise_history(grid, target)
+    if empty is None:
+        log.info("the target is too near the frame's edge for the GLS filter's window")
+        return judged
     for segment in series.segments:
-        history = NoiseHistory.empty(window)
+        history = empty
         ks = [series.epochs.index(e) for e in segment]
         for previous, k in zip(ks, ks[1:], strict=False):
             cum = maps[k].astype(np.float64)
