@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from monitor.errors import DatasetError
-from monitor.science.detect.series_gls import NoiseHistory, gls_window
+from monitor.science.detect.series_gls import GlsWindow, NoiseHistory
 from monitor.science.timeseries import Interferogram, append, start_daisy_chain
 from monitor.service.series_files import load_noise, load_state, save_state, series_path
 
@@ -63,7 +63,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, rng: np.random.Generato
 def test_the_noise_history_travels_with_the_state(tmp_path: Path,
                                                   rng: np.random.Generator) -> None:
     state = _state(rng)
-    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    window = GlsWindow((0, 18), (0, 27), 3)
     noise = NoiseHistory.empty(window).appended(state.cumulative_m, None, date(2024, 1, 18))
     noise = noise.appended(state.cumulative_m * 2, 3.5, date(2024, 1, 30))
     path = save_state(tmp_path / "t.series.npz", state, noise)
@@ -99,7 +99,7 @@ def test_a_file_of_format_1_is_read_without_history(tmp_path: Path,
 def test_a_bad_noise_history_is_an_error_naming_the_file(tmp_path: Path,
                                                          rng: np.random.Generator) -> None:
     state = _state(rng)
-    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    window = GlsWindow((0, 18), (0, 27), 3)
     noise = NoiseHistory.empty(window).appended(state.cumulative_m, None)
     path = save_state(tmp_path / "t.series.npz", state, noise)
     with np.load(path) as z:
@@ -109,7 +109,7 @@ def test_a_bad_noise_history_is_an_error_naming_the_file(tmp_path: Path,
         np.savez(f, **arrays)
     with pytest.raises(DatasetError, match="t.series.npz: unreadable noise history"):
         load_noise(path)
-    window = gls_window((20, 30), (250.0, 250.0), (10.0, 15.0))
+    window = GlsWindow((0, 18), (0, 27), 3)
     save_state(path, state, NoiseHistory.empty(window))
     with pytest.raises(DatasetError, match="do not fit the series grid"):
         load_noise(path, (10, 10))

@@ -48,12 +48,12 @@ def _series(seed: int, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def test_window_is_centred_on_the_target_and_shrinks_at_the_edge() -> None:
     w = gls_window(SHAPE, PIXEL, CENTRE)
     assert w.shape == (71, 71) and w.factor == 3  # 650 m blocks of 250 m pixels
-    edge = gls_window((200, 200), (100.0, 100.0), (30.0, 150.0))
-    assert edge.rows == (0, 61) and edge.cols == (101, 200)  # 30 and 49 px each side
+    edge = gls_window((200, 200), (100.0, 100.0), (60.0, 140.0))
+    assert edge.rows == (0, 121) and edge.cols == (81, 200)  # 60 and 59 px each side
     with pytest.raises(InputError, match="off the grid"):
         gls_window(SHAPE, PIXEL, (80.0, 10.0))
-    with pytest.raises(InputError, match="needs 20"):
-        gls_window(SHAPE, PIXEL, (0.0, 35.0))
+    with pytest.raises(InputError, match="5 km of ground on every side"):
+        gls_window(SHAPE, PIXEL, (15.0, 35.0))  # 3.75 km from the edge
 
 
 def test_nothing_is_judged_before_the_warm_up() -> None:

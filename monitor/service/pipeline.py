@@ -34,7 +34,7 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    first product starts the chain, with the reference regions of
    :mod:`monitor.service.frame_state`) and the new epoch is scored (stage 4); a product
    failing any of these is quarantined as in stage 2. Then, in this order, for crash
-   safety: ``save_state`` (atomic) ->
+   safety: ``save_state`` (atomic, with the GLS filter's noise history in the same file) ->
    ``mark_product_ingested`` -> ``record_epoch`` -> ``record_score``. A poll killed after
    ``save_state`` leaves a product not marked although the series includes it; the next
    poll first **reconciles**: every due, un-ingested product of the frame with
@@ -49,9 +49,13 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    p-value from an empirical null of windows of the same map
    (:mod:`monitor.science.lstt_null`), seeded by the epoch so it does not depend on which
    epochs a poll scores; the bell amplitude and step the time-series rule reads
-   (:mod:`monitor.science.series_signal`, stored as ``signal``). The first epoch of a
-   chain is recorded but not scored (its cumulative map is zero by definition). Scores
-   carry the model's SHA-256, the code version and the parameters.
+   (:mod:`monitor.science.series_signal`, stored as ``signal``); and the judgement of the
+   series' GLS Mogi filter (:mod:`monitor.science.detect.series_gls`: noise model and
+   threshold from the series' earlier increments, kept in the series file; stored in
+   ``signal`` as ``gls_p`` ...), which confirms the CNN's P in the policy from the 20th
+   increment of a series on. The first epoch of a chain is recorded but not scored (its
+   cumulative map is zero by definition). Scores carry the model's SHA-256, the code
+   version and the parameters.
 5. **alert**: the policy (:func:`~monitor.notify.policy.evaluate`) runs over all stored
    scores of the target; each step that raises a level becomes an alert of kind
    ``deformation`` (unique per target, epoch and kind, so recomputing it is harmless) with

@@ -58,6 +58,10 @@ from monitor.science.noise_covariance import block_factor, block_mean, correlati
 #: Half-width of the square the filter judges around the target, metres (module
 #: docstring).
 HALF_WINDOW_M = 10_000.0
+#: Least half-width of the window, metres: a target nearer than this to the grid's edge
+#: gets no filter. The templates' sources lie up to 3 km from the target, and a few
+#: kilometres of ground around them carry the plane, the height and the noise scale.
+MIN_HALF_WINDOW_M = 5_000.0
 #: Block size of the filter's noise model, metres (``evaluate real``'s).
 BLOCK_M = 650.0
 #: Earlier increments the filter needs before it judges an epoch: the empirical
@@ -115,11 +119,12 @@ def gls_window(shape: tuple[int, int], pixel_m: tuple[float, float],
     factor = block_factor(pixel_m, block_m, (rows[1] - rows[0], cols[1] - cols[0]))
     window = GlsWindow(rows, cols, factor)
     by, bx = window.blocks
-    if by * bx < MIN_VALID_BLOCKS:
+    least = min(half_m, MIN_HALF_WINDOW_M)
+    if min(hr * pixel_m[1], hc * pixel_m[0]) < least or by * bx < MIN_VALID_BLOCKS:
         raise InputError(f"GLS window: the target at pixel ({r}, {c}) of a {ny} x {nx} "
                          f"grid leaves a square of {window.shape[0]} x {window.shape[1]} "
-                         f"pixels around it, {by * bx} blocks of {block_m:g} m; the filter "
-                         f"needs {MIN_VALID_BLOCKS}")
+                         f"pixels around it ({by * bx} blocks of {block_m:g} m); the filter "
+                         f"needs {least / 1000:g} km of ground on every side of the target")
     return window
 
 
