@@ -15,9 +15,14 @@ in all, for the epochs the filter judges (after its warm-up of 20 increments):
 * a plain baseline: the smoothed peak-to-noise rule of ``evaluate real`` on the same maps;
 * the epochs inside event windows, with their P values.
 
-A series ends at the start of the first event window after it (``--stop-at-events``,
-default) so that quiet epochs are quiet: after a real event every cumulative map of the
-series holds it.
+A series ends at the start of the first event window after it, since after a real event
+every cumulative map of the series holds it. Outside the event windows is not the same
+as quiet: on the real Erta Ale frame the cumulative maps of both series hold a growing
+signal at the summit (the bell amplitude rises by about 2 cm/yr from 2019, the filter's
+best source sits 1 km west and south of the target, 2 km deep, epoch after epoch), which
+both detectors call; the single-map false-alarm rate on real data is ``evaluate real``'s,
+on increments. What this bench measures on a real frame is whether the confirmation
+removes what the network alone flags, and what it costs on injected sources.
 
 Run: ``python bench/bench_watch_confirm.py --archive DIR --frame F --events A:B
 --target LON,LAT --starts 2014-01-01,2019-01-01`` (a few minutes for nine years of a real
@@ -80,6 +85,7 @@ def main() -> None:
     starts = sorted(date.fromisoformat(s) for s in args.starts.split(","))
     t0 = time.perf_counter()
     rows: dict[str, list[bool]] = {k: [] for k in ("cnn", "gls", "both", "base")}
+    # each flag outside the event windows, and with each injected source
     hits: dict[float, dict[str, list[bool]]] = {a: {k: [] for k in rows} for a in amplitudes}
     for k, first in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else date.max
@@ -118,6 +124,10 @@ def main() -> None:
             flags = {"cnn": raw.p_fused > 0.5, "gls": gls.p > 0.5,
                      "base": base > 0.5}
             flags["both"] = flags["cnn"] and flags["gls"]
+            if flags["cnn"] != flags["gls"]:
+                lines.append(f"  {epoch}: {'network' if flags['cnn'] else 'GLS'} alone flags"
+                             f" (network {raw.p_fused:.2f}, GLS {gls.p:.2f}, t/threshold "
+                             f"{gls.t / gls.threshold:.2f})")
             for key, v in flags.items():
                 rows[key].append(v)
             source = draw_mogi_injection(rng, window.shape, grid.pixel_m)
@@ -133,13 +143,13 @@ def main() -> None:
                 hits[a]["gls"].append(p_gls > 0.5)
                 hits[a]["both"].append(p_cnn > 0.5 and p_gls > 0.5)
                 hits[a]["base"].append(p_base > 0.5)
-        print(f"series {first} to {stop}: {len(series.epochs)} epochs, {judged} quiet "
-              f"judged after the warm-up; window {window.shape} px, blocks of "
-              f"{window.factor} px")
-        print("\n".join(lines) if lines else "  no epoch in an event window")
-    print(f"quiet cumulative maps flagged: network {_rate(rows['cnn'])}, GLS "
-          f"{_rate(rows['gls'])}, confirmed {_rate(rows['both'])}, peak-to-noise "
-          f"{_rate(rows['base'])}")
+        print(f"series {first} to {stop}: {len(series.epochs)} epochs, {judged} outside the "
+              f"event windows judged after the warm-up; window {window.shape} px, blocks of "
+              f"{window.factor} px; epochs in event windows, and where the two disagree:")
+        print("\n".join(lines) if lines else "  none")
+    print(f"cumulative maps outside the event windows flagged: network "
+          f"{_rate(rows['cnn'])}, GLS {_rate(rows['gls'])}, confirmed "
+          f"{_rate(rows['both'])}, peak-to-noise {_rate(rows['base'])}")
     for a in amplitudes:
         h = hits[a]
         print(f"  +{a:g} cm Mogi: recall network {np.mean(h['cnn']):.2f}, GLS "

@@ -15,9 +15,12 @@ level (:mod:`monitor.notify.policy`):
   interferogram as summed into the chain), its block means over the window (900 numbers
   for a 20 km square of 650 m blocks) and the filter's score of it when it arrived.
 * **The filter of an epoch** (:func:`confirm`): the correlation from the block means of
-  every earlier increment (:func:`~monitor.science.noise_covariance.correlation_of_blocks`),
+  the earlier increments (:func:`~monitor.science.noise_covariance.correlation_of_blocks`),
   events included (a few increments with deformation barely move a correlation of
-  hundreds), the frame's heights as nuisance, and the threshold the ``1 - alpha``
+  hundreds), estimated again every :data:`REFRESH` increments (from all of them up to the
+  last multiple of 10: its eigendecomposition is most of the cost, 0.3-0.8 s on 2 cores
+  for 900 blocks, and ``bench/bench_gls_causal.py`` measured the filter refreshed so),
+  the frame's heights as nuisance, and the threshold the ``1 - alpha``
   quantile of the earlier increments' arrival scores
   (:func:`~monitor.science.detect.gls_filter.null_quantile`): one number kept per
   product, instead of scoring the whole past again at every epoch. The first time the
@@ -38,7 +41,10 @@ before it, so an epoch scored again after a crash gets the same numbers.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -53,7 +59,12 @@ from monitor.science.detect.gls_filter import (
     GlsMogiFilter,
     null_quantile,
 )
-from monitor.science.noise_covariance import block_factor, block_mean, correlation_of_blocks
+from monitor.science.noise_covariance import (
+    StationaryCorrelation,
+    block_factor,
+    block_mean,
+    correlation_of_blocks,
+)
 
 #: Half-width of the square the filter judges around the target, metres (module
 #: docstring).
@@ -67,6 +78,12 @@ BLOCK_M = 650.0
 #: Earlier increments the filter needs before it judges an epoch: the empirical
 #: threshold's least at the filter's false-alarm rate (``1 / alpha``).
 WARM_UP = math.ceil(1.0 / DEFAULT_ALPHA)
+#: The correlation is estimated again every this many increments (module docstring).
+REFRESH = 10
+#: Correlations this process remembers (a few series' current ones).
+_CACHE_SIZE = 16
+_CACHE: OrderedDict[bytes, StationaryCorrelation] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -215,10 +232,33 @@ class GlsConfirmation:
                 "gls_source_m": [self.east_m, self.north_m, self.depth_m]}
 
 
+def _correlation(blocks: NDArray[np.float32], factor: int) -> StationaryCorrelation:
+    """The correlation of these block means, remembered by their digest: the watch asks
+    for the same one at every epoch until the next refresh, and it is the costly part (an
+    eigendecomposition of a matrix of about 900 blocks). The digest names the values, so
+    the answer is the same whether it was remembered or not."""
+    key = (hashlib.blake2b(np.ascontiguousarray(blocks).tobytes(), digest_size=16).digest()
+           + bytes(str((blocks.shape, factor)), "ascii"))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    corr = correlation_of_blocks(list(blocks), factor)
+    with _CACHE_LOCK:
+        _CACHE[key] = corr
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return corr
+
+
 def _filter(history: NoiseHistory, pixel_m: tuple[float, float],
             height_m: NDArray[np.floating] | None) -> GlsMogiFilter:
+    """The filter of the history: the correlation of its increments up to the last
+    multiple of :data:`REFRESH` (module docstring)."""
     window = history.window
-    corr = correlation_of_blocks(list(history.blocks), window.factor)
+    used = len(history) - len(history) % REFRESH
+    corr = _correlation(history.blocks[:used], window.factor)
     heights = None if height_m is None else window.cut(height_m)
     return GlsMogiFilter(pixel_m, corr, height_m=heights)
 
