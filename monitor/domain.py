@@ -220,6 +220,8 @@ class AlertMessage:
         lstt_permutations: Null samples (permutations) of the LSTT behind ``lstt_p``:
             the smallest p it can give is ``1 / (n + 1)`` (None: unknown).
         ack_command: The command that acknowledges the alert, as it can be run.
+        gls_p: P of the series' GLS Mogi filter on the same map, which confirms
+            ``p_fused`` in the single-map rule (None: it did not judge the epoch).
     """
 
     target_id: str
@@ -247,8 +249,12 @@ class AlertMessage:
     displacement_m: float | None = None
     lstt_permutations: int | None = None
     ack_command: str = ""
+    gls_p: float | None = None
 
     def __post_init__(self) -> None:
+        if self.gls_p is not None and not 0.0 <= self.gls_p <= 1.0:
+            raise InputError(f"AlertMessage: gls_p must be in [0, 1] or None, got "
+                             f"{self.gls_p!r}")
         if not 0.0 <= self.p_fused <= 1.0:
             raise InputError(f"AlertMessage: p_fused must be in [0, 1], got {self.p_fused!r}")
         if self.lstt_p is not None and not 0.0 <= self.lstt_p <= 1.0:

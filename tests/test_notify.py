@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -136,6 +137,7 @@ def test_alert_arrives_with_text_html_and_quicklook(
     html = got.get_body(preferencelist=("html",))
     assert text is not None and html is not None
     assert "Fused CNN probability: 0.910" in text.get_content()
+    assert "which confirms the CNN: not judged (fewer than 20" in text.get_content()
     assert "gain 2: 0.93" in text.get_content()
     assert "4.3 cm" in text.get_content()
     html_text = html.get_content()
@@ -361,6 +363,16 @@ def test_compose_rejects_bad_inputs() -> None:
         AlertMessage(target_id="1", target_name="x", lon=0, lat=0, epoch=date(2024, 1, 1),
                      level="watch", p_fused=1.5, p_by_gain=(), lstt_p=None,
                      cumulative_max_m=0.0, peak_lon=None, peak_lat=None, model_sha256="")
+    with pytest.raises(InputError, match="gls_p"):
+        replace(alert(), gls_p=-0.1)
+
+
+def test_the_gls_filters_p_is_in_the_email() -> None:
+    text = compose_alert_email(replace(alert(), gls_p=0.87), sender="a@b.c",
+                               recipients=["x@y.z"],
+                               created_at=datetime(2024, 1, 1, tzinfo=UTC))
+    body = text.get_body(preferencelist=("plain",))
+    assert body is not None and "which confirms the CNN: P 0.870" in body.get_content()
 
 
 def test_retry_delay_is_exponential_and_capped() -> None:

@@ -193,6 +193,7 @@ def test_post_is_signed_json_with_a_stable_id(receiver: Receiver) -> None:
     assert scores["p_by_gain"] == {"1": 0.88, "2": 0.93}
     assert scores["lstt_p"] == 0.048 and scores["lstt_permutations"] == PERMUTATIONS
     assert scores["lstt_p_floor"] == pytest.approx(1 / 21, abs=1e-6)
+    assert scores["gls_p"] is None  # the filter did not judge this epoch
     assert scores["displacement_m"] == -0.021 and scores["displacement_direction"] == "away"
     assert doc["quicklook_url"] == "https://obs.example.org/ql/211060_20240818.png"
     assert doc["reason"] == "2 consecutive epochs at warning"
@@ -412,7 +413,7 @@ def store_scores(store: Store) -> None:
                            model_sha256="cd" * 32, code_version="test",
                            params={"lstt_permutations": PERMUTATIONS, "frame": FRAME},
                            now=NOW, lstt_p=q, peak_lon=120.001, peak_lat=14.001,
-                           signal={"bell_m": bell, "step_m": 0.002,
+                           signal={"bell_m": bell, "step_m": 0.002, "gls_p": p,
                                    "series": f"{FRAME}@{EPOCHS[0]}"})
 
 
@@ -482,6 +483,8 @@ def test_a_cleared_level_alerts_and_notifies_both_channels(
     assert (up["level"], up["cleared_level"], up["scores"]["displacement_direction"]) == (
         "warning", None, "towards")
     assert up["scores"]["lstt_p_floor"] == pytest.approx(1 / (PERMUTATIONS + 1), abs=1e-6)
+    # the GLS filter's P that confirmed the network's (stored as the network's here)
+    assert up["scores"]["gls_p"] == up["scores"]["p_fused"]
     mails = {str(m["Subject"]).strip(): m for m in emails(settings)}
     assert sorted(mails) == [
         "[insar-monitor] CLEARED WARNING Hooked volcano (hooked) epoch 2024-03-06",

@@ -406,6 +406,7 @@ class ScoredCase:
                     "bell_m": [r(s.bell_m, 6) for s in self.scores],
                     "step_m": [r(s.step_m, 6) for s in self.scores],
                     "step_lstt_p": [r(s.step_lstt_p, 5) for s in self.scores],
+                    "gls_p": [r(s.gls_p, 5) for s in self.scores],
                     "second_look": list(self.looks) or [None] * len(self.scores)}}
 
 

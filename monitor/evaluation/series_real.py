@@ -196,7 +196,7 @@ def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSe
                           max_pixels=max_pixels)
     with tempfile.TemporaryDirectory(prefix="evaluate-series-") as cache:
         files = FrameFiles(LocalArchive(str(opts.archive)), opts.frame, grid, Path(cache))
-        dem = files.dem_if_any()[0] if opts.references is None else None
+        dem = files.dem_if_any()[0]  # places references, and the GLS filter's nuisance
         prepared = prepare_series(products, opts.target, opts.references,
                                   network=opts.network, coherence_threshold=threshold,
                                   dem=dem)
@@ -209,7 +209,7 @@ def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSe
             record = item.record(settings.alerts, settings.science.flag_threshold)
             records.append({k: record[k] for k in (
                 "epoch", "relative_to", "scored", "note", "p_fused", "lstt_p", "level",
-                "correction_method", "bell_m", "step_m", "step_lstt_p")})
+                "correction_method", "bell_m", "step_m", "step_lstt_p", "gls_p")})
             if item.scored:
                 scores.append(item.policy_input())
     skipped = tuple((f"{f.pair[0]:%Y%m%d}_{f.pair[1]:%Y%m%d}", f.message)

@@ -78,6 +78,9 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
             else "")),
         *([("Raw fused probability (before correction)", f"{alert.p_fused_raw:.3f}")]
           if alert.correction and alert.p_fused_raw is not None else []),
+        ("GLS Mogi filter (the series' own noise), which confirms the CNN",
+         "not judged (fewer than 20 earlier increments)" if alert.gls_p is None
+         else f"P {alert.gls_p:.3f}"),
         ("Probability per gain", gains),
         ("LSTT p-value (references pooled, empirical null from the same map)",
          lstt_text(alert)),

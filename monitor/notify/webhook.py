@@ -123,7 +123,8 @@ def webhook_payload(delivery: AlertDelivery, webhook: str,
     ``watch``, ``warning``, ``none`` for a clear), ``cleared_level``, ``new_episode``,
     ``created_at``, ``reason``, ``decision``, ``scores`` (``p_fused`` deciding and
     ``p_fused_raw``, ``correction``, ``p_by_gain``, ``lstt_p`` with ``lstt_p_floor`` =
-    1/(n+1) and ``lstt_permutations`` n, ``displacement_m`` signed metres of LOS
+    1/(n+1) and ``lstt_permutations`` n, ``gls_p`` the P of the series' GLS filter that
+    confirms ``p_fused`` (None: not judged), ``displacement_m`` signed metres of LOS
     (positive towards the satellite) and ``displacement_direction`` (``towards`` or
     ``away``), ``cumulative_max_m``, ``peak``), ``model_sha256``, ``quicklook_url``
     (None unless ``quicklook_base_url`` is set and the alert has a picture) and
@@ -159,6 +160,7 @@ def webhook_payload(delivery: AlertDelivery, webhook: str,
             "lstt_p": _round(m.lstt_p),
             "lstt_p_floor": _round(m.lstt_floor),
             "lstt_permutations": m.lstt_permutations,
+            "gls_p": _round(m.gls_p),
             "displacement_m": _round(m.displacement_m),
             "displacement_direction": m.direction,
             "cumulative_max_m": _round(m.cumulative_max_m),

@@ -40,6 +40,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from monitor.domain import (
     ALERT_KIND_CLEARED,
@@ -170,13 +171,20 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
         frame=None if frame is None else str(frame), radius_km=target.radius_km,
         displacement_m=None if bell is None else float(bell),
         lstt_permutations=None if permutations is None else int(permutations),
-        ack_command=ack_command(alert.id, ctx.config_file))
+        ack_command=ack_command(alert.id, ctx.config_file),
+        gls_p=_gls_p(score.signal))
     if cleared:
         return msg, None, None
     png_path = quicklook_path(ctx.settings, alert.target_id, alert.epoch)
     if not png_path.is_file():
         return msg, None, None
     return msg, png_path.read_bytes(), png_path.name
+
+
+def _gls_p(signal: Mapping[str, Any] | None) -> float | None:
+    """The GLS filter's P stored with a score's signal (None: not judged)."""
+    value = (signal or {}).get("gls_p")
+    return None if value is None else float(value)
 
 
 def _input_error(exc: BaseException) -> bool:

@@ -737,12 +737,12 @@ def _chain_length(work: list[Product], cursor: date | None) -> int:
 
 
 def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
-                 state: DaisyChainState, path: Path, now: datetime, tally: _Tally) -> None:
+                 state: DaisyChainState, path: Path, now: datetime, tally: _Tally,
+                 noise: NoiseHistory | None) -> None:
     """Crash recovery: score the state's last epoch, saved but not scored. A failure is
     reported and the frame goes on (the step is in the series already)."""
     try:
-        scoring = _score_state(ctx, target, frame, grid, state, None,
-                               load_noise(path, state.cumulative_m.shape))
+        scoring = _score_state(ctx, target, frame, grid, state, None, noise)
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - one epoch's scoring must not wedge the target
@@ -780,7 +780,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                 coherence_threshold=state.coherence_threshold)))
     if state is not None and grid is not None and state.n_epochs > 1 \
             and state.last_epoch not in scored_epochs:
-        _score_again(ctx, target, frame, grid, state, path, now, tally)
+        _score_again(ctx, target, frame, grid, state, path, now, tally, noise)
     # Stage 1: list.
     try:
         refs = archive.list_products(frame, state.last_epoch if state else None)
