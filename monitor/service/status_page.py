@@ -101,7 +101,8 @@ class WatchStatusSource:
             lstt_p_decision=latest.lstt_p_decision if latest else None,
             lstt_p_raw=latest.lstt_p_raw if latest else None,
             correction=latest.correction if latest else None, frames=frames,
-            unacknowledged=status.unacknowledged, quicklook=quicklook, alerts=alerts)
+            unacknowledged=status.unacknowledged, quicklook=quicklook, alerts=alerts,
+            gls_p=latest.gls_p if latest else None)
 
     def _status(self, target_id: str) -> TargetStatus | None:
         target = next((t for t in self.settings.targets if t.id == target_id), None)

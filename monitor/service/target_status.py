@@ -66,6 +66,8 @@ class ScoreView:
         bell_m: Signed bell amplitude of the cumulative map, metres of LOS (positive
             towards the satellite); None when not measured.
         step_m: Size of the newest interferogram's change over the target, metres.
+        gls_p: P of the series' GLS filter, which confirms ``p_decision`` in the
+            single-map rule (None: not judged).
     """
 
     epoch: date
@@ -80,6 +82,7 @@ class ScoreView:
     correction: str | None
     bell_m: float | None
     step_m: float | None
+    gls_p: float | None = None
 
     @classmethod
     def of(cls, score: Score, frames: Sequence[str]) -> ScoreView:
@@ -99,7 +102,8 @@ class ScoreView:
                    lstt_by_reference=refs,
                    correction=score.correction_method if score.corrected else None,
                    bell_m=None if bell is None else float(bell),
-                   step_m=None if step is None else float(step))
+                   step_m=None if step is None else float(step),
+                   gls_p=None if signal.get("gls_p") is None else float(signal["gls_p"]))
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class TargetRow:
         quicklook: File name of the last alert's quicklook in the quicklook folder (None:
             no alert, or its image is not on disk).
         alerts: Every alert, oldest first.
+        gls_p: P of the series' GLS filter at that epoch, which confirms the CNN's P in
+            the single-map rule (None: not judged).
     """
 
     id: str
@@ -89,6 +91,7 @@ class TargetRow:
     unacknowledged: int
     quicklook: str | None
     alerts: tuple[AlertRow, ...]
+    gls_p: float | None = None
 
 
 class StatusSource(Protocol):
