@@ -18,8 +18,9 @@ level (:mod:`monitor.notify.policy`):
   the earlier increments (:func:`~monitor.science.noise_covariance.correlation_of_blocks`),
   events included (a few increments with deformation barely move a correlation of
   hundreds), estimated again every :data:`REFRESH` increments (from all of them up to the
-  last multiple of 10: its eigendecomposition is most of the cost, 0.3-0.8 s on 2 cores
-  for 900 blocks, and ``bench/bench_gls_causal.py`` measured the filter refreshed so),
+  last multiple of 10: its eigendecomposition is most of the cost, 0.2-0.3 s on 2 cores
+  for 900 blocks against 0.04 s for the rest of a step, and
+  ``bench/bench_gls_causal.py`` measured the filter refreshed so),
   the frame's heights as nuisance, and the threshold the ``1 - alpha``
   quantile of the earlier increments' arrival scores
   (:func:`~monitor.science.detect.gls_filter.null_quantile`): one number kept per
