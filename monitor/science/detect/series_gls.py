@@ -8,7 +8,8 @@ level (:mod:`monitor.notify.policy`):
 
 * **The window** (:func:`gls_window`): the square of :data:`HALF_WINDOW_M` around the
   target, shrunk symmetrically where the series grid ends, so that the target is its
-  centre (the templates' sources lie within 3 km of it). The filter was measured on
+  centre (the templates' sources lie within 3 km of it), and none for a target less than
+  :data:`MIN_HALF_WINDOW_M` from the edge. The filter was measured on
   clips of this size (the real Erta Ale frame, about 20 km); a square of a 50 km crop
   would cost a correlation matrix of thousands of blocks per epoch.
 * **The history** (:class:`NoiseHistory`): for every increment of the series (the newest
@@ -33,8 +34,11 @@ level (:mod:`monitor.notify.policy`):
   daisy chain holds the atmosphere of two dates like an increment does, and the filter
   measures each map's scale from the map itself.
 
-Measured on the real Erta Ale series (Sentinel-1 014A, nine years) in
-``bench/bench_watch_confirm.py`` and ``docs/detection.md``.
+Measured on the real Erta Ale series (Sentinel-1 014A, nine years) and on the synthetic
+series of ``evaluate series`` (``docs/detection.md``, "In the watch";
+``bench/bench_watch_confirm.py``). Its known cost: a large source no template fits (the
+months after the 2017 dyke) inflates the map's noise scale, and the filter then vetoes a
+network that is right; the fast path and the time-series rule do not depend on it.
 
 Everything here is deterministic: the filter of an epoch depends only on the history
 before it, so an epoch scored again after a crash gets the same numbers.
@@ -124,8 +128,9 @@ def gls_window(shape: tuple[int, int], pixel_m: tuple[float, float],
     """The window centred on the target pixel ``centre_rc`` (module docstring).
 
     Raises:
-        InputError: the target lies off the grid, or so near its edge that the window
-            holds fewer than the filter's least valid blocks.
+        InputError: the target lies off the grid, less than the smaller of ``half_m``
+            and :data:`MIN_HALF_WINDOW_M` from its edge, or so near it that the window
+            holds fewer blocks than the filter needs.
     """
     ny, nx = shape
     r, c = int(round(centre_rc[0])), int(round(centre_rc[1]))
