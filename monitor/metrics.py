@@ -93,6 +93,10 @@ TARGET_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "probability_raw": (
         "Fused CNN deformation probability over the target at the frame's newest scored "
         "epoch before any atmospheric correction" + _RESTORED, ("target", "frame")),
+    "probability_gls": (
+        "P of the series' GLS Mogi filter over the target at the frame's newest scored epoch "
+        "(0.5 at its threshold), which confirms the CNN's in the single-map rule; absent "
+        "before the filter's warm-up of 20 increments" + _RESTORED, ("target", "frame")),
     "probability_gain_decision": (
         "CNN deformation probability at one wrap gain, frame's newest scored epoch, as "
         "decided on (corrected when a correction was made)" + _RESTORED,
@@ -150,6 +154,7 @@ class FrameReading:
         lstt_p: The deciding combined LSTT p-value (0-1).
         lstt_p_by_reference: ``{reference name: p}`` (raw).
         displacement_m: Signed bell amplitude of the cumulative map, metres of LOS.
+        gls_p: P of the series' GLS filter (0-1; None: not judged).
     """
 
     frame: str
@@ -163,6 +168,7 @@ class FrameReading:
     lstt_p: float | None = None
     lstt_p_by_reference: Mapping[str, float] = field(default_factory=dict)
     displacement_m: float | None = None
+    gls_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,8 @@ def _reading_samples(r: TargetReading) -> _Samples:
     for f in r.frames:
         tf = (t, f.frame)
         for name, value in (("probability_decision", f.p_decision),
-                            ("probability_raw", f.p_raw), ("lstt_p_value", f.lstt_p)):
+                            ("probability_raw", f.p_raw), ("lstt_p_value", f.lstt_p),
+                            ("probability_gls", f.gls_p)):
             if value is not None:
                 out[name].append((tf, _unit(value, f"{name}[{f.frame}]")))
         for name, gains in (("probability_gain_decision", f.p_by_gain_decision),

@@ -38,7 +38,7 @@ READING = TargetReading(
                          p_by_gain_decision={1: 0.5, 2.0: 0.7, 4: 0.6, 8: 0.65},
                          p_by_gain_raw={1: 0.7, 2.0: 0.9, 4: 0.85, 8: 0.87},
                          lstt_p=0.01, lstt_p_by_reference={"ref_north": 0.004},
-                         displacement_m=0.031),
+                         displacement_m=0.031, gls_p=0.71),
             FrameReading("087A_05000_131313")))
 
 
@@ -80,6 +80,7 @@ def test_values_on_the_registry(registry: CollectorRegistry) -> None:
     frame = {"target": "etna", "frame": FRAME}
     assert get("insar_monitor_probability_decision", frame) == pytest.approx(0.62)
     assert get("insar_monitor_probability_raw", frame) == pytest.approx(0.83)
+    assert get("insar_monitor_probability_gls", frame) == pytest.approx(0.71)
     assert get("insar_monitor_probability_gain_decision", {**frame, "gain": "2"}) == 0.7
     assert get("insar_monitor_probability_gain_raw", {**frame, "gain": "2"}) == 0.9
     assert get("insar_monitor_probability_gain_raw", {**frame, "gain": "8"}) == 0.87
@@ -92,6 +93,7 @@ def test_values_on_the_registry(registry: CollectorRegistry) -> None:
     # The second frame has nothing ingested or scored: no series rather than a made-up 0.
     other = {"target": "etna", "frame": "087A_05000_131313"}
     assert get("insar_monitor_probability_decision", other) is None
+    assert get("insar_monitor_probability_gls", other) is None
     assert get("insar_monitor_archive_lag_seconds", other) is None
     assert get("insar_monitor_products_ingested_total", {"target": "etna"}) == 3
     assert get("insar_monitor_products_failed_total",

@@ -42,7 +42,7 @@ def frame_reading(frame: FrameStatus) -> FrameReading:
         scored_epoch=s.epoch, p_decision=s.p_decision, p_raw=s.p_raw,
         p_by_gain_decision=s.p_by_gain_decision, p_by_gain_raw=s.p_by_gain_raw,
         lstt_p=s.lstt_p_decision, lstt_p_by_reference=s.lstt_by_reference,
-        displacement_m=s.bell_m)
+        displacement_m=s.bell_m, gls_p=s.gls_p)
 
 
 def target_reading(settings: Settings, status: TargetStatus) -> TargetReading:
