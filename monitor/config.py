@@ -423,7 +423,7 @@ class AlertSettings(_Section):
     combine: Literal["cnn", "cnn_and_lstt", "cnn_or_lstt"] = "cnn_and_lstt"
     #: ``gls``: the CNN's P counts only as far as the series' own GLS Mogi filter on the
     #: same map confirms it (the smaller of the two P; the filter judges an epoch once the
-    #: series holds 20 increments, ``monitor.science.detect.series_gls``); ``none``: the
+    #: series holds 20 increments before it, ``monitor.science.detect.series_gls``); ``none``: the
     #: CNN's P alone.
     confirm: Literal["gls", "none"] = "gls"
     #: Consecutive qualifying steps before a level is raised.

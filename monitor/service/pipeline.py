@@ -52,10 +52,10 @@ file) already records, so a repeated poll changes nothing and a poll after a cra
    (:mod:`monitor.science.series_signal`, stored as ``signal``); and the judgement of the
    series' GLS Mogi filter (:mod:`monitor.science.detect.series_gls`: noise model and
    threshold from the series' earlier increments, kept in the series file; stored in
-   ``signal`` as ``gls_p`` ...), which confirms the CNN's P in the policy from the 20th
-   increment of a series on. The first epoch of a chain is recorded but not scored (its
-   cumulative map is zero by definition). Scores carry the model's SHA-256, the code
-   version and the parameters.
+   ``signal`` as ``gls_p`` ...), which confirms the CNN's P in the policy once 20
+   increments of the series precede the epoch. The first epoch of a chain is recorded
+   but not scored (its cumulative map is zero by definition). Scores carry the model's
+   SHA-256, the code version and the parameters.
 5. **alert**: the policy (:func:`~monitor.notify.policy.evaluate`) runs over all stored
    scores of the target; each step that raises a level becomes an alert of kind
    ``deformation`` (unique per target, epoch and kind, so recomputing it is harmless) with

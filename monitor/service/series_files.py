@@ -7,7 +7,7 @@ work; and, in the same file so that the two never disagree after a crash, the no
 history of the series' GLS filter (:class:`~monitor.science.detect.series_gls.NoiseHistory`:
 block means and arrival scores of its increments, a few kilobytes per product). A file of
 format 1 (before the filter) has no history: it starts with the next product, and the
-filter judges once it holds 20 increments.
+filter judges an epoch once 20 increments precede it.
 
 Writing goes to a temporary file in the same directory followed by ``os.replace``, so a
 crash leaves either the old file or the new one, never a torn one; a file that cannot be
