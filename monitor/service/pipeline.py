@@ -316,7 +316,8 @@ class _EpochScoring:
 
 def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
                  state: DaisyChainState, increment: NDArray[np.float64] | None = None,
-                 noise: NoiseHistory | None = None) -> _EpochScoring:
+                 noise: NoiseHistory | None = None, files: FrameFiles | None = None
+                 ) -> _EpochScoring:
     """Score the state's last epoch (stage 4, :mod:`monitor.service.scoring`); writes
     nothing but the cache of the archive's frame files.
 
@@ -328,7 +329,10 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     ``increment`` is the newest interferogram as summed into the chain (None when it is not
     at hand, e.g. an epoch scored again after a crash: its step is then not measured and
     the fast path cannot fire for it). ``noise`` is the series' GLS noise history (None:
-    no filter); the result's ``noise`` is the history to save with the state.
+    no filter); the result's ``noise`` is the history to save with the state. ``files``:
+    the frame's archive files on ``grid`` (the filter's heights, the second look), kept by
+    the caller across the epochs of a poll so that they are fetched and read once; None:
+    opened here.
 
     Raises:
         ExecutorError: the task could not be run (worker lost, timeout, cluster gone).
@@ -345,17 +349,17 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     alert_settings = _alert_settings(ctx, target)
     params = scoring_params(ctx.settings, gains=target.gains)
     register_model(ctx.model)  # the inline executor's tasks find it in this process
+    if files is None:
+        files = FrameFiles(ctx.archives[target.archive], frame, grid,
+                           Path(ctx.settings.watch.cache_dir))
     heights = None
     if noise is not None and len(noise) >= GLS_WARM_UP - 1:  # a filter may judge
-        heights = FrameFiles(ctx.archives[target.archive], frame, grid,
-                             Path(ctx.settings.watch.cache_dir)).dem_if_any()[0]
+        heights = files.dem_if_any()[0]
     job = ScoringJob(ctx.model.sha256, state.image, increment, regions, epoch, params,
                      f"target {target.id} frame {frame} epoch {epoch}", noise, heights)
     first = ctx.executor.run(score_raw, job, name=job.label)
     look = None
     if ctx.settings.correction.enabled and needs_second_look(alert_settings)(first.raw):
-        files = FrameFiles(ctx.archives[target.archive], frame, grid,
-                           Path(ctx.settings.watch.cache_dir))
         look = _second_look(ctx, job, first.raw, files, state.first_epoch)
     scored = EpochScore(epoch, first.raw, look, epoch_record(first.raw, regions, epoch, params))
     correction = stored_correction(scored, state.first_epoch)
@@ -805,6 +809,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
     cursor = state.last_epoch if state else None
     excluded: set[int] = set()
     cache_dir = Path(settings.watch.cache_dir)
+    frame_files: FrameFiles | None = None  # the frame's archive files, read once a poll
     grid_source = str(gpath)
     if state is None and work:
         fgrid = _series_grid(ctx, target, frame, tally)
@@ -894,7 +899,10 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     coherence_threshold=new.coherence_threshold))
             if noise is None:  # a new series, or one from before the filter
                 noise = new_noise_history(pgrid, target_discs(target)[0])
-            scoring = _score_state(ctx, target, frame, pgrid, new, increment, noise)
+            if frame_files is None or frame_files.grid is not pgrid:
+                frame_files = FrameFiles(archive, frame, pgrid, cache_dir)
+            scoring = _score_state(ctx, target, frame, pgrid, new, increment, noise,
+                                   frame_files)
         except ExecutorError as exc:  # the task could not run (not the product's fault)
             _fail(ctx, target, p, "score", exc, now, tally)
             return
