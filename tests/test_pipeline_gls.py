@@ -1,7 +1,9 @@
 """The watch's GLS confirmation: the series file keeps the filter's noise history, the
 filter judges every epoch after its warm-up of 20 increments and the policy reads its P;
 an epoch scored again after a crash gets the judgement a clean run gives it, and
-``scan-series`` gives every epoch the watch's judgement.
+``scan-series`` gives every epoch the watch's judgement. A series that starts late begins
+its history with the archive's products before its start, and the filter judges from its
+first increment; a product before the start that cannot be read is left out with a note.
 
 The archive is synthetic (:func:`monitor.io.synth_archive.write_synthetic_archive`): 26
 epochs 12 days apart over 128 x 128 pixels of 0.001 degree, weak turbulence, a Mogi source
@@ -11,6 +13,7 @@ inflating at 0.5 m/yr from the 22nd epoch; the detector is the packaged ``compac
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from monitor.cli import main
 from monitor.config import Settings, load_settings
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
-from monitor.science.detect.series_gls import WARM_UP
+from monitor.science.detect.series_gls import BORROW, WARM_UP
 from monitor.science.synth_series import SeriesScenario
 from monitor.service.context import WatchContext
 from monitor.service.pipeline import poll_target
@@ -48,8 +51,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _world(tmp: Path, archive: Path, model: LoadedModel) -> tuple[Settings, WatchContext]:
+def _world(tmp: Path, archive: Path, model: LoadedModel, start: date | None = None
+           ) -> tuple[Settings, WatchContext]:
     cfg = tmp / "monitor.toml"
+    since = "" if start is None else f"start = {start.isoformat()}"
     cfg.write_text(f"""
 [database]
 url = "sqlite:///{tmp}/watch.db"
@@ -72,6 +77,7 @@ radius_km = 1.5
 archive = "local"
 frames = ["{FRAME}"]
 recipients = ["observatory@example.org"]
+{since}
 """, encoding="utf-8")
     settings = load_settings(cfg, environ={})
     upgrade(settings.database.url)
@@ -155,3 +161,43 @@ def test_scan_series_judges_as_the_watch_does(archive: Path,
         if p is not None:
             assert scanned[epoch] == pytest.approx(p, abs=1e-6), epoch
     assert sum(p is not None for p in scanned.values()) == 25 - WARM_UP
+
+
+#: A start that leaves 22 of the archive's 25 products before the series.
+LATE = START + timedelta(days=12 * 22)
+
+
+def test_a_late_series_borrows_its_warm_up_from_the_archive(
+        tmp_path: Path, archive: Path, model: LoadedModel) -> None:
+    settings, ctx = _world(tmp_path, archive, model, start=LATE)
+    report = poll_target(ctx, settings.target("gls"), NOW)
+    assert report.ingested == 3 and report.failures == () and not any(
+        "left out of the GLS" in n for n in report.notes)
+    judged = _judgements(ctx)
+    epochs = sorted(judged)
+    assert epochs == [LATE + timedelta(days=12 * k) for k in (1, 2, 3)]
+    # 22 borrowed increments (fewer than BORROW are there): judged from the first increment.
+    assert BORROW > 22
+    assert [judged[e]["gls_history"] for e in epochs] == [22, 23, 24]
+    noise = load_noise(series_path(settings.watch.series_dir, "gls", FRAME))
+    assert noise is not None and len(noise) == 25 and np.isfinite(noise.arrivals).all()
+    # Only the series' own products are recorded for the target.
+    assert {p.date1 for p in ctx.store.list_products("gls")} == {
+        LATE + timedelta(days=12 * k) for k in range(3)}
+    assert noise.last_epoch == epochs[-1]
+
+
+def test_a_broken_product_before_the_start_is_left_out_with_a_note(
+        tmp_path: Path, archive: Path, model: LoadedModel) -> None:
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    broken_pair = f"{(LATE - timedelta(days=12)):%Y%m%d}_{LATE:%Y%m%d}"
+    unw = next(copy.rglob(f"{broken_pair}.geo.unw.tif"))
+    unw.write_bytes(b"not a GeoTIFF")
+    settings, ctx = _world(tmp_path, copy, model, start=LATE)
+    report = poll_target(ctx, settings.target("gls"), NOW)
+    assert report.ingested == 3 and report.failures == ()
+    notes = [n for n in report.notes if "left out of the GLS" in n]
+    assert len(notes) == 1 and broken_pair[:8] in notes[0].replace("-", "")
+    judged = _judgements(ctx)
+    assert [judged[e]["gls_history"] for e in sorted(judged)] == [21, 22, 23]

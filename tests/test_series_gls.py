@@ -5,7 +5,8 @@ again; block means stand for the maps they come from."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from monitor.science.detect.series_gls import (
     WARM_UP,
     GlsWindow,
     NoiseHistory,
+    chain_before,
     confirm,
     gls_window,
     step,
@@ -108,3 +110,25 @@ def test_a_history_that_does_not_match_its_window_is_refused() -> None:
         NoiseHistory(window, np.zeros((2, 24, 24), np.float32), np.zeros(3))
     with pytest.raises(InputError, match="differ"):
         correlation_of_blocks([np.zeros((4, 4)), np.zeros((4, 5))], 2)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    date1: date
+    date2: date
+
+
+def test_the_products_borrowed_before_a_start_chain_back_without_overlap() -> None:
+    d = [date(2024, 1, 1) + timedelta(days=12 * k) for k in range(8)]
+    pairs = [_Pair(d[k], d[k + 1]) for k in range(6)]  # a daisy chain up to d[6]
+    pairs += [_Pair(d[3], d[5]), _Pair(d[4], d[7]), _Pair(d[1], d[5])]  # longer pairs
+    # d[7] is after the series' first date d[6]: nothing reaching past it is taken.
+    chain = chain_before(pairs, d[6])
+    assert [(p.date1, p.date2) for p in chain] == [(d[k], d[k + 1]) for k in range(6)]
+    assert chain_before(pairs, d[6], 2) == [pairs[4], pairs[5]]
+    # Where the short pair ending at d[5] is missing, the longer one ending there is
+    # taken and the chain goes on from its first date.
+    gap = [p for p in pairs if p != _Pair(d[4], d[5])]
+    assert [(p.date1, p.date2) for p in chain_before(gap, d[6])] == [
+        (d[0], d[1]), (d[1], d[2]), (d[2], d[3]), (d[3], d[5]), (d[5], d[6])]
+    assert chain_before(pairs, d[0]) == []

@@ -58,6 +58,12 @@ class SeriesGrid:
         return cls(crop_grid(frame, window), frame, window, crop_km)
 
 
+def on_grid(shape: tuple[int, int], transform: Affine | None, grid: FrameGrid) -> bool:
+    """Whether a raster of this shape and transform lies on ``grid``."""
+    return shape == grid.shape and transform is not None \
+        and transform.almost_equals(grid.transform)
+
+
 def grid_path(series_file: str | Path) -> Path:
     """The grid document beside a series file."""
     p = Path(series_file)

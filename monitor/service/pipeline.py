@@ -139,6 +139,7 @@ from monitor.service.context import WatchContext
 from monitor.service.correction import FrameFiles, SourceInputs, read_source_inputs
 from monitor.service.frame_state import SeriesGrid
 from monitor.service.metrics_restore import export_target
+from monitor.service.noise_warmup import borrow_noise
 from monitor.service.progress import BackfillTracker
 from monitor.service.scoring import (
     frame_regions,
@@ -639,7 +640,7 @@ def _check_header(ctx: WatchContext, fetched: FetchedProduct, sgrid: SeriesGrid 
         DatasetError: on another grid than the frame's (named by ``where``).
     """
     header = read_header(fetched.unw_path)
-    if sgrid is not None and _on_grid(header.shape, header.transform, sgrid.frame):
+    if sgrid is not None and frame_state.on_grid(header.shape, header.transform, sgrid.frame):
         return header
     if sgrid is not None:
         check_budget(header, ctx.settings.rasters.max_bytes)
@@ -647,14 +648,9 @@ def _check_header(ctx: WatchContext, fetched: FetchedProduct, sgrid: SeriesGrid 
     return header
 
 
-def _on_grid(shape: tuple[int, int], transform: Affine | None, grid: FrameGrid) -> bool:
-    return shape == grid.shape and transform is not None \
-        and transform.almost_equals(grid.transform)
-
-
 def _check_grid(path: str, shape: tuple[int, int], transform: Affine | None, grid: FrameGrid,
                 where: str) -> None:
-    if not _on_grid(shape, transform, grid):
+    if not frame_state.on_grid(shape, transform, grid):
         raise DatasetError(f"{path}: grid {shape[0]} x {shape[1]} "
                            f"{tuple(transform or ())[:6]} differs from the series grid "
                            f"{grid.shape[0]} x {grid.shape[1]} {tuple(grid.transform)[:6]} "
@@ -796,8 +792,12 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         if ctx.metrics is not None:
             ctx.metrics.listing_failed(target.id, reason)
         return
+    earlier: list[ProductRef] = []  # before the start: noise for the GLS filter's warm-up
     if state is None:  # a new series starts at the target's (or its archive's) start date
-        refs = _from_start(ctx, target, frame, refs)
+        kept = _from_start(ctx, target, frame, refs)
+        kept_ids = {id(r) for r in kept}
+        earlier = [r for r in refs if id(r) not in kept_ids and r.frame == frame]
+        refs = kept
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
     if state is None:  # a new (or rebuilt) series considers every listed product ...
@@ -899,6 +899,9 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                     coherence_threshold=new.coherence_threshold))
             if noise is None:  # a new series, or one from before the filter
                 noise = new_noise_history(pgrid, target_discs(target)[0])
+                if noise is not None and state is None and earlier:
+                    noise = _borrow(ctx, target, frame, earlier, p.date1, psgrid, new,
+                                    noise, tally)
             if frame_files is None or frame_files.grid is not pgrid:
                 frame_files = FrameFiles(archive, frame, pgrid, cache_dir)
             scoring = _score_state(ctx, target, frame, pgrid, new, increment, noise,
@@ -949,6 +952,28 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         tally.notes.append(f"target {target.id} frame {frame}: {waiting}")
         log.info("target %s frame %s: %s", target.id, frame, waiting)
     _reconcile(ctx, target, frame, state, now, tally)
+
+
+def _borrow(ctx: WatchContext, target: TargetSettings, frame: str,
+            earlier: list[ProductRef], first: date, sgrid: SeriesGrid,
+            chain: DaisyChainState, noise: NoiseHistory, tally: _Tally) -> NoiseHistory:
+    """The new series' noise history begun with the archive's products before its start
+    (:mod:`monitor.service.noise_warmup`), and a note of what was left out."""
+    borrowed = borrow_noise(ctx.archives[target.archive], earlier, first, sgrid, chain,
+                            noise, cache_dir=Path(ctx.settings.watch.cache_dir),
+                            max_pixels=ctx.settings.rasters.max_pixels,
+                            min_valid_fraction=ctx.settings.rasters.min_valid_fraction)
+    fields = {"target": target.id, "frame": frame}
+    if borrowed.used:
+        log.info("target %s frame %s: the GLS filter's noise history begins with %d "
+                 "product(s) before the series start (%s to %s)", target.id, frame,
+                 len(borrowed.used), borrowed.used[0], borrowed.used[-1], extra=fields)
+    if borrowed.left_out:
+        note = (f"target {target.id} frame {frame}: product(s) before the series start left "
+                f"out of the GLS filter's noise history: " + "; ".join(borrowed.left_out))
+        log.warning(note, extra=fields)
+        tally.notes.append(note)
+    return borrowed.history
 
 
 def _new_series_reference(ctx: WatchContext, target: TargetSettings, frame: str,

@@ -28,6 +28,12 @@ level (:mod:`monitor.notify.policy`):
   product, instead of scoring the whole past again at every epoch. The first time the
   history is long enough (:data:`WARM_UP` increments, the quantile's least), its
   increments are scored with that first filter and keep those scores.
+* **A series that starts late** (a target's ``start`` in a frame with years of archive
+  before it) begins its history with up to :data:`BORROW` of the archive's products that
+  chain back from its first date (:func:`chain_before`), so the filter judges from the
+  series' first epoch instead of its 21st (eight months of Sentinel-1 at 12 days), when the
+  network would otherwise stand alone. They are noise samples only: the series does not
+  hold them, and they arrive without a score (the first filter scores them).
 * **What it judges**: the epoch's cumulative map, the same map the network judges, so
   that a slow deformation that the network sees accumulate is not vetoed because each
   of its steps is small. The noise model comes from increments; a cumulative map of a
@@ -50,9 +56,10 @@ import hashlib
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -85,6 +92,10 @@ BLOCK_M = 650.0
 WARM_UP = math.ceil(1.0 / DEFAULT_ALPHA)
 #: The correlation is estimated again every this many increments (module docstring).
 REFRESH = 10
+#: Products before a series' start its history begins with at most (:func:`chain_before`):
+#: the warm-up and one refresh, so that the first filter's threshold is the 95% quantile of
+#: 30 scores rather than the largest of 20.
+BORROW = WARM_UP + REFRESH
 #: Correlations this process remembers (a few series' current ones).
 _CACHE_SIZE = 16
 _CACHE: OrderedDict[bytes, StationaryCorrelation] = OrderedDict()
@@ -199,6 +210,35 @@ class NoiseHistory:
         return NoiseHistory(self.window, np.concatenate([self.blocks, b[None]]),
                             np.append(self.arrivals, np.nan if score is None else score),
                             epoch)
+
+
+class _Pair(Protocol):
+    @property
+    def date1(self) -> date: ...
+
+    @property
+    def date2(self) -> date: ...
+
+
+P = TypeVar("P", bound=_Pair)
+
+
+def chain_before(pairs: Sequence[P], first: date, n: int = BORROW) -> list[P]:
+    """Up to ``n`` of ``pairs`` that chain back from ``first``, oldest first: the pair
+    ending nearest before or on ``first`` (of those ending on one date, the shortest),
+    then the one ending nearest before or on that pair's first date, and so on. A daisy
+    chain, as the series' own increments are: no two share an interval, so no date's
+    atmosphere is counted twice, and none reaches past ``first`` into the series."""
+    chosen: list[P] = []
+    limit = first
+    while len(chosen) < n:
+        ending = [p for p in pairs if p.date2 <= limit and p.date1 < p.date2]
+        if not ending:
+            break
+        link = max(ending, key=lambda p: (p.date2, p.date1))
+        chosen.append(link)
+        limit = link.date1
+    return chosen[::-1]
 
 
 @dataclass(frozen=True)
