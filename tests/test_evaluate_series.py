@@ -177,6 +177,32 @@ def test_synthetic_full_path(tmp_path: Path) -> None:
     assert epochs[10]["step_m"] > max(e["step_m"] for e in epochs[:10])
 
 
+def test_acquisitions_before_the_start_begin_the_gls_history(tmp_path: Path) -> None:
+    """--history-epochs: quiet acquisitions before each series begin the GLS filter's
+    noise history, as the watch borrows the archive's products before a target's start,
+    so the filter judges from the series' first increment; without them a series of 16
+    acquisitions ends within the warm-up and no epoch is judged."""
+    judged = {}
+    for lead in (0, 20):
+        path = tmp_path / f"lead{lead}.json"
+        assert _series("--size", "120", "--target-radius-km", "1", "--epochs", "16",
+                       "--onset-epoch", "10", "--turbulence", "1", "--threads", "1",
+                       "--dems", "sakurajima", "--rates", "none", "--steps", "10",
+                       "--no-quiet", "--seeds", "1", "--permutations", "20",
+                       "--z-sweep", "5", "--history-epochs", str(lead),
+                       "--json", str(path)) == 0
+        report = _report(path)
+        assert report["options"]["history_epochs"] == lead
+        case = report["cases"][0]
+        epochs = _epochs(case)
+        assert len(epochs) == 15  # the series' own: those before it are not scored
+        judged[lead] = [e["gls_p"] for e in epochs]
+    assert all(p is None for p in judged[0])
+    assert all(p is not None for p in judged[20])
+    # The 10 cm step after the onset: the filter confirms it.
+    assert judged[20][10] > 0.5
+
+
 def test_synthetic_second_look_through_the_watch_port(tmp_path: Path) -> None:
     """With --second-look, epochs whose raw scores qualify are corrected by the
     phase-elevation fit over the DEM (the DEM-only archive publishes no delays)."""
@@ -261,6 +287,7 @@ def test_real_mode_runs_the_policy_as_scan_series_does(
     (["--epochs", "20", "--onset-epoch", "19"], ["--epochs", "--onset-epoch"]),
     (["--z-sweep", "0,5"], ["--z-sweep"]),
     (["--seeds", "0"], ["--seeds"]),
+    (["--history-epochs", "31"], ["--history-epochs", "31", "30"]),
     (["--events", EVENT], ["--events", "only with --archive"]),
 ])
 def test_bad_synthetic_options_are_refused(argv: list[str], words: list[str],

@@ -82,6 +82,10 @@ def register_series(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--onset-epoch", type=int, default=20,
                      help="index of the onset: the last acquisition without deformation "
                           "(%(default)s)")
+    syn.add_argument("--history-epochs", type=int, default=0,
+                     help="quiet acquisitions before each series, whose increments begin "
+                          "the GLS filter's history as the watch borrows the archive's "
+                          "before a target's start (%(default)s: none)")
     syn.add_argument("--size", dest="size_px", type=int, default=200,
                      help="grid side, pixels of 0.001 degree (%(default)s)")
     syn.add_argument("--target-radius-km", type=float, default=3.0,
@@ -199,7 +203,8 @@ def _run_synthetic(args: argparse.Namespace) -> list[str]:
         steps_cm=parse_numbers(args.steps, "--steps", allow_none=True), quiet=args.quiet,
         turbulence_cm=parse_numbers(args.turbulence, "--turbulence"), seeds=args.seeds,
         first_seed=args.first_seed, epochs=args.epochs, slow_epochs=args.slow_epochs,
-        onset_epoch=args.onset_epoch, size_px=args.size_px,
+        onset_epoch=args.onset_epoch, history_epochs=args.history_epochs,
+        size_px=args.size_px,
         target_radius_km=args.target_radius_km,
         turbulent_length_km=args.turbulent_length_km, stratification=args.stratification,
         z_sweep=parse_numbers(args.z_sweep, "--z-sweep"), no_cnn=args.no_cnn,

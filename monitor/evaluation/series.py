@@ -89,6 +89,7 @@ from monitor.io.synth_archive import resample_dem_to_grid
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.notify.policy import StepScore
 from monitor.science.detect.detector import Detector
+from monitor.science.detect.series_gls import BORROW
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.geometry import SENTINEL1, los_unit_vector
 from monitor.science.grids import FrameGrid, GroundDisc
@@ -144,6 +145,10 @@ class SeriesOptions:
         slow_epochs: Acquisitions of series whose rate is below
             :data:`SLOW_RATE_CM_PER_YR`.
         onset_epoch: Index of the onset epoch (the last one without deformation).
+        history_epochs: Quiet acquisitions before each series' first (a target with a
+            ``start``): their increments begin the GLS filter's noise history, as the
+            watch borrows the archive's products before a start
+            (:mod:`monitor.service.noise_warmup`); 0: the series starts with the archive.
         size_px: Grid side, pixels of 0.001 degree.
         target_radius_km: Target disc radius, km.
         turbulent_length_km: Turbulence e-folding length, km.
@@ -169,6 +174,7 @@ class SeriesOptions:
     epochs: int = 40
     slow_epochs: int = 60
     onset_epoch: int = 20
+    history_epochs: int = 0
     size_px: int = 200
     target_radius_km: float = 3.0
     turbulent_length_km: float = 5.0
@@ -214,6 +220,9 @@ class SeriesOptions:
                                  f"({self.onset_epoch}) by at least 2 acquisitions")
         if self.onset_epoch < 2:
             raise InputError(f"--onset-epoch must be at least 2, got {self.onset_epoch}")
+        if not 0 <= self.history_epochs <= BORROW:
+            raise InputError(f"--history-epochs must lie in [0, {BORROW}] (the watch borrows "
+                             f"at most {BORROW}), got {self.history_epochs}")
         if not 32 <= self.size_px <= 2000:
             raise InputError(f"--size must lie in [32, 2000] pixels, got {self.size_px}")
         if not (math.isfinite(self.target_radius_km) and self.target_radius_km > 0):
@@ -303,8 +312,10 @@ class Case:
         """Its :class:`SeriesScenario`."""
         onset = None if self.onset_index is None \
             else START + timedelta(days=INTERVAL_DAYS * self.onset_index)
+        lead = opts.history_epochs  # acquisitions before the series' first, at START
         return SeriesScenario(
-            start=START, n_epochs=self.n_epochs, interval_days=INTERVAL_DAYS, onset=onset,
+            start=START - timedelta(days=INTERVAL_DAYS * lead),
+            n_epochs=self.n_epochs + lead, interval_days=INTERVAL_DAYS, onset=onset,
             rate_m_per_yr=self.value / 100.0 if self.kind == "rate" else 0.0,
             step_m=self.value / 100.0 if self.kind == "step" else 0.0,
             source_depth_m=SOURCE_DEPTH_M, turbulent_sigma_m=self.turbulence_cm / 100.0,
@@ -473,9 +484,13 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
                         (los[0], los[1], los[2]))
     pixel_m = math.sqrt(grid.pixel_m[0] * grid.pixel_m[1])
     threshold = scorer.settings.science.coherence_threshold
-    epochs = truth.epochs
+    lead = opts.history_epochs
+    before = [interferogram(rng, truth, scenario, i - 1, i, pixel_m, SENTINEL1.wavelength_m)
+              for i in range(1, lead + 1)]
+    epochs, amplitudes_m = truth.epochs[lead:], truth.amplitudes_m[lead:]
     name = f"synthetic target ({case.dem})"
-    ifg = interferogram(rng, truth, scenario, 0, 1, pixel_m, SENTINEL1.wavelength_m)
+    ifg = interferogram(rng, truth, scenario, lead, lead + 1, pixel_m,
+                        SENTINEL1.wavelength_m)
     union, _ = series_reference(grid, frame.target, None, ifg[1], threshold, frame.dem, name)
     regions = frame_regions(grid, frame.target, None, union, name)
     state = start_daisy_chain(epochs[0], grid.shape, reference=union,
@@ -484,9 +499,15 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
     previous = np.zeros(grid.shape, np.float32)
     scores, truth_m, looks = [], [], []
     noise = None if scorer.detectors is None else new_noise_history(grid, frame.target)
+    if noise is not None:  # the acquisitions before the start, as the watch borrows them
+        for i, (phase, coherence) in enumerate(before, start=1):
+            one = append(start_daisy_chain(truth.epochs[i - 1], grid.shape, reference=union,
+                                           coherence_threshold=threshold),
+                         Interferogram(truth.epochs[i - 1], truth.epochs[i], phase, coherence))
+            noise = noise.appended(one.image, None, truth.epochs[i])
     for i in range(1, len(epochs)):
         if i > 1:
-            ifg = interferogram(rng, truth, scenario, i - 1, i, pixel_m,
+            ifg = interferogram(rng, truth, scenario, lead + i - 1, lead + i, pixel_m,
                                 SENTINEL1.wavelength_m)
         state = append(state, Interferogram(epochs[i - 1], epochs[i], ifg[0], ifg[1]))
         image = state.image
@@ -499,7 +520,7 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
                                    None if judged is None else judged.p)
         scores.append(score)
         looks.append(look)
-        truth_m.append(float(truth.amplitudes_m[i] - truth.amplitudes_m[0]))
+        truth_m.append(float(amplitudes_m[i] - amplitudes_m[0]))
         previous = image
     return ScoredCase(case, epochs, tuple(scores), tuple(truth_m), len(regions.references),
                       tuple(looks))
