@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+import rasterio.transform
 import torch
 
 from monitor.cli import main
@@ -201,3 +203,37 @@ def test_a_broken_product_before_the_start_is_left_out_with_a_note(
     assert len(notes) == 1 and broken_pair[:8] in notes[0].replace("-", "")
     judged = _judgements(ctx)
     assert [judged[e]["gls_history"] for e in sorted(judged)] == [21, 22, 23]
+
+
+def test_an_epoch_without_target_pixels_goes_on_in_the_history_as_in_scan_series(
+        tmp_path: Path, archive: Path, model: LoadedModel,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The last product has no data over the target: the epoch is not scored, but its
+    increment joins the history with the arrival score scan-series gives it (before, the
+    watch kept it without one, to be scored later by another filter)."""
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    last = START + timedelta(days=12 * 25)
+    unw = next(copy.rglob(f"{last - timedelta(days=12):%Y%m%d}_{last:%Y%m%d}.geo.unw.tif"))
+    with rasterio.open(unw, "r+") as ds:
+        phase = ds.read(1)
+        rows, cols = np.indices(phase.shape)
+        lon, lat = rasterio.transform.xy(ds.transform, rows, cols)
+        near = np.hypot((np.asarray(lon) - 120.0) * 107.9, (np.asarray(lat) - 14.0) * 110.6)
+        phase[near.reshape(phase.shape) < 2.0] = 0.0  # LiCSAR's no-data
+        ds.write(phase, 1)
+    settings, ctx = _world(tmp_path, copy, model)
+    report = poll_target(ctx, settings.target("gls"), NOW)
+    assert report.ingested == 25 and report.failures == ()
+    assert last not in _judgements(ctx)  # not scored
+    noise = load_noise(series_path(settings.watch.series_dir, "gls", FRAME))
+    assert noise is not None and len(noise) == 25 and noise.last_epoch == last
+    assert np.isfinite(noise.arrivals).all()
+    code = main(["scan-series", str(copy), "--frame", FRAME, "--target", "120.0,14.0,1.5",
+                 "--json", "--no-second-look", "--permutations", "20"])
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    scanned = {date.fromisoformat(r["epoch"]): r["gls_p"] for r in records if r["scored"]}
+    assert last not in scanned
+    for epoch, judged in _judgements(ctx).items():
+        assert scanned[epoch] == pytest.approx(judged.get("gls_p"), abs=1e-6), epoch

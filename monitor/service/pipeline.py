@@ -114,6 +114,7 @@ from monitor.notify.policy import StepScore, evaluate, qualifying_level
 from monitor.science.crop import crop_window, disc_outside_window
 from monitor.science.detect.series_gls import WARM_UP as GLS_WARM_UP
 from monitor.science.detect.series_gls import NoiseHistory
+from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.grids import FrameGrid
 from monitor.science.interferograms import Interferogram
 from monitor.science.product_checks import displacement_problem
@@ -342,20 +343,23 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     disc, discs = target_discs(target)
     regions = frame_regions(grid, disc, discs, state.reference_mask, f"target {target.id}")
     cum_max = cumulative_max_m(state.cumulative_m, regions.target_mask)
-    if state.n_epochs < 2 or cum_max is None:
-        kept = noise if increment is None or noise is None else noise.appended(
-            increment, None, epoch)  # an increment without a score: no filter judged it
-        return _EpochScoring(state, regions, cum_max, noise=kept)
-    t0 = time.perf_counter()
-    alert_settings = _alert_settings(ctx, target)
-    params = scoring_params(ctx.settings, gains=target.gains)
-    register_model(ctx.model)  # the inline executor's tasks find it in this process
     if files is None:
         files = FrameFiles(ctx.archives[target.archive], frame, grid,
                            Path(ctx.settings.watch.cache_dir))
     heights = None
     if noise is not None and len(noise) >= GLS_WARM_UP - 1:  # a filter may judge
         heights = files.dem_if_any()[0]
+    if state.n_epochs < 2 or cum_max is None:
+        kept = noise
+        if increment is not None and noise is not None:
+            # Not scored (no valid target pixel), but the filter's history goes on with
+            # the increment's arrival score, as in scan-series and evaluate series.
+            kept = gls_step(noise, state.image, increment, grid.pixel_m, heights, epoch)[0]
+        return _EpochScoring(state, regions, cum_max, noise=kept)
+    t0 = time.perf_counter()
+    alert_settings = _alert_settings(ctx, target)
+    params = scoring_params(ctx.settings, gains=target.gains)
+    register_model(ctx.model)  # the inline executor's tasks find it in this process
     job = ScoringJob(ctx.model.sha256, state.image, increment, regions, epoch, params,
                      f"target {target.id} frame {frame} epoch {epoch}", noise, heights)
     first = ctx.executor.run(score_raw, job, name=job.label)
