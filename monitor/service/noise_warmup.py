@@ -11,8 +11,9 @@ series' crop, referenced as the series' own increments are, and begin its histor
 noise samples. The series does not hold them (they are not recorded as the target's
 products, nor summed into its maps).
 
-A product that cannot be used (broken, off the frame grid, too few valid pixels) is left
-out and the next one back is tried; an archive that cannot be reached ends the borrowing
+A product that cannot be used (broken, off the frame grid, too few valid pixels, or
+failing in any other way: the series' own first product must not be set aside for it) is
+left out and the next one back is tried; an archive that cannot be reached ends the borrowing
 for this poll, and the history holds what was read. The history is saved with the
 series' first state, so a series started again after a crash before that save borrows
 again, and after it never again.
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from monitor.domain import ProductRef
-from monitor.errors import ArchiveUnavailable, MonitorError
+from monitor.errors import ArchiveUnavailable
 from monitor.io.raster_header import read_header
 from monitor.ports import Archive
 from monitor.science.detect.series_gls import BORROW, NoiseHistory, chain_before
@@ -108,7 +109,7 @@ def borrow_noise(archive: Archive, earlier: list[ProductRef], first: date,
         except ArchiveUnavailable as exc:  # the archive, not the product: stop here
             left_out.append(f"{_pair(ref)}: {exc} (borrowing stopped)")
             break
-        except (MonitorError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - never the series' product's failure
             left_out.append(f"{_pair(ref)}: {exc}")
             continue
         incs.insert(0, (ref, one.cumulative_m))
