@@ -296,7 +296,8 @@ class ArchiveSettings(_Section):
     #: links may lead to besides the base URL's host; [] (the default): that host only.
     allowed_hosts: tuple[str, ...] = ()
     #: Default ``start`` of the targets on this archive (a target's own wins): products
-    #: whose first date is before it are not listed as due nor fetched. None: no bound.
+    #: whose first date is before it are not listed as due nor watched (up to 30 of them
+    #: are read once, as a new series' GLS noise samples). None: no bound.
     start: Day | None = None
 
     # -- kind = "tellus" only (docs/alos2.md, "Archive") ---------------------------------

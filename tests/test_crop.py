@@ -226,8 +226,10 @@ def test_a_reference_outside_the_crop_is_refused(tmp_path: Path, small_archive: 
 def test_start_bounds_the_backfill_and_no_start_says_whole_history(
         tmp_path: Path, small_archive: Path, model: LoadedModel,
         caplog: pytest.LogCaptureFixture) -> None:
-    """Products whose first date is before ``start`` are neither recorded nor fetched; the
-    archive's start is the default; without one the log says the whole history comes."""
+    """Products whose first date is before ``start`` are not recorded (the series neither
+    holds nor scores them) and are read only as the GLS filter's first noise samples (a
+    daisy chain back from the start); the archive's start is the default; without one the
+    log says the whole history comes."""
     epochs = sorted({date.fromisoformat(e) for e in json.loads(
         (small_archive / f"{FRAME}.synth_truth.json").read_text())["epochs"]})
     start = epochs[3]
@@ -239,10 +241,10 @@ def test_start_bounds_the_backfill_and_no_start_says_whole_history(
     assert {p.date1 for p in ctx.store.list_products("t1")} == set(epochs[3:6])
     state = load_state(series_path(settings.watch.series_dir, "t1", FRAME))
     assert state is not None and state.first_epoch == start
-    cached = [f.name for f in Path(settings.watch.cache_dir).rglob("*.tif")]
-    assert cached and not [n for n in cached if f"{epochs[0]:%Y%m%d}_" in n]
     messages = [r.getMessage() for r in caplog.records]
     assert any(f"3 listed product(s) before start {start}" in m for m in messages)
+    assert any("noise history begins with 3 product(s) before the series start "
+               f"({epochs[0]}_{epochs[1]} to {epochs[2]}_{epochs[3]})" in m for m in messages)
     # The target's own start wins over the archive's.
     settings_b, _ = world(tmp_path / "b", small_archive, model, lon=120.0, lat=14.0,
                           archive_start=start.isoformat(), start=epochs[1].isoformat())

@@ -26,7 +26,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,14 @@ JOB = "insar-monitor"
 
 FRAME = "022D_04826_121209"
 QUIET_FRAME = "087A_05000_131313"
-ONSET = date(2024, 1, 20)
-SCENARIO = SeriesScenario(n_epochs=8, onset=ONSET, rate_m_per_yr=0.5,
+#: The inflating target starts at its archive's 21st acquisition: the 20 products before
+#: it begin its GLS filter's history (borrowed), so the filter judges from its first
+#: epoch and the dashboards' GLS series has data.
+LEAD = 20
+START = date(2024, 1, 6)
+SERIES_START = START + timedelta(days=12 * LEAD)
+ONSET = SERIES_START + timedelta(days=14)
+SCENARIO = SeriesScenario(start=START, n_epochs=LEAD + 8, onset=ONSET, rate_m_per_yr=0.5,
                           stratified_strength="none", decorrelate=False)
 #: What Grafana would put in for its own variables, at a 1 s scrape interval.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "5m", "$__range": "1h"}
@@ -200,7 +206,7 @@ def make_settings(tmp: Path) -> Settings:
     def target(tid: str, frame: str, lon: float) -> dict[str, object]:
         return {"id": tid, "name": f"Target {tid}", "lon": lon, "lat": 14.0,
                 "radius_km": 1.5, "archive": "local", "frames": [frame],
-                "recipients": ["observatory@example.org"]}
+                "recipients": ["observatory@example.org"], "start": SERIES_START.isoformat()}
 
     settings = settings_from_mapping({
         "database": {"url": f"sqlite:///{tmp / 'watch.db'}"},
@@ -267,7 +273,7 @@ def test_a_real_prometheus_evaluates_every_dashboard_and_rule_expression(
     write_synthetic_archive(staging, scenario=SCENARIO, frame=FRAME, volcano="synthetic",
                             size_px=128, centre_lonlat=(120.0, 14.0), seed=3)
     (tmp_path / "archive" / QUIET_FRAME / "interferograms").mkdir(parents=True)
-    publish(staging, tmp_path / "archive", 0, 2)  # before the onset's second epoch
+    publish(staging, tmp_path / "archive", 0, LEAD + 2)  # before the onset's second epoch
     settings = make_settings(tmp_path)
     upgrade(settings.database.url)
     daemon = Daemon(settings, "test_prometheus.toml", model_loader=lambda: model)
@@ -295,7 +301,7 @@ def test_a_real_prometheus_evaluates_every_dashboard_and_rule_expression(
         assert api.wait_for('insar_monitor_alerts_raised_total{target="inflating"}', 30)
         assert daemon.wait_for(lambda o: any(x.target_id == "inflating" and x.ok
                                              for x in o), 60)
-        publish(staging, tmp_path / "archive", 2, None)
+        publish(staging, tmp_path / "archive", LEAD + 2, None)
         assert daemon.wait_for(lambda o: any(
             x.report is not None and x.report.alerts_raised for x in o), 60)
         assert api.wait_for('increase(insar_monitor_alerts_raised_total[5m]) > 0', 30)

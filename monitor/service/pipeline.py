@@ -592,8 +592,9 @@ def _from_start(ctx: WatchContext, target: TargetSettings, frame: str,
                 refs: list[ProductRef]) -> list[ProductRef]:
     """The listed products a new series of the frame starts from: those whose first date
     is on or after the target's ``start`` (else its archive's); earlier ones are not
-    recorded at all (neither due nor fetched). Without a start the whole history is
-    backfilled, and the log says so."""
+    recorded at all (neither due nor fetched for the series; up to 30 of them begin its
+    GLS noise history, :mod:`monitor.service.noise_warmup`). Without a start the whole
+    history is backfilled, and the log says so."""
     start = ctx.settings.target_start(target)
     kept = refs if start is None else [r for r in refs if r.date1 >= start]
     fields = {"target": target.id, "frame": frame}
