@@ -781,6 +781,11 @@ class WatchSettings(_Section):
     #: Random delay added to each poll, seconds (spreads load on the archive; at most a
     #: day).
     jitter_s: Real = Field(30.0, ge=0, le=86400)
+    #: Products before a target's ``start`` that begin a new series' GLS noise history
+    #: (``monitor/service/noise_warmup.py``), fetched once when the series starts; 0: none,
+    #: the filter then waits for 20 of the series' own increments. At most the 30 the
+    #: filter's first threshold uses.
+    gls_borrow: Int = Field(30, ge=0, le=30)
 
 
 #: A Dask scheduler address: ``tcp://host:port`` (or ``tls://``, ``ucx://``, ``inproc://``).

@@ -220,6 +220,8 @@ BAD_VALUES = [
     ("status_page", "port", "9310.5", "valid integer"),
     ("watch", "jitter_s", "-inf", "finite number"),
     ("watch", "jitter_s", "nan", "finite number"),
+    ("watch", "gls_borrow", "31", "less than or equal to 30"),
+    ("watch", "gls_borrow", "-1", "greater than or equal to 0"),
     ("watch", "series_dir", '""', "at least 1 character"),
     ("watch", "cache_dir", '"cache\\u0000"', "U+0000"),
     ("feeds", "title", '"Notices\\nX-Injected: 1"', "U+000A"),

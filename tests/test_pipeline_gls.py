@@ -24,7 +24,7 @@ import rasterio.transform
 import torch
 
 from monitor.cli import main
-from monitor.config import Settings, load_settings
+from monitor.config import Settings, WatchSettings, load_settings
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.detect.series_gls import BORROW, WARM_UP
@@ -53,8 +53,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _world(tmp: Path, archive: Path, model: LoadedModel, start: date | None = None
-           ) -> tuple[Settings, WatchContext]:
+def _world(tmp: Path, archive: Path, model: LoadedModel, start: date | None = None,
+           borrow: int = BORROW) -> tuple[Settings, WatchContext]:
     cfg = tmp / "monitor.toml"
     since = "" if start is None else f"start = {start.isoformat()}"
     cfg.write_text(f"""
@@ -64,6 +64,7 @@ url = "sqlite:///{tmp}/watch.db"
 series_dir = "{tmp}/series"
 cache_dir = "{tmp}/cache"
 quicklook_dir = "{tmp}/quicklooks"
+gls_borrow = {borrow}
 [email]
 mode = "dry-run"
 outbox_dir = "{tmp}/outbox"
@@ -187,6 +188,20 @@ def test_a_late_series_borrows_its_warm_up_from_the_archive(
     assert {p.date1 for p in ctx.store.list_products("gls")} == {
         LATE + timedelta(days=12 * k) for k in range(3)}
     assert noise.last_epoch == epochs[-1]
+
+
+def test_the_default_borrows_what_the_first_threshold_uses() -> None:
+    assert WatchSettings().gls_borrow == BORROW
+
+
+def test_gls_borrow_0_fetches_nothing_before_the_start(
+        tmp_path: Path, archive: Path, model: LoadedModel) -> None:
+    settings, ctx = _world(tmp_path, archive, model, start=LATE, borrow=0)
+    report = poll_target(ctx, settings.target("gls"), NOW)
+    assert report.ingested == 3 and report.failures == ()
+    assert not any(_judgements(ctx).values())  # three increments: within the warm-up
+    cached = {f.name for f in Path(settings.watch.cache_dir).rglob("*.unw.tif")}
+    assert len(cached) == 3 and all(n >= f"{LATE:%Y%m%d}" for n in cached)
 
 
 def test_a_broken_product_before_the_start_is_left_out_with_a_note(
