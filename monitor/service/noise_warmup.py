@@ -13,15 +13,14 @@ products, nor summed into its maps).
 
 A product that cannot be used (broken, off the frame grid, too few valid pixels, or
 failing in any other way: the series' own first product must not be set aside for it) is
-left out and the next one back is tried; an archive that cannot be reached ends the borrowing
-for this poll, and the history holds what was read. The history is saved with the
+left out and the next one back is tried; an archive that cannot be reached ends the
+borrowing for this poll, and the history holds what was read. The history is saved with the
 series' first state, so a series started again after a crash before that save borrows
 again, and after it never again.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -37,8 +36,6 @@ from monitor.science.interferograms import Interferogram
 from monitor.science.product_checks import displacement_problem
 from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
 from monitor.service.frame_state import SeriesGrid, on_grid
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
