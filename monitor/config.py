@@ -299,6 +299,13 @@ class ArchiveSettings(_Section):
     #: whose first date is before it are not listed as due nor watched (up to 30 of them
     #: are read once, as a new series' GLS noise samples). None: no bound.
     start: Day | None = None
+    #: Products before a target's ``start`` that begin a new series' GLS noise history
+    #: (``monitor/service/noise_warmup.py``), fetched once when the series starts; 0: none,
+    #: the filter then waits for 20 of the series' own increments; at most the 30 the
+    #: filter's first threshold uses. None (the default): 30 for LiCSAR archives, whose
+    #: products are made already; 0 for ``tellus``, where each product is two scene
+    #: downloads and an interferogram.
+    gls_borrow: Int | None = Field(None, ge=0, le=30)
 
     # -- kind = "tellus" only (docs/alos2.md, "Archive") ---------------------------------
     #: Name of the environment variable holding the API token (never the token itself).
@@ -394,6 +401,9 @@ class ArchiveSettings(_Section):
         return self
 
 
+#: ``gls_borrow`` of a LiCSAR archive that sets none (the series GLS filter's warm-up and
+#: one refresh, ``monitor.science.detect.series_gls.BORROW``).
+DEFAULT_GLS_BORROW = 30
 #: The keys of ``[archives.NAME]`` that only a ``kind = "tellus"`` archive takes.
 TELLUS_ONLY_KEYS = ("token_env", "polarisation", "beam", "mode", "max_gap_days",
                     "extra_pairs", "max_pages", "process_km", "looks", "keep_scenes",
@@ -781,11 +791,6 @@ class WatchSettings(_Section):
     #: Random delay added to each poll, seconds (spreads load on the archive; at most a
     #: day).
     jitter_s: Real = Field(30.0, ge=0, le=86400)
-    #: Products before a target's ``start`` that begin a new series' GLS noise history
-    #: (``monitor/service/noise_warmup.py``), fetched once when the series starts; 0: none,
-    #: the filter then waits for 20 of the series' own increments. At most the 30 the
-    #: filter's first threshold uses.
-    gls_borrow: Int = Field(30, ge=0, le=30)
 
 
 #: A Dask scheduler address: ``tcp://host:port`` (or ``tls://``, ``ucx://``, ``inproc://``).
@@ -911,6 +916,16 @@ class Settings(_Section):
             return target.start
         archive = self.archives.get(target.archive)
         return None if archive is None else archive.start
+
+    def gls_borrow(self, target: TargetSettings) -> int:
+        """Products before ``target``'s start its new series' GLS filter learns from (its
+        archive's ``gls_borrow``)."""
+        archive = self.archives.get(target.archive)
+        if archive is None:
+            return 0
+        if archive.gls_borrow is not None:
+            return archive.gls_borrow
+        return 0 if archive.kind == "tellus" else DEFAULT_GLS_BORROW
 
     def target(self, target_id: str) -> TargetSettings:
         """The target with this id, with a clear error listing the known ones."""

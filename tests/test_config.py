@@ -128,6 +128,24 @@ def test_missing_file() -> None:
         load_settings("/nonexistent/monitor.toml", environ={})
 
 
+def test_gls_borrow_defaults_by_archive_kind() -> None:
+    """LiCSAR archives lend a new series 30 products before its start, a Tellus archive
+    (each product two scene downloads and an interferogram) none unless told to."""
+    def settings(kind: str, extra: dict[str, object]) -> Settings:
+        where = {"root": "/data"} if kind == "local" else {"base_url": "https://example.org"}
+        return settings_from_mapping({
+            "archives": {"a": {"kind": kind, **where, **extra}},
+            "targets": [{"id": "t", "name": "T", "lon": 1.0, "lat": 2.0, "archive": "a",
+                         "frames": ["022D_04826_121209" if kind != "tellus" else "P018F2900"],
+                         "recipients": ["o@example.org"]}]}, "test")
+
+    for kind, extra, expected in (("local", {}, 30), ("licsar_http", {}, 30),
+                                  ("tellus", {}, 0), ("tellus", {"gls_borrow": 12}, 12),
+                                  ("local", {"gls_borrow": 0}, 0)):
+        s = settings(kind, extra)
+        assert s.gls_borrow(s.target("t")) == expected, (kind, extra)
+
+
 def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "check", str(EXAMPLE)]) == 0
     assert "OK" in capsys.readouterr().out
@@ -164,6 +182,8 @@ BAD_VALUES = [
     ("target", "start", '"2021-13-01"', "expected a date YYYY-MM-DD"),
     ("target", "start", "20210101", "valid date"),
     ("archive", "start", '"yesterday"', "expected a date YYYY-MM-DD"),
+    ("archive", "gls_borrow", "31", "less than or equal to 30"),
+    ("archive", "gls_borrow", "-1", "greater than or equal to 0"),
     ("target", "name", '"Etna\\r\\nBcc: all@example.org"', "U+000A, U+000D"),
     ("target", "name", '"Etna\\tnord"', "U+0009"),
     ("target", "name", '"Etna\\u0085"', "U+0085"),
@@ -220,8 +240,6 @@ BAD_VALUES = [
     ("status_page", "port", "9310.5", "valid integer"),
     ("watch", "jitter_s", "-inf", "finite number"),
     ("watch", "jitter_s", "nan", "finite number"),
-    ("watch", "gls_borrow", "31", "less than or equal to 30"),
-    ("watch", "gls_borrow", "-1", "greater than or equal to 0"),
     ("watch", "series_dir", '""', "at least 1 character"),
     ("watch", "cache_dir", '"cache\\u0000"', "U+0000"),
     ("feeds", "title", '"Notices\\nX-Injected: 1"', "U+000A"),

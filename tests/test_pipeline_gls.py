@@ -24,7 +24,7 @@ import rasterio.transform
 import torch
 
 from monitor.cli import main
-from monitor.config import Settings, WatchSettings, load_settings
+from monitor.config import DEFAULT_GLS_BORROW, Settings, load_settings
 from monitor.io.models import LoadedModel
 from monitor.io.synth_archive import write_synthetic_archive
 from monitor.science.detect.series_gls import BORROW, WARM_UP
@@ -64,13 +64,13 @@ url = "sqlite:///{tmp}/watch.db"
 series_dir = "{tmp}/series"
 cache_dir = "{tmp}/cache"
 quicklook_dir = "{tmp}/quicklooks"
-gls_borrow = {borrow}
 [email]
 mode = "dry-run"
 outbox_dir = "{tmp}/outbox"
 [archives.local]
 kind = "local"
 root = "{archive}"
+gls_borrow = {borrow}
 [[targets]]
 id = "gls"
 name = "Synthetic"
@@ -191,7 +191,7 @@ def test_a_late_series_borrows_its_warm_up_from_the_archive(
 
 
 def test_the_default_borrows_what_the_first_threshold_uses() -> None:
-    assert WatchSettings().gls_borrow == BORROW
+    assert DEFAULT_GLS_BORROW == BORROW
 
 
 def test_gls_borrow_0_fetches_nothing_before_the_start(

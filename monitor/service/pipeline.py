@@ -905,7 +905,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
             if noise is None:  # a new series, or one from before the filter
                 noise = new_noise_history(pgrid, target_discs(target)[0])
                 if noise is not None and state is None and earlier \
-                        and settings.watch.gls_borrow > 0:
+                        and settings.gls_borrow(target) > 0:
                     noise = _borrow(ctx, target, frame, earlier, p.date1, psgrid, new,
                                     noise, tally)
             if frame_files is None or frame_files.grid is not pgrid:
@@ -969,7 +969,7 @@ def _borrow(ctx: WatchContext, target: TargetSettings, frame: str,
                             noise, cache_dir=Path(ctx.settings.watch.cache_dir),
                             max_pixels=ctx.settings.rasters.max_pixels,
                             min_valid_fraction=ctx.settings.rasters.min_valid_fraction,
-                            n=ctx.settings.watch.gls_borrow)
+                            n=ctx.settings.gls_borrow(target))
     fields = {"target": target.id, "frame": frame}
     if borrowed.used:
         log.info("target %s frame %s: the GLS filter's noise history begins with %d "
