@@ -190,6 +190,29 @@ def test_a_late_series_borrows_its_warm_up_from_the_archive(
     assert noise.last_epoch == epochs[-1]
 
 
+def test_scan_series_with_start_judges_as_the_late_watch_does(
+        tmp_path: Path, archive: Path, model: LoadedModel,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    settings, ctx = _world(tmp_path, archive, model, start=LATE)
+    poll_target(ctx, settings.target("gls"), NOW)
+    watched = {e: j["gls_p"] for e, j in _judgements(ctx).items()}
+    code = main(["scan-series", str(archive), "--frame", FRAME, "--target", "120.0,14.0,1.5",
+                 "--json", "--no-second-look", "--permutations", "20",
+                 "--start", LATE.isoformat()])
+    assert code == 0
+    out = capsys.readouterr()
+    assert "22 product(s) before --start left out; the GLS filter's noise history begins " \
+        "with 22 of them" in out.err
+    records = [json.loads(line) for line in out.out.splitlines()]
+    scanned = {date.fromisoformat(r["epoch"]): r["gls_p"] for r in records if r["scored"]}
+    assert scanned.keys() == watched.keys() and len(watched) == 3
+    for epoch, p in watched.items():
+        assert scanned[epoch] == pytest.approx(p, abs=1e-6), epoch
+    assert main(["scan-series", str(archive), "--frame", FRAME, "--target", "120.0,14.0",
+                 "--start", "2030-01-01"]) == 2
+    assert "--start 2030-01-01: no product" in capsys.readouterr().err
+
+
 def test_the_default_borrows_what_the_first_threshold_uses() -> None:
     assert DEFAULT_GLS_BORROW == BORROW
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +33,16 @@ def add_second_look_radius(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--second-look-radius-km", type=_radius_km, default=3.0,
                         help="second look: disc around the detected peak left out of the "
                              "phase-elevation fit, km (3, the watch's target radius)")
+
+
+def date_arg(text: str) -> date:
+    """A date argument: ``YYYY-MM-DD`` or ``YYYYMMDD``."""
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
 def gains_arg(text: str) -> tuple[float, ...]:

@@ -23,7 +23,8 @@ time-series rule reads of the epoch: the bell amplitude of its map and the step 
 newest interferogram, :mod:`monitor.science.series_signal`); ``gls_p``, ``gls_t``,
 ``gls_threshold``, ``gls_history`` and ``gls_source_m`` (the judgement of the segment's
 GLS Mogi filter, from the increments before the epoch, null during its warm-up of 20
-increments: :mod:`monitor.science.detect.series_gls`; with ``[alerts] confirm = "gls"``
+increments, which ``--start`` borrows from the products before it as the watch does for a
+target with a ``start``: :mod:`monitor.science.detect.series_gls`; with ``[alerts] confirm = "gls"``
 the level reads the smaller of ``p_fused`` and ``gls_p``) and ``policy``: the watch's
 alert policy run over the scored epochs so far, as ``poll`` runs it (``level`` after the
 epoch, ``qualifies``, ``alert`` raised at this epoch or null, ``new_episode``, ``fast``,
@@ -48,10 +49,17 @@ import argparse
 import json
 import math
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from monitor import __version__
-from monitor.cli.detector_options import gains_arg, load_detector, resolve_device, set_threads
+from monitor.cli.detector_options import (
+    date_arg,
+    gains_arg,
+    load_detector,
+    resolve_device,
+    set_threads,
+)
 from monitor.cli.help_text import description_from
 from monitor.errors import InputError
 from monitor.science.detect.names import ARCHITECTURE_NAMES as ARCHITECTURES
@@ -127,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="stable reference regions (default: chosen automatically)")
     parser.add_argument("--network", default="auto", choices=sorted(NETWORKS),
                         help="series inversion: daisy chain, SBAS, or auto (by the network)")
+    parser.add_argument("--start", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="the series starts at the first product on or after this date, "
+                             "as a watched target's start; up to 30 products before it begin "
+                             "the GLS filter's noise history, as the watch borrows them "
+                             "(default: the frame's whole history)")
     parser.add_argument("--gains", type=gains_arg, default=None,
                         help="wrap gains (default science.gains: 1,2,4,8)")
     parser.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
@@ -203,10 +216,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from monitor.archive import LocalArchive
-    from monitor.config import load_settings
+    from monitor.config import DEFAULT_GLS_BORROW, load_settings
     from monitor.io.licsar_frame import open_frame, read_frame, read_grid
     from monitor.notify.policy import PolicyState
     from monitor.notify.policy import step as policy_step
+    from monitor.science.detect.series_gls import chain_before
+    from monitor.science.interferograms import Interferogram
     from monitor.science.scoring import cnn_detector
     from monitor.service.correction import FrameFiles
     from monitor.service.scoring import scoring_params
@@ -243,8 +258,22 @@ def run(args: argparse.Namespace) -> int:
             print("insar-monitor scan-series: warning: "
                   + ("references placed and " if references is None else "")
                   + f"the GLS filter run without a DEM: {why}", file=sys.stderr)
+        borrowed: list[Interferogram] = []
+        if args.start is not None:
+            earlier = [i for i in products.interferograms if i.date1 < args.start]
+            products = replace(products, interferograms=tuple(
+                i for i in products.interferograms if i.date1 >= args.start),
+                listed_epochs=tuple(e for e in products.listed_epochs if e >= args.start))
+            if not products.interferograms:
+                raise InputError(f"--start {args.start}: no product of frame {args.frame} "
+                                 "starts on or after it")
+            borrowed = chain_before(earlier, products.interferograms[0].date1,
+                                    DEFAULT_GLS_BORROW)
+            print(f"insar-monitor scan-series: {len(earlier)} product(s) before --start "
+                  f"left out; the GLS filter's noise history begins with {len(borrowed)} "
+                  "of them", file=sys.stderr)
         prepared = prepare_series(products, target, references, network=args.network,
-                                  coherence_threshold=threshold, dem=dem)
+                                  coherence_threshold=threshold, dem=dem, borrowed=borrowed)
         for line in prepared.describe_references():
             print(f"insar-monitor scan-series: {line}", file=sys.stderr)
         for note in () if prepared.placement is None else prepared.placement.notes:

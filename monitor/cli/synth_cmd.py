@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
+from monitor.cli.detector_options import date_arg
 from monitor.errors import InputError
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.science.synth_schemes import (
@@ -29,15 +30,6 @@ from monitor.science.synth_schemes import (
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def _date(text: str) -> date:
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -154,12 +146,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ar = sub.add_parser("archive", help="LiCSAR-layout archive of a volcano's series")
     ar.add_argument("--out", required=True, help="archive root directory")
-    ar.add_argument("--onset", type=_date, default=date(2024, 7, 4),
+    ar.add_argument("--onset", type=date_arg, default=date(2024, 7, 4),
                     help="first date of deformation (YYYY-MM-DD)")
     ar.add_argument("--no-deformation", action="store_true", help="atmosphere only")
     ar.add_argument("--rate", type=float, default=0.10,
                     help="peak LOS displacement rate after onset, metres per year")
-    ar.add_argument("--start", type=_date, default=date(2024, 1, 6), help="first epoch")
+    ar.add_argument("--start", type=date_arg, default=date(2024, 1, 6), help="first epoch")
     ar.add_argument("--epochs", type=int, default=30, help="number of acquisitions")
     ar.add_argument("--interval-days", type=int, default=12)
     ar.add_argument("--frame", default="022D_04826_121209")

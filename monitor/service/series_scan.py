@@ -51,6 +51,7 @@ multi-gain fusion; Sugiyama et al. (2011) for the LSTT.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -66,6 +67,7 @@ from monitor.science.detect.detector import Detector
 from monitor.science.detect.series_gls import GlsConfirmation
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.grids import FrameGrid, GroundDisc
+from monitor.science.interferograms import Interferogram
 from monitor.science.network import NetworkGap
 from monitor.science.references import ReferencePlacement
 from monitor.science.scoring import (
@@ -75,7 +77,13 @@ from monitor.science.scoring import (
     cumulative_max_m,
 )
 from monitor.science.series_signal import TargetSignal
-from monitor.science.timeseries import CumulativeSeries, cumulative_series
+from monitor.science.timeseries import (
+    CumulativeSeries,
+    DaisyChainState,
+    append,
+    cumulative_series,
+    start_daisy_chain,
+)
 from monitor.series_defaults import NETWORKS
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
@@ -132,8 +140,8 @@ class PreparedSeries:
 
 def prepare_series(products: FrameProducts, target: GroundDisc,
                    references: tuple[GroundDisc, ...] | None, *, network: str = "auto",
-                   coherence_threshold: float, dem: NDArray[np.floating] | None
-                   ) -> PreparedSeries:
+                   coherence_threshold: float, dem: NDArray[np.floating] | None,
+                   borrowed: Sequence[Interferogram] = ()) -> PreparedSeries:
     """Place the target and references and build the cumulative series (rules 2, 4, 5).
 
     Args:
@@ -143,6 +151,9 @@ def prepare_series(products: FrameProducts, target: GroundDisc,
         network: ``auto``, ``daisy`` or ``sbas``.
         coherence_threshold: Coherence at or below which a pixel is incoherent.
         dem: Heights on the grid (ranks automatic references), or None.
+        borrowed: Products before the series' start that begin its first segment's GLS
+            noise history, oldest first, as the watch borrows them for a target with a
+            ``start`` (:mod:`monitor.service.noise_warmup`); referenced as the series' own.
 
     Raises:
         InputError: target or reference outside the frame or empty, a reference overlapping
@@ -171,22 +182,29 @@ def prepare_series(products: FrameProducts, target: GroundDisc,
     maps = series.displacement if series.segment_displacement is None \
         else series.segment_displacement
     regions = frame_regions(grid, target, references, union, "--target")
+    lent = [append(start_daisy_chain(i.date1, grid.shape, reference=union,
+                                     coherence_threshold=coherence_threshold), i)
+            for i in borrowed]
     return PreparedSeries(products, target, references, placement, regions, series, maps,
-                          _judge_segments(series, maps, grid, target, dem))
+                          _judge_segments(series, maps, grid, target, dem, lent))
 
 
 def _judge_segments(series: CumulativeSeries, maps: NDArray[np.float32], grid: FrameGrid,
-                    target: GroundDisc, dem: NDArray[np.floating] | None
+                    target: GroundDisc, dem: NDArray[np.floating] | None,
+                    borrowed: Sequence[DaisyChainState] = ()
                     ) -> dict[date, GlsConfirmation]:
-    """Each segment's GLS filter over its epochs in order, as the watch runs it (rule 7);
+    """Each segment's GLS filter over its epochs in order, as the watch runs it (rule 7),
+    the first segment's history begun with the ``borrowed`` increments (one-link chains);
     none for a target too near the frame's edge for the filter's window."""
     judged: dict[date, GlsConfirmation] = {}
     empty = new_noise_history(grid, target)
     if empty is None:
         log.info("the target is too near the frame's edge for the GLS filter's window")
         return judged
-    for segment in series.segments:
+    for s, segment in enumerate(series.segments):
         history = empty
+        for link in borrowed if s == 0 else ():
+            history = history.appended(link.cumulative_m, None, link.last_epoch)
         ks = [series.epochs.index(e) for e in segment]
         for previous, k in zip(ks, ks[1:], strict=False):
             cum = maps[k].astype(np.float64)
