@@ -589,20 +589,22 @@ def _blocking_product(ctx: WatchContext, target: TargetSettings, frame: str,
 
 
 def _from_start(ctx: WatchContext, target: TargetSettings, frame: str,
-                refs: list[ProductRef]) -> list[ProductRef]:
+                refs: list[ProductRef]) -> tuple[list[ProductRef], list[ProductRef]]:
     """The listed products a new series of the frame starts from: those whose first date
-    is on or after the target's ``start`` (else its archive's); earlier ones are not
-    recorded at all (neither due nor fetched for the series; up to 30 of them begin its
-    GLS noise history, :mod:`monitor.service.noise_warmup`). Without a start the whole
-    history is backfilled, and the log says so."""
+    is on or after the target's ``start`` (else its archive's), and the frame's earlier
+    ones. Those are not recorded at all (neither due nor fetched for the series; up to 30
+    of them begin its GLS noise history, :mod:`monitor.service.noise_warmup`). Without a
+    start the whole history is backfilled, and the log says so."""
     start = ctx.settings.target_start(target)
     kept = refs if start is None else [r for r in refs if r.date1 >= start]
+    earlier = [] if start is None else [r for r in refs
+                                        if r.date1 < start and r.frame == frame]
     fields = {"target": target.id, "frame": frame}
     if start is not None and len(kept) < len(refs):
         log.info("target %s frame %s: %d listed product(s) before start %s left out",
                  target.id, frame, len(refs) - len(kept), start, extra=fields)
     if not kept:
-        return kept
+        return kept, earlier
     first, last = min(r.date1 for r in kept), max(r.date2 for r in kept)
     if start is None:
         log.info("target %s frame %s: no start date: the series backfills the frame's whole "
@@ -613,7 +615,7 @@ def _from_start(ctx: WatchContext, target: TargetSettings, frame: str,
         log.info("target %s frame %s: the series backfills from start %s: %d product(s) "
                  "from %s to %s", target.id, frame, start, len(kept), first, last,
                  extra=fields)
-    return kept
+    return kept, earlier
 
 
 def _series_grid(ctx: WatchContext, target: TargetSettings, frame: str, tally: _Tally
@@ -799,10 +801,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         return
     earlier: list[ProductRef] = []  # before the start: noise for the GLS filter's warm-up
     if state is None:  # a new series starts at the target's (or its archive's) start date
-        kept = _from_start(ctx, target, frame, refs)
-        kept_ids = {id(r) for r in kept}
-        earlier = [r for r in refs if id(r) not in kept_ids and r.frame == frame]
-        refs = kept
+        refs, earlier = _from_start(ctx, target, frame, refs)
     due = store.record_listed_products(target.id, refs, now)
     tally.listed += len(refs)
     if state is None:  # a new (or rebuilt) series considers every listed product ...
