@@ -43,7 +43,7 @@ from monitor.io.licsar_frame import open_frame, read_frame, read_grid
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.training import roc_auc
 from monitor.science.injection import draw_mogi_injection
-from monitor.science.noise_covariance import block_factor, estimate_correlation
+from monitor.science.noise_covariance import PRIOR_MAPS, block_factor, estimate_correlation
 
 
 def main() -> None:
@@ -59,6 +59,9 @@ def main() -> None:
     ap.add_argument("--block-m", type=float, default=650.0)
     ap.add_argument("--amplitudes-cm", default="1,2,3,4")
     ap.add_argument("--seed", type=int, default=707)
+    ap.add_argument("--prior-maps", type=float, default=PRIOR_MAPS,
+                    help="weight, in maps, of the exponential the correlation is shrunk "
+                         "towards (0: the raw estimate)")
     args = ap.parse_args()
     events = parse_events(args.events)
     amplitudes = [float(a) for a in args.amplitudes_cm.split(",")]
@@ -82,8 +85,8 @@ def main() -> None:
             continue
         if gls is None or (k - args.warm_up) % args.refresh == 0:
             past = [p.displacement_m for p in products[:k]]
-            gls = GlsMogiFilter(grid.pixel_m, estimate_correlation(past, factor),
-                                height_m=dem)
+            corr = estimate_correlation(past, factor, prior_maps=args.prior_maps)
+            gls = GlsMogiFilter(grid.pixel_m, corr, height_m=dem)
             if args.threshold_from == "past":
                 gls = gls.with_null_threshold(past)
             elif not arrivals:  # the first fit: the warm-up's scores seed the history

@@ -46,8 +46,9 @@ ratio over the template grid.
 
 Were the noise Gaussian with exactly ``R``, ``t_k`` would be Student-t and the Bonferroni
 bound of the ``K`` two-sided tests (``z = Phi^-1(1 - alpha / 2K)``, 3.5 for the 116
-templates at 5%) a valid threshold. ``R`` is an estimate, regularised
-(:data:`monitor.science.noise_covariance.EIGEN_FLOOR`), and real noise is not Gaussian:
+templates at 5%) a valid threshold. ``R`` is an estimate, shrunk towards a fitted
+exponential and regularised (:data:`monitor.science.noise_covariance.PRIOR_MAPS`,
+:data:`~monitor.science.noise_covariance.EIGEN_FLOOR`), and real noise is not Gaussian:
 on the generator's exponential turbulence the oracle ``t`` scatters by about 3, not 1.
 So the threshold is taken from the frame itself: the ``1 - alpha`` quantile of ``score``
 over quiet maps of other dates (:meth:`GlsMogiFilter.with_null_threshold`), an empirical

@@ -18,7 +18,10 @@ level (:mod:`monitor.notify.policy`):
 * **The filter of an epoch** (:func:`confirm`): the correlation from the block means of
   the earlier increments (:func:`~monitor.science.noise_covariance.correlation_of_blocks`),
   events included (a few increments with deformation barely move a correlation of
-  hundreds), estimated again every :data:`REFRESH` increments (from all of them up to the
+  hundreds), shrunk towards the exponential fitted to it with the weight of
+  :data:`~monitor.science.noise_covariance.PRIOR_MAPS` maps (a third at the first filter's
+  20 increments, where the estimate's long lags are mostly sampling noise), estimated
+  again every :data:`REFRESH` increments (from all of them up to the
   last multiple of 10: its eigendecomposition is most of the cost, 0.2-0.3 s on 2 cores
   for 900 blocks against 0.04 s for the rest of a step, and
   ``bench/bench_gls_causal.py`` measured the filter refreshed so),
