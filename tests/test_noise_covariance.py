@@ -64,7 +64,7 @@ def test_elongated_turbulence_gives_an_anisotropic_estimate() -> None:
             for _ in range(30)]
     raw = estimate_correlation(maps, 2, prior_maps=0)
     assert raw.at(0, 3) > raw.at(3, 0) + 0.15  # structures elongated east-west
-    # the isotropic prior weighs 10 of 40 maps: the anisotropy is kept, a quarter less
+    # the isotropic prior weighs 10 maps against the 30: the anisotropy is kept, a quarter less
     shrunk = estimate_correlation(maps, 2)
     assert shrunk.prior_weight == pytest.approx(0.25)
     assert shrunk.at(0, 3) - shrunk.at(3, 0) == pytest.approx(
