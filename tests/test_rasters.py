@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,24 @@ import rasterio
 from rasterio.transform import from_origin
 
 from monitor.errors import RasterError
+from monitor.io.raster_header import read_header
 from monitor.io.rasters import read_raster, write_raster
+
+#: A GeoTIFF whose geokeys hold bytes that are not UTF-8 (found by the coverage-guided
+#: fuzzing of ``bench/fuzz_atheris.py raster``): rasterio raises UnicodeDecodeError
+#: reading its CRS.
+BAD_GEOKEYS_TIFF = base64.b64decode(
+    "SUkqAAgAAAASAAABAwABAAAACAAAAAEBAwABAAAACAAAAAIBAwABAAAAIAAAAAMBAwABAAAACAAA"
+    "AAYBAwABAAAAAQAAABEBBAABAAAAhgEAABUBAwABAAAAAQAAABYBAwABAAAACAAAABcBBAABAAAA"
+    "hwAAABwBAwABAAAAAQAAAD0BAwABAAAAAQAAAFMBAwABAAAAAwAAAA6DDAADAAAA5gAAAIKEDAAG"
+    "AAAA/gAAAK+HAwAgAAAALgEAALCHDAACAAAAbgEAALGHAgAIAAAAeQEAAIGkAgAEAAAAbmFuAAAA"
+    "AAD8qfHSTWJQP/yp8dJNYlA/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABe"
+    "QAAAAAAAACxAAAAAAAAAAAABAAEAAAAHAAAEAAABAAL7AQQAAAEAAQAACAAAAQDmEAEIsYcHAAAA"
+    "BggAAAEAjiMJCLCHAQABAAsIsIcBAAAAiG10lh2kckAAAABAplRYQVdHUyA4NHwAeJwdxBEQwmAA"
+    "huEfgiAIgiAIgiAIgqC7VhcEwSAIgkEQBIMgCIZhGA7DMByGYTgMw7Dn+u573vBfNpbIycgpKAmT"
+    "EOq06RMRk5CSceLMhZwrN+4UPHjyouTNhy9hGkKFKjXqNGjSok2HLj36DBgyImLGnAUxS1asSdiw"
+    "ZUfKAAAAAADbmyjY"
+)
 
 TRANSFORM = from_origin(120.9, 14.1, 0.001, 0.001)
 
@@ -62,6 +80,12 @@ def test_not_a_raster(tmp_path: Path) -> None:
     badnpy.write_bytes(b"\x00\x01garbage")
     with pytest.raises(RasterError, match="x.npy"):
         read_raster(badnpy)
+    geokeys = tmp_path / "geokeys.tif"
+    geokeys.write_bytes(BAD_GEOKEYS_TIFF)
+    with pytest.raises(RasterError, match="geokeys.tif: not a readable raster"):
+        read_raster(geokeys, max_pixels=1_000_000)
+    with pytest.raises(RasterError, match="geokeys.tif: not a readable raster"):
+        read_header(geokeys)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:

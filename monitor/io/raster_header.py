@@ -114,7 +114,8 @@ def read_header(path: str | Path) -> RasterHeader:
                 return RasterHeader(str(p), int(src.width), int(src.height), int(src.count),
                                     str(src.dtypes[0]) if src.count else "none",
                                     src.crs.to_string() if src.crs else None, transform)
-    except (RasterioError, OSError) as exc:
+    except (RasterioError, OSError, UnicodeError) as exc:
+        # UnicodeError: geokeys or tags whose text is not UTF-8 (rasterio decodes them)
         raise RasterError(f"{p}: not a readable raster ({exc})") from None
 
 

@@ -154,7 +154,8 @@ def read_raster(
                     else src.window_transform(rio_window))
     except RasterError:
         raise
-    except (RasterioError, OSError) as exc:
+    except (RasterioError, OSError, UnicodeError) as exc:
+        # UnicodeError: geokeys or tags whose text is not UTF-8 (rasterio decodes them)
         raise RasterError(f"{name}: not a readable raster ({exc})") from None
     arr = np.array(raw.data, dtype=np.float32)
     arr[np.ma.getmaskarray(raw)] = np.nan
