@@ -30,6 +30,11 @@ from rasterio.transform import Affine
 
 from monitor.errors import RasterError
 
+#: What opening and reading a file with rasterio raises when the file is not a readable
+#: raster: GDAL's errors, the operating system's, and UnicodeError for geokeys or tags
+#: whose text is not UTF-8 (rasterio decodes them; found by ``bench/fuzz_atheris.py``).
+UNREADABLE_RASTER = (RasterioError, OSError, UnicodeError)
+
 #: float32-sized images the watch holds per pixel of a product (module docstring).
 PIPELINE_COPIES = 64
 #: Bytes of one pipeline image per pixel: the watch works in float32 (or wider) whatever
@@ -114,8 +119,7 @@ def read_header(path: str | Path) -> RasterHeader:
                 return RasterHeader(str(p), int(src.width), int(src.height), int(src.count),
                                     str(src.dtypes[0]) if src.count else "none",
                                     src.crs.to_string() if src.crs else None, transform)
-    except (RasterioError, OSError, UnicodeError) as exc:
-        # UnicodeError: geokeys or tags whose text is not UTF-8 (rasterio decodes them)
+    except UNREADABLE_RASTER as exc:
         raise RasterError(f"{p}: not a readable raster ({exc})") from None
 
 

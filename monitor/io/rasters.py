@@ -28,7 +28,12 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from monitor.errors import RasterError
-from monitor.io.raster_header import RasterHeader, check_budget, dtype_kind
+from monitor.io.raster_header import (
+    UNREADABLE_RASTER,
+    RasterHeader,
+    check_budget,
+    dtype_kind,
+)
 from monitor.science.crop import PixelWindow
 
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -154,8 +159,7 @@ def read_raster(
                     else src.window_transform(rio_window))
     except RasterError:
         raise
-    except (RasterioError, OSError, UnicodeError) as exc:
-        # UnicodeError: geokeys or tags whose text is not UTF-8 (rasterio decodes them)
+    except UNREADABLE_RASTER as exc:
         raise RasterError(f"{name}: not a readable raster ({exc})") from None
     arr = np.array(raw.data, dtype=np.float32)
     arr[np.ma.getmaskarray(raw)] = np.nan
