@@ -70,9 +70,13 @@ def publish(staging: Path, archive: Path, first: int, last: int | None) -> None:
     src, dst = staging / FRAME1, archive / FRAME1
     shutil.copytree(src / "metadata", dst / "metadata", dirs_exist_ok=True)
     pairs = sorted(p.name for p in (src / "interferograms").iterdir())
+    (dst / "interferograms").mkdir(parents=True, exist_ok=True)
     for name in pairs[first:last]:
-        shutil.copytree(src / "interferograms" / name, dst / "interferograms" / name,
-                        dirs_exist_ok=True)
+        # Each pair appears whole (copied beside the archive, then renamed into it), as a
+        # mirror publishes: a poll running meanwhile sees a pair entirely or not at all.
+        partial = archive / f".partial-{name}"
+        shutil.copytree(src / "interferograms" / name, partial)
+        partial.rename(dst / "interferograms" / name)
 
 
 def write_config(tmp: Path, *, metrics: bool = True, interval_s: float = 10.0) -> Path:
@@ -161,10 +165,11 @@ def test_daemon_polls_isolates_failures_picks_up_new_products_and_stops(
         # The broken frame fails (listed as a failure, logged) without stopping synth1.
         assert not first2.ok
         assert "poll synth2" in caplog.text and "poll synth1: listed=6" in caplog.text
-        # Products published while the daemon runs are picked up by a later poll.
+        # Products published while the daemon runs are picked up by later polls (a poll
+        # may run while they are being published and take some of them: count them all).
         publish(staging, tmp_path / "archive", 6, None)
-        assert daemon.wait_for(lambda o: any(
-            x.report is not None and x.report.ingested == 5 for x in of("synth1")(o)), 20)
+        assert daemon.wait_for(lambda o: sum(
+            x.report.ingested for x in of("synth1")(o) if x.report is not None) == 11, 20)
         # synth2 keeps being retried on its schedule (polls run one at a time, so its
         # second run may come after synth1's: wait for it rather than assume the order).
         assert daemon.wait_for(lambda o: len(of("synth2")(o)) >= 2, 20)

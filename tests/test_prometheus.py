@@ -197,9 +197,12 @@ def publish(staging: Path, archive: Path, first: int, last: int | None) -> None:
     src, dst = staging / FRAME, archive / FRAME
     shutil.copytree(src / "metadata", dst / "metadata", dirs_exist_ok=True)
     pairs = sorted(p.name for p in (src / "interferograms").iterdir())
+    (dst / "interferograms").mkdir(parents=True, exist_ok=True)
     for name in pairs[first:last]:
-        shutil.copytree(src / "interferograms" / name, dst / "interferograms" / name,
-                        dirs_exist_ok=True)
+        # Copied beside the archive and renamed into it: a poll never sees half a pair.
+        partial = archive / f".partial-{name}"
+        shutil.copytree(src / "interferograms" / name, partial)
+        partial.rename(dst / "interferograms" / name)
 
 
 def make_settings(tmp: Path) -> Settings:
