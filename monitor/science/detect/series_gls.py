@@ -45,9 +45,11 @@ level (:mod:`monitor.notify.policy`):
 
 Measured on the real Erta Ale series (Sentinel-1 014A, nine years) and on the synthetic
 series of ``evaluate series`` (``docs/detection.md``, "In the watch";
-``bench/bench_watch_confirm.py``). Its known cost: a large source no template fits (the
-months after the 2017 dyke) inflates the map's noise scale, and the filter then vetoes a
-network that is right; the fast path and the time-series rule do not depend on it.
+``bench/bench_watch_confirm.py``). Its known risk: a large source no template fits (the
+months after the 2017 dyke) inflates the map's noise scale, and the filter can then veto a
+network that is right (there, with the correlation not shrunk, it delayed the single-map
+rule by 96 days; shrunk, it did not); the fast path and the time-series rule do not
+depend on it.
 
 Everything here is deterministic: the filter of an epoch depends only on the history
 before it, so an epoch scored again after a crash gets the same numbers.
