@@ -72,6 +72,12 @@ def test_the_noise_history_travels_with_the_state(tmp_path: Path,
     assert back.last_epoch == date(2024, 1, 30)
     np.testing.assert_array_equal(back.blocks, noise.blocks)
     np.testing.assert_array_equal(back.arrivals, noise.arrivals)  # NaN: before the filter
+    assert back.level_epochs == () and not back.first_date_only
+    noise = noise.with_level(state.cumulative_m, date(2024, 1, 18))
+    back = load_noise(save_state(path, state, noise))
+    assert back is not None and back.level_epochs == (date(2024, 1, 18),)
+    np.testing.assert_array_equal(back.levels, noise.levels)  # NaN blocks kept
+    np.testing.assert_array_equal(back.level(), noise.level())
     assert load_noise(tmp_path / "none.series.npz") is None
     assert load_noise(save_state(tmp_path / "bare.series.npz", state)) is None
 
@@ -88,11 +94,11 @@ def test_a_file_of_format_1_is_read_without_history(tmp_path: Path,
     back = load_state(path)
     assert back is not None and back.last_epoch == date(2024, 1, 18)
     assert load_noise(path) is None
-    header["format_version"] = 3
+    header["format_version"] = 4
     with path.open("wb") as f:
         np.savez(f, cumulative_m=state.cumulative_m, support=state.support,
                  header=np.array(json.dumps(header)))
-    with pytest.raises(DatasetError, match="series format 3"):
+    with pytest.raises(DatasetError, match="series format 4"):
         load_state(path)
 
 
@@ -113,3 +119,52 @@ def test_a_bad_noise_history_is_an_error_naming_the_file(tmp_path: Path,
     save_state(path, state, NoiseHistory.empty(window))
     with pytest.raises(DatasetError, match="do not fit the series grid"):
         load_noise(path, (10, 10))
+
+
+def test_a_history_of_format_2_is_judged_against_the_first_date_alone(
+        tmp_path: Path, rng: np.random.Generator) -> None:
+    """A file written before the level: its series' early maps are gone, so its filter
+    goes on judging against the series' first date, as when the file was written."""
+    state = _state(rng)
+    window = GlsWindow((0, 18), (0, 27), 3)
+    noise = NoiseHistory.empty(window).appended(state.cumulative_m, 2.0, date(2024, 1, 18))
+    path = save_state(tmp_path / "t.series.npz", state, noise)
+    with np.load(path) as z:
+        arrays = dict(z)
+    header = json.loads(str(arrays["header"]))
+    header["format_version"] = 2
+    for key in ("level_epochs", "first_date_only"):
+        del header["noise"][key]
+    arrays["header"] = np.array(json.dumps(header))
+    del arrays["noise_levels"]
+    with path.open("wb") as f:
+        np.savez(f, **arrays)
+    back = load_noise(path)
+    assert back is not None and back.first_date_only and back.level_epochs == ()
+    assert not back.level().any()
+    kept = back.with_level(state.cumulative_m, date(2024, 1, 30))
+    assert kept is back  # the level stays the first date
+    np.testing.assert_array_equal(back.blocks, noise.blocks)
+
+
+def test_a_bad_level_is_an_error_naming_the_file(tmp_path: Path,
+                                                 rng: np.random.Generator) -> None:
+    state = _state(rng)
+    window = GlsWindow((0, 18), (0, 27), 3)
+    noise = NoiseHistory.empty(window).with_level(state.cumulative_m, date(2024, 1, 18))
+    path = save_state(tmp_path / "t.series.npz", state, noise)
+    with np.load(path) as z:
+        arrays = dict(z)
+    for broken in ({"noise_levels": np.zeros((2, 6, 9), np.float32)},  # one date, two maps
+                   {"noise_levels": None}):
+        bad = {k: v for k, v in {**arrays, **broken}.items() if v is not None}
+        with path.open("wb") as f:
+            np.savez(f, **bad)
+        with pytest.raises(DatasetError, match="t.series.npz: unreadable noise history"):
+            load_noise(path)
+    header = json.loads(str(arrays["header"]))
+    header["noise"]["first_date_only"] = "no"
+    with path.open("wb") as f:
+        np.savez(f, **{**arrays, "header": np.array(json.dumps(header))})
+    with pytest.raises(DatasetError, match="first_date_only is 'no'"):
+        load_noise(path)

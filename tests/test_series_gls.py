@@ -5,7 +5,7 @@ again; block means stand for the maps they come from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -15,6 +15,7 @@ from monitor.errors import InputError
 from monitor.science.atmosphere import turbulent_delay
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.series_gls import (
+    REFERENCE_EPOCHS,
     WARM_UP,
     GlsWindow,
     NoiseHistory,
@@ -41,6 +42,11 @@ def _atmospheres(seed: int, n: int) -> list[np.ndarray]:
             for _ in range(n)]
 
 
+def _date(k: int) -> date:
+    """The second date of a series' ``k``-th increment (12-day repeat)."""
+    return date(2024, 1, 1) + timedelta(days=12 * (k + 1))
+
+
 def _series(seed: int, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Cumulative maps and increments of a quiet daisy chain: each date's atmosphere."""
     a = _atmospheres(seed, n + 1)
@@ -61,8 +67,8 @@ def test_window_is_centred_on_the_target_and_shrinks_at_the_edge() -> None:
 def test_nothing_is_judged_before_the_warm_up() -> None:
     cums, incs = _series(1, WARM_UP)
     history = NoiseHistory.empty(gls_window(SHAPE, PIXEL, CENTRE))
-    for cum, inc in zip(cums, incs, strict=True):
-        history, judged = step(history, cum, inc, PIXEL, None)
+    for k, (cum, inc) in enumerate(zip(cums, incs, strict=True)):
+        history, judged = step(history, cum, inc, PIXEL, None, _date(k))
         assert judged is None
     assert len(history) == WARM_UP and np.isnan(history.arrivals).all()
 
@@ -78,7 +84,7 @@ def test_a_source_is_confirmed_and_quiet_maps_rarely_are() -> None:
             _, injected = confirm(history, cum + 0.05 * source, PIXEL, None)
             assert injected is not None
             found.append(injected.p > 0.5)
-        history, judged = step(history, cum, inc, PIXEL, None)
+        history, judged = step(history, cum, inc, PIXEL, None, _date(k))
         if k >= WARM_UP:
             assert judged is not None and judged.history == k
             quiet.append(judged.p > 0.5)
@@ -91,6 +97,54 @@ def test_a_source_is_confirmed_and_quiet_maps_rarely_are() -> None:
     again = confirm(last[0].before(date(2024, 5, 1)), cums[-1], PIXEL, None)[1]
     assert last[1] == again  # an epoch scored again gets the same judgement
     assert last[0].before(date(2024, 6, 1)) is last[0]  # a later epoch: all before it
+
+
+def test_the_first_dates_atmosphere_is_averaged_out_of_the_maps_judged() -> None:
+    """Every cumulative map of a daisy chain holds its first date's atmosphere, with the
+    opposite sign: a bump there looks like a source in every map of the series. Judged
+    against the mean position of the series' first dates, the bump weighs a tenth; a
+    history that keeps the first date alone (a series file written before the level)
+    flags the series throughout."""
+    a = _atmospheres(4, WARM_UP + 31)
+    bump = mogi_unit_los(SHAPE, PIXEL, 0.0, 0.0, 2500.0)
+    a[0] = a[0] + 0.03 * bump / np.abs(bump).max()
+    cums, incs = [x - a[0] for x in a[1:]], [a[k] - a[k - 1] for k in range(1, len(a))]
+    empty = NoiseHistory.empty(gls_window(SHAPE, PIXEL, CENTRE))
+    flags = {}
+    for name, history in (("level", empty), ("first date", replace(empty,
+                                                                     first_date_only=True))):
+        judged_p = []
+        for k, (cum, inc) in enumerate(zip(cums, incs, strict=True)):
+            history, judged = step(history, cum, inc, PIXEL, None, _date(k))
+            if judged is not None:
+                judged_p.append(judged.p)
+                levels = REFERENCE_EPOCHS if name == "level" else 1
+                assert judged.level_dates == levels
+                assert judged.record()["gls_level_dates"] == levels
+        assert len(judged_p) == 30
+        flags[name] = int(np.sum(np.array(judged_p) > 0.5))
+    assert flags["first date"] >= 20 and flags["level"] <= 4, flags  # 26 and 1 of 30
+
+
+def test_the_level_takes_the_first_dates_and_an_epoch_scored_again_leaves_its_own() -> None:
+    cums, incs = _series(5, 14)
+    history = NoiseHistory.empty(gls_window(SHAPE, PIXEL, CENTRE))
+    for k, (cum, inc) in enumerate(zip(cums, incs, strict=True)):
+        history = step(history, cum, inc, PIXEL, None, _date(k))[0]
+    assert history.level_epochs == tuple(_date(k) for k in range(REFERENCE_EPOCHS - 1))
+    expected = np.mean([np.zeros_like(history.levels[0])]
+                       + [history.block_means(c) for c in cums[:REFERENCE_EPOCHS - 1]], 0)
+    np.testing.assert_allclose(history.level(), expected, atol=1e-7)
+    short = NoiseHistory.empty(history.window)
+    for k in range(3):
+        short = step(short, cums[k], incs[k], PIXEL, None, _date(k))[0]
+    again = short.before(_date(2))  # the newest epoch scored again: judged as it was
+    assert again.level_epochs == (_date(0), _date(1)) and len(again) == 2
+    assert history.before(_date(14)) is history
+    with pytest.raises(InputError, match="levels"):
+        replace(history, level_epochs=history.level_epochs[::-1])
+    with pytest.raises(InputError, match="levels"):
+        replace(history, first_date_only=True)
 
 
 def test_block_means_stand_for_their_maps() -> None:

@@ -21,8 +21,9 @@ of windows of the same map), ``lstt_reject``
 (path, arch, sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the
 time-series rule reads of the epoch: the bell amplitude of its map and the step of its
 newest interferogram, :mod:`monitor.science.series_signal`); ``gls_p``, ``gls_t``,
-``gls_threshold``, ``gls_history`` and ``gls_source_m`` (the judgement of the segment's
-GLS Mogi filter, from the increments before the epoch, null during its warm-up of 20
+``gls_threshold``, ``gls_history``, ``gls_level_dates`` and ``gls_source_m`` (the
+judgement of the segment's GLS Mogi filter, from the increments before the epoch, of the
+cumulative map less the level of the segment's first dates, null during its warm-up of 20
 increments, which ``--start`` borrows from the products before it as the watch does for a
 target with a ``start``: :mod:`monitor.science.detect.series_gls`; with ``[alerts] confirm = "gls"``
 the level reads the smaller of ``p_fused`` and ``gls_p``) and ``policy``: the watch's

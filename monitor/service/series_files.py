@@ -5,9 +5,12 @@ incremental daisy-chain state (:class:`monitor.science.timeseries.DaisyChainStat
 latest cumulative displacement and its support, so that a new product costs one image of
 work; and, in the same file so that the two never disagree after a crash, the noise
 history of the series' GLS filter (:class:`~monitor.science.detect.series_gls.NoiseHistory`:
-block means and arrival scores of its increments, a few kilobytes per product). A file of
+block means and arrival scores of its increments, a few kilobytes per product, and the
+block means of its first cumulative maps, the level the filter judges against). A file of
 format 1 (before the filter) has no history: it starts with the next product, and the
-filter judges an epoch once 20 increments precede it.
+filter judges an epoch once 20 increments precede it. A file of format 2 (before the
+level) has a history without the early maps: its filter judges against the series' first
+date alone, as when it was written.
 
 Writing goes to a temporary file in the same directory followed by ``os.replace``, so a
 crash leaves either the old file or the new one, never a torn one; a file that cannot be
@@ -28,9 +31,9 @@ from monitor.io.atomic import atomic_write
 from monitor.science.detect.series_gls import GlsWindow, NoiseHistory
 from monitor.science.timeseries import DaisyChainState
 
-FORMAT_VERSION = 2
-#: Formats this version reads (1: without the noise history).
-READABLE_FORMATS = (1, 2)
+FORMAT_VERSION = 3
+#: Formats this version reads (1: without the noise history; 2: without its level).
+READABLE_FORMATS = (1, 2, 3)
 
 
 def series_path(series_dir: str | Path, target_id: str, frame: str) -> Path:
@@ -57,10 +60,14 @@ def save_state(path: str | Path, state: DaisyChainState,
         arrays["reference_mask"] = state.reference_mask
     if noise is not None:
         header["noise"] = {**noise.window.record(), "last_epoch": None
-                           if noise.last_epoch is None else noise.last_epoch.isoformat()}
+                           if noise.last_epoch is None else noise.last_epoch.isoformat(),
+                           "level_epochs": [d.isoformat() for d in noise.level_epochs],
+                           "first_date_only": noise.first_date_only}
         arrays["header"] = np.array(json.dumps(header))
         arrays["noise_blocks"] = noise.blocks
         arrays["noise_arrivals"] = noise.arrivals
+        assert noise.levels is not None  # NoiseHistory sets it
+        arrays["noise_levels"] = noise.levels
     with atomic_write(p, fsync=True) as f:
         np.savez(f, **arrays)  # type: ignore[arg-type]
     return p
@@ -99,6 +106,12 @@ def load_state(path: str | Path) -> DaisyChainState | None:
     )
 
 
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"first_date_only is {value!r}, not true or false")
+    return value
+
+
 def load_noise(path: str | Path, shape: tuple[int, int] | None = None
                ) -> NoiseHistory | None:
     """The noise history of a series file; None when the file does not exist or holds
@@ -118,7 +131,13 @@ def load_noise(path: str | Path, shape: tuple[int, int] | None = None
                 return None
             blocks = np.array(z["noise_blocks"], dtype=np.float32)
             arrivals = np.array(z["noise_arrivals"], dtype=np.float64)
+            levels = np.array(z["noise_levels"], dtype=np.float32) \
+                if "noise_levels" in z else None
         meta = header["noise"]
+        legacy = header.get("format_version") == 2  # written before the level
+        if legacy != (levels is None):
+            raise ValueError("the level's maps are missing" if levels is None
+                             else "a format-2 history with a level")
         last = meta.get("last_epoch")
         rows, cols = meta["rows"], meta["cols"]
         window = GlsWindow((int(rows[0]), int(rows[1])), (int(cols[0]), int(cols[1])),
@@ -129,7 +148,9 @@ def load_noise(path: str | Path, shape: tuple[int, int] | None = None
             raise ValueError(f"window rows {rows} cols {cols} factor {meta['factor']} do "
                              f"not fit the series grid {shape}")
         return NoiseHistory(window, blocks, arrivals,
-                            None if last is None else date.fromisoformat(last))
+                            None if last is None else date.fromisoformat(last), levels,
+                            tuple(date.fromisoformat(d) for d in meta.get("level_epochs", ())),
+                            _flag(meta.get("first_date_only", legacy)))
     except (OSError, ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError,
             zipfile.BadZipFile, InputError) as exc:
         raise DatasetError(f"{p}: unreadable noise history in the series file ({exc}); "

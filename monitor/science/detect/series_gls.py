@@ -39,9 +39,15 @@ level (:mod:`monitor.notify.policy`):
   hold them, and they arrive without a score (the first filter scores them).
 * **What it judges**: the epoch's cumulative map, the same map the network judges, so
   that a slow deformation that the network sees accumulate is not vetoed because each
-  of its steps is small. The noise model comes from increments; a cumulative map of a
-  daisy chain holds the atmosphere of two dates like an increment does, and the filter
-  measures each map's scale from the map itself.
+  of its steps is small, **less the level of the series' first dates**
+  (:meth:`NoiseHistory.level`): the mean of its cumulative maps at its first
+  :data:`REFERENCE_EPOCHS` dates (0 at the first). Every cumulative map of a daisy chain
+  holds its first date's atmosphere with the opposite sign, so a bump there would look
+  like the same source in every map of the series; against the mean of ten dates it
+  weighs a tenth, and what is left of the map holds about one date's atmosphere where an
+  increment holds two, so the increments' null stays the right one. Deformation since
+  the first dates is kept (less its mean over them). The noise model comes from
+  increments, and the filter measures each map's scale from the map itself.
 
 Measured on the real Erta Ale series (Sentinel-1 014A, nine years) and on the synthetic
 series of ``evaluate series`` (``docs/detection.md``, "In the watch";
@@ -62,7 +68,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Protocol, TypeVar
 
@@ -97,6 +103,9 @@ BLOCK_M = 650.0
 WARM_UP = math.ceil(1.0 / DEFAULT_ALPHA)
 #: The correlation is estimated again every this many increments (module docstring).
 REFRESH = 10
+#: The series' first dates whose mean position is the level a cumulative map is judged
+#: against (its first date and the next ``REFERENCE_EPOCHS - 1``; module docstring).
+REFERENCE_EPOCHS = 10
 #: Products before a series' start its history begins with at most (:func:`chain_before`):
 #: the warm-up and one refresh, so that the first filter's threshold is the 95% quantile of
 #: 30 scores rather than the largest of 20.
@@ -178,18 +187,37 @@ class NoiseHistory:
         arrivals: The filter's score (``max |t|``) of each increment when it arrived,
             ``(n,)``; NaN for increments that arrived before the first filter.
         last_epoch: The second date of the newest increment (None: empty).
+        levels: Block means of the cumulative maps of the series' second to
+            :data:`REFERENCE_EPOCHS`-th dates, ``(m, by, bx)`` float32 (None: none yet).
+        level_epochs: Their dates, ``m`` of them, in order.
+        first_date_only: The level is the series' first date alone (a history kept before
+            the level existed: its series' early maps are gone).
     """
 
     window: GlsWindow
     blocks: NDArray[np.float32]
     arrivals: NDArray[np.float64]
     last_epoch: date | None = None
+    levels: NDArray[np.float32] | None = None
+    level_epochs: tuple[date, ...] = ()
+    first_date_only: bool = False
 
     def __post_init__(self) -> None:
         b, a = np.shape(self.blocks), np.shape(self.arrivals)
         if len(b) != 3 or b[1:] != self.window.blocks or a != (b[0],):
             raise InputError(f"noise history: blocks {b} and scores {a} do not match a "
                              f"window of {self.window.blocks} blocks")
+        if self.levels is None:
+            object.__setattr__(self, "levels", np.zeros((0, *b[1:]), np.float32))
+        lv = np.shape(self._levels)
+        if (len(lv) != 3 or lv[1:] != b[1:] or lv[0] != len(self.level_epochs)
+                or lv[0] > REFERENCE_EPOCHS - 1 or (self.first_date_only and lv[0])
+                or list(self.level_epochs) != sorted(set(self.level_epochs))):
+            raise InputError(f"noise history: levels {lv} of dates "
+                             f"{[d.isoformat() for d in self.level_epochs]} do not match a "
+                             f"window of {self.window.blocks} blocks (at most "
+                             f"{REFERENCE_EPOCHS - 1} dates, in order, none when the level "
+                             "is the first date alone)")
 
     @classmethod
     def empty(cls, window: GlsWindow) -> NoiseHistory:
@@ -200,21 +228,57 @@ class NoiseHistory:
         return int(self.blocks.shape[0])
 
     def before(self, epoch: date) -> NoiseHistory:
-        """The increments before ``epoch`` (an epoch scored again, whose increment the
-        history may already hold: it is the newest, or none of them is)."""
+        """The history before ``epoch`` (an epoch scored again, whose increment the
+        history may already hold: it is the newest, or none of them is; its map may be one
+        of the level's)."""
+        kept = sum(1 for d in self.level_epochs if d < epoch)
+        out = self
+        if kept < len(self.level_epochs):
+            out = replace(out, levels=self._levels[:kept],
+                            level_epochs=self.level_epochs[:kept])
         if self.last_epoch is None or self.last_epoch < epoch or len(self) == 0:
-            return self
-        return NoiseHistory(self.window, self.blocks[:-1], self.arrivals[:-1], None)
+            return out
+        return replace(out, blocks=self.blocks[:-1], arrivals=self.arrivals[:-1],
+                         last_epoch=None)
+
+    def block_means(self, grid_map: NDArray[np.floating]) -> NDArray[np.float32]:
+        """The window's block means of a map of the series grid."""
+        b = block_mean(self.window.cut(grid_map), self.window.factor)
+        return np.asarray(b[:self.window.blocks[0], :self.window.blocks[1]], np.float32)
 
     def appended(self, increment_m: NDArray[np.floating], score: float | None,
                  epoch: date | None = None) -> NoiseHistory:
         """This history with one more increment (a map of the series grid) ending at
         ``epoch`` and its arrival score (None: it arrived before the first filter)."""
-        b = block_mean(self.window.cut(increment_m), self.window.factor)
-        b = b[:self.window.blocks[0], :self.window.blocks[1]].astype(np.float32)
-        return NoiseHistory(self.window, np.concatenate([self.blocks, b[None]]),
-                            np.append(self.arrivals, np.nan if score is None else score),
-                            epoch)
+        return replace(self, blocks=np.concatenate([self.blocks,
+                                                 self.block_means(increment_m)[None]]),
+                          arrivals=np.append(self.arrivals,
+                                             np.nan if score is None else score),
+                          last_epoch=epoch)
+
+    @property
+    def _levels(self) -> NDArray[np.float32]:
+        assert self.levels is not None  # set in __post_init__
+        return self.levels
+
+    def level(self) -> NDArray[np.float64]:
+        """Block means of the level a cumulative map is judged against: the mean position
+        of the series' first dates, 0 at its first date (the maps' reference) and the
+        kept maps of the next ones, per block over the dates valid there."""
+        lv = self._levels.astype(np.float64)
+        finite = np.isfinite(lv)
+        return np.where(finite, lv, 0.0).sum(axis=0) / (1.0 + finite.sum(axis=0))
+
+    def with_level(self, cumulative_m: NDArray[np.floating], epoch: date) -> NoiseHistory:
+        """This history with the cumulative map of ``epoch`` in the level while the level
+        holds fewer than :data:`REFERENCE_EPOCHS` dates (and is not the first date alone);
+        otherwise unchanged."""
+        if (self.first_date_only or len(self.level_epochs) >= REFERENCE_EPOCHS - 1
+                or (self.level_epochs and self.level_epochs[-1] >= epoch)):
+            return self
+        return replace(self, levels=np.concatenate([self._levels,
+                                                 self.block_means(cumulative_m)[None]]),
+                          level_epochs=(*self.level_epochs, epoch))
 
 
 class _Pair(Protocol):
@@ -257,6 +321,8 @@ class GlsConfirmation:
         threshold: The empirical threshold of the epoch's filter.
         history: Earlier increments its noise model and threshold come from.
         east_m, north_m, depth_m: The best template's source, from the target.
+        level_dates: The series' first dates whose mean position the map was judged
+            against (1: its first date alone).
     """
 
     p: float
@@ -266,6 +332,7 @@ class GlsConfirmation:
     east_m: float
     north_m: float
     depth_m: float
+    level_dates: int = 1
 
     @staticmethod
     def empty_record(judged: GlsConfirmation | None) -> dict[str, Any]:
@@ -274,13 +341,14 @@ class GlsConfirmation:
         if judged is not None:
             return judged.record()
         return {"gls_p": None, "gls_t": None, "gls_threshold": None, "gls_history": None,
-                "gls_source_m": None}
+                "gls_source_m": None, "gls_level_dates": None}
 
     def record(self) -> dict[str, Any]:
         """JSON-ready (stored with the epoch's signal)."""
         return {"gls_p": self.p, "gls_t": self.t, "gls_threshold": self.threshold,
                 "gls_history": self.history,
-                "gls_source_m": [self.east_m, self.north_m, self.depth_m]}
+                "gls_source_m": [self.east_m, self.north_m, self.depth_m],
+                "gls_level_dates": self.level_dates}
 
 
 def _correlation(blocks: NDArray[np.float32], factor: int) -> StationaryCorrelation:
@@ -330,10 +398,11 @@ def _confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
             arrivals[k] = gls.measure_blocks(history.blocks[k].astype(np.float64), shape).t
         except InputError:  # too few valid blocks: the increment gives no score
             continue
-    history = NoiseHistory(history.window, history.blocks, arrivals, history.last_epoch)
+    history = replace(history, arrivals=arrivals)
     scores = arrivals[np.isfinite(arrivals)]
     try:
-        best = gls.measure(history.window.cut(cumulative_m))
+        best = gls.measure_blocks(history.block_means(cumulative_m) - history.level(),
+                                  shape)
     except InputError:  # too few valid blocks: no evidence either way
         return history, None, gls
     if scores.size < WARM_UP:
@@ -341,7 +410,7 @@ def _confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
     threshold = null_quantile(list(scores), gls.alpha)
     return history, GlsConfirmation(float(1.0 - 2.0 ** (-best.t / threshold)), best.t,
                                     threshold, len(history), best.east_m, best.north_m,
-                                    best.depth_m), gls
+                                    best.depth_m, 1 + len(history.level_epochs)), gls
 
 
 def confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
@@ -362,10 +431,11 @@ def confirm(history: NoiseHistory, cumulative_m: NDArray[np.floating],
 
 def step(history: NoiseHistory, cumulative_m: NDArray[np.floating],
          increment_m: NDArray[np.floating], pixel_m: tuple[float, float],
-         height_m: NDArray[np.floating] | None, epoch: date | None = None
+         height_m: NDArray[np.floating] | None, epoch: date
          ) -> tuple[NoiseHistory, GlsConfirmation | None]:
     """:func:`confirm` the new epoch, then add its increment to the history with the score
-    the same filter gives it (None before the first filter, or too few valid blocks)."""
+    the same filter gives it (None before the first filter, or too few valid blocks), and
+    its cumulative map to the level while the level takes dates."""
     history, judged, gls = _confirm(history, cumulative_m, pixel_m, height_m)
     score = None
     if gls is not None:
@@ -373,4 +443,4 @@ def step(history: NoiseHistory, cumulative_m: NDArray[np.floating],
             score = gls.measure(history.window.cut(increment_m)).t
         except InputError:
             score = None
-    return history.appended(increment_m, score, epoch), judged
+    return history.appended(increment_m, score, epoch).with_level(cumulative_m, epoch), judged
