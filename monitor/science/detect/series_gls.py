@@ -235,11 +235,11 @@ class NoiseHistory:
         out = self
         if kept < len(self.level_epochs):
             out = replace(out, levels=self._levels[:kept],
-                            level_epochs=self.level_epochs[:kept])
+                          level_epochs=self.level_epochs[:kept])
         if self.last_epoch is None or self.last_epoch < epoch or len(self) == 0:
             return out
         return replace(out, blocks=self.blocks[:-1], arrivals=self.arrivals[:-1],
-                         last_epoch=None)
+                       last_epoch=None)
 
     def block_means(self, grid_map: NDArray[np.floating]) -> NDArray[np.float32]:
         """The window's block means of a map of the series grid."""
@@ -250,11 +250,10 @@ class NoiseHistory:
                  epoch: date | None = None) -> NoiseHistory:
         """This history with one more increment (a map of the series grid) ending at
         ``epoch`` and its arrival score (None: it arrived before the first filter)."""
-        return replace(self, blocks=np.concatenate([self.blocks,
-                                                 self.block_means(increment_m)[None]]),
-                          arrivals=np.append(self.arrivals,
-                                             np.nan if score is None else score),
-                          last_epoch=epoch)
+        block = self.block_means(increment_m)[None]
+        return replace(self, blocks=np.concatenate([self.blocks, block]),
+                       arrivals=np.append(self.arrivals, np.nan if score is None else score),
+                       last_epoch=epoch)
 
     @property
     def _levels(self) -> NDArray[np.float32]:
@@ -276,9 +275,9 @@ class NoiseHistory:
         if (self.first_date_only or len(self.level_epochs) >= REFERENCE_EPOCHS - 1
                 or (self.level_epochs and self.level_epochs[-1] >= epoch)):
             return self
-        return replace(self, levels=np.concatenate([self._levels,
-                                                 self.block_means(cumulative_m)[None]]),
-                          level_epochs=(*self.level_epochs, epoch))
+        block = self.block_means(cumulative_m)[None]
+        return replace(self, levels=np.concatenate([self._levels, block]),
+                       level_epochs=(*self.level_epochs, epoch))
 
 
 class _Pair(Protocol):
