@@ -29,7 +29,10 @@ a ``start``, with up to 30 of the frame's products that chain back from the seri
 date (:func:`~monitor.science.detect.series_gls.chain_before`), so the filter judges from
 the first increment; the epochs of the warm-up (the first 20 increments, where without
 borrowing the network stands alone) are then counted apart. Many short series (``--starts``
-every eight months) measure what borrowing changes.
+every eight months) measure what borrowing changes. ``--first-date-only`` judges each
+cumulative map against the series' first date alone instead of the level of its first
+dates (:meth:`~monitor.science.detect.series_gls.NoiseHistory.level`): the A/B of that
+level on the same maps.
 
 Run: ``python bench/bench_watch_confirm.py --archive DIR --frame F --events A:B
 --target LON,LAT --starts 2014-01-01,2019-01-01`` (a few minutes for nine years of a real
@@ -82,6 +85,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=707)
     ap.add_argument("--borrow", action="store_true",
                     help="begin each history with the products before the series' start")
+    ap.add_argument("--first-date-only", action="store_true",
+                    help="judge each cumulative map against the series' first date alone "
+                         "(as before the level of its first dates: the A/B)")
     args = ap.parse_args()
     events = parse_events(args.events)
     lon, lat, *rad = (float(v) for v in args.target.split(","))
@@ -124,7 +130,7 @@ def main() -> None:
         centre = grid.centre_rc(lon, lat)
         assert centre is not None
         window = gls_window(grid.shape, grid.pixel_m, centre)
-        history = NoiseHistory.empty(window)
+        history = replace(NoiseHistory.empty(window), first_date_only=args.first_date_only)
         borrowed = []
         if args.borrow:
             borrowed = chain_before([i for i in products.interferograms
