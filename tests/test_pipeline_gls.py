@@ -182,8 +182,12 @@ def test_a_late_series_borrows_its_warm_up_from_the_archive(
     # 22 borrowed increments (fewer than BORROW are there): judged from the first increment.
     assert BORROW > 22
     assert [judged[e]["gls_history"] for e in epochs] == [22, 23, 24]
+    # Each map is judged against the level of the series' own first dates (the borrowed
+    # products are noise samples, not dates of the series), kept in the series file.
+    assert [judged[e]["gls_level_dates"] for e in epochs] == [1, 2, 3]
     noise = load_noise(series_path(settings.watch.series_dir, "gls", FRAME))
     assert noise is not None and len(noise) == 25 and np.isfinite(noise.arrivals).all()
+    assert noise.level_epochs == tuple(epochs) and not noise.first_date_only
     # Only the series' own products are recorded for the target.
     assert {p.date1 for p in ctx.store.list_products("gls")} == {
         LATE + timedelta(days=12 * k) for k in range(3)}
