@@ -33,6 +33,7 @@ from monitor.config import load_settings
 from monitor.event_windows import in_years, parse_events, parse_years
 from monitor.noise_bank import load_noise_bank
 from monitor.science.detect.gls_filter import GlsMogiFilter
+from monitor.science.detect.series_gls import BLOCK_M
 from monitor.science.detect.training import roc_auc
 from monitor.science.injection import draw_mogi_injection
 from monitor.science.noise_covariance import block_factor, estimate_correlation
@@ -54,7 +55,7 @@ def main() -> None:
     ap.add_argument("--amplitudes-cm", default="2,3")
     ap.add_argument("--n-inject", type=int, default=40)
     ap.add_argument("--seed", type=int, default=707)
-    ap.add_argument("--block-m", type=float, default=650.0)
+    ap.add_argument("--block-m", type=float, default=BLOCK_M)
     args = ap.parse_args()
     years = parse_years(args.years)
     amplitudes = _floats(args.amplitudes_cm)
