@@ -6,10 +6,10 @@ watch has neither: when a new interferogram arrives it has the frame's earlier o
 of which may hold deformation, and no list. This script scores every product of a frame
 in date order with a filter whose correlation
 (:func:`monitor.science.noise_covariance.estimate_correlation`) and empirical threshold
-(:meth:`GlsMogiFilter.with_null_threshold`, the 95% quantile) come from **every earlier
+(:meth:`GlsMogiFilter.with_null_threshold`, the conformal 95% quantile) come from **every earlier
 product**, refreshed every ``--refresh`` products after the first ``--warm-up``, with the
 frame's heights as nuisance. With ``--threshold-from arrivals`` the threshold is instead
-the 95% quantile of the scores the earlier products got when they arrived, each with the
+the same quantile of the scores the earlier products got when they arrived, each with the
 filter of its time: what a watch that keeps one number per product can afford, instead
 of scoring its whole past again at every refresh.
 
@@ -40,7 +40,7 @@ from real_frame_args import add_real_frame_arguments  # bench/, beside this scri
 from monitor.config import load_settings
 from monitor.event_windows import overlaps, parse_events
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
-from monitor.science.detect.gls_filter import GlsMogiFilter
+from monitor.science.detect.gls_filter import GlsMogiFilter, null_quantile
 from monitor.science.detect.training import roc_auc
 from monitor.science.injection import draw_mogi_injection
 from monitor.science.noise_covariance import PRIOR_MAPS, block_factor, estimate_correlation
@@ -94,7 +94,7 @@ def main() -> None:
         score = gls.measure(ifg.displacement_m).t
         if args.threshold_from == "arrivals":
             gls = replace(gls, null_threshold=float(
-                np.quantile(arrivals, 1.0 - gls.alpha, method="higher")))
+                null_quantile(arrivals, gls.alpha)))
             arrivals.append(score)
         ratio = score / gls.threshold
         pair = f"{ifg.date1:%Y%m%d}_{ifg.date2:%Y%m%d}"

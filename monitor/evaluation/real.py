@@ -288,8 +288,8 @@ def run_real(opts: RealOptions) -> list[str]:
     gls = GlsMogiFilter(grid.pixel_m, correlation, height_m=dem)
     try:
         gls = gls.with_null_threshold(noise_maps)
-        threshold_from = (f"the {1 - gls.alpha:g} quantile of that score on those "
-                          f"{gls.null_maps} maps (an empirical null)")
+        threshold_from = (f"the conformal {1 - gls.alpha:g} quantile of that score on "
+                          f"those {gls.null_maps} maps (an empirical null)")
     except InputError as err:  # too few quiet maps: the Gaussian bound, said as such
         threshold_from = (f"the Bonferroni bound at alpha {gls.alpha:g} over the templates "
                           f"(valid for Gaussian noise of that correlation only; {err})")

@@ -50,9 +50,10 @@ templates at 5%) a valid threshold. ``R`` is an estimate, shrunk towards a fitte
 exponential and regularised (:data:`monitor.science.noise_covariance.PRIOR_MAPS`,
 :data:`~monitor.science.noise_covariance.EIGEN_FLOOR`), and real noise is not Gaussian:
 on the generator's exponential turbulence the oracle ``t`` scatters by about 3, not 1.
-So the threshold is taken from the frame itself: the ``1 - alpha`` quantile of ``score``
-over quiet maps of other dates (:meth:`GlsMogiFilter.with_null_threshold`), an empirical
-null; the Bonferroni bound is only the default of a filter without one.
+So the threshold is taken from the frame itself: the conformal ``1 - alpha`` quantile of
+``score`` over quiet maps of other dates (:func:`null_quantile`,
+:meth:`GlsMogiFilter.with_null_threshold`), an empirical null; the Bonferroni bound is
+only the default of a filter without one.
 
 Like the white filter it is a reference that knows the family of the injected sources,
 not a watch detector: its separation of injected from real quiet maps says what a single
@@ -94,19 +95,32 @@ DEFAULT_SCALE_BEYOND_M = 2 * DEFAULT_MAX_OFFSET_M
 
 
 def null_quantile(scores: Sequence[float], alpha: float = DEFAULT_ALPHA) -> float:
-    """The empirical threshold: the ``1 - alpha`` quantile (the higher order statistic) of
-    ``scores`` of quiet maps.
+    """The empirical threshold: the ``k``-th smallest of ``n`` scores of quiet maps, ``k =
+    ceil((1 - alpha) (n + 1))``.
+
+    A new quiet map whose score is exchangeable with these (the same noise, drawn alike)
+    exceeds it with probability at most ``alpha`` whatever the scores' distribution: it is
+    the conformal quantile (Vovk, Gammerman and Shafer 2005, Algorithmic Learning in a
+    Random World, Springer, chapter 2; Lei et al. 2018, J. Am. Stat. Assoc. 113, 1094-1111,
+    doi:10.1080/01621459.2017.1307116). The ``1 - alpha`` sample quantile that the filter
+    took before (the higher order statistic, ``ceil((1 - alpha) (n - 1)) + 1``) is
+    exceeded with probability ``(n + 1 - k) / (n + 1)``: 6.5% at 30 scores, 5.7% at 70.
+    On synthetic quiet series through the watch's own path the cumulative maps judged
+    against the older rule were flagged 7.9% of the time (62 of 780, 30 borrowed
+    increments) and 9.5% (36 of 380, none), the increments themselves 6.7% and 10.3%;
+    against this one 5.0% and 5.3%, and 4.1% and 5.8% (``docs/detection_series.md``).
 
     Raises:
-        InputError: fewer than ``1 / alpha`` scores (the quantile would be the largest
-            score or beyond it).
+        InputError: fewer than ``1 / alpha`` scores (the quantile would be beyond the
+            largest score).
     """
     need = math.ceil(1.0 / alpha)
-    if len(scores) < need:
-        raise InputError(f"GLS filter: {len(scores)} usable quiet maps for a threshold "
+    n = len(scores)
+    if n < need:
+        raise InputError(f"GLS filter: {n} usable quiet maps for a threshold "
                          f"at alpha {alpha:g}; need at least {need}")
-    return float(np.quantile(np.asarray(scores, dtype=np.float64), 1.0 - alpha,
-                             method="higher"))
+    k = min(math.ceil((1.0 - alpha) * (n + 1) - 1e-9), n)  # the guard: 0.95 * 20 = 19.000...04
+    return float(np.sort(np.asarray(scores, dtype=np.float64))[k - 1])
 
 
 @dataclass(frozen=True)
@@ -209,13 +223,13 @@ class GlsMogiFilter:
 
     def with_null_threshold(self, quiet_maps: Sequence[NDArray[np.floating]]
                             ) -> GlsMogiFilter:
-        """This filter with its threshold at the ``1 - alpha`` quantile (the higher order
-        statistic) of ``score`` over ``quiet_maps``, maps of other dates than the ones it
-        will judge. Maps with too few valid blocks are left out.
+        """This filter with its threshold at the conformal ``1 - alpha`` quantile
+        (:func:`null_quantile`) of ``score`` over ``quiet_maps``, maps of other dates than
+        the ones it will judge. Maps with too few valid blocks are left out.
 
         Raises:
-            InputError: fewer than ``1 / alpha`` usable maps (the quantile would be the
-                largest score or beyond it).
+            InputError: fewer than ``1 / alpha`` usable maps (the quantile would be
+                beyond the largest score).
         """
         scores = []
         for m in quiet_maps:

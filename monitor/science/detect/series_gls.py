@@ -25,7 +25,7 @@ level (:mod:`monitor.notify.policy`):
   last multiple of 10: its eigendecomposition is most of the cost, 0.2-0.3 s on 2 cores
   for 900 blocks against 0.04 s for the rest of a step, and
   ``bench/bench_gls_causal.py`` measured the filter refreshed so),
-  the frame's heights as nuisance, and the threshold the ``1 - alpha``
+  the frame's heights as nuisance, and the threshold the conformal ``1 - alpha``
   quantile of the earlier increments' arrival scores
   (:func:`~monitor.science.detect.gls_filter.null_quantile`): one number kept per
   product, instead of scoring the whole past again at every epoch. The first time the
@@ -107,8 +107,10 @@ REFRESH = 10
 #: against (its first date and the next ``REFERENCE_EPOCHS - 1``; module docstring).
 REFERENCE_EPOCHS = 10
 #: Products before a series' start its history begins with at most (:func:`chain_before`):
-#: the warm-up and one refresh, so that the first filter's threshold is the 95% quantile of
-#: 30 scores rather than the largest of 20.
+#: the warm-up and one refresh, so that the first filter's correlation and threshold come
+#: from 30 increments rather than 20 (the threshold is the largest score in both, exceeded
+#: by a new quiet map one time in 31 rather than one in 21; from 39 scores on, the
+#: second largest).
 BORROW = WARM_UP + REFRESH
 #: Correlations this process remembers (a few series' current ones).
 _CACHE_SIZE = 16
