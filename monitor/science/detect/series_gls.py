@@ -108,9 +108,9 @@ REFRESH = 10
 REFERENCE_EPOCHS = 10
 #: Products before a series' start its history begins with at most (:func:`chain_before`):
 #: the warm-up and one refresh, so that the first filter's correlation and threshold come
-#: from 30 increments rather than 20 (the threshold is the largest score in both, exceeded
-#: by a new quiet map one time in 31 rather than one in 21; from 39 scores on, the
-#: second largest).
+#: from 30 increments rather than 20 (the threshold is the second largest score in both,
+#: exceeded by a new quiet map 2 times in 31 rather than 2 in 21;
+#: :func:`~monitor.science.detect.gls_filter.null_quantile`).
 BORROW = WARM_UP + REFRESH
 #: Correlations this process remembers (a few series' current ones).
 _CACHE_SIZE = 16
