@@ -93,8 +93,7 @@ def main() -> None:
                 arrivals = [gls.measure(m).t for m in past]
         score = gls.measure(ifg.displacement_m).t
         if args.threshold_from == "arrivals":
-            gls = replace(gls, null_threshold=float(
-                null_quantile(arrivals, gls.alpha)))
+            gls = replace(gls, null_threshold=null_quantile(arrivals, gls.alpha))
             arrivals.append(score)
         ratio = score / gls.threshold
         pair = f"{ifg.date1:%Y%m%d}_{ifg.date2:%Y%m%d}"
