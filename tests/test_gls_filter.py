@@ -13,7 +13,7 @@ import pytest
 
 from monitor.errors import InputError
 from monitor.science.atmosphere import turbulent_delay
-from monitor.science.detect.gls_filter import GlsMogiFilter, null_quantile
+from monitor.science.detect.gls_filter import OUTLIER_RATIO, GlsMogiFilter, null_quantile
 from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.training import roc_auc
 from monitor.science.geometry import project_to_los
@@ -178,26 +178,38 @@ def test_a_large_source_no_template_fits_scores_high(gls: GlsMogiFilter) -> None
 def test_the_null_quantile_is_exceeded_by_a_new_quiet_score_at_most_alpha() -> None:
     # Scores that are exchangeable with the n given: a new one lands at each of the n + 1
     # ranks alike, so the k-th smallest is exceeded with probability (n + 1 - k) / (n + 1).
-    for n in range(39, 300):  # from 39 scores on, the conformal quantile itself
+    for n in range(39, 300):  # from 39 scores on, the conformal quantile below the largest
         scores = np.random.default_rng(n).permutation(np.arange(1.0, n + 1))
         k = int(null_quantile(list(scores)))
         assert (n + 1 - k) / (n + 1) <= 0.05 < (n + 2 - k) / (n + 1)
-    for n in range(20, 39):  # below, never the largest: one event must not set it alone
-        assert null_quantile(list(range(1, n + 1))) == n - 1
+    for n in range(20, 39):  # below, the largest
+        assert null_quantile(list(range(1, n + 1))) == n
     assert null_quantile(list(range(1, 40))) == 38  # ceil(0.95 * 40)
     assert null_quantile(list(range(1, 60))) == 57  # ceil(0.95 * 60)
-    dyke = [3.0] * 28 + [90.0]  # one huge score among quiet ones
-    assert null_quantile(dyke) == 3.0
     # the sample quantile it replaces, the higher order statistic, is exceeded 5.6% of
     # the time at 70 scores, this rule 4.2% (3 / 71): an empirical draw tells them apart
     rng = np.random.default_rng(1)
-    past, new = rng.normal(size=(20000, 70)), rng.normal(size=20000)
+    past, new = 7.0 + 2.0 * rng.normal(size=(20000, 70)), 7.0 + 2.0 * rng.normal(size=20000)
     conformal = np.mean([x > null_quantile(list(p)) for p, x in zip(past, new, strict=True)])
     higher = np.mean(new > np.quantile(past, 0.95, axis=1, method="higher"))
     assert conformal == pytest.approx(3 / 71, abs=0.005)
     assert higher == pytest.approx(4 / 71, abs=0.005)
     with pytest.raises(InputError, match="need at least 20"):
         null_quantile(list(range(19)))
+
+
+def test_scores_too_large_to_be_quiet_do_not_set_the_null_quantile() -> None:
+    quiet = list(np.linspace(4.0, 12.0, 28))  # the real frame's spread: median 8
+    assert null_quantile(quiet + [90.0]) == 12.0  # one dyke-like score among them
+    # two events: an order statistic alone would stop at the smaller one (9 times the
+    # quiet ones' median: the filter would veto every later source below it)
+    assert null_quantile(quiet + [70.0, 90.0]) == 12.0
+    # several, as long as the quiet scores are most of the history (the median moves a
+    # little with each: 10 of 38 leave it at 9.9)
+    assert null_quantile(quiet + list(np.linspace(50.0, 90.0, 10))) == 12.0
+    # a large quiet score is kept: 3.3 times the median is within the real frame's tail
+    assert null_quantile(quiet[:-1] + [3.3 * 8.0]) == pytest.approx(3.3 * 8.0)
+    assert 3.3 < OUTLIER_RATIO < 10.7  # the real quiet tail; the real dyke pair
 
 
 def test_the_empirical_threshold_holds_its_rate(gls: GlsMogiFilter) -> None:

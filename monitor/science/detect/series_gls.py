@@ -26,7 +26,8 @@ level (:mod:`monitor.notify.policy`):
   for 900 blocks against 0.04 s for the rest of a step, and
   ``bench/bench_gls_causal.py`` measured the filter refreshed so),
   the frame's heights as nuisance, and the threshold the conformal ``1 - alpha``
-  quantile of the earlier increments' arrival scores
+  quantile of the earlier increments' arrival scores, those too large to be quiet (an
+  event's increments) set aside
   (:func:`~monitor.science.detect.gls_filter.null_quantile`): one number kept per
   product, instead of scoring the whole past again at every epoch. The first time the
   history is long enough (:data:`WARM_UP` increments, the quantile's least), its
@@ -108,8 +109,8 @@ REFRESH = 10
 REFERENCE_EPOCHS = 10
 #: Products before a series' start its history begins with at most (:func:`chain_before`):
 #: the warm-up and one refresh, so that the first filter's correlation and threshold come
-#: from 30 increments rather than 20 (the threshold is the second largest score in both,
-#: exceeded by a new quiet map 2 times in 31 rather than 2 in 21;
+#: from 30 increments rather than 20 (the threshold is the largest quiet score in both,
+#: exceeded by a new quiet map 1 time in 31 rather than 1 in 21;
 #: :func:`~monitor.science.detect.gls_filter.null_quantile`).
 BORROW = WARM_UP + REFRESH
 #: Correlations this process remembers (a few series' current ones).
