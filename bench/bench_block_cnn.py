@@ -72,8 +72,6 @@ from monitor.science.noise_covariance import block_factor, block_mean, correlati
 from monitor.science.sources.draws import draw_source
 
 KINDS = ("mogi", "dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
-#: ``prior_maps`` that shrinks one map's correlation all the way to its exponential.
-OWN_MAP_PRIOR = 1e9
 
 
 class BlockNet(nn.Module):
@@ -270,7 +268,7 @@ def main() -> None:
     def own_map(maps: list[NDArray[np.floating]]) -> NDArray[np.floating]:
         out = []
         for m in maps:
-            corr = correlation_of_blocks([inputs.blocks(m)], factor, prior_maps=OWN_MAP_PRIOR)
+            corr = correlation_of_blocks([inputs.blocks(m)], factor, prior_maps=math.inf)
             out.append(GlsMogiFilter(grid.pixel_m, corr, height_m=bank.dem).measure(m).t)
         return np.asarray(out)
 

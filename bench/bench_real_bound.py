@@ -15,8 +15,8 @@ detector of unknown deformation can, on the same draws (same seed, same order):
 - ``GLS family, own map``: the same filter (plane and height as nuisance) with no frame
   history at all: each map is whitened with the isotropic exponential correlation
   ``exp(-r / L)`` fitted to that map's own block correlation
-  (:func:`~monitor.science.noise_covariance.correlation_of_blocks` of the one map, shrunk
-  all the way to its fitted exponential). It asks how much of the GLS filter's ranking
+  (:func:`~monitor.science.noise_covariance.correlation_of_blocks` of the one map with
+  ``prior_maps`` infinite). It asks how much of the GLS filter's ranking
   comes from the frame's years of quiet maps, and how much from the physics of a
   kilometre-scale correlation that one map fixes by itself; its scores are ranked here
   against the same quiet maps' (its threshold would still need a history);
@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -78,10 +79,6 @@ from monitor.science.noise_covariance import (
     estimate_correlation,
 )
 from monitor.science.sources.draws import draw_source
-
-#: ``prior_maps`` that shrinks one map's correlation all the way to its fitted exponential
-#: (weight ``1 - 1e-9``).
-OWN_MAP_PRIOR = 1e9
 
 
 def _summary(quiet: list[float], injected: dict[float, list[float]]) -> dict[str, Any]:
@@ -197,7 +194,7 @@ def main() -> None:
 
     def own_map(x: np.ndarray) -> float:
         own = correlation_of_blocks([block_mean(x, corr.factor)], corr.factor,
-                                    prior_maps=OWN_MAP_PRIOR)
+                                    prior_maps=math.inf)
         return GlsMogiFilter(grid.pixel_m, own, height_m=bank.dem).measure(x).t
 
     detectors = {

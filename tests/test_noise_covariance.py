@@ -17,6 +17,7 @@ from monitor.science.noise_covariance import (
     block_factor,
     block_mean,
     estimate_correlation,
+    fit_exponential,
 )
 from monitor.science.turbulence import powerlaw_delay
 
@@ -90,6 +91,18 @@ def test_a_short_past_is_shrunk_towards_the_fitted_exponential() -> None:
     assert np.mean(errors["shrunk"]) < 0.92 * np.mean(errors["raw"])
 
 
+def test_one_map_gives_its_own_exponential() -> None:
+    one = _exponential(1, 2000.0, 21)[0]
+    own = estimate_correlation([one], 2, prior_maps=math.inf)
+    raw = estimate_correlation([one], 2, prior_maps=0)
+    assert own.prior_weight == 1.0 and own.n_maps == 1
+    assert own.length_blocks == pytest.approx(fit_exponential(raw.lags, raw.shape))
+    lags = np.hypot(*np.meshgrid(np.arange(3), np.arange(3), indexing="ij"))
+    np.testing.assert_allclose([[own.at(i, j) for j in range(3)] for i in range(3)],
+                               np.exp(-lags / own.length_blocks))
+    np.linalg.cholesky(own.matrix_full)
+
+
 def test_each_map_brings_its_own_scale() -> None:
     maps = _exponential(12, 2000.0, 3)
     stormy = [m * (10.0 if i % 2 else 1.0) for i, m in enumerate(maps)]
@@ -119,6 +132,8 @@ def test_bad_input_is_refused() -> None:
         estimate_correlation([], 2)
     with pytest.raises(InputError, match="prior_maps"):
         estimate_correlation([np.zeros((20, 20))], 2, prior_maps=-1)
+    with pytest.raises(InputError, match="prior_maps"):
+        estimate_correlation([np.zeros((20, 20))], 2, prior_maps=math.nan)
     with pytest.raises(InputError, match="differ in shape"):
         estimate_correlation([np.zeros((20, 20)), np.zeros((20, 21))], 2)
     with pytest.raises(InputError, match="use larger blocks"):

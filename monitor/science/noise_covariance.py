@@ -142,7 +142,7 @@ class StationaryCorrelation:
 def estimate_correlation(maps: Sequence[NDArray[np.floating]], factor: int, *,
                          prior_maps: float = PRIOR_MAPS) -> StationaryCorrelation:
     """Estimate the frame's noise correlation from its quiet ``maps`` (module docstring;
-    ``prior_maps`` 0: no shrinkage).
+    ``prior_maps`` 0: no shrinkage; ``math.inf``: the fitted exponential alone).
 
     Raises:
         InputError: no map, maps of different shapes, a block grid larger than
@@ -198,13 +198,19 @@ def correlation_of_blocks(blocks: Sequence[NDArray[np.floating]], factor: int, *
     pixels (:func:`block_mean`; NaN: an invalid block), e.g. the block means a watch keeps
     of a series' increments instead of the maps themselves.
 
+    With ``prior_maps`` ``math.inf`` the correlation is the exponential fitted to the
+    estimate alone: from one map, that map's own correlation model, with which the GLS
+    filter ranks injected sources on the real Erta Ale frame almost as well as with the
+    correlation of the frame's other years (``bench/bench_real_bound.py``, "own map";
+    ``docs/detection.md``).
+
     Raises:
         InputError: no map, block grids of different shapes or larger than
             :data:`MAX_BLOCKS`, no map with :data:`MIN_VALID_BLOCKS` valid blocks, or a
             negative ``prior_maps``.
     """
-    if not (prior_maps >= 0 and math.isfinite(prior_maps)):
-        raise InputError(f"noise correlation: prior_maps must be a count >= 0, got "
+    if not prior_maps >= 0:
+        raise InputError(f"noise correlation: prior_maps must be a count >= 0 or inf, got "
                          f"{prior_maps}")
     if len(blocks) == 0:
         raise InputError("noise correlation: no quiet map to estimate it from")
@@ -242,7 +248,7 @@ def correlation_of_blocks(blocks: Sequence[NDArray[np.floating]], factor: int, *
     weight, length = 0.0, math.nan
     if prior_maps > 0:
         length = fit_exponential(lags, (ny, nx))
-        weight = prior_maps / (prior_maps + used)
+        weight = 1.0 if math.isinf(prior_maps) else prior_maps / (prior_maps + used)
         lags = (1.0 - weight) * lags + weight * np.exp(-_lag_distance((ny, nx)) / length)
     rows, cols = np.divmod(np.arange(ny * nx), nx)
     full = lags[(rows[:, None] - rows[None, :]) % size[0],

@@ -104,8 +104,8 @@ def null_quantile(scores: Sequence[float], alpha: float = DEFAULT_ALPHA) -> floa
 
     **Outliers.** A score over :data:`OUTLIER_RATIO` times the median of the ``n`` scores is
     not taken for a quiet one (a dyke's increment in a watch's history, an unwrapping
-    error): the median stands however many of the scores below half are events, so any
-    number of them is set aside, where an order statistic alone is moved by each. On the
+    error). The median stands as long as fewer than half the scores are events, so all of
+    them are set aside, where an order statistic is moved by each one. On the
     real Erta Ale series (Sentinel-1 014A, 218 products) the dyke pair of January 2017
     scored 10.7 times the median of the scores before it; no quiet product's arrival score
     came above 2.6 times that median (3.3 times within the first 20), and on the synthetic
