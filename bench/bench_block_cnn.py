@@ -248,6 +248,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if not 1 <= args.eval_every <= args.steps:
+        raise SystemExit(f"--eval-every ({args.eval_every}) must lie in [1, --steps "
+                         f"({args.steps})]: the network is chosen at those steps")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     settings = load_settings(None)
@@ -299,8 +302,8 @@ def main() -> None:
             if val["auc_ge_2cm"] > best_auc:
                 best_auc, best_step = val["auc_ge_2cm"], step
                 best_state = {k: v.clone() for k, v in net.state_dict().items()}
-    assert best_state is not None
-    net.load_state_dict(best_state)
+    if best_state is not None:  # None only if every validation AUC was NaN
+        net.load_state_dict(best_state)
     results: dict[str, dict[str, Any]] = {}
     for name, score in (("block network", cnn), ("GLS filter, own map", own_map)):
         # the threshold a watch would take from other years: the conformal 95% quantile
