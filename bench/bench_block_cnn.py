@@ -32,7 +32,8 @@ conformal 95% quantile of the validation years' quiet scores,
 :func:`~monitor.science.detect.gls_filter.null_quantile`). The GLS filter with the map's
 own exponential (no history) is scored on the same maps in the same run as the
 reference, and on the test years the other five kinds (20
-sources each at 2 and 3 cm, as ``bench_real_bound.py --shapes``).
+sources each at 2 and 3 cm, drawn as ``bench_real_bound.py --shapes`` draws them but
+within 2.5 km of the centre, as the training sources are).
 
 This is a measurement of a representation, not a detector the project ships: it reads a
 fixed 20 km window around a target, and its threshold, like the filter's, would need the
@@ -56,6 +57,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_real_bound import grid_xy, other_shape_maps, source_unit_los  # bench/
 from numpy.typing import NDArray
 from real_frame_args import add_real_frame_arguments  # bench/, beside this script
 from torch import nn
@@ -65,14 +67,11 @@ from monitor.event_windows import in_years, parse_events, parse_years
 from monitor.noise_bank import NoiseEpoch, load_noise_bank
 from monitor.science.detect.gls_filter import GlsMogiFilter, null_quantile
 from monitor.science.detect.training import roc_auc
-from monitor.science.geometry import project_to_los
 from monitor.science.injection import (
-    S1_ASCENDING_HEADING_DEG,
-    S1_INCIDENCE_DEG,
     draw_mogi_injection,
 )
 from monitor.science.noise_covariance import block_factor, block_mean, correlation_of_blocks
-from monitor.science.sources.draws import draw_source
+from monitor.science.semireal import spans
 
 KINDS = ("mogi", "dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
 
@@ -127,39 +126,27 @@ class BlockInput:
 
 
 def _training_noise(epochs: Sequence[NoiseEpoch], inputs: BlockInput) -> NDArray[np.float64]:
-    """Block means of the increments and of sums of 2-3 consecutive ones (a daisy chain)."""
-    maps = [inputs.blocks(e.displacement_m) for e in epochs]
-    for span in (2, 3):
-        for i in range(len(epochs) - span + 1):
-            chain = epochs[i:i + span]
-            if all(chain[j].date2 == chain[j + 1].date1 for j in range(span - 1)):
-                maps.append(inputs.blocks(np.sum([c.displacement_m for c in chain], axis=0)))
-    return np.stack(maps)
+    """Block means of the increments, then of the sums of 2 and of 3 consecutive ones that
+    chain (``synth semireal``'s spans)."""
+    chained = sorted(spans(epochs, 3), key=lambda span: (span[1], span[0]))
+    return np.stack([inputs.blocks(np.sum([e.displacement_m for e in epochs[i:i + k]], axis=0))
+                     for i, k in chained])
 
 
 def _unit_patterns(rng: np.random.Generator, n: int, grid: Any, inputs: BlockInput,
                    kinds: Sequence[str]) -> NDArray[np.float64]:
-    """Block means of unit-peak LOS patterns of ``n`` sources, the kinds in turn."""
-    ny, nx = grid.shape
-    east = (np.arange(nx) - (nx - 1) / 2.0) * grid.pixel_m[0]
-    north = ((ny - 1) / 2.0 - np.arange(ny)) * grid.pixel_m[1]
-    xx, yy = np.meshgrid(east, north)
+    """Block means of unit-peak LOS patterns of ``n`` sources, the kinds in turn (Mogi
+    sources as ``evaluate real`` injects them, the others within 2.5 km of the centre)."""
+    xy = grid_xy(grid)
     out = []
     for k in range(n):
-        out.append(np.nan_to_num(inputs.blocks(_unit(rng, kinds[k % len(kinds)], grid, xx,
-                                                     yy))))
+        kind = kinds[k % len(kinds)]
+        if kind == "mogi":
+            unit = draw_mogi_injection(rng, grid.shape, grid.pixel_m).unit_los
+        else:
+            unit = source_unit_los(rng, kind, xy, 2500.0)
+        out.append(np.nan_to_num(inputs.blocks(np.asarray(unit, dtype=np.float64))))
     return np.stack(out)
-
-
-def _unit(rng: np.random.Generator, kind: str, grid: Any, xx: NDArray[np.float64],
-          yy: NDArray[np.float64]) -> NDArray[np.float64]:
-    if kind == "mogi":
-        return np.asarray(draw_mogi_injection(rng, grid.shape, grid.pixel_m).unit_los,
-                          dtype=np.float64)
-    enu = draw_source(rng, kind, centre_jitter_m=2500.0).displacement(xx, yy)
-    los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
-                         S1_ASCENDING_HEADING_DEG).astype(np.float64)
-    return los / float(np.max(np.abs(los)))
 
 
 def _batch(rng: np.random.Generator, n: int, noise: NDArray[np.float64],
@@ -212,25 +199,15 @@ def _score_mogi(score: Callable[[list[NDArray[np.floating]]], NDArray[np.floatin
 
 
 def _score_kinds(score: Callable[[list[NDArray[np.floating]]], NDArray[np.floating]],
-                 maps: Sequence[NoiseEpoch], grid: Any, seed: int, n: int
+                 maps: list[NoiseEpoch], grid: Any, seed: int, n: int
                  ) -> dict[str, dict[str, Any]]:
-    """The other kinds, ``n`` of each at 2 and 3 cm, on maps chosen with ``seed``."""
-    ny, nx = grid.shape
-    east = (np.arange(nx) - (nx - 1) / 2.0) * grid.pixel_m[0]
-    north = ((ny - 1) / 2.0 - np.arange(ny)) * grid.pixel_m[1]
-    xx, yy = np.meshgrid(east, north)
+    """The other kinds, ``n`` of each at 2 and 3 cm, drawn with ``seed`` as
+    ``bench_real_bound.py --shapes`` draws them but within 2.5 km of the centre, as the
+    training sources."""
     quiet = score([m.displacement_m for m in maps])
-    rng = np.random.default_rng(seed)
-    out = {}
-    for kind in KINDS[1:]:
-        made: dict[float, list[NDArray[np.floating]]] = {2.0: [], 3.0: []}
-        for _ in range(n):
-            base = maps[int(rng.integers(len(maps)))].displacement_m
-            unit = _unit(rng, kind, grid, xx, yy)
-            for a in made:
-                made[a].append(base + (unit * a / 100.0).astype(np.float32))
-        out[kind] = _summary(quiet, {a: score(v) for a, v in made.items()})
-    return out
+    made = other_shape_maps(np.random.default_rng(seed), grid, maps, n, jitter_m=2500.0)
+    return {kind: _summary(quiet, {a: score(v) for a, v in by_amp.items()})
+            for kind, by_amp in made.items()}
 
 
 def main() -> None:

@@ -95,6 +95,43 @@ def _summary(quiet: list[float], injected: dict[float, list[float]]) -> dict[str
 OTHER_KINDS = ("dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
 
 
+def grid_xy(grid: Any) -> tuple[np.ndarray, np.ndarray]:
+    """East and north of every pixel from the grid's centre, metres."""
+    ny, nx = grid.shape
+    east = (np.arange(nx) - (nx - 1) / 2.0) * grid.pixel_m[0]
+    north = ((ny - 1) / 2.0 - np.arange(ny)) * grid.pixel_m[1]
+    xx, yy = np.meshgrid(east, north)
+    return xx, yy
+
+
+def source_unit_los(rng: np.random.Generator, kind: str, xy: tuple[np.ndarray, np.ndarray],
+                    jitter_m: float) -> np.ndarray:
+    """The unit-peak LOS pattern of one source of ``kind`` drawn within ``jitter_m`` of the
+    centre (east and north), Sentinel-1 ascending geometry."""
+    enu = draw_source(rng, kind, centre_jitter_m=jitter_m).displacement(*xy)
+    los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
+                         S1_ASCENDING_HEADING_DEG).astype(np.float64)
+    return los / float(np.max(np.abs(los)))
+
+
+def other_shape_maps(rng: np.random.Generator, grid: Any, maps: list[Any], n: int,
+                     jitter_m: float = 2000.0, amplitudes: tuple[float, ...] = (2.0, 3.0)
+                     ) -> dict[str, dict[float, list[np.ndarray]]]:
+    """``n`` sources of each of :data:`OTHER_KINDS` (within ``jitter_m`` of the centre in
+    east and north), each on a quiet map drawn from ``maps`` and scaled to each peak |LOS|
+    of ``amplitudes`` (cm)."""
+    xy = grid_xy(grid)
+    out: dict[str, dict[float, list[np.ndarray]]] = {}
+    for kind in OTHER_KINDS:
+        out[kind] = {a: [] for a in amplitudes}
+        for _ in range(n):
+            base = maps[int(rng.integers(len(maps)))].displacement_m
+            unit = source_unit_los(rng, kind, xy, jitter_m)
+            for a in amplitudes:
+                out[kind][a].append(base + (unit * a / 100.0).astype(np.float32))
+    return out
+
+
 def _other_shapes(args: argparse.Namespace, grid: Any, test: list[Any], settings: Any,
                   white: MogiMatchedFilter, gls: GlsMogiFilter,
                   own_map: Callable[[np.ndarray], float]
@@ -115,28 +152,12 @@ def _other_shapes(args: argparse.Namespace, grid: Any, test: list[Any], settings
                           calibration=loaded.calibration,
                           pixel_m=0.5 * (grid.pixel_m[0] + grid.pixel_m[1]))
         detectors["network"] = lambda x: cnn.detect(x).p_fused
-    ny, nx = grid.shape
-    east = (np.arange(nx) - (nx - 1) / 2.0) * grid.pixel_m[0]
-    north = ((ny - 1) / 2.0 - np.arange(ny)) * grid.pixel_m[1]
-    xx, yy = np.meshgrid(east, north)
     quiet = {name: [f(i.displacement_m) for i in test] for name, f in detectors.items()}
-    rng = np.random.default_rng(args.seed + 2)
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for kind in OTHER_KINDS:
-        injected: dict[str, dict[float, list[float]]] = {
-            name: {2.0: [], 3.0: []} for name in detectors}
-        for _ in range(args.shapes):
-            base = test[int(rng.integers(len(test)))].displacement_m
-            enu = draw_source(rng, kind, centre_jitter_m=2000.0).displacement(xx, yy)
-            los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
-                                 S1_ASCENDING_HEADING_DEG).astype(np.float64)
-            unit = los / float(np.max(np.abs(los)))
-            for amp in (2.0, 3.0):
-                x = base + (unit * amp / 100.0).astype(np.float32)
-                for name, f in detectors.items():
-                    injected[name][amp].append(f(x))
-        out[kind] = {name: _summary(quiet[name], injected[name]) for name in detectors}
-    return out
+    made = other_shape_maps(np.random.default_rng(args.seed + 2), grid, test, args.shapes)
+    return {kind: {name: _summary(quiet[name],
+                                  {a: [f(x) for x in v] for a, v in by_amp.items()})
+                   for name, f in detectors.items()}
+            for kind, by_amp in made.items()}
 
 
 def main() -> None:
