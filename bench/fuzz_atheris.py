@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import atheris
 
@@ -46,7 +47,9 @@ def listing_target(data: bytes) -> None:
     except MonitorError:
         return
     for entry in result.entries:
-        if not listing.NAME_RE.match(entry.name) or not entry.url.startswith(("http://", "https://")):
+        if (not listing.NAME_RE.match(entry.name)
+                or not entry.url.startswith(("http://", "https://"))
+                or not urlsplit(entry.url).netloc):
             raise AssertionError(f"unsafe entry {entry!r} from {text[:200]!r}")
 
 

@@ -99,6 +99,8 @@ def _check_href(href: str, page_url: str, scope: LinkScope | None = None) -> Ent
     parts = urlsplit(href)
     if parts.scheme and parts.scheme not in ("http", "https"):
         raise ArchiveError(f"scheme {parts.scheme!r} is not http(s)")
+    if parts.scheme and not parts.netloc:
+        raise ArchiveError(f"scheme {parts.scheme!r} without a host")
     if parts.query or parts.fragment:
         raise ArchiveError("query string or fragment in a file link")
     segments = [unquote(s) for s in parts.path.split("/")]
@@ -107,6 +109,8 @@ def _check_href(href: str, page_url: str, scope: LinkScope | None = None) -> Ent
     url = urljoin(page_url, href)
     page_path = urlsplit(page_url).path
     url_parts = urlsplit(url)
+    if url_parts.scheme not in ("http", "https") or not url_parts.netloc:
+        raise ArchiveError(f"link does not resolve to an http(s) URL with a host: {url!r}")
     if (url_parts.netloc == urlsplit(page_url).netloc and page_path.startswith(url_parts.path)
             and url_parts.path.endswith("/")):
         return None  # the page itself or one of its ancestors: navigation, not content

@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -213,6 +214,7 @@ def _check_listing(listing: Listing) -> None:
     for entry in listing.entries:
         assert NAME_RE.match(entry.name) and entry.name not in (".", "..")
         assert entry.url.startswith(("http://", "https://")), entry.url
+        assert urlsplit(entry.url).netloc, entry.url
         assert "/../" not in entry.url and "\\" not in entry.url
 
 
@@ -226,7 +228,8 @@ def _parse_or_typed_error(text: str, content_type: str = "") -> None:
 
 HREF_PARTS = st.sampled_from(["..", ".", "%2e%2e", "%2F", "%5c", "\\", "/", "//", "?C=N;O=D",
                               "#x", "javascript:", "file:///etc/passwd", "http://evil/",
-                              "https://portal.example.org/", "20240106_20240118/",
+                              "https://portal.example.org/", "http:", "https:",
+                              "20240106_20240118/",
                               "20240106_20240118.geo.unw.tif", "\x00", "\n", "%00", "é",
                               ".hidden", "a b", "&amp;", "&#x2F;", "&lt;", '"', "'"])
 HREFS = st.lists(HREF_PARTS, min_size=0, max_size=6).map("".join)
@@ -283,6 +286,29 @@ def test_random_listing_bytes_parse_safely(faults: FaultTally, blob: bytes,
 def test_a_bracket_in_a_link_host_is_rejected_not_raised(faults: FaultTally, href: str,
                                                          atom: bool) -> None:
     faults.bad_input("listing: bracket in a link's host")
+    if atom:
+        text = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+                f'<link rel="enclosure" href="{href}"/></entry></feed>')
+    else:
+        text = f'<html><a href="{href}">x</a><a href="20240106_20240118/">y</a></html>'
+    listing = parse_listing(text, PAGE)
+    assert [h for h, _ in listing.rejected] == [href]
+    _check_listing(listing)
+
+
+#: Found by atheris too: an absolute href of the other scheme without "//"
+#: ("http:s//portal.example.org/a/b.geo.unw.tif" on an https page) is, to urljoin, a
+#: relative path with a scheme, so it came back unresolved as a URL with no host. A link
+#: with a scheme and no host is now rejected, and every resolved link must have a host.
+
+
+@pytest.mark.parametrize("href", ["http:s//portal.example.org/a/b.geo.unw.tif",
+                                  "https:20240106_20240118/", "http:20240106_20240118.tif",
+                                  "http:///20240106_20240118/"])
+@pytest.mark.parametrize("atom", [False, True], ids=["html", "atom"])
+def test_a_link_with_a_scheme_and_no_host_is_rejected(faults: FaultTally, href: str,
+                                                      atom: bool) -> None:
+    faults.bad_input("listing: scheme without a host")
     if atom:
         text = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
                 f'<link rel="enclosure" href="{href}"/></entry></feed>')
