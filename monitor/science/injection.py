@@ -109,3 +109,28 @@ def mogi_unit_los(shape: tuple[int, int], pixel_m: tuple[float, float], east_m: 
     enu = mogi(x, y, xs_m=east_m, ys_m=north_m, depth_m=depth_m, dvolume_m3=1e6)
     los = project_to_los(enu.east, enu.north, enu.up, incidence_deg, heading_deg)
     return np.asarray(los / np.abs(los).max(), dtype=np.float64)
+
+
+def frame_xy(shape: tuple[int, int], pixel_m: tuple[float, float]
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """East and north of every pixel from the grid's centre, metres ``(ny, nx)`` each
+    (row 0 north; pixels ``(east, north)`` may differ in size)."""
+    ny, nx = shape
+    east = (np.arange(nx) - (nx - 1) / 2.0) * pixel_m[0]
+    north = ((ny - 1) / 2.0 - np.arange(ny)) * pixel_m[1]
+    xx, yy = np.meshgrid(east, north)
+    return xx, yy
+
+
+def source_unit_los(rng: np.random.Generator, kind: str,
+                    xy: tuple[NDArray[np.float64], NDArray[np.float64]],
+                    jitter_m: float) -> NDArray[np.float64]:
+    """The unit-peak LOS pattern on ``xy`` (:func:`frame_xy`) of one source of ``kind``
+    (:func:`monitor.science.sources.draws.draw_source`: its ranges) drawn within
+    ``jitter_m`` of the centre in east and north, Sentinel-1 ascending geometry."""
+    from monitor.science.sources.draws import draw_source
+
+    enu = draw_source(rng, kind, centre_jitter_m=jitter_m).displacement(*xy)
+    los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
+                         S1_ASCENDING_HEADING_DEG).astype(np.float64)
+    return los / float(np.max(np.abs(los)))
