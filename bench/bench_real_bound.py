@@ -66,19 +66,13 @@ from monitor.noise_bank import load_noise_bank
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.training import roc_auc
-from monitor.science.geometry import project_to_los
-from monitor.science.injection import (
-    S1_ASCENDING_HEADING_DEG,
-    S1_INCIDENCE_DEG,
-    draw_mogi_injection,
-)
+from monitor.science.injection import draw_mogi_injection, frame_xy, source_unit_los
 from monitor.science.noise_covariance import (
     block_factor,
     block_mean,
     correlation_of_blocks,
     estimate_correlation,
 )
-from monitor.science.sources.draws import draw_source
 
 
 def _summary(quiet: list[float], injected: dict[float, list[float]]) -> dict[str, Any]:
@@ -97,21 +91,7 @@ OTHER_KINDS = ("dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
 
 def grid_xy(grid: Any) -> tuple[np.ndarray, np.ndarray]:
     """East and north of every pixel from the grid's centre, metres."""
-    ny, nx = grid.shape
-    east = (np.arange(nx) - (nx - 1) / 2.0) * grid.pixel_m[0]
-    north = ((ny - 1) / 2.0 - np.arange(ny)) * grid.pixel_m[1]
-    xx, yy = np.meshgrid(east, north)
-    return xx, yy
-
-
-def source_unit_los(rng: np.random.Generator, kind: str, xy: tuple[np.ndarray, np.ndarray],
-                    jitter_m: float) -> np.ndarray:
-    """The unit-peak LOS pattern of one source of ``kind`` drawn within ``jitter_m`` of the
-    centre (east and north), Sentinel-1 ascending geometry."""
-    enu = draw_source(rng, kind, centre_jitter_m=jitter_m).displacement(*xy)
-    los = project_to_los(enu.east, enu.north, enu.up, S1_INCIDENCE_DEG,
-                         S1_ASCENDING_HEADING_DEG).astype(np.float64)
-    return los / float(np.max(np.abs(los)))
+    return frame_xy(grid.shape, grid.pixel_m)
 
 
 def other_shape_maps(rng: np.random.Generator, grid: Any, maps: list[Any], n: int,

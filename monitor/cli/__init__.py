@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "monitor.cli.db_cmd",
     "monitor.cli.train_cmd",
     "monitor.cli.calibrate_cmd",
+    "monitor.cli.train_blocks_cmd",
     "monitor.cli.scan_cmd",
     "monitor.cli.evaluate_cmd",
     "monitor.cli.scan_series_cmd",

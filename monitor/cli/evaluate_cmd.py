@@ -244,6 +244,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "(2023,2024 or 2023-2024): the held-out block (default all)")
     real.add_argument("--no-raw-fusion", dest="raw_fusion", action="store_false",
                       help="do not score calibrated models a second time uncalibrated")
+    real.add_argument("--blocks", default="packaged", metavar="MODEL",
+                      help="the block detector's model file scored beside the others "
+                           "(default: the packaged one; 'none' leaves it out)")
     real.set_defaults(func=run_real)
 
     register_series(sub)
@@ -287,6 +290,7 @@ def run_real(args: argparse.Namespace) -> int:
     from monitor.event_windows import parse_years
 
     values: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(RealOptions)
-                              if f.name not in ("events", "years")}
+                              if f.name not in ("events", "years", "blocks")}
+    values["blocks"] = None if args.blocks == "none" else args.blocks
     return _print(run_real(RealOptions(events=parse_events(args.events),
                                        years=parse_years(args.years), **values)))

@@ -44,8 +44,10 @@ from monitor.event_windows import Window, in_years, overlaps
 from monitor.event_windows import parse_events as parse_events
 from monitor.figures.evaluation import plot_real, plot_reliability
 from monitor.io.licsar_frame import open_frame, read_frame, read_grid
+from monitor.io.models import load_block_model
 from monitor.io.reports import real_markdown, write_json
 from monitor.science.detect.baseline import PeakToNoiseDetector
+from monitor.science.detect.blocks import BlockDetector
 from monitor.science.detect.calibration import reliability
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.evaluation import roc_curve
@@ -75,6 +77,10 @@ RAW_SUFFIX = " (raw fusion)"
 #: Label suffix of the first model's row confirmed by the GLS filter: flagged only where
 #: both flag, P the smaller of the two (each is 0.5 at its own threshold).
 CONFIRMED_SUFFIX = ", confirmed by GLS"
+#: Label of the block detector (:mod:`monitor.science.detect.blocks`).
+BLOCKS = "block network"
+#: ``blocks`` option value for the packaged block detector.
+PACKAGED = "packaged"
 #: Smallest injected peak (cm) of the second AUC.
 AUC_MIN_PEAK_CM = 2.0
 
@@ -97,6 +103,8 @@ class RealOptions(DetectorOptions):
             blocks of time), or None for all.
         raw_fusion: Score calibrated models a second time with the raw fusion of every
             gain (label suffix :data:`RAW_SUFFIX`), for comparison.
+        blocks: The block detector's model file, :data:`PACKAGED` for the packaged one,
+            or None to leave it out (label :data:`BLOCKS`).
     """
 
     archive: str
@@ -109,6 +117,7 @@ class RealOptions(DetectorOptions):
     about: str | None = None
     years: frozenset[int] | None = None
     raw_fusion: bool = True
+    blocks: str | None = PACKAGED
 
 
 def _pair(ifg: Interferogram) -> str:
@@ -279,6 +288,11 @@ def run_real(opts: RealOptions) -> list[str]:
                                              config=config,
                                              fringe_spacing_m=settings.science.fringe_spacing_m))
             for label, m in models if m.calibration is not None]
+    block_model = None
+    if opts.blocks is not None:
+        block_model = load_block_model(None if opts.blocks == PACKAGED else opts.blocks)
+        detectors.append((BLOCKS, BlockDetector(block_model.model, block_model.calibration,
+                                                grid.pixel_m, dem)))
     detectors.append((BASELINE, baseline))
     matched = MogiMatchedFilter(grid.pixel_m)
     detectors.append((MATCHED, matched))
@@ -348,6 +362,13 @@ def run_real(opts: RealOptions) -> list[str]:
             **{label: {**model_header(label, m, seconds[label]), "gains": list(gains),
                        "method": opts.method, "coverage": opts.coverage}
                for label, m in models},
+            **({} if block_model is None else {BLOCKS: {
+                "label": BLOCKS, "seconds": seconds[BLOCKS],
+                "model": Path(block_model.path).name, "sha256": block_model.sha256,
+                "calibration": block_model.calibration.to_meta(),
+                "trained_on": block_model.meta.get("options", {}),
+                "score": "the best 20 km window's logit, P = sigmoid(slope (logit - "
+                         "threshold)); flag P > 0.5"}}),
             BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],
                        "smoothing_m": baseline.smoothing_m,
                        "threshold_ratio": baseline.threshold_ratio,

@@ -32,6 +32,7 @@ import torch
 from monitor.errors import InputError, ModelError
 from monitor.io.atomic import atomic_write
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.blocks import BLOCK_ARCH, BlockCalibration, BlockNet
 from monitor.science.detect.calibration import Calibration
 from monitor.science.detect.names import DEFAULT_ARCH as DEFAULT_ARCH
 from monitor.science.detect.registry import ARCHITECTURES, build_model
@@ -112,13 +113,15 @@ def model_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def save_model(
-    path: str | os.PathLike[str], model: PatchClassifier, meta: dict[str, Any] | None = None
+    path: str | os.PathLike[str], model: PatchClassifier | BlockNet,
+    meta: dict[str, Any] | None = None
 ) -> str:
     """Write a model file atomically (temporary file, then rename); return its SHA-256.
 
     Args:
         path: Destination file (conventionally ``*.pt``); its folder must exist.
-        model: The network to store (its weights are copied to CPU).
+        model: The network to store (its weights are copied to CPU): a patch classifier
+            or the block network (:mod:`monitor.science.detect.blocks`).
         meta: Provenance (plain values only, see the module docstring).
 
     Raises:
@@ -177,8 +180,9 @@ def load_model_bytes(data: bytes, source: str, map_location: str = "cpu") -> Loa
     return _rebuild(io.BytesIO(data), source, map_location, hashlib.sha256(data).hexdigest())
 
 
-def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
-             ) -> LoadedModel:
+def _payload(where: str | io.BytesIO, name: str, map_location: str
+             ) -> tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A model file's architecture, configuration, weights and provenance, checked."""
     try:
         payload = torch.load(where, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
@@ -203,6 +207,15 @@ def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
             f"model file {name!r} lacks a valid 'arch' (str), 'config' (dict), "
             f"'state_dict' (dict) or 'meta' (dict)"
         )
+    return arch, config, state, meta
+
+
+def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
+             ) -> LoadedModel:
+    arch, config, state, meta = _payload(where, name, map_location)
+    if arch == BLOCK_ARCH:
+        raise ModelError(f"model file {name!r} holds the block detector, not a patch "
+                         "network: it is read with load_block_model (the --blocks option)")
     try:
         model = build_model(arch, **config)
     except InputError as exc:
@@ -259,3 +272,64 @@ def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> Lo
         raise ModelError(f"model file {loaded.path!r} holds a {loaded.arch!r} network, "
                          f"but --arch {arch} was given")
     return loaded
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedBlockModel:
+    """The block network read from a model file (eval mode), with its calibration.
+
+    Attributes:
+        model: The network (:class:`~monitor.science.detect.blocks.BlockNet`).
+        calibration: ``meta["calibration"]`` read.
+        meta: Provenance stored with it.
+        sha256: Hex digest of the file.
+        path: The file it came from.
+    """
+
+    model: BlockNet
+    calibration: BlockCalibration
+    meta: dict[str, Any]
+    sha256: str
+    path: str
+
+
+def load_block_model(path: str | os.PathLike[str] | None = None,
+                     map_location: str = "cpu") -> LoadedBlockModel:
+    """Read a block-detector model file (None: the packaged one) safely.
+
+    Raises:
+        ModelError: the file is missing, corrupt, holds another network, lacks a
+            calibration, or its weights do not match.
+    """
+    if path is None:
+        res = resources.files("monitor.science.detect").joinpath("weights",
+                                                                   f"{BLOCK_ARCH}.pt")
+        if not res.is_file():
+            raise ModelError(f"no packaged block detector at {res}: train one with "
+                             "`insar-monitor train-blocks` and pass its file")
+        with resources.as_file(res) as real:
+            return load_block_model(real, map_location)
+    name = os.fspath(path)
+    if not Path(name).is_file():
+        raise ModelError(f"model file {name!r} does not exist (or is not a file)")
+    arch, config, state, meta = _payload(name, name, map_location)
+    if arch != BLOCK_ARCH:
+        raise ModelError(f"model file {name!r} holds a {arch!r} network, not the block "
+                         "detector")
+    try:
+        model = BlockNet(**config)
+        model.load_state_dict(state)
+    except (InputError, RuntimeError, TypeError) as exc:
+        raise ModelError(f"model file {name!r}: weights or configuration {config} do not "
+                         f"make a block network: {exc}") from exc
+    record = meta.get("calibration")
+    if record is None:
+        raise ModelError(f"model file {name!r}: the block network has no calibration "
+                         "(meta['calibration']); it cannot say what P = 0.5 means")
+    try:
+        calibration = BlockCalibration.from_meta(record, f"model file {name!r}")
+    except InputError as exc:
+        raise ModelError(str(exc)) from None
+    model.to(map_location)
+    model.eval()
+    return LoadedBlockModel(model, calibration, meta, model_sha256(name), name)

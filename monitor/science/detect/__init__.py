@@ -13,6 +13,8 @@ Modules:
     names      architecture, inference-path and coverage names (no torch)
     threshold_protocol  the detection-threshold protocol's case grid (no numpy)
     training   training loop on displacement patches with re-wrap augmentation
+    blocks     the block detector: a small network on 650 m block means of unwrapped
+               displacement in 20 km windows, its calibration (not a patch classifier)
 """
 
 from __future__ import annotations

@@ -1,0 +1,254 @@
+"""The block detector: its input, windows, calibration, model files and training command.
+
+Real maps come from the committed Erta Ale crop (tests/data/erta_ale_014A: 14 real
+Sentinel-1 pairs of 2016-01-17 to 2017-02-04, the last one with the January 2017 dyke).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from monitor.cli import main
+from monitor.config import load_settings
+from monitor.errors import InputError, ModelError
+from monitor.io.models import load_block_model, load_model, save_model
+from monitor.noise_bank import load_noise_bank
+from monitor.science.detect.blocks import (
+    WINDOW_BLOCKS,
+    BlockCalibration,
+    BlockDetector,
+    BlockNet,
+    fit_slope,
+    window_channels,
+    window_starts,
+)
+from monitor.science.detect.compact import CompactNet
+from monitor.science.injection import mogi_unit_los
+
+CROP = Path(__file__).parent / "data" / "erta_ale_014A"
+FRAME = "014A_07688_131313"
+
+
+@pytest.fixture(scope="module")
+def crop_maps() -> tuple[list[np.ndarray], tuple[float, float], np.ndarray | None]:
+    bank = load_noise_bank(str(CROP), FRAME, load_settings(None),
+                           events=((date(2017, 1, 11), date(2018, 12, 31)),))
+    return [e.displacement_m for e in bank.epochs], bank.grid.pixel_m, bank.dem
+
+
+def test_windows_cover_the_axis_every_half_window_and_end_at_its_edge() -> None:
+    assert window_starts(30, 30) == [0] and window_starts(12, 30) == [0]
+    assert window_starts(31, 30) == [0, 1]
+    assert window_starts(83, 30) == [0, 15, 30, 45, 53]
+    for n in (31, 59, 60, 61, 200):
+        starts = window_starts(n, 30)
+        assert starts[0] == 0 and starts[-1] == n - 30
+        assert all(0 < b - a <= 15 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_window_channels_remove_plane_and_height_and_say_where_data_are() -> None:
+    rows, cols = np.mgrid[:30, :30].astype(float)
+    heights = 400.0 + 30.0 * np.sin(rows / 4.0) * np.cos(cols / 5.0)
+    rng = np.random.default_rng(1)
+    noise = 1e-3 * rng.standard_normal((30, 30))
+    b = 0.01 + 2e-4 * rows - 3e-4 * cols + 5e-5 * heights + noise
+    b[:5, :7] = np.nan
+    x = window_channels(b, heights)
+    assert x.shape == (2, 30, 30) and x.dtype == np.float32
+    assert (x[1] == np.isfinite(b)).all() and (x[0][:5, :7] == 0).all()
+    # the ramp and the height term are gone: what is left is the noise, robustly unit
+    resid = x[0][x[1] > 0]
+    assert abs(np.median(resid)) < 0.2 and 0.8 < 1.4826 * np.median(np.abs(resid)) < 1.2
+    assert np.corrcoef(resid, noise[np.isfinite(b)])[0, 1] > 0.99
+
+
+def test_a_mostly_incoherent_window_is_refused_by_name() -> None:
+    b = np.full((30, 30), np.nan)
+    b[:10, :10] = 0.0
+    with pytest.raises(InputError, match="100 of 900 blocks valid"):
+        window_channels(b, None)
+    with pytest.raises(InputError, match="differ in shape"):
+        window_channels(np.zeros((30, 30)), np.zeros((29, 30)))
+
+
+def test_the_slope_fit_recovers_a_known_platt_slope() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 3.0, 20000)
+    y = (rng.random(z.size) < 1.0 / (1.0 + np.exp(-0.4 * (z - 1.5)))).astype(float)
+    assert fit_slope(z, y, 1.5) == pytest.approx(0.4, abs=0.03)
+    with pytest.raises(InputError, match="at least 2 quiet and 2 deformed"):
+        fit_slope([0.1, 0.2, 0.3], [0, 0, 1], 0.0)
+
+
+def test_calibration_puts_p_one_half_at_its_threshold_and_reads_back() -> None:
+    cal = BlockCalibration(1.2, 0.7, {"years": [2021]})
+    assert float(cal.probability(1.2)) == pytest.approx(0.5)
+    assert float(cal.probability(3.0)) > 0.5 > float(cal.probability(0.0))
+    again = BlockCalibration.from_meta(cal.to_meta(), "here")
+    assert again == cal
+    with pytest.raises(InputError, match="here: meta\\['calibration'\\] is not a block"):
+        BlockCalibration.from_meta({"slope": 1.0}, "here")
+    with pytest.raises(InputError, match="slope positive"):
+        BlockCalibration(0.0, -1.0)
+
+
+def test_a_large_map_is_scored_window_by_window_and_the_peak_follows_the_source(
+        crop_maps: tuple[list[np.ndarray], tuple[float, float], np.ndarray | None]) -> None:
+    """Nine real quiet maps side by side (about 60 x 60 km); a 6 cm Mogi source in the
+    bottom-right one: the packaged detector flags the mosaic there and not without it."""
+    maps, pixel_m, _ = crop_maps
+    h, w = 180, 180
+    mosaic = np.block([[maps[3 * i + j][:h, :w] for j in range(3)] for i in range(3)])
+    loaded = load_block_model()
+    detector = BlockDetector(loaded.model, loaded.calibration, pixel_m)
+    quiet = detector.detect(mosaic)
+    windows = detector.window_logits(mosaic)
+    n = len(window_starts(mosaic.shape[0] // detector.factor, WINDOW_BLOCKS))
+    assert len(windows) == n * n
+    assert quiet.prob_map.shape == mosaic.shape
+    assert quiet.p_fused == pytest.approx(float(quiet.prob_map.max()))
+    assert quiet.prob_map[quiet.peak_row, quiet.peak_col] == pytest.approx(quiet.p_fused)
+    source = np.zeros_like(mosaic)
+    centre = (2 * h + h // 2, 2 * w + w // 2)
+    east_m = (centre[1] - (3 * w - 1) / 2) * pixel_m[0]
+    north_m = ((3 * h - 1) / 2 - centre[0]) * pixel_m[1]
+    source += 0.06 * mogi_unit_los(mosaic.shape, pixel_m, east_m, north_m, 3000.0)
+    found = detector.detect(mosaic + source)
+    assert found.flag and found.p_fused > quiet.p_fused
+    distance_km = 1e-3 * np.hypot((found.peak_row - centre[0]) * pixel_m[1],
+                                  (found.peak_col - centre[1]) * pixel_m[0])
+    assert distance_km < 4.0
+    # the windows far from the source barely see it (only its far tail reaches them)
+    assert found.prob_map[:h, :w].max() == pytest.approx(quiet.prob_map[:h, :w].max(),
+                                                         abs=0.02)
+
+
+def test_maps_the_detector_cannot_score_are_refused_by_name() -> None:
+    loaded = load_block_model()
+    detector = BlockDetector(loaded.model, loaded.calibration, (100.0, 100.0))
+    with pytest.raises(InputError, match="must be 2-D"):
+        detector.detect(np.zeros(100))
+    with pytest.raises(InputError, match="smaller than 4 blocks"):
+        detector.detect(np.zeros((20, 100)))
+    with pytest.raises(InputError, match="no window of 30 x 30 blocks"):
+        detector.detect(np.full((200, 200), np.nan))
+    with pytest.raises(InputError, match="pixel_m"):
+        BlockDetector(loaded.model, loaded.calibration, (0.0, 100.0))
+    with pytest.raises(InputError, match="heights"):
+        BlockDetector(loaded.model, loaded.calibration, (100.0, 100.0),
+                      np.zeros((10, 10))).detect(np.zeros((200, 200)))
+
+
+def test_block_and_patch_model_files_are_not_mistaken_for_each_other(tmp_path: Path) -> None:
+    packaged = load_block_model()
+    assert packaged.calibration.slope > 0 and packaged.meta["options"]["val_years"]
+    with pytest.raises(ModelError, match="holds the block detector"):
+        load_model(packaged.path)
+    compact = tmp_path / "compact.pt"
+    save_model(compact, CompactNet(), {})
+    with pytest.raises(ModelError, match="holds a 'compact' network, not the block"):
+        load_block_model(compact)
+    bare = tmp_path / "bare.pt"
+    save_model(bare, BlockNet(8), {})
+    with pytest.raises(ModelError, match="has no calibration"):
+        load_block_model(bare)
+    wrong = tmp_path / "wrong.pt"
+    save_model(wrong, BlockNet(8), {"calibration": {"threshold": "x", "slope": 1.0}})
+    with pytest.raises(ModelError, match="not a block calibration record"):
+        load_block_model(wrong)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(Path(packaged.path).read_bytes()[:5000])
+    with pytest.raises(ModelError, match="corrupt, truncated"):
+        load_block_model(broken)
+    with pytest.raises(ModelError, match="does not exist"):
+        load_block_model(tmp_path / "none.pt")
+
+
+@pytest.fixture(scope="module")
+def two_blocks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The crop and its 2016 pairs again, dated three and four years later: a training and
+    a validation block of real noise (the same noise: this checks the machinery, not the
+    science)."""
+    root = tmp_path_factory.mktemp("archive")
+    frame = root / FRAME
+    shutil.copytree(CROP / FRAME, frame)
+    for pair in sorted((frame / "interferograms").iterdir()):
+        d1, d2 = pair.name.split("_")
+        if d2[:4] != "2016":
+            continue
+        for years in (3, 4):
+            later = f"{int(d1[:4]) + years}{d1[4:]}_{int(d2[:4]) + years}{d2[4:]}"
+            (frame / "interferograms" / later).mkdir()
+            for f in pair.iterdir():
+                shutil.copy(f, frame / "interferograms" / later
+                            / f.name.replace(pair.name, later))
+    return root
+
+
+def _train(archive: Path, out: Path, *extra: str) -> int:
+    return main(["train-blocks", "--archive", str(archive), "--frame", FRAME,
+                 "--events", "2017-01-11:2017-12-31", "--train-years", "2016",
+                 "--val-years", "2019-2020", "--sources", "12", "--batch-size", "8",
+                 "--n-inject", "4", "--width", "4", "--threads", "1", "--out", str(out),
+                 *extra])
+
+
+def test_train_blocks_writes_a_calibrated_model_and_resumes_to_the_same_weights(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    whole = tmp_path / "whole.pt"
+    assert _train(two_blocks, whole, "--steps", "12", "--eval-every", "6") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["best_step"] in (6, 12) and summary["model"] == str(whole)
+    assert set(summary["validation"]["recall"]) == {"1", "2", "3", "4"}
+    loaded = load_block_model(whole)
+    assert loaded.sha256 == summary["sha256"]
+    assert loaded.calibration.threshold == pytest.approx(summary["threshold_logit"])
+    assert loaded.meta["options"]["train_years"] == [2016]
+    assert loaded.meta["calibration"]["source"]["quiet_maps"] == 24
+    assert [h["step"] for h in loaded.meta["history"]] == [6, 12]
+    # the file names the archive, not the folders it was trained from
+    assert loaded.meta["archive"] == two_blocks.name
+    assert str(two_blocks).encode() not in whole.read_bytes()
+    # killed after step 6, resumed to 12: the same network
+    half = tmp_path / "half.pt"
+    assert _train(two_blocks, half, "--steps", "6", "--eval-every", "6") == 0
+    resumed = tmp_path / "resumed.pt"
+    assert _train(two_blocks, resumed, "--steps", "12", "--eval-every", "6",
+                  "--resume", str(half) + ".ckpt") == 0
+    a = load_block_model(whole).model.state_dict()
+    b = load_block_model(resumed).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    capsys.readouterr()
+    # a checkpoint of another run is refused by name, and nothing is written
+    assert _train(two_blocks, tmp_path / "x.pt", "--steps", "12", "--eval-every", "6",
+                  "--seed", "1", "--resume", str(half) + ".ckpt") == 2
+    assert "other options: seed 0 (now 1)" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--train-years", "2016", "--val-years", "2016"), "share \\[2016\\]"),
+    (("--train-years", "2016", "--val-years", "2019"),
+     "12 quiet products in the validation years \\[2019\\]; at least 20"),
+    (("--train-years", "2021", "--val-years", "2019-2020"),
+     "0 quiet products in the training years \\[2021\\]; at least 10"),
+    (("--train-years", "2016", "--val-years", "2019-2020", "--eval-every", "50"),
+     "must not exceed --steps"),
+])
+def test_train_blocks_refuses_bad_options_by_name(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        extra: tuple[str, ...], message: str) -> None:
+    assert main(["train-blocks", "--archive", str(two_blocks), "--frame", FRAME,
+                 "--events", "2017-01-11:2017-12-31", "--steps", "10", "--eval-every", "5",
+                 "--threads", "1",
+                 "--out", str(tmp_path / "m.pt"), *extra]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "m.pt").exists()
