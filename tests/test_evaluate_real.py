@@ -38,8 +38,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     injected = [e for e in report["epochs"] if e["kind"] == "injected"]
     assert sorted({e["amplitude_cm"] for e in injected}) == [1.0, 2.0, 3.0, 4.0]
     assert len({e["pair"] for e in injected}) == 3  # without replacement
-    assert set(report["summary"]) == {"compact", "compact (raw fusion)", "baseline",
-                                      "mogi matched filter", "mogi GLS filter",
+    assert set(report["summary"]) == {"compact", "compact (raw fusion)", "block network",
+                                      "baseline", "mogi matched filter", "mogi GLS filter",
                                       "compact, confirmed by GLS"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
@@ -64,7 +64,7 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     every = report["epochs"][0]["scores"]
     assert "ratio" in every["baseline"] and all(
         "p_by_gain" in v for k, v in every.items()
-        if k not in ("baseline", "mogi matched filter", "mogi GLS filter",
+        if k not in ("baseline", "mogi matched filter", "mogi GLS filter", "block network",
                      "compact, confirmed by GLS"))
     assert "False-positive rate" in md and "AUC >= 2 cm" in md
     assert "at one false-alarm rate" in md and "| mogi matched filter |" in md
@@ -86,6 +86,10 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             assert both["flag_second_look"] == (sc["compact"]["flag_second_look"]
                                                 and sc["mogi GLS filter"]["flag"])
     assert "compact, confirmed by GLS: compact's flags where mogi GLS filter" in md
+    # the packaged block detector is scored beside the others, with its provenance
+    blocks = report["detectors"]["block network"]
+    assert blocks["model"] == "blocks.pt" and len(blocks["sha256"]) == 64
+    assert blocks["calibration"]["slope"] > 0 and blocks["trained_on"]["val_years"]
     # the crop has its heights: each map's stratified delay is a nuisance of the filter
     assert gls["nuisance"] == "plane and height" and "plane and height as nuisance" in md
 
@@ -99,6 +103,18 @@ def test_gls_noise_correlation_comes_from_other_years(tmp_path: Path) -> None:
     assert gls["correlation_maps"] == 12
     assert gls["correlation_from"] == "quiet products of the years not scored"
     assert report["counts"]["quiet"] == 1
+
+
+def test_block_detector_left_out_or_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("--events", "2017-01-11:2018-12-31", "--years", "2017", "--n-inject", "1",
+                "--blocks", "none", "--out", str(tmp_path)) == 0
+    report = json.loads((tmp_path / "detection_real.json").read_text())
+    assert "block network" not in report["summary"]
+    capsys.readouterr()
+    missing = tmp_path / "missing.pt"
+    assert _run("--events", "2017-01-11:2018-12-31", "--blocks", str(missing)) == 6
+    assert f"model file {str(missing)!r} does not exist" in capsys.readouterr().err
 
 
 def test_bad_events_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -233,6 +233,15 @@ def real_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- {label}: {d['confirmed'][0]}'s flags where {d['confirmed'][1]} "
                          "flags the map too, P the smaller of the two (each is 0.5 at its "
                          "own threshold)")
+        elif label == "block network":
+            cal = d["calibration"]
+            lines.append(f"- block network: `{d['model']}` (sha256 {d['sha256'][:12]}), "
+                         "unwrapped displacement averaged over 650 m blocks, plane and "
+                         "height removed in each 20 km window, the best window's logit; "
+                         f"P = sigmoid({cal['slope']:.3g} (logit - {cal['threshold']:.3g})), "
+                         "so P = 0.5 at the conformal 95% quantile of the quiet maps of "
+                         + ", ".join(str(y) for y in cal["source"].get("years", []))
+                         + " (its calibration years)")
         elif label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "
