@@ -29,8 +29,9 @@ from rasterio.warp import transform as warp_transform
 
 from monitor.errors import InputError, RasterError
 from monitor.input_checks import check_values
-from monitor.io.models import LoadedModel
+from monitor.io.models import LoadedBlockModel, LoadedModel
 from monitor.io.rasters import Raster, read_raster, write_raster
+from monitor.science.detect.blocks import BLOCK_ARCH, BlockDetector
 from monitor.science.detect.fusion import (
     CnnDetector,
     Detection,
@@ -140,7 +141,21 @@ def peak_record(raster: Raster, row: int, col: int) -> dict[str, Any]:
     return peak
 
 
-def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
+def _block_detection(raster: Raster, arr: NDArray[np.float32], loaded: LoadedBlockModel,
+                     opts: ScanOptions) -> Detection:
+    """The block detector's detection of one unwrapped map, with the DEM's heights for its
+    height term when there is one (no second look: the height term is fitted in every
+    window)."""
+    heights = None
+    if opts.dem is not None:
+        check_same_grid(raster, opts.dem)
+        heights = opts.dem.data
+    detector = BlockDetector(loaded.model, loaded.calibration,
+                             pixel_size_m(raster, opts.pixel_m), heights, opts.threshold)
+    return detector.detect(arr)
+
+
+def score_file(path: str, loaded: LoadedModel | LoadedBlockModel, opts: ScanOptions,
                map_path: Path | None) -> dict[str, Any]:
     """Read, check, score and (optionally) map one file; the JSON record of the result.
 
@@ -153,9 +168,12 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
     check_values(raster, opts.units, opts.wrapped, opts.sensor)
     arr = to_network_input(raster, opts)
     look: DetectionSecondLook | None = None
+    det: Detection
     try:
-        if opts.wrapped:
-            det: Detection = detect_wrapped(loaded.model, arr, gains=opts.gains,
+        if isinstance(loaded, LoadedBlockModel):
+            det = _block_detection(raster, arr, loaded, opts)
+        elif opts.wrapped:
+            det = detect_wrapped(loaded.model, arr, gains=opts.gains,
                                             threshold=opts.threshold, method=opts.method,
                                             calibration=loaded.calibration)
         else:
@@ -183,9 +201,11 @@ def score_file(path: str, loaded: LoadedModel, opts: ScanOptions,
         "peak": peak_record(raster, det.peak_row, det.peak_col),
         "shape": list(raster.shape),
         "input": {"units": "rad" if opts.wrapped else opts.units, "wrapped": opts.wrapped},
-        "gains": list(opts.gains),
-        "method": opts.method,
-        "model": {"path": loaded.path, "arch": loaded.arch, "sha256": loaded.sha256},
+        "gains": [] if isinstance(loaded, LoadedBlockModel) else list(opts.gains),
+        "method": "blocks" if isinstance(loaded, LoadedBlockModel) else opts.method,
+        "model": {"path": loaded.path,
+                  "arch": BLOCK_ARCH if isinstance(loaded, LoadedBlockModel) else loaded.arch,
+                  "sha256": loaded.sha256},
     }
     if look is not None:
         record["second_look"] = second_look_record(look)

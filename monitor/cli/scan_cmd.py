@@ -41,6 +41,15 @@ reason) and the fitted coefficients. Unwrapped input only. Pixel sizes come from
 georeference (degrees converted at the raster's centre latitude), or from ``--pixel-m`` for
 rasters without one.
 
+``--detector blocks`` scores with the block detector instead
+(:mod:`monitor.science.detect.blocks`; the packaged one, or ``--model`` naming a file of
+``insar-monitor train-blocks``): unwrapped displacement averaged over 650 m blocks,
+scored in 20 km windows every 10 km, a plane and, with ``--dem``, a height term fitted
+out of each window; ``p_fused`` is the best window's calibrated P (P = 0.5 at the 95%
+quantile of held-out real quiet maps), ``p_by_gain`` and ``gains`` are empty, ``method``
+is ``blocks`` and there is no second look (the height term takes its place). Unwrapped
+input only.
+
 A file that cannot be read or scored gets one error line on stderr naming it; the other
 files are still scored and the exit status is then non-zero (that error's code).
 """
@@ -66,6 +75,7 @@ from monitor.science.detect.names import ARCHITECTURE_NAMES, INFERENCE_METHODS
 from monitor.science.sensors import SENTINEL1
 
 if TYPE_CHECKING:
+    from monitor.io.models import LoadedBlockModel, LoadedModel
     from monitor.raster_scan import ScanOptions
 
 UNITS = ("m", "mm", "rad")
@@ -95,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES),
                         help="architecture: picks the packaged weights, or is checked "
                              "against --model")
+    parser.add_argument("--detector", default="cnn", choices=("cnn", "blocks"),
+                        help="cnn: the multi-gain CNN (default); blocks: the block detector "
+                             "(unwrapped input; --model then names a block model file)")
     parser.add_argument("--method", default="auto", choices=INFERENCE_METHODS,
                         help="inference path (auto: dense when the network allows it)")
     parser.add_argument("--map", default=None, metavar="PATH",
@@ -118,7 +131,8 @@ def _text_line(rec: dict[str, Any]) -> str:
     where = f"row {peak['row']} col {peak['col']}"
     if "lon" in peak:
         where += f" (lon {peak['lon']:.5f}, lat {peak['lat']:.5f})"
-    gains = ", ".join(f"mu={g}: {p:.3f}" for g, p in rec["p_by_gain"].items())
+    gains = ", ".join(f"mu={g}: {p:.3f}" for g, p in rec["p_by_gain"].items()) \
+        or rec["method"]
     verdict = "FLAG" if rec["flag"] else "ok"
     look = rec.get("second_look")
     after = ""
@@ -153,6 +167,12 @@ def _options(args: argparse.Namespace) -> ScanOptions:
                          f"{','.join(f'{g:g}' for g in gains)}")
     if args.pixel_m is not None and not (args.pixel_m > 0 and math.isfinite(args.pixel_m)):
         raise InputError(f"--pixel-m must be a positive number of metres, got {args.pixel_m}")
+    if args.detector == "blocks":
+        if args.wrapped:
+            raise InputError("--detector blocks reads unwrapped displacement; wrapped phase "
+                             "cannot be averaged over blocks (leave --wrapped out)")
+        if args.arch is not None:
+            raise InputError("--arch picks a CNN; it does not apply to --detector blocks")
     dem = look = None
     if args.dem is not None:
         if args.wrapped:
@@ -177,7 +197,13 @@ def run(args: argparse.Namespace) -> int:
     opts = _options(args)
     maps = map_paths(args.map, list(args.files))
     set_threads(args.threads)
-    loaded = load_detector(args.model, args.arch, resolve_device(args.device))
+    loaded: LoadedModel | LoadedBlockModel
+    if args.detector == "blocks":
+        from monitor.io.models import load_block_model
+
+        loaded = load_block_model(args.model)
+    else:
+        loaded = load_detector(args.model, args.arch, resolve_device(args.device))
     status = 0
     for path, map_path in zip(args.files, maps, strict=True):
         try:
