@@ -167,6 +167,10 @@ class ScienceSettings(_Section):
     coherence_threshold: Real = Field(0.1, ge=0, lt=1)
     #: Fused probability above which an image is flagged (Anantrasirichai et al. 2019a).
     flag_threshold: Real = Field(0.5, gt=0, lt=1)
+    #: The packaged detector the watch scores with when no model file is given: ``cnn``
+    #: (the multi-gain CNN) or ``blocks`` (the block detector,
+    #: ``monitor/science/detect/MODEL_CARD_blocks.md``).
+    detector: Literal["cnn", "blocks"] = "cnn"
 
 
 class SynthSettings(_Section):

@@ -19,7 +19,14 @@ import torch
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.errors import InputError, ModelError
-from monitor.io.models import load_block_model, load_model, save_model
+from monitor.io.models import (
+    LoadedBlockModel,
+    LoadedModel,
+    load_block_model,
+    load_model,
+    load_scoring_model,
+    save_model,
+)
 from monitor.noise_bank import load_noise_bank
 from monitor.science.detect.blocks import (
     WINDOW_BLOCKS,
@@ -252,3 +259,34 @@ def test_train_blocks_refuses_bad_options_by_name(
                  "--out", str(tmp_path / "m.pt"), *extra]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_watch_loads_either_detector_and_builds_the_right_one(tmp_path: Path) -> None:
+    from monitor.config import Settings
+    from monitor.science.detect.fusion import CnnDetector
+    from monitor.service.scoring import detector_for, scoring_params
+    from monitor.service.scoring_task import load_model_once
+
+    packaged = load_scoring_model(None, None, "blocks")
+    assert isinstance(packaged, LoadedBlockModel) and packaged.arch == "blocks"
+    assert isinstance(load_scoring_model(None, None, "cnn"), LoadedModel)
+    # a file of either kind, whatever [science] detector says
+    assert isinstance(load_scoring_model(packaged.path, None, "cnn"), LoadedBlockModel)
+    with pytest.raises(ModelError, match="holds a 'blocks' network, but --arch compact"):
+        load_scoring_model(packaged.path, "compact", "cnn")
+    with pytest.raises(InputError, match="--arch compact picks a CNN"):
+        load_scoring_model(None, "compact", "blocks")
+    with pytest.raises(InputError, match="detector must be 'cnn' or 'blocks'"):
+        load_scoring_model(None, None, "gru")
+    params = scoring_params(Settings())
+    heights = np.zeros((200, 200))
+    block = detector_for(packaged, params, (100.0, 100.0), heights)
+    assert isinstance(block, BlockDetector) and block.threshold == params.flag_threshold
+    assert block.heights_m is not None
+    cnn = detector_for(load_scoring_model(None, None, "cnn"), params, (100.0, 100.0))
+    assert isinstance(cnn, CnnDetector)
+    # a worker receives the block model's bytes and checks them against their hash
+    data = Path(packaged.path).read_bytes()
+    assert isinstance(load_model_once(data, packaged.sha256, "blocks.pt"), LoadedBlockModel)
+    with pytest.raises(ModelError, match="hash to"):
+        load_model_once(data, "0" * 64, "blocks.pt")

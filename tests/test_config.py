@@ -201,6 +201,7 @@ BAD_VALUES = [
     ("science", "fringe_spacing_m", "inf", "finite number"),
     ("science", "flag_threshold", "1.0", "less than 1"),
     ("science", "coherence_threshold", "nan", "finite number"),
+    ("science", "detector", '"alexnet"', "'cnn' or 'blocks'"),
     ("alerts", "raise_after", "true", "valid integer"),
     ("alerts", "raise_after", "2.0", "valid integer"),
     ("alerts", "raise_after", "0", "greater than or equal to 1"),

@@ -40,7 +40,8 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert len({e["pair"] for e in injected}) == 3  # without replacement
     assert set(report["summary"]) == {"compact", "compact (raw fusion)", "block network",
                                       "baseline", "mogi matched filter", "mogi GLS filter",
-                                      "compact, confirmed by GLS"}
+                                      "compact, confirmed by GLS",
+                                      "block network, confirmed by GLS"}
     for label, s in report["summary"].items():
         fpr = s["false_positive_rate"]
         assert fpr["n"] == 13 and 0 <= fpr["rate"] <= 1
@@ -65,7 +66,7 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "ratio" in every["baseline"] and all(
         "p_by_gain" in v for k, v in every.items()
         if k not in ("baseline", "mogi matched filter", "mogi GLS filter", "block network",
-                     "compact, confirmed by GLS"))
+                     "compact, confirmed by GLS", "block network, confirmed by GLS"))
     assert "False-positive rate" in md and "AUC >= 2 cm" in md
     assert "at one false-alarm rate" in md and "| mogi matched filter |" in md
     # Every year is scored, so the GLS filter's noise correlation is in-sample, and says so.
@@ -86,6 +87,10 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
             assert both["flag_second_look"] == (sc["compact"]["flag_second_look"]
                                                 and sc["mogi GLS filter"]["flag"])
     assert "compact, confirmed by GLS: compact's flags where mogi GLS filter" in md
+    for e in report["epochs"]:
+        sc = e["scores"]
+        both = sc["block network, confirmed by GLS"]
+        assert both["p"] == min(sc["block network"]["p"], sc["mogi GLS filter"]["p"])
     # the packaged block detector is scored beside the others, with its provenance
     blocks = report["detectors"]["block network"]
     assert blocks["model"] == "blocks.pt" and len(blocks["sha256"]) == 64

@@ -33,10 +33,12 @@ SYNTH_FRAME = "022D_04826_121209"
 TOL = 1e-6
 
 
-def _config(tmp: Path, root: Path, frame: str, lon: float, lat: float, radius_km: float
-            ) -> Path:
+def _config(tmp: Path, root: Path, frame: str, lon: float, lat: float, radius_km: float,
+            detector: str = "cnn") -> Path:
     path = tmp / "watch.toml"
     path.write_text(f"""
+[science]
+detector = "{detector}"
 [database]
 url = "sqlite:///{tmp / 'watch.db'}"
 [watch]
@@ -62,9 +64,10 @@ frames = ["{frame}"]
 
 
 def _watch_and_scan(tmp: Path, root: Path, frame: str, lon: float, lat: float,
-                    radius_km: float, capsys: pytest.CaptureFixture[str]
+                    radius_km: float, capsys: pytest.CaptureFixture[str],
+                    detector: str = "cnn"
                     ) -> tuple[dict[date, Any], dict[date, dict[str, Any]]]:
-    config = _config(tmp, root, frame, lon, lat, radius_km)
+    config = _config(tmp, root, frame, lon, lat, radius_km, detector)
     assert main(["db", "upgrade", "--config", str(config)]) == 0
     assert main(["poll", "volcano", "--once", "--config", str(config)]) == 0
     capsys.readouterr()
@@ -136,4 +139,19 @@ def test_watch_and_scan_series_agree_on_real_erta_ale(
         assert all(r["lstt_p"] is None and "no room for null windows" in r["lstt_error"]
                    for r in scan.values())
     # The dyke's first pair (20170111_20170204) is flagged.
+    assert scan[date(2017, 2, 4)]["flag"]
+
+
+def test_watch_and_scan_series_agree_with_the_block_detector_on_real_erta_ale(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``[science] detector = "blocks"``: the watch (its executor's worker loads the
+    block model) and ``scan-series`` score every epoch alike with the packaged block
+    detector, and it flags the dyke's first pair."""
+    root = tmp_path / "archive"
+    shutil.copytree(DATA / "erta_ale_014A", root)
+    frame, lon, lat = ERTA_ALE
+    watch, scan = _watch_and_scan(tmp_path, root, frame, lon, lat, 3.0, capsys, "blocks")
+    _assert_agree(watch, scan)
+    assert {r["model"]["arch"] for r in scan.values()} == {"blocks"}
+    assert all(r["p_by_gain"] in ({}, None) for r in scan.values())
     assert scan[date(2017, 2, 4)]["flag"]

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from monitor.config import settings_from_mapping
     from monitor.figures.demo import series_figure
     from monitor.io.licsar_frame import open_frame
-    from monitor.io.models import load_detector
+    from monitor.io.models import load_scoring_model
     from monitor.io.rasters import read_raster
     from monitor.io.synth_archive import KNOWN_VOLCANOES, write_synthetic_archive
     from monitor.science.synth_series import SeriesScenario
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                      "frames": [FRAME], "recipients": ["observatory@example.org"]}],
     }, "the demo's embedded defaults")
     upgrade(settings.database.url)
-    loaded = load_detector(args.model, None)
+    loaded = load_scoring_model(args.model, None, settings.science.detector)
     daemon = Daemon(settings, "the demo's embedded defaults", model_loader=lambda: loaded)
     (outcome,) = daemon.run_once()
     report = outcome.report

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitor.io.models import LoadedModel
+    from monitor.io.models import LoadedModel, ScoringModel
 
 
 def _radius_km(text: str) -> float:
@@ -86,6 +86,15 @@ def set_threads(threads: int | None) -> None:
     from monitor.compute_device import set_threads as set_torch_threads
 
     set_torch_threads(threads)
+
+
+def load_scoring_model(path: str | None, arch: str | None, detector: str,
+                       device: str = "cpu") -> ScoringModel:
+    """:func:`monitor.io.models.load_scoring_model` (the watch's detector: a model file of
+    either kind, or the packaged one ``[science] detector`` names), imported when needed."""
+    from monitor.io.models import load_scoring_model as load
+
+    return load(path, arch, detector, device)
 
 
 def load_detector(path: str | None, arch: str | None, device: str = "cpu") -> LoadedModel:

@@ -22,7 +22,7 @@ import signal
 import threading
 from types import FrameType
 
-from monitor.cli.detector_options import load_detector
+from monitor.cli.detector_options import load_scoring_model
 from monitor.cli.logs import apply_configured_logging
 from monitor.errors import ArchiveError, DeliveryError
 
@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     apply_configured_logging(args, settings.logging)
     daemon = Daemon(settings, args.config,
-                    model_loader=lambda: load_detector(args.model, args.arch),
+                    model_loader=lambda: load_scoring_model(args.model, args.arch,
+                                                            settings.science.detector),
                     progress=terminal_progress() if args.once else None)
     if args.once:
         try:

@@ -57,7 +57,7 @@ from monitor import __version__
 from monitor.cli.detector_options import (
     date_arg,
     gains_arg,
-    load_detector,
+    load_scoring_model,
     resolve_device,
     set_threads,
 )
@@ -69,7 +69,7 @@ from monitor.series_defaults import DEFAULT_TARGET_RADIUS_KM, NETWORKS
 
 if TYPE_CHECKING:
     from monitor.config import Settings
-    from monitor.io.models import LoadedModel
+    from monitor.io.models import ScoringModel
     from monitor.notify.policy import PolicyStep
     from monitor.science.grids import GroundDisc
     from monitor.service.series_scan import PreparedSeries, SeriesEpoch
@@ -159,7 +159,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def epoch_record(item: SeriesEpoch, prepared: PreparedSeries, loaded: LoadedModel,
+def epoch_record(item: SeriesEpoch, prepared: PreparedSeries, loaded: ScoringModel,
                  seed: int, settings: Settings) -> dict[str, Any]:
     """The JSON object printed for one epoch (module docstring)."""
     return {**item.record(settings.alerts, settings.science.flag_threshold),
@@ -223,9 +223,8 @@ def run(args: argparse.Namespace) -> int:
     from monitor.notify.policy import step as policy_step
     from monitor.science.detect.series_gls import chain_before
     from monitor.science.interferograms import Interferogram
-    from monitor.science.scoring import cnn_detector
     from monitor.service.correction import FrameFiles
-    from monitor.service.scoring import scoring_params
+    from monitor.service.scoring import detector_for, scoring_params
     from monitor.service.series_scan import prepare_series, score_series_epoch
 
     settings = load_settings(args.config)
@@ -236,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
     params = scoring_params(settings, gains=args.gains, lstt_seed=args.seed,
                             lstt_permutations=args.permutations)
     set_threads(args.threads)
-    loaded = load_detector(args.model, args.arch, resolve_device(args.device))
+    loaded = load_scoring_model(args.model, args.arch, settings.science.detector,
+                                resolve_device(args.device))
     layout = open_frame(args.archive, args.frame)
     max_pixels = settings.rasters.max_pixels
     grid, _ = read_grid(layout, max_pixels)
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"insar-monitor scan-series: references: {note}", file=sys.stderr)
         for gap in prepared.gaps:
             print(f"insar-monitor scan-series: warning: {gap.describe()}", file=sys.stderr)
-        detector = cnn_detector(loaded.model, params, loaded.calibration, grid.pixel_m)
+        detector = detector_for(loaded, params, grid.pixel_m, dem)
         look = None if args.no_second_look else files
         state = PolicyState()
         for epoch in products.listed_epochs:

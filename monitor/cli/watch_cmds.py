@@ -33,7 +33,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.cli.detector_options import load_detector
+from monitor.cli.detector_options import load_scoring_model
 from monitor.cli.logs import apply_configured_logging
 from monitor.domain import AlertLevel
 from monitor.errors import ArchiveError, DeliveryError
@@ -116,7 +116,7 @@ def run_poll(args: argparse.Namespace) -> int:
     settings, store = _open(args)
     apply_configured_logging(args, settings.logging)
     target = settings.target(args.target)
-    model = load_detector(args.model, args.arch)
+    model = load_scoring_model(args.model, args.arch, settings.science.detector)
     # The scoring runs where the daemon's would ([executor]): one rule for every command.
     executor = build_executor(settings.executor, model)
     try:

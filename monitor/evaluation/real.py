@@ -308,7 +308,7 @@ def run_real(opts: RealOptions) -> list[str]:
         threshold_from = (f"the Bonferroni bound at alpha {gls.alpha:g} over the templates "
                           f"(valid for Gaussian noise of that correlation only; {err})")
     detectors.append((GLS, gls))
-    confirmed = [models[0][0]] if models else []
+    confirmed = ([models[0][0]] if models else []) + ([BLOCKS] if block_model else [])
     look = None if dem is None else _Look(dem, grid.pixel_m, settings.correction.second_look())
     seconds = {label: 0.0 for label, _ in detectors}
     start = time.perf_counter()

@@ -109,7 +109,7 @@ from monitor.service.scoring import (
 )
 
 if TYPE_CHECKING:
-    from monitor.io.models import LoadedModel
+    from monitor.io.models import ScoringModel
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +267,7 @@ def parse_numbers(text: str, flag: str, *, allow_none: bool = False) -> tuple[fl
     return values
 
 
-def model_record(given: str | None, loaded: LoadedModel) -> dict[str, Any]:
+def model_record(given: str | None, loaded: ScoringModel) -> dict[str, Any]:
     """The model's provenance: the file given, or ``packaged:<arch>`` (no path of this
     machine in a report), its architecture and sha256."""
     return {"path": given if given is not None else f"packaged:{loaded.arch}",
@@ -550,13 +550,16 @@ def evaluate_series(opts: SeriesOptions,
     detectors: dict[str, Detector] | None = None
     if not opts.no_cnn:
         from monitor.compute_device import resolve_device, set_threads
-        from monitor.io.models import load_detector
-        from monitor.science.scoring import cnn_detector
+        from monitor.io.models import load_scoring_model
+        from monitor.service.scoring import detector_for
 
         set_threads(opts.threads)
-        loaded = load_detector(opts.model, opts.arch, resolve_device(opts.device))
-        detectors = {n: cnn_detector(loaded.model, params, loaded.calibration, synthetic_frame(
-            n, opts.size_px, opts.target_radius_km).grid.pixel_m) for n in opts.dems}
+        loaded = load_scoring_model(opts.model, opts.arch, settings.science.detector,
+                                    resolve_device(opts.device))
+        frames = {n: synthetic_frame(n, opts.size_px, opts.target_radius_km)
+                  for n in opts.dems}
+        detectors = {n: detector_for(loaded, params, f.grid.pixel_m, f.dem)
+                     for n, f in frames.items()}
         model = model_record(opts.model, loaded)
     cases = synthetic_cases(opts)
     start = time.perf_counter()

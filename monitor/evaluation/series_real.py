@@ -166,10 +166,9 @@ def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSe
     from monitor.compute_device import resolve_device, set_threads
     from monitor.evaluation.series import model_record
     from monitor.io.licsar_frame import open_frame, read_frame, read_grid
-    from monitor.io.models import load_detector
-    from monitor.science.scoring import cnn_detector
+    from monitor.io.models import load_scoring_model
     from monitor.service.correction import FrameFiles
-    from monitor.service.scoring import scoring_params
+    from monitor.service.scoring import detector_for, scoring_params
     from monitor.service.series_scan import prepare_series, score_series_epoch
 
     if opts.network not in NETWORKS:
@@ -185,7 +184,8 @@ def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSe
     params = scoring_params(settings, lstt_seed=opts.seed,
                             lstt_permutations=opts.permutations)
     set_threads(opts.threads)
-    loaded = load_detector(opts.model, opts.arch, resolve_device(opts.device))
+    loaded = load_scoring_model(opts.model, opts.arch, settings.science.detector,
+                                resolve_device(opts.device))
     max_pixels = settings.rasters.max_pixels
     grid, _ = read_grid(layout, max_pixels)
     grid.disc_mask(opts.target, "--target")
@@ -200,7 +200,7 @@ def score_frame_series(opts: RealSeriesOptions) -> tuple[ScoredFrame, PreparedSe
         prepared = prepare_series(products, opts.target, opts.references,
                                   network=opts.network, coherence_threshold=threshold,
                                   dem=dem)
-        detector = cnn_detector(loaded.model, params, loaded.calibration, grid.pixel_m)
+        detector = detector_for(loaded, params, grid.pixel_m, dem)
         look = files if opts.second_look else None
         records, scores = [], []
         for epoch in products.listed_epochs:

@@ -292,6 +292,15 @@ class LoadedBlockModel:
     sha256: str
     path: str
 
+    @property
+    def arch(self) -> str:
+        """Its registry name (``"blocks"``), as :attr:`LoadedModel.arch` is a CNN's."""
+        return BLOCK_ARCH
+
+
+#: A detector the watch scores with: a patch network or the block detector.
+ScoringModel = LoadedModel | LoadedBlockModel
+
 
 def load_block_model(path: str | os.PathLike[str] | None = None,
                      map_location: str = "cpu") -> LoadedBlockModel:
@@ -312,7 +321,13 @@ def load_block_model(path: str | os.PathLike[str] | None = None,
     name = os.fspath(path)
     if not Path(name).is_file():
         raise ModelError(f"model file {name!r} does not exist (or is not a file)")
-    arch, config, state, meta = _payload(name, name, map_location)
+    return _block_model(_payload(name, name, map_location), name, model_sha256(name),
+                        map_location)
+
+
+def _block_model(payload: tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]],
+                 name: str, sha256: str, map_location: str) -> LoadedBlockModel:
+    arch, config, state, meta = payload
     if arch != BLOCK_ARCH:
         raise ModelError(f"model file {name!r} holds a {arch!r} network, not the block "
                          "detector")
@@ -332,4 +347,55 @@ def load_block_model(path: str | os.PathLike[str] | None = None,
         raise ModelError(str(exc)) from None
     model.to(map_location)
     model.eval()
-    return LoadedBlockModel(model, calibration, meta, model_sha256(name), name)
+    return LoadedBlockModel(model, calibration, meta, sha256, name)
+
+
+def load_scoring_model_bytes(data: bytes, source: str, map_location: str = "cpu"
+                             ) -> ScoringModel:
+    """A model file's bytes, of either kind (the watch's workers; see
+    :func:`load_model_bytes`).
+
+    Raises:
+        ModelError: as :func:`load_model` and :func:`load_block_model`.
+    """
+    payload = _payload(io.BytesIO(data), source, map_location)
+    if payload[0] == BLOCK_ARCH:
+        return _block_model(payload, source, hashlib.sha256(data).hexdigest(), map_location)
+    return load_model_bytes(data, source, map_location)
+
+
+def load_scoring_model(path: str | None, arch: str | None, detector: str = "cnn",
+                       device: str = "cpu") -> ScoringModel:
+    """The detector the watch scores with.
+
+    Args:
+        path: A model file of either kind (the block detector's or a CNN's), or None for
+            the packaged weights of ``detector``.
+        arch: A CNN architecture: picks the packaged CNN, or is checked against a CNN
+            file; it does not apply to the block detector.
+        detector: ``"cnn"`` or ``"blocks"`` (``[science] detector``): which packaged
+            detector when ``path`` is None.
+        device: Where to put the network.
+
+    Raises:
+        ModelError: the file is missing or corrupt, or not of the kind asked for.
+        InputError: an unknown ``detector``, or ``arch`` with the block detector.
+    """
+    if detector not in ("cnn", BLOCK_ARCH):
+        raise InputError(f"detector must be 'cnn' or {BLOCK_ARCH!r}, got {detector!r}")
+    if path is None:
+        if detector == BLOCK_ARCH:
+            if arch is not None:
+                raise InputError(f"--arch {arch} picks a CNN; the configured detector is "
+                                 f"{BLOCK_ARCH!r} ([science] detector)")
+            return load_block_model(None, device)
+        return load_detector(None, arch, device)
+    name = os.fspath(path)
+    if not Path(name).is_file():
+        raise ModelError(f"model file {name!r} does not exist (or is not a file)")
+    data = Path(name).read_bytes()
+    loaded = load_scoring_model_bytes(data, name, device)
+    if arch is not None and loaded.arch != arch:
+        raise ModelError(f"model file {name!r} holds a {loaded.arch!r} network, but --arch "
+                         f"{arch} was given")
+    return loaded

@@ -15,7 +15,7 @@ from typing import Any
 
 from monitor.archive import LicsarHttpArchive, LocalArchive, TellusArchive
 from monitor.config import ArchiveSettings, Settings
-from monitor.io.models import LoadedModel
+from monitor.io.models import ScoringModel
 from monitor.io.palsar2_product import ChainOptions
 from monitor.io.raster_header import DEFAULT_MAX_BYTES
 from monitor.metrics import WatchMetrics
@@ -163,7 +163,7 @@ class WatchContext:
     settings: Settings
     store: Store
     archives: Mapping[str, Archive]
-    model: LoadedModel
+    model: ScoringModel
     metrics: WatchMetrics | None = None
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     config_file: str | None = None
@@ -171,7 +171,7 @@ class WatchContext:
     executor: Executor = field(default_factory=InlineExecutor)
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store, model: LoadedModel,
+    def from_settings(cls, settings: Settings, store: Store, model: ScoringModel,
                       metrics: WatchMetrics | None = None,
                       config_file: str | Path | None = None,
                       progress: ProgressSink | None = None,

@@ -52,7 +52,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import Settings, TargetSettings
 from monitor.errors import InputError
 from monitor.io.atomic import sweep_orphaned_temp_files
-from monitor.io.models import LoadedModel
+from monitor.io.models import ScoringModel
 from monitor.metrics import MetricsServer, WatchMetrics, start_metrics_server
 from monitor.notify.webhook import webhook_secret_problems
 from monitor.ports import Clock, SystemClock
@@ -100,11 +100,14 @@ class PollOutcome:
         return self.error is None and self.report is not None and self.report.ok
 
 
-def _default_model_loader() -> LoadedModel:
-    # The packaged ``compact`` weights, found the way the CLI finds them.
-    from monitor.io.models import load_detector
+def _default_model_loader(settings: Settings) -> Callable[[], ScoringModel]:
+    """The packaged detector of ``[science] detector``, found the way the CLI finds it."""
+    def load() -> ScoringModel:
+        from monitor.io.models import load_scoring_model
 
-    return load_detector(None, None)
+        return load_scoring_model(None, None, settings.science.detector)
+
+    return load
 
 
 def _changed_records(report: PollReport | None) -> bool:
@@ -125,14 +128,14 @@ class Daemon:
         registry: Prometheus registry for :class:`~monitor.metrics.WatchMetrics` (default: a
             new one, so several daemons in one process do not collide).
         model_loader: Returns the detector; called once by :meth:`start` (default: the
-            packaged ``compact`` weights).
+            packaged detector that ``[science] detector`` names).
         progress: Receives the backfill progress of every frame's poll
             (:mod:`monitor.service.progress`), e.g. the terminal bar of ``run --once``.
     """
 
     def __init__(self, settings: Settings, config_file: str, *, clock: Clock | None = None,
                  registry: CollectorRegistry | None = None,
-                 model_loader: Callable[[], LoadedModel] | None = None,
+                 model_loader: Callable[[], ScoringModel] | None = None,
                  progress: ProgressSink | None = None) -> None:
         if not settings.targets:
             raise InputError(f"configuration {config_file!r} has no [[targets]]; the daemon "
@@ -142,7 +145,7 @@ class Daemon:
         self.clock: Clock = clock or SystemClock()
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = WatchMetrics(self.registry)
-        self._model_loader = model_loader or _default_model_loader
+        self._model_loader = model_loader or _default_model_loader(settings)
         self._progress = progress
         self.metrics_server: MetricsServer | None = None
         self.status_server: StatusPageServer | None = None

@@ -24,7 +24,7 @@ from distributed import Client, Future, WorkerPlugin
 from distributed.scheduler import KilledWorker
 
 from monitor.errors import ExecutorError, ExecutorTimeout
-from monitor.io.models import LoadedModel
+from monitor.io.models import ScoringModel
 from monitor.service.executors import Executor, TaskHandle, model_bytes
 
 A = TypeVar("A")
@@ -94,7 +94,7 @@ class DaskExecutor(Executor):
 
     kind = "dask"
 
-    def __init__(self, model: LoadedModel, address: str, workers: int, *, retries: int = 2,
+    def __init__(self, model: ScoringModel, address: str, workers: int, *, retries: int = 2,
                  timeout_s: float = 600.0, connect_timeout_s: float = 10.0) -> None:
         self.address, self.workers = address, max(1, int(workers))
         self.retries, self.timeout_s = int(retries), float(timeout_s)

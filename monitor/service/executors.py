@@ -39,7 +39,7 @@ from typing import Generic, TypeVar
 
 from monitor.config import ExecutorSettings
 from monitor.errors import ExecutorError, ExecutorTimeout, ModelError
-from monitor.io.models import LoadedModel
+from monitor.io.models import ScoringModel
 from monitor.service.scoring_task import register_model
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class InlineExecutor(Executor):
 
     kind = "inline"
 
-    def __init__(self, workers: int = 1, model: LoadedModel | None = None) -> None:
+    def __init__(self, workers: int = 1, model: ScoringModel | None = None) -> None:
         self.workers = max(1, int(workers))
         if model is not None:
             register_model(model)
@@ -155,7 +155,7 @@ def _start_worker(data: bytes, sha256: str, source: str, torch_threads: int) -> 
     load_model_once(data, sha256, source)
 
 
-def model_bytes(model: LoadedModel) -> bytes:
+def model_bytes(model: ScoringModel) -> bytes:
     """The bytes of the model's file, checked against the hash it was loaded with.
 
     Raises:
@@ -227,7 +227,7 @@ class ProcessExecutor(Executor):
 
     kind = "process"
 
-    def __init__(self, model: LoadedModel, workers: int, retries: int = 2,
+    def __init__(self, model: ScoringModel, workers: int, retries: int = 2,
                  timeout_s: float = 600.0, torch_threads: int | None = None) -> None:
         self.workers = max(1, int(workers))
         self.retries, self.timeout_s = int(retries), float(timeout_s)
@@ -272,7 +272,7 @@ class ProcessExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def build_executor(settings: ExecutorSettings, model: LoadedModel) -> Executor:
+def build_executor(settings: ExecutorSettings, model: ScoringModel) -> Executor:
     """The executor ``[executor]`` describes, started (a Dask cluster is reached now).
 
     Raises:

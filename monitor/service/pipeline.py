@@ -107,6 +107,7 @@ from monitor.errors import (
 from monitor.figures.alert import alert_quicklook_png
 from monitor.io.atomic import atomic_write
 from monitor.io.licsar_frame import frame_grid
+from monitor.io.models import LoadedBlockModel
 from monitor.io.raster_header import RasterHeader, check_budget, read_header
 from monitor.io.rasters import Raster
 from monitor.metrics import failure_label
@@ -347,7 +348,8 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
         files = FrameFiles(ctx.archives[target.archive], frame, grid,
                            Path(ctx.settings.watch.cache_dir))
     heights = None
-    if noise is not None and len(noise) >= GLS_WARM_UP - 1:  # a filter may judge
+    if (noise is not None and len(noise) >= GLS_WARM_UP - 1  # a filter may judge
+            or isinstance(ctx.model, LoadedBlockModel)):  # the block detector's height term
         heights = files.dem_if_any()[0]
     if state.n_epochs < 2 or cum_max is None:
         kept = noise

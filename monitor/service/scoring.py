@@ -19,6 +19,8 @@ makes its inputs from the configuration, once for every caller (the watch's ``po
   (:mod:`monitor.science.detect.series_gls`), which confirms the CNN's P.
 * :func:`score_cumulative`: the epoch scored, with its second look from the archive's
   correction sources (:mod:`monitor.service.correction`).
+* :func:`detector_for`: the detector of rule 1 for a frame, from the model the watch
+  loaded (the multi-gain CNN or the block detector).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from numpy.typing import NDArray
 from monitor.config import AlertSettings, Settings, TargetSettings
 from monitor.domain import AlertLevel, ScoreCorrection
 from monitor.errors import InputError
+from monitor.io.models import LoadedBlockModel, ScoringModel
 from monitor.notify.policy import StepScore, qualifying_level
+from monitor.science.detect.blocks import BlockDetector
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.series_gls import NoiseHistory, gls_window
 from monitor.science.grids import FrameGrid, GroundDisc
@@ -44,6 +48,7 @@ from monitor.science.scoring import (
     MapScore,
     Regions,
     ScoringParams,
+    cnn_detector,
     run_lstt,
     score_epoch,
 )
@@ -62,6 +67,17 @@ def scoring_params(settings: Settings, *, gains: Sequence[float] | None = None,
                          coherence_threshold=science.coherence_threshold,
                          lstt_seed=int(lstt_seed), lstt_permutations=int(lstt_permutations),
                          detector_method=detector_method)
+
+
+def detector_for(model: ScoringModel, params: ScoringParams, pixel_m: tuple[float, float],
+                 height_m: NDArray[np.floating] | None = None) -> Detector:
+    """The detector of rule 1 on a frame of ``pixel_m`` pixels: the multi-gain CNN with
+    the scoring parameters and the model's calibration, or the block detector with the
+    frame's heights for its height term (flag at ``params.flag_threshold``)."""
+    if isinstance(model, LoadedBlockModel):
+        return BlockDetector(model.model, model.calibration, pixel_m, height_m,
+                             params.flag_threshold)
+    return cnn_detector(model.model, params, model.calibration, pixel_m)
 
 
 def needs_second_look(alerts: AlertSettings) -> Callable[[MapScore], bool]:

@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 
 from monitor.config import CorrectionSettings
 from monitor.errors import ModelError
-from monitor.io.models import LoadedModel, load_model_bytes
-from monitor.science.detect.fusion import CnnDetector
+from monitor.io.models import ScoringModel, load_scoring_model_bytes
+from monitor.science.detect.detector import Detector
 from monitor.science.detect.series_gls import GlsConfirmation, NoiseHistory, confirm
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.scoring import (
@@ -48,25 +48,24 @@ from monitor.science.scoring import (
     Regions,
     ScoringParams,
     SecondLook,
-    cnn_detector,
     score_map,
     second_look,
 )
 from monitor.service.correction import SourceInputs, input_source
-from monitor.service.scoring import epoch_signal
+from monitor.service.scoring import detector_for, epoch_signal
 
 #: The detectors this process has loaded, by the SHA-256 of their file.
-_MODELS: dict[str, LoadedModel] = {}
+_MODELS: dict[str, ScoringModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def register_model(model: LoadedModel) -> None:
+def register_model(model: ScoringModel) -> None:
     """Keep ``model`` for the tasks of this process (by its SHA-256)."""
     with _MODELS_LOCK:
         _MODELS.setdefault(model.sha256, model)
 
 
-def load_model_once(data: bytes, sha256: str, source: str) -> LoadedModel:
+def load_model_once(data: bytes, sha256: str, source: str) -> ScoringModel:
     """The model of ``sha256``, loaded from its file's bytes the first time (a worker).
 
     Raises:
@@ -76,7 +75,7 @@ def load_model_once(data: bytes, sha256: str, source: str) -> LoadedModel:
         model = _MODELS.get(sha256)
     if model is not None:
         return model
-    model = load_model_bytes(data, source)
+    model = load_scoring_model_bytes(data, source)
     if model.sha256 != sha256:
         raise ModelError(f"model {source!r}: the bytes shipped to this worker hash to "
                          f"{model.sha256}, not {sha256}")
@@ -84,7 +83,7 @@ def load_model_once(data: bytes, sha256: str, source: str) -> LoadedModel:
     return model
 
 
-def loaded_model(sha256: str) -> LoadedModel:
+def loaded_model(sha256: str) -> ScoringModel:
     """The model of ``sha256`` loaded in this process.
 
     Raises:
@@ -166,9 +165,9 @@ class LookJob:
     correction: CorrectionSettings
 
 
-def _detector(job: ScoringJob) -> CnnDetector:
-    model = loaded_model(job.model_sha256)
-    return cnn_detector(model.model, job.params, model.calibration, job.regions.grid.pixel_m)
+def _detector(job: ScoringJob) -> Detector:
+    return detector_for(loaded_model(job.model_sha256), job.params, job.regions.grid.pixel_m,
+                        job.height_m)
 
 
 def score_raw(job: ScoringJob) -> RawScoring:
