@@ -35,9 +35,9 @@ reference, and on the test years the other five kinds (20
 sources each at 2 and 3 cm, drawn as ``bench_real_bound.py --shapes`` draws them but
 within 2.5 km of the centre, as the training sources are).
 
-This is a measurement of a representation, not a detector the project ships: it reads a
-fixed 20 km window around a target, and its threshold, like the filter's, would need the
-frame's quiet maps.
+This bench measures the representation; the detector the project ships from it is
+:mod:`monitor.science.detect.blocks` (``insar-monitor train-blocks``: the same network and
+input, scored window by window over any map, calibrated on the validation years).
 
 Run: ``python bench/bench_block_cnn.py --archive DIR --frame F --events A:B --json
 docs/detection_block_cnn.json`` (10 minutes on 2 cores). The small real crop the tests
@@ -57,42 +57,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from bench_real_bound import grid_xy, other_shape_maps, source_unit_los  # bench/
+from bench_real_bound import grid_xy, other_shape_maps  # bench/
 from numpy.typing import NDArray
 from real_frame_args import add_real_frame_arguments  # bench/, beside this script
 from torch import nn
 
 from monitor.config import load_settings
+from monitor.detector_blocks import KINDS
 from monitor.event_windows import in_years, parse_events, parse_years
 from monitor.noise_bank import NoiseEpoch, load_noise_bank
+from monitor.science.detect.blocks import BlockNet, window_channels
 from monitor.science.detect.gls_filter import GlsMogiFilter, null_quantile
 from monitor.science.detect.training import roc_auc
-from monitor.science.injection import (
-    draw_mogi_injection,
-)
+from monitor.science.injection import draw_mogi_injection, source_unit_los
 from monitor.science.noise_covariance import block_factor, block_mean, correlation_of_blocks
 from monitor.science.semireal import spans
-
-KINDS = ("mogi", "dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
-
-
-class BlockNet(nn.Module):
-    """Five 3 x 3 convolutions, two poolings, max and mean into one logit."""
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            nn.Conv2d(2, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU())
-        self.head = nn.Linear(4 * w, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.features(x)
-        return self.head(torch.cat([z.amax((2, 3)), z.mean((2, 3))], 1)).squeeze(1)
 
 
 class BlockInput:
@@ -106,23 +85,8 @@ class BlockInput:
         return block_mean(displacement_m, self.factor)
 
     def channels(self, b: NDArray[np.float64]) -> NDArray[np.float32]:
-        ny, nx = b.shape
-        rows, cols = np.mgrid[:ny, :nx]
-        ok = np.isfinite(b)
-        if self.heights is not None:
-            ok &= np.isfinite(self.heights)
-        columns = [np.ones(int(ok.sum())), cols[ok] / nx, rows[ok] / ny]
-        if self.heights is not None:
-            h = self.heights[ok]
-            columns.append((h - h.mean()) / (h.std() + 1e-9))
-        x = np.column_stack(columns)
-        beta = np.linalg.lstsq(x, b[ok], rcond=None)[0]
-        resid = b[ok] - x @ beta
-        scale = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) + 1e-9
-        out = np.zeros((2, ny, nx), np.float32)
-        out[0][ok] = resid / scale
-        out[1] = ok
-        return out
+        """The two channels of :func:`monitor.science.detect.blocks.window_channels`."""
+        return window_channels(b, self.heights)
 
 
 def _training_noise(epochs: Sequence[NoiseEpoch], inputs: BlockInput) -> NDArray[np.float64]:

@@ -37,8 +37,8 @@ other kind of the generator (:func:`monitor.science.sources.draws.draw_source`: 
 penny-shaped and Okada sills, a pair of Mogi sources, a Gaussian sill; within 2 km of the
 centre in east and north, scaled to a peak |LOS| of 2 and 3 cm, on quiet maps drawn with
 ``--seed + 2``), scored by the two family filters and, with ``--cnn``, by the packaged
-network (its fused P), to see whether whitening still pays when the shape is not a Mogi
-source.
+network (its fused P) and, with ``--blocks``, by the packaged block detector (its P), to
+see whether whitening still pays when the shape is not a Mogi source.
 
 Run: ``python bench/bench_real_bound.py --archive DIR --frame F --events A:B --years
 2017,2018,2023,2024`` (80 s on 2 cores for 47 quiet maps, most of it the own-map row's
@@ -114,7 +114,7 @@ def other_shape_maps(rng: np.random.Generator, grid: Any, maps: list[Any], n: in
 
 def _other_shapes(args: argparse.Namespace, grid: Any, test: list[Any], settings: Any,
                   white: MogiMatchedFilter, gls: GlsMogiFilter,
-                  own_map: Callable[[np.ndarray], float]
+                  own_map: Callable[[np.ndarray], float], dem: np.ndarray | None
                   ) -> dict[str, dict[str, dict[str, Any]]]:
     """AUC and recall at 5% FPR of each detector on each other source kind."""
     detectors: dict[str, Callable[[np.ndarray], float]] = {
@@ -132,6 +132,13 @@ def _other_shapes(args: argparse.Namespace, grid: Any, test: list[Any], settings
                           calibration=loaded.calibration,
                           pixel_m=0.5 * (grid.pixel_m[0] + grid.pixel_m[1]))
         detectors["network"] = lambda x: cnn.detect(x).p_fused
+    if args.blocks:
+        from monitor.io.models import load_block_model
+        from monitor.science.detect.blocks import BlockDetector
+
+        packaged = load_block_model()
+        block = BlockDetector(packaged.model, packaged.calibration, grid.pixel_m, dem)
+        detectors["block network"] = lambda x: block.detect(x).p_fused
     quiet = {name: [f(i.displacement_m) for i in test] for name, f in detectors.items()}
     made = other_shape_maps(np.random.default_rng(args.seed + 2), grid, test, args.shapes)
     return {kind: {name: _summary(quiet[name],
@@ -153,6 +160,8 @@ def main() -> None:
                     help="sources of each other kind to inject (0: none)")
     ap.add_argument("--cnn", action="store_true",
                     help="also score the other shapes with the packaged network")
+    ap.add_argument("--blocks", action="store_true",
+                    help="also score the other shapes with the packaged block detector")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     events = parse_events(args.events)
@@ -217,7 +226,7 @@ def main() -> None:
                 injected[a].append(score(test[idx].displacement_m + src.scaled(a / 100.0),
                                          src.unit_los))
         results[name] = _summary(quiet, injected)
-    shapes = (_other_shapes(args, grid, test, settings, white, gls, own_map)
+    shapes = (_other_shapes(args, grid, test, settings, white, gls, own_map, bank.dem)
               if args.shapes else {})
     elapsed = time.perf_counter() - start
     print(f"{'detector':19s} {'AUC>=2cm':>9s} {'FPR':>6s}  recall at that FPR per peak |LOS|")

@@ -272,6 +272,19 @@ def test_random_listing_bytes_parse_safely(faults: FaultTally, blob: bytes,
     _parse_or_typed_error(blob.decode(encoding, errors="replace"))
 
 
+def _rejected_alone(href: str, atom: bool) -> None:
+    """``href`` on an Atom feed or an index page (beside a good link) is rejected, named,
+    and nothing unsafe is listed."""
+    if atom:
+        text = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
+                f'<link rel="enclosure" href="{href}"/></entry></feed>')
+    else:
+        text = f'<html><a href="{href}">x</a><a href="20240106_20240118/">y</a></html>'
+    listing = parse_listing(text, PAGE)
+    assert [h for h, _ in listing.rejected] == [href]
+    _check_listing(listing)
+
+
 #: Found by atheris before the listing's link validation handled it: an href whose host
 #: holds an unbalanced "[" or "]" made urllib.parse.urlsplit raise a bare
 #: ValueError("Invalid IPv6 URL") out of parse_listing instead of the link being rejected
@@ -286,14 +299,7 @@ def test_random_listing_bytes_parse_safely(faults: FaultTally, blob: bytes,
 def test_a_bracket_in_a_link_host_is_rejected_not_raised(faults: FaultTally, href: str,
                                                          atom: bool) -> None:
     faults.bad_input("listing: bracket in a link's host")
-    if atom:
-        text = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
-                f'<link rel="enclosure" href="{href}"/></entry></feed>')
-    else:
-        text = f'<html><a href="{href}">x</a><a href="20240106_20240118/">y</a></html>'
-    listing = parse_listing(text, PAGE)
-    assert [h for h, _ in listing.rejected] == [href]
-    _check_listing(listing)
+    _rejected_alone(href, atom)
 
 
 #: Found by atheris too: an absolute href of the other scheme without "//"
@@ -309,14 +315,7 @@ def test_a_bracket_in_a_link_host_is_rejected_not_raised(faults: FaultTally, hre
 def test_a_link_with_a_scheme_and_no_host_is_rejected(faults: FaultTally, href: str,
                                                       atom: bool) -> None:
     faults.bad_input("listing: scheme without a host")
-    if atom:
-        text = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>'
-                f'<link rel="enclosure" href="{href}"/></entry></feed>')
-    else:
-        text = f'<html><a href="{href}">x</a><a href="20240106_20240118/">y</a></html>'
-    listing = parse_listing(text, PAGE)
-    assert [h for h, _ in listing.rejected] == [href]
-    _check_listing(listing)
+    _rejected_alone(href, atom)
 
 
 @pytest.mark.parametrize("target", ["listing", "raster"])
