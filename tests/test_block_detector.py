@@ -138,6 +138,19 @@ def test_a_large_map_is_scored_window_by_window_and_the_peak_follows_the_source(
                                                          abs=0.02)
 
 
+def test_every_pixel_of_a_map_belongs_to_a_window(
+        crop_maps: tuple[list[np.ndarray], tuple[float, float], np.ndarray | None]) -> None:
+    """The real clip is 181 x 185 pixels, not whole blocks of 6: the pixels past the last
+    block still get the P of the window on that edge, and the heights change the score."""
+    maps, pixel_m, dem = crop_maps
+    loaded = load_block_model()
+    with_dem = BlockDetector(loaded.model, loaded.calibration, pixel_m, dem)
+    det = with_dem.detect(maps[0])
+    assert det.prob_map.shape == (181, 185) and (det.prob_map == det.p_fused).all()
+    flat = BlockDetector(loaded.model, loaded.calibration, pixel_m).detect(maps[0])
+    assert flat.p_fused != pytest.approx(det.p_fused, abs=1e-6)
+
+
 def test_maps_the_detector_cannot_score_are_refused_by_name() -> None:
     loaded = load_block_model()
     detector = BlockDetector(loaded.model, loaded.calibration, (100.0, 100.0))

@@ -265,6 +265,9 @@ class BlockDetector:
         self.pixel_m = (east, north)
         self.factor = block_factor(self.pixel_m, BLOCK_M)
         self.heights_m = None if heights_m is None else np.asarray(heights_m, np.float64)
+        self._height_blocks = (None if self.heights_m is None or self.heights_m.ndim != 2
+                               or min(self.heights_m.shape) < self.factor
+                               else block_mean(self.heights_m, self.factor))
         self.threshold = float(threshold)
         self.batch = int(batch)
 
@@ -276,13 +279,10 @@ class BlockDetector:
         if d.shape[0] < 4 * self.factor or d.shape[1] < 4 * self.factor:
             raise InputError(f"block detector: map {d.shape} is smaller than 4 blocks of "
                              f"{self.factor} px a side")
-        heights = None
-        if self.heights_m is not None:
-            if self.heights_m.shape != d.shape:
-                raise InputError(f"block detector: heights {self.heights_m.shape} and map "
-                                 f"{d.shape} differ in shape")
-            heights = block_mean(self.heights_m, self.factor)
-        return block_mean(d, self.factor), heights
+        if self.heights_m is not None and self.heights_m.shape != d.shape:
+            raise InputError(f"block detector: heights {self.heights_m.shape} and map "
+                             f"{d.shape} differ in shape")
+        return block_mean(d, self.factor), self._height_blocks
 
     def window_logits(self, displacement_m: NDArray[np.floating]
                       ) -> list[tuple[int, int, float, int, int]]:
@@ -327,7 +327,8 @@ class BlockDetector:
 
         Returns:
             The detection: ``prob_map`` holds, at each pixel, the largest calibrated P of
-            the windows that cover it; ``p_fused`` the best window's P; the peak at the
+            the windows that cover it (the pixels past the last whole block belong to the
+            windows on the map's edge); ``p_fused`` the best window's P; the peak at the
             centre of its evidence block; ``p_by_gain`` empty (no gains).
 
         Raises:
@@ -336,13 +337,16 @@ class BlockDetector:
         d = np.asarray(displacement_m)
         windows = self.window_logits(d)
         f = self.factor
-        wy = min(d.shape[0] // f, WINDOW_BLOCKS) * f
-        wx = min(d.shape[1] // f, WINDOW_BLOCKS) * f
+        nby, nbx = d.shape[0] // f, d.shape[1] // f
+        wy, wx = min(nby, WINDOW_BLOCKS), min(nbx, WINDOW_BLOCKS)
         prob = np.zeros(d.shape, np.float32)
         best = max(windows, key=lambda w: w[2])
         for r0, c0, logit, _, _ in windows:
             p = float(self.calibration.probability(logit))
-            view = prob[r0 * f:r0 * f + wy, c0 * f:c0 * f + wx]
+            # a window on the last whole block also covers the pixels past it
+            r1 = d.shape[0] if r0 + wy == nby else (r0 + wy) * f
+            c1 = d.shape[1] if c0 + wx == nbx else (c0 + wx) * f
+            view = prob[r0 * f:r1, c0 * f:c1]
             np.maximum(view, p, out=view)
         p_best = float(self.calibration.probability(best[2]))
         row = min(best[3] * f + f // 2, d.shape[0] - 1)
