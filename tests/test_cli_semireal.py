@@ -89,7 +89,8 @@ def test_calibrate_writes_a_calibrated_copy(tmp_path: Path, tiny: Path,
     torch.testing.assert_close(loaded.model.state_dict(), load_model(tiny).model.state_dict())
     # the calibrated model is scored with its calibration and beside it the raw fusion
     assert main(["evaluate", "real", "--model", str(out), *WHERE, "--years", "2016",
-                 "--n-inject", "2", "--threads", "1", "--out", str(tmp_path / "ev")]) == 0
+                 "--n-inject", "2", "--threads", "1", "--blocks", "none",
+                 "--out", str(tmp_path / "ev")]) == 0
     report = json.loads((tmp_path / "ev" / "detection_real.json").read_text())
     assert report["counts"]["products"] == 12 and report["years"] == [2016]
     assert set(report["summary"]) == {"cal", "cal (raw fusion)", "baseline", "mogi matched filter",
