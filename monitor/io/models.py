@@ -215,7 +215,8 @@ def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
     arch, config, state, meta = _payload(where, name, map_location)
     if arch == BLOCK_ARCH:
         raise ModelError(f"model file {name!r} holds the block detector, not a patch "
-                         "network: it is read with load_block_model (the --blocks option)")
+                         "network: give it to `scan --detector blocks`, `evaluate real "
+                         "--blocks`, or the watch's --model")
     try:
         model = build_model(arch, **config)
     except InputError as exc:
