@@ -14,7 +14,11 @@
   sills, a pair of Mogi sources and a Gaussian sill as
   :func:`monitor.science.sources.draws.draw_source` draws them, within 2.5 km of the
   window's centre), peak |LOS| log-uniform in 0.8-10 cm, deflation with odds 0.3; random
-  quarter turns and flips.
+  quarter turns and flips;
+* **unwrapping errors** on a fraction ``unwrap_fraction`` of either class: one
+  whole-fringe jump (half the Sentinel-1 wavelength) inside an island or beyond a curve
+  (:func:`monitor.science.unwrapping.unwrapping_errors`), which a map's label does not
+  change: an unwrapper's mistake is not deformation.
 
 Every ``eval_every`` steps the network scores the validation years' quiet increments and
 ``n_inject`` of them with a Mogi source of 1, 2, 3 and 4 cm (``evaluate real``'s draws:
@@ -66,6 +70,8 @@ from monitor.science.detect.training import roc_auc
 from monitor.science.injection import draw_mogi_injection, frame_xy, source_unit_los
 from monitor.science.noise_covariance import block_factor, block_mean
 from monitor.science.semireal import NoiseEpoch, span_map, spans
+from monitor.science.sensors import SENTINEL1
+from monitor.science.unwrapping import unwrapping_errors
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,8 @@ KINDS = ("mogi", "dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian
 PEAK_LOS_M = (0.008, 0.10)
 #: Sources other than Mogi lie within this distance of the window's centre, metres.
 JITTER_M = 2500.0
+#: Unwrapping-error patterns drawn for the training maps (with ``unwrap_fraction`` > 0).
+UNWRAP_PATTERNS = 400
 #: Fewest quiet maps in the training years.
 MIN_MAPS = 10
 #: Fewest quiet maps in the validation years: the calibration's threshold is their
@@ -87,7 +95,7 @@ CHECKPOINT_FORMAT = "insar-monitor-block-checkpoint"
 #: Options that must match between a checkpoint and the run that resumes it.
 RESUME_KEYS = ("archive", "frame", "events", "train_years", "val_years", "eval_every",
                "sources", "batch_size", "lr", "width", "seed", "seed_eval", "n_inject",
-               "config")
+               "config", "unwrap_fraction")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +115,7 @@ class BlockTrainOptions:
     batch_size: int = 64
     lr: float = 1e-3
     width: int = 32
+    unwrap_fraction: float = 0.0
     seed: int = 0
     seed_eval: int = 707
     n_inject: int = 40
@@ -140,6 +149,8 @@ def _check(opts: BlockTrainOptions) -> None:
                          f"({opts.steps}): the network is chosen at those steps")
     if not (opts.lr > 0 and math.isfinite(opts.lr)):
         raise InputError(f"--lr must be a positive number, got {opts.lr}")
+    if not 0.0 <= opts.unwrap_fraction <= 1.0:
+        raise InputError(f"--unwrap-fraction must lie in [0, 1], got {opts.unwrap_fraction}")
 
 
 @dataclass
@@ -150,6 +161,8 @@ class _Data:
     heights: NDArray[np.float64] | None
     units: NDArray[np.float64]
     window: tuple[int, int]
+    unwrap: NDArray[np.float64] | None = None
+    unwrap_fraction: float = 0.0
 
 
 def _training_data(epochs: Sequence[NoiseEpoch], factor: int,
@@ -173,6 +186,15 @@ def _training_data(epochs: Sequence[NoiseEpoch], factor: int,
                  np.stack(units), window)
 
 
+def _unwrap_patterns(rng: np.random.Generator, n: int, window: tuple[int, int],
+                     factor: int) -> NDArray[np.float64]:
+    """Block means of ``n`` unwrapping errors on a window: islands and cuts in turn."""
+    shape = (window[0] * factor, window[1] * factor)
+    return np.stack([block_mean(unwrapping_errors(
+        shape, rng, SENTINEL1.wavelength_m, n_cuts=k % 2, n_islands=1 - k % 2), factor)
+        for k in range(n)])
+
+
 def _batch(rng: np.random.Generator, n: int, data: _Data) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     wy, wx = data.window
@@ -187,6 +209,8 @@ def _batch(rng: np.random.Generator, n: int, data: _Data) -> tuple[torch.Tensor,
             peak = math.exp(rng.uniform(math.log(PEAK_LOS_M[0]), math.log(PEAK_LOS_M[1])))
             b = b + peak * rng.choice([-1.0, 1.0], p=[0.3, 0.7]) * data.units[
                 int(rng.integers(len(data.units)))]
+        if data.unwrap is not None and rng.random() < data.unwrap_fraction:
+            b = b + data.unwrap[int(rng.integers(len(data.unwrap)))]
         try:
             x = window_channels(b, h)
         except InputError:  # a mostly incoherent crop: drawn again next step
@@ -305,6 +329,9 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     factor = block_factor(grid.pixel_m, BLOCK_M)
     rng = np.random.default_rng(opts.seed)
     data = _training_data(train, factor, bank.dem, grid.pixel_m, rng, opts.sources)
+    if opts.unwrap_fraction > 0:
+        data.unwrap = _unwrap_patterns(rng, UNWRAP_PATTERNS, data.window, factor)
+        data.unwrap_fraction = opts.unwrap_fraction
     validation = _Validation.draw(val, grid.shape, grid.pixel_m, opts.seed_eval, opts.n_inject)
     net = BlockNet(opts.width)
     optimiser = torch.optim.Adam(net.parameters(), opts.lr, weight_decay=1e-4)

@@ -254,6 +254,14 @@ def test_train_blocks_writes_a_calibrated_model_and_resumes_to_the_same_weights(
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_train_blocks_with_unwrapping_errors_records_them(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "uw.pt"
+    assert _train(two_blocks, out, "--steps", "6", "--eval-every", "6",
+                  "--unwrap-fraction", "0.5") == 0
+    assert load_block_model(out).meta["options"]["unwrap_fraction"] == 0.5
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (("--train-years", "2016", "--val-years", "2016"), "share \\[2016\\]"),
     (("--train-years", "2016", "--val-years", "2019"),
@@ -262,6 +270,8 @@ def test_train_blocks_writes_a_calibrated_model_and_resumes_to_the_same_weights(
      "0 quiet products in the training years \\[2021\\]; at least 10"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--eval-every", "50"),
      "must not exceed --steps"),
+    (("--train-years", "2016", "--val-years", "2019-2020", "--unwrap-fraction", "1.5"),
+     "--unwrap-fraction must lie in \\[0, 1\\]"),
 ])
 def test_train_blocks_refuses_bad_options_by_name(
         two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

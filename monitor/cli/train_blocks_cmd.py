@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="windows per step (64)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
     parser.add_argument("--width", type=int, default=32, help="first layer's channels (32)")
+    parser.add_argument("--unwrap-fraction", type=float, default=0.0,
+                        help="fraction of training maps (either class) given one "
+                             "whole-fringe unwrapping error, an island or a cut (0)")
     parser.add_argument("--n-inject", type=int, default=40,
                         help="validation maps given a Mogi source of 1-4 cm (40)")
     parser.add_argument("--seed", type=int, default=0,
@@ -73,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         archive=args.archive, frame=args.frame, events=parse_events(args.events),
         train_years=train, val_years=val, out=args.out, steps=args.steps,
         eval_every=args.eval_every, sources=args.sources, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, seed=args.seed, seed_eval=args.seed_eval,
+        lr=args.lr, width=args.width, unwrap_fraction=args.unwrap_fraction,
+        seed=args.seed, seed_eval=args.seed_eval,
         n_inject=args.n_inject, checkpoint=args.checkpoint, resume=args.resume,
         threads=args.threads, config=args.config)
     print(json.dumps(run_block_training(opts)))
