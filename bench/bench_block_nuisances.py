@@ -111,6 +111,7 @@ def main() -> None:
     if args.json is not None:
         args.json.write_text(json.dumps({"frame": args.frame, "years": sorted(years or []),
                                          "n": len(test), "seed": args.seed,
+                                         "block_model_sha256": blocks.sha256,
                                          "flagged": results}, indent=1))
 
 
