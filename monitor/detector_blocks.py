@@ -13,7 +13,8 @@
   kinds in turn (Mogi as ``evaluate real`` injects them; dyke, penny-shaped and Okada
   sills, a pair of Mogi sources and a Gaussian sill as
   :func:`monitor.science.sources.draws.draw_source` draws them, within 2.5 km of the
-  window's centre), peak |LOS| log-uniform in 0.8-10 cm, deflation with odds 0.3; random
+  window's centre), peak |LOS| log-uniform in ``peak_los_m`` (default 0.8-10 cm),
+  deflation with odds 0.3; random
   quarter turns and flips;
 * **unwrapping errors** on a fraction ``unwrap_fraction`` of either class: one
   whole-fringe jump (half the Sentinel-1 wavelength) inside an island or beyond a curve
@@ -77,7 +78,7 @@ log = logging.getLogger(__name__)
 
 #: The source kinds of the training positives, in turn.
 KINDS = ("mogi", "dyke", "sill_penny", "sill_okada", "mogi_pair", "sill_gaussian")
-#: Peak |LOS| of the training sources, metres (log-uniform).
+#: Peak |LOS| of the training sources, metres (log-uniform; ``peak_los_m``'s default).
 PEAK_LOS_M = (0.008, 0.10)
 #: Sources other than Mogi lie within this distance of the window's centre, metres.
 JITTER_M = 2500.0
@@ -95,7 +96,7 @@ CHECKPOINT_FORMAT = "insar-monitor-block-checkpoint"
 #: Options that must match between a checkpoint and the run that resumes it.
 RESUME_KEYS = ("archive", "frame", "events", "train_years", "val_years", "eval_every",
                "sources", "batch_size", "lr", "width", "seed", "seed_eval", "n_inject",
-               "config", "unwrap_fraction")
+               "config", "unwrap_fraction", "peak_los_m")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +117,7 @@ class BlockTrainOptions:
     lr: float = 1e-3
     width: int = 32
     unwrap_fraction: float = 0.0
+    peak_los_m: tuple[float, float] = PEAK_LOS_M
     seed: int = 0
     seed_eval: int = 707
     n_inject: int = 40
@@ -130,6 +132,7 @@ class BlockTrainOptions:
         out["events"] = [[a.isoformat(), b.isoformat()] for a, b in self.events]
         out["train_years"] = sorted(self.train_years)
         out["val_years"] = sorted(self.val_years)
+        out["peak_los_m"] = list(self.peak_los_m)
         return out
 
 
@@ -149,6 +152,10 @@ def _check(opts: BlockTrainOptions) -> None:
                          f"({opts.steps}): the network is chosen at those steps")
     if not (opts.lr > 0 and math.isfinite(opts.lr)):
         raise InputError(f"--lr must be a positive number, got {opts.lr}")
+    lo, hi = opts.peak_los_m
+    if not (0 < lo <= hi <= 10.0):
+        raise InputError(f"--peak-los-m must be MIN,MAX with 0 < MIN <= MAX <= 10 metres, "
+                         f"got {lo},{hi}")
     if not 0.0 <= opts.unwrap_fraction <= 1.0:
         raise InputError(f"--unwrap-fraction must lie in [0, 1], got {opts.unwrap_fraction}")
 
@@ -163,6 +170,7 @@ class _Data:
     window: tuple[int, int]
     unwrap: NDArray[np.float64] | None = None
     unwrap_fraction: float = 0.0
+    peak_los_m: tuple[float, float] = PEAK_LOS_M
 
 
 def _training_data(epochs: Sequence[NoiseEpoch], factor: int,
@@ -206,7 +214,8 @@ def _batch(rng: np.random.Generator, n: int, data: _Data) -> tuple[torch.Tensor,
         h = None if data.heights is None else data.heights[r:r + wy, c:c + wx]
         label = rng.random() < 0.5
         if label:
-            peak = math.exp(rng.uniform(math.log(PEAK_LOS_M[0]), math.log(PEAK_LOS_M[1])))
+            lo, hi = data.peak_los_m
+            peak = math.exp(rng.uniform(math.log(lo), math.log(hi)))
             b = b + peak * rng.choice([-1.0, 1.0], p=[0.3, 0.7]) * data.units[
                 int(rng.integers(len(data.units)))]
         if data.unwrap is not None and rng.random() < data.unwrap_fraction:
@@ -329,6 +338,7 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     factor = block_factor(grid.pixel_m, BLOCK_M)
     rng = np.random.default_rng(opts.seed)
     data = _training_data(train, factor, bank.dem, grid.pixel_m, rng, opts.sources)
+    data.peak_los_m = opts.peak_los_m
     if opts.unwrap_fraction > 0:
         data.unwrap = _unwrap_patterns(rng, UNWRAP_PATTERNS, data.window, factor)
         data.unwrap_fraction = opts.unwrap_fraction

@@ -15,16 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.cli.detector_options import range_arg
 from monitor.cli.help_text import description_from
 from monitor.science.detect.names import ARCHITECTURE_NAMES
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
-    return lo, hi
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="leave out epochs overlapping these windows")
     parser.add_argument("--max-span", type=int, default=3,
                         help="longest run of consecutive increments summed into a map (3)")
-    parser.add_argument("--peak-los-m", type=_range, default=(0.015, 0.2), metavar="MIN,MAX",
+    parser.add_argument("--peak-los-m", type=range_arg, default=(0.015, 0.2), metavar="MIN,MAX",
                         help="peak |LOS| of the positives, log-uniform (0.015,0.2)")
     parser.add_argument("--noise-ratio", type=float, default=None,
                         help="keep a gain while its fringe spacing is at least this many "

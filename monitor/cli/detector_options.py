@@ -45,6 +45,15 @@ def date_arg(text: str) -> date:
     raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
+def range_arg(text: str) -> tuple[float, float]:
+    """argparse type: ``"0.015,0.2"`` -> ``(0.015, 0.2)`` (checked by the command)."""
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
+    return lo, hi
+
+
 def gains_arg(text: str) -> tuple[float, ...]:
     """argparse type: ``"1,2,4,8"`` -> ``(1.0, 2.0, 4.0, 8.0)`` (positive, distinct)."""
     try:

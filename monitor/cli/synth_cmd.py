@@ -15,7 +15,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
-from monitor.cli.detector_options import date_arg
+from monitor.cli.detector_options import date_arg, range_arg
 from monitor.errors import InputError
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.science.synth_schemes import (
@@ -30,14 +30,6 @@ from monitor.science.synth_schemes import (
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
-    return lo, hi
 
 
 def _ints(text: str) -> tuple[int, int]:
@@ -78,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help=f"comma-separated source kinds (default {','.join(SOURCE_KINDS)}; "
                          f"also {','.join(k for k in ALL_SOURCE_KINDS if k not in SOURCE_KINDS)}"
                          ": two Mogi sources, a sill of Gaussian opening)")
-    ds.add_argument("--peak-los-m", type=_range, default=None, metavar="MIN,MAX",
+    ds.add_argument("--peak-los-m", type=range_arg, default=None, metavar="MIN,MAX",
                     help="rescale deformation to a log-uniform peak |LOS| in this range")
     ds.add_argument("--stratified", default="mixed", choices=["weak", "strong", "mixed"])
     ds.add_argument("--real-dems", default="",
@@ -91,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="probability that a Mogi or sill source deflates")
     nature = ds.add_argument_group(
         "more of nature (all off by default; docs/generator.md gives the references)")
-    nature.add_argument("--turbulent-sigma-mm", type=_range, default=None, metavar="MIN,MAX",
+    nature.add_argument("--turbulent-sigma-mm", type=range_arg, default=None, metavar="MIN,MAX",
                         help="turbulent delay standard deviation range, mm (default "
                              "synth.turbulent_sigma_m of the config: 2.2,3.0; real 12-day "
                              "Sentinel-1 maps: about 5,19)")
@@ -102,15 +94,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     nature.add_argument("--powerlaw-spectrum", default="single", choices=POWERLAW_SPECTRA,
                         help="power law: one 2-D exponent (--powerlaw-beta) or Hanssen's "
                              "three regimes 8/3, 11/3, 5/3 (single)")
-    nature.add_argument("--powerlaw-beta", type=_range, default=(8 / 3, 8 / 3),
+    nature.add_argument("--powerlaw-beta", type=range_arg, default=(8 / 3, 8 / 3),
                         metavar="MIN,MAX",
                         help="2-D spectral exponent range; 8/3 gives a structure function "
                              "~ r^(2/3) (8/3,8/3)")
-    nature.add_argument("--turbulence-axis-ratio", type=_range, default=(1.0, 1.0),
+    nature.add_argument("--turbulence-axis-ratio", type=range_arg, default=(1.0, 1.0),
                         metavar="MIN,MAX",
                         help="power law: elongation of the structures, random direction "
                              "(1,1 = isotropic)")
-    nature.add_argument("--turbulence-amplitude-variation", type=_range, default=(0.0, 0.0),
+    nature.add_argument("--turbulence-amplitude-variation", type=range_arg, default=(0.0, 0.0),
                         metavar="MIN,MAX",
                         help="power law: log-std of a smooth amplitude modulation across "
                              "the scene (0,0 = uniform)")
@@ -118,11 +110,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         choices=STRATIFICATION_PROFILES,
                         help="S in height: k1 dh + k2 dh^2, k1 H (1 - exp(-dh/H)) "
                              "(Doin et al. 2009), or either per sample (polynomial)")
-    nature.add_argument("--stratified-lateral-variation", type=_range, default=(0.0, 0.0),
+    nature.add_argument("--stratified-lateral-variation", type=range_arg, default=(0.0, 0.0),
                         metavar="MIN,MAX",
                         help="relative std of a k1 that varies across the map (Bekaert, "
                              "Hooper & Wright 2015) (0,0 = one k1)")
-    nature.add_argument("--orbital-ramp-m", type=_range, default=(0.0, 0.0),
+    nature.add_argument("--orbital-ramp-m", type=range_arg, default=(0.0, 0.0),
                         metavar="MIN,MAX",
                         help="peak-to-peak orbital ramp over the scene, metres (Fattahi & "
                              "Amelung 2014; e.g. 0.003,0.03) (0,0 = none)")
@@ -183,13 +175,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sr.add_argument("--seed", type=int, default=0)
     sr.add_argument("--sources", default=",".join(SOURCE_KINDS),
                     help="comma-separated source kinds of the deformation")
-    sr.add_argument("--peak-los-m", type=_range, default=(0.015, 0.2), metavar="MIN,MAX",
+    sr.add_argument("--peak-los-m", type=range_arg, default=(0.015, 0.2), metavar="MIN,MAX",
                     help="peak |LOS| of the deformation, log-uniform (0.015,0.2)")
     sr.add_argument("--deflation-probability", type=float, default=0.5,
                     help="chance that a Mogi or sill source deflates (0.5)")
     sr.add_argument("--max-span", type=int, default=3,
                     help="longest run of consecutive increments summed into one map (3)")
-    sr.add_argument("--noise-scale", type=_range, default=(0.7, 1.4), metavar="MIN,MAX",
+    sr.add_argument("--noise-scale", type=range_arg, default=(0.7, 1.4), metavar="MIN,MAX",
                     help="log-uniform amplitude factor of the real noise (0.7,1.4)")
     sr.add_argument("--config", help="TOML configuration (rasters, science sections)")
     sr.set_defaults(func=run_semireal)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from monitor.cli.detector_options import range_arg
 from monitor.cli.help_text import description_from
 
 
@@ -44,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="windows per step (64)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
     parser.add_argument("--width", type=int, default=32, help="first layer's channels (32)")
+    parser.add_argument("--peak-los-m", type=range_arg, default=(0.008, 0.10),
+                        metavar="MIN,MAX",
+                        help="peak |LOS| of the training sources, metres (0.008,0.10)")
     parser.add_argument("--unwrap-fraction", type=float, default=0.0,
                         help="fraction of training maps (either class) given one "
                              "whole-fringe unwrapping error, an island or a cut (0)")
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         train_years=train, val_years=val, out=args.out, steps=args.steps,
         eval_every=args.eval_every, sources=args.sources, batch_size=args.batch_size,
         lr=args.lr, width=args.width, unwrap_fraction=args.unwrap_fraction,
+        peak_los_m=args.peak_los_m,
         seed=args.seed, seed_eval=args.seed_eval,
         n_inject=args.n_inject, checkpoint=args.checkpoint, resume=args.resume,
         threads=args.threads, config=args.config)
