@@ -259,7 +259,8 @@ def test_train_blocks_with_unwrapping_errors_records_them(
     out = tmp_path / "uw.pt"
     assert _train(two_blocks, out, "--steps", "6", "--eval-every", "6",
                   "--unwrap-fraction", "0.5") == 0
-    assert load_block_model(out).meta["options"]["unwrap_fraction"] == 0.5
+    options = load_block_model(out).meta["options"]
+    assert options["unwrap_fraction"] == 0.5 and options["peak_los_m"] == [0.008, 0.1]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -272,6 +273,8 @@ def test_train_blocks_with_unwrapping_errors_records_them(
      "must not exceed --steps"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--unwrap-fraction", "1.5"),
      "--unwrap-fraction must lie in \\[0, 1\\]"),
+    (("--train-years", "2016", "--val-years", "2019-2020", "--peak-los-m", "0.2,0.1"),
+     "--peak-los-m must be MIN,MAX with 0 < MIN <= MAX"),
 ])
 def test_train_blocks_refuses_bad_options_by_name(
         two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
