@@ -297,8 +297,12 @@ def _load_checkpoint(path: str, opts: BlockTrainOptions) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds on a bad file
         raise ModelError(f"checkpoint {path!r} is corrupt or not a checkpoint: "
                          f"{type(exc).__name__}: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ModelError(f"checkpoint {path!r} is not a block-detector checkpoint")
+    keys = ("settings", "net", "optimizer", "rng", "step", "history", "best_step",
+            "best_auc", "best_state")
+    if (not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT
+            or any(k not in payload for k in keys)):
+        raise ModelError(f"checkpoint {path!r} is not a block-detector checkpoint (format "
+                         f"{CHECKPOINT_FORMAT!r} with {', '.join(keys)})")
     stored = json.loads(payload["settings"])
     now = opts.record()
     differ = [k for k in RESUME_KEYS if stored.get(k) != now.get(k)]

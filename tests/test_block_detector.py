@@ -252,6 +252,10 @@ def test_train_blocks_writes_a_calibrated_model_and_resumes_to_the_same_weights(
                   "--seed", "1", "--resume", str(half) + ".ckpt") == 2
     assert "other options: seed 0 (now 1)" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+    # a model file is not a checkpoint
+    assert _train(two_blocks, tmp_path / "x.pt", "--steps", "12", "--eval-every", "6",
+                  "--resume", str(whole)) == 6
+    assert "is not a block-detector checkpoint" in capsys.readouterr().err
 
 
 def test_train_blocks_with_unwrapping_errors_records_them(
