@@ -169,8 +169,6 @@ class _Data:
     units: NDArray[np.float64]
     window: tuple[int, int]
     unwrap: NDArray[np.float64] | None = None
-    unwrap_fraction: float = 0.0
-    peak_los_m: tuple[float, float] = PEAK_LOS_M
 
 
 def _training_data(epochs: Sequence[NoiseEpoch], factor: int,
@@ -203,7 +201,8 @@ def _unwrap_patterns(rng: np.random.Generator, n: int, window: tuple[int, int],
         for k in range(n)])
 
 
-def _batch(rng: np.random.Generator, n: int, data: _Data) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(rng: np.random.Generator, n: int, data: _Data, opts: BlockTrainOptions
+           ) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     wy, wx = data.window
     for _ in range(n):
@@ -214,11 +213,11 @@ def _batch(rng: np.random.Generator, n: int, data: _Data) -> tuple[torch.Tensor,
         h = None if data.heights is None else data.heights[r:r + wy, c:c + wx]
         label = rng.random() < 0.5
         if label:
-            lo, hi = data.peak_los_m
+            lo, hi = opts.peak_los_m
             peak = math.exp(rng.uniform(math.log(lo), math.log(hi)))
             b = b + peak * rng.choice([-1.0, 1.0], p=[0.3, 0.7]) * data.units[
                 int(rng.integers(len(data.units)))]
-        if data.unwrap is not None and rng.random() < data.unwrap_fraction:
+        if data.unwrap is not None and rng.random() < opts.unwrap_fraction:
             b = b + data.unwrap[int(rng.integers(len(data.unwrap)))]
         try:
             x = window_channels(b, h)
@@ -342,10 +341,8 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     factor = block_factor(grid.pixel_m, BLOCK_M)
     rng = np.random.default_rng(opts.seed)
     data = _training_data(train, factor, bank.dem, grid.pixel_m, rng, opts.sources)
-    data.peak_los_m = opts.peak_los_m
     if opts.unwrap_fraction > 0:
         data.unwrap = _unwrap_patterns(rng, UNWRAP_PATTERNS, data.window, factor)
-        data.unwrap_fraction = opts.unwrap_fraction
     validation = _Validation.draw(val, grid.shape, grid.pixel_m, opts.seed_eval, opts.n_inject)
     net = BlockNet(opts.width)
     optimiser = torch.optim.Adam(net.parameters(), opts.lr, weight_decay=1e-4)
@@ -365,7 +362,7 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
         first = int(saved["step"]) + 1
     identity = BlockCalibration(0.0, 1.0)
     for step in range(first, opts.steps + 1):
-        x, y = _batch(rng, opts.batch_size, data)
+        x, y = _batch(rng, opts.batch_size, data, opts)
         net.train()
         optimiser.zero_grad()
         loss = loss_fn(net(x), y)

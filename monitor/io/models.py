@@ -162,7 +162,8 @@ def load_model(path: str | os.PathLike[str], map_location: str = "cpu") -> Loade
     name = os.fspath(path)
     if not Path(name).is_file():
         raise ModelError(f"model file {name!r} does not exist (or is not a file)")
-    return _rebuild(name, name, map_location, model_sha256(name))
+    return _patch_model(_payload(name, name, map_location), name, model_sha256(name),
+                        map_location)
 
 
 def load_model_bytes(data: bytes, source: str, map_location: str = "cpu") -> LoadedModel:
@@ -177,7 +178,8 @@ def load_model_bytes(data: bytes, source: str, map_location: str = "cpu") -> Loa
     Raises:
         ModelError: as :func:`load_model`.
     """
-    return _rebuild(io.BytesIO(data), source, map_location, hashlib.sha256(data).hexdigest())
+    return _patch_model(_payload(io.BytesIO(data), source, map_location), source,
+                        hashlib.sha256(data).hexdigest(), map_location)
 
 
 def _payload(where: str | io.BytesIO, name: str, map_location: str
@@ -210,9 +212,9 @@ def _payload(where: str | io.BytesIO, name: str, map_location: str
     return arch, config, state, meta
 
 
-def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
-             ) -> LoadedModel:
-    arch, config, state, meta = _payload(where, name, map_location)
+def _patch_model(payload: tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]],
+                 name: str, sha256: str, map_location: str) -> LoadedModel:
+    arch, config, state, meta = payload
     if arch == BLOCK_ARCH:
         raise ModelError(f"model file {name!r} holds the block detector, not a patch "
                          "network: give it to `scan --detector blocks`, `evaluate real "
@@ -231,8 +233,6 @@ def _rebuild(where: str | io.BytesIO, name: str, map_location: str, sha256: str
     model.to(map_location)
     model.eval()
     return LoadedModel(model, arch, config, meta, sha256, name)
-
-
 
 
 def packaged_weights(arch: str) -> Traversable:
@@ -360,9 +360,10 @@ def load_scoring_model_bytes(data: bytes, source: str, map_location: str = "cpu"
         ModelError: as :func:`load_model` and :func:`load_block_model`.
     """
     payload = _payload(io.BytesIO(data), source, map_location)
+    sha256 = hashlib.sha256(data).hexdigest()
     if payload[0] == BLOCK_ARCH:
-        return _block_model(payload, source, hashlib.sha256(data).hexdigest(), map_location)
-    return load_model_bytes(data, source, map_location)
+        return _block_model(payload, source, sha256, map_location)
+    return _patch_model(payload, source, sha256, map_location)
 
 
 def load_scoring_model(path: str | None, arch: str | None, detector: str = "cnn",
