@@ -39,7 +39,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from monitor.errors import InputError, ModelError
 from monitor.event_windows import Window, in_years
 from monitor.io.atomic import atomic_write
 from monitor.io.models import save_model
-from monitor.noise_bank import load_noise_bank
+from monitor.noise_bank import NoiseBank, load_noise_bank
 from monitor.science.detect.blocks import (
     BLOCK_M,
     WINDOW_BLOCKS,
@@ -64,9 +64,10 @@ from monitor.science.detect.blocks import (
     BlockDetector,
     BlockNet,
     fit_slope,
+    fit_slope_above,
     window_channels,
 )
-from monitor.science.detect.gls_filter import DEFAULT_ALPHA, null_quantile
+from monitor.science.detect.gls_filter import DEFAULT_ALPHA, conformal_quantile
 from monitor.science.detect.training import roc_auc
 from monitor.science.injection import draw_mogi_injection, frame_xy, source_unit_los
 from monitor.science.noise_covariance import block_factor, block_mean
@@ -312,6 +313,37 @@ def _load_checkpoint(path: str, opts: BlockTrainOptions) -> dict[str, Any]:
     return dict(payload)
 
 
+def fit_calibration(net: BlockNet, epochs: Sequence[NoiseEpoch], bank: NoiseBank, frame: str,
+                    years: Collection[int], seed: int, n_inject: int
+                    ) -> tuple[BlockCalibration, dict[str, Any]]:
+    """The calibration of ``net`` on quiet ``epochs`` of a frame and ``n_inject`` of them
+    with a Mogi source of each of :data:`VAL_AMPLITUDES_CM` (``evaluate real``'s draws,
+    ``default_rng(seed)``): the conformal 95% quantile of the quiet logits, the Platt slope
+    through it and the slope above it
+    (:func:`~monitor.science.detect.blocks.fit_slope_above`); and its figures on them.
+
+    Raises:
+        InputError: fewer than :data:`MIN_VAL_MAPS` quiet epochs.
+    """
+    if len(epochs) < MIN_VAL_MAPS:
+        raise InputError(f"frame {frame}: {len(epochs)} quiet products in the calibration "
+                         f"years {sorted(years)}; at least {MIN_VAL_MAPS} needed")
+    grid = bank.grid
+    validation = _Validation.draw(epochs, grid.shape, grid.pixel_m, seed, n_inject)
+    quiet, injected = validation.score(BlockDetector(net, BlockCalibration(0.0, 1.0),
+                                                     grid.pixel_m, bank.dem))
+    threshold = conformal_quantile(quiet)
+    positives = np.concatenate(list(injected.values()))
+    logits = np.r_[quiet, positives]
+    labels = np.r_[np.zeros(quiet.size), np.ones(positives.size)]
+    slope = fit_slope(logits, labels, threshold)
+    calibration = BlockCalibration(threshold, slope, {
+        "frame": frame, "years": sorted(years), "quiet_maps": int(quiet.size),
+        "injected_maps": int(positives.size), "amplitudes_cm": list(VAL_AMPLITUDES_CM),
+        "seed": seed}, fit_slope_above(logits, labels, threshold, slope))
+    return calibration, _summary(quiet, injected, calibration)
+
+
 def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     """Train, choose the step, calibrate and write the block detector (module docstring).
 
@@ -381,17 +413,9 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
             _save_checkpoint(checkpoint, opts, net, optimiser, rng, step, history, best)
     if best["state"] is not None:
         net.load_state_dict(best["state"])
-    detector = BlockDetector(net, identity, grid.pixel_m, bank.dem)
-    quiet, injected = validation.score(detector)
-    threshold = null_quantile(list(quiet))
-    positives = np.concatenate(list(injected.values()))
-    slope = fit_slope(np.r_[quiet, positives], np.r_[np.zeros(quiet.size),
-                                                      np.ones(positives.size)], threshold)
-    calibration = BlockCalibration(threshold, slope, {
-        "frame": opts.frame, "years": sorted(opts.val_years), "quiet_maps": int(quiet.size),
-        "injected_maps": int(positives.size), "amplitudes_cm": list(VAL_AMPLITUDES_CM),
-        "seed": opts.seed_eval})
-    figures = _summary(quiet, injected, calibration)
+    calibration, figures = fit_calibration(net, val, bank, opts.frame, opts.val_years,
+                                           opts.seed_eval, opts.n_inject)
+    threshold, slope = calibration.threshold, calibration.slope
     meta = {
         "version": __version__, "detector": "block network",
         # paths reduced to names: a model file must not carry the trainer's folders
@@ -407,4 +431,84 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     sha256 = save_model(opts.out, net, meta)
     return {"model": opts.out, "sha256": sha256, "best_step": best["step"],
             "validation": figures, "threshold_logit": threshold, "slope": slope,
+            "slope_above": calibration.slope_above,
             "seconds": round(time.perf_counter() - start, 1)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlockCalibrateOptions:
+    """What ``insar-monitor calibrate`` does with a block-detector model (its flags)."""
+
+    archive: str
+    frame: str
+    years: frozenset[int]
+    events: tuple[Window, ...] = ()
+    seed: int = 707
+    n_inject: int = 40
+    check_years: frozenset[int] | None = None
+    config: str | None = None
+
+
+def _check_figures(net: BlockNet, calibration: BlockCalibration, epochs: Sequence[NoiseEpoch],
+                   bank: NoiseBank, seed: int, n_inject: int) -> dict[str, Any]:
+    """The calibration's figures on other years' quiet increments and injected copies:
+    false-alarm rate, recall, AUC and the mean log-loss and Brier score of P."""
+    grid = bank.grid
+    maps = _Validation.draw(epochs, grid.shape, grid.pixel_m, seed, n_inject)
+    quiet, injected = maps.score(BlockDetector(net, BlockCalibration(0.0, 1.0),
+                                               grid.pixel_m, bank.dem))
+    logits = np.r_[quiet, np.concatenate(list(injected.values()))]
+    labels = np.r_[np.zeros(quiet.size), np.ones(logits.size - quiet.size)]
+    p = np.clip(calibration.probability(logits), 1e-6, 1 - 1e-6)
+    return {**_summary(quiet, injected, calibration), "quiet_maps": int(quiet.size),
+            "log_loss": float(np.mean(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)))),
+            "brier": float(np.mean((p - labels) ** 2))}
+
+
+def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCalibrateOptions,
+                            out: str) -> dict[str, Any]:
+    """Fit the block detector's calibration on a frame's quiet years
+    (:func:`fit_calibration`) and write the model again with it to ``out`` (same weights,
+    new checksum); with ``check_years``, report the calibration before and after on
+    those years.
+
+    Raises:
+        InputError: overlapping years, too few quiet products in them.
+        DatasetError: the archive or frame cannot be read.
+        ModelError: the model file cannot be written.
+    """
+    if opts.check_years and opts.years & opts.check_years:
+        raise InputError(f"calibrate: --years and --check-years overlap "
+                         f"({sorted(opts.years & opts.check_years)}); check on years held "
+                         "out of the calibration")
+    if opts.n_inject < 2:
+        raise InputError(f"calibrate: need at least 2 injected maps per amplitude, got "
+                         f"{opts.n_inject}")
+    settings = load_settings(opts.config)
+    wanted = opts.years | (opts.check_years or frozenset())
+    bank = load_noise_bank(opts.archive, opts.frame, settings, events=opts.events,
+                           years=wanted)
+    fit = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.years)]
+    calibration, figures = fit_calibration(net, fit, bank, opts.frame, opts.years,
+                                           opts.seed, opts.n_inject)
+    checks: dict[str, Any] | None = None
+    if opts.check_years:
+        held = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.check_years)]
+        if not held:
+            raise InputError(f"frame {opts.frame}: no quiet product in the check years "
+                             f"{sorted(opts.check_years)}")
+        before = BlockCalibration.from_meta(meta.get("calibration"), "the model file")
+        checks = {"years": sorted(opts.check_years),
+                  "before": _check_figures(net, before, held, bank, opts.seed + 1,
+                                           opts.n_inject),
+                  "after": _check_figures(net, calibration, held, bank, opts.seed + 1,
+                                          opts.n_inject)}
+    record = {"archive": Path(opts.archive).name, "frame": opts.frame,
+              "events": [[a.isoformat(), b.isoformat()] for a, b in opts.events],
+              "config": None if opts.config is None else Path(opts.config).name}
+    new_meta = {**meta, "calibration": calibration.to_meta(), "validation": figures,
+                "calibrated_with": record}
+    sha256 = save_model(out, net, new_meta)
+    return {"model": out, "sha256": sha256, "threshold_logit": calibration.threshold,
+            "slope": calibration.slope, "slope_above": calibration.slope_above,
+            "figures": figures, "check": checks}

@@ -168,34 +168,46 @@ def window_starts(n: int, window: int) -> list[int]:
 
 @dataclass(frozen=True)
 class BlockCalibration:
-    """``P = sigmoid(slope (logit - threshold))`` (module docstring).
+    """``P = sigmoid(slope (logit - threshold))``, with its own slope above the threshold
+    (module docstring).
 
     Attributes:
         threshold: The logit at which P = 0.5 (the conformal 95% quantile of held-out
             quiet maps).
-        slope: Platt slope (> 0).
+        slope: Platt slope (> 0) at and below the threshold.
+        slope_above: Platt slope above the threshold (>= ``slope``; None: ``slope``, as a
+            file calibrated before it existed).
         source: What it was fitted on (plain values, kept in the model file).
     """
 
     threshold: float
     slope: float
     source: dict[str, Any] | None = None
+    slope_above: float | None = None
 
     def __post_init__(self) -> None:
+        above = self.slope if self.slope_above is None else self.slope_above
         if not (math.isfinite(self.threshold) and math.isfinite(self.slope)
-                and self.slope > 0):
-            raise InputError(f"block calibration: threshold must be finite and slope "
-                             f"positive, got ({self.threshold}, {self.slope})")
+                and self.slope > 0 and math.isfinite(above) and above >= self.slope):
+            raise InputError(f"block calibration: threshold must be finite, slope positive "
+                             f"and the slope above the threshold no smaller, got "
+                             f"({self.threshold}, {self.slope}, {self.slope_above})")
+
+    @property
+    def upper_slope(self) -> float:
+        """The slope above the threshold."""
+        return self.slope if self.slope_above is None else self.slope_above
 
     def probability(self, logits: NDArray[np.floating] | float) -> NDArray[np.float64]:
         """Calibrated probabilities of ``logits``."""
-        z = self.slope * (np.asarray(logits, dtype=np.float64) - self.threshold)
+        d = np.asarray(logits, dtype=np.float64) - self.threshold
+        z = np.where(d > 0, self.upper_slope, self.slope) * d
         return 0.5 * (1.0 + np.tanh(0.5 * z))
 
     def to_meta(self) -> dict[str, Any]:
         """The record kept in a model file's ``meta["calibration"]``."""
         return {"threshold": self.threshold, "slope": self.slope,
-                "source": dict(self.source or {})}
+                "slope_above": self.slope_above, "source": dict(self.source or {})}
 
     @classmethod
     def from_meta(cls, record: Any, where: str) -> BlockCalibration:
@@ -205,11 +217,34 @@ class BlockCalibration:
             InputError: naming ``where``, when the record is not one.
         """
         try:
+            above = record.get("slope_above")
             return cls(float(record["threshold"]), float(record["slope"]),
-                       dict(record.get("source") or {}))
+                       dict(record.get("source") or {}),
+                       None if above is None else float(above))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"{where}: meta['calibration'] is not a block calibration "
                              f"record (threshold, slope): {exc}") from None
+
+
+def _penalised_slope(z: NDArray[np.float64], y: NDArray[np.float64], penalty: float,
+                     low: float) -> float:
+    def loss(a: float) -> float:
+        s = a * z
+        return float(np.mean(np.logaddexp(0.0, s) - y * s) + penalty * (a - 1.0) ** 2)
+
+    res = minimize_scalar(loss, bounds=(low, 1e3), method="bounded")
+    return float(res.x)
+
+
+def _labelled(logits: Sequence[float] | NDArray[np.floating],
+              labels: Sequence[float] | NDArray[np.floating], threshold: float
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    z = np.asarray(logits, dtype=np.float64).ravel() - threshold
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    if z.shape != y.shape or not np.isin(y, (0.0, 1.0)).all():
+        raise InputError("block calibration: logits and labels must have the same length, "
+                         "labels holding 0/1")
+    return z, y
 
 
 def fit_slope(logits: Sequence[float] | NDArray[np.floating],
@@ -221,24 +256,38 @@ def fit_slope(logits: Sequence[float] | NDArray[np.floating],
     Raises:
         InputError: fewer than 2 of either class, or mismatched lengths.
     """
-    z = np.asarray(logits, dtype=np.float64).ravel() - threshold
-    y = np.asarray(labels, dtype=np.float64).ravel()
-    if z.shape != y.shape or not np.isin(y, (0.0, 1.0)).all():
-        raise InputError("block calibration: logits and labels must have the same length, "
-                         "labels holding 0/1")
+    z, y = _labelled(logits, labels, threshold)
     if min(int(y.sum()), int((1 - y).sum())) < 2:
         raise InputError("block calibration: need at least 2 quiet and 2 deformed maps")
+    return _penalised_slope(z, y, penalty, 1e-3)
 
-    def loss(a: float) -> float:
-        s = a * z
-        return float(np.mean(np.logaddexp(0.0, s) - y * s) + penalty * (a - 1.0) ** 2)
 
-    res = minimize_scalar(loss, bounds=(1e-3, 1e3), method="bounded")
-    return float(res.x)
+def fit_slope_above(logits: Sequence[float] | NDArray[np.floating],
+                    labels: Sequence[float] | NDArray[np.floating], threshold: float,
+                    slope: float, penalty: float = SLOPE_PENALTY) -> float:
+    """The slope above the threshold: the same penalised fit on the maps above it alone,
+    never below ``slope`` (so that P rises with the logit). One slope through the
+    threshold is set mostly by the maps near it, where small sources and quiet maps
+    overlap, and leaves P too low for maps far above every quiet one (module docstring).
+
+    Returns:
+        The slope; ``slope`` when fewer than 2 deformed maps lie above the threshold.
+
+    Raises:
+        InputError: mismatched lengths or labels that are not 0/1.
+    """
+    z, y = _labelled(logits, labels, threshold)
+    above = z > 0
+    if int(y[above].sum()) < 2:
+        return float(slope)
+    return max(float(slope), _penalised_slope(z[above], y[above], penalty, float(slope)))
 
 
 class BlockDetector:
     """The block network as a detector of displacement maps (a ``monitor.ports.Detector``).
+
+    Calibrated on single interferograms, it judges a series' newest increment
+    (``series_input``, :func:`monitor.science.scoring.series_input`).
 
     Args:
         net: The trained network (put in eval mode).
@@ -248,6 +297,9 @@ class BlockDetector:
         threshold: Flag when the calibrated P exceeds this (0.5).
         batch: Windows per network call.
     """
+
+    #: What the watch's rule 1 gives it of an epoch (:mod:`monitor.science.scoring`).
+    series_input: ClassVar[str] = "increment"
 
     def __init__(self, net: BlockNet, calibration: BlockCalibration,
                  pixel_m: tuple[float, float],

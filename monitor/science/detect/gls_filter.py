@@ -137,11 +137,28 @@ def null_quantile(scores: Sequence[float], alpha: float = DEFAULT_ALPHA) -> floa
     if n < need:
         raise InputError(f"GLS filter: {n} usable quiet maps for a threshold "
                          f"at alpha {alpha:g}; need at least {need}")
-    s = np.sort(np.asarray(scores, dtype=np.float64))
+    s = np.asarray(scores, dtype=np.float64)
     middle = float(np.median(s))
     if middle > 0:
         s = s[s <= OUTLIER_RATIO * middle]
+    return conformal_quantile(s, alpha)
+
+
+def conformal_quantile(scores: Sequence[float] | NDArray[np.floating],
+                       alpha: float = DEFAULT_ALPHA) -> float:
+    """The conformal ``1 - alpha`` quantile of ``m`` scores, all taken for quiet: the
+    ``k``-th smallest, ``k = min(ceil((1 - alpha) (m + 1)), m)`` (:func:`null_quantile`,
+    which sets aside the scores too large to be quiet first; a score that may be negative,
+    such as a network's logit, has no ratio to its median, so a set known to be quiet
+    calls this directly).
+
+    Raises:
+        InputError: no score.
+    """
+    s = np.sort(np.asarray(scores, dtype=np.float64).ravel())
     m = s.size
+    if m == 0:
+        raise InputError("conformal quantile: no score")
     k = min(math.ceil((1.0 - alpha) * (m + 1) - 1e-9), m)  # 1e-9: 0.95 * 20 = 19.000...04
     return float(s[k - 1])
 
