@@ -34,6 +34,7 @@ from monitor.science.detect.blocks import (
     BlockDetector,
     BlockNet,
     fit_slope,
+    fit_slope_above,
     window_channels,
     window_starts,
 )
@@ -105,6 +106,34 @@ def test_calibration_puts_p_one_half_at_its_threshold_and_reads_back() -> None:
         BlockCalibration.from_meta({"slope": 1.0}, "here")
     with pytest.raises(InputError, match="slope positive"):
         BlockCalibration(0.0, -1.0)
+
+
+def test_the_slope_above_the_threshold_is_its_own_and_never_flatter() -> None:
+    cal = BlockCalibration(1.0, 0.3, {"years": [2021]}, 1.8)
+    assert float(cal.probability(1.0)) == pytest.approx(0.5)
+    # below: the slope through the threshold; above: the steeper one
+    assert float(cal.probability(0.0)) == pytest.approx(1.0 / (1.0 + np.exp(0.3)))
+    assert float(cal.probability(2.0)) == pytest.approx(1.0 / (1.0 + np.exp(-1.8)))
+    p = cal.probability(np.linspace(-10.0, 10.0, 401))
+    assert np.all(np.diff(p) > 0)
+    assert BlockCalibration.from_meta(cal.to_meta(), "here") == cal
+    # a file calibrated before the slope above existed keeps one slope
+    old = BlockCalibration.from_meta({"threshold": 1.0, "slope": 0.3}, "here")
+    assert old.slope_above is None and old.upper_slope == 0.3
+    with pytest.raises(InputError, match="no smaller"):
+        BlockCalibration(1.0, 0.3, None, 0.2)
+    # the fit: one slope through the threshold is flattened by small sources below it;
+    # above it, every map but one quiet one is deformed, so its own slope is steeper
+    rng = np.random.default_rng(5)
+    quiet = rng.normal(-1.5, 1.0, 60)
+    deformed = np.r_[rng.normal(-1.0, 1.0, 60), rng.normal(6.0, 2.0, 60)]
+    logits = np.r_[quiet, deformed]
+    labels = np.r_[np.zeros(quiet.size), np.ones(deformed.size)]
+    one = fit_slope(logits, labels, 0.2)
+    above = fit_slope_above(logits, labels, 0.2, one)
+    assert above > 2 * one
+    # fewer than two deformed maps above the threshold: the one slope
+    assert fit_slope_above([-1.0, -2.0, 3.0], [0, 1, 1], 0.0, 0.4) == 0.4
 
 
 def test_a_large_map_is_scored_window_by_window_and_the_peak_follows_the_source(
@@ -320,3 +349,97 @@ def test_the_watch_loads_either_detector_and_builds_the_right_one(tmp_path: Path
     assert isinstance(load_model_once(data, packaged.sha256, "blocks.pt"), LoadedBlockModel)
     with pytest.raises(ModelError, match="hash to"):
         load_model_once(data, "0" * 64, "blocks.pt")
+
+
+def test_calibrate_refits_a_block_model_on_a_frame_and_keeps_its_weights(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "recal.pt"
+    args = ["calibrate", "--detector", "blocks", "--archive", str(two_blocks), "--frame",
+            FRAME, "--events", "2017-01-11:2017-12-31", "--n-inject", "4", "--threads", "1"]
+    assert main([*args, "--years", "2019-2020", "--check-years", "2016",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    packaged, again = load_block_model(None), load_block_model(out)
+    a, b = packaged.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and again.sha256 == summary["sha256"]
+    cal = again.calibration
+    assert cal.threshold == pytest.approx(summary["threshold_logit"])
+    assert cal.upper_slope >= cal.slope and cal.source is not None
+    assert cal.source["years"] == [2019, 2020] and cal.source["quiet_maps"] == 24
+    # the threshold: the conformal 95% quantile of the 24 quiet logits (the 24th of 24)
+    bank = load_noise_bank(str(two_blocks), FRAME, load_settings(None),
+                           events=((date(2017, 1, 11), date(2017, 12, 31)),),
+                           years={2019, 2020})
+    raw = BlockDetector(packaged.model, BlockCalibration(0.0, 1.0), bank.grid.pixel_m,
+                        bank.dem)
+    logits = sorted(max(w[2] for w in raw.window_logits(e.displacement_m))
+                    for e in bank.epochs)
+    assert cal.threshold == pytest.approx(logits[-1], abs=1e-5)
+    check = summary["check"]
+    assert check["years"] == [2016] and check["before"]["quiet_maps"] == 12
+    assert set(check["after"]) >= {"fpr", "recall", "auc_ge_2cm", "log_loss", "brier"}
+    assert again.meta["calibrated_with"]["archive"] == two_blocks.name
+    assert str(two_blocks).encode() not in out.read_bytes()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--years", "2019-2020", "--max-span", "2"), "--max-span apply to the CNN"),
+    (("--years", "2019-2020", "--plot", "x.png"), "--plot apply to the CNN"),
+    ((), "the block detector needs --years"),
+    (("--years", "2019-2020", "--check-years", "2020"), "--years and --check-years overlap"),
+    (("--years", "2016"), "12 quiet products in the calibration years \\[2016\\]; at least 20"),
+    (("--years", "2019-2020", "--n-inject", "1"), "at least 2 injected maps"),
+])
+def test_calibrate_refuses_what_a_block_model_cannot_take(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        extra: tuple[str, ...], message: str) -> None:
+    out = tmp_path / "m.pt"
+    assert main(["calibrate", "--detector", "blocks", "--archive", str(two_blocks),
+                 "--frame", FRAME, "--events", "2017-01-11:2017-12-31", "--threads", "1",
+                 "--out", str(out), *extra]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+    assert main(["calibrate", "--archive", str(two_blocks), "--frame", FRAME, "--years",
+                 "2016", "--n-inject", "4", "--out", str(out)]) == 2
+    assert "--n-inject applies to the block detector" in capsys.readouterr().err
+
+
+def test_the_watch_gives_the_block_detector_the_newest_increment(
+        crop_maps: tuple[list[np.ndarray], tuple[float, float], np.ndarray | None]) -> None:
+    """Rule 1 judges the increment (a source in the cumulative map but not in the newest
+    step is not flagged; one in the step is), rule 2 the cumulative map; no second look."""
+    from monitor.config import Settings
+    from monitor.science.grids import GroundDisc
+    from monitor.science.scoring import score_epoch, series_input
+    from monitor.service.scoring import (
+        detector_for,
+        frame_regions,
+        model_series_input,
+        scoring_params,
+    )
+
+    maps, pixel_m, dem = crop_maps
+    model = load_block_model(None)
+    params = scoring_params(Settings())
+    detector = detector_for(model, params, pixel_m, dem)
+    assert series_input(detector) == "increment" == model_series_input(model)
+    assert model_series_input(load_scoring_model(None, None, "cnn")) == "cumulative"
+    grid = load_noise_bank(str(CROP), FRAME, load_settings(None)).grid
+    ny, nx = grid.shape
+    regions = frame_regions(grid, GroundDisc(*grid.lonlat(ny // 2, nx // 2), 3.0),
+                            (GroundDisc(*grid.lonlat(20, 20), 1.5),), None, "test")
+    source = 0.06 * mogi_unit_los((ny, nx), pixel_m, 0.0, 0.0, 3000.0)
+    quiet_step = np.asarray(maps[1], np.float64)
+    old = (maps[0] + source + quiet_step).astype(np.float32)  # the source is in an old step
+    looked = []
+    scored = score_epoch(detector, old, regions, date(2016, 3, 1), params,
+                         needs_second_look=lambda raw: looked.append(raw) or True,
+                         increment=quiet_step)
+    assert scored.raw.p_fused < 0.5 and scored.look is None and not looked
+    fresh = score_epoch(detector, old, regions, date(2016, 3, 1), params,
+                        increment=quiet_step + source)
+    assert fresh.raw.p_fused > 0.9
+    with pytest.raises(InputError, match="judges the newest increment, which is not at hand"):
+        score_epoch(detector, old, regions, date(2016, 3, 1), params)
+    with pytest.raises(InputError, match="increment of shape \\(3, 3\\)"):
+        score_epoch(detector, old, regions, date(2016, 3, 1), params, increment=np.zeros((3, 3)))

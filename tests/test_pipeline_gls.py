@@ -279,3 +279,68 @@ def test_an_epoch_without_target_pixels_goes_on_in_the_history_as_in_scan_series
     assert last not in scanned
     for epoch, judged in _judgements(ctx).items():
         assert scanned[epoch] == pytest.approx(judged.get("gls_p"), abs=1e-6), epoch
+
+
+def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
+        tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block detector judges the newest increment: the series file keeps it, so an
+    epoch saved but not scored before a crash gets the scores of a clean run (step and
+    P); a file written before the increment was kept gives a failure note, not a guess."""
+    from monitor.io.models import load_block_model
+    from monitor.service.series_files import load_increment, load_state, save_state
+
+    blocks = load_block_model(None)
+    settings, ctx = _world(_dir(tmp_path, "clean"), archive, blocks)  # type: ignore[arg-type]
+    assert poll_target(ctx, settings.target("gls"), NOW).scored == 25
+
+    def scores(c: WatchContext) -> dict[date, tuple[float, object]]:
+        return {s.epoch: (s.p_fused, (s.signal or {}).get("step_m"))
+                for s in c.store.latest_scores("gls", 1000)}
+
+    clean = scores(ctx)
+    killed_at = WARM_UP + 3
+    settings2, ctx2 = _world(_dir(tmp_path, "killed"), archive, blocks)  # type: ignore[arg-type]
+    original = Store.mark_product_ingested
+    calls = {"n": 0}
+
+    def killed(self: Store, product_id: int, now: datetime) -> Product:
+        calls["n"] += 1
+        if calls["n"] == killed_at:
+            raise RuntimeError("killed between save_state and mark_product_ingested")
+        return original(self, product_id, now)
+
+    monkeypatch.setattr(Store, "mark_product_ingested", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        poll_target(ctx2, settings2.target("gls"), NOW)
+    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    path = series_path(settings2.watch.series_dir, "gls", FRAME)
+    state = load_state(path)
+    assert state is not None
+    kept = load_increment(path, state.cumulative_m.shape)
+    assert kept is not None and np.isfinite(kept).any()
+    resumed = poll_target(ctx2, settings2.target("gls"), NOW + timedelta(minutes=5))
+    assert resumed.reconciled == 1 and resumed.failures == ()
+    again = scores(ctx2)
+    assert again.keys() == clean.keys()
+    for epoch, (p, step) in clean.items():
+        assert again[epoch][0] == pytest.approx(p, abs=1e-6), epoch
+        assert again[epoch][1] == pytest.approx(step, abs=1e-9), epoch
+    # the same crash in a series file written before the increment was kept
+    settings3, ctx3 = _world(_dir(tmp_path, "old"), archive, blocks)  # type: ignore[arg-type]
+    calls["n"] = 0
+    monkeypatch.setattr(Store, "mark_product_ingested", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        poll_target(ctx3, settings3.target("gls"), NOW)
+    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    path3 = series_path(settings3.watch.series_dir, "gls", FRAME)
+    state3 = load_state(path3)
+    assert state3 is not None
+    save_state(path3, state3, load_noise(path3))  # no increment: as an older file
+    report = poll_target(ctx3, settings3.target("gls"), NOW + timedelta(minutes=5))
+    notes = [f for f in report.failures if f.stage == "score"]
+    assert len(notes) == 1 and "not at hand" in notes[0].message
+
+
+def _dir(root: Path, name: str) -> Path:
+    (root / name).mkdir()
+    return root / name

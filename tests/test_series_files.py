@@ -7,10 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.errors import DatasetError
+from monitor.errors import DatasetError, InputError
 from monitor.science.detect.series_gls import GlsWindow, NoiseHistory
 from monitor.science.timeseries import Interferogram, append, start_daisy_chain
-from monitor.service.series_files import load_noise, load_state, save_state, series_path
+from monitor.service.series_files import (
+    load_increment,
+    load_noise,
+    load_state,
+    save_state,
+    series_path,
+)
 
 
 def _state(rng: np.random.Generator):  # type: ignore[no-untyped-def]
@@ -168,3 +174,26 @@ def test_a_bad_level_is_an_error_naming_the_file(tmp_path: Path,
         np.savez(f, **{**arrays, "header": np.array(json.dumps(header))})
     with pytest.raises(DatasetError, match="first_date_only is 'no'"):
         load_noise(path)
+
+
+def test_the_newest_increment_is_kept_beside_the_state(tmp_path: Path,
+                                                       rng: np.random.Generator) -> None:
+    state = _state(rng)
+    step = rng.normal(scale=0.01, size=(20, 30))
+    step[2, 2] = np.nan
+    path = save_state(tmp_path / "t.series.npz", state, increment=step)
+    back = load_increment(path, (20, 30))
+    assert back is not None and back.dtype == np.float32
+    np.testing.assert_array_equal(back, step.astype(np.float32))
+    assert load_state(path) is not None  # the state reads as before
+    # none kept (a file written before it was), no file: None
+    assert load_increment(save_state(tmp_path / "u.series.npz", state), (20, 30)) is None
+    assert load_increment(tmp_path / "none.series.npz", (20, 30)) is None
+    with pytest.raises(DatasetError, match="t.series.npz: the series file's increment is "
+                                           "\\(20, 30\\), its series \\(20, 31\\)"):
+        load_increment(path, (20, 31))
+    with pytest.raises(InputError, match="increment of shape \\(3, 3\\)"):
+        save_state(path, state, increment=np.zeros((3, 3)))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DatasetError, match="unreadable increment in the series file"):
+        load_increment(path, (20, 30))

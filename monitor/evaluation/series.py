@@ -466,7 +466,7 @@ def _score_epoch(scorer: Scorer, dem: str, image: np.ndarray, increment: np.ndar
         files = None if scorer.files is None else scorer.files[dem]
         scored = score_cumulative(scorer.detectors[dem], image, regions, epoch, scorer.params,
                                   span_start=first, files=files, settings=scorer.settings,
-                                  alerts=scorer.settings.alerts)
+                                  alerts=scorer.settings.alerts, increment=increment)
         p, q = scored.decided.p_fused, scored.decided.lstt_p
         look = None if scored.look is None else scored.look.method
     return StepScore(epoch, p, q, signal.bell_m, signal.step_m, key,

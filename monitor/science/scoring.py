@@ -8,7 +8,13 @@ Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
    ``p_fused`` and ``p_by_gain`` are the maxima of the fused and per-gain maps **within
    the target disc**; ``p_fused_frame`` is the fused maximum over the frame; the peak is
    the fused maximum within the disc. ``flag = p_fused > flag_threshold`` (0.5,
-   Anantrasirichai et al. 2019a).
+   Anantrasirichai et al. 2019a). A detector whose :func:`series_input` is
+   ``"increment"`` (the block detector, :mod:`~monitor.science.detect.blocks`) judges the
+   epoch's **newest increment** instead of its cumulative map: it was calibrated on single
+   interferograms, and on the real Erta Ale series quiet cumulative maps of more than a
+   few months hold a persistent summit signal that puts most of them far above that
+   calibration (``docs/detection.md``, "In the watch"); slow deformation is the
+   time-series rule's to find.
 2. **LSTT.** The target disc against the pooled reference regions, with the p-value
    from an empirical null drawn from the same map
    (:func:`~monitor.science.lstt_null.lstt_null`: samples on a fixed grid of about 100
@@ -26,7 +32,9 @@ Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
    sources given, in order (the archive's weather-model delays, then the band-filtered
    phase-elevation fit of :func:`empirical_source`); the first that works is re-scored by
    rules 1-2 and decides. A source that cannot be used is recorded with its reason and the
-   next is tried; when none works the raw scores decide (method ``none``).
+   next is tried; when none works the raw scores decide (method ``none``). A detector that
+   judges increments gets no second look: it removes a plane and a height term from each
+   window itself, and a correction fitted on the cumulative map is not the increment's.
 
 Sources: Anantrasirichai et al. (2019a, 2019b) for patch scoring, multi-gain fusion and
 correcting only the positives; Sugiyama et al. (2011) for the LSTT; its empirical null
@@ -207,8 +215,24 @@ def run_lstt(image: NDArray[np.float32], regions: Regions, epoch: date,
         return None, str(exc)
 
 
+#: What rule 1 judges of an epoch, per detector (:func:`series_input`).
+SERIES_INPUTS = ("cumulative", "increment")
+
+
+def series_input(detector: Detector) -> str:
+    """What rule 1 gives ``detector`` of an epoch: ``"cumulative"`` (its cumulative map,
+    the CNN's) or ``"increment"`` (its newest interferogram: a detector whose class says
+    so with a ``series_input`` attribute, as the block detector does)."""
+    kind = getattr(detector, "series_input", "cumulative")
+    if kind not in SERIES_INPUTS:
+        raise InputError(f"{type(detector).__name__}: series_input {kind!r} is not one of "
+                         f"{SERIES_INPUTS}")
+    return str(kind)
+
+
 def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
-              params: ScoringParams) -> MapScore:
+              params: ScoringParams, increment: NDArray[np.floating] | None = None
+              ) -> MapScore:
     """Rules 1-2 for one cumulative map.
 
     Args:
@@ -217,14 +241,27 @@ def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, 
         regions: Target and references on the map's grid.
         epoch: The epoch the map belongs to (seeds the LSTT).
         params: The scoring parameters.
+        increment: The epoch's newest interferogram as summed into the series, metres
+            (what a detector that judges increments scores; None: not at hand).
 
     Raises:
-        InputError: the map is not on the regions' grid, or holds no finite pixel.
+        InputError: the map is not on the regions' grid, or holds no finite pixel; a
+            detector that judges increments without the increment.
     """
     if image.shape != regions.target_mask.shape:
         raise InputError(f"map of shape {image.shape} is not on the frame grid "
                          f"{regions.target_mask.shape} ({regions.grid.source})")
-    det = detector.detect(image)
+    judged: NDArray[np.floating] = image
+    if series_input(detector) == "increment":
+        if increment is None:
+            raise InputError(f"epoch {epoch}: the detector judges the newest increment, "
+                             "which is not at hand (the first epoch after a gap, or an "
+                             "epoch scored again without its stored increment)")
+        if np.shape(increment) != image.shape:
+            raise InputError(f"epoch {epoch}: increment of shape {np.shape(increment)} is "
+                             f"not on the frame grid {image.shape}")
+        judged = increment
+    det = detector.detect(judged)
     tmask = regions.target_mask
     inside = np.where(tmask, det.prob_map, -1.0)
     peak_row, peak_col = (int(v) for v in np.unravel_index(int(np.argmax(inside)),
@@ -373,7 +410,8 @@ class EpochScore:
 def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
                 params: ScoringParams, *,
                 needs_second_look: Callable[[MapScore], bool] | None = None,
-                sources: Sequence[tuple[str, CorrectionSource]] = ()) -> EpochScore:
+                sources: Sequence[tuple[str, CorrectionSource]] = (),
+                increment: NDArray[np.floating] | None = None) -> EpochScore:
     """Rules 1-3 for one epoch's cumulative map.
 
     Args:
@@ -382,12 +420,15 @@ def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions
         regions: Target and references.
         epoch: The epoch.
         params: The scoring parameters.
-        needs_second_look: Whether raw scores call for rule 3 (None: never).
+        needs_second_look: Whether raw scores call for rule 3 (None: never; never either
+            for a detector that judges increments).
         sources: The correction sources of rule 3, in the order they are tried.
+        increment: The epoch's newest interferogram (:func:`score_map`).
     """
-    raw = score_map(detector, image, regions, epoch, params)
+    raw = score_map(detector, image, regions, epoch, params, increment)
     look = None
-    if needs_second_look is not None and needs_second_look(raw):
+    if (needs_second_look is not None and series_input(detector) == "cumulative"
+            and needs_second_look(raw)):
         look = second_look(detector, image, raw, regions, epoch, params, sources)
     return EpochScore(epoch, raw, look, epoch_record(raw, regions, epoch, params))
 

@@ -145,6 +145,7 @@ from monitor.service.noise_warmup import borrow_noise
 from monitor.service.progress import BackfillTracker
 from monitor.service.scoring import (
     frame_regions,
+    model_series_input,
     needs_second_look,
     new_noise_history,
     scoring_params,
@@ -160,7 +161,13 @@ from monitor.service.scoring_task import (
     score_raw,
     score_second_look,
 )
-from monitor.service.series_files import load_noise, load_state, save_state, series_path
+from monitor.service.series_files import (
+    load_increment,
+    load_noise,
+    load_state,
+    save_state,
+    series_path,
+)
 from monitor.service.target_status import POLICY_HISTORY, alert_settings_of, policy_input
 from monitor.store import Product, Score
 
@@ -330,12 +337,13 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
     files read here beforehand.
 
     ``increment`` is the newest interferogram as summed into the chain (None when it is not
-    at hand, e.g. an epoch scored again after a crash: its step is then not measured and
-    the fast path cannot fire for it). ``noise`` is the series' GLS noise history (None:
-    no filter); the result's ``noise`` is the history to save with the state. ``files``:
-    the frame's archive files on ``grid`` (the filter's heights, the second look), kept by
-    the caller across the epochs of a poll so that they are fetched and read once; None:
-    opened here.
+    at hand, e.g. an epoch scored again after a crash from a series file written before
+    the increment was kept: its step is then not measured, the fast path cannot fire for
+    it, and a detector that judges increments cannot score it). ``noise`` is the series'
+    GLS noise history (None: no filter); the result's ``noise`` is the history to save with
+    the state. ``files``: the frame's archive files on ``grid`` (the filter's heights, the
+    second look), kept by the caller across the epochs of a poll so that they are fetched
+    and read once; None: opened here.
 
     Raises:
         ExecutorError: the task could not be run (worker lost, timeout, cluster gone).
@@ -353,7 +361,8 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
         heights = files.dem_if_any()[0]
     if state.n_epochs < 2 or cum_max is None:
         kept = noise
-        if increment is not None and noise is not None:
+        if increment is not None and noise is not None and (
+                noise.last_epoch is None or noise.last_epoch < epoch):
             # Not scored (no valid target pixel), but the filter's history goes on with
             # the increment's arrival score, as in scan-series and evaluate series.
             kept = gls_step(noise, state.image, increment, grid.pixel_m, heights, epoch)[0]
@@ -366,7 +375,8 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
                      f"target {target.id} frame {frame} epoch {epoch}", noise, heights)
     first = ctx.executor.run(score_raw, job, name=job.label)
     look = None
-    if ctx.settings.correction.enabled and needs_second_look(alert_settings)(first.raw):
+    if (ctx.settings.correction.enabled and model_series_input(ctx.model) == "cumulative"
+            and needs_second_look(alert_settings)(first.raw)):
         look = _second_look(ctx, job, first.raw, files, state.first_epoch)
     scored = EpochScore(epoch, first.raw, look, epoch_record(first.raw, regions, epoch, params))
     correction = stored_correction(scored, state.first_epoch)
@@ -748,10 +758,12 @@ def _chain_length(work: list[Product], cursor: date | None) -> int:
 def _score_again(ctx: WatchContext, target: TargetSettings, frame: str, grid: FrameGrid,
                  state: DaisyChainState, path: Path, now: datetime, tally: _Tally,
                  noise: NoiseHistory | None) -> None:
-    """Crash recovery: score the state's last epoch, saved but not scored. A failure is
-    reported and the frame goes on (the step is in the series already)."""
+    """Crash recovery: score the state's last epoch, saved but not scored, with the
+    increment kept in the series file (none in a file written before it was kept). A
+    failure is reported and the frame goes on (the step is in the series already)."""
     try:
-        scoring = _score_state(ctx, target, frame, grid, state, None, noise)
+        increment = load_increment(path, state.cumulative_m.shape)
+        scoring = _score_state(ctx, target, frame, grid, state, increment, noise)
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - one epoch's scoring must not wedge the target
@@ -929,7 +941,7 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
         try:
             if state is None:
                 frame_state.save_grid(gpath, sgrid)
-            save_state(path, new, scoring.noise)
+            save_state(path, new, scoring.noise, increment)
         except OSError as exc:  # the disk under the series (full): try again later
             _fail(ctx, target, p, "ingest", exc, now, tally, reason="other")
             return

@@ -20,7 +20,8 @@ makes its inputs from the configuration, once for every caller (the watch's ``po
 * :func:`score_cumulative`: the epoch scored, with its second look from the archive's
   correction sources (:mod:`monitor.service.correction`).
 * :func:`detector_for`: the detector of rule 1 for a frame, from the model the watch
-  loaded (the multi-gain CNN or the block detector).
+  loaded (the multi-gain CNN or the block detector), and :func:`model_series_input`:
+  what rule 1 gives it of an epoch (the cumulative map, or the newest increment).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from monitor.science.scoring import (
     cnn_detector,
     run_lstt,
     score_epoch,
+    series_input,
 )
 from monitor.science.series_signal import TargetSignal, target_signal
 from monitor.service.correction import FrameFiles, correction_sources
@@ -165,15 +167,25 @@ def frame_regions(grid: FrameGrid, target: GroundDisc,
 def score_cumulative(detector: Detector, image: NDArray[np.float32], regions: Regions,
                      epoch: date, params: ScoringParams, *, span_start: date,
                      files: FrameFiles | None, settings: Settings,
-                     alerts: AlertSettings) -> EpochScore:
+                     alerts: AlertSettings,
+                     increment: NDArray[np.floating] | None = None) -> EpochScore:
     """Score one epoch's cumulative map, with the second look when the raw scores qualify
-    (``files`` None, or ``[correction] enabled = false``: no second look)."""
-    second = files is not None and settings.correction.enabled
-    sources = [] if files is None else correction_sources(
+    (``files`` None, ``[correction] enabled = false``, or a detector that judges the
+    newest ``increment``: no second look, :mod:`monitor.science.scoring`)."""
+    second = (files is not None and settings.correction.enabled
+              and series_input(detector) == "cumulative")
+    sources = [] if not second or files is None else correction_sources(
         files, (span_start, epoch), regions, settings.correction, params.flag_threshold)
     return score_epoch(detector, image, regions, epoch, params,
                        needs_second_look=needs_second_look(alerts) if second else None,
-                       sources=sources)
+                       sources=sources, increment=increment)
+
+
+def model_series_input(model: ScoringModel) -> str:
+    """What rule 1 gives ``model``'s detector of an epoch
+    (:func:`~monitor.science.scoring.series_input`): the block detector the newest
+    increment, a CNN the cumulative map."""
+    return BlockDetector.series_input if isinstance(model, LoadedBlockModel) else "cumulative"
 
 
 def stored_correction(score: EpochScore, span_start: date) -> ScoreCorrection | None:

@@ -177,7 +177,8 @@ def score_raw(job: ScoringJob) -> RawScoring:
         InputError: the map is not on the regions' grid, or holds no finite pixel.
         ModelError: the job's model is not loaded in this process.
     """
-    raw = score_map(_detector(job), job.image, job.regions, job.epoch, job.params)
+    raw = score_map(_detector(job), job.image, job.regions, job.epoch, job.params,
+                    job.increment)
     signal = epoch_signal(job.image, job.increment, job.regions, job.epoch, job.params)
     noise, judged = _gls(job)
     record = signal.record()
@@ -188,12 +189,14 @@ def score_raw(job: ScoringJob) -> RawScoring:
 
 def _gls(job: ScoringJob) -> tuple[NoiseHistory | None, GlsConfirmation | None]:
     """The series' GLS filter on the epoch's map: with the new increment, the history
-    grows by it; without (an epoch scored again), the epoch is judged from the history
-    before it and the history stays as it is."""
+    grows by it; without, or when the history already holds the epoch (an epoch scored
+    again), the epoch is judged from the history before it and the history stays as it
+    is."""
     if job.noise is None:
         return None, None
     pixel_m = job.regions.grid.pixel_m
-    if job.increment is None:
+    last = job.noise.last_epoch
+    if job.increment is None or (last is not None and last >= job.epoch):
         judged = confirm(job.noise.before(job.epoch), job.image, pixel_m, job.height_m)[1]
         return job.noise, judged
     return gls_step(job.noise, job.image, job.increment, pixel_m, job.height_m, job.epoch)

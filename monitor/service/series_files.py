@@ -10,7 +10,10 @@ block means of its first cumulative maps, the level the filter judges against). 
 format 1 (before the filter) has no history: it starts with the next product, and the
 filter judges an epoch once 20 increments precede it. A file of format 2 (before the
 level) has a history without the early maps: its filter judges against the series' first
-date alone, as when it was written.
+date alone, as when it was written. The file also keeps the newest increment as summed into
+the chain (``increment_m``, float32), so that an epoch saved but not scored before a crash
+is scored again with its step (the fast path, and a detector that judges increments); a
+file written before it has none, and such an epoch is scored without its step.
 
 Writing goes to a temporary file in the same directory followed by ``os.replace``, so a
 crash leaves either the old file or the new one, never a torn one; a file that cannot be
@@ -42,9 +45,17 @@ def series_path(series_dir: str | Path, target_id: str, frame: str) -> Path:
 
 
 def save_state(path: str | Path, state: DaisyChainState,
-               noise: NoiseHistory | None = None) -> Path:
-    """Write a daisy-chain state and its noise history (None: the series has none)
-    atomically (temporary file + ``os.replace``)."""
+               noise: NoiseHistory | None = None,
+               increment: np.ndarray | None = None) -> Path:
+    """Write a daisy-chain state, its noise history (None: the series has none) and its
+    newest increment (None: not kept) atomically (temporary file + ``os.replace``).
+
+    Raises:
+        InputError: an increment not of the state's shape.
+    """
+    if increment is not None and np.shape(increment) != state.cumulative_m.shape:
+        raise InputError(f"series file {path}: increment of shape {np.shape(increment)} "
+                         f"for a series of {state.cumulative_m.shape}")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     header = {
@@ -58,6 +69,8 @@ def save_state(path: str | Path, state: DaisyChainState,
               "header": np.array(json.dumps(header))}
     if state.reference_mask is not None:
         arrays["reference_mask"] = state.reference_mask
+    if increment is not None:
+        arrays["increment_m"] = np.asarray(increment, dtype=np.float32)
     if noise is not None:
         header["noise"] = {**noise.window.record(), "last_epoch": None
                            if noise.last_epoch is None else noise.last_epoch.isoformat(),
@@ -104,6 +117,32 @@ def load_state(path: str | Path) -> DaisyChainState | None:
         cumulative_m=cumulative, support=support, reference_mask=ref,
         coherence_threshold=float(header["coherence_threshold"]),
     )
+
+
+def load_increment(path: str | Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The newest increment kept in a series file; None when the file does not exist or
+    keeps none (written before it was kept).
+
+    Raises:
+        DatasetError: the file is unreadable, or its increment is not of ``shape``.
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if "increment_m" not in z:
+                return None
+            out = np.array(z["increment_m"], dtype=np.float32)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{p}: unreadable increment in the series file ({exc}); restore "
+                           "it from a backup or delete it to rebuild the series from the "
+                           "archive") from None
+    if out.shape != tuple(shape):
+        raise DatasetError(f"{p}: the series file's increment is {out.shape}, its series "
+                           f"{tuple(shape)}; restore it from a backup or delete it to "
+                           "rebuild the series from the archive")
+    return out
 
 
 def _flag(value: object) -> bool:

@@ -337,17 +337,17 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector
                "epochs before)")
         return SeriesEpoch(epoch, start, f"{why}: its cumulative displacement is zero by "
                            "definition, nothing to score", cum_max, n_valid, support_min)
+    previous = series.epochs[k - 1] if k > 0 else None
+    increment = None if previous is None or _segment_start(series, previous) != start \
+        else field - prepared.maps[k - 1]
     scored = score_cumulative(detector, field, prepared.regions, epoch, params,
                               span_start=start, files=files, settings=settings,
-                              alerts=settings.alerts)
+                              alerts=settings.alerts, increment=increment)
     d = scored.decided
     judged = prepared.judged.get(epoch)
     level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p,
                                        gls_p=None if judged is None else judged.p),
                              settings.alerts)
-    previous = series.epochs[k - 1] if k > 0 else None
-    increment = None if previous is None or _segment_start(series, previous) != start \
-        else field - prepared.maps[k - 1]
     signal = epoch_signal(field, increment, prepared.regions, epoch, params)
     return SeriesEpoch(epoch, start, None, cum_max, n_valid, support_min, scored,
                        level.name.lower(), signal,
