@@ -125,19 +125,7 @@ def test_an_epoch_scored_again_after_a_crash_is_judged_as_in_a_clean_run(
         tmp_path: Path, archive: Path, model: LoadedModel,
         clean: tuple[Settings, WatchContext], monkeypatch: pytest.MonkeyPatch) -> None:
     settings, ctx = _world(tmp_path, archive, model)
-    original = Store.mark_product_ingested
-    calls = {"n": 0}
-
-    def killed(self: Store, product_id: int, now: datetime) -> Product:
-        calls["n"] += 1
-        if calls["n"] == WARM_UP + 3:
-            raise RuntimeError("killed between save_state and mark_product_ingested")
-        return original(self, product_id, now)
-
-    monkeypatch.setattr(Store, "mark_product_ingested", killed)
-    with pytest.raises(RuntimeError, match="killed"):
-        poll_target(ctx, settings.target("gls"), NOW)
-    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    _killed_at(WARM_UP + 3, ctx, settings, monkeypatch)
     resumed = poll_target(ctx, settings.target("gls"), NOW + timedelta(minutes=5))
     assert resumed.reconciled == 1 and resumed.failures == ()
     assert _judgements(ctx) == _judgements(clean[1])
@@ -293,26 +281,13 @@ def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
     settings, ctx = _world(_dir(tmp_path, "clean"), archive, blocks)  # type: ignore[arg-type]
     assert poll_target(ctx, settings.target("gls"), NOW).scored == 25
 
-    def scores(c: WatchContext) -> dict[date, tuple[float, object]]:
+    def scores(c: WatchContext) -> dict[date, tuple[float | None, object]]:
         return {s.epoch: (s.p_fused, (s.signal or {}).get("step_m"))
                 for s in c.store.latest_scores("gls", 1000)}
 
     clean = scores(ctx)
-    killed_at = WARM_UP + 3
     settings2, ctx2 = _world(_dir(tmp_path, "killed"), archive, blocks)  # type: ignore[arg-type]
-    original = Store.mark_product_ingested
-    calls = {"n": 0}
-
-    def killed(self: Store, product_id: int, now: datetime) -> Product:
-        calls["n"] += 1
-        if calls["n"] == killed_at:
-            raise RuntimeError("killed between save_state and mark_product_ingested")
-        return original(self, product_id, now)
-
-    monkeypatch.setattr(Store, "mark_product_ingested", killed)
-    with pytest.raises(RuntimeError, match="killed"):
-        poll_target(ctx2, settings2.target("gls"), NOW)
-    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    _killed_at(WARM_UP + 3, ctx2, settings2, monkeypatch)
     path = series_path(settings2.watch.series_dir, "gls", FRAME)
     state = load_state(path)
     assert state is not None
@@ -327,11 +302,7 @@ def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
         assert again[epoch][1] == pytest.approx(step, abs=1e-9), epoch
     # the same crash in a series file written before the increment was kept
     settings3, ctx3 = _world(_dir(tmp_path, "old"), archive, blocks)  # type: ignore[arg-type]
-    calls["n"] = 0
-    monkeypatch.setattr(Store, "mark_product_ingested", killed)
-    with pytest.raises(RuntimeError, match="killed"):
-        poll_target(ctx3, settings3.target("gls"), NOW)
-    monkeypatch.setattr(Store, "mark_product_ingested", original)
+    _killed_at(WARM_UP + 3, ctx3, settings3, monkeypatch)
     path3 = series_path(settings3.watch.series_dir, "gls", FRAME)
     state3 = load_state(path3)
     assert state3 is not None
@@ -339,6 +310,25 @@ def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
     report = poll_target(ctx3, settings3.target("gls"), NOW + timedelta(minutes=5))
     notes = [f for f in report.failures if f.stage == "score"]
     assert len(notes) == 1 and "not at hand" in notes[0].message
+
+
+def _killed_at(n: int, ctx: WatchContext, settings: Settings,
+               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Poll the target once, killed between the series file's save and the ``n``-th
+    product's mark (the crash the watch recovers from), and undo the kill."""
+    original = Store.mark_product_ingested
+    calls = {"n": 0}
+
+    def killed(self: Store, product_id: int, now: datetime) -> Product:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("killed between save_state and mark_product_ingested")
+        return original(self, product_id, now)
+
+    monkeypatch.setattr(Store, "mark_product_ingested", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        poll_target(ctx, settings.target("gls"), NOW)
+    monkeypatch.setattr(Store, "mark_product_ingested", original)
 
 
 def _dir(root: Path, name: str) -> Path:

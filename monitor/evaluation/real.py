@@ -368,7 +368,7 @@ def run_real(opts: RealOptions) -> list[str]:
                 "calibration": block_model.calibration.to_meta(),
                 "trained_on": block_model.meta.get("options", {}),
                 "score": "the best 20 km window's logit, P = sigmoid(slope (logit - "
-                         "threshold)); flag P > 0.5"}}),
+                         "threshold)), the slope above the threshold its own; flag P > 0.5"}}),
             BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],
                        "smoothing_m": baseline.smoothing_m,
                        "threshold_ratio": baseline.threshold_ratio,

@@ -581,7 +581,9 @@ def evaluate_series(opts: SeriesOptions,
     return {
         "kind": "series-synthetic", "code_version": __version__,
         "scored_with": "time-series rule alone (--no-cnn)" if opts.no_cnn
-        else "the watch's path: CNN, LSTT, bell amplitude and step, " + (
+        else "the watch's path: " + (
+            "the block detector on each newest increment" if (model or {}).get("arch") == "blocks"
+            else "CNN") + ", LSTT, bell amplitude and step, " + (
             "second look by the phase-elevation fit over the DEM" if opts.second_look
             else "no second look"),
         "model": model, "options": {**{k: (list(v) if isinstance(v, tuple) else v)

@@ -238,8 +238,11 @@ def real_markdown(report: dict[str, Any]) -> str:
             lines.append(f"- block network: `{d['model']}` (sha256 {d['sha256'][:12]}), "
                          "unwrapped displacement averaged over 650 m blocks, plane and "
                          "height removed in each 20 km window, the best window's logit; "
-                         f"P = sigmoid({cal['slope']:.3g} (logit - {cal['threshold']:.3g})), "
-                         "so P = 0.5 at the conformal 95% quantile of the quiet maps of "
+                         f"P = sigmoid({cal['slope']:.3g} (logit - {cal['threshold']:.3g}))"
+                         + ("" if cal.get("slope_above") is None else
+                            f", {cal['slope_above']:.3g} instead of {cal['slope']:.3g} "
+                            "above the threshold")
+                         + ", so P = 0.5 at the conformal 95% quantile of the quiet maps of "
                          + ", ".join(str(y) for y in cal["source"].get("years", []))
                          + " (its calibration years)")
         elif label == "baseline":
