@@ -170,6 +170,11 @@ def main() -> None:
     quiet = {i: arrival(i) for i in range(len(epochs))}
     fit_i = [i for i in quiet if not held(i)]
     test_i = [i for i in quiet if held(i)]
+    if not fit_i or not test_i:
+        print(f"\narrivals: {len(fit_i)} quiet products in {sorted(fit)} and {len(test_i)} "
+              "in the other years; the arrival rules need both (the tests' crop holds one "
+              "year)")
+        return
     cut = {name: conformal_quantile([rule(quiet[i], name) for i in fit_i]) for name in RULES}
     rng = np.random.default_rng(args.seed)
     hits: dict[tuple[str, str, float], list[bool]] = {}
