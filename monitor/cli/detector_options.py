@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from monitor.io.models import LoadedModel, ScoringModel
@@ -45,12 +46,24 @@ def date_arg(text: str) -> date:
     raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD or YYYYMMDD)")
 
 
+_T = TypeVar("_T", int, float)
+
+
 def range_arg(text: str) -> tuple[float, float]:
     """argparse type: ``"0.015,0.2"`` -> ``(0.015, 0.2)`` (checked by the command)."""
+    return _pair(text, float, "")
+
+
+def int_range_arg(text: str) -> tuple[int, int]:
+    """argparse type: ``"0,2"`` -> ``(0, 2)`` (checked by the command)."""
+    return _pair(text, int, " (integers)")
+
+
+def _pair(text: str, cast: Callable[[str], _T], kind: str) -> tuple[_T, _T]:
     try:
-        lo, hi = (float(v) for v in text.split(","))
+        lo, hi = (cast(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX{kind}") from None
     return lo, hi
 
 

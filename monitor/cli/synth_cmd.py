@@ -15,7 +15,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
-from monitor.cli.detector_options import date_arg, range_arg
+from monitor.cli.detector_options import date_arg, int_range_arg, range_arg
 from monitor.errors import InputError
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.science.synth_schemes import (
@@ -30,14 +30,6 @@ from monitor.science.synth_schemes import (
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def _ints(text: str) -> tuple[int, int]:
-    try:
-        lo, hi = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not MIN,MAX (integers)") from None
-    return lo, hi
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -124,9 +116,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="fraction of samples with unwrapping errors: whole fringes "
                              "(lambda/2) beyond curves and in islands (Chen & Zebker 2001; "
                              "Biggs et al. 2007) (0)")
-    nature.add_argument("--unwrap-error-cuts", type=_ints, default=(1, 2), metavar="MIN,MAX",
+    nature.add_argument("--unwrap-error-cuts", type=int_range_arg, default=(1, 2),
+                        metavar="MIN,MAX",
                         help="number of cut curves in such a sample (1,2)")
-    nature.add_argument("--unwrap-error-islands", type=_ints, default=(0, 1),
+    nature.add_argument("--unwrap-error-islands", type=int_range_arg, default=(0, 1),
                         metavar="MIN,MAX", help="number of jumped islands (0,1)")
     nature.add_argument("--incoherent-shapes", type=_names, default=("blobs",),
                         metavar="SHAPES",
