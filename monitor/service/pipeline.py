@@ -361,8 +361,7 @@ def _score_state(ctx: WatchContext, target: TargetSettings, frame: str, grid: Fr
         heights = files.dem_if_any()[0]
     if state.n_epochs < 2 or cum_max is None:
         kept = noise
-        if increment is not None and noise is not None and (
-                noise.last_epoch is None or noise.last_epoch < epoch):
+        if increment is not None and noise is not None and not noise.holds(epoch):
             # Not scored (no valid target pixel), but the filter's history goes on with
             # the increment's arrival score, as in scan-series and evaluate series.
             kept = gls_step(noise, state.image, increment, grid.pixel_m, heights, epoch)[0]

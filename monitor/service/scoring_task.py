@@ -195,8 +195,7 @@ def _gls(job: ScoringJob) -> tuple[NoiseHistory | None, GlsConfirmation | None]:
     if job.noise is None:
         return None, None
     pixel_m = job.regions.grid.pixel_m
-    last = job.noise.last_epoch
-    if job.increment is None or (last is not None and last >= job.epoch):
+    if job.increment is None or job.noise.holds(job.epoch):
         judged = confirm(job.noise.before(job.epoch), job.image, pixel_m, job.height_m)[1]
         return job.noise, judged
     return gls_step(job.noise, job.image, job.increment, pixel_m, job.height_m, job.epoch)

@@ -230,6 +230,11 @@ class NoiseHistory:
     def __len__(self) -> int:
         return int(self.blocks.shape[0])
 
+    def holds(self, epoch: date) -> bool:
+        """Whether the history already holds the increment ending at ``epoch`` (an epoch
+        scored again after a crash: its series file was saved with it)."""
+        return self.last_epoch is not None and self.last_epoch >= epoch
+
     def before(self, epoch: date) -> NoiseHistory:
         """The history before ``epoch`` (an epoch scored again, whose increment the
         history may already hold: it is the newest, or none of them is; its map may be one
@@ -239,7 +244,7 @@ class NoiseHistory:
         if kept < len(self.level_epochs):
             out = replace(out, levels=self._levels[:kept],
                           level_epochs=self.level_epochs[:kept])
-        if self.last_epoch is None or self.last_epoch < epoch or len(self) == 0:
+        if not self.holds(epoch) or len(self) == 0:
             return out
         return replace(out, blocks=self.blocks[:-1], arrivals=self.arrivals[:-1],
                        last_epoch=None)
