@@ -449,20 +449,26 @@ class BlockCalibrateOptions:
     config: str | None = None
 
 
-def _check_figures(net: BlockNet, calibration: BlockCalibration, epochs: Sequence[NoiseEpoch],
-                   bank: NoiseBank, seed: int, n_inject: int) -> dict[str, Any]:
-    """The calibration's figures on other years' quiet increments and injected copies:
-    false-alarm rate, recall, AUC and the mean log-loss and Brier score of P."""
+def _check_figures(net: BlockNet, calibrations: dict[str, BlockCalibration],
+                   epochs: Sequence[NoiseEpoch], bank: NoiseBank, seed: int, n_inject: int
+                   ) -> dict[str, dict[str, Any]]:
+    """Each calibration's figures on other years' quiet increments and injected copies
+    (the maps scored once): false-alarm rate, recall, AUC and the mean log-loss and Brier
+    score of P."""
     grid = bank.grid
     maps = _Validation.draw(epochs, grid.shape, grid.pixel_m, seed, n_inject)
     quiet, injected = maps.score(BlockDetector(net, BlockCalibration(0.0, 1.0),
                                                grid.pixel_m, bank.dem))
     logits = np.r_[quiet, np.concatenate(list(injected.values()))]
     labels = np.r_[np.zeros(quiet.size), np.ones(logits.size - quiet.size)]
-    p = np.clip(calibration.probability(logits), 1e-6, 1 - 1e-6)
-    return {**_summary(quiet, injected, calibration), "quiet_maps": int(quiet.size),
-            "log_loss": float(np.mean(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)))),
-            "brier": float(np.mean((p - labels) ** 2))}
+    out = {}
+    for name, calibration in calibrations.items():
+        p = np.clip(calibration.probability(logits), 1e-6, 1 - 1e-6)
+        out[name] = {**_summary(quiet, injected, calibration), "quiet_maps": int(quiet.size),
+                     "log_loss": float(np.mean(-(labels * np.log(p)
+                                                 + (1 - labels) * np.log(1 - p)))),
+                     "brier": float(np.mean((p - labels) ** 2))}
+    return out
 
 
 def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCalibrateOptions,
@@ -499,10 +505,8 @@ def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCali
                              f"{sorted(opts.check_years)}")
         before = BlockCalibration.from_meta(meta.get("calibration"), "the model file")
         checks = {"years": sorted(opts.check_years),
-                  "before": _check_figures(net, before, held, bank, opts.seed + 1,
-                                           opts.n_inject),
-                  "after": _check_figures(net, calibration, held, bank, opts.seed + 1,
-                                          opts.n_inject)}
+                  **_check_figures(net, {"before": before, "after": calibration}, held, bank,
+                                   opts.seed + 1, opts.n_inject)}
     record = {"archive": Path(opts.archive).name, "frame": opts.frame,
               "events": [[a.isoformat(), b.isoformat()] for a, b in opts.events],
               "config": None if opts.config is None else Path(opts.config).name}
