@@ -236,8 +236,9 @@ def _patch_model(payload: tuple[str, dict[str, Any], dict[str, Any], dict[str, A
 
 
 def packaged_weights(arch: str) -> Traversable:
-    """Where the package ships the trained weights of ``arch`` (may not exist)."""
-    if arch not in ARCHITECTURES:
+    """Where the package ships the trained weights of ``arch`` (a CNN architecture or
+    the block detector's :data:`BLOCK_ARCH`; the file may not exist)."""
+    if arch not in ARCHITECTURES and arch != BLOCK_ARCH:
         raise InputError(f"--arch must be one of {', '.join(sorted(ARCHITECTURES))}, "
                          f"got {arch!r}")
     return resources.files("monitor.science.detect").joinpath("weights", f"{arch}.pt")
@@ -312,8 +313,7 @@ def load_block_model(path: str | os.PathLike[str] | None = None,
             calibration, or its weights do not match.
     """
     if path is None:
-        res = resources.files("monitor.science.detect").joinpath("weights",
-                                                                   f"{BLOCK_ARCH}.pt")
+        res = packaged_weights(BLOCK_ARCH)
         if not res.is_file():
             raise ModelError(f"no packaged block detector at {res}: train one with "
                              "`insar-monitor train-blocks` and pass its file")
