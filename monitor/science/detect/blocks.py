@@ -22,7 +22,9 @@ A map larger than one window is scored window by window (stride half a window, t
 window aligned with the map's edge); the map's score is its best window's. The network
 (:class:`BlockNet`: five 3 x 3 convolutions, two poolings, the maximum and mean of its
 last map into one logit) is fully convolutional up to that pooling, so the location of
-the largest term of the maximum is where the evidence lies: the detection's peak.
+the largest term of the maximum is where the evidence lies; a cell of that map covers
+4 x 4 blocks (2.6 km), and the detection's peak is the block of largest |residual| in it
+or within :data:`PEAK_MARGIN` blocks of it.
 
 **Calibration** (:class:`BlockCalibration`): ``P = sigmoid(slope (logit - threshold))``.
 ``threshold`` is the conformal 95% quantile of the logits of held-out real quiet maps
@@ -64,6 +66,9 @@ WINDOW_BLOCKS = 30
 MIN_VALID_FRACTION = 0.25
 #: 1.4826 MAD = sigma for Gaussian data.
 MAD_TO_SIGMA = 1.4826
+#: Blocks around the cell of largest evidence searched for the peak (the network's last
+#: map sees beyond its 4 x 4-block cells).
+PEAK_MARGIN = 2
 #: Penalty on (slope - 1) of the one-parameter Platt fit (as the CNN's calibration).
 SLOPE_PENALTY = 1e-2
 
@@ -339,7 +344,8 @@ class BlockDetector:
     def window_logits(self, displacement_m: NDArray[np.floating]
                       ) -> list[tuple[int, int, float, int, int]]:
         """Every scored window: its first block row and column, its logit, and the block
-        (row, column) of its evidence. Windows with too few valid blocks are skipped.
+        (row, column) of its evidence (the block of largest |residual| in or near the cell
+        of largest evidence). Windows with too few valid blocks are skipped.
 
         Raises:
             InputError: not a 2-D map, a map smaller than 4 blocks a side, or no window
@@ -368,10 +374,14 @@ class BlockDetector:
                 for k in range(len(logits)):
                     e = ev[k].numpy()
                     er, ec = divmod(int(np.argmax(e)), e.shape[1])
-                    # a cell of the last map covers 4 x 4 blocks
+                    # a cell of the last map covers 4 x 4 blocks; the peak is the block of
+                    # largest |residual| in it or within PEAK_MARGIN blocks of it
+                    ra, ca = max(0, 4 * er - PEAK_MARGIN), max(0, 4 * ec - PEAK_MARGIN)
+                    near = np.abs(xs[i + k][0, ra:4 * er + 4 + PEAK_MARGIN,
+                                            ca:4 * ec + 4 + PEAK_MARGIN])
+                    br, bc = divmod(int(np.argmax(near)), near.shape[1])
                     r0, c0 = starts[i + k]
-                    out.append((r0, c0, float(logits[k]), min(r0 + 4 * er + 2, r0 + wy - 1),
-                                min(c0 + 4 * ec + 2, c0 + wx - 1)))
+                    out.append((r0, c0, float(logits[k]), r0 + ra + br, c0 + ca + bc))
         return out
 
     def detect(self, displacement_m: NDArray[np.floating]) -> Detection:
@@ -381,7 +391,8 @@ class BlockDetector:
             The detection: ``prob_map`` holds, at each pixel, the largest calibrated P of
             the windows that cover it (the pixels past the last whole block belong to the
             windows on the map's edge); ``p_fused`` the best window's P; the peak at the
-            centre of its evidence block; ``p_by_gain`` empty (no gains).
+            centre of its evidence block (:meth:`window_logits`); ``p_by_gain`` empty (no
+            gains).
 
         Raises:
             InputError: as :meth:`window_logits`.
