@@ -399,8 +399,8 @@ def test_calibrate_refuses_what_a_block_model_cannot_take(
                  "--out", str(out), *extra]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()
-    assert main(["calibrate", "--archive", str(two_blocks), "--frame", FRAME, "--years",
-                 "2016", "--n-inject", "4", "--out", str(out)]) == 2
+    assert main(["calibrate", "--detector", "cnn", "--archive", str(two_blocks), "--frame",
+                 FRAME, "--years", "2016", "--n-inject", "4", "--out", str(out)]) == 2
     assert "--n-inject applies to the block detector" in capsys.readouterr().err
 
 

@@ -197,10 +197,18 @@ def test_model_and_option_errors(tmp_path: Path, model_path: Path, displacement:
     np.save(good, displacement)
     rc, records, err = _scan(capsys, str(good), "--model", str(tmp_path / "nope.pt"))
     assert rc == 6 and not records and "nope.pt" in err and "does not exist" in err
-    shipped = tmp_path / "weights" / "compact.pt"
-    monkeypatch.setattr("monitor.io.models.packaged_weights", lambda arch: shipped)
+    # [science] detector (the block detector) unless --detector or a --model file says
+    rc, _, err = _scan(capsys, str(good), "--wrapped")
+    assert rc == 2 and '[science] detector = "blocks"' in err and "--detector cnn" in err
+    rc, _, err = _scan(capsys, str(good), "--arch", "alexnet")
+    assert rc == 2 and "--arch alexnet picks a CNN" in err
+    monkeypatch.setattr("monitor.io.models.packaged_weights",
+                        lambda arch: tmp_path / "weights" / f"{arch}.pt")
     rc, _, err = _scan(capsys, str(good))
-    assert rc == 6 and str(shipped) in err and "insar-monitor train" in err
+    assert rc == 6 and str(tmp_path / "weights" / "blocks.pt") in err and "train-blocks" in err
+    rc, _, err = _scan(capsys, str(good), "--detector", "cnn")
+    shipped = tmp_path / "weights" / "compact.pt"
+    assert rc == 6 and str(shipped) in err and "insar-monitor train --arch" in err
     rc, _, err = _scan(capsys, str(good), "--model", str(model_path), "--arch", "alexnet")
     assert rc == 6 and "holds a 'compact' network" in err
     rc, _, err = _scan(capsys, str(good), "--model", str(model_path), "--wrapped",
@@ -229,10 +237,10 @@ def test_dem_second_look_clears_stratification_and_keeps_uplift(
         paths[name] = tmp_path / f"{name}.tif"
         write_raster(paths[name], scene[name], crs="EPSG:4326", transform=grid)
     files = [str(paths["atmosphere"]), str(paths["deformation"])]
-    rc, raw, err = _scan(capsys, *files, "--json", "--threads", "1")
+    rc, raw, err = _scan(capsys, *files, "--json", "--threads", "1", "--detector", "cnn")
     assert rc == 0 and err == "" and [r["flag"] for r in raw] == [True, True]
     assert all("second_look" not in r for r in raw)
-    rc, looked, err = _scan(capsys, *files, "--json", "--threads", "1",
+    rc, looked, err = _scan(capsys, *files, "--json", "--threads", "1", "--detector", "cnn",
                             "--dem", str(paths["dem"]))
     assert rc == 0 and err == ""
     atm, dfm = looked
@@ -247,9 +255,18 @@ def test_dem_second_look_clears_stratification_and_keeps_uplift(
     slope = atm["second_look"]["coefficients"][0]
     assert slope == pytest.approx(-3e-5 / math.cos(math.radians(35.0)), rel=0.10)
     # The text line says what decided.
-    rc = main(["scan", files[0], "--threads", "1", "--dem", str(paths["dem"])])
+    rc = main(["scan", files[0], "--threads", "1", "--detector", "cnn", "--dem",
+               str(paths["dem"])])
     out = capsys.readouterr().out
     assert rc == 0 and out.startswith(f"{files[0]}: ok P=") and "second look: empirical" in out
+    # The block detector (the default) flags both without heights; with --dem it fits a
+    # height term in every window instead of a second look, and keeps only the uplift.
+    rc, no_dem, err = _scan(capsys, *files, "--json", "--threads", "1")
+    assert rc == 0 and err == "" and [r["flag"] for r in no_dem] == [True, True]
+    rc, blocks, err = _scan(capsys, *files, "--json", "--threads", "1", "--dem",
+                            str(paths["dem"]))
+    assert rc == 0 and err == "" and [r["flag"] for r in blocks] == [False, True]
+    assert all(r["method"] == "blocks" and "second_look" not in r for r in blocks)
 
 
 def test_dem_second_look_errors(tmp_path: Path, model_path: Path,

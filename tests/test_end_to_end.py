@@ -208,6 +208,10 @@ raise_after = 2
 # stratification, seed 3): P 0.66 -> 0.62 and 0.72 -> 0.67 at the 5th and 6th epochs (WATCH
 # at the same epoch as on the raw scores), WARNING one epoch (12 days) later than raw.
 enabled = true
+[science]
+# The CNN: this scenario's alerts come from its single-map rule on a 128-pixel
+# synthetic frame (the block detector, the default, reads 20 km windows of real noise)
+detector = "cnn"
 [email]
 mode = "smtp"
 host = "127.0.0.1"

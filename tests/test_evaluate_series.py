@@ -162,9 +162,11 @@ def test_stored_scores_give_the_same_policy(tmp_path: Path) -> None:
 
 def test_synthetic_full_path(tmp_path: Path) -> None:
     path = tmp_path / "full.json"
+    config = tmp_path / "cnn.toml"
+    config.write_text('[science]\ndetector = "cnn"\n', encoding="utf-8")
     assert _series(*TINY, "--dems", "sakurajima", "--rates", "none", "--steps", "10",
                    "--no-quiet", "--seeds", "1", "--permutations", "20", "--z-sweep", "5",
-                   "--json", str(path)) == 0
+                   "--config", str(config), "--json", str(path)) == 0
     report = _report(path)
     assert report["model"]["arch"] == "compact" and len(report["model"]["sha256"]) == 64
     assert "CNN" in report["scored_with"]
@@ -209,7 +211,9 @@ def test_synthetic_second_look_through_the_watch_port(tmp_path: Path) -> None:
     path = tmp_path / "look.json"
     # A permissive single-map rule: every epoch's raw CNN score qualifies for watch.
     config = tmp_path / "permissive.toml"
-    config.write_text('[alerts]\ncombine = "cnn"\np_watch = 0.01\np_warning = 0.99\n')
+    # the second look is the CNN's (the block detector fits its own plane and height term)
+    config.write_text('[alerts]\ncombine = "cnn"\np_watch = 0.01\np_warning = 0.99\n'
+                      '[science]\ndetector = "cnn"\n')
     assert _series(*TINY, "--dems", "sakurajima", "--stratification", "strong",
                    "--rates", "none", "--steps", "none", "--seeds", "1", "--size", "100",
                    "--target-radius-km", "2", "--permutations", "20", "--z-sweep", "5",
@@ -239,6 +243,8 @@ def test_real_crop_with_an_event(tmp_path: Path, capsys: pytest.CaptureFixture[s
         tmp_path / "out" / "detection_series_real.md").read_text()
     assert report["counts"] == {"listed": 15, "scored": 14, "skipped": 0, "quiet_scored": 13}
     assert report["archive"] == "erta_ale_014A"  # no absolute path in the report
+    # the default detector: the packaged block detector, on each epoch's newest increment
+    assert report["model"]["path"] == "packaged:blocks" and report["model"]["arch"] == "blocks"
     op = report["operating_point"]
     # Quiet time: the 13 scored epochs before the dyke's pair, 2016-01-17 to 2017-01-11.
     assert op["false_alerts"]["years"] == pytest.approx(360 / 365.25)

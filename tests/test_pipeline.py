@@ -83,6 +83,10 @@ url = "{db_url or f'sqlite:///{tmp}/watch.db'}"
 series_dir = "{tmp}/series"
 cache_dir = "{tmp}/cache"
 quicklook_dir = "{tmp}/quicklooks"
+[science]
+# The CNN: this scenario's alerts come from its single-map rule on a 128-pixel
+# synthetic frame (the block detector, the default, reads 20 km windows of real noise)
+detector = "cnn"
 [email]
 mode = "dry-run"
 outbox_dir = "{tmp}/outbox"

@@ -4,7 +4,8 @@ Archives are written by :func:`monitor.io.synth_archive.write_synthetic_archive`
 pixels of 0.001 degree around 120.99 E, 14.0 N: about 104 x 111 m pixels) with a Mogi
 source 1 km deep under the centre; the detector is an untrained tiny network, so the tests
 check the CNN fields' contract, not their values. The second-look tests use Agung relief
-with strong stratification and the packaged detector.
+with strong stratification and the packaged CNN (``[science] detector = "cnn"``: the second
+look is the CNN's; the block detector, the default, fits its own plane and height term).
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def noisy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SeriesScenari
     write_synthetic_archive(root, scenario=scenario, frame=FRAME, volcano="synthetic",
                             centre_lonlat=CENTRE, size_px=96, network="nearest3", seed=4)
     return root, scenario
+
+
+@pytest.fixture(scope="module")
+def cnn_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A configuration naming the packaged CNN as the detector."""
+    path = tmp_path_factory.mktemp("config") / "cnn.toml"
+    path.write_text('[science]\ndetector = "cnn"\n', encoding="utf-8")
+    return path
 
 
 def _truth(root: Path) -> list[float]:
@@ -304,7 +313,8 @@ def test_daisy_network_refused_on_a_redundant_network(
 
 
 def test_missing_archive_and_models(clean: tuple[Path, SeriesScenario], model_path: Path,
-                                   tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   cnn_config: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = clean
     rc, _, err = _run(capsys, tmp_path / "nowhere", model=model_path)
@@ -316,6 +326,9 @@ def test_missing_archive_and_models(clean: tuple[Path, SeriesScenario], model_pa
 
     monkeypatch.setattr(models, "packaged_weights", lambda arch: tmp_path / f"{arch}.pt")
     rc, records, err = _run(capsys, root)
+    assert rc == 6 and records == []
+    assert "no packaged block detector" in err and "train-blocks" in err
+    rc, records, err = _run(capsys, root, "--config", str(cnn_config))
     assert rc == 6 and records == []
     assert "no packaged 'compact' detector weights" in err and "--model" in err
 
@@ -337,24 +350,25 @@ def stratified(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def _agung(capsys: pytest.CaptureFixture[str], root: Path,
+def _agung(capsys: pytest.CaptureFixture[str], root: Path, config: Path,
            *extra: str) -> list[dict[str, Any]]:
-    """Scan-series of an Agung archive with the packaged detector (target 3 km disc)."""
+    """Scan-series of an Agung archive with the packaged CNN (target 3 km disc)."""
     lon, lat = KNOWN_VOLCANOES["agung"]
-    rc, records, err = _run(capsys, root, "--threads", "1", *extra,
+    rc, records, err = _run(capsys, root, "--threads", "1", "--config", str(config), *extra,
                             target=f"{lon},{lat},3")
     assert rc == 0, err
     return records
 
 
 def test_second_look_clears_stratified_epochs_and_keeps_inflation(
-        stratified: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+        stratified: dict[str, Path], cnn_config: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The packaged detector flags every epoch of the quiet Agung series (raw P 0.59-0.93
     when written); the epochs whose raw scores qualify for an alert (the LSTT rejects too)
     get the second look, which clears them, so no epoch keeps an alert level; the
     inflating source stays flagged from its third epoch on (3.3 cm and more)."""
-    raw = _agung(capsys, stratified["quiet"], "--no-second-look")[1:]
-    looked = _agung(capsys, stratified["quiet"])[1:]
+    raw = _agung(capsys, stratified["quiet"], cnn_config, "--no-second-look")[1:]
+    looked = _agung(capsys, stratified["quiet"], cnn_config)[1:]
     assert all(r["flag"] for r in raw)
     assert all(r["correction_method"] is None and r["p_fused_raw"] is None for r in raw)
     assert all(r["level"] == "none" for r in looked)
@@ -369,19 +383,19 @@ def test_second_look_clears_stratified_epochs_and_keeps_inflation(
         assert after["p_fused_raw"] == pytest.approx(before["p_fused"], abs=1e-6)
         assert after["correction"]["order"] == 2 and after["correction"]["n_pixels"] >= 200
         assert after["flag"] is False and after["p_fused"] < 0.5
-    inflating = _agung(capsys, stratified["inflating"])[1:]
+    inflating = _agung(capsys, stratified["inflating"], cnn_config)[1:]
     assert all(r["correction_method"] == "empirical" for r in inflating if r["p_fused_raw"])
     assert all(r["flag"] for r in inflating[1:])
 
 
 def test_second_look_without_a_dem_says_so(
-        stratified: dict[str, Path], tmp_path: Path,
+        stratified: dict[str, Path], cnn_config: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "no_dem"
     shutil.copytree(stratified["quiet"], root)
     for hgt in root.rglob("*.geo.hgt.tif"):
         hgt.unlink()
-    records = _agung(capsys, root)[1:]
+    records = _agung(capsys, root, cnn_config)[1:]
     assert records and all(r["flag"] for r in records)  # the raw decision stands
     # the epochs whose raw scores qualify for an alert (the LSTT rejects too) try it
     tried = [r for r in records if r["correction_method"] is not None]
@@ -392,6 +406,6 @@ def test_second_look_without_a_dem_says_so(
     # The text line says it too.
     lon, lat = KNOWN_VOLCANOES["agung"]
     main(["scan-series", str(root), "--frame", FRAME, f"--target={lon},{lat},3",
-          "--threads", "1", "--permutations", PERMUTATIONS])
+          "--threads", "1", "--permutations", PERMUTATIONS, "--config", str(cnn_config)])
     out = capsys.readouterr().out
     assert "second look not possible: " in out and "no DEM" in out

@@ -41,9 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", default=None, help="model file (default: packaged)")
     parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES))
-    parser.add_argument("--detector", default="cnn", choices=("cnn", "blocks"),
+    parser.add_argument("--detector", default=None, choices=("cnn", "blocks"),
                         help="the packaged detector calibrated when --model is not given "
-                             "(cnn)")
+                             "(default: [science] detector, blocks)")
     parser.add_argument("--n-inject", type=int, default=None,
                         help="block detector: injected copies per amplitude (40)")
     parser.add_argument("--archive", required=True, help="LiCSAR-layout archive root")
@@ -81,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
     from monitor.io.models import LoadedBlockModel as BlockModel
     from monitor.io.models import load_scoring_model
 
+    from monitor.config import load_settings
+
     set_threads(args.threads)
-    loaded = load_scoring_model(args.model, args.arch, args.detector)
+    detector = args.detector or load_settings(args.config).science.detector
+    loaded = load_scoring_model(args.model, args.arch, detector)
     if isinstance(loaded, BlockModel):
         return _run_blocks(args, loaded)
     return _run_cnn(args, loaded)

@@ -5,7 +5,8 @@ Campi Flegrei (40 Sentinel-1 epochs 12 days apart, uplift starting mid-series, s
 and turbulent atmosphere, decorrelation), then runs the watch daemon over it once with
 its embedded defaults (SQLite database, dry-run e-mail into a folder, no network):
 every product is fetched, validated, appended to the cumulative series, scored by the
-packaged CNN at gains 1, 2, 4, 8 and by the LSTT, the alert policy runs and the e-mails
+packaged detector (``[science] detector``: the block detector on each epoch's newest
+increment, or ``--model``) and by the LSTT, the alert policy runs and the e-mails
 it would send are written, with the feeds it would publish (``feeds/``: CAP documents of
 status ``Exercise``, ``atom.xml``, ``alerts.geojson``). It prints one line per epoch and
 renders a quicklook.
@@ -105,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         truth_peak_m=truth["peak_los_m"], onset=summary.onset, target_mask=mask,
         p_fused=[e.p_fused for e in report.epochs], lstt_p=[e.lstt_p for e in report.epochs],
         alert_from=levels[0].epoch if levels else None,
+        p_label=("block detector P (newest step)" if loaded.arch == "blocks"
+                 else "CNN fused P"),
         title=f"Synthetic volcano on Campi Flegrei relief, frame {FRAME}")
     print(json.dumps({
         "epochs": len(report.epochs), "ingested": report.ingested, "scored": report.scored,

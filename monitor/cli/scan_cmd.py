@@ -12,8 +12,12 @@ Each FILE is a single-band raster (GeoTIFF, or ``.npy``), NaN = incoherent, hold
   fringe spacing (half a wavelength; 2.77 cm for Sentinel-1, the networks' 2.8 cm), with
   the phase sign applied so that uplift shows the same fringes as in displacement input.
 
-Unwrapped input is re-wrapped at every gain (default 1, 2, 4, 8) through the reference
-fringe spacing (2.8 cm per fringe at gain 1), scored with the patch procedure of
+The detector is ``--detector`` if given, else the kind of the ``--model`` file, else the
+packaged ``[science] detector`` (the block detector unless the configuration names the
+CNN). The block detector reads unwrapped input only; wrapped phase needs ``--detector cnn``.
+
+With the CNN, unwrapped input is re-wrapped at every gain (default 1, 2, 4, 8) through the
+reference fringe spacing (2.8 cm per fringe at gain 1), scored with the patch procedure of
 Anantrasirichai et al. (2019a) and fused (Anantrasirichai et al. 2019b: P = mean of P_mu).
 One result per file:
 
@@ -29,7 +33,7 @@ transform, or ``.npy``). ``PATH`` may contain ``{stem}`` (the input file name wi
 suffix); with several files it must, or it must be an existing directory, where the maps
 are written as ``{stem}.prob.tif``.
 
-``--dem PATH`` gives the detector its second look (Anantrasirichai et al. 2019a, section 5,
+``--dem PATH`` gives the CNN its second look (Anantrasirichai et al. 2019a, section 5,
 as the watch does): the heights on the same grid as every FILE (same shape; same transform
 when both are georeferenced). A flagged file is corrected for stratified tropospheric delay
 by the band-filtered phase-elevation fit (linear in height; band and pixel limits from
@@ -41,14 +45,14 @@ reason) and the fitted coefficients. Unwrapped input only. Pixel sizes come from
 georeference (degrees converted at the raster's centre latitude), or from ``--pixel-m`` for
 rasters without one.
 
-``--detector blocks`` scores with the block detector instead
-(:mod:`monitor.science.detect.blocks`; the packaged one, or ``--model`` naming a file of
-``insar-monitor train-blocks``): unwrapped displacement averaged over 650 m blocks,
-scored in 20 km windows every 10 km, a plane and, with ``--dem``, a height term fitted
-out of each window; ``p_fused`` is the best window's calibrated P (P = 0.5 at the 95%
+The block detector (:mod:`monitor.science.detect.blocks`; the packaged one, or
+``--model`` naming a file of ``insar-monitor train-blocks``) reads unwrapped displacement
+averaged over 650 m blocks, scored in 20 km windows every 10 km, a plane and, with
+``--dem``, a height term fitted out of each window; ``p_fused`` is the best window's calibrated P (P = 0.5 at the 95%
 quantile of held-out real quiet maps), ``p_by_gain`` and ``gains`` are empty, ``method``
-is ``blocks`` and there is no second look (the height term takes its place). Unwrapped
-input only.
+is ``blocks`` and there is no second look (the height term, from ``--dem``, takes its
+place); the peak is the centre of the 650 m block of largest residual where the evidence
+lies.
 
 A file that cannot be read or scored gets one error line on stderr naming it; the other
 files are still scored and the exit status is then non-zero (that error's code).
@@ -84,7 +88,7 @@ UNITS = ("m", "mm", "rad")
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``scan`` subcommand."""
     parser = subparsers.add_parser(
-        "scan", help="score rasters for deformation with the CNN detector",
+        "scan", help="score rasters for deformation with the detector",
         description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -105,9 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", default=None, choices=sorted(ARCHITECTURE_NAMES),
                         help="architecture: picks the packaged weights, or is checked "
                              "against --model")
-    parser.add_argument("--detector", default="cnn", choices=("cnn", "blocks"),
-                        help="cnn: the multi-gain CNN (default); blocks: the block detector "
-                             "(unwrapped input; --model then names a block model file)")
+    parser.add_argument("--detector", default=None, choices=("cnn", "blocks"),
+                        help="cnn: the multi-gain CNN (wrapped or unwrapped input); blocks: "
+                             "the block detector (unwrapped input; --model then names a "
+                             "block model file); default: [science] detector (blocks)")
     parser.add_argument("--method", default="auto", choices=INFERENCE_METHODS,
                         help="inference path (auto: dense when the network allows it)")
     parser.add_argument("--map", default=None, metavar="PATH",
@@ -143,7 +148,8 @@ def _text_line(rec: dict[str, Any]) -> str:
             f"{rec['seconds']:.2f} s")
 
 
-def _options(args: argparse.Namespace) -> ScanOptions:
+def _options(args: argparse.Namespace) -> tuple[ScanOptions, str]:
+    """The scan's options and the configured detector (``[science] detector``)."""
     from monitor.config import load_settings
     from monitor.input_checks import check_wavelength
     from monitor.io.rasters import read_raster
@@ -167,12 +173,8 @@ def _options(args: argparse.Namespace) -> ScanOptions:
                          f"{','.join(f'{g:g}' for g in gains)}")
     if args.pixel_m is not None and not (args.pixel_m > 0 and math.isfinite(args.pixel_m)):
         raise InputError(f"--pixel-m must be a positive number of metres, got {args.pixel_m}")
-    if args.detector == "blocks":
-        if args.wrapped:
-            raise InputError("--detector blocks reads unwrapped displacement; wrapped phase "
-                             "cannot be averaged over blocks (leave --wrapped out)")
-        if args.arch is not None:
-            raise InputError("--arch picks a CNN; it does not apply to --detector blocks")
+    if args.detector == "blocks" and args.arch is not None:
+        raise InputError("--arch picks a CNN; it does not apply to --detector blocks")
     dem = look = None
     if args.dem is not None:
         if args.wrapped:
@@ -187,23 +189,37 @@ def _options(args: argparse.Namespace) -> ScanOptions:
         fringe_spacing_m=settings.science.fringe_spacing_m,
         max_pixels=settings.rasters.max_pixels, dem=dem, second_look=look,
         pixel_m=args.pixel_m,
-    )
+    ), settings.science.detector
+
+
+def _load(args: argparse.Namespace, configured: str) -> LoadedModel | LoadedBlockModel:
+    """The detector: ``--detector`` if given; else the kind of the ``--model`` file; else
+    the packaged ``[science] detector`` (``configured``)."""
+    from monitor.io.models import load_block_model, load_scoring_model
+
+    if args.detector == "blocks":
+        return load_block_model(args.model)
+    if args.detector == "cnn":
+        return load_detector(args.model, args.arch, resolve_device(args.device))
+    return load_scoring_model(args.model, args.arch, configured, resolve_device(args.device))
 
 
 def run(args: argparse.Namespace) -> int:
     """Score every file; report each failure on stderr and return the first one's code."""
+    from monitor.io.models import LoadedBlockModel
     from monitor.raster_scan import map_paths, score_file
 
-    opts = _options(args)
+    opts, configured = _options(args)
     maps = map_paths(args.map, list(args.files))
     set_threads(args.threads)
-    loaded: LoadedModel | LoadedBlockModel
-    if args.detector == "blocks":
-        from monitor.io.models import load_block_model
-
-        loaded = load_block_model(args.model)
-    else:
-        loaded = load_detector(args.model, args.arch, resolve_device(args.device))
+    loaded = _load(args, configured)
+    if isinstance(loaded, LoadedBlockModel) and args.wrapped:
+        said = ("--detector blocks" if args.detector else
+                f"the block model {args.model}" if args.model else
+                '[science] detector = "blocks"')
+        raise InputError(f"{said}: the block detector reads unwrapped displacement; wrapped "
+                         "phase cannot be averaged over blocks (leave --wrapped out, or "
+                         "pass --detector cnn)")
     status = 0
     for path, map_path in zip(args.files, maps, strict=True):
         try:

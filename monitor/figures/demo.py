@@ -20,7 +20,7 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
                   onset: date | None, target_mask: NDArray[np.bool_], title: str,
                   p_fused: Sequence[float | None] | None = None,
                   lstt_p: Sequence[float | None] | None = None,
-                  alert_from: date | None = None) -> Path:
+                  alert_from: date | None = None, p_label: str = "CNN fused P") -> Path:
     """Relief, last cumulative map (unwrapped and re-wrapped at gains 1 and 4) and the
     series of the target disc with its scores.
 
@@ -34,9 +34,10 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
         onset: Deformation onset to mark.
         target_mask: Target region, ``(ny, nx)``.
         title: Figure title.
-        p_fused: Fused CNN probability per epoch (None where not scored).
+        p_fused: The detector's probability per epoch (None where not scored).
         lstt_p: LSTT p-value per epoch (None where not scored).
         alert_from: First epoch at an alert level, shaded from there on.
+        p_label: Legend of ``p_fused`` (which detector, on what).
     """
     fig = new_figure((20, 4.0))
     axes = fig.subplots(1, 5)
@@ -70,7 +71,7 @@ def series_figure(path: str | Path, *, dem: NDArray[np.floating] | None,
     handles, labels = ax.get_legend_handles_labels()
     if p_fused is not None or lstt_p is not None:
         ax2 = ax.twinx()
-        for values, style, colour, label in ((p_fused, "s-", "C2", "CNN fused P"),
+        for values, style, colour, label in ((p_fused, "s-", "C2", p_label),
                                              (lstt_p, "^:", "C4", "LSTT p-value")):
             if values is not None:
                 pts = [(e, v) for e, v in zip(epochs, values, strict=True) if v is not None]

@@ -126,6 +126,10 @@ combine = "cnn"
 raise_after = 2
 [correction]
 enabled = false
+[science]
+# The CNN: this scenario's alerts come from its single-map rule on a 128-pixel
+# synthetic frame (the block detector, the default, reads 20 km windows of real noise)
+detector = "cnn"
 [email]
 mode = "dry-run"
 outbox_dir = "{tmp}/outbox"

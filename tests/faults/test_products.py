@@ -101,6 +101,10 @@ def make_world(tmp: Path, source: Path, model: LoadedModel,
         series_dir = "{series_dir or tmp / 'series'}"
         cache_dir = "{cache_dir or tmp / 'cache'}"
         quicklook_dir = "{tmp}/quicklooks"
+        [science]
+        # The CNN: this scenario's alerts come from its single-map rule on a 128-pixel
+        # synthetic frame (the block detector, the default, reads 20 km windows of real noise)
+        detector = "cnn"
         [email]
         mode = "dry-run"
         outbox_dir = "{tmp}/outbox"
