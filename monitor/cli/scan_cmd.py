@@ -48,9 +48,9 @@ rasters without one.
 The block detector (:mod:`monitor.science.detect.blocks`; the packaged one, or
 ``--model`` naming a file of ``insar-monitor train-blocks``) reads unwrapped displacement
 averaged over 650 m blocks, scored in 20 km windows every 10 km, a plane and, with
-``--dem``, a height term fitted out of each window; ``p_fused`` is the best window's calibrated P (P = 0.5 at the 95%
-quantile of held-out real quiet maps), ``p_by_gain`` and ``gains`` are empty, ``method``
-is ``blocks`` and there is no second look (the height term, from ``--dem``, takes its
+``--dem``, a height term fitted out of each window; ``p_fused`` is the best window's
+calibrated P (P = 0.5 at the 95% quantile of held-out real quiet maps), ``p_by_gain``
+and ``gains`` are empty, ``method`` is ``blocks`` and there is no second look (the height term, from ``--dem``, takes its
 place); the peak is the centre of the 650 m block of largest residual where the evidence
 lies.
 
