@@ -78,10 +78,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fit, write the calibrated model, print a JSON summary."""
     from monitor.compute_device import set_threads
+    from monitor.config import load_settings
     from monitor.io.models import LoadedBlockModel as BlockModel
     from monitor.io.models import load_scoring_model
-
-    from monitor.config import load_settings
 
     set_threads(args.threads)
     detector = args.detector or load_settings(args.config).science.detector

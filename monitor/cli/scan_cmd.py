@@ -50,9 +50,9 @@ The block detector (:mod:`monitor.science.detect.blocks`; the packaged one, or
 averaged over 650 m blocks, scored in 20 km windows every 10 km, a plane and, with
 ``--dem``, a height term fitted out of each window; ``p_fused`` is the best window's
 calibrated P (P = 0.5 at the 95% quantile of held-out real quiet maps), ``p_by_gain``
-and ``gains`` are empty, ``method`` is ``blocks`` and there is no second look (the height term, from ``--dem``, takes its
-place); the peak is the centre of the 650 m block of largest residual where the evidence
-lies.
+and ``gains`` are empty, ``method`` is ``blocks`` and there is no second look (the
+height term, from ``--dem``, takes its place); the peak is the centre of the 650 m block
+of largest residual where the evidence lies.
 
 A file that cannot be read or scored gets one error line on stderr naming it; the other
 files are still scored and the exit status is then non-zero (that error's code).
