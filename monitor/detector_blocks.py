@@ -167,10 +167,10 @@ def _check(opts: BlockTrainOptions) -> None:
     if not (0 < lo <= hi <= 10.0):
         raise InputError(f"--peak-los-m must be MIN,MAX with 0 < MIN <= MAX <= 10 metres, "
                          f"got {lo},{hi}")
-    for flag, fraction in (("--unwrap-fraction", opts.unwrap_fraction),
-                           ("--mix-fraction", opts.mix_fraction)):
-        if not 0.0 <= fraction <= 1.0:
-            raise InputError(f"{flag} must lie in [0, 1], got {fraction}")
+    for name, value in (("--unwrap-fraction", opts.unwrap_fraction),
+                        ("--mix-fraction", opts.mix_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{name} must lie in [0, 1], got {value}")
 
 
 @dataclass
