@@ -19,14 +19,7 @@
 * **unwrapping errors** on a fraction ``unwrap_fraction`` of either class: one
   whole-fringe jump (half the Sentinel-1 wavelength) inside an island or beyond a curve
   (:func:`monitor.science.unwrapping.unwrapping_errors`), which a map's label does not
-  change: an unwrapper's mistake is not deformation;
-* **mixed noise** on a fraction ``mix_fraction`` of the maps: ``cos(t) n1 + sin(t) n2``
-  of two training maps, ``t`` uniform in [0, pi/2]. The delays of acquisitions days apart
-  are uncorrelated with one spatial covariance (Emardson et al. 2003, J. Geophys. Res. 108
-  (B5), 2231, doi:10.1029/2002JB001781), so for Gaussian noise of maps that share no date
-  the mixture is another draw of the same covariance (approximately otherwise): 84
-  increments give thousands of realisations where the network otherwise sees the same
-  few hundred maps.
+  change: an unwrapper's mistake is not deformation.
 
 Every ``eval_every`` steps the network scores the validation years' quiet increments and
 ``n_inject`` of them with a Mogi source of 1, 2, 3 and 4 cm (``evaluate real``'s draws:
@@ -104,9 +97,7 @@ CHECKPOINT_FORMAT = "insar-monitor-block-checkpoint"
 #: Options that must match between a checkpoint and the run that resumes it.
 RESUME_KEYS = ("archive", "frame", "events", "train_years", "val_years", "eval_every",
                "sources", "batch_size", "lr", "width", "seed", "seed_eval", "n_inject",
-               "config", "unwrap_fraction", "peak_los_m", "mix_fraction")
-#: What an option absent from an older checkpoint was (it did not exist: the default).
-RESUME_DEFAULTS = {"mix_fraction": 0.0}
+               "config", "unwrap_fraction", "peak_los_m")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,7 +118,6 @@ class BlockTrainOptions:
     lr: float = 1e-3
     width: int = 32
     unwrap_fraction: float = 0.0
-    mix_fraction: float = 0.0
     peak_los_m: tuple[float, float] = PEAK_LOS_M
     seed: int = 0
     seed_eval: int = 707
@@ -167,10 +157,8 @@ def _check(opts: BlockTrainOptions) -> None:
     if not (0 < lo <= hi <= 10.0):
         raise InputError(f"--peak-los-m must be MIN,MAX with 0 < MIN <= MAX <= 10 metres, "
                          f"got {lo},{hi}")
-    for name, value in (("--unwrap-fraction", opts.unwrap_fraction),
-                        ("--mix-fraction", opts.mix_fraction)):
-        if not 0.0 <= value <= 1.0:
-            raise InputError(f"{name} must lie in [0, 1], got {value}")
+    if not 0.0 <= opts.unwrap_fraction <= 1.0:
+        raise InputError(f"--unwrap-fraction must lie in [0, 1], got {opts.unwrap_fraction}")
 
 
 @dataclass
@@ -220,9 +208,6 @@ def _batch(rng: np.random.Generator, n: int, data: _Data, opts: BlockTrainOption
     wy, wx = data.window
     for _ in range(n):
         b = data.noise[int(rng.integers(len(data.noise)))]
-        if opts.mix_fraction > 0 and rng.random() < opts.mix_fraction:
-            t = rng.uniform(0.0, math.pi / 2)
-            b = math.cos(t) * b + math.sin(t) * data.noise[int(rng.integers(len(data.noise)))]
         r = int(rng.integers(b.shape[0] - wy + 1))
         c = int(rng.integers(b.shape[1] - wx + 1))
         b = b[r:r + wy, c:c + wx] * rng.choice([-1.0, 1.0]) * rng.uniform(0.7, 1.4)
@@ -320,7 +305,7 @@ def _load_checkpoint(path: str, opts: BlockTrainOptions) -> dict[str, Any]:
                          f"{CHECKPOINT_FORMAT!r} with {', '.join(keys)})")
     stored = json.loads(payload["settings"])
     now = opts.record()
-    differ = [k for k in RESUME_KEYS if stored.get(k, RESUME_DEFAULTS.get(k)) != now.get(k)]
+    differ = [k for k in RESUME_KEYS if stored.get(k) != now.get(k)]
     if differ:
         raise InputError(f"checkpoint {path!r} was written with other options: "
                          + ", ".join(f"{k} {stored.get(k)!r} (now {now.get(k)!r})"

@@ -294,31 +294,6 @@ def test_train_blocks_with_unwrapping_errors_records_them(
                   "--unwrap-fraction", "0.5") == 0
     options = load_block_model(out).meta["options"]
     assert options["unwrap_fraction"] == 0.5 and options["peak_los_m"] == [0.008, 0.1]
-    assert options["mix_fraction"] == 0.0
-
-
-def test_train_blocks_with_mixed_noise_records_it_and_resumes_older_checkpoints(
-        two_blocks: Path, tmp_path: Path) -> None:
-    mixed = tmp_path / "mixed.pt"
-    assert _train(two_blocks, mixed, "--steps", "6", "--eval-every", "6",
-                  "--mix-fraction", "0.5") == 0
-    assert load_block_model(mixed).meta["options"]["mix_fraction"] == 0.5
-    plain = tmp_path / "plain.pt"
-    assert _train(two_blocks, plain, "--steps", "6", "--eval-every", "6") == 0
-    a = load_block_model(mixed).model.state_dict()
-    b = load_block_model(plain).model.state_dict()
-    assert not all(torch.equal(a[k], b[k]) for k in a)  # the mixtures were drawn
-    # a checkpoint written before the option existed resumes as a run without mixtures
-    ckpt = torch.load(str(plain) + ".ckpt", weights_only=True)
-    settings = json.loads(ckpt["settings"])
-    del settings["mix_fraction"]
-    ckpt["settings"] = json.dumps(settings)
-    old = tmp_path / "old.ckpt"
-    torch.save(ckpt, old)
-    assert _train(two_blocks, tmp_path / "more.pt", "--steps", "12", "--eval-every", "6",
-                  "--resume", str(old)) == 0
-    assert _train(two_blocks, tmp_path / "no.pt", "--steps", "12", "--eval-every", "6",
-                  "--mix-fraction", "0.5", "--resume", str(old)) == 2
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -331,8 +306,6 @@ def test_train_blocks_with_mixed_noise_records_it_and_resumes_older_checkpoints(
      "must not exceed --steps"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--unwrap-fraction", "1.5"),
      "--unwrap-fraction must lie in \\[0, 1\\]"),
-    (("--train-years", "2016", "--val-years", "2019-2020", "--mix-fraction", "-0.1"),
-     "--mix-fraction must lie in \\[0, 1\\]"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--peak-los-m", "0.2,0.1"),
      "--peak-los-m must be MIN,MAX with 0 < MIN <= MAX"),
 ])

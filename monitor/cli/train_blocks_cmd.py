@@ -51,9 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--unwrap-fraction", type=float, default=0.0,
                         help="fraction of training maps (either class) given one "
                              "whole-fringe unwrapping error, an island or a cut (0)")
-    parser.add_argument("--mix-fraction", type=float, default=0.0,
-                        help="fraction of training maps whose noise is cos(t) n1 + sin(t) "
-                             "n2 of two training maps, t uniform in [0, pi/2] (0)")
     parser.add_argument("--n-inject", type=int, default=40,
                         help="validation maps given a Mogi source of 1-4 cm (40)")
     parser.add_argument("--seed", type=int, default=0,
@@ -84,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
         train_years=train, val_years=val, out=args.out, steps=args.steps,
         eval_every=args.eval_every, sources=args.sources, batch_size=args.batch_size,
         lr=args.lr, width=args.width, unwrap_fraction=args.unwrap_fraction,
-        mix_fraction=args.mix_fraction,
         peak_los_m=args.peak_los_m,
         seed=args.seed, seed_eval=args.seed_eval,
         n_inject=args.n_inject, checkpoint=args.checkpoint, resume=args.resume,
