@@ -105,8 +105,8 @@ cache_dir = "{tmp}/cache"
 quicklook_dir = "{tmp}/quicklooks"
 jitter_s = 0
 [science]
-# The CNN: this scenario's alerts come from its single-map rule on a 128-pixel
-# synthetic frame (the block detector, the default, reads 20 km windows of real noise)
+# The CNN: this scenario's alerts come from its single-map rule. On a 128-pixel frame
+# (13 km, under one 20 km window) the block detector, the default, is not calibrated.
 detector = "cnn"
 [email]
 mode = "dry-run"
