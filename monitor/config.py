@@ -427,20 +427,23 @@ def _http_url(url: str) -> bool:
 
 
 class AlertSettings(_Section):
-    """Alert policy: CNN probability and LSTT p-value with hysteresis and levels."""
+    """Alert policy: the detector's probability and the LSTT p-value with hysteresis and
+    levels."""
 
-    #: Fused CNN probability over the target at or above which a step counts for ``watch``.
+    #: The detector's probability over the target (the block detector's of the newest
+    #: increment, or the CNN's fused P) at or above which a step counts for ``watch``.
     p_watch: Real = Field(0.5, gt=0, lt=1)
     #: ... and for ``warning``.
     p_warning: Real = Field(0.8, gt=0, lt=1)
     #: LSTT p-value at or below which the target differs from the references.
     lstt_alpha: Real = Field(0.05, gt=0, lt=1)
-    #: ``cnn`` alone, ``cnn_and_lstt`` (both must agree) or ``cnn_or_lstt``.
+    #: ``cnn`` (the detector, whichever ``[science] detector`` is; the name predates the
+    #: block detector) alone, ``cnn_and_lstt`` (both must agree) or ``cnn_or_lstt``.
     combine: Literal["cnn", "cnn_and_lstt", "cnn_or_lstt"] = "cnn_and_lstt"
-    #: ``gls``: the CNN's P counts only as far as the series' own GLS Mogi filter on the
-    #: same map confirms it (the smaller of the two P; the filter judges an epoch once the
-    #: series holds 20 increments before it, ``monitor.science.detect.series_gls``); ``none``: the
-    #: CNN's P alone.
+    #: ``gls``: the detector's P counts only as far as the series' own GLS Mogi filter on
+    #: the epoch's map confirms it (the smaller of the two P; the filter judges an epoch
+    #: once the series holds 20 increments before it,
+    #: ``monitor.science.detect.series_gls``); ``none``: the detector's P alone.
     confirm: Literal["gls", "none"] = "gls"
     #: Consecutive qualifying steps before a level is raised.
     raise_after: Int = Field(2, ge=1, le=1000)
