@@ -2,7 +2,8 @@
 
 Synthetic (without ``--archive``): daisy chains with known onsets over the packaged DEMs
 (rates, one-interval steps, quiet series; turbulences; seeds) scored by the watch's own
-path (bell amplitude and step; CNN and LSTT unless ``--no-cnn``) and the alert policy run
+path (bell amplitude and step; the detector of ``[science] detector`` and the LSTT unless
+``--no-cnn``) and the alert policy run
 for a sweep of ``trend_z_watch`` (``--z-sweep``; ``trend_z_warning`` = max(z, the
 configured one)): false alerts per volcano-year on quiet series and before the onsets
 against the median and 90th-percentile delay per case, in days and cumulative cm, with
@@ -95,7 +96,7 @@ def register_series(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--stratification", default="weak", choices=["weak", "strong", "none"],
                      help="stratified delay drawn per date (%(default)s)")
     syn.add_argument("--no-cnn", action="store_true",
-                     help="score with the time-series rule alone (no CNN, no LSTT): quick")
+                     help="score with the time-series rule alone (no detector, no LSTT): quick")
     syn.add_argument("--second-look", dest="synthetic_second_look", action="store_true",
                      help="give qualifying epochs the watch's second look (the "
                           "phase-elevation fit over the DEM; default: none)")

@@ -1,41 +1,44 @@
 """``insar-monitor scan-series ARCHIVE_DIR --frame FRAME --target LON,LAT[,RADIUS_KM]``.
 
 Builds the cumulative LOS series of a LiCSAR-layout frame and scores every epoch exactly
-as the watch (``poll``) scores it: the same reference regions, CNN, LSTT, second look
-and alert rule (:mod:`monitor.service.series_scan`). One result per epoch, in date order,
-printed as soon as it is scored:
+as the watch (``poll``) scores it: the same reference regions, detector (``[science]
+detector``: the block detector on each epoch's newest increment, or the CNN on its
+cumulative map), LSTT, second look (the CNN's) and alert rule
+(:mod:`monitor.service.series_scan`). One result per epoch, in date order, printed as
+soon as it is scored:
 
 ``--json``: one JSON object per line with ``epoch``, ``relative_to`` (the epoch the
 cumulative displacement is counted from: the first one, or the first after a network
 gap), ``scored`` and ``note`` (why an epoch was not scored), ``cum_max_m`` (largest
-|cumulative displacement| in the target disc, metres), ``n_valid`` (valid target pixels),
-``support_min`` (fewest interferograms behind a target value), ``p_fused`` and
-``p_by_gain`` (CNN probabilities, maxima within the target disc), ``p_fused_frame``
-(fused maximum over the frame), ``flag`` (``p_fused > threshold``, config
-``science.flag_threshold``), ``threshold``, ``level`` (the alert level the epoch
-qualifies for under ``[alerts]``, before the policy's hysteresis), ``lstt_p`` and
-``lstt_pe`` (LSTT against the pooled reference regions, p-value from an empirical null
-of windows of the same map), ``lstt_reject``
-(``lstt_p <= alerts.lstt_alpha``), ``lstt_alpha``, ``lstt_spacing_px``, ``lstt_error``,
-``peak_lon``, ``peak_lat``, and provenance: ``frame``, ``series_method``, ``model``
-(path, arch, sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the
-time-series rule reads of the epoch: the bell amplitude of its map and the step of its
-newest interferogram, :mod:`monitor.science.series_signal`); ``gls_p``, ``gls_t``,
+|cumulative displacement| in the target disc, metres), ``n_valid`` (valid target
+pixels), ``support_min`` (fewest interferograms behind a target value), ``p_fused`` and
+``p_by_gain`` (the detector's probabilities, maxima within the target disc; no gains for
+the block detector), ``p_fused_frame`` (maximum over the frame), ``flag`` (``p_fused >
+threshold``, config ``science.flag_threshold``), ``threshold``, ``level`` (the alert
+level the epoch qualifies for under ``[alerts]``, before the policy's hysteresis),
+``lstt_p`` and ``lstt_pe`` (LSTT against the pooled reference regions, p-value from an
+empirical null of windows of the same map), ``lstt_reject`` (``lstt_p <=
+alerts.lstt_alpha``), ``lstt_alpha``, ``lstt_spacing_px``, ``lstt_error``, ``peak_lon``,
+``peak_lat``, and provenance: ``frame``, ``series_method``, ``model`` (path, arch,
+sha256), ``seed``, ``code_version``; ``bell_m`` and ``step_m`` (what the time-series
+rule reads of the epoch: the bell amplitude of its map and the step of its newest
+interferogram, :mod:`monitor.science.series_signal`); ``gls_p``, ``gls_t``,
 ``gls_threshold``, ``gls_history``, ``gls_level_dates`` and ``gls_source_m`` (the
 judgement of the segment's GLS Mogi filter, from the increments before the epoch, of the
-cumulative map less the level of the segment's first dates, null during its warm-up of 20
-increments, which ``--start`` borrows from the products before it as the watch does for a
-target with a ``start``: :mod:`monitor.science.detect.series_gls`; with ``[alerts] confirm = "gls"``
-the level reads the smaller of ``p_fused`` and ``gls_p``) and ``policy``: the watch's
-alert policy run over the scored epochs so far, as ``poll`` runs it (``level`` after the
-epoch, ``qualifies``, ``alert`` raised at this epoch or null, ``new_episode``, ``fast``,
-``trend_z`` and ``change`` of the time-series rule, ``reason``).
+cumulative map less the level of the segment's first dates, null during its warm-up of
+20 increments, which ``--start`` borrows from the products before it as the watch does
+for a target with a ``start``: :mod:`monitor.science.detect.series_gls`; with ``[alerts]
+confirm = "gls"`` the level reads the smaller of ``p_fused`` and ``gls_p``) and
+``policy``: the watch's alert policy run over the scored epochs so far, as ``poll`` runs
+it (``level`` after the epoch, ``qualifies``, ``alert`` raised at this epoch or null,
+``new_episode``, ``fast``, ``trend_z`` and ``change`` of the time-series rule,
+``reason``).
 
-A step whose raw scores qualify for an alert level gets the watch's second look (the
-archive's GACOS/ICAMS delays, then the phase-elevation fit over the DEM; ``[correction]``
-settings; ``--no-second-look`` or ``enabled = false`` turns it off): the scores above
-are then the corrected map's, ``p_fused_raw`` and ``lstt_p_raw`` keep the raw ones,
-``correction_method`` says which source decided (or ``none``, with
+With the CNN, a step whose raw scores qualify for an alert level gets the watch's second
+look (the archive's GACOS/ICAMS delays, then the phase-elevation fit over the DEM;
+``[correction]`` settings; ``--no-second-look`` or ``enabled = false`` turns it off):
+the scores above are then the corrected map's, ``p_fused_raw`` and ``lstt_p_raw`` keep
+the raw ones, ``correction_method`` says which source decided (or ``none``, with
 ``correction.reason``) and ``correction`` what it did. All null when no second look was
 made.
 
@@ -123,7 +126,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``scan-series`` subcommand."""
     parser = subparsers.add_parser(
         "scan-series",
-        help="build a LiCSAR frame's cumulative series and score every epoch (CNN + LSTT)",
+        help="build a LiCSAR frame's cumulative series and score every epoch (detector + "
+             "LSTT)",
         description=description_from(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
