@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -188,37 +189,25 @@ def main() -> None:
         return
     cut = {name: conformal_quantile([rule(quiet[i], name) for i in fit_i]) for name in RULES}
     rng = np.random.default_rng(args.seed)
-    hits: dict[tuple[str, str, float], list[bool]] = {}
     shape = epochs[0].displacement_m.shape
-    for _ in range(args.n):
-        i = test_i[int(rng.integers(len(test_i)))]
-        unit = draw_mogi_injection(rng, shape, bank.grid.pixel_m).unit_los
-        for form, n in SHAPES.items():
-            for a in AMPLITUDES_CM:
-                s = arrival(i, [unit * a / 100.0 / n] * n)
-                for name in RULES:
-                    hits.setdefault((form, name, a), []).append(rule(s, name) > cut[name])
-    # the series' own threshold: from every earlier quiet arrival (causal)
-    warm = MIN_HISTORY
-    trained = parse_years(args.train_years) or frozenset()
-    counted = [i for i in test_i if i >= warm and epochs[i].date1.year not in trained
-               and epochs[i].date2.year not in trained]
-    if not counted:
-        print(f"\nno arrival outside the fit and training years has {warm} earlier quiet "
-              "arrivals")
-        return
-    own = {name: {i: conformal_quantile([rule(quiet[j], name) for j in range(i)])
-                  for i in counted} for name in RULES}
-    own_hits: dict[tuple[str, str, float], list[bool]] = {}
-    for _ in range(args.n):
-        i = counted[int(rng.integers(len(counted)))]
-        unit = draw_mogi_injection(rng, shape, bank.grid.pixel_m).unit_los
-        for form, n in SHAPES.items():
-            for a in AMPLITUDES_CM:
-                s = arrival(i, [unit * a / 100.0 / n] * n)
-                for name in RULES:
-                    own_hits.setdefault((form, name, a), []).append(
-                        rule(s, name) > own[name][i])
+
+    def injected(candidates: list[int], cut_of: Callable[[str, int], float]
+                 ) -> dict[tuple[str, str, float], list[bool]]:
+        """Whether each rule flags ``args.n`` sources of each shape and amplitude put
+        into arrivals drawn from ``candidates``, against ``cut_of(rule, arrival)``."""
+        out: dict[tuple[str, str, float], list[bool]] = {}
+        for _ in range(args.n):
+            i = candidates[int(rng.integers(len(candidates)))]
+            unit = draw_mogi_injection(rng, shape, bank.grid.pixel_m).unit_los
+            for form, n in SHAPES.items():
+                for a in AMPLITUDES_CM:
+                    s = arrival(i, [unit * a / 100.0 / n] * n)
+                    for name in RULES:
+                        out.setdefault((form, name, a), []).append(
+                            rule(s, name) > cut_of(name, i))
+        return out
+
+    hits = injected(test_i, lambda name, i: cut[name])
     rules = []
     print(f"\narrivals: thresholds from {sorted(fit)} ({len(fit_i)} quiet products); "
           f"{len(test_i)} others counted; {args.n} sources per amplitude")
@@ -232,22 +221,34 @@ def main() -> None:
                       "quiet": len(test_i), "recall": recall})
         print(f"| {name} | {cut[name]:.2f} | {flagged}/{len(test_i)} | " + " | ".join(
             "/".join(f"{r:.2f}" for r in recall[form]) for form in SHAPES) + " |")
-    print(f"\nthe series' own threshold (earlier quiet arrivals, from the {warm + 1}th); "
-          f"counted on the {len(counted)} arrivals outside {sorted(fit)} and the training "
-          f"years {sorted(trained)}")
-    print("| rule | threshold: median (range) | quiet flagged | " + " | ".join(
-        f"{form}: recall 1/2/3/4 cm" for form in SHAPES) + " |\n|" + " --- |" * 6)
-    for name, rec in zip(RULES, rules, strict=True):
-        cuts = np.array(list(own[name].values()))
-        flagged = sum(rule(quiet[i], name) > t for i, t in own[name].items())
-        recall = {form: [float(np.mean(own_hits[(form, name, a)])) for a in AMPLITUDES_CM]
-                  for form in SHAPES}
-        rec["own_threshold"] = {"median": float(np.median(cuts)), "min": float(cuts.min()),
-                                "max": float(cuts.max()), "quiet_flagged": int(flagged),
-                                "quiet": int(cuts.size), "recall": recall}
-        print(f"| {name} | {np.median(cuts):.2f} ({cuts.min():.2f}-{cuts.max():.2f}) | "
-              f"{flagged}/{cuts.size} | " + " | ".join(
-                  "/".join(f"{r:.2f}" for r in recall[form]) for form in SHAPES) + " |")
+    # the series' own threshold: from every earlier quiet arrival (causal)
+    warm = MIN_HISTORY
+    trained = parse_years(args.train_years) or frozenset()
+    counted = [i for i in test_i if i >= warm and epochs[i].date1.year not in trained
+               and epochs[i].date2.year not in trained]
+    if not counted:
+        print(f"\nno arrival outside the fit and training years has {warm} earlier quiet "
+              "arrivals: no series' own threshold to measure")
+    else:
+        own = {name: {i: conformal_quantile([rule(quiet[j], name) for j in range(i)])
+                      for i in counted} for name in RULES}
+        own_hits = injected(counted, lambda name, i: own[name][i])
+        print(f"\nthe series' own threshold (earlier quiet arrivals, from the {warm + 1}th); "
+              f"counted on the {len(counted)} arrivals outside {sorted(fit)} and the training "
+              f"years {sorted(trained)}")
+        print("| rule | threshold: median (range) | quiet flagged | " + " | ".join(
+            f"{form}: recall 1/2/3/4 cm" for form in SHAPES) + " |\n|" + " --- |" * 6)
+        for name, rec in zip(RULES, rules, strict=True):
+            cuts = np.array(list(own[name].values()))
+            flagged = sum(rule(quiet[i], name) > t for i, t in own[name].items())
+            recall = {form: [float(np.mean(own_hits[(form, name, a)])) for a in AMPLITUDES_CM]
+                      for form in SHAPES}
+            rec["own_threshold"] = {"median": float(np.median(cuts)), "min": float(cuts.min()),
+                                    "max": float(cuts.max()), "quiet_flagged": int(flagged),
+                                    "quiet": int(cuts.size), "recall": recall}
+            print(f"| {name} | {np.median(cuts):.2f} ({cuts.min():.2f}-{cuts.max():.2f}) | "
+                  f"{flagged}/{cuts.size} | " + " | ".join(
+                      "/".join(f"{r:.2f}" for r in recall[form]) for form in SHAPES) + " |")
     if args.json is not None:
         args.json.write_text(json.dumps({
             "frame": args.frame, "events": args.events, "model_sha256": model.sha256,
