@@ -226,6 +226,20 @@ def test_synthetic_second_look_through_the_watch_port(tmp_path: Path) -> None:
     assert _series("--no-cnn", "--second-look") == 2
 
 
+def test_the_default_block_detector_takes_no_second_look(tmp_path: Path) -> None:
+    """--second-look asks for the CNN's correction; the default block detector judges
+    increments and takes none, and the report says so."""
+    path = tmp_path / "blocks.json"
+    assert _series(*TINY, "--dems", "sakurajima", "--rates", "none", "--steps", "10",
+                   "--no-quiet", "--seeds", "1", "--permutations", "20", "--z-sweep", "5",
+                   "--second-look", "--json", str(path)) == 0
+    report = _report(path)
+    assert report["model"]["arch"] == "blocks"
+    assert report["scored_with"].startswith("the watch's path: the block detector")
+    assert "no second look (the block detector takes none)" in report["scored_with"]
+    assert set(report["cases"][0]["epochs"]["second_look"]) == {None}
+
+
 def _real(tmp_path: Path, *extra: str) -> dict[str, Any]:
     path = tmp_path / "real.json"
     assert _series("--archive", str(CROP), "--frame", FRAME, "--target", "40.67,13.60,3",

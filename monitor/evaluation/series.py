@@ -578,14 +578,19 @@ def evaluate_series(opts: SeriesOptions,
         curve.append(point)
         if operating:
             at_operating = outcomes
+    blocks = (model or {}).get("arch") == "blocks"
+    if opts.no_cnn:
+        scored_with = "time-series rule alone (--no-cnn)"
+    else:
+        scored_with = "the watch's path: " + (
+            "the block detector on each newest increment" if blocks else "CNN") + (
+            ", LSTT, bell amplitude and step, ") + (
+            "no second look (the block detector takes none)" if blocks
+            else "second look by the phase-elevation fit over the DEM" if opts.second_look
+            else "no second look")
     return {
         "kind": "series-synthetic", "code_version": __version__,
-        "scored_with": "time-series rule alone (--no-cnn)" if opts.no_cnn
-        else "the watch's path: " + (
-            "the block detector on each newest increment" if (model or {}).get("arch") == "blocks"
-            else "CNN") + ", LSTT, bell amplitude and step, " + (
-            "second look by the phase-elevation fit over the DEM" if opts.second_look
-            else "no second look"),
+        "scored_with": scored_with,
         "model": model, "options": {**{k: (list(v) if isinstance(v, tuple) else v)
                                        for k, v in vars(opts).items()}},
         "setup": {"start": START.isoformat(), "interval_days": INTERVAL_DAYS,
