@@ -75,7 +75,7 @@ TARGET_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "poll_interval_seconds": (
         "Configured seconds between polls of the target", ("target",)),
     "probability_threshold": (
-        "Fused CNN probability at or above which a step counts for an alert level "
+        "Detector probability at or above which a step counts for an alert level "
         "(the target's p_watch and p_warning)", ("target", "level")),
     "lstt_alpha": (
         "LSTT p-value at or below which the target differs from its references "
@@ -87,15 +87,15 @@ TARGET_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "Alerts of the target nobody has acknowledged (as of the target's last poll or the "
         "daemon's start)", ("target",)),
     "probability_decision": (
-        "Fused CNN deformation probability over the target at the frame's newest scored "
-        "epoch: the one the alert policy decides on (atmosphere-corrected when a correction "
+        "The detector's deformation probability over the target at the frame's newest "
+        "scored epoch: the one the alert policy decides on (atmosphere-corrected when a correction "
         "was made)" + _RESTORED, ("target", "frame")),
     "probability_raw": (
-        "Fused CNN deformation probability over the target at the frame's newest scored "
-        "epoch before any atmospheric correction" + _RESTORED, ("target", "frame")),
+        "The detector's deformation probability over the target at the frame's newest "
+        "scored epoch before any atmospheric correction" + _RESTORED, ("target", "frame")),
     "probability_gls": (
         "P of the series' GLS Mogi filter over the target at the frame's newest scored epoch "
-        "(0.5 at its threshold), which confirms the CNN's in the single-map rule; absent "
+        "(0.5 at its threshold), which confirms the detector's in the single-map rule; absent "
         "before the filter's warm-up of 20 increments" + _RESTORED, ("target", "frame")),
     "probability_gain_decision": (
         "CNN deformation probability at one wrap gain, frame's newest scored epoch, as "

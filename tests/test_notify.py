@@ -136,8 +136,8 @@ def test_alert_arrives_with_text_html_and_quicklook(
     text = got.get_body(preferencelist=("plain",))
     html = got.get_body(preferencelist=("html",))
     assert text is not None and html is not None
-    assert "Fused CNN probability: 0.910" in text.get_content()
-    assert "which confirms the CNN: not judged (fewer than 20" in text.get_content()
+    assert "Detector probability: 0.910" in text.get_content()
+    assert "which confirms the detector: not judged (fewer than 20" in text.get_content()
     assert "gain 2: 0.93" in text.get_content()
     assert "4.3 cm" in text.get_content()
     html_text = html.get_content()
@@ -369,7 +369,7 @@ def test_the_gls_filters_p_is_in_the_email() -> None:
                                recipients=["x@y.z"],
                                created_at=datetime(2024, 1, 1, tzinfo=UTC))
     body = text.get_body(preferencelist=("plain",))
-    assert body is not None and "which confirms the CNN: P 0.870" in body.get_content()
+    assert body is not None and "which confirms the detector: P 0.870" in body.get_content()
 
 
 def test_retry_delay_is_exponential_and_capped() -> None:

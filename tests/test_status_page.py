@@ -240,7 +240,7 @@ def test_target_page_plot_and_quicklook(world: World) -> None:
     alerts = world.store.list_alerts("synth1")
     assert "duty volcanologist" in html and '<img class="plot" src="/plot/synth1.png"' in html
     # the short synthetic series is within the GLS filter's warm-up
-    assert "<th>GLS filter P (confirms the CNN)</th><td>not judged</td>" in html
+    assert "<th>GLS filter P (confirms the detector)</th><td>not judged</td>" in html
     assert html.count("<tr class=\"level-") == len(alerts)
     assert ("not acknowledged" in html) == (len(alerts) > 1)
     for a in alerts:

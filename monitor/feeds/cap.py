@@ -162,7 +162,7 @@ def description(n: Notice) -> str:
                 f"{n.disc.radius_km:g} km disc around {place}) in the acquisition of "
                 f"{n.epoch:%Y-%m-%d}{frame}: {wording.level_phrase(n.level)}.")
     corr = f", after atmospheric correction ({n.correction})" if n.correction else ""
-    numbers = (f"Fused CNN probability {wording.fmt_p(n.p_decision)}{corr} (raw "
+    numbers = (f"Detector probability {wording.fmt_p(n.p_decision)}{corr} (raw "
                f"{wording.fmt_p(n.p_raw)}); LSTT p-value {wording.fmt_lstt(n.lstt_p)}; "
                f"line-of-sight displacement of the target "
                f"{wording.displacement_phrase(n.displacement_m)}.")

@@ -56,8 +56,8 @@ class Notice:
         epoch: Acquisition date of the cumulative epoch the alert is about.
         reason: The alert's message (why the policy raised it).
         frame: The LiCSAR frame of the epoch's score (None: unknown).
-        p_decision: Fused CNN probability the policy decided on (None: not scored).
-        p_raw: Fused CNN probability before any atmospheric correction.
+        p_decision: The detector's probability the policy decided on (None: not scored).
+        p_raw: The detector's probability before any atmospheric correction.
         correction: ``gacos``, ``icams``, ``empirical`` when ``p_decision`` is corrected.
         lstt_p: LSTT p-value the policy decided on.
         displacement_m: Signed LOS displacement of the target (bell amplitude), metres,

@@ -73,12 +73,12 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
         ("Alert level", level),
         *([("Why", alert.reason)] if alert.reason else []),
         ("Displacement over the target (line of sight)", displacement_text(alert)),
-        ("Fused CNN probability", f"{alert.p_fused:.3f}" + (
+        ("Detector probability", f"{alert.p_fused:.3f}" + (
             f" (after atmospheric correction: {alert.correction})" if alert.correction
             else "")),
         *([("Raw fused probability (before correction)", f"{alert.p_fused_raw:.3f}")]
           if alert.correction and alert.p_fused_raw is not None else []),
-        ("GLS Mogi filter (the series' own noise), which confirms the CNN",
+        ("GLS Mogi filter (the series' own noise), which confirms the detector",
          "not judged (fewer than 20 earlier increments)" if alert.gls_p is None
          else f"P {alert.gls_p:.3f}"),
         ("Probability per gain", gains),

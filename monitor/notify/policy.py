@@ -2,10 +2,12 @@
 
 Three kinds of evidence, each defined once here:
 
-* **The single-map rule** (``qualifying_level``): the epoch's fused CNN probability over
-  the target against ``p_watch`` / ``p_warning``, combined with the LSTT p-value against
-  ``lstt_alpha`` as ``combine`` says (``cnn``, ``cnn_and_lstt``, ``cnn_or_lstt``). With
-  ``confirm = "gls"`` (the default) the CNN's P is first replaced by the smaller of it and
+* **The single-map rule** (``qualifying_level``): the epoch's detector probability over
+  the target (the block detector's of its newest increment, or the CNN's fused P of its
+  cumulative map) against ``p_watch`` / ``p_warning``, combined with the LSTT p-value
+  against ``lstt_alpha`` as ``combine`` says (``cnn``, ``cnn_and_lstt``, ``cnn_or_lstt``:
+  ``cnn`` names the detector). With ``confirm = "gls"`` (the default) the detector's P is
+  first replaced by the smaller of it and
   the P of the series' own GLS Mogi filter on the same cumulative map
   (:mod:`monitor.science.detect.series_gls`), where that filter has judged the epoch
   (after its warm-up of 20 increments): the network must be confirmed by a test that

@@ -62,8 +62,8 @@ class TargetRow:
         level_since: Epoch the current level (above NONE) was reached.
         latest_epoch: Newest scored epoch of any frame (None: nothing scored).
         latest_frame: Its frame.
-        p_decision: Fused CNN P the policy decided on at that epoch.
-        p_raw: Fused CNN P before any atmospheric correction.
+        p_decision: The detector's P the policy decided on at that epoch.
+        p_raw: The detector's P before any atmospheric correction.
         lstt_p_decision: LSTT p-value the policy decided on.
         lstt_p_raw: LSTT p-value before any correction.
         correction: The correction the deciding scores come from (None: raw).
@@ -72,7 +72,7 @@ class TargetRow:
         quicklook: File name of the last alert's quicklook in the quicklook folder (None:
             no alert, or its image is not on disk).
         alerts: Every alert, oldest first.
-        gls_p: P of the series' GLS filter at that epoch, which confirms the CNN's P in
+        gls_p: P of the series' GLS filter at that epoch, which confirms the detector's P in
             the single-map rule (None: not judged).
     """
 
