@@ -197,11 +197,15 @@ def test_model_and_option_errors(tmp_path: Path, model_path: Path, displacement:
     np.save(good, displacement)
     rc, records, err = _scan(capsys, str(good), "--model", str(tmp_path / "nope.pt"))
     assert rc == 6 and not records and "nope.pt" in err and "does not exist" in err
-    # [science] detector (the block detector) unless --detector or a --model file says
-    rc, _, err = _scan(capsys, str(good), "--wrapped")
-    assert rc == 2 and '[science] detector = "blocks"' in err and "--detector cnn" in err
-    rc, _, err = _scan(capsys, str(good), "--arch", "alexnet")
-    assert rc == 2 and "--arch alexnet picks a CNN" in err
+    # [science] detector (the block detector) unless --detector, a --model file, --arch
+    # or wrapped input (which only the CNN reads) says otherwise
+    rc, records, err = _scan(capsys, str(good), "--wrapped", "--json")
+    assert rc == 0 and records[0]["model"]["arch"] == "compact"
+    assert "--wrapped: scored with the CNN" in err
+    rc, records, err = _scan(capsys, str(good), "--arch", "compact", "--json")
+    assert rc == 0 and records[0]["model"]["arch"] == "compact" and err == ""
+    rc, records, err = _scan(capsys, str(good), "--json", "--pixel-m", "100")
+    assert rc == 0 and records[0]["model"]["arch"] == "blocks", err
     monkeypatch.setattr("monitor.io.models.packaged_weights",
                         lambda arch: tmp_path / "weights" / f"{arch}.pt")
     rc, _, err = _scan(capsys, str(good))

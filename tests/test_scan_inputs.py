@@ -67,7 +67,7 @@ def test_millimetres_read_as_metres_name_both_fixes(
 
 
 @pytest.mark.parametrize("dtype", ["float32", "uint8"])
-@pytest.mark.parametrize("flags", [[], ["--units", "rad"], ["--wrapped", "--detector", "cnn"]])
+@pytest.mark.parametrize("flags", [[], ["--units", "rad"], ["--wrapped"]])
 def test_a_coherence_file_is_refused_by_name(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], dtype: str,
         flags: list[str]) -> None:

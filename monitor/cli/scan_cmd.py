@@ -13,8 +13,9 @@ Each FILE is a single-band raster (GeoTIFF, or ``.npy``), NaN = incoherent, hold
   the phase sign applied so that uplift shows the same fringes as in displacement input.
 
 The detector is ``--detector`` if given, else the kind of the ``--model`` file, else the
-packaged ``[science] detector`` (the block detector unless the configuration names the
-CNN). The block detector reads unwrapped input only; wrapped phase needs ``--detector cnn``.
+packaged CNN when ``--arch`` names one or the input is ``--wrapped`` (the block detector
+reads unwrapped input only; stderr says so), else the packaged ``[science] detector`` (the
+block detector unless the configuration names the CNN).
 
 With the CNN, unwrapped input is re-wrapped at every gain (default 1, 2, 4, 8) through the
 reference fringe spacing (2.8 cm per fringe at gain 1), scored with the patch procedure of
@@ -194,13 +195,18 @@ def _options(args: argparse.Namespace) -> tuple[ScanOptions, str]:
 
 def _load(args: argparse.Namespace, configured: str) -> LoadedModel | LoadedBlockModel:
     """The detector: ``--detector`` if given; else the kind of the ``--model`` file; else
-    the packaged ``[science] detector`` (``configured``)."""
+    the packaged CNN when ``--arch`` names one or the input is wrapped phase (only the CNN
+    reads it; said on stderr); else the packaged ``[science] detector`` (``configured``)."""
     from monitor.io.models import load_block_model, load_scoring_model
 
     if args.detector == "blocks":
         return load_block_model(args.model)
     if args.detector == "cnn":
         return load_detector(args.model, args.arch, resolve_device(args.device))
+    if args.model is None and args.wrapped and args.arch is None and configured == "blocks":
+        print("insar-monitor scan: --wrapped: scored with the CNN (the configured block "
+              "detector reads unwrapped displacement only)", file=sys.stderr)
+        configured = "cnn"
     return load_scoring_model(args.model, args.arch, configured, resolve_device(args.device))
 
 
@@ -214,9 +220,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     loaded = _load(args, configured)
     if isinstance(loaded, LoadedBlockModel) and args.wrapped:
-        said = ("--detector blocks" if args.detector else
-                f"the block model {args.model}" if args.model else
-                '[science] detector = "blocks"')
+        said = "--detector blocks" if args.detector else f"the block model {args.model}"
         raise InputError(f"{said}: the block detector reads unwrapped displacement; wrapped "
                          "phase cannot be averaged over blocks (leave --wrapped out, or "
                          "pass --detector cnn)")

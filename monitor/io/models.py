@@ -373,23 +373,21 @@ def load_scoring_model(path: str | None, arch: str | None, detector: str = "cnn"
     Args:
         path: A model file of either kind (the block detector's or a CNN's), or None for
             the packaged weights of ``detector``.
-        arch: A CNN architecture: picks the packaged CNN, or is checked against a CNN
-            file; it does not apply to the block detector.
+        arch: A CNN architecture (``--arch``): picks the packaged CNN of that
+            architecture whatever ``detector`` says (the command line over the
+            configuration), or is checked against a CNN file.
         detector: ``"cnn"`` or ``"blocks"`` (``[science] detector``): which packaged
-            detector when ``path`` is None.
+            detector when neither ``path`` nor ``arch`` says.
         device: Where to put the network.
 
     Raises:
         ModelError: the file is missing or corrupt, or not of the kind asked for.
-        InputError: an unknown ``detector``, or ``arch`` with the block detector.
+        InputError: an unknown ``detector``.
     """
     if detector not in ("cnn", BLOCK_ARCH):
         raise InputError(f"detector must be 'cnn' or {BLOCK_ARCH!r}, got {detector!r}")
     if path is None:
-        if detector == BLOCK_ARCH:
-            if arch is not None:
-                raise InputError(f"--arch {arch} picks a CNN; the configured detector is "
-                                 f"{BLOCK_ARCH!r} ([science] detector)")
+        if detector == BLOCK_ARCH and arch is None:
             return load_block_model(None, device)
         return load_detector(None, arch, device)
     name = os.fspath(path)
