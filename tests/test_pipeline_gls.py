@@ -270,8 +270,10 @@ def test_an_epoch_without_target_pixels_goes_on_in_the_history_as_in_scan_series
 
 
 def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
-        tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The block detector judges the newest increment: the series file keeps it, so an
+        tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The block detector judges the newest increment, against the series' own threshold
+    once the history gives one (as scan-series does): the series file keeps it, so an
     epoch saved but not scored before a crash gets the scores of a clean run (step and
     P); a file written before the increment was kept gives a failure note, not a guess."""
     from monitor.io.models import load_block_model
@@ -286,6 +288,22 @@ def test_the_block_detector_scores_an_epoch_again_with_its_kept_increment(
                 for s in c.store.latest_scores("gls", 1000)}
 
     clean = scores(ctx)
+    # from the epoch with WARM_UP increments before it, P is judged against the series'
+    # own threshold (monitor.science.detect.series_blocks), and scan-series judges alike
+    stored = sorted(ctx.store.latest_scores("gls", 1000), key=lambda s: s.epoch)
+    assert all("series_p" not in s.params for s in stored[:WARM_UP])
+    assert all(s.params["series_arrivals"] + s.params["series_set_aside"] == k
+               and s.p_fused == s.params["series_p"]
+               for k, s in enumerate(stored) if k >= WARM_UP)
+    code = main(["scan-series", str(archive), "--frame", FRAME, "--target", "120.0,14.0,1.5",
+                 "--json", "--permutations", "20"])
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    scanned = {date.fromisoformat(r["epoch"]): r for r in records if r["scored"]}
+    for s in stored:
+        assert scanned[s.epoch]["series_p"] == pytest.approx(s.params.get("series_p"),
+                                                            abs=1e-6), s.epoch
+        assert scanned[s.epoch]["p_fused"] == pytest.approx(s.p_fused, abs=1e-6), s.epoch
     settings2, ctx2 = _world(_dir(tmp_path, "killed"), archive, blocks)  # type: ignore[arg-type]
     _killed_at(WARM_UP + 3, ctx2, settings2, monkeypatch)
     path = series_path(settings2.watch.series_dir, "gls", FRAME)

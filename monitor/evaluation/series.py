@@ -89,14 +89,14 @@ from monitor.io.synth_archive import resample_dem_to_grid
 from monitor.io.volcanoes import KNOWN_VOLCANOES
 from monitor.notify.policy import StepScore
 from monitor.science.detect.detector import Detector
-from monitor.science.detect.series_gls import BORROW
+from monitor.science.detect.series_gls import BORROW, NoiseHistory
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.geometry import SENTINEL1, los_unit_vector
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt_defaults import DEFAULT_PERMUTATIONS
 from monitor.science.scoring import Regions, ScoringParams, cumulative_max_m
 from monitor.science.synth_series import SeriesScenario, draw_series, interferogram
-from monitor.science.timeseries import Interferogram, append, start_daisy_chain
+from monitor.science.timeseries import Interferogram, append, append_step, start_daisy_chain
 from monitor.service.correction import FrameFiles
 from monitor.service.scoring import (
     epoch_signal,
@@ -452,9 +452,11 @@ def dem_archives(root: Path, frames: Sequence[SyntheticFrame]) -> dict[str, Fram
 
 def _score_epoch(scorer: Scorer, dem: str, image: np.ndarray, increment: np.ndarray,
                  regions: Regions, epoch: date, first: date, key: str,
-                 gls_p: float | None = None) -> tuple[StepScore, str | None]:
+                 gls_p: float | None = None, history: NoiseHistory | None = None
+                 ) -> tuple[StepScore, str | None]:
     """The epoch's policy input and its second look's method (None: none made);
-    ``gls_p``: the series' GLS filter's judgement of the epoch (None: none)."""
+    ``gls_p``: the series' GLS filter's judgement of the epoch (None: none); ``history``:
+    its noise history before the epoch (the block detector's own threshold)."""
     if cumulative_max_m(image, regions.target_mask) is None:
         return StepScore(epoch, None, None, None, None, key), None
     p = q = look = None
@@ -466,7 +468,8 @@ def _score_epoch(scorer: Scorer, dem: str, image: np.ndarray, increment: np.ndar
         files = None if scorer.files is None else scorer.files[dem]
         scored = score_cumulative(scorer.detectors[dem], image, regions, epoch, scorer.params,
                                   span_start=first, files=files, settings=scorer.settings,
-                                  alerts=scorer.settings.alerts, increment=increment)
+                                  alerts=scorer.settings.alerts, increment=increment,
+                                  history=history)
         p, q = scored.decided.p_fused, scored.decided.lstt_p
         look = None if scored.look is None else scored.look.method
     return StepScore(epoch, p, q, signal.bell_m, signal.step_m, key,
@@ -496,7 +499,6 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
     state = start_daisy_chain(epochs[0], grid.shape, reference=union,
                               coherence_threshold=threshold)
     key = series_key(f"synthetic-{case.dem}", epochs[0])
-    previous = np.zeros(grid.shape, np.float32)
     scores, truth_m, looks = [], [], []
     noise = None if scorer.detectors is None else new_noise_history(grid, frame.target)
     if noise is not None:  # the acquisitions before the start, as the watch borrows them
@@ -509,19 +511,19 @@ def score_case(case: Case, opts: SeriesOptions, scorer: Scorer) -> ScoredCase:
         if i > 1:
             ifg = interferogram(rng, truth, scenario, lead + i - 1, lead + i, pixel_m,
                                 SENTINEL1.wavelength_m)
-        state = append(state, Interferogram(epochs[i - 1], epochs[i], ifg[0], ifg[1]))
-        image = state.image
-        judged = None
+        state, step = append_step(state, Interferogram(epochs[i - 1], epochs[i], ifg[0],
+                                                       ifg[1]))
+        image, increment = state.image, step.astype(np.float64)
+        judged, history = None, noise
         if noise is not None:  # the watch's GLS confirmation (rule 4)
-            noise, judged = gls_step(noise, image, image - previous, grid.pixel_m,
-                                     frame.dem, epochs[i])
-        score, look = _score_epoch(scorer, case.dem, image, image - previous, regions,
+            noise, judged = gls_step(noise, image, increment, grid.pixel_m, frame.dem,
+                                     epochs[i])
+        score, look = _score_epoch(scorer, case.dem, image, increment, regions,
                                    epochs[i], epochs[0], key,
-                                   None if judged is None else judged.p)
+                                   None if judged is None else judged.p, history)
         scores.append(score)
         looks.append(look)
         truth_m.append(float(amplitudes_m[i] - amplitudes_m[0]))
-        previous = image
     return ScoredCase(case, epochs, tuple(scores), tuple(truth_m), len(regions.references),
                       tuple(looks))
 

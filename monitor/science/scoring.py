@@ -14,7 +14,15 @@ Rules, in order (the watch's ``poll``, ``scan-series`` and the demo call
    interferograms, and on the real Erta Ale series quiet cumulative maps of more than a
    few months hold a persistent summit signal that puts most of them far above that
    calibration (``docs/detection.md``, "In the watch"); slow deformation is the
-   time-series rule's to find.
+   time-series rule's to find. The increment is the newest interferogram as the chain
+   summed it (coherence-masked and referenced, valid wherever it is coherent), the map
+   the detector was calibrated on; the difference of two cumulative maps loses every
+   pixel the chain lost before (half the real Erta Ale frame after nine years). Given
+   the series' noise history before the epoch, the block detector's P is judged against
+   **the series' own threshold** from its earlier increments
+   (:mod:`~monitor.science.detect.series_blocks`: the newest one or two increments over
+   the 20 km window centred on the target); before the history is long enough, against
+   its packaged calibration.
 2. **LSTT.** The target disc against the pooled reference regions, with the p-value
    from an empirical null drawn from the same map
    (:func:`~monitor.science.lstt_null.lstt_null`: samples on a fixed grid of about 100
@@ -59,9 +67,12 @@ from monitor.science.atmocorr import (
     remove_delay,
 )
 from monitor.science.detect.base import PatchClassifier
+from monitor.science.detect.blocks import BlockDetector
 from monitor.science.detect.calibration import Calibration
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.fusion import CnnDetector
+from monitor.science.detect.series_blocks import SeriesJudgement, judge
+from monitor.science.detect.series_gls import NoiseHistory
 from monitor.science.grids import FrameGrid, GroundDisc
 from monitor.science.lstt import DEFAULT_PERMUTATIONS
 from monitor.science.lstt_null import NullTest, lstt_null
@@ -153,6 +164,9 @@ class MapScore:
         lstt: The LSTT against the pooled references (None when it could not run).
         lstt_error: Why it could not run (None when it ran).
         prob_map: Fused probability map ``(ny, nx)`` float32.
+        series: Rule 1 against the series' own threshold, which then gives ``p_fused``
+            and ``flag`` (None: the packaged calibration's P;
+            :mod:`~monitor.science.detect.series_blocks`).
     """
 
     p_fused: float
@@ -166,6 +180,7 @@ class MapScore:
     lstt: NullTest | None
     lstt_error: str | None
     prob_map: NDArray[np.float32]
+    series: SeriesJudgement | None = None
 
     @property
     def lstt_p(self) -> float | None:
@@ -231,8 +246,8 @@ def series_input(detector: Detector) -> str:
 
 
 def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, epoch: date,
-              params: ScoringParams, increment: NDArray[np.floating] | None = None
-              ) -> MapScore:
+              params: ScoringParams, increment: NDArray[np.floating] | None = None,
+              history: NoiseHistory | None = None) -> MapScore:
     """Rules 1-2 for one cumulative map.
 
     Args:
@@ -243,6 +258,9 @@ def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, 
         params: The scoring parameters.
         increment: The epoch's newest interferogram as summed into the series, metres
             (what a detector that judges increments scores; None: not at hand).
+        history: The series' noise history before the epoch (None: none): the block
+            detector's P is then judged against the series' own threshold once the
+            history gives one (module docstring).
 
     Raises:
         InputError: the map is not on the regions' grid, or holds no finite pixel; a
@@ -261,6 +279,11 @@ def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, 
             raise InputError(f"epoch {epoch}: increment of shape {np.shape(increment)} is "
                              f"not on the frame grid {image.shape}")
         judged = increment
+    series = None
+    if history is not None and increment is not None and isinstance(detector, BlockDetector):
+        series = judge(detector, history, increment)
+        if series is not None:  # the windows' P about the series' threshold too
+            detector = detector.recalibrated(series.calibration)
     det = detector.detect(judged)
     tmask = regions.target_mask
     inside = np.where(tmask, det.prob_map, -1.0)
@@ -268,14 +291,14 @@ def score_map(detector: Detector, image: NDArray[np.float32], regions: Regions, 
                                                            inside.shape))
     peak_lon, peak_lat = regions.grid.lonlat(peak_row, peak_col)
     test, error = run_lstt(image, regions, epoch, params)
-    p_target = float(det.prob_map[tmask].max())
+    p_target = float(det.prob_map[tmask].max()) if series is None else series.p
     return MapScore(
         p_fused=p_target,
         p_by_gain={f"{g:g}": float(m[tmask].max())
                    for g, m in (det.maps_by_gain or {}).items()},
         p_fused_frame=float(det.p_fused), flag=p_target > params.flag_threshold,
         peak_row=peak_row, peak_col=peak_col, peak_lon=peak_lon, peak_lat=peak_lat,
-        lstt=test, lstt_error=error, prob_map=det.prob_map)
+        lstt=test, lstt_error=error, prob_map=det.prob_map, series=series)
 
 
 #: A correction source of rule 3: ``(map, raw scores) -> (corrected map, details)``.
@@ -411,7 +434,8 @@ def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions
                 params: ScoringParams, *,
                 needs_second_look: Callable[[MapScore], bool] | None = None,
                 sources: Sequence[tuple[str, CorrectionSource]] = (),
-                increment: NDArray[np.floating] | None = None) -> EpochScore:
+                increment: NDArray[np.floating] | None = None,
+                history: NoiseHistory | None = None) -> EpochScore:
     """Rules 1-3 for one epoch's cumulative map.
 
     Args:
@@ -424,8 +448,9 @@ def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions
             for a detector that judges increments).
         sources: The correction sources of rule 3, in the order they are tried.
         increment: The epoch's newest interferogram (:func:`score_map`).
+        history: The series' noise history before the epoch (:func:`score_map`).
     """
-    raw = score_map(detector, image, regions, epoch, params, increment)
+    raw = score_map(detector, image, regions, epoch, params, increment, history)
     look = None
     if (needs_second_look is not None and series_input(detector) == "cumulative"
             and needs_second_look(raw)):
@@ -436,6 +461,8 @@ def score_epoch(detector: Detector, image: NDArray[np.float32], regions: Regions
 def epoch_record(raw: MapScore, regions: Regions, epoch: date, params: ScoringParams
                  ) -> dict[str, Any]:
     """The provenance of an epoch's score (:attr:`EpochScore.params`): the parameters, the
-    LSTT seed of the epoch, the number of references and the LSTT step used."""
+    LSTT seed of the epoch, the number of references, the LSTT step used and, when rule 1
+    was judged against the series' own threshold, that judgement."""
     return {**params.record(epoch), "n_references": len(regions.references),
-            "lstt_spacing_px": raw.lstt_spacing_px}
+            "lstt_spacing_px": raw.lstt_spacing_px,
+            **({} if raw.series is None else raw.series.record())}

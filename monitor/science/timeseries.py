@@ -369,6 +369,19 @@ def append(state: DaisyChainState, ifg: Interferogram) -> DaisyChainState:
         InputError: the product does not continue the chain (a gap, or a pair already
             covered), has another shape, or has no valid pixel.
     """
+    return append_step(state, ifg)[0]
+
+
+def append_step(state: DaisyChainState, ifg: Interferogram
+                ) -> tuple[DaisyChainState, NDArray[np.float32]]:
+    """:func:`append`, and the interferogram as the chain summed it: coherence-masked and
+    referenced (:func:`~monitor.science.interferograms.prepare_interferogram`), valid
+    wherever the product is coherent, also where the chain lost a pixel earlier (the
+    difference of the cumulative maps is NaN there).
+
+    Raises:
+        InputError: as :func:`append`.
+    """
     if ifg.date2 < ifg.date1:
         ifg = Interferogram(ifg.date2, ifg.date1, -ifg.displacement_m, ifg.coherence)
     if ifg.date1 != state.last_epoch:
@@ -384,7 +397,7 @@ def append(state: DaisyChainState, ifg: Interferogram) -> DaisyChainState:
     cumulative = state.cumulative_m + image
     support = np.where(np.isfinite(cumulative), state.support + 1, 0).astype(np.int16)
     return DaisyChainState(state.first_epoch, ifg.date2, state.n_epochs + 1, cumulative,
-                           support, state.reference_mask, state.coherence_threshold)
+                           support, state.reference_mask, state.coherence_threshold), image
 
 
 def synthetic_network(

@@ -127,7 +127,7 @@ from monitor.science.scoring import (
     cumulative_max_m,
     epoch_record,
 )
-from monitor.science.timeseries import DaisyChainState, append, start_daisy_chain
+from monitor.science.timeseries import DaisyChainState, append_step, start_daisy_chain
 from monitor.service import frame_state
 from monitor.service.alert_maps import (
     discard_maps,
@@ -896,10 +896,9 @@ def _poll_frame(ctx: WatchContext, target: TargetSettings, frame: str, now: date
                                         coherence_threshold=settings.science.coherence_threshold)
             else:
                 new = state
-            before = new.cumulative_m
-            new = append(new, Interferogram(p.date1, p.date2, decoded.displacement_m,
-                                            coherence))
-            increment = new.cumulative_m - before
+            new, step = append_step(new, Interferogram(p.date1, p.date2,
+                                                       decoded.displacement_m, coherence))
+            increment = step.astype(np.float64)
         except MonitorError as exc:
             _quarantine(ctx, target, p, "ingest", exc, now, tally)
             excluded.add(p.id)

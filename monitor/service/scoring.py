@@ -168,17 +168,19 @@ def score_cumulative(detector: Detector, image: NDArray[np.float32], regions: Re
                      epoch: date, params: ScoringParams, *, span_start: date,
                      files: FrameFiles | None, settings: Settings,
                      alerts: AlertSettings,
-                     increment: NDArray[np.floating] | None = None) -> EpochScore:
+                     increment: NDArray[np.floating] | None = None,
+                     history: NoiseHistory | None = None) -> EpochScore:
     """Score one epoch's cumulative map, with the second look when the raw scores qualify
     (``files`` None, ``[correction] enabled = false``, or a detector that judges the
-    newest ``increment``: no second look, :mod:`monitor.science.scoring`)."""
+    newest ``increment``: no second look, :mod:`monitor.science.scoring`); ``history``:
+    the series' noise history before the epoch (the block detector's own threshold)."""
     second = (files is not None and settings.correction.enabled
               and series_input(detector) == "cumulative")
     sources = [] if not second or files is None else correction_sources(
         files, (span_start, epoch), regions, settings.correction, params.flag_threshold)
     return score_epoch(detector, image, regions, epoch, params,
                        needs_second_look=needs_second_look(alerts) if second else None,
-                       sources=sources, increment=increment)
+                       sources=sources, increment=increment, history=history)
 
 
 def model_series_input(model: ScoringModel) -> str:

@@ -9,7 +9,8 @@ no database and reads no clock, so it can run in the writer's thread, in a worke
 or on a Dask worker, and be run again when its worker is lost:
 
 * :func:`score_raw` (:class:`ScoringJob` -> :class:`RawScoring`): rules 1-2 of
-  :mod:`monitor.science.scoring` on the map, what the time-series rule reads of it
+  :mod:`monitor.science.scoring` on the map (the block detector against the series' own
+  threshold from the noise history before the epoch), what the time-series rule reads of it
   (:func:`~monitor.service.scoring.epoch_signal`) and the series' GLS filter's judgement
   of it with the noise history that goes on with the series
   (:mod:`monitor.science.detect.series_gls`).
@@ -178,7 +179,7 @@ def score_raw(job: ScoringJob) -> RawScoring:
         ModelError: the job's model is not loaded in this process.
     """
     raw = score_map(_detector(job), job.image, job.regions, job.epoch, job.params,
-                    job.increment)
+                    job.increment, None if job.noise is None else job.noise.before(job.epoch))
     signal = epoch_signal(job.image, job.increment, job.regions, job.epoch, job.params)
     noise, judged = _gls(job)
     record = signal.record()

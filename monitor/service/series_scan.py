@@ -64,10 +64,11 @@ from monitor.errors import InputError
 from monitor.io.licsar_frame import FrameProducts
 from monitor.notify.policy import StepScore, qualifying_level
 from monitor.science.detect.detector import Detector
-from monitor.science.detect.series_gls import GlsConfirmation
+from monitor.science.detect.series_blocks import SeriesJudgement
+from monitor.science.detect.series_gls import GlsConfirmation, NoiseHistory
 from monitor.science.detect.series_gls import step as gls_step
 from monitor.science.grids import FrameGrid, GroundDisc
-from monitor.science.interferograms import Interferogram
+from monitor.science.interferograms import Interferogram, prepare_interferogram
 from monitor.science.network import NetworkGap
 from monitor.science.references import ReferencePlacement
 from monitor.science.scoring import (
@@ -114,6 +115,11 @@ class PreparedSeries:
         maps: Displacement of each series epoch relative to its segment's first epoch,
             ``(n_epochs, ny, nx)`` metres float32.
         judged: The GLS filter's judgement of each epoch it judged (rule 7).
+        increments: The newest interferogram of each epoch after its segment's first, as
+            the watch's chain sums it (:func:`series_increments`).
+        histories: The segment's GLS noise history before each epoch it holds one for
+            (views of one array per segment), from which the block detector's own
+            threshold is set (:mod:`monitor.science.detect.series_blocks`).
     """
 
     products: FrameProducts
@@ -124,6 +130,8 @@ class PreparedSeries:
     series: CumulativeSeries
     maps: NDArray[np.float32]
     judged: dict[date, GlsConfirmation] = field(default_factory=dict)
+    increments: dict[date, NDArray[np.float32]] = field(default_factory=dict)
+    histories: dict[date, NoiseHistory] = field(default_factory=dict)
 
     @property
     def gaps(self) -> tuple[NetworkGap, ...]:
@@ -185,34 +193,64 @@ def prepare_series(products: FrameProducts, target: GroundDisc,
     lent = [append(start_daisy_chain(i.date1, grid.shape, reference=union,
                                      coherence_threshold=coherence_threshold), i)
             for i in borrowed]
+    increments = series_increments(series, maps, products.interferograms, union,
+                                   coherence_threshold)
+    judged, histories = _judge_segments(series, maps, increments, grid, target, dem, lent)
     return PreparedSeries(products, target, references, placement, regions, series, maps,
-                          _judge_segments(series, maps, grid, target, dem, lent))
+                          judged, increments, histories)
 
 
-def _judge_segments(series: CumulativeSeries, maps: NDArray[np.float32], grid: FrameGrid,
+def series_increments(series: CumulativeSeries, maps: NDArray[np.float32],
+                      interferograms: Sequence[Interferogram],
+                      reference: NDArray[np.bool_] | None, coherence_threshold: float
+                      ) -> dict[date, NDArray[np.float32]]:
+    """The newest interferogram of each epoch after its segment's first, as the watch's
+    daisy chain sums it: the product of the pair (previous epoch, epoch), coherence-masked
+    and referenced (:func:`~monitor.science.timeseries.append_step`), valid wherever it is
+    coherent; where the network has no such product (an SBAS network), the difference of
+    the two cumulative maps."""
+    pairs = {(i.date1, i.date2): i for i in interferograms}
+    out: dict[date, NDArray[np.float32]] = {}
+    for segment in series.segments:
+        for previous, epoch in zip(segment, segment[1:], strict=False):
+            ifg = pairs.get((previous, epoch))
+            if ifg is not None:
+                out[epoch] = prepare_interferogram(ifg, reference, coherence_threshold)[0]
+            else:
+                k = series.epochs.index(epoch)
+                out[epoch] = maps[k] - maps[series.epochs.index(previous)]
+    return out
+
+
+def _judge_segments(series: CumulativeSeries, maps: NDArray[np.float32],
+                    increments: dict[date, NDArray[np.float32]], grid: FrameGrid,
                     target: GroundDisc, dem: NDArray[np.floating] | None,
                     borrowed: Sequence[DaisyChainState] = ()
-                    ) -> dict[date, GlsConfirmation]:
+                    ) -> tuple[dict[date, GlsConfirmation], dict[date, NoiseHistory]]:
     """Each segment's GLS filter over its epochs in order, as the watch runs it (rule 7),
-    the first segment's history begun with the ``borrowed`` increments (one-link chains);
-    none for a target too near the frame's edge for the filter's window."""
+    the first segment's history begun with the ``borrowed`` increments (one-link chains),
+    and the history before each epoch; none for a target too near the frame's edge for the
+    filter's window."""
     judged: dict[date, GlsConfirmation] = {}
+    histories: dict[date, NoiseHistory] = {}
     empty = new_noise_history(grid, target)
     if empty is None:
         log.info("the target is too near the frame's edge for the GLS filter's window")
-        return judged
+        return judged, histories
     for s, segment in enumerate(series.segments):
         history = empty
         for link in borrowed if s == 0 else ():
             history = history.appended(link.cumulative_m, None, link.last_epoch)
-        ks = [series.epochs.index(e) for e in segment]
-        for previous, k in zip(ks, ks[1:], strict=False):
-            cum = maps[k].astype(np.float64)
-            history, one = gls_step(history, cum, cum - maps[previous], grid.pixel_m, dem,
-                                    series.epochs[k])
+        lengths = {}
+        for epoch in segment[1:]:
+            lengths[epoch] = len(history)
+            cum = maps[series.epochs.index(epoch)].astype(np.float64)
+            history, one = gls_step(history, cum, increments[epoch], grid.pixel_m, dem, epoch)
             if one is not None:
-                judged[series.epochs[k]] = one
-    return judged
+                judged[epoch] = one
+        for epoch, n in lengths.items():  # views of the segment's last history
+            histories[epoch] = history.head(n)
+    return judged, histories
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,6 +333,7 @@ class SeriesEpoch:
             "step_m": None if self.signal is None else self.signal.step_m,
             "step_lstt_p": None if self.signal is None else self.signal.step_lstt_p,
             **GlsConfirmation.empty_record(self.gls),
+            **SeriesJudgement.empty_record(None if d is None else d.series),
         })
         return out
 
@@ -339,10 +378,11 @@ def score_series_epoch(prepared: PreparedSeries, epoch: date, detector: Detector
                            "definition, nothing to score", cum_max, n_valid, support_min)
     previous = series.epochs[k - 1] if k > 0 else None
     increment = None if previous is None or _segment_start(series, previous) != start \
-        else field - prepared.maps[k - 1]
+        else prepared.increments.get(epoch)
     scored = score_cumulative(detector, field, prepared.regions, epoch, params,
                               span_start=start, files=files, settings=settings,
-                              alerts=settings.alerts, increment=increment)
+                              alerts=settings.alerts, increment=increment,
+                              history=prepared.histories.get(epoch))
     d = scored.decided
     judged = prepared.judged.get(epoch)
     level = qualifying_level(StepScore(epoch, d.p_fused, d.lstt_p,

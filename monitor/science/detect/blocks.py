@@ -341,17 +341,23 @@ class BlockDetector:
                              f"{d.shape} differ in shape")
         return block_mean(d, self.factor), self._height_blocks
 
-    def window_logits(self, displacement_m: NDArray[np.floating]
-                      ) -> list[tuple[int, int, float, int, int]]:
-        """Every scored window: its first block row and column, its logit, and the block
-        (row, column) of its evidence (the block of largest |residual| in or near the cell
-        of largest evidence). Windows with too few valid blocks are skipped.
+    def recalibrated(self, calibration: BlockCalibration) -> BlockDetector:
+        """The same network, heights and flag threshold with another calibration (a
+        series' own threshold, :mod:`~monitor.science.detect.series_blocks`)."""
+        out = object.__new__(BlockDetector)
+        out.__dict__.update(self.__dict__)
+        out.calibration = calibration
+        return out
+
+    @staticmethod
+    def _windows(b: NDArray[np.float64], h: NDArray[np.float64] | None
+                 ) -> tuple[list[tuple[int, int]], list[NDArray[np.float32]]]:
+        """The first block row and column and the input channels of every window of a
+        block-mean map with enough valid blocks.
 
         Raises:
-            InputError: not a 2-D map, a map smaller than 4 blocks a side, or no window
-                with enough valid blocks.
+            InputError: no window has enough valid blocks.
         """
-        b, h = self._blocks(displacement_m)
         ny, nx = b.shape
         wy, wx = min(ny, WINDOW_BLOCKS), min(nx, WINDOW_BLOCKS)
         starts, xs = [], []
@@ -367,6 +373,39 @@ class BlockDetector:
         if not xs:
             raise InputError(f"block detector: no window of {wy} x {wx} blocks of the "
                              f"{ny} x {nx}-block map has enough valid blocks")
+        return starts, xs
+
+    def block_logit(self, blocks: NDArray[np.floating],
+                    heights: NDArray[np.floating] | None) -> float:
+        """The best window's raw logit of a map already averaged over blocks of this
+        detector's size (``(h, w)`` metres, NaN: invalid), with the heights' block means
+        on the same blocks (None: no height term).
+
+        Raises:
+            InputError: mismatched shapes, or no window with enough valid blocks.
+        """
+        b = np.asarray(blocks, dtype=np.float64)
+        h = None if heights is None else np.asarray(heights, dtype=np.float64)
+        if b.ndim != 2 or (h is not None and h.shape != b.shape):
+            raise InputError(f"block detector: blocks {b.shape} and heights "
+                             f"{None if h is None else h.shape} must be one 2-D shape")
+        _, xs = self._windows(b, h)
+        with torch.no_grad():
+            return max(float(v) for i in range(0, len(xs), self.batch)
+                       for v in self.net(torch.from_numpy(np.stack(xs[i:i + self.batch]))))
+
+    def window_logits(self, displacement_m: NDArray[np.floating]
+                      ) -> list[tuple[int, int, float, int, int]]:
+        """Every scored window: its first block row and column, its logit, and the block
+        (row, column) of its evidence (the block of largest |residual| in or near the cell
+        of largest evidence). Windows with too few valid blocks are skipped.
+
+        Raises:
+            InputError: not a 2-D map, a map smaller than 4 blocks a side, or no window
+                with enough valid blocks.
+        """
+        b, h = self._blocks(displacement_m)
+        starts, xs = self._windows(b, h)
         out = []
         with torch.no_grad():
             for i in range(0, len(xs), self.batch):

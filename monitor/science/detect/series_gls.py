@@ -249,6 +249,16 @@ class NoiseHistory:
         return replace(out, blocks=self.blocks[:-1], arrivals=self.arrivals[:-1],
                        last_epoch=None)
 
+    def head(self, n: int) -> NoiseHistory:
+        """The history of its first ``n`` increments (views, no copy), without its newest
+        date (as :meth:`before` leaves it); the level as it is."""
+        if not 0 <= n <= len(self):
+            raise InputError(f"noise history: {n} increments asked of {len(self)}")
+        if n == len(self):
+            return self
+        return replace(self, blocks=self.blocks[:n], arrivals=self.arrivals[:n],
+                       last_epoch=None)
+
     def block_means(self, grid_map: NDArray[np.floating]) -> NDArray[np.float32]:
         """The window's block means of a map of the series grid."""
         b = block_mean(self.window.cut(grid_map), self.window.factor)

@@ -1,0 +1,225 @@
+"""The block detector in a series: rule 1 against the series' own quiet past.
+
+The block detector (:mod:`~monitor.science.detect.blocks`) is calibrated on the quiet
+interferograms of one real frame (Erta Ale, Sentinel-1 014A): P = 0.5 at the conformal
+95% quantile of their logits. Another frame's noise is not Erta Ale's, and even on that
+frame the quiet years differ (``docs/detection.md``). A watched series carries its own
+quiet past, so the watch sets the threshold from it:
+
+* **The score of an arrival**: the largest raw logit of the sums of its newest
+  :data:`SPANS` increments (the newest alone, and the newest with the one before it) over
+  the series' window: the square of about 20 km centred on the target that the GLS
+  filter judges (:func:`~monitor.science.detect.series_gls.gls_window`), which is the
+  clip the detector was trained and calibrated on, averaged over the same 650 m blocks
+  (the :class:`~monitor.science.detect.series_gls.NoiseHistory` keeps every increment's
+  block means there, so nothing is stored for this rule). The span of two catches a step
+  that an acquisition splits between two increments (an onset between acquisitions, a
+  step of a few weeks).
+* **The threshold**: the conformal 95% quantile
+  (:func:`~monitor.science.detect.gls_filter.conformal_quantile`) of the scores every
+  earlier increment of the series got by the same rule, those beyond the far-out fence
+  ``Q3 + FENCE_IQR * IQR`` of them set aside as events (Tukey 1977, Exploratory Data
+  Analysis, Addison-Wesley, chapter 2: a logit may be negative, so the GLS filter's
+  ratio to the median, :func:`~monitor.science.detect.gls_filter.null_quantile`, does not
+  apply). A quiet arrival exchangeable with the earlier ones exceeds it with probability
+  at most 5%, whatever the frame's noise. It needs :data:`MIN_ARRIVALS` earlier scores
+  (the quantile's least at 5%, as the GLS filter's warm-up); before that, and where the
+  window's blocks are not the detector's, the packaged calibration stands.
+* **P**: the packaged calibration's Platt slopes about this threshold
+  (:class:`~monitor.science.detect.blocks.BlockCalibration`), so P = 0.5 at the series'
+  own threshold and the fast path's P = 0.95 lies as far above it as in the packaged
+  calibration.
+
+Measured on the real Erta Ale series (``bench/bench_block_spans.py``, the held-out years
+2017, 2023 and 2024 against every earlier quiet arrival): 2 of 46 quiet arrivals flagged
+and a 3 cm Mogi step found in 90% of 40 draws (the packaged threshold on the newest
+increment alone: 0 of 47 and 80%), ``docs/detection.md``.
+
+Every score is a pure function of the increments' block means and the network, so an
+epoch scored again gets the same numbers; the logits of spans already scored are
+remembered by the digest of their blocks (a watch scores one new arrival per epoch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import InputError
+from monitor.science.detect.blocks import BlockCalibration, BlockDetector
+from monitor.science.detect.gls_filter import DEFAULT_ALPHA, conformal_quantile
+from monitor.science.detect.series_gls import WARM_UP, NoiseHistory
+from monitor.science.noise_covariance import block_mean
+
+#: The spans of newest increments an arrival's score takes the largest logit of.
+SPANS = (1, 2)
+#: Earlier arrival scores the series' threshold needs (the GLS filter's warm-up).
+MIN_ARRIVALS = WARM_UP
+#: Arrival scores above ``Q3 + FENCE_IQR * IQR`` of the earlier ones are events, not noise
+#: (Tukey's far-out fence; about 4.7 standard deviations above the mean of a normal sample).
+FENCE_IQR = 3.0
+#: Span logits remembered per network.
+_CACHE_SIZE = 4096
+_CACHE: weakref.WeakKeyDictionary[Any, OrderedDict[bytes, float]] = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SeriesJudgement:
+    """Rule 1 of an epoch against its series' own threshold.
+
+    Attributes:
+        p: The epoch's probability (``calibration`` of ``logit``).
+        logit: The epoch's score: the largest raw logit of its newest spans.
+        span: The span that gave it (increments).
+        threshold: The series' own threshold (logit).
+        arrivals: Earlier arrival scores the threshold comes from.
+        set_aside: Earlier arrival scores set aside as events.
+        calibration: The packaged calibration about the series' threshold.
+    """
+
+    p: float
+    logit: float
+    span: int
+    threshold: float
+    arrivals: int
+    set_aside: int
+    calibration: BlockCalibration
+
+    @staticmethod
+    def empty_record(judged: SeriesJudgement | None) -> dict[str, Any]:
+        """:meth:`record` of ``judged``, or its keys with None when there was none."""
+        if judged is not None:
+            return judged.record()
+        return {"series_p": None, "series_logit": None, "series_span": None,
+                "series_threshold": None, "series_arrivals": None, "series_set_aside": None}
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready (stored with the epoch's scores)."""
+        return {"series_p": self.p, "series_logit": self.logit, "series_span": self.span,
+                "series_threshold": self.threshold, "series_arrivals": self.arrivals,
+                "series_set_aside": self.set_aside}
+
+
+def _heights(detector: BlockDetector, history: NoiseHistory) -> NDArray[np.float64] | None:
+    h = detector.heights_m
+    if h is None or h.ndim != 2:
+        return None
+    w = history.window
+    if h.shape[0] < w.rows[1] or h.shape[1] < w.cols[1]:
+        return None
+    by, bx = w.blocks
+    return np.asarray(block_mean(w.cut(h), w.factor)[:by, :bx], np.float64)
+
+
+def _span_logit(detector: BlockDetector, blocks: NDArray[np.floating],
+                heights: NDArray[np.float64] | None) -> float:
+    """The detector's logit of one span's block means (NaN: too few valid blocks),
+    remembered by the digest of its blocks and heights."""
+    b = np.ascontiguousarray(blocks, dtype=np.float32)
+    digest = hashlib.blake2b(b.tobytes(), digest_size=16)
+    digest.update(repr(b.shape).encode("ascii"))
+    if heights is not None:
+        digest.update(np.ascontiguousarray(heights, np.float64).tobytes())
+    key = digest.digest()
+    with _CACHE_LOCK:
+        memo = _CACHE.setdefault(detector.net, OrderedDict())
+        hit = memo.get(key)
+        if hit is not None:
+            memo.move_to_end(key)
+            return hit
+    try:
+        value = detector.block_logit(b, heights)
+    except InputError:
+        value = float("nan")
+    with _CACHE_LOCK:
+        memo[key] = value
+        while len(memo) > _CACHE_SIZE:
+            memo.popitem(last=False)
+    return value
+
+
+def _score(detector: BlockDetector, newest: list[NDArray[np.float32]],
+           heights: NDArray[np.float64] | None, spans: tuple[int, ...]) -> tuple[float, int]:
+    """The largest logit over ``spans`` of ``newest`` (newest first) and its span."""
+    best, span = float("nan"), 0
+    total = np.zeros_like(newest[0], dtype=np.float32)
+    for k, b in enumerate(newest[:max(spans)], 1):
+        total = total + b
+        if k in spans:
+            v = _span_logit(detector, total, heights)
+            if np.isfinite(v) and not v <= best:
+                best, span = v, k
+    return best, span
+
+
+def arrival_scores(detector: BlockDetector, history: NoiseHistory,
+                   spans: tuple[int, ...] = SPANS) -> NDArray[np.float64]:
+    """Each increment's score of the history when it arrived (module docstring), NaN
+    where none of its spans had enough valid blocks."""
+    heights = _heights(detector, history)
+    blocks = history.blocks
+    out = np.full(len(history), np.nan)
+    for j in range(len(history)):
+        newest = [blocks[i] for i in range(j, max(-1, j - max(spans)), -1)]
+        out[j] = _score(detector, newest, heights, spans)[0]
+    return out
+
+
+def series_threshold(scores: NDArray[np.floating], alpha: float = DEFAULT_ALPHA
+                     ) -> tuple[float, int, int] | None:
+    """The threshold from earlier arrival scores (module docstring): ``(threshold, scores
+    kept, scores set aside)``; None with fewer than :data:`MIN_ARRIVALS` finite scores."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size < MIN_ARRIVALS:
+        return None
+    q1, q3 = np.quantile(s, [0.25, 0.75])
+    kept = s[s <= q3 + FENCE_IQR * (q3 - q1)]
+    return conformal_quantile(kept, alpha), int(kept.size), int(s.size - kept.size)
+
+
+def judge(detector: BlockDetector, history: NoiseHistory,
+          increment_m: NDArray[np.floating], spans: tuple[int, ...] = SPANS
+          ) -> SeriesJudgement | None:
+    """Rule 1 of an epoch against its series' own threshold.
+
+    Args:
+        detector: The block detector (its heights on the series grid, if any, give the
+            height term).
+        history: The series' noise history before the epoch (its increments in order).
+        increment_m: The epoch's newest increment on the series grid, metres.
+        spans: The spans of newest increments scored (:data:`SPANS`; others are for
+            measuring the rule, ``bench/bench_series_threshold.py``).
+
+    Returns:
+        The judgement; None when the history gives no threshold yet
+        (:func:`series_threshold`), when the window's blocks are not the detector's size,
+        or when the window of the newest increment has too few valid blocks.
+    """
+    if history.window.factor != detector.factor:
+        return None
+    if not spans or min(spans) < 1:
+        raise InputError(f"series threshold: spans must be positive, got {spans}")
+    limits = series_threshold(arrival_scores(detector, history, spans))
+    if limits is None:
+        return None
+    threshold, kept, aside = limits
+    heights = _heights(detector, history)
+    newest = [history.block_means(increment_m), *history.blocks[::-1][:max(spans) - 1]]
+    logit, span = _score(detector, newest, heights, spans)
+    if not np.isfinite(logit):
+        return None
+    packaged = detector.calibration
+    calibration = BlockCalibration(threshold, packaged.slope,
+                                   {**(packaged.source or {}), "series_arrivals": kept},
+                                   packaged.slope_above)
+    return SeriesJudgement(float(calibration.probability(logit)), logit, span, threshold,
+                           kept, aside, calibration)

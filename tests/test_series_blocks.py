@@ -1,0 +1,172 @@
+"""The block detector against its series' own quiet past (rule 1 in a series).
+
+Real noise comes from the committed Erta Ale crop (tests/data/erta_ale_014A: 14 real
+Sentinel-1 pairs of 2016-01-17 to 2017-02-04, the last one with the January 2017 dyke):
+its 13 quiet increments, flipped and negated, make a history of real quiet maps.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.config import Settings, load_settings
+from monitor.io.models import load_block_model
+from monitor.noise_bank import load_noise_bank
+from monitor.science.detect import series_blocks
+from monitor.science.detect.blocks import BlockDetector
+from monitor.science.detect.gls_filter import conformal_quantile
+from monitor.science.detect.series_blocks import (
+    MIN_ARRIVALS,
+    SPANS,
+    arrival_scores,
+    judge,
+    series_threshold,
+)
+from monitor.science.detect.series_gls import NoiseHistory
+from monitor.science.grids import FrameGrid, GroundDisc
+from monitor.science.injection import mogi_unit_los
+from monitor.science.interferograms import Interferogram
+from monitor.science.scoring import score_epoch
+from monitor.science.timeseries import append, append_step, start_daisy_chain
+from monitor.service.scoring import (
+    detector_for,
+    frame_regions,
+    new_noise_history,
+    scoring_params,
+)
+
+CROP = Path(__file__).parent / "data" / "erta_ale_014A"
+FRAME = "014A_07688_131313"
+
+
+@pytest.fixture(scope="module")
+def real() -> tuple[list[np.ndarray], FrameGrid, BlockDetector, GroundDisc]:
+    bank = load_noise_bank(str(CROP), FRAME, load_settings(None),
+                           events=((date(2017, 1, 11), date(2018, 12, 31)),))
+    quiet = [np.asarray(e.displacement_m, np.float64) for e in bank.epochs]
+    variants = [sign * m[::fy, ::fx] for sign in (1.0, -1.0) for fy in (1, -1)
+                for fx in (1, -1) for m in quiet]
+    grid = bank.grid
+    ny, nx = grid.shape
+    target = GroundDisc(*grid.lonlat(ny // 2, nx // 2), 3.0)
+    detector = detector_for(load_block_model(None), scoring_params(Settings()), grid.pixel_m,
+                            bank.dem)
+    assert isinstance(detector, BlockDetector)
+    return variants, grid, detector, target
+
+
+def _history(maps: list[np.ndarray], grid: FrameGrid, target: GroundDisc) -> NoiseHistory:
+    history = new_noise_history(grid, target)
+    assert history is not None
+    for k, m in enumerate(maps):
+        history = history.appended(m, None, date(2020, 1, 1) + timedelta(days=12 * k))
+    return history
+
+
+def _source(grid: FrameGrid, peak_m: float) -> np.ndarray:
+    unit = mogi_unit_los(grid.shape, grid.pixel_m, 0.0, 0.0, 3000.0)
+    return peak_m * unit / np.abs(unit).max()
+
+
+def test_the_threshold_is_the_conformal_quantile_of_earlier_scores_events_set_aside() -> None:
+    rng = np.random.default_rng(3)
+    quiet = rng.normal(-1.0, 1.0, 40)
+    assert series_threshold(quiet[:MIN_ARRIVALS - 1]) is None
+    assert series_threshold(np.append(quiet[:MIN_ARRIVALS - 1], np.nan)) is None
+    threshold, kept, aside = series_threshold(np.concatenate([quiet, [np.nan, 12.0, 30.0]]))
+    assert (kept, aside) == (40, 2)  # the two events are not noise; NaN is no score
+    assert threshold == conformal_quantile(quiet) == np.sort(quiet)[38]
+    # an event inside the quiet scores' spread is kept: the fence is for the far-out ones
+    assert series_threshold(np.append(quiet, quiet.max() + 0.1))[2] == 0
+
+
+def test_the_series_rule_judges_the_newest_increments_against_the_series_quiet_past(
+        real: tuple[list[np.ndarray], FrameGrid, BlockDetector, GroundDisc]) -> None:
+    maps, grid, detector, target = real
+    history = _history(maps[:40], grid, target)
+    newest = maps[40]
+    quiet = judge(detector, history, newest)
+    assert quiet is not None
+    scores = arrival_scores(detector, history)
+    assert np.isfinite(scores).all() and scores.shape == (40,)
+    threshold, kept, aside = series_threshold(scores)
+    assert (quiet.threshold, quiet.arrivals, quiet.set_aside) == (threshold, kept, aside)
+    assert kept + aside == 40
+    # P is the packaged Platt slopes about the series' threshold
+    packaged = detector.calibration
+    assert quiet.calibration.threshold == threshold
+    assert (quiet.calibration.slope, quiet.calibration.slope_above) == (
+        packaged.slope, packaged.slope_above)
+    assert quiet.p == pytest.approx(float(quiet.calibration.probability(quiet.logit)))
+    assert quiet.p < 0.95 and quiet.span in SPANS
+    # the score is the largest logit of the newest one and two increments
+    blocks = history.block_means(newest)
+    heights = series_blocks._heights(detector, history)
+    one = detector.block_logit(blocks, heights)
+    two = detector.block_logit(blocks + history.blocks[-1], heights)
+    assert quiet.logit == pytest.approx(max(one, two), abs=1e-6)
+    # a 5 cm source in the newest increment is certain
+    step = judge(detector, history, newest + _source(grid, 0.05))
+    assert step is not None and step.p > 0.99 and step.span == 1
+    # a step that two acquisitions split stands out most in the span of two
+    split = _source(grid, 0.02)
+    history2 = _history([*maps[:39], maps[39] + split], grid, target)
+    spread = judge(detector, history2, newest + split)
+    assert spread is not None and spread.span == 2
+    assert spread.logit > detector.block_logit(history2.block_means(newest + split), heights)
+    # the same numbers again, with the remembered logits forgotten
+    series_blocks._CACHE.clear()
+    again = judge(detector, history, newest)
+    assert again == quiet
+    # fewer earlier increments than the threshold needs: the packaged calibration stands
+    assert judge(detector, _history(maps[:MIN_ARRIVALS - 1], grid, target), newest) is None
+
+
+def test_rule_one_takes_the_series_p_given_the_history_and_records_it(
+        real: tuple[list[np.ndarray], FrameGrid, BlockDetector, GroundDisc]) -> None:
+    maps, grid, detector, target = real
+    history = _history(maps[:30], grid, target)
+    ny, nx = grid.shape
+    regions = frame_regions(grid, target, (GroundDisc(*grid.lonlat(20, 20), 1.5),), None,
+                            "test")
+    params = scoring_params(Settings())
+    increment = maps[30] + _source(grid, 0.03)
+    image = (maps[31] + increment).astype(np.float32)
+    alone = score_epoch(detector, image, regions, date(2021, 1, 1), params,
+                        increment=increment)
+    judged = score_epoch(detector, image, regions, date(2021, 1, 1), params,
+                         increment=increment, history=history)
+    expected = judge(detector, history, increment)
+    assert alone.raw.series is None and "series_p" not in alone.params
+    assert judged.raw.series == expected and judged.raw.p_fused == expected.p
+    assert judged.raw.flag == (expected.p > params.flag_threshold)
+    assert judged.params["series_threshold"] == expected.threshold
+    assert judged.params["series_span"] == expected.span
+    # the windows' map is about the series' threshold too
+    windows = detector.recalibrated(expected.calibration).detect(increment)
+    np.testing.assert_array_equal(judged.raw.prob_map, windows.prob_map)
+    assert detector.calibration.threshold != expected.threshold  # the packaged one stays
+
+
+def test_the_increment_is_the_interferogram_where_the_chain_lost_pixels() -> None:
+    shape = (20, 20)
+    ref = np.zeros(shape, bool)
+    ref[:4, :4] = True
+    coherent, holed = np.ones(shape, np.float32), np.ones(shape, np.float32)
+    holed[10:14, 10:14] = 0.0
+    d = [date(2024, 1, 1) + timedelta(days=12 * k) for k in range(3)]
+    state = start_daisy_chain(d[0], shape, reference=ref, coherence_threshold=0.3)
+    state = append(state, Interferogram(d[0], d[1], np.zeros(shape, np.float32), holed))
+    before = state.cumulative_m
+    after, step = append_step(state, Interferogram(d[1], d[2],
+                                                   np.full(shape, 0.01, np.float32), coherent))
+    lost = np.isnan(after.cumulative_m - before)
+    assert lost[10:14, 10:14].all() and lost.sum() == 16
+    assert np.isfinite(step).all() and np.allclose(step, 0.0)  # referenced to the region
+    assert np.array_equal(after.cumulative_m, append(state, Interferogram(
+        d[1], d[2], np.full(shape, 0.01, np.float32), coherent)).cumulative_m,
+        equal_nan=True)
