@@ -375,24 +375,51 @@ class BlockDetector:
                              f"{ny} x {nx}-block map has enough valid blocks")
         return starts, xs
 
+    def block_logits(self, maps: Sequence[NDArray[np.floating]],
+                     heights: NDArray[np.floating] | None) -> list[float]:
+        """The best window's raw logit of each of ``maps``, maps already averaged over
+        blocks of this detector's size (``(h, w)`` metres each, NaN: invalid), with the
+        heights' block means on the same blocks (None: no height term); NaN for a map with
+        no window of enough valid blocks. The windows of all the maps go through the
+        network in batches.
+
+        Raises:
+            InputError: mismatched shapes.
+        """
+        h = None if heights is None else np.asarray(heights, dtype=np.float64)
+        owner: list[int] = []
+        xs: list[NDArray[np.float32]] = []
+        for k, blocks in enumerate(maps):
+            b = np.asarray(blocks, dtype=np.float64)
+            if b.ndim != 2 or (h is not None and h.shape != b.shape):
+                raise InputError(f"block detector: blocks {b.shape} and heights "
+                                 f"{None if h is None else h.shape} must be one 2-D shape")
+            try:
+                windows = self._windows(b, h)[1]
+            except InputError:
+                continue  # no window to score: NaN
+            owner += [k] * len(windows)
+            xs += windows
+        out = [float("nan")] * len(maps)
+        with torch.no_grad():
+            for i in range(0, len(xs), self.batch):
+                logits = self.net(torch.from_numpy(np.stack(xs[i:i + self.batch])))
+                for k, v in zip(owner[i:i + self.batch], logits.tolist(), strict=True):
+                    out[k] = v if math.isnan(out[k]) else max(out[k], v)
+        return out
+
     def block_logit(self, blocks: NDArray[np.floating],
                     heights: NDArray[np.floating] | None) -> float:
-        """The best window's raw logit of a map already averaged over blocks of this
-        detector's size (``(h, w)`` metres, NaN: invalid), with the heights' block means
-        on the same blocks (None: no height term).
+        """:meth:`block_logits` of one map.
 
         Raises:
             InputError: mismatched shapes, or no window with enough valid blocks.
         """
-        b = np.asarray(blocks, dtype=np.float64)
-        h = None if heights is None else np.asarray(heights, dtype=np.float64)
-        if b.ndim != 2 or (h is not None and h.shape != b.shape):
-            raise InputError(f"block detector: blocks {b.shape} and heights "
-                             f"{None if h is None else h.shape} must be one 2-D shape")
-        _, xs = self._windows(b, h)
-        with torch.no_grad():
-            return max(float(v) for i in range(0, len(xs), self.batch)
-                       for v in self.net(torch.from_numpy(np.stack(xs[i:i + self.batch]))))
+        value = self.block_logits([blocks], heights)[0]
+        if math.isnan(value):
+            self._windows(np.asarray(blocks, dtype=np.float64),
+                          None if heights is None else np.asarray(heights, np.float64))
+        return value
 
     def window_logits(self, displacement_m: NDArray[np.floating]
                       ) -> list[tuple[int, int, float, int, int]]:
