@@ -11,8 +11,8 @@ amplitude (``evaluate real``'s draws) put into a counted arrival's newest increm
 step) or split evenly between it and the one before (a step between two acquisitions).
 In the same run, on the same arrivals and draws:
 
-* **the newest increment alone** against its series' own threshold (the same rule with
-  spans of one increment);
+* **the newest increment alone**, or **the newest 1-3**, against its series' own
+  threshold (the same rule with spans of one, or of one to three, increments);
 * **packaged**: the packaged calibration on the newest increment alone (P = 0.5 at its
   threshold from the 2021-2022 quiet pairs; the watch before the series' threshold);
 * **plain rule**: the smoothed peak-to-noise ratio of the newest increment
@@ -21,7 +21,8 @@ In the same run, on the same arrivals and draws:
   of its earlier arrivals' ratios).
 
 Run: ``python bench/bench_series_threshold.py --archive DIR --frame F --events A:B
---target LON,LAT`` (about two minutes on 2 cores for a 9-year frame). Without arguments it
+--target LON,LAT`` (seven minutes on a busy 2-core machine for a 9-year frame, most of it
+the newest 1-3's sums). Without arguments it
 runs on the small real crop the tests use, whose 14 products are too few for a threshold:
 it only shows it runs.
 """
@@ -126,14 +127,16 @@ def main() -> None:
         j = judge(detector, h, d)
         limit = rows[i]["plain_threshold"]
         one = judge(detector, h, d, spans=(1,))
+        three = judge(detector, h, d, spans=(1, 2, 3))
         return {"series": j is not None and j.p > 0.5,
+                "series newest 1-3": three is not None and three.p > 0.5,
                 "series newest": one is not None and one.p > 0.5,
                 "packaged": float(model.calibration.probability(packaged_logit(d))) > 0.5,
                 "plain": ratio(d) > limit}
 
     quiet = {i: flags(i, np.asarray(epochs[i].displacement_m, np.float64), histories[i])
              for i in counted}
-    rules = ("series", "series newest", "packaged", "plain")
+    rules = ("series", "series newest", "series newest 1-3", "packaged", "plain")
     rng = np.random.default_rng(args.seed)
     hits: dict[tuple[str, str, float], list[bool]] = {}
     for _ in range(args.n):
@@ -155,6 +158,7 @@ def main() -> None:
           + " |\n| --- | --- | --- | --- |")
     names = {"series": "block detector, the series' own threshold (newest 1-2)",
              "series newest": "block detector, the series' own threshold (newest increment)",
+             "series newest 1-3": "block detector, the series' own threshold (newest 1-3)",
              "packaged": "block detector, packaged threshold (newest increment)",
              "plain": "plain peak-to-noise, the series' own threshold (newest increment)"}
     for rule in rules:
