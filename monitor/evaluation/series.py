@@ -585,7 +585,8 @@ def evaluate_series(opts: SeriesOptions,
         scored_with = "time-series rule alone (--no-cnn)"
     else:
         scored_with = "the watch's path: " + (
-            "the block detector on each newest increment" if blocks else "CNN") + (
+            "the block detector on each newest increment, against the series' own "
+            "threshold once 20 increments precede it" if blocks else "CNN") + (
             ", LSTT, bell amplitude and step, ") + (
             "no second look (the block detector takes none)" if blocks
             else "second look by the phase-elevation fit over the DEM" if opts.second_look
