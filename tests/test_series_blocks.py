@@ -170,3 +170,34 @@ def test_the_increment_is_the_interferogram_where_the_chain_lost_pixels() -> Non
     assert np.array_equal(after.cumulative_m, append(state, Interferogram(
         d[1], d[2], np.full(shape, 0.01, np.float32), coherent)).cumulative_m,
         equal_nan=True)
+
+
+def test_scan_series_takes_the_pairs_interferogram_or_the_maps_difference_without_one() -> None:
+    """``series_increments``: the product of the pair (previous epoch, epoch), masked and
+    referenced as the chain sums it; the difference of the cumulative maps where an SBAS
+    network has no such product."""
+    from monitor.science.interferograms import prepare_interferogram
+    from monitor.science.timeseries import cumulative_series, synthetic_network
+    from monitor.service.series_scan import series_increments
+
+    rng = np.random.default_rng(0)
+    shape = (12, 12)
+    d = [date(2024, 1, 1) + timedelta(days=12 * k) for k in range(4)]
+    truth = np.cumsum(rng.normal(0.0, 0.01, (4, *shape)), axis=0)
+    truth[0] = 0.0
+    pairs = [(d[0], d[1]), (d[0], d[2]), (d[1], d[3]), (d[2], d[3])]  # no (d1, d2)
+    ifgs = synthetic_network(truth, d, pairs)
+    coherence = np.ones(shape, np.float32)
+    coherence[5:7, 5:7] = 0.0  # incoherent in the first pair only
+    ifgs[0] = Interferogram(ifgs[0].date1, ifgs[0].date2, ifgs[0].displacement_m, coherence)
+    ref = np.zeros(shape, bool)
+    ref[:3, :3] = True
+    series = cumulative_series(ifgs, reference=ref, coherence_threshold=0.3, method="sbas")
+    maps = series.displacement.astype(np.float32)
+    got = series_increments(series, maps, ifgs, ref, 0.3)
+    assert sorted(got) == d[1:]
+    first = prepare_interferogram(ifgs[0], ref, 0.3)[0]
+    np.testing.assert_array_equal(got[d[1]], first)
+    assert np.isnan(got[d[1]][5:7, 5:7]).all()
+    np.testing.assert_array_equal(got[d[2]], maps[2] - maps[1])  # no product of the pair
+    np.testing.assert_array_equal(got[d[3]], prepare_interferogram(ifgs[3], ref, 0.3)[0])
