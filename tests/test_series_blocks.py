@@ -20,9 +20,11 @@ from monitor.science.detect import series_blocks
 from monitor.science.detect.blocks import BlockDetector
 from monitor.science.detect.gls_filter import conformal_quantile
 from monitor.science.detect.series_blocks import (
+    EVENT_P,
     MIN_ARRIVALS,
     SPANS,
     arrival_scores,
+    event_logit,
     judge,
     series_threshold,
 )
@@ -82,6 +84,22 @@ def test_the_threshold_is_the_conformal_quantile_of_earlier_scores_events_set_as
     assert threshold == conformal_quantile(quiet) == np.sort(quiet)[38]
     # an event inside the quiet scores' spread is kept: the fence is for the far-out ones
     assert series_threshold(np.append(quiet, quiet.max() + 0.1))[2] == 0
+    # a network's quiet logits spread widely: a large event can sit inside the fence (the
+    # real dyke pair did), and what the packaged calibration calls certain is set aside
+    wide = rng.normal(-0.5, 1.8, 30)
+    spread = np.append(wide, 9.0)
+    q1, q3 = np.quantile(spread, [0.25, 0.75])
+    assert 9.0 < q3 + 3 * (q3 - q1)
+    assert series_threshold(spread)[0] == 9.0  # blind to the next event
+    threshold, kept, aside = series_threshold(spread, certain=2.94)
+    assert aside == 1 + int((wide >= 2.94).sum()) and threshold < 2.94
+    assert series_threshold(np.full(MIN_ARRIVALS + 5, 5.0), certain=2.94) is None  # none kept
+
+
+def test_the_event_logit_is_where_the_packaged_calibration_reaches_the_fast_path_p() -> None:
+    calibration = load_block_model(None).calibration
+    assert EVENT_P == Settings().alerts.fast_p
+    assert float(calibration.probability(event_logit(calibration))) == pytest.approx(EVENT_P)
 
 
 def test_the_series_rule_judges_the_newest_increments_against_the_series_quiet_past(
@@ -93,7 +111,8 @@ def test_the_series_rule_judges_the_newest_increments_against_the_series_quiet_p
     assert quiet is not None
     scores = arrival_scores(detector, history)
     assert np.isfinite(scores).all() and scores.shape == (40,)
-    threshold, kept, aside = series_threshold(scores)
+    threshold, kept, aside = series_threshold(scores,
+                                              certain=event_logit(detector.calibration))
     assert (quiet.threshold, quiet.arrivals, quiet.set_aside) == (threshold, kept, aside)
     assert kept + aside == 40
     # P is the packaged Platt slopes about the series' threshold

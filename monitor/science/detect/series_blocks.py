@@ -17,14 +17,24 @@ quiet past, so the watch sets the threshold from it:
   step of a few weeks).
 * **The threshold**: the conformal 95% quantile
   (:func:`~monitor.science.detect.gls_filter.conformal_quantile`) of the scores every
-  earlier increment of the series got by the same rule, those beyond the far-out fence
-  ``Q3 + FENCE_IQR * IQR`` of them set aside as events (Tukey 1977, Exploratory Data
+  earlier increment of the series got by the same rule, events set aside: a score beyond
+  the far-out fence ``Q3 + FENCE_IQR * IQR`` of them (Tukey 1977, Exploratory Data
   Analysis, Addison-Wesley, chapter 2: a logit may be negative, so the GLS filter's
-  ratio to the median, :func:`~monitor.science.detect.gls_filter.null_quantile`, does not
-  apply). A quiet arrival exchangeable with the earlier ones exceeds it with probability
-  at most 5%, whatever the frame's noise. It needs :data:`MIN_ARRIVALS` earlier scores
-  (the quantile's least at 5%, as the GLS filter's warm-up); before that, and where the
-  window's blocks are not the detector's, the packaged calibration stands.
+  ratio to the median, :func:`~monitor.science.detect.gls_filter.null_quantile`, does
+  not apply), or one the packaged calibration puts at :data:`EVENT_P` or more (its
+  "certain", the fast path's P). The fence alone is not enough: a network's logits of
+  quiet maps spread over several units, and on the real Erta Ale series the 17 cm dyke
+  pair (logit 9.1) lay inside the fence of the 31 scores before 2017-10-20 (Q3 + 3 IQR =
+  9.8), so it and its aftermath (logit 4.1) set the threshold for 10 of the 36 arrivals
+  of 2017-2018, the detector blind to a second event then; with the packaged certainty
+  also set aside the threshold there stays at or below 2.7. So the series' threshold
+  never exceeds that certainty (logit 2.94 for the packaged file): on a frame much
+  noisier than Erta Ale it stops there, still above the packaged threshold. A quiet
+  arrival exchangeable with the earlier ones exceeds it with probability at most 5%,
+  whatever the frame's noise, as long as its quiet scores stay under that certainty. It
+  needs :data:`MIN_ARRIVALS` earlier scores (the quantile's least at 5%, as the GLS
+  filter's warm-up); before that, and where the window's blocks are not the detector's,
+  the packaged calibration stands.
 * **P**: the packaged calibration's Platt slopes about this threshold
   (:class:`~monitor.science.detect.blocks.BlockCalibration`), so P = 0.5 at the series'
   own threshold and the fast path's P = 0.95 lies as far above it as in the packaged
@@ -48,6 +58,7 @@ series before scores its whole history once, in batches: 1.8 s for nine years of
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import weakref
 from collections import OrderedDict
@@ -70,6 +81,9 @@ MIN_ARRIVALS = WARM_UP
 #: Arrival scores above ``Q3 + FENCE_IQR * IQR`` of the earlier ones are events, not noise
 #: (Tukey's far-out fence; about 4.7 standard deviations above the mean of a normal sample).
 FENCE_IQR = 3.0
+#: Arrival scores the packaged calibration puts at this P or more are events, not noise
+#: (the fast path's default ``[alerts] fast_p``).
+EVENT_P = 0.95
 #: Span logits remembered per network: two per increment of every watched series (a
 #: target's whole history is read at each of its epochs, so it must fit: 65,536 is some
 #: 100 targets of nine years of 12-day products, a few megabytes).
@@ -198,16 +212,26 @@ def arrival_scores(detector: BlockDetector, history: NoiseHistory,
     return np.array([_best(scored.get(j, []))[0] for j in range(len(history))])
 
 
-def series_threshold(scores: NDArray[np.floating], alpha: float = DEFAULT_ALPHA
-                     ) -> tuple[float, int, int] | None:
+def event_logit(calibration: BlockCalibration) -> float:
+    """The logit ``calibration`` puts at :data:`EVENT_P`: scores at or above it are events."""
+    return float(calibration.threshold
+                 + math.log(EVENT_P / (1.0 - EVENT_P)) / calibration.upper_slope)
+
+
+def series_threshold(scores: NDArray[np.floating], alpha: float = DEFAULT_ALPHA,
+                     certain: float = math.inf) -> tuple[float, int, int] | None:
     """The threshold from earlier arrival scores (module docstring): ``(threshold, scores
-    kept, scores set aside)``; None with fewer than :data:`MIN_ARRIVALS` finite scores."""
+    kept, scores set aside)``, scores beyond the far-out fence or at or above ``certain``
+    (:func:`event_logit`) set aside; None with fewer than :data:`MIN_ARRIVALS` finite
+    scores, or fewer kept."""
     s = np.asarray(scores, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size < MIN_ARRIVALS:
         return None
     q1, q3 = np.quantile(s, [0.25, 0.75])
-    kept = s[s <= q3 + FENCE_IQR * (q3 - q1)]
+    kept = s[(s <= q3 + FENCE_IQR * (q3 - q1)) & (s < certain)]
+    if kept.size < MIN_ARRIVALS:
+        return None
     return conformal_quantile(kept, alpha), int(kept.size), int(s.size - kept.size)
 
 
@@ -233,7 +257,8 @@ def judge(detector: BlockDetector, history: NoiseHistory,
         return None
     if not spans or min(spans) < 1:
         raise InputError(f"series threshold: spans must be positive, got {spans}")
-    limits = series_threshold(arrival_scores(detector, history, spans))
+    limits = series_threshold(arrival_scores(detector, history, spans),
+                              certain=event_logit(detector.calibration))
     if limits is None:
         return None
     threshold, kept, aside = limits
