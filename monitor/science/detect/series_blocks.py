@@ -42,8 +42,8 @@ quiet past, so the watch sets the threshold from it:
 
 Measured on the real Erta Ale series as a watch receives it, events included
 (``bench/bench_series_threshold.py``; the 96 quiet arrivals of 2021-2024, outside the
-network's training years, 120 Mogi sources per amplitude): 5 of 96 quiet arrivals flagged,
-a 3 cm step found in 87% of the draws and one split between two acquisitions in 80%; the
+network's training years, 120 Mogi sources per amplitude): 6 of 96 quiet arrivals flagged,
+a 3 cm step found in 87% of the draws and one split between two acquisitions in 81%; the
 packaged threshold on the newest increment alone, on the same arrivals and draws: 1 of
 96, 78% and 42% (``docs/detection.md``).
 
