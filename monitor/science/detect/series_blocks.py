@@ -32,9 +32,9 @@ quiet past, so the watch sets the threshold from it:
   noisier than Erta Ale it stops there, still above the packaged threshold. A quiet
   arrival exchangeable with the earlier ones exceeds it with probability at most 5%,
   whatever the frame's noise, as long as its quiet scores stay under that certainty. It
-  needs :data:`MIN_ARRIVALS` earlier scores (the quantile's least at 5%, as the GLS
-  filter's warm-up); before that, and where the window's blocks are not the detector's,
-  the packaged calibration stands.
+  needs :data:`MIN_ARRIVALS` earlier scores left once events are set aside (the
+  quantile's least at 5%, as the GLS filter's warm-up); before that, and where the
+  window's blocks are not the detector's, the packaged calibration stands.
 * **P**: the packaged calibration's Platt slopes about this threshold
   (:class:`~monitor.science.detect.blocks.BlockCalibration`), so P = 0.5 at the series'
   own threshold and the fast path's P = 0.95 lies as far above it as in the packaged
