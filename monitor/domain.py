@@ -222,6 +222,9 @@ class AlertMessage:
         ack_command: The command that acknowledges the alert, as it can be run.
         gls_p: P of the series' GLS Mogi filter on the same map, which confirms
             ``p_fused`` in the single-map rule (None: it did not judge the epoch).
+        series_arrivals: Earlier acquisitions of the series whose scores set the
+            threshold ``p_fused`` was judged against (the block detector's own threshold,
+            :mod:`monitor.science.detect.series_blocks`; None: the packaged calibration's).
     """
 
     target_id: str
@@ -250,6 +253,7 @@ class AlertMessage:
     lstt_permutations: int | None = None
     ack_command: str = ""
     gls_p: float | None = None
+    series_arrivals: int | None = None
 
     def __post_init__(self) -> None:
         if self.gls_p is not None and not 0.0 <= self.gls_p <= 1.0:

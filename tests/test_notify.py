@@ -372,6 +372,24 @@ def test_the_gls_filters_p_is_in_the_email() -> None:
     assert body is not None and "which confirms the detector: P 0.870" in body.get_content()
 
 
+def test_the_email_says_when_p_is_judged_against_the_series_own_threshold() -> None:
+    from monitor.service.outbox import _series_arrivals
+
+    def body(message: AlertMessage) -> str:
+        text = compose_alert_email(message, sender="a@b.c", recipients=["x@y.z"],
+                                   created_at=datetime(2024, 1, 1, tzinfo=UTC))
+        part = text.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    own = body(replace(alert(), series_arrivals=120))
+    assert "0.5 at this series' own threshold, from 120 earlier acquisitions" in own
+    assert "series' own threshold" not in body(alert())
+    # what the outbox reads of a stored score's parameters
+    assert _series_arrivals({"series_arrivals": 120, "series_threshold": 1.9}) == 120
+    assert _series_arrivals({"lstt_permutations": 100}) is None and _series_arrivals(None) is None
+
+
 def test_retry_delay_is_exponential_and_capped() -> None:
     assert [retry_delay_s(a) for a in range(1, 9)] == [30, 60, 120, 240, 480, 960, 1920, 3600]
     assert retry_delay_s(500) == 3600

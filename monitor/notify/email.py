@@ -75,7 +75,9 @@ def _facts(alert: AlertMessage) -> list[tuple[str, str]]:
         ("Displacement over the target (line of sight)", displacement_text(alert)),
         ("Detector probability", f"{alert.p_fused:.3f}" + (
             f" (after atmospheric correction: {alert.correction})" if alert.correction
-            else "")),
+            else "") + (
+            f" (0.5 at this series' own threshold, from {alert.series_arrivals} earlier "
+            "acquisitions)" if alert.series_arrivals else "")),
         *([("Raw fused probability (before correction)", f"{alert.p_fused_raw:.3f}")]
           if alert.correction and alert.p_fused_raw is not None else []),
         ("GLS Mogi filter (the series' own noise), which confirms the detector",

@@ -172,13 +172,21 @@ def _message(ctx: WatchContext, alert: Alert) -> tuple[AlertMessage, bytes | Non
         displacement_m=None if bell is None else float(bell),
         lstt_permutations=None if permutations is None else int(permutations),
         ack_command=ack_command(alert.id, ctx.config_file),
-        gls_p=_gls_p(score.signal))
+        gls_p=_gls_p(score.signal),
+        series_arrivals=_series_arrivals(score.params))
     if cleared:
         return msg, None, None
     png_path = quicklook_path(ctx.settings, alert.target_id, alert.epoch)
     if not png_path.is_file():
         return msg, None, None
     return msg, png_path.read_bytes(), png_path.name
+
+
+def _series_arrivals(params: Mapping[str, Any] | None) -> int | None:
+    """The earlier acquisitions behind the series' own threshold of a score's P (None:
+    the packaged calibration's, or a score from before it was recorded)."""
+    value = (params or {}).get("series_arrivals")
+    return None if value is None else int(value)
 
 
 def _gls_p(signal: Mapping[str, Any] | None) -> float | None:
