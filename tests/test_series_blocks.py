@@ -125,8 +125,7 @@ def test_the_series_rule_judges_the_newest_increments_against_the_series_quiet_p
     # the score is the largest logit of the newest one and two increments
     blocks = history.block_means(newest)
     heights = series_blocks._heights(detector, history)
-    one = detector.block_logit(blocks, heights)
-    two = detector.block_logit(blocks + history.blocks[-1], heights)
+    one, two = detector.block_logits([blocks, blocks + history.blocks[-1]], heights)
     assert quiet.logit == pytest.approx(max(one, two), abs=1e-6)
     # a 5 cm source in the newest increment is certain
     step = judge(detector, history, newest + _source(grid, 0.05))
@@ -136,7 +135,8 @@ def test_the_series_rule_judges_the_newest_increments_against_the_series_quiet_p
     history2 = _history([*maps[:39], maps[39] + split], grid, target)
     spread = judge(detector, history2, newest + split)
     assert spread is not None and spread.span == 2
-    assert spread.logit > detector.block_logit(history2.block_means(newest + split), heights)
+    alone = detector.block_logits([history2.block_means(newest + split)], heights)[0]
+    assert spread.logit > alone
     # the same numbers again, with the remembered logits forgotten (to the float32
     # rounding of the network's batches, which depend on what was remembered)
     series_blocks._CACHE.clear()

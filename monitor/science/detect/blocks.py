@@ -408,19 +408,6 @@ class BlockDetector:
                     out[k] = v if math.isnan(out[k]) else max(out[k], v)
         return out
 
-    def block_logit(self, blocks: NDArray[np.floating],
-                    heights: NDArray[np.floating] | None) -> float:
-        """:meth:`block_logits` of one map.
-
-        Raises:
-            InputError: mismatched shapes, or no window with enough valid blocks.
-        """
-        value = self.block_logits([blocks], heights)[0]
-        if math.isnan(value):
-            self._windows(np.asarray(blocks, dtype=np.float64),
-                          None if heights is None else np.asarray(heights, np.float64))
-        return value
-
     def window_logits(self, displacement_m: NDArray[np.floating]
                       ) -> list[tuple[int, int, float, int, int]]:
         """Every scored window: its first block row and column, its logit, and the block
