@@ -19,7 +19,14 @@
 * **unwrapping errors** on a fraction ``unwrap_fraction`` of either class: one
   whole-fringe jump (half the Sentinel-1 wavelength) inside an island or beyond a curve
   (:func:`monitor.science.unwrapping.unwrapping_errors`), which a map's label does not
-  change: an unwrapper's mistake is not deformation.
+  change: an unwrapper's mistake is not deformation;
+* **incoherent regions of real shapes** on a fraction ``incoherent_fraction`` of either
+  class: the blocks of an excursion set of a smooth random field (ragged, holed regions
+  0.5-3 km across) or of a meandering band 1-6 km wide (a valley floor, a lake's shore)
+  made invalid, 5-60% of the window (:mod:`monitor.science.incoherent_shapes`), so that
+  the network learns to read a window through the gaps of a vegetated or snow-covered
+  volcano, which the real training frame (0.8% of its pixels incoherent, median) does
+  not show it.
 
 Every ``eval_every`` steps the network scores the validation years' quiet increments and
 ``n_inject`` of them with a Mogi source of 1, 2, 3 and 4 cm (``evaluate real``'s draws:
@@ -69,6 +76,7 @@ from monitor.science.detect.blocks import (
 )
 from monitor.science.detect.gls_filter import DEFAULT_ALPHA, conformal_quantile
 from monitor.science.detect.training import roc_auc
+from monitor.science.incoherent_shapes import band_mask, excursion_mask
 from monitor.science.injection import draw_mogi_injection, frame_xy, source_unit_los
 from monitor.science.noise_covariance import block_factor, block_mean
 from monitor.science.semireal import NoiseEpoch, span_map, spans
@@ -85,6 +93,10 @@ PEAK_LOS_M = (0.008, 0.10)
 JITTER_M = 2500.0
 #: Unwrapping-error patterns drawn for the training maps (with ``unwrap_fraction`` > 0).
 UNWRAP_PATTERNS = 400
+#: Incoherence masks drawn for the training maps (with ``incoherent_fraction`` > 0).
+INCOHERENT_PATTERNS = 400
+#: Area fraction of a training map's incoherence mask, drawn uniformly.
+INCOHERENT_AREA = (0.05, 0.6)
 #: Fewest quiet maps in the training years.
 MIN_MAPS = 10
 #: Fewest quiet maps in the validation years: the calibration's threshold is their
@@ -97,7 +109,7 @@ CHECKPOINT_FORMAT = "insar-monitor-block-checkpoint"
 #: Options that must match between a checkpoint and the run that resumes it.
 RESUME_KEYS = ("archive", "frame", "events", "train_years", "val_years", "eval_every",
                "sources", "batch_size", "lr", "width", "seed", "seed_eval", "n_inject",
-               "config", "unwrap_fraction", "peak_los_m")
+               "config", "unwrap_fraction", "peak_los_m", "incoherent_fraction")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +130,7 @@ class BlockTrainOptions:
     lr: float = 1e-3
     width: int = 32
     unwrap_fraction: float = 0.0
+    incoherent_fraction: float = 0.0
     peak_los_m: tuple[float, float] = PEAK_LOS_M
     seed: int = 0
     seed_eval: int = 707
@@ -157,8 +170,10 @@ def _check(opts: BlockTrainOptions) -> None:
     if not (0 < lo <= hi <= 10.0):
         raise InputError(f"--peak-los-m must be MIN,MAX with 0 < MIN <= MAX <= 10 metres, "
                          f"got {lo},{hi}")
-    if not 0.0 <= opts.unwrap_fraction <= 1.0:
-        raise InputError(f"--unwrap-fraction must lie in [0, 1], got {opts.unwrap_fraction}")
+    for flag, value in (("--unwrap-fraction", opts.unwrap_fraction),
+                        ("--incoherent-fraction", opts.incoherent_fraction)):
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{flag} must lie in [0, 1], got {value}")
 
 
 @dataclass
@@ -170,6 +185,7 @@ class _Data:
     units: NDArray[np.float64]
     window: tuple[int, int]
     unwrap: NDArray[np.float64] | None = None
+    incoherent: NDArray[np.bool_] | None = None
 
 
 def _training_data(epochs: Sequence[NoiseEpoch], factor: int,
@@ -202,6 +218,24 @@ def _unwrap_patterns(rng: np.random.Generator, n: int, window: tuple[int, int],
         for k in range(n)])
 
 
+def _incoherent_patterns(rng: np.random.Generator, n: int, window: tuple[int, int],
+                         factor: int, pixel_m: tuple[float, float]) -> NDArray[np.bool_]:
+    """``n`` block masks (True = invalid) of a window: excursion sets and bands in turn,
+    drawn on its pixels and made blocks as a map's NaN are (:func:`block_mean`)."""
+    shape = (window[0] * factor, window[1] * factor)
+    pixel = float(min(pixel_m))
+    out = []
+    for k in range(n):
+        if k % 2 == 0:
+            mask = excursion_mask(shape, pixel, rng, float(rng.uniform(*INCOHERENT_AREA)),
+                                  length_m=float(rng.uniform(500.0, 3000.0)))
+        else:
+            mask = band_mask(shape, pixel, rng, width_m=float(rng.uniform(1000.0, 6000.0)),
+                             meander_m=float(rng.uniform(0.0, 3000.0)))
+        out.append(~np.isfinite(block_mean(np.where(mask, np.nan, 0.0), factor)))
+    return np.stack(out)
+
+
 def _batch(rng: np.random.Generator, n: int, data: _Data, opts: BlockTrainOptions
            ) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
@@ -220,6 +254,8 @@ def _batch(rng: np.random.Generator, n: int, data: _Data, opts: BlockTrainOption
                 int(rng.integers(len(data.units)))]
         if data.unwrap is not None and rng.random() < opts.unwrap_fraction:
             b = b + data.unwrap[int(rng.integers(len(data.unwrap)))]
+        if data.incoherent is not None and rng.random() < opts.incoherent_fraction:
+            b = np.where(data.incoherent[int(rng.integers(len(data.incoherent)))], np.nan, b)
         try:
             x = window_channels(b, h)
         except InputError:  # a mostly incoherent crop: drawn again next step
@@ -375,6 +411,9 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
     data = _training_data(train, factor, bank.dem, grid.pixel_m, rng, opts.sources)
     if opts.unwrap_fraction > 0:
         data.unwrap = _unwrap_patterns(rng, UNWRAP_PATTERNS, data.window, factor)
+    if opts.incoherent_fraction > 0:
+        data.incoherent = _incoherent_patterns(rng, INCOHERENT_PATTERNS, data.window, factor,
+                                               grid.pixel_m)
     validation = _Validation.draw(val, grid.shape, grid.pixel_m, opts.seed_eval, opts.n_inject)
     net = BlockNet(opts.width)
     optimiser = torch.optim.Adam(net.parameters(), opts.lr, weight_decay=1e-4)

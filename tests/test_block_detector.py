@@ -291,9 +291,30 @@ def test_train_blocks_with_unwrapping_errors_records_them(
         two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "uw.pt"
     assert _train(two_blocks, out, "--steps", "6", "--eval-every", "6",
-                  "--unwrap-fraction", "0.5") == 0
+                  "--unwrap-fraction", "0.5", "--incoherent-fraction", "0.5") == 0
     options = load_block_model(out).meta["options"]
     assert options["unwrap_fraction"] == 0.5 and options["peak_los_m"] == [0.008, 0.1]
+    assert options["incoherent_fraction"] == 0.5
+
+
+def test_the_training_masks_are_regions_of_blocks_over_a_share_of_the_window() -> None:
+    from monitor.detector_blocks import INCOHERENT_AREA, _incoherent_patterns
+
+    masks = _incoherent_patterns(np.random.default_rng(0), 40, (30, 30), 7, (93.0, 93.0))
+    assert masks.shape == (40, 30, 30) and masks.dtype == bool
+    share = masks.mean(axis=(1, 2))
+    # excursion sets hold their drawn share of pixels (a block goes when most of it does);
+    # bands, 1-6 km wide across 20 km, between a twentieth and a third of the window
+    assert INCOHERENT_AREA[0] / 2 < share[::2].min() and share[::2].max() < INCOHERENT_AREA[1]
+    assert 0.03 < share[1::2].min() and share[1::2].max() < 0.45
+    # regions, not scattered blocks: most invalid blocks have an invalid neighbour
+    m = masks[0]
+    neighbours = np.zeros_like(m)
+    neighbours[1:] |= m[:-1]
+    neighbours[:-1] |= m[1:]
+    neighbours[:, 1:] |= m[:, :-1]
+    neighbours[:, :-1] |= m[:, 1:]
+    assert (m & neighbours).sum() > 0.8 * m.sum()
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -306,6 +327,8 @@ def test_train_blocks_with_unwrapping_errors_records_them(
      "must not exceed --steps"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--unwrap-fraction", "1.5"),
      "--unwrap-fraction must lie in \\[0, 1\\]"),
+    (("--train-years", "2016", "--val-years", "2019-2020", "--incoherent-fraction", "-0.1"),
+     "--incoherent-fraction must lie in \\[0, 1\\]"),
     (("--train-years", "2016", "--val-years", "2019-2020", "--peak-los-m", "0.2,0.1"),
      "--peak-los-m must be MIN,MAX with 0 < MIN <= MAX"),
 ])

@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--unwrap-fraction", type=float, default=0.0,
                         help="fraction of training maps (either class) given one "
                              "whole-fringe unwrapping error, an island or a cut (0)")
+    parser.add_argument("--incoherent-fraction", type=float, default=0.0,
+                        help="fraction of training maps (either class) given an incoherent "
+                             "region of a real shape over 5-60%% of the window (0)")
     parser.add_argument("--n-inject", type=int, default=40,
                         help="validation maps given a Mogi source of 1-4 cm (40)")
     parser.add_argument("--seed", type=int, default=0,
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         train_years=train, val_years=val, out=args.out, steps=args.steps,
         eval_every=args.eval_every, sources=args.sources, batch_size=args.batch_size,
         lr=args.lr, width=args.width, unwrap_fraction=args.unwrap_fraction,
+        incoherent_fraction=args.incoherent_fraction,
         peak_los_m=args.peak_los_m,
         seed=args.seed, seed_eval=args.seed_eval,
         n_inject=args.n_inject, checkpoint=args.checkpoint, resume=args.resume,
