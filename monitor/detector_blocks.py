@@ -30,7 +30,8 @@
 
 Every ``eval_every`` steps the network scores the validation years' quiet increments and
 ``n_inject`` of them with a Mogi source of 1, 2, 3 and 4 cm (``evaluate real``'s draws:
-``default_rng(seed_eval)``); the step with the best AUC for 2 cm and more is kept. Its
+``default_rng(seed_eval)``), with ``incoherent_fraction`` the same maps again with an
+incoherent region each; the step with the best AUC for 2 cm and more is kept. Its
 calibration is then fitted on the same maps (:class:`~monitor.science.detect.blocks.
 BlockCalibration`: the conformal 95% quantile of the quiet logits and a Platt slope), and
 the model file is written with its provenance. The test years must be held out of both.
@@ -170,10 +171,10 @@ def _check(opts: BlockTrainOptions) -> None:
     if not (0 < lo <= hi <= 10.0):
         raise InputError(f"--peak-los-m must be MIN,MAX with 0 < MIN <= MAX <= 10 metres, "
                          f"got {lo},{hi}")
-    for flag, value in (("--unwrap-fraction", opts.unwrap_fraction),
+    for flag, share in (("--unwrap-fraction", opts.unwrap_fraction),
                         ("--incoherent-fraction", opts.incoherent_fraction)):
-        if not 0.0 <= value <= 1.0:
-            raise InputError(f"{flag} must lie in [0, 1], got {value}")
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{flag} must lie in [0, 1], got {share}")
 
 
 @dataclass
@@ -277,6 +278,8 @@ class _Validation:
 
     quiet: list[NDArray[np.float32]]
     injected: dict[float, list[NDArray[np.float32]]]
+    #: The quiet map each injected map of an amplitude was made from.
+    pairs: list[int]
 
     @classmethod
     def draw(cls, epochs: Sequence[NoiseEpoch], shape: tuple[int, int],
@@ -286,7 +289,27 @@ class _Validation:
         sources = [(i, draw_mogi_injection(rng, shape, pixel_m)) for i in chosen]
         return cls([e.displacement_m for e in epochs],
                    {a: [epochs[i].displacement_m + s.scaled(a / 100.0) for i, s in sources]
-                    for a in VAL_AMPLITUDES_CM})
+                    for a in VAL_AMPLITUDES_CM}, chosen)
+
+    def with_gaps(self, seed: int, pixel_m: tuple[float, float]) -> _Validation:
+        """These maps and as many again with an incoherent region of a real shape (an
+        excursion set over 10-60% of the map, 0.5-3 km regions, ``default_rng(seed)``):
+        one region per quiet map, which its injected copies share, so that a network
+        trained on gaps is chosen on them too."""
+        rng = np.random.default_rng(seed)
+        shape = np.shape(self.quiet[0])
+        gaps = [excursion_mask(shape, float(min(pixel_m)), rng, float(rng.uniform(0.1, 0.6)),
+                               length_m=float(rng.uniform(500.0, 3000.0)))
+                for _ in self.quiet]
+
+        def gapped(m: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+            return np.where(gaps[k], np.nan, m).astype(np.float32)
+
+        return _Validation(
+            self.quiet + [gapped(m, k) for k, m in enumerate(self.quiet)],
+            {a: maps + [gapped(m, k) for m, k in zip(maps, self.pairs, strict=True)]
+             for a, maps in self.injected.items()},
+            self.pairs + self.pairs)
 
     def score(self, detector: BlockDetector) -> tuple[NDArray[np.float64],
                                                        dict[float, NDArray[np.float64]]]:
@@ -415,6 +438,8 @@ def run_block_training(opts: BlockTrainOptions) -> dict[str, Any]:
         data.incoherent = _incoherent_patterns(rng, INCOHERENT_PATTERNS, data.window, factor,
                                                grid.pixel_m)
     validation = _Validation.draw(val, grid.shape, grid.pixel_m, opts.seed_eval, opts.n_inject)
+    if opts.incoherent_fraction > 0:  # chosen on maps with gaps too, as it was trained
+        validation = validation.with_gaps(opts.seed_eval + 1, grid.pixel_m)
     net = BlockNet(opts.width)
     optimiser = torch.optim.Adam(net.parameters(), opts.lr, weight_decay=1e-4)
     loss_fn = nn.BCEWithLogitsLoss()

@@ -297,6 +297,26 @@ def test_train_blocks_with_unwrapping_errors_records_them(
     assert options["incoherent_fraction"] == 0.5
 
 
+def test_a_network_trained_on_gaps_is_chosen_on_maps_with_gaps_too() -> None:
+    from monitor.detector_blocks import _Validation
+
+    rng = np.random.default_rng(1)
+    quiet = [rng.normal(0, 0.01, (60, 60)).astype(np.float32) for _ in range(3)]
+    pairs = [2, 0, 2, 1]
+    injected = {a: [quiet[k] + np.float32(a / 100) for k in pairs] for a in (1.0, 2.0)}
+    both = _Validation(quiet, injected, pairs).with_gaps(5, (100.0, 100.0))
+    assert len(both.quiet) == 6 and all(len(v) == 8 for v in both.injected.values())
+    assert both.pairs == pairs + pairs
+    for k, m in enumerate(both.quiet[3:]):
+        gap = np.isnan(m)
+        assert 0.05 < gap.mean() < 0.65 and np.array_equal(m[~gap], quiet[k][~gap])
+        assert not np.isnan(both.quiet[k]).any()
+    for a, maps in both.injected.items():
+        for j, k in enumerate(pairs):  # an injected copy has its quiet pair's gap
+            assert np.array_equal(np.isnan(maps[4 + j]), np.isnan(both.quiet[3 + k]))
+            assert np.array_equal(maps[j], injected[a][j])
+
+
 def test_the_training_masks_are_regions_of_blocks_over_a_share_of_the_window() -> None:
     from monitor.detector_blocks import INCOHERENT_AREA, _incoherent_patterns
 
