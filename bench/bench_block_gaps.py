@@ -25,7 +25,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from real_frame_args import CROP, add_real_frame_arguments  # bench/, beside this script
+from real_frame_args import (  # bench/, beside this script
+    CROP,
+    add_real_frame_arguments,
+    target_history,
+)
 
 from monitor.config import load_settings
 from monitor.errors import InputError
@@ -34,18 +38,11 @@ from monitor.io.models import load_block_model
 from monitor.noise_bank import load_noise_bank
 from monitor.science.detect.blocks import BlockCalibration, BlockDetector
 from monitor.science.detect.series_gls import GlsWindow
-from monitor.science.grids import GroundDisc
+from monitor.science.detect.training import roc_auc
 from monitor.science.incoherent_shapes import excursion_mask
 from monitor.science.injection import draw_mogi_injection
-from monitor.service.scoring import new_noise_history
 
 AMPLITUDES_CM = (2.0, 3.0)
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Area under the ROC curve of ``pos`` against ``neg`` (ties count a half)."""
-    above = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(above / (pos.size * neg.size))
 
 
 def logit(detector: BlockDetector, window: GlsWindow, d: np.ndarray,
@@ -84,11 +81,7 @@ def main() -> None:
     bank = load_noise_bank(args.archive, args.frame, load_settings(None),
                            events=parse_events(args.events), years=parse_years(args.years))
     grid = bank.grid
-    lon, lat = (float(v) for v in args.target.split(","))
-    history = new_noise_history(grid, GroundDisc(lon, lat, 3.0))
-    if history is None:
-        raise SystemExit(f"the target {args.target} is too near the frame's edge")
-    window = history.window
+    window = target_history(grid, args.target).window
     epochs = list(bank.epochs)
     if not epochs:
         raise SystemExit(f"no quiet product in {args.years}")
@@ -125,7 +118,9 @@ def main() -> None:
                                     gaps[i])
                               for i, u in draws])
                 p = p[np.isfinite(p)]
-                figures[f"{a:g}"] = {"auc": auc(p, q), "recall": float(np.mean(p > limit))}
+                figures[f"{a:g}"] = {"auc": roc_auc(np.r_[p, q], np.r_[np.ones(p.size),
+                                                                      np.zeros(q.size)]),
+                                     "recall": float(np.mean(p > limit))}
             name = Path(model.path).name
             rows.append({"model": name, "sha256": model.sha256, "gap": f,
                          "quiet_unscored": int((~np.isfinite(quiet)).sum()), **figures})

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from real_frame_args import add_real_frame_arguments  # bench/, beside this script
+from real_frame_args import add_real_frame_arguments, target_history  # bench/
 
 from monitor.config import load_settings
 from monitor.event_windows import overlaps, parse_events, parse_years
@@ -48,9 +48,7 @@ from monitor.science.detect.baseline import PeakToNoiseDetector
 from monitor.science.detect.blocks import BlockDetector
 from monitor.science.detect.series_blocks import judge, series_threshold
 from monitor.science.detect.series_gls import NoiseHistory
-from monitor.science.grids import GroundDisc
 from monitor.science.injection import draw_mogi_injection
-from monitor.service.scoring import new_noise_history
 
 AMPLITUDES_CM = (1.0, 2.0, 3.0, 4.0)
 SHAPES = ("step", "split over 2")
@@ -82,10 +80,7 @@ def main() -> None:
     grid = bank.grid
     detector = BlockDetector(model.model, model.calibration, grid.pixel_m, bank.dem)
     plain = PeakToNoiseDetector(grid.pixel_m)
-    lon, lat = (float(v) for v in args.target.split(","))
-    empty = new_noise_history(grid, GroundDisc(lon, lat, 3.0))
-    if empty is None:
-        raise SystemExit(f"the target {args.target} is too near the frame's edge")
+    empty = target_history(grid, args.target)
     window = empty.window
     epochs = list(bank.epochs)
     for a, b in zip(epochs, epochs[1:], strict=False):
