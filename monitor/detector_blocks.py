@@ -63,7 +63,7 @@ from monitor.config import load_settings
 from monitor.errors import InputError, ModelError
 from monitor.event_windows import Window, in_years
 from monitor.io.atomic import atomic_write
-from monitor.io.models import save_model
+from monitor.io.models import load_block_model, save_model
 from monitor.noise_bank import NoiseBank, load_noise_bank
 from monitor.science.detect.blocks import (
     BLOCK_M,
@@ -75,6 +75,7 @@ from monitor.science.detect.blocks import (
     fit_slope_above,
     window_channels,
 )
+from monitor.science.detect.gated_blocks import GatedBlockNet, coherent_scale, gate_networks
 from monitor.science.detect.gls_filter import DEFAULT_ALPHA, conformal_quantile
 from monitor.science.detect.training import roc_auc
 from monitor.science.incoherent_shapes import band_mask, excursion_mask
@@ -291,11 +292,10 @@ class _Validation:
                    {a: [epochs[i].displacement_m + s.scaled(a / 100.0) for i, s in sources]
                     for a in VAL_AMPLITUDES_CM}, chosen)
 
-    def with_gaps(self, seed: int, pixel_m: tuple[float, float]) -> _Validation:
-        """These maps and as many again with an incoherent region of a real shape (an
-        excursion set over 10-60% of the map, 0.5-3 km regions, ``default_rng(seed)``):
-        one region per quiet map, which its injected copies share, so that a network
-        trained on gaps is chosen on them too."""
+    def gapped(self, seed: int, pixel_m: tuple[float, float]) -> _Validation:
+        """These maps, each with an incoherent region of a real shape (an excursion set
+        over 10-60% of the map, 0.5-3 km regions, ``default_rng(seed)``): one region per
+        quiet map, which its injected copies share."""
         rng = np.random.default_rng(seed)
         shape = np.shape(self.quiet[0])
         gaps = [excursion_mask(shape, float(min(pixel_m)), rng, float(rng.uniform(0.1, 0.6)),
@@ -306,10 +306,17 @@ class _Validation:
             return np.where(gaps[k], np.nan, m).astype(np.float32)
 
         return _Validation(
-            self.quiet + [gapped(m, k) for k, m in enumerate(self.quiet)],
-            {a: maps + [gapped(m, k) for m, k in zip(maps, self.pairs, strict=True)]
-             for a, maps in self.injected.items()},
-            self.pairs + self.pairs)
+            [gapped(m, k) for k, m in enumerate(self.quiet)],
+            {a: [gapped(m, k) for m, k in zip(maps, self.pairs, strict=True)]
+             for a, maps in self.injected.items()}, list(self.pairs))
+
+    def with_gaps(self, seed: int, pixel_m: tuple[float, float]) -> _Validation:
+        """These maps and as many again with gaps (:meth:`gapped`), so that a network
+        trained on gaps is chosen on them too."""
+        other = self.gapped(seed, pixel_m)
+        return _Validation(self.quiet + other.quiet,
+                           {a: maps + other.injected[a] for a, maps in self.injected.items()},
+                           self.pairs + other.pairs)
 
     def score(self, detector: BlockDetector) -> tuple[NDArray[np.float64],
                                                        dict[float, NDArray[np.float64]]]:
@@ -511,16 +518,21 @@ class BlockCalibrateOptions:
     n_inject: int = 40
     check_years: frozenset[int] | None = None
     config: str | None = None
+    #: A plain block-detector model file trained with gaps: the written model reads the
+    #: windows with gaps through it (:mod:`~monitor.science.detect.gated_blocks`).
+    gap_model: str | None = None
 
 
 def _check_figures(net: BlockNet, calibrations: dict[str, BlockCalibration],
-                   epochs: Sequence[NoiseEpoch], bank: NoiseBank, seed: int, n_inject: int
-                   ) -> dict[str, dict[str, Any]]:
+                   epochs: Sequence[NoiseEpoch], bank: NoiseBank, seed: int, n_inject: int,
+                   gaps_seed: int | None = None) -> dict[str, dict[str, Any]]:
     """Each calibration's figures on other years' quiet increments and injected copies
-    (the maps scored once): false-alarm rate, recall, AUC and the mean log-loss and Brier
-    score of P."""
+    (the maps scored once; with ``gaps_seed``, each given an incoherent region):
+    false-alarm rate, recall, AUC and the mean log-loss and Brier score of P."""
     grid = bank.grid
     maps = _Validation.draw(epochs, grid.shape, grid.pixel_m, seed, n_inject)
+    if gaps_seed is not None:
+        maps = maps.gapped(gaps_seed, grid.pixel_m)
     quiet, injected = maps.score(BlockDetector(net, BlockCalibration(0.0, 1.0),
                                                grid.pixel_m, bank.dem))
     logits = np.r_[quiet, np.concatenate(list(injected.values()))]
@@ -540,12 +552,17 @@ def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCali
     """Fit the block detector's calibration on a frame's quiet years
     (:func:`fit_calibration`) and write the model again with it to ``out`` (same weights,
     new checksum); with ``check_years``, report the calibration before and after on
-    those years.
+    those years. With ``opts.gap_model``, the written model is gated
+    (:class:`~monitor.science.detect.gated_blocks.GatedBlockNet`): ``net``'s coherent
+    network for coherent windows and that file's network for windows with gaps, both
+    calibrated on the same maps and the second's logits put on the first's scale; the
+    check then reports the years held out on the same maps with gaps too.
 
     Raises:
-        InputError: overlapping years, too few quiet products in them.
+        InputError: overlapping years, too few quiet products in them, a gap model that
+            is gated itself.
         DatasetError: the archive or frame cannot be read.
-        ModelError: the model file cannot be written.
+        ModelError: the model file cannot be written, or the gap model read.
     """
     if opts.check_years and opts.years & opts.check_years:
         raise InputError(f"calibrate: --years and --check-years overlap "
@@ -554,13 +571,35 @@ def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCali
     if opts.n_inject < 2:
         raise InputError(f"calibrate: need at least 2 injected maps per amplitude, got "
                          f"{opts.n_inject}")
+    gap = None
+    if opts.gap_model is not None:
+        gap = load_block_model(opts.gap_model)
+        if isinstance(gap.model, GatedBlockNet):
+            raise InputError(f"calibrate: --gap-model {opts.gap_model!r} is gated itself; "
+                             "give the plain network trained with --incoherent-fraction")
     settings = load_settings(opts.config)
     wanted = opts.years | (opts.check_years or frozenset())
     bank = load_noise_bank(opts.archive, opts.frame, settings, events=opts.events,
                            years=wanted)
     fit = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.years)]
-    calibration, figures = fit_calibration(net, fit, bank, opts.frame, opts.years,
-                                           opts.seed, opts.n_inject)
+    new_meta = dict(meta)
+    if gap is not None:
+        coherent = net.coherent() if isinstance(net, GatedBlockNet) else net
+        calibration, figures = fit_calibration(coherent, fit, bank, opts.frame, opts.years,
+                                               opts.seed, opts.n_inject)
+        # the same maps: the scale is a conversion between the two networks' units
+        gap_calibration, gap_figures = fit_calibration(gap.model, fit, bank, opts.frame,
+                                                       opts.years, opts.seed, opts.n_inject)
+        gated = gate_networks(coherent, gap.model, coherent_scale(calibration,
+                                                                  gap_calibration))
+        new_meta["gap_network"] = {
+            "file": Path(gap.path).name, "sha256": gap.sha256, "gate": gated.gate,
+            "options": gap.meta.get("options"), "best_step": gap.meta.get("best_step"),
+            "calibration": gap_calibration.to_meta(), "validation": gap_figures}
+        net = gated
+    else:
+        calibration, figures = fit_calibration(net, fit, bank, opts.frame, opts.years,
+                                               opts.seed, opts.n_inject)
     checks: dict[str, Any] | None = None
     if opts.check_years:
         held = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.check_years)]
@@ -571,12 +610,17 @@ def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCali
         checks = {"years": sorted(opts.check_years),
                   **_check_figures(net, {"before": before, "after": calibration}, held, bank,
                                    opts.seed + 1, opts.n_inject)}
+        if isinstance(net, GatedBlockNet):  # the same maps, each with a region of gaps
+            checks["with_gaps"] = _check_figures(net, {"after": calibration}, held, bank,
+                                                 opts.seed + 1, opts.n_inject,
+                                                 opts.seed + 2)["after"]
     record = {"archive": Path(opts.archive).name, "frame": opts.frame,
               "events": [[a.isoformat(), b.isoformat()] for a, b in opts.events],
               "config": None if opts.config is None else Path(opts.config).name}
-    new_meta = {**meta, "calibration": calibration.to_meta(), "validation": figures,
-                "calibrated_with": record}
+    new_meta.update({"calibration": calibration.to_meta(), "validation": figures,
+                     "calibrated_with": record})
     sha256 = save_model(out, net, new_meta)
     return {"model": out, "sha256": sha256, "threshold_logit": calibration.threshold,
             "slope": calibration.slope, "slope_above": calibration.slope_above,
-            "figures": figures, "check": checks}
+            "figures": figures, "gap_network": new_meta.get("gap_network"),
+            "check": checks}

@@ -39,6 +39,7 @@ from monitor.science.detect.blocks import (
     window_starts,
 )
 from monitor.science.detect.compact import CompactNet
+from monitor.science.detect.gated_blocks import GAP_GATE, GatedBlockNet, coherent_scale
 from monitor.science.injection import mogi_unit_los
 
 CROP = Path(__file__).parent / "data" / "erta_ale_014A"
@@ -423,6 +424,47 @@ def test_calibrate_refits_a_block_model_on_a_frame_and_keeps_its_weights(
     assert set(check["after"]) >= {"fpr", "recall", "auc_ge_2cm", "log_loss", "brier"}
     assert again.meta["calibrated_with"]["archive"] == two_blocks.name
     assert str(two_blocks).encode() not in out.read_bytes()
+
+
+def test_calibrate_with_a_gap_model_writes_a_gated_model(
+        two_blocks: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(2)
+    gap_file = tmp_path / "gaps.pt"
+    save_model(gap_file, BlockNet(4), {"calibration": {"threshold": 0.0, "slope": 1.0},
+                                        "options": {"incoherent_fraction": 0.25},
+                                        "best_step": 6})
+    args = ["calibrate", "--detector", "blocks", "--archive", str(two_blocks), "--frame",
+            FRAME, "--events", "2017-01-11:2017-12-31", "--n-inject", "4", "--threads", "1",
+            "--years", "2019-2020"]
+    plain, gated = tmp_path / "plain.pt", tmp_path / "gated.pt"
+    assert main([*args, "--out", str(plain)]) == 0
+    assert main([*args, "--gap-model", str(gap_file), "--check-years", "2016",
+                 "--out", str(gated)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    loaded = load_block_model(gated)
+    assert isinstance(loaded.model, GatedBlockNet)
+    # coherent windows: the packaged coherent network and the calibration it gets alone
+    assert loaded.calibration.threshold == load_block_model(plain).calibration.threshold
+    packaged = load_block_model(None).model
+    assert isinstance(packaged, GatedBlockNet)
+    a, b = packaged.coherent().state_dict(), loaded.model.coherent().state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    gap = loaded.meta["gap_network"]
+    assert gap["file"] == "gaps.pt" and gap["gate"] == GAP_GATE and gap["best_step"] == 6
+    # both calibrated on the same maps: the scale converts one network's units to the other's
+    gap_cal = BlockCalibration.from_meta(gap["calibration"], "test")
+    assert gap_cal.source == loaded.calibration.source
+    assert loaded.model.scale == coherent_scale(loaded.calibration, gap_cal)
+    assert summary["check"]["with_gaps"]["quiet_maps"] == 12
+    assert str(tmp_path).encode() not in gated.read_bytes()
+    # a gated file is not a gap network; the CNN takes none
+    assert main([*args, "--gap-model", str(gated), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "is gated itself" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+    assert main(["calibrate", "--detector", "cnn", "--archive", str(two_blocks), "--frame",
+                 FRAME, "--years", "2016", "--gap-model", str(gap_file),
+                 "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--gap-model applies to the block detector" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [

@@ -95,6 +95,7 @@ def test_real_frame_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     blocks = report["detectors"]["block network"]
     assert blocks["model"] == "blocks.pt" and len(blocks["sha256"]) == 64
     assert blocks["calibration"]["slope"] > 0 and blocks["trained_on"]["val_years"]
+    assert blocks["gap_gate"] == 0.1 and "10% of its blocks invalid or more" in md
     # the crop has its heights: each map's stratified delay is a nuisance of the filter
     assert gls["nuisance"] == "plane and height" and "plane and height as nuisance" in md
 

@@ -15,7 +15,10 @@ and ``--n-inject`` of them with a Mogi source of 1, 2, 3 and 4 cm (seed ``--seed
 default as in training); P = 0.5 at the conformal 95% quantile of the quiet logits, a Platt
 slope through it and one above it. This is how a frame other than the one it was trained
 on gets its own threshold; ``--check-years`` reports the calibration before and after on
-other years of the frame.
+other years of the frame. ``--gap-model FILE`` (a block network trained with
+``train-blocks --incoherent-fraction``) writes a gated model: windows with a tenth of
+their blocks or more invalid are read by that network, calibrated on the same maps each
+given an incoherent region, its logits put on the first network's scale.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(default: [science] detector, blocks)")
     parser.add_argument("--n-inject", type=int, default=None,
                         help="block detector: injected copies per amplitude (40)")
+    parser.add_argument("--gap-model", default=None, metavar="FILE",
+                        help="block detector: a network trained with gaps, to read the "
+                             "windows with gaps")
     parser.add_argument("--archive", required=True, help="LiCSAR-layout archive root")
     parser.add_argument("--frame", required=True, help="frame ID under ARCHIVE")
     parser.add_argument("--years", default=None, metavar="YEARS",
@@ -111,7 +117,8 @@ def _run_blocks(args: argparse.Namespace, loaded: LoadedBlockModel) -> int:
                                  events=parse_events(args.events),
                                  seed=707 if args.seed is None else args.seed,
                                  n_inject=40 if args.n_inject is None else args.n_inject,
-                                 check_years=parse_years(args.check_years), config=args.config)
+                                 check_years=parse_years(args.check_years), config=args.config,
+                                 gap_model=args.gap_model)
     print(json.dumps(recalibrate_block_model(loaded.model, loaded.meta, opts, args.out)))
     return 0
 
@@ -122,8 +129,9 @@ def _run_cnn(args: argparse.Namespace, loaded: LoadedModel) -> int:
     from monitor.event_windows import parse_events, parse_years
     from monitor.science.detect.calibration import DEFAULT_NOISE_RATIO
 
-    if args.n_inject is not None:
-        raise InputError("calibrate: --n-inject applies to the block detector, not to the CNN")
+    for flag, value in (("--n-inject", args.n_inject), ("--gap-model", args.gap_model)):
+        if value is not None:
+            raise InputError(f"calibrate: {flag} applies to the block detector, not to the CNN")
     if args.every_gain and args.noise_ratio is not None:
         raise InputError("calibrate: give --noise-ratio or --every-gain, not both")
     opts = CalibrationOptions(archive=args.archive, frame=args.frame,

@@ -367,6 +367,7 @@ def run_real(opts: RealOptions) -> list[str]:
                 "model": Path(block_model.path).name, "sha256": block_model.sha256,
                 "calibration": block_model.calibration.to_meta(),
                 "trained_on": block_model.meta.get("options", {}),
+                "gap_gate": getattr(block_model.model, "gate", None),
                 "score": "the best 20 km window's logit, P = sigmoid(slope (logit - "
                          "threshold)), the slope above the threshold its own; flag P > 0.5"}}),
             BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],

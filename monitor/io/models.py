@@ -34,6 +34,7 @@ from monitor.io.atomic import atomic_write
 from monitor.science.detect.base import PatchClassifier
 from monitor.science.detect.blocks import BLOCK_ARCH, BlockCalibration, BlockNet
 from monitor.science.detect.calibration import Calibration
+from monitor.science.detect.gated_blocks import block_network
 from monitor.science.detect.names import DEFAULT_ARCH as DEFAULT_ARCH
 from monitor.science.detect.registry import ARCHITECTURES, build_model
 
@@ -281,7 +282,9 @@ class LoadedBlockModel:
     """The block network read from a model file (eval mode), with its calibration.
 
     Attributes:
-        model: The network (:class:`~monitor.science.detect.blocks.BlockNet`).
+        model: The network (:class:`~monitor.science.detect.blocks.BlockNet`; a
+            :class:`~monitor.science.detect.gated_blocks.GatedBlockNet` where the file
+            holds a gap network too).
         calibration: ``meta["calibration"]`` read.
         meta: Provenance stored with it.
         sha256: Hex digest of the file.
@@ -333,7 +336,7 @@ def _block_model(payload: tuple[str, dict[str, Any], dict[str, Any], dict[str, A
         raise ModelError(f"model file {name!r} holds a {arch!r} network, not the block "
                          "detector")
     try:
-        model = BlockNet(**config)
+        model = block_network(config)
         model.load_state_dict(state)
     except (InputError, RuntimeError, TypeError) as exc:
         raise ModelError(f"model file {name!r}: weights or configuration {config} do not "

@@ -244,7 +244,11 @@ def real_markdown(report: dict[str, Any]) -> str:
                             "above the threshold")
                          + ", so P = 0.5 at the conformal 95% quantile of the quiet maps of "
                          + ", ".join(str(y) for y in cal["source"].get("years", []))
-                         + " (its calibration years)")
+                         + " (its calibration years)"
+                         + ("" if d.get("gap_gate") is None else
+                            f"; a window with {d['gap_gate']:.0%} of its blocks invalid or "
+                            "more is read by a second network trained with gaps, its logit "
+                            "on the first's scale"))
         elif label == "baseline":
             lines.append(f"- baseline: smoothed peak-to-noise ratio (Gaussian sigma "
                          f"{d['smoothing_m']:g} m, NaN-aware; max |s - median(b)| / "
