@@ -52,6 +52,7 @@ from monitor.science.detect.calibration import reliability
 from monitor.science.detect.detector import Detector
 from monitor.science.detect.evaluation import roc_curve
 from monitor.science.detect.fusion import CnnDetector
+from monitor.science.detect.gated_blocks import GatedBlockNet
 from monitor.science.detect.gls_filter import GlsMogiFilter
 from monitor.science.detect.matched_filter import MogiMatchedFilter
 from monitor.science.detect.patching import PatchConfig
@@ -367,7 +368,8 @@ def run_real(opts: RealOptions) -> list[str]:
                 "model": Path(block_model.path).name, "sha256": block_model.sha256,
                 "calibration": block_model.calibration.to_meta(),
                 "trained_on": block_model.meta.get("options", {}),
-                "gap_gate": getattr(block_model.model, "gate", None),
+                "gap_gate": (block_model.model.gate
+                             if isinstance(block_model.model, GatedBlockNet) else None),
                 "score": "the best 20 km window's logit, P = sigmoid(slope (logit - "
                          "threshold)), the slope above the threshold its own; flag P > 0.5"}}),
             BASELINE: {"label": BASELINE, "seconds": seconds[BASELINE],
