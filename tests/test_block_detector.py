@@ -406,6 +406,11 @@ def test_calibrate_refits_a_block_model_on_a_frame_and_keeps_its_weights(
     packaged, again = load_block_model(None), load_block_model(out)
     a, b = packaged.model.state_dict(), again.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a) and again.sha256 == summary["sha256"]
+    # the packaged file is gated: refitted on another frame it stays gated, the gap
+    # network's logits converted to the coherent network's units as before
+    assert isinstance(packaged.model, GatedBlockNet) and isinstance(again.model, GatedBlockNet)
+    assert again.model.scale == packaged.model.scale
+    assert again.meta["gap_network"] == packaged.meta["gap_network"]
     cal = again.calibration
     assert cal.threshold == pytest.approx(summary["threshold_logit"])
     assert cal.upper_slope >= cal.slope and cal.source is not None
@@ -422,6 +427,7 @@ def test_calibrate_refits_a_block_model_on_a_frame_and_keeps_its_weights(
     check = summary["check"]
     assert check["years"] == [2016] and check["before"]["quiet_maps"] == 12
     assert set(check["after"]) >= {"fpr", "recall", "auc_ge_2cm", "log_loss", "brier"}
+    assert check["with_gaps"]["quiet_maps"] == 12  # the held-out maps given gaps too
     assert again.meta["calibrated_with"]["archive"] == two_blocks.name
     assert str(two_blocks).encode() not in out.read_bytes()
 
