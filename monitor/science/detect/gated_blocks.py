@@ -110,23 +110,27 @@ class GatedBlockNet(BlockNet):
         return (1.0 - x[:, 1].mean((1, 2))) >= self.gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(N,)`` on the coherent scale."""
-        logits = super().forward(x)
+        """Logits ``(N,)`` on the coherent scale (each window through one network)."""
         gated = self.gated(x)
-        if bool(gated.any()):
-            logits = logits.clone()
-            logits[gated] = to_coherent_scale(self.gapped(x[gated]), self.scale)
+        if not bool(gated.any()):
+            return super().forward(x)
+        logits = x.new_empty(len(x))
+        logits[gated] = to_coherent_scale(self.gapped(x[gated]), self.scale)
+        if not bool(gated.all()):
+            logits[~gated] = super().forward(x[~gated])
         return logits
 
     def evidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`BlockNet.evidence`, each window's from the network that reads it."""
-        logits, maps = super().evidence(x)
         gated = self.gated(x)
-        if bool(gated.any()):
-            logits, maps = logits.clone(), maps.clone()
-            g_logits, g_maps = self.gapped.evidence(x[gated])
-            logits[gated] = to_coherent_scale(g_logits, self.scale)
-            maps[gated] = g_maps
+        if not bool(gated.any()):
+            return super().evidence(x)
+        g_logits, g_maps = self.gapped.evidence(x[gated])
+        logits = x.new_empty(len(x), dtype=g_logits.dtype)
+        maps = x.new_empty((len(x), *g_maps.shape[1:]), dtype=g_maps.dtype)
+        logits[gated], maps[gated] = to_coherent_scale(g_logits, self.scale), g_maps
+        if not bool(gated.all()):
+            logits[~gated], maps[~gated] = super().evidence(x[~gated])
         return logits, maps
 
 
