@@ -583,23 +583,20 @@ def recalibrate_block_model(net: BlockNet, meta: dict[str, Any], opts: BlockCali
                            years=wanted)
     fit = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.years)]
     new_meta = dict(meta)
+    if gap is not None and isinstance(net, GatedBlockNet):
+        net = net.coherent()  # its gap network replaced by the one given
+    calibration, figures = fit_calibration(net, fit, bank, opts.frame, opts.years,
+                                           opts.seed, opts.n_inject)
     if gap is not None:
-        coherent = net.coherent() if isinstance(net, GatedBlockNet) else net
-        calibration, figures = fit_calibration(coherent, fit, bank, opts.frame, opts.years,
-                                               opts.seed, opts.n_inject)
         # the same maps: the scale is a conversion between the two networks' units
         gap_calibration, gap_figures = fit_calibration(gap.model, fit, bank, opts.frame,
                                                        opts.years, opts.seed, opts.n_inject)
-        gated = gate_networks(coherent, gap.model, coherent_scale(calibration,
-                                                                  gap_calibration))
+        gated = gate_networks(net, gap.model, coherent_scale(calibration, gap_calibration))
         new_meta["gap_network"] = {
             "file": Path(gap.path).name, "sha256": gap.sha256, "gate": gated.gate,
             "options": gap.meta.get("options"), "best_step": gap.meta.get("best_step"),
             "calibration": gap_calibration.to_meta(), "validation": gap_figures}
         net = gated
-    else:
-        calibration, figures = fit_calibration(net, fit, bank, opts.frame, opts.years,
-                                               opts.seed, opts.n_inject)
     checks: dict[str, Any] | None = None
     if opts.check_years:
         held = [e for e in bank.epochs if in_years((e.date1, e.date2), opts.check_years)]

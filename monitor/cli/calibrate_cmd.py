@@ -17,8 +17,8 @@ slope through it and one above it. This is how a frame other than the one it was
 on gets its own threshold; ``--check-years`` reports the calibration before and after on
 other years of the frame. ``--gap-model FILE`` (a block network trained with
 ``train-blocks --incoherent-fraction``) writes a gated model: windows with a tenth of
-their blocks or more invalid are read by that network, calibrated on the same maps each
-given an incoherent region, its logits put on the first network's scale.
+their blocks or more invalid are read by that network, calibrated on the same maps as
+the first, its logits put on the first network's scale by matching the two calibrations.
 """
 
 from __future__ import annotations
